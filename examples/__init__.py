@@ -1,0 +1,1 @@
+"""The demo world: synthetic Quebec booking systems that speak real protocols."""

@@ -1,0 +1,1 @@
+"""Field resolvers and the per-request context: GraphQL arguments in, sources called, records out."""

@@ -1,0 +1,97 @@
+"""The ``Source`` contract every booking-system adapter implements.
+
+An adapter is one class in one module (``sources/fhir.py``, ``sources/rest_json.py``...)
+registered in ``sources.adapters``. It receives everything from outside: its
+``SourceConfig``, and a ``SourceContext`` holding the app-wide aiohttp session
+and a logger named after the source. It never opens a session nor reads global
+settings, and it returns only the normalized records of ``sources.records``.
+
+    class MySource(Source):
+        protocol = SourceProtocol.REST_JSON
+
+        async def search_slots(self, query: SlotQuery) -> SlotResult: ...
+        async def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]: ...
+        async def get_physicians(self, query: PhysicianQuery) -> list[PhysicianRecord]: ...
+
+Adapters raise only ``sources.errors.SourceError`` subclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from sources.records import (
+        ClinicQuery,
+        ClinicRecord,
+        PhysicianQuery,
+        PhysicianRecord,
+        SlotQuery,
+        SlotResult,
+        SourceProtocol,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One registered booking source, as the registry holds it.
+
+    ``credentials`` is the resolved secret (read from the environment variable
+    the registry names), never stored in a file or the database.
+    ``options`` holds protocol-specific settings.
+    """
+
+    id: str
+    name: str
+    protocol: SourceProtocol
+    url: str
+    timeout_s: float = 2.0
+    enabled: bool = True
+    credentials: str | None = field(default=None, repr=False)
+    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What the gateway hands every adapter."""
+
+    session: aiohttp.ClientSession
+    logger: logging.Logger
+
+
+class Source(ABC):
+    """Base class of the adapters. See the module docstring."""
+
+    protocol: ClassVar[SourceProtocol]
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        self.config = config
+        self.session = context.session
+        self.logger = context.logger
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @abstractmethod
+    async def search_slots(self, query: SlotQuery) -> SlotResult:
+        """Free slots matching ``query``, ordered by start, at least ``query.limit``
+        of them unless the result is ``complete``."""
+
+    @abstractmethod
+    async def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
+        """Every clinic matching ``query`` (following upstream paging)."""
+
+    @abstractmethod
+    async def get_physicians(self, query: PhysicianQuery) -> list[PhysicianRecord]:
+        """Physicians by this source's ids, by identifier, or working at given clinics."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Release what the adapter holds (not the shared session)."""

@@ -1,0 +1,53 @@
+"""The gateway's exception tree.
+
+    GatewayError
+    ├── SourceError                  a booking source failed this call (carries ``source_id``)
+    │   ├── SourceTimeout            no answer within the source's timeout
+    │   ├── SourceUnavailable        connection refused/reset, 5xx, 429, auth refused
+    │   └── SourceBadResponse        an answer we cannot trust: bad JSON, wrong shape
+    └── ConfigError                  a source definition or config file is wrong
+        └── UnknownProtocol          no adapter registered for that protocol name
+
+Lower-level exceptions (aiohttp, JSON, parsing) are mapped to these in one
+place, ``sources.http.map_errors``, always with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class SourceError(GatewayError):
+    """A booking source failed. ``code`` is the GraphQL ``extensions.code``."""
+
+    code = "SOURCE_ERROR"
+
+    def __init__(self, source_id: str, message: str) -> None:
+        super().__init__(message)
+        self.source_id = source_id
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"source {self.source_id!r}: {self.message}"
+
+
+class SourceTimeout(SourceError):
+    code = "SOURCE_TIMEOUT"
+
+
+class SourceUnavailable(SourceError):
+    code = "SOURCE_UNAVAILABLE"
+
+
+class SourceBadResponse(SourceError):
+    code = "SOURCE_BAD_RESPONSE"
+
+
+class ConfigError(GatewayError):
+    """A source definition, a config file or a registry entry is invalid."""
+
+
+class UnknownProtocol(ConfigError):
+    pass

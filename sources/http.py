@@ -1,0 +1,75 @@
+"""HTTP calls to upstreams, with every low-level failure mapped to a ``SourceError``.
+
+This is the one place where aiohttp and JSON exceptions become gateway errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from sources.errors import SourceBadResponse, SourceTimeout, SourceUnavailable
+
+# An answer bigger than this is refused rather than buffered: a hostile or
+# broken upstream must not exhaust the gateway's memory.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+Params = Mapping[str, str] | list[tuple[str, str]] | None
+
+
+async def request_json(
+    session: aiohttp.ClientSession,
+    source_id: str,
+    method: str,
+    url: str,
+    *,
+    timeout_s: float,
+    params: Params = None,
+    data: Mapping[str, str] | list[tuple[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """Send one request and return its decoded JSON body.
+
+    Raises ``SourceTimeout`` past ``timeout_s``, ``SourceUnavailable`` when the
+    upstream cannot be reached or answers 401/403/429/5xx, and
+    ``SourceBadResponse`` for any other non-2xx, an oversized body or bad JSON.
+    """
+    timeout = aiohttp.ClientTimeout(
+        total=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
+    )
+    try:
+        async with session.request(
+            method, url, params=params, data=data, headers=headers, timeout=timeout
+        ) as response:
+            if response.status in (401, 403, 429) or response.status >= 500:
+                raise SourceUnavailable(source_id, f"upstream answered HTTP {response.status}")
+            if response.status >= 300:
+                raise SourceBadResponse(source_id, f"upstream answered HTTP {response.status}")
+            if response.content_length is not None and response.content_length > MAX_BODY_BYTES:
+                raise SourceBadResponse(source_id, "upstream answer too large")
+            body = await response.content.read(MAX_BODY_BYTES + 1)
+            if len(body) > MAX_BODY_BYTES:
+                raise SourceBadResponse(source_id, "upstream answer too large")
+    except TimeoutError as exc:
+        raise SourceTimeout(source_id, f"no answer within {timeout_s:g} s") from exc
+    except aiohttp.ClientResponseError as exc:
+        raise SourceBadResponse(source_id, f"malformed HTTP answer ({exc.status})") from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise SourceBadResponse(source_id, "truncated or corrupt HTTP body") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise SourceUnavailable(source_id, f"cannot reach upstream ({type(exc).__name__})") from exc
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise SourceBadResponse(source_id, "upstream answer is not valid JSON") from exc
+
+
+def shape_error(source_id: str, what: str) -> SourceBadResponse:
+    """The error for a payload whose JSON parses but whose shape is wrong."""
+    return SourceBadResponse(source_id, f"unexpected payload: {what}")
+
+
+__all__ = ["MAX_BODY_BYTES", "request_json", "shape_error"]

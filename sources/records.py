@@ -1,0 +1,184 @@
+"""The gateway's own normalized records.
+
+Every adapter turns its upstream's shapes (FHIR JSON, a proprietary payload...)
+into these frozen, slotted dataclasses; nothing upstream-shaped leaves an
+adapter. The GraphQL layer builds its types from them at the edge.
+
+Only *free* slots exist as records: a busy or booked slot is dropped by the
+adapter that reads it and never becomes a ``SlotRecord``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Region(enum.Enum):
+    """The 17 administrative regions of Quebec."""
+
+    BAS_SAINT_LAURENT = "BAS_SAINT_LAURENT"
+    SAGUENAY_LAC_SAINT_JEAN = "SAGUENAY_LAC_SAINT_JEAN"
+    CAPITALE_NATIONALE = "CAPITALE_NATIONALE"
+    MAURICIE = "MAURICIE"
+    ESTRIE = "ESTRIE"
+    MONTREAL = "MONTREAL"
+    OUTAOUAIS = "OUTAOUAIS"
+    ABITIBI_TEMISCAMINGUE = "ABITIBI_TEMISCAMINGUE"
+    COTE_NORD = "COTE_NORD"
+    NORD_DU_QUEBEC = "NORD_DU_QUEBEC"
+    GASPESIE_ILES_DE_LA_MADELEINE = "GASPESIE_ILES_DE_LA_MADELEINE"
+    CHAUDIERE_APPALACHES = "CHAUDIERE_APPALACHES"
+    LAVAL = "LAVAL"
+    LANAUDIERE = "LANAUDIERE"
+    LAURENTIDES = "LAURENTIDES"
+    MONTEREGIE = "MONTEREGIE"
+    CENTRE_DU_QUEBEC = "CENTRE_DU_QUEBEC"
+
+
+class AppointmentType(enum.Enum):
+    WALK_IN = "WALK_IN"
+    URGENT = "URGENT"
+    PRIORITY = "PRIORITY"
+    ROUTINE = "ROUTINE"
+    FOLLOW_UP = "FOLLOW_UP"
+    CHECKUP = "CHECKUP"
+    PREGNANCY_FOLLOW_UP = "PREGNANCY_FOLLOW_UP"
+    CHILD_FOLLOW_UP = "CHILD_FOLLOW_UP"
+    NEW_PATIENT = "NEW_PATIENT"
+
+
+class SourceProtocol(enum.Enum):
+    FHIR_R4 = "FHIR_R4"
+    SMART_SCHEDULING_LINKS = "SMART_SCHEDULING_LINKS"
+    REST_JSON = "REST_JSON"
+
+
+class SourceStatus(enum.Enum):
+    UP = "UP"
+    DEGRADED = "DEGRADED"
+    DOWN = "DOWN"
+    DISABLED = "DISABLED"
+
+
+@dataclass(frozen=True, slots=True)
+class GeoPoint:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    """A business identifier: ``system`` is a URI naming the issuing register."""
+
+    system: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    city: str
+    region: Region
+    line: str | None = None
+    postal_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicRecord:
+    """A clinic as one source describes it; ``local_id`` is that source's own id."""
+
+    source_id: str
+    local_id: str
+    name: str
+    address: Address
+    location: GeoPoint | None = None
+    phone: str | None = None
+    languages: tuple[str, ...] = ()
+    identifiers: tuple[Identifier, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PhysicianRecord:
+    source_id: str
+    local_id: str
+    display_name: str
+    languages: tuple[str, ...] = ()
+    identifiers: tuple[Identifier, ...] = ()
+    clinic_local_ids: tuple[str, ...] = ()
+    accepting_new_patients: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """A free appointment slot. ``start``/``end`` are timezone-aware."""
+
+    source_id: str
+    local_id: str
+    start: datetime
+    end: datetime
+    appointment_type: AppointmentType
+    clinic_local_id: str
+    physician_local_id: str | None = None
+    booking_url: str | None = None
+    booking_phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotQuery:
+    """What the gateway asks one source for.
+
+    The adapter pushes down what its upstream can filter and returns at most
+    ``limit`` slots ordered by start; the gateway re-checks every filter on
+    what comes back, so an adapter may return more than asked, never less.
+    ``clinic_local_ids``/``physician_local_ids`` are this source's own ids.
+    """
+
+    starts_after: datetime
+    starts_before: datetime
+    limit: int
+    near: GeoPoint | None = None
+    radius_km: float | None = None
+    region: Region | None = None
+    appointment_types: frozenset[AppointmentType] | None = None
+    languages: frozenset[str] | None = None
+    clinic_local_ids: tuple[str, ...] | None = None
+    physician_local_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotResult:
+    """One source's answer to a ``SlotQuery``.
+
+    ``complete`` is true when ``slots`` holds every match (no more pages);
+    ``total`` is the upstream's count of matches, ``None`` when it cannot count.
+    ``clinics``/``physicians`` hold the records the slots refer to, by local id.
+    """
+
+    slots: tuple[SlotRecord, ...]
+    complete: bool
+    total: int | None = None
+    clinics: dict[str, ClinicRecord] = field(default_factory=dict)
+    physicians: dict[str, PhysicianRecord] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicQuery:
+    """A clinic search; every given criterion must hold (``identifiers`` match any)."""
+
+    near: GeoPoint | None = None
+    radius_km: float | None = None
+    region: Region | None = None
+    name_contains: str | None = None
+    local_ids: tuple[str, ...] | None = None
+    identifiers: tuple[Identifier, ...] | None = None
+    postal_codes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhysicianQuery:
+    """A physician lookup by this source's ids, by identifiers, or by clinic (any match)."""
+
+    local_ids: tuple[str, ...] = ()
+    identifiers: tuple[Identifier, ...] = ()
+    clinic_local_ids: tuple[str, ...] = ()
