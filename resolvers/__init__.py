@@ -1,1 +1,4 @@
-"""Field resolvers and the per-request context: GraphQL arguments in, sources called, records out."""
+"""Field resolvers and the per-request context.
+
+GraphQL arguments in, sources called, merged records out.
+"""

@@ -1,1 +1,23 @@
 """GraphQL types and the Schema. No I/O here: fields delegate to ``resolvers``."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+
+from schema.query import Query
+from schema.scalars import SCALAR_MAP
+from schema.source_errors import SourceErrors
+from schema.types import Clinic, Physician, Slot
+
+# Cross-cutting behaviour, in the order it applies.
+EXTENSIONS = [SourceErrors]
+
+schema = strawberry.Schema(
+    query=Query,
+    types=[Clinic, Physician, Slot],
+    extensions=EXTENSIONS,
+    config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
+)
+
+__all__ = ["EXTENSIONS", "schema"]

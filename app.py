@@ -1,0 +1,333 @@
+"""Passerelle: the HTTP edge and the command line.
+
+    python app.py                      # demo booking systems + gateway on :8000
+    python app.py --no-demo --config sources.toml
+    python app.py sources add --id clinique-a --protocol FHIR_R4 --url https://...
+    python app.py sources list | disable ID | enable ID | remove ID
+
+The gateway serves GraphQL (and GraphiQL to browsers) at ``/graphql``. Its
+sources come from the registry (``PASSERELLE_DATABASE_URL``, SQLite by
+default), optionally fed by a TOML file; both are watched, so a change reaches
+the running gateway within about a second, without a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from resolvers.context import RequestContext
+from schema import schema
+from sources.config_file import config_fingerprint, load_config
+from sources.errors import ConfigError
+from sources.fanout import SourcePool
+from sources.store import (
+    DEFAULT_DATABASE_URL,
+    SourceStore,
+    config_origin,
+    parse_definition,
+)
+
+logger = logging.getLogger("passerelle")
+
+DEMO_DATABASE_URL = "sqlite:///data/demo.sqlite3"
+DEMO_ORIGIN = "demo"
+REGISTRY_POLL_S = 1.0
+EXAMPLE_QUERY = Path(__file__).with_name("examples") / "queries" / "slots_near_me.graphql"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    config_path: Path | None = None
+    registry_poll_s: float = REGISTRY_POLL_S
+
+
+class GatewayGraphQL(GraphQL[RequestContext, None]):
+    """Strawberry's ASGI view, with our context, orjson and a preloaded GraphiQL."""
+
+    async def get_context(self, request: Any, response: Any) -> RequestContext:
+        return RequestContext(pool=request.app.state.pool, request=request)
+
+    def encode_json(self, data: object) -> str:
+        return orjson.dumps(data).decode()
+
+    async def render_graphql_ide(self, request: Any) -> Any:
+        response = await super().render_graphql_ide(request)
+        example = EXAMPLE_QUERY.read_text(encoding="utf-8") if EXAMPLE_QUERY.exists() else ""
+        html = response.body.decode().replace(
+            "defaultEditorToolsVisibility: true,",
+            f"defaultEditorToolsVisibility: true,\n          defaultQuery: {json.dumps(example)},",
+        )
+        return type(response)(html, status_code=response.status_code)
+
+
+class RegistryWatcher:
+    """Keeps the pool in step with the registry and the config file."""
+
+    def __init__(self, store: SourceStore, pool: SourcePool, settings: Settings) -> None:
+        self.store = store
+        self.pool = pool
+        self.settings = settings
+        self._revision: int | None = None
+        self._fingerprint: object = None
+
+    async def refresh(self) -> None:
+        path = self.settings.config_path
+        if path is not None:
+            fingerprint = await asyncio.to_thread(config_fingerprint, path)
+            if fingerprint != self._fingerprint:
+                self._fingerprint = fingerprint
+                try:
+                    definitions = await asyncio.to_thread(load_config, path)
+                    summary = await asyncio.to_thread(
+                        self.store.apply_config, definitions, config_origin(path)
+                    )
+                    if summary.changed:
+                        logger.info("config %s applied: %s", path, summary)
+                except ConfigError as exc:
+                    logger.error("config not applied, keeping the current sources: %s", exc)
+        revision = await asyncio.to_thread(self.store.revision)
+        if revision != self._revision:
+            configs = await asyncio.to_thread(self.store.configs, os.environ)
+            await self.pool.sync(configs)
+            self._revision = revision
+            logger.info("sources: %s", ", ".join(c.id for c in configs if c.enabled) or "none")
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.registry_poll_s)
+            try:
+                await self.refresh()
+            except Exception:  # the watcher must outlive a database hiccup
+                logger.exception("registry refresh failed; retrying")
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI app: ``/graphql`` and ``/healthz``, sources loaded in the lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = SourceStore(settings.database_url)
+        connector = aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": "Passerelle/0.1"}
+        )
+        pool = SourcePool(session)
+        watcher = RegistryWatcher(store, pool, settings)
+        await watcher.refresh()
+        app.state.pool = pool
+        task = asyncio.create_task(watcher.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await pool.aclose()
+            await session.close()
+            store.close()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    graphql = GatewayGraphQL(schema)
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+        ],
+        lifespan=lifespan,
+    )
+
+
+# -- command line -----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Passerelle: every free family-doctor slot, whichever booking system.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
+    parser.add_argument("--config", type=Path, help="TOML file of [[sources]], watched for changes")
+    parser.add_argument(
+        "--no-demo", action="store_true", help="do not start the demo booking systems"
+    )
+    parser.add_argument(
+        "--scale",
+        type=_scale,
+        default=1.0,
+        help="size of the demo world as a fraction of Quebec (1.0; 0.01 gives ~13 clinics)",
+    )
+    parser.add_argument(
+        "--demo-base-port",
+        type=_port,
+        default=8101,
+        help="first port of the demo systems: demo-fhir, then demo-rest (8101)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="registry database (default: $PASSERELLE_DATABASE_URL, else "
+        f"{DEFAULT_DATABASE_URL}; the demo uses {DEMO_DATABASE_URL})",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sources = commands.add_parser("sources", help="manage the registry of booking sources")
+    actions = sources.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="register a booking source")
+    add.add_argument("--id", required=True)
+    add.add_argument(
+        "--protocol", required=True, help="FHIR_R4, SMART_SCHEDULING_LINKS or REST_JSON"
+    )
+    add.add_argument("--url", required=True)
+    add.add_argument("--name")
+    add.add_argument("--timeout-s", default=2.0, help="per-call timeout in seconds (2)")
+    add.add_argument("--credentials-env", help="environment variable holding the API key/token")
+    add.add_argument("--disabled", action="store_true", help="register it switched off")
+    actions.add_parser("list", help="list the registered sources")
+    for name, text in (
+        ("disable", "switch a source off"),
+        ("enable", "switch a source on"),
+        ("remove", "delete a source"),
+    ):
+        actions.add_parser(name, help=text).add_argument("id")
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {value}")
+    return value
+
+
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 10:
+        raise argparse.ArgumentTypeError(f"scale must be in (0, 10], got {value:g}")
+    return value
+
+
+def run_sources_command(args: argparse.Namespace, database_url: str) -> int:
+    with SourceStore(database_url) as store:
+        if args.action == "add":
+            raw: dict[str, object] = {
+                "id": args.id,
+                "protocol": args.protocol,
+                "url": args.url,
+                "timeout_s": _number(args.timeout_s),
+                "enabled": not args.disabled,
+            }
+            if args.name:
+                raw["name"] = args.name
+            if args.credentials_env:
+                raw["credentials_env"] = args.credentials_env
+            definition = store.add(parse_definition(raw, where="command line"))
+            print(f"added {definition.id} ({definition.protocol.value}) {definition.url}")
+        elif args.action == "list":
+            rows = store.list()
+            if not rows:
+                print("no sources registered")
+            for d in rows:
+                state = "enabled" if d.enabled else "disabled"
+                print(f"{d.id}\t{d.protocol.value}\t{state}\t{d.timeout_s:g}s\t{d.url}\t{d.name}")
+        elif args.action in ("disable", "enable"):
+            store.set_enabled(args.id, args.action == "enable")
+            print(f"{args.id} {args.action}d")
+        elif args.action == "remove":
+            store.remove(args.id)
+            print(f"{args.id} removed")
+    return 0
+
+
+def _number(text: str) -> object:
+    try:
+        return float(text)
+    except ValueError:
+        return text  # refused with a clear message by parse_definition
+
+
+def serve(args: argparse.Namespace, database_url: str) -> int:
+    from examples.launcher import DemoProviders
+
+    demo = None
+    if not args.no_demo:
+        demo = DemoProviders(scale=args.scale, base_port=args.demo_base_port)
+        logger.info("starting the demo booking systems (scale %g)...", args.scale)
+        demo.start()
+        with SourceStore(database_url) as store:
+            definitions = [parse_definition(d, where="demo") for d in demo.definitions()]
+            store.apply_config(definitions, DEMO_ORIGIN)
+    try:
+        settings = Settings(database_url=database_url, config_path=args.config)
+        config = uvicorn.Config(
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            timeout_graceful_shutdown=10,
+        )
+        uvicorn.Server(config).run()
+    finally:
+        if demo is not None:
+            demo.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command is None and not args.no_demo:
+        database_url = (
+            args.database_url or os.environ.get("PASSERELLE_DEMO_DATABASE_URL") or DEMO_DATABASE_URL
+        )
+    else:
+        database_url = (
+            args.database_url or os.environ.get("PASSERELLE_DATABASE_URL") or DEFAULT_DATABASE_URL
+        )
+    try:
+        if args.command == "sources":
+            return run_sources_command(args, database_url)
+        if args.config is not None:
+            load_config(args.config)  # refuse a bad file before anything starts
+        return serve(args, database_url)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The per-request context: a snapshot of the sources, the loaders, the errors to report.
+
+Loaders are aiodataloader ``DataLoader``s built lazily inside the request's
+event loop (never at import time: aiodataloader binds the loop it was built
+in), so a query makes one batched call per source per kind of lookup whatever
+the number of objects in its result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiodataloader import DataLoader
+
+from sources.federation import Federation
+
+if TYPE_CHECKING:
+    from sources.errors import SourceError
+    from sources.fanout import SourcePool, SourceView
+    from sources.federation import FoundSlot
+    from sources.merge import MergedClinic, MergedPhysician
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedError:
+    error: SourceError
+    path: list[str | int] | None
+
+
+@dataclass
+class RequestContext:
+    """What every resolver of one GraphQL request shares."""
+
+    pool: SourcePool
+    request: Any = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    reported: list[ReportedError] = field(default_factory=list)
+
+    @cached_property
+    def federation(self) -> Federation:
+        return Federation(self.pool)
+
+    def report(self, errors: Sequence[SourceError], path: list[str | int] | None = None) -> None:
+        """Remember source failures; each failed source is reported once per request."""
+        seen = {r.error.source_id for r in self.reported}
+        for error in errors:
+            if error.source_id not in seen:
+                seen.add(error.source_id)
+                self.reported.append(ReportedError(error, path))
+
+    def source_view(self, source_id: str) -> SourceView | None:
+        return self.pool.view(source_id)
+
+    # -- loaders -------------------------------------------------------------------
+
+    def _loader(
+        self,
+        batch: Callable[[list[K]], Awaitable[list[V]]],
+        cache_key: Callable[[K], Hashable] | None = None,
+    ) -> DataLoader:
+        if cache_key is None:
+            return DataLoader(batch)
+        return DataLoader(batch, get_cache_key=cache_key)
+
+    @cached_property
+    def clinic_loader(self) -> DataLoader:
+        """Merged key -> MergedClinic or None."""
+
+        async def batch(keys: list[str]) -> list[MergedClinic | None]:
+            found = await self.federation.clinics_by_keys(keys)
+            self.report(found.errors)
+            return [found.value.get(k) for k in keys]
+
+        return self._loader(batch)
+
+    @cached_property
+    def physician_loader(self) -> DataLoader:
+        async def batch(keys: list[str]) -> list[MergedPhysician | None]:
+            found = await self.federation.physicians_by_keys(keys)
+            self.report(found.errors)
+            return [found.value.get(k) for k in keys]
+
+        return self._loader(batch)
+
+    @cached_property
+    def physicians_of_clinic_loader(self) -> DataLoader:
+        async def batch(clinics: list[MergedClinic]) -> list[list[MergedPhysician]]:
+            found = await self.federation.physicians_of_clinics(clinics)
+            self.report(found.errors)
+            return [found.value.get(c.key, []) for c in clinics]
+
+        return self._loader(batch, cache_key=_key_of)
+
+    @cached_property
+    def clinics_of_physician_loader(self) -> DataLoader:
+        async def batch(physicians: list[MergedPhysician]) -> list[list[MergedClinic]]:
+            found = await self.federation.clinics_of_physicians(physicians)
+            self.report(found.errors)
+            return [found.value.get(p.key, []) for p in physicians]
+
+        return self._loader(batch, cache_key=_key_of)
+
+    @cached_property
+    def next_slots_loader(self) -> DataLoader:
+        """(MergedClinic | MergedPhysician, first, types) -> list[FoundSlot]."""
+        from resolvers.slots import batch_next_slots
+
+        async def batch(keys: list[NextSlotsKey]) -> list[list[FoundSlot]]:
+            return await batch_next_slots(self, keys)
+
+        return self._loader(batch, cache_key=lambda k: (k.owner.key, k.first, k.types))
+
+
+@dataclass(frozen=True, slots=True)
+class NextSlotsKey:
+    owner: MergedClinic | MergedPhysician
+    first: int
+    types: frozenset[Any] | None
+
+
+def _key_of(item: MergedClinic | MergedPhysician) -> str:
+    return item.key

@@ -1,0 +1,24 @@
+"""``node(id:)``: any global id back to its object, or null when no source has it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from resolvers.ids import from_global_id
+from resolvers.slots import slot_by_key
+
+if TYPE_CHECKING:
+    from resolvers.context import RequestContext
+    from sources.federation import FoundSlot
+    from sources.merge import MergedClinic, MergedPhysician
+
+
+async def resolve_node(
+    ctx: RequestContext, global_id: str
+) -> tuple[str, MergedClinic | MergedPhysician | FoundSlot | None]:
+    type_name, key = from_global_id(global_id)
+    if type_name == "Clinic":
+        return type_name, await ctx.clinic_loader.load(key)
+    if type_name == "Physician":
+        return type_name, await ctx.physician_loader.load(key)
+    return type_name, await slot_by_key(ctx, key)

@@ -1,0 +1,121 @@
+"""The root ``Query`` type."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers import clinics as clinic_resolvers
+from resolvers import slots as slot_resolvers
+from resolvers.nodes import resolve_node
+from schema.inputs import ClinicFilter, SlotFilter, unset_to_none
+from schema.types import (
+    Clinic,
+    ClinicConnection,
+    ClinicEdge,
+    Context,
+    Node,
+    PageInfo,
+    Physician,
+    Slot,
+    SlotConnection,
+    SlotEdge,
+    Source,
+)
+
+
+def _slot_arguments(f: SlotFilter) -> slot_resolvers.SlotArguments:
+    near = unset_to_none(f.near)
+    return slot_resolvers.SlotArguments(
+        near=near.as_tuple() if near is not None else None,  # type: ignore[attr-defined]
+        radius_km=unset_to_none(f.radius_km),  # type: ignore[arg-type]
+        region=unset_to_none(f.region),  # type: ignore[arg-type]
+        starts_after=unset_to_none(f.starts_after),  # type: ignore[arg-type]
+        starts_before=unset_to_none(f.starts_before),  # type: ignore[arg-type]
+        appointment_types=unset_to_none(f.appointment_types),  # type: ignore[arg-type]
+        languages=unset_to_none(f.languages),  # type: ignore[arg-type]
+        clinic_ids=unset_to_none(f.clinic_ids),  # type: ignore[arg-type]
+        physician_ids=unset_to_none(f.physician_ids),  # type: ignore[arg-type]
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="Free slots matching the filter, ordered by start, then distance, then id."
+    )
+    async def slots(
+        self,
+        info: Context,
+        filter: SlotFilter,
+        first: int | None = 20,
+        after: str | None = strawberry.UNSET,
+    ) -> SlotConnection:
+        page = await slot_resolvers.search_slots(
+            info.context,
+            _slot_arguments(filter),
+            first,
+            unset_to_none(after),  # type: ignore[arg-type]
+            info.path.as_list(),
+        )
+        edges = [
+            SlotEdge(cursor=slot_resolvers.slot_cursor(page, i), node=Slot.from_found(s))
+            for i, s in enumerate(page.slots)
+        ]
+        return SlotConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total,
+        )
+
+    @strawberry.field(description="Clinics matching the filter, nearest first, then by name.")
+    async def clinics(
+        self,
+        info: Context,
+        filter: ClinicFilter | None = strawberry.UNSET,
+        first: int | None = 20,
+        after: str | None = strawberry.UNSET,
+    ) -> ClinicConnection:
+        f = unset_to_none(filter) or ClinicFilter()
+        near = unset_to_none(f.near)  # type: ignore[attr-defined]
+        page = await clinic_resolvers.search_clinics(
+            info.context,
+            near=near.as_tuple() if near is not None else None,
+            radius_km=unset_to_none(f.radius_km),  # type: ignore[attr-defined,arg-type]
+            region=unset_to_none(f.region),  # type: ignore[attr-defined,arg-type]
+            name_contains=unset_to_none(f.name_contains),  # type: ignore[attr-defined,arg-type]
+            first=first,
+            after=unset_to_none(after),  # type: ignore[arg-type]
+            path=info.path.as_list(),
+        )
+        edges = [
+            ClinicEdge(
+                cursor=clinic_resolvers.clinic_cursor(page, i),
+                node=Clinic.from_merged(found.clinic),
+            )
+            for i, found in enumerate(page.clinics)
+        ]
+        return ClinicConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+            total_count=page.total,
+        )
+
+    @strawberry.field(description="Any object by its global id; null when no source has it.")
+    async def node(self, info: Context, id: strawberry.ID) -> Node | None:
+        type_name, found = await resolve_node(info.context, id)
+        if found is None:
+            return None
+        if type_name == "Clinic":
+            return Clinic.from_merged(found)  # type: ignore[arg-type]
+        if type_name == "Physician":
+            return Physician.from_merged(found)  # type: ignore[arg-type]
+        return Slot.from_found(found)  # type: ignore[arg-type]
+
+    @strawberry.field(description="Every registered booking source, in registry order.")
+    def sources(self, info: Context) -> list[Source]:
+        return [Source.from_view(v) for v in info.context.pool.views()]

@@ -1,0 +1,252 @@
+"""Object types: Clinic, Physician, Slot, Source and their connections.
+
+Types are built at the edge from the merged records of ``sources``; fields that
+need more data delegate to ``resolvers`` (batched through the request's loaders).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import clinics as clinic_resolvers
+from resolvers.context import RequestContext
+from resolvers.ids import to_global_id
+from schema.enums import AppointmentType, Region, SourceProtocol, SourceStatus
+from schema.inputs import unset_to_none
+from sources.fanout import SourceView
+from sources.federation import FoundSlot
+from sources.merge import MergedClinic, MergedPhysician
+
+Context = Info[RequestContext, None]
+
+
+@strawberry.interface(description="An object with a stable, opaque global id.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class GeoPoint:
+    latitude: float
+    longitude: float
+
+
+@strawberry.type
+class Address:
+    line: str | None
+    city: str
+    postal_code: str | None
+    region: Region
+
+
+@strawberry.type(description="A booking system the gateway reads from.")
+class Source:
+    id: strawberry.ID
+    name: str
+    protocol: SourceProtocol
+    status: SourceStatus
+    last_success_at: datetime | None
+    latency_ms: float | None
+
+    @classmethod
+    def from_view(cls, view: SourceView) -> Source:
+        return cls(
+            id=strawberry.ID(view.id),
+            name=view.name,
+            protocol=view.protocol,
+            status=view.status,
+            last_success_at=view.last_success_at,
+            latency_ms=view.latency_ms,
+        )
+
+
+def _sources(info: Context, source_ids: tuple[str, ...]) -> list[Source]:
+    views = (info.context.source_view(sid) for sid in source_ids)
+    return [Source.from_view(v) for v in views if v is not None]
+
+
+@strawberry.type(description="A clinic, merged across every booking system that lists it.")
+class Clinic(Node):
+    id: strawberry.ID
+    name: str
+    address: Address
+    region: Region
+    location: GeoPoint | None
+    phone: str | None
+    languages: list[str]
+    merged: strawberry.Private[MergedClinic]
+
+    @classmethod
+    def from_merged(cls, clinic: MergedClinic) -> Clinic:
+        address = clinic.address
+        location = clinic.location
+        return cls(
+            id=strawberry.ID(to_global_id("Clinic", clinic.key)),
+            name=clinic.name,
+            address=Address(
+                line=address.line,
+                city=address.city,
+                postal_code=address.postal_code,
+                region=address.region,
+            ),
+            region=clinic.region,
+            location=GeoPoint(latitude=location.latitude, longitude=location.longitude)
+            if location
+            else None,
+            phone=clinic.phone,
+            languages=list(clinic.languages),
+            merged=clinic,
+        )
+
+    @strawberry.field
+    async def physicians(self, info: Context) -> list[Physician]:
+        found = await clinic_resolvers.physicians_of(info.context, self.merged)
+        return [Physician.from_merged(p) for p in found]
+
+    @strawberry.field(description="The booking systems that list this clinic.")
+    def sources(self, info: Context) -> list[Source]:
+        return _sources(info, self.merged.source_ids)
+
+    @strawberry.field(description="The clinic's next free slots over the next 31 days.")
+    async def next_slots(
+        self,
+        info: Context,
+        first: int | None = 5,
+        appointment_types: list[AppointmentType] | None = strawberry.UNSET,
+    ) -> list[Slot]:
+        found = await clinic_resolvers.next_slots(
+            info.context,
+            self.merged,
+            first,
+            unset_to_none(appointment_types),  # type: ignore[arg-type]
+        )
+        return [Slot.from_found(s) for s in found]
+
+
+@strawberry.type(description="A physician. Only what a patient needs to choose is exposed.")
+class Physician(Node):
+    id: strawberry.ID
+    display_name: str
+    languages: list[str]
+    accepting_new_patients: bool | None
+    merged: strawberry.Private[MergedPhysician]
+
+    @classmethod
+    def from_merged(cls, physician: MergedPhysician) -> Physician:
+        return cls(
+            id=strawberry.ID(to_global_id("Physician", physician.key)),
+            display_name=physician.display_name,
+            languages=list(physician.languages),
+            accepting_new_patients=physician.accepting_new_patients,
+            merged=physician,
+        )
+
+    @strawberry.field
+    async def clinics(self, info: Context) -> list[Clinic]:
+        found = await clinic_resolvers.clinics_of(info.context, self.merged)
+        return [Clinic.from_merged(c) for c in found]
+
+    @strawberry.field(description="The physician's next free slots over the next 31 days.")
+    async def next_slots(self, info: Context, first: int | None = 5) -> list[Slot]:
+        found = await clinic_resolvers.next_slots(info.context, self.merged, first)
+        return [Slot.from_found(s) for s in found]
+
+
+@strawberry.type(description="A free appointment slot. Busy or booked slots never appear.")
+class Slot(Node):
+    id: strawberry.ID
+    start: datetime
+    end: datetime
+    duration_minutes: int
+    appointment_type: AppointmentType
+    booking_url: str | None
+    booking_phone: str | None
+    distance_km: float | None = strawberry.field(
+        description="From the search's `near` point, when one was given."
+    )
+    found: strawberry.Private[FoundSlot]
+
+    @classmethod
+    def from_found(cls, slot: FoundSlot) -> Slot:
+        record = slot.record
+        return cls(
+            id=strawberry.ID(to_global_id("Slot", slot.key)),
+            start=record.start,
+            end=record.end,
+            duration_minutes=round((record.end - record.start).total_seconds() / 60),
+            appointment_type=record.appointment_type,
+            booking_url=record.booking_url,
+            booking_phone=record.booking_phone,
+            distance_km=None if slot.distance_km is None else round(slot.distance_km, 2),
+            found=slot,
+        )
+
+    @strawberry.field
+    def clinic(self) -> Clinic:
+        return Clinic.from_merged(self.found.clinic)
+
+    @strawberry.field
+    def physician(self) -> Physician | None:
+        physician = self.found.physician
+        return Physician.from_merged(physician) if physician is not None else None
+
+    @strawberry.field(description="The booking system this slot was read from.")
+    def source(self, info: Context) -> Source:
+        view = info.context.source_view(self.found.record.source_id)
+        if view is None:  # pragma: no cover - a slot always comes from a registered source
+            raise LookupError(f"unknown source {self.found.record.source_id}")
+        return Source.from_view(view)
+
+
+@strawberry.type
+class SlotEdge:
+    cursor: str
+    node: Slot
+
+
+@strawberry.type
+class SlotConnection:
+    edges: list[SlotEdge]
+    page_info: PageInfo
+    total_count: int | None = strawberry.field(
+        description="Matching slots. Null when a source cannot count; may over-count a slot "
+        "listed by two sources beyond the pages fetched so far."
+    )
+
+
+@strawberry.type
+class ClinicEdge:
+    cursor: str
+    node: Clinic
+
+
+@strawberry.type
+class ClinicConnection:
+    edges: list[ClinicEdge]
+    page_info: PageInfo
+    total_count: int | None
+
+
+__all__ = [
+    "Address",
+    "Clinic",
+    "ClinicConnection",
+    "ClinicEdge",
+    "GeoPoint",
+    "Node",
+    "PageInfo",
+    "Physician",
+    "Slot",
+    "SlotConnection",
+    "SlotEdge",
+    "Source",
+]

@@ -1,0 +1,196 @@
+"""Concurrent calls to every source, each bounded by its own timeout.
+
+``SourcePool`` holds the live adapters, in registry order, and their health;
+``fan_out`` calls a coroutine on several sources at once and returns what the
+healthy ones answered plus one ``SourceError`` per failed source. A failing,
+hanging or buggy adapter never breaks the call: its failure becomes data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from sources.adapters import adapter_for
+from sources.base import SourceConfig, SourceContext
+from sources.errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout
+from sources.records import SourceProtocol, SourceStatus
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from sources.base import Source
+
+T = TypeVar("T")
+logger = logging.getLogger("passerelle.sources")
+
+# Health is judged on the last few calls: all of the last three failed -> DOWN,
+# any failure among the last ten -> DEGRADED.
+_WINDOW = 10
+_DOWN_AFTER = 3
+
+
+@dataclass(slots=True)
+class SourceHealth:
+    """What the gateway has seen of one source; no upstream data is kept here."""
+
+    outcomes: deque[bool] = field(default_factory=lambda: deque(maxlen=_WINDOW))
+    last_success_at: datetime | None = None
+    latency_ms: float | None = None
+
+    def record(self, ok: bool, latency_ms: float) -> None:
+        self.outcomes.append(ok)
+        if ok:
+            self.last_success_at = datetime.now(UTC)
+            self.latency_ms = round(latency_ms, 1)
+
+    def status(self, enabled: bool) -> SourceStatus:
+        if not enabled:
+            return SourceStatus.DISABLED
+        recent = list(self.outcomes)
+        if len(recent) >= 1 and not any(recent[-_DOWN_AFTER:]):
+            return SourceStatus.DOWN
+        if not all(recent):
+            return SourceStatus.DEGRADED
+        return SourceStatus.UP
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    """A registered source as the API shows it."""
+
+    id: str
+    name: str
+    protocol: SourceProtocol
+    status: SourceStatus
+    last_success_at: datetime | None
+    latency_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutResult(Generic[T]):
+    results: dict[str, T]
+    errors: list[SourceError]
+
+
+def _build_adapter(config: SourceConfig, context: SourceContext) -> Source:
+    return adapter_for(config.protocol)(config, context)
+
+
+class SourcePool:
+    """The live adapters, rebuilt from registry configs without a restart.
+
+    ``sync(configs)`` keeps the adapter of every source whose config did not
+    change, builds the new ones and closes the removed ones. Readers take
+    ``pool.enabled`` (an immutable tuple) once per request.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        factory: Callable[[SourceConfig, SourceContext], Source] | None = None,
+    ) -> None:
+        self._session = session
+        self._factory = factory or _build_adapter
+        self._configs: tuple[SourceConfig, ...] = ()
+        self._adapters: dict[str, Source] = {}
+        self._health: dict[str, SourceHealth] = {}
+        self.enabled: tuple[Source, ...] = ()
+        self.order: dict[str, int] = {}
+
+    async def sync(self, configs: Sequence[SourceConfig]) -> None:
+        old = self._adapters
+        adapters: dict[str, Source] = {}
+        for config in configs:
+            current = old.get(config.id)
+            if current is not None and current.config == config:
+                adapters[config.id] = current
+                continue
+            context = SourceContext(self._session, logger.getChild(config.id))
+            try:
+                adapters[config.id] = self._factory(config, context)
+            except ConfigError as exc:
+                logger.error("source %s not loaded: %s", config.id, exc)
+        for source_id, adapter in old.items():
+            if adapters.get(source_id) is not adapter:
+                await adapter.aclose()
+        self._configs = tuple(configs)
+        self._adapters = adapters
+        self._health = {c.id: self._health.get(c.id, SourceHealth()) for c in configs}
+        self.order = {c.id: i for i, c in enumerate(configs)}
+        self.enabled = tuple(adapters[c.id] for c in configs if c.enabled and c.id in adapters)
+
+    async def aclose(self) -> None:
+        for adapter in self._adapters.values():
+            await adapter.aclose()
+        self._adapters = {}
+        self.enabled = ()
+
+    def health(self, source_id: str) -> SourceHealth:
+        return self._health.setdefault(source_id, SourceHealth())
+
+    def views(self) -> list[SourceView]:
+        out = []
+        for config in self._configs:
+            health = self.health(config.id)
+            out.append(
+                SourceView(
+                    id=config.id,
+                    name=config.name,
+                    protocol=config.protocol,
+                    status=health.status(config.enabled and config.id in self._adapters),
+                    last_success_at=health.last_success_at,
+                    latency_ms=health.latency_ms,
+                )
+            )
+        return out
+
+    def view(self, source_id: str) -> SourceView | None:
+        return next((v for v in self.views() if v.id == source_id), None)
+
+    async def fan_out(
+        self,
+        sources: Iterable[Source],
+        call: Callable[[Source], Awaitable[T]],
+    ) -> FanOutResult[T]:
+        """Run ``call`` on every source concurrently, each within its timeout."""
+        sources = list(sources)
+        outcomes = await asyncio.gather(*(self._call_one(s, call) for s in sources))
+        results: dict[str, T] = {}
+        errors: list[SourceError] = []
+        for source, outcome in zip(sources, outcomes, strict=True):
+            if isinstance(outcome, SourceError):
+                errors.append(outcome)
+            else:
+                results[source.id] = outcome
+        return FanOutResult(results, errors)
+
+    async def _call_one(
+        self, source: Source, call: Callable[[Source], Awaitable[T]]
+    ) -> T | SourceError:
+        started = time.perf_counter()
+        timeout_s = source.config.timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await call(source)
+        except SourceError as exc:
+            outcome: T | SourceError = exc
+        except TimeoutError:
+            outcome = SourceTimeout(source.id, f"no answer within {timeout_s:g} s")
+        except Exception as exc:  # an adapter bug must not break the answer
+            source.logger.exception("adapter raised an unexpected %s", type(exc).__name__)
+            outcome = SourceBadResponse(source.id, "the adapter could not read the answer")
+        else:
+            outcome = result
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        ok = not isinstance(outcome, SourceError)
+        self.health(source.id).record(ok, elapsed_ms)
+        if not ok:
+            source.logger.warning("%s (%.0f ms)", outcome, elapsed_ms)
+        return outcome

@@ -1,0 +1,497 @@
+"""The federated queries: fan a search out to the sources, merge, order, paginate.
+
+``Federation`` is what the resolvers call. It asks every enabled source that
+can cover a query, concurrently (``SourcePool.fan_out``), re-checks every
+filter on what comes back (an upstream is never trusted to have filtered),
+merges clinics and physicians across sources (``sources.merge``), removes
+duplicate slots and returns one ordered page.
+
+Slot pages use keyset pagination over ``(start, distance, key)``. Each source
+returns at most ``limit`` slots ordered by start; a source that had more is
+*truncated*, and only slots starting before the earliest last-start of the
+truncated sources (the *horizon*) are known to be complete and ordered. The
+search widens ``limit`` until a full page lies before the horizon.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from sources.geo import distance_km
+from sources.merge import (
+    MergedClinic,
+    MergedPhysician,
+    identifier_key,
+    merge_clinics,
+    merge_physicians,
+    name_key,
+    normalize_name,
+    parse_identifier_key,
+    parse_name_key,
+    parse_source_key,
+    physician_fallback_key,
+    slot_key,
+)
+from sources.records import (
+    AppointmentType,
+    ClinicQuery,
+    ClinicRecord,
+    GeoPoint,
+    PhysicianQuery,
+    PhysicianRecord,
+    Region,
+    SlotQuery,
+    SlotRecord,
+    SlotResult,
+)
+
+if TYPE_CHECKING:
+    from sources.base import Source
+    from sources.errors import SourceError
+    from sources.fanout import SourcePool
+
+T = TypeVar("T")
+
+# A page is widened at most this far per source before the search settles for
+# the complete part it has (and says there is a next page).
+MAX_SOURCE_LIMIT = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSearch:
+    """A slot search as the API asks it; ids are merged keys, not source ids."""
+
+    starts_after: datetime
+    starts_before: datetime
+    near: GeoPoint | None = None
+    radius_km: float | None = None
+    region: Region | None = None
+    appointment_types: frozenset[AppointmentType] | None = None
+    languages: frozenset[str] | None = None
+    clinic_keys: tuple[str, ...] | None = None
+    physician_keys: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotPosition:
+    """Where a page ended: the sort key of its last slot and how many came before."""
+
+    start: datetime
+    distance_km: float | None
+    key: str
+    offset: int
+
+    def sort_key(self) -> tuple[datetime, float, str]:
+        return (self.start, _distance_rank(self.distance_km), self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundSlot:
+    key: str
+    record: SlotRecord
+    clinic: MergedClinic
+    physician: MergedPhysician | None
+    distance_km: float | None
+
+    def sort_key(self) -> tuple[datetime, float, str]:
+        return (self.record.start, _distance_rank(self.distance_km), self.key)
+
+
+@dataclass(slots=True)
+class SlotPage:
+    slots: list[FoundSlot]
+    has_next: bool
+    total: int | None
+    offset: int
+    errors: list[SourceError] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundClinic:
+    clinic: MergedClinic
+    distance_km: float | None
+
+    def sort_key(self) -> tuple[float, str, str]:
+        return (_distance_rank(self.distance_km), normalize_name(self.clinic.name), self.clinic.key)
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicSearch:
+    near: GeoPoint | None = None
+    radius_km: float | None = None
+    region: Region | None = None
+    name_contains: str | None = None
+
+
+@dataclass(slots=True)
+class Found(Generic[T]):
+    """A value, plus the errors of the sources that failed while computing it."""
+
+    value: T
+    errors: list[SourceError] = field(default_factory=list)
+
+
+def _distance_rank(distance: float | None) -> float:
+    return math.inf if distance is None else distance
+
+
+def _within(location: GeoPoint | None, near: GeoPoint | None, radius: float | None) -> bool:
+    if near is None:
+        return True
+    if location is None:
+        return False
+    return radius is None or distance_km(near, location) <= radius
+
+
+class Federation:
+    """Federated reads over the pool's enabled sources (snapshotted per instance)."""
+
+    def __init__(self, pool: SourcePool) -> None:
+        self.pool = pool
+        self.sources: tuple[Source, ...] = pool.enabled
+        self.order: Mapping[str, int] = pool.order
+
+    # -- clinics and physicians --------------------------------------------------
+
+    async def clinics_by_keys(self, keys: Sequence[str]) -> Found[dict[str, MergedClinic]]:
+        """Merged clinics for merged keys; keys no source knows are absent."""
+        identifiers = tuple(i for k in keys if (i := parse_identifier_key(k)) is not None)
+        names = {p for k in keys if (p := parse_name_key(k)) is not None}
+        by_source: dict[str, list[str]] = {}
+        for k in keys:
+            if (sk := parse_source_key(k)) is not None:
+                by_source.setdefault(sk[0], []).append(sk[1])
+        postal_codes = tuple(sorted({postal for _, postal in names}))
+
+        async def lookup(source: Source) -> list[ClinicRecord]:
+            records: list[ClinicRecord] = []
+            if identifiers:
+                records += await source.search_clinics(ClinicQuery(identifiers=identifiers))
+            if postal_codes:
+                found = await source.search_clinics(ClinicQuery(postal_codes=postal_codes))
+                records += [r for r in found if name_key(r) in {f"n:{n}|{p}" for n, p in names}]
+            if source.id in by_source:
+                found = await source.search_clinics(
+                    ClinicQuery(local_ids=tuple(by_source[source.id]))
+                )
+                records += found
+            return records
+
+        fan = await self.pool.fan_out(self.sources, lookup)
+        merged = merge_clinics(_flatten(fan.results.values()), self.order)
+        return Found(_assign_clinics(keys, merged), fan.errors)
+
+    async def search_clinics(self, search: ClinicSearch) -> Found[list[FoundClinic]]:
+        """Every clinic matching ``search``, merged and ordered (distance, name, key)."""
+        query = ClinicQuery(
+            near=search.near,
+            radius_km=search.radius_km,
+            region=search.region,
+            name_contains=search.name_contains,
+        )
+        fan = await self.pool.fan_out(self.sources, lambda s: s.search_clinics(query))
+        wanted = (search.name_contains or "").strip()
+        wanted_norm = normalize_name(wanted) if wanted else ""
+        found = []
+        for clinic in merge_clinics(_flatten(fan.results.values()), self.order):
+            records = [
+                r
+                for r in clinic.records
+                if _within(r.location, search.near, search.radius_km)
+                and (search.region is None or r.address.region == search.region)
+                and (not wanted_norm or wanted_norm in normalize_name(r.name))
+            ]
+            if not records:
+                continue
+            clinic = MergedClinic(clinic.key, tuple(records))
+            distance = (
+                distance_km(search.near, clinic.location)
+                if search.near is not None and clinic.location is not None
+                else None
+            )
+            found.append(FoundClinic(clinic, distance))
+        found.sort(key=FoundClinic.sort_key)
+        return Found(found, fan.errors)
+
+    async def physicians_by_keys(self, keys: Sequence[str]) -> Found[dict[str, MergedPhysician]]:
+        identifiers = tuple(i for k in keys if (i := parse_identifier_key(k)) is not None)
+        by_source: dict[str, list[str]] = {}
+        for k in keys:
+            if (sk := parse_source_key(k)) is not None:
+                by_source.setdefault(sk[0], []).append(sk[1])
+
+        async def lookup(source: Source) -> list[PhysicianRecord]:
+            query = PhysicianQuery(
+                identifiers=identifiers, local_ids=tuple(by_source.get(source.id, ()))
+            )
+            if not query.identifiers and not query.local_ids:
+                return []
+            return await source.get_physicians(query)
+
+        fan = await self.pool.fan_out(self.sources, lookup)
+        merged = merge_physicians(_flatten(fan.results.values()), self.order)
+        out: dict[str, MergedPhysician] = {}
+        for physician in merged:
+            for record in physician.records:
+                for k in [identifier_key(i) for i in record.identifiers] + [
+                    physician_fallback_key(record.source_id, record.local_id)
+                ]:
+                    out.setdefault(k, physician)
+        return Found({k: out[k] for k in keys if k in out}, fan.errors)
+
+    async def physicians_of_clinics(
+        self, clinics: Sequence[MergedClinic]
+    ) -> Found[dict[str, list[MergedPhysician]]]:
+        """The physicians working at each clinic, keyed by clinic key."""
+        wanted = {
+            s.id: tuple(lid for c in clinics for lid in c.local_ids(s.id)) for s in self.sources
+        }
+        targets = [s for s in self.sources if wanted[s.id]]
+        fan = await self.pool.fan_out(
+            targets, lambda s: s.get_physicians(PhysicianQuery(clinic_local_ids=wanted[s.id]))
+        )
+        merged = merge_physicians(_flatten(fan.results.values()), self.order)
+        out: dict[str, list[MergedPhysician]] = {c.key: [] for c in clinics}
+        for clinic in clinics:
+            local = {(r.source_id, r.local_id) for r in clinic.records}
+            for physician in merged:
+                if any(
+                    (r.source_id, cid) in local
+                    for r in physician.records
+                    for cid in r.clinic_local_ids
+                ):
+                    out[clinic.key].append(physician)
+            out[clinic.key].sort(key=lambda p: (normalize_name(p.display_name), p.key))
+        return Found(out, fan.errors)
+
+    async def clinics_of_physicians(
+        self, physicians: Sequence[MergedPhysician]
+    ) -> Found[dict[str, list[MergedClinic]]]:
+        wanted = {
+            s.id: tuple(
+                cid
+                for p in physicians
+                for r in p.records
+                if r.source_id == s.id
+                for cid in r.clinic_local_ids
+            )
+            for s in self.sources
+        }
+        targets = [s for s in self.sources if wanted[s.id]]
+        fan = await self.pool.fan_out(
+            targets, lambda s: s.search_clinics(ClinicQuery(local_ids=wanted[s.id]))
+        )
+        merged = merge_clinics(_flatten(fan.results.values()), self.order)
+        by_local = {(r.source_id, r.local_id): c for c in merged for r in c.records}
+        out: dict[str, list[MergedClinic]] = {}
+        for physician in physicians:
+            found: dict[str, MergedClinic] = {}
+            for r in physician.records:
+                for cid in r.clinic_local_ids:
+                    clinic = by_local.get((r.source_id, cid))
+                    if clinic is not None:
+                        found.setdefault(clinic.key, clinic)
+            out[physician.key] = sorted(
+                found.values(), key=lambda c: (normalize_name(c.name), c.key)
+            )
+        return Found(out, fan.errors)
+
+    # -- slots ---------------------------------------------------------------------
+
+    async def search_slots(
+        self, search: SlotSearch, first: int, after: SlotPosition | None = None
+    ) -> SlotPage:
+        """One page of ``first`` slots after ``after``, ordered by (start, distance, key)."""
+        errors: list[SourceError] = []
+        scopes: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
+            s.id: (None, None) for s in self.sources
+        }
+        if search.clinic_keys is not None:
+            found = await self.clinics_by_keys(search.clinic_keys)
+            errors += found.errors
+            for sid in scopes:
+                ids = tuple(lid for c in found.value.values() for lid in c.local_ids(sid))
+                scopes[sid] = (ids, scopes[sid][1])
+        if search.physician_keys is not None:
+            doctors = await self.physicians_by_keys(search.physician_keys)
+            errors += doctors.errors
+            for sid in scopes:
+                ids = tuple(lid for p in doctors.value.values() for lid in p.local_ids(sid))
+                scopes[sid] = (scopes[sid][0], ids)
+        # A source that knows none of the asked clinics or physicians cannot cover the query.
+        targets = [s for s in self.sources if all(ids is None or ids for ids in scopes[s.id])]
+        page = await self._search_scoped(search, scopes, targets, first, after)
+        page.errors = errors + page.errors
+        return page
+
+    async def slots_of(
+        self,
+        search: SlotSearch,
+        owners: Sequence[MergedClinic | MergedPhysician],
+        first: int,
+    ) -> SlotPage:
+        """Slots of given clinics, or of given physicians (not mixed), in one search per source."""
+        clinics = all(isinstance(o, MergedClinic) for o in owners)
+        scopes: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {}
+        for source in self.sources:
+            ids = tuple(lid for o in owners for lid in o.local_ids(source.id))
+            scopes[source.id] = (ids, None) if clinics else (None, ids)
+        targets = [s for s in self.sources if any(scopes[s.id])]
+        return await self._search_scoped(search, scopes, targets, first, None)
+
+    async def _search_scoped(
+        self,
+        search: SlotSearch,
+        scopes: Mapping[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]],
+        targets: Sequence[Source],
+        first: int,
+        after: SlotPosition | None,
+    ) -> SlotPage:
+        lower = max(search.starts_after, after.start) if after else search.starts_after
+        base = SlotQuery(
+            starts_after=lower,
+            starts_before=search.starts_before,
+            limit=first + 1,
+            near=search.near,
+            radius_km=search.radius_km,
+            region=search.region,
+            appointment_types=search.appointment_types,
+            languages=search.languages,
+        )
+        results: dict[str, SlotResult] = {}
+        errors: list[SourceError] = []
+        pending = list(targets)
+        limit = first + 1
+        while True:
+            query = replace(base, limit=limit)
+
+            def ask(source: Source, query: SlotQuery = query) -> Awaitable[SlotResult]:
+                clinics, physicians = scopes[source.id]
+                return source.search_slots(
+                    replace(query, clinic_local_ids=clinics, physician_local_ids=physicians)
+                )
+
+            fan = await self.pool.fan_out(pending, ask)
+            errors += fan.errors
+            results.update(fan.results)
+            slots = self._collect(search, scopes, results)
+            if after is not None:
+                cut = after.sort_key()
+                slots = [s for s in slots if s.sort_key() > cut]
+            truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
+            horizon = min((results[sid].slots[-1].start for sid in truncated), default=None)
+            settled = [s for s in slots if horizon is None or s.record.start < horizon]
+            if len(settled) > first or not truncated or limit >= MAX_SOURCE_LIMIT:
+                break
+            limit = min(limit * 4, MAX_SOURCE_LIMIT)
+            pending = [s for s in targets if s.id in truncated]
+        offset = after.offset if after else 0
+        page = settled[:first]
+        has_next = len(settled) > first or bool(truncated)
+        return SlotPage(page, has_next, self._total(results, slots, offset), offset, errors)
+
+    def _collect(
+        self,
+        search: SlotSearch,
+        scopes: Mapping[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]],
+        results: Mapping[str, SlotResult],
+    ) -> list[FoundSlot]:
+        """Every slot that truly matches, merged across sources, ordered, without duplicates."""
+        clinics = merge_clinics(
+            (c for r in results.values() for c in r.clinics.values()), self.order
+        )
+        physicians = merge_physicians(
+            (p for r in results.values() for p in r.physicians.values()), self.order
+        )
+        clinic_of = {(rec.source_id, rec.local_id): c for c in clinics for rec in c.records}
+        physician_of = {(rec.source_id, rec.local_id): p for p in physicians for rec in p.records}
+        found: dict[str, FoundSlot] = {}
+        for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
+            clinic_scope, physician_scope = scopes[source_id]
+            clinic_set = None if clinic_scope is None else set(clinic_scope)
+            physician_set = None if physician_scope is None else set(physician_scope)
+            for slot in results[source_id].slots:
+                clinic = clinic_of.get((source_id, slot.clinic_local_id))
+                if clinic is None:
+                    continue  # a slot whose clinic the source did not describe
+                physician = (
+                    physician_of.get((source_id, slot.physician_local_id))
+                    if slot.physician_local_id
+                    else None
+                )
+                if not _slot_matches(search, slot, clinic, physician):
+                    continue
+                if clinic_set is not None and slot.clinic_local_id not in clinic_set:
+                    continue
+                if physician_set is not None and slot.physician_local_id not in physician_set:
+                    continue
+                key = slot_key(slot, clinic.key, physician.key if physician else None).encode()
+                if key in found:
+                    continue
+                distance = (
+                    distance_km(search.near, clinic.location)
+                    if search.near is not None and clinic.location is not None
+                    else None
+                )
+                found[key] = FoundSlot(key, slot, clinic, physician, distance)
+        return sorted(found.values(), key=FoundSlot.sort_key)
+
+    @staticmethod
+    def _total(
+        results: Mapping[str, SlotResult], remaining: Sequence[FoundSlot], offset: int
+    ) -> int | None:
+        """Matches of the whole search: exact when every source answered completely.
+
+        Otherwise the sources' own counts are added up, less the duplicates seen
+        so far; a duplicate beyond what was fetched is then counted twice.
+        """
+        if all(r.complete for r in results.values()):
+            return offset + len(remaining)
+        if any(r.total is None for r in results.values()):
+            return None
+        fetched = sum(len(r.slots) for r in results.values())
+        upstream = sum(r.total or 0 for r in results.values())
+        return offset + len(remaining) + max(0, upstream - fetched)
+
+
+def _slot_matches(
+    search: SlotSearch,
+    slot: SlotRecord,
+    clinic: MergedClinic,
+    physician: MergedPhysician | None,
+) -> bool:
+    if not (search.starts_after <= slot.start < search.starts_before) or slot.end <= slot.start:
+        return False
+    if search.appointment_types and slot.appointment_type not in search.appointment_types:
+        return False
+    if search.region is not None and clinic.region != search.region:
+        return False
+    if not _within(clinic.location, search.near, search.radius_km):
+        return False
+    if search.languages:
+        spoken = physician.languages if physician is not None else clinic.languages
+        if not search.languages.intersection(spoken):
+            return False
+    return True
+
+
+def _assign_clinics(keys: Sequence[str], merged: Sequence[MergedClinic]) -> dict[str, MergedClinic]:
+    index: dict[str, MergedClinic] = {}
+    for clinic in merged:
+        index.setdefault(clinic.key, clinic)
+        for record in clinic.records:
+            for identifier in record.identifiers:
+                index.setdefault(identifier_key(identifier), clinic)
+            nk = name_key(record)
+            if nk is not None:
+                index.setdefault(nk, clinic)
+            index.setdefault(f"s:{record.source_id}|{record.local_id}", clinic)
+    return {k: index[k] for k in keys if k in index}
+
+
+def _flatten(groups: Iterable[Iterable[T]]) -> list[T]:
+    return [item for group in groups for item in group]

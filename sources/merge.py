@@ -1,0 +1,282 @@
+"""Cross-source identity: one clinic listed by two systems is one clinic.
+
+Clinics match when they share an identifier of the same system, else when
+they have the same normalized name and postal code. A merged clinic's key is
+derived from what identifies it, never from which sources answered, so it is
+stable whichever sources are up: the smallest shared identifier
+(``i:SYSTEM|VALUE``), else ``n:NAME|POSTAL``. Where sources disagree on a
+field, the first source in registry order that gives a value wins.
+
+Physicians match on identifiers only (names are too ambiguous); one without an
+identifier keeps a source-scoped key ``s:SOURCE|LOCAL_ID``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
+
+import orjson
+
+from sources.geo import normalize_postal_code
+from sources.records import (
+    Address,
+    ClinicRecord,
+    GeoPoint,
+    Identifier,
+    PhysicianRecord,
+    Region,
+    SlotRecord,
+)
+
+
+def normalize_name(name: str) -> str:
+    """Case, accents, punctuation and spacing removed.
+
+    ``"Clinique  St-Éloi"`` -> ``"clinique st eloi"``
+    """
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", bare).split())
+
+
+def identifier_key(identifier: Identifier) -> str:
+    return f"i:{identifier.system}|{identifier.value}"
+
+
+def parse_identifier_key(key: str) -> Identifier | None:
+    if not key.startswith("i:") or "|" not in key:
+        return None
+    system, _, value = key[2:].rpartition("|")
+    return Identifier(system, value) if system and value else None
+
+
+def name_key(record: ClinicRecord) -> str | None:
+    postal = normalize_postal_code(record.address.postal_code)
+    name = normalize_name(record.name)
+    return f"n:{name}|{postal}" if postal and name else None
+
+
+def parse_name_key(key: str) -> tuple[str, str] | None:
+    """``n:NAME|POSTAL`` -> (normalized name, postal code)."""
+    if not key.startswith("n:") or "|" not in key:
+        return None
+    name, _, postal = key[2:].rpartition("|")
+    return (name, postal) if name and postal else None
+
+
+def _clinic_keys(record: ClinicRecord) -> list[str]:
+    keys = [identifier_key(i) for i in record.identifiers if i.system and i.value]
+    nk = name_key(record)
+    if nk is not None:
+        keys.append(nk)
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class MergedClinic:
+    """One clinic, as all the sources that list it describe it (registry order)."""
+
+    key: str
+    records: tuple[ClinicRecord, ...]
+
+    @property
+    def primary(self) -> ClinicRecord:
+        return self.records[0]
+
+    @property
+    def name(self) -> str:
+        return self.primary.name
+
+    @property
+    def address(self) -> Address:
+        return self.primary.address
+
+    @property
+    def region(self) -> Region:
+        return self.primary.address.region
+
+    @property
+    def location(self) -> GeoPoint | None:
+        return next((r.location for r in self.records if r.location is not None), None)
+
+    @property
+    def phone(self) -> str | None:
+        return next((r.phone for r in self.records if r.phone), None)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return next((r.languages for r in self.records if r.languages), ())
+
+    @property
+    def source_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.source_id for r in self.records))
+
+    def local_ids(self, source_id: str) -> tuple[str, ...]:
+        return tuple(r.local_id for r in self.records if r.source_id == source_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MergedPhysician:
+    key: str
+    records: tuple[PhysicianRecord, ...]
+
+    @property
+    def primary(self) -> PhysicianRecord:
+        return self.records[0]
+
+    @property
+    def display_name(self) -> str:
+        return self.primary.display_name
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        langs: dict[str, None] = {}
+        for r in self.records:
+            langs.update(dict.fromkeys(r.languages))
+        return tuple(langs)
+
+    @property
+    def accepting_new_patients(self) -> bool | None:
+        return next(
+            (
+                r.accepting_new_patients
+                for r in self.records
+                if r.accepting_new_patients is not None
+            ),
+            None,
+        )
+
+    @property
+    def source_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.source_id for r in self.records))
+
+    def local_ids(self, source_id: str) -> tuple[str, ...]:
+        return tuple(r.local_id for r in self.records if r.source_id == source_id)
+
+
+class _UnionFind:
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _group(items: list[list[str]]) -> list[list[int]]:
+    """Indices grouped when their key lists share a key (transitively)."""
+    uf = _UnionFind(len(items))
+    first_with: dict[str, int] = {}
+    for index, keys in enumerate(items):
+        for key in keys:
+            other = first_with.setdefault(key, index)
+            if other != index:
+                uf.union(other, index)
+    groups: dict[int, list[int]] = {}
+    for index in range(len(items)):
+        groups.setdefault(uf.find(index), []).append(index)
+    return list(groups.values())
+
+
+def _group_key(keys: Iterable[str], fallback: str) -> str:
+    keys = set(keys)
+    identifiers = sorted(k for k in keys if k.startswith("i:"))
+    if identifiers:
+        return identifiers[0]
+    names = sorted(k for k in keys if k.startswith("n:"))
+    return names[0] if names else fallback
+
+
+def merge_clinics(records: Iterable[ClinicRecord], order: Mapping[str, int]) -> list[MergedClinic]:
+    """Group clinic records that describe the same clinic; ``order`` ranks source ids."""
+    unique = list({(r.source_id, r.local_id): r for r in records}.values())
+    unique.sort(key=lambda r: (order.get(r.source_id, len(order)), r.local_id))
+    keys = [_clinic_keys(r) for r in unique]
+    merged = []
+    for group in _group(keys):
+        members = tuple(unique[i] for i in group)
+        fallback = f"s:{members[0].source_id}|{members[0].local_id}"
+        merged.append(
+            MergedClinic(_group_key((k for i in group for k in keys[i]), fallback), members)
+        )
+    return merged
+
+
+def physician_fallback_key(source_id: str, local_id: str) -> str:
+    return f"s:{source_id}|{local_id}"
+
+
+def parse_source_key(key: str) -> tuple[str, str] | None:
+    """``s:SOURCE|LOCAL`` -> (source id, local id)."""
+    if not key.startswith("s:") or "|" not in key:
+        return None
+    source_id, _, local_id = key[2:].partition("|")
+    return (source_id, local_id) if source_id and local_id else None
+
+
+def merge_physicians(
+    records: Iterable[PhysicianRecord], order: Mapping[str, int]
+) -> list[MergedPhysician]:
+    unique = list({(r.source_id, r.local_id): r for r in records}.values())
+    unique.sort(key=lambda r: (order.get(r.source_id, len(order)), r.local_id))
+    keys = [[identifier_key(i) for i in r.identifiers if i.system and i.value] for r in unique]
+    merged = []
+    for group in _group(keys):
+        members = tuple(unique[i] for i in group)
+        fallback = physician_fallback_key(members[0].source_id, members[0].local_id)
+        merged.append(
+            MergedPhysician(_group_key((k for i in group for k in keys[i]), fallback), members)
+        )
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class SlotKey:
+    """What makes two slots the same slot, whichever source lists it."""
+
+    clinic_key: str
+    physician_key: str | None
+    start: str  # UTC ISO-8601, so equal instants compare equal
+    end: str
+    appointment_type: str
+
+    def encode(self) -> str:
+        return orjson.dumps(
+            [self.clinic_key, self.physician_key, self.start, self.end, self.appointment_type]
+        ).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> SlotKey | None:
+        try:
+            parts = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        if (
+            not isinstance(parts, list)
+            or len(parts) != 5
+            or not all(isinstance(p, str) for i, p in enumerate(parts) if i != 1)
+            or not (parts[1] is None or isinstance(parts[1], str))
+        ):
+            return None
+        return cls(*parts)
+
+
+def slot_key(record: SlotRecord, clinic_key: str, physician_key: str | None) -> SlotKey:
+    return SlotKey(
+        clinic_key,
+        physician_key,
+        record.start.astimezone(UTC).isoformat(),
+        record.end.astimezone(UTC).isoformat(),
+        record.appointment_type.value,
+    )

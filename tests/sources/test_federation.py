@@ -1,0 +1,312 @@
+"""Fan-out, merge, de-duplication and keyset pagination, over in-process sources.
+
+These sources implement the real ``Source`` contract from lists of records, so
+the federation's algorithms can be driven into every corner (truncated pages,
+ties, duplicates, failures) that live servers reach only by chance. The same
+behaviours are checked end to end against the demo servers in tests/test_app.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import aiohttp
+import pytest
+
+from sources.base import Source, SourceConfig, SourceContext
+from sources.errors import SourceUnavailable
+from sources.fanout import SourcePool
+from sources.federation import ClinicSearch, Federation, SlotPosition, SlotSearch
+from sources.records import (
+    Address,
+    AppointmentType,
+    ClinicQuery,
+    ClinicRecord,
+    GeoPoint,
+    Identifier,
+    PhysicianQuery,
+    PhysicianRecord,
+    Region,
+    SlotQuery,
+    SlotRecord,
+    SlotResult,
+    SourceProtocol,
+    SourceStatus,
+)
+from sources.timeutil import MONTREAL
+
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=MONTREAL)
+PERMIT = "urn:test:permit"
+DOWNTOWN = GeoPoint(45.5017, -73.5673)
+
+
+class ListSource(Source):
+    """A source answering from lists, honouring ``limit`` like a paging upstream."""
+
+    protocol = SourceProtocol.REST_JSON
+    clinics: list[ClinicRecord]
+    slots: list[SlotRecord]
+    calls: list[SlotQuery]
+    behaviour: str = "ok"
+
+    async def search_slots(self, query: SlotQuery) -> SlotResult:
+        self.calls.append(query)
+        if self.behaviour == "fail":
+            raise SourceUnavailable(self.id, "upstream answered HTTP 503")
+        if self.behaviour == "hang":
+            await asyncio.sleep(3600)
+        if self.behaviour == "bug":
+            raise KeyError("oops")
+        ids = set(query.clinic_local_ids) if query.clinic_local_ids is not None else None
+        matching = sorted(
+            (
+                s
+                for s in self.slots
+                if query.starts_after <= s.start < query.starts_before
+                and (ids is None or s.clinic_local_id in ids)
+            ),
+            key=lambda s: (s.start, s.local_id),
+        )
+        page = matching[: query.limit]
+        return SlotResult(
+            slots=tuple(page),
+            complete=len(page) == len(matching),
+            total=len(matching),
+            clinics={c.local_id: c for c in self.clinics},
+        )
+
+    async def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
+        out = self.clinics
+        if query.identifiers is not None:
+            out = [c for c in out if set(c.identifiers) & set(query.identifiers)]
+        if query.local_ids is not None:
+            out = [c for c in out if c.local_id in query.local_ids]
+        return out
+
+    async def get_physicians(self, query: PhysicianQuery) -> list[PhysicianRecord]:
+        return []
+
+
+def clinic(
+    source: str,
+    local: str,
+    permit: str | None,
+    name: str,
+    km_east: float = 0.0,
+    postal: str = "H2X 1Y4",
+) -> ClinicRecord:
+    return ClinicRecord(
+        source_id=source,
+        local_id=local,
+        name=name,
+        address=Address(city="Montréal", region=Region.MONTREAL, postal_code=postal),
+        location=GeoPoint(DOWNTOWN.latitude, DOWNTOWN.longitude + km_east / 78.7),
+        identifiers=(Identifier(PERMIT, permit),) if permit else (),
+    )
+
+
+def slot(
+    source: str,
+    local: str,
+    clinic_id: str,
+    minutes: int,
+    kind: AppointmentType = AppointmentType.ROUTINE,
+) -> SlotRecord:
+    start = T0 + timedelta(minutes=minutes)
+    return SlotRecord(source, local, start, start + timedelta(minutes=15), kind, clinic_id)
+
+
+class Pool(SourcePool):
+    """A pool whose sources are ListSources built from (id, clinics, slots) specs."""
+
+    async def install(
+        self, *specs: tuple[str, list[ClinicRecord], list[SlotRecord]], timeout_s: float = 2.0
+    ) -> list[ListSource]:
+        built: dict[str, ListSource] = {}
+
+        def factory(config: SourceConfig, context: SourceContext) -> Source:
+            source = ListSource(config, context)
+            source.clinics, source.slots, source.calls = data[config.id][0], data[config.id][1], []
+            built[config.id] = source
+            return source
+
+        data = {sid: (clinics, slots) for sid, clinics, slots in specs}
+        self._factory = factory
+        await self.sync([])
+        await self.sync(
+            [
+                SourceConfig(sid, sid, SourceProtocol.REST_JSON, f"http://{sid}.test", timeout_s)
+                for sid, _, _ in specs
+            ]
+        )
+        return [built[sid] for sid, _, _ in specs]
+
+
+@pytest.fixture
+async def pool():
+    async with aiohttp.ClientSession() as session:
+        yield Pool(session)
+
+
+WINDOW = SlotSearch(starts_after=T0 - timedelta(hours=1), starts_before=T0 + timedelta(days=7))
+
+
+async def test_same_clinic_in_two_sources_is_one_clinic_with_both_sources(pool):
+    await pool.install(
+        ("a", [clinic("a", "1", "P-1", "Clinique du Parc")], [slot("a", "s1", "1", 0)]),
+        ("b", [clinic("b", "x", "P-1", "CLINIQUE DU PARC inc")], [slot("b", "t1", "x", 30)]),
+    )
+    page = await Federation(pool).search_slots(WINDOW, 10)
+    assert [s.clinic.key for s in page.slots] == ["i:urn:test:permit|P-1"] * 2
+    merged = page.slots[0].clinic
+    assert merged.source_ids == ("a", "b")
+    assert merged.name == "Clinique du Parc"  # the first source in registry order wins
+
+
+async def test_clinics_without_shared_identifier_match_on_name_and_postal_code(pool):
+    await pool.install(
+        ("a", [clinic("a", "1", None, "Clinique Saint-Éloi")], [slot("a", "s1", "1", 0)]),
+        ("b", [clinic("b", "9", None, "clinique  st-eloi", postal="h2x1y4")], []),
+    )
+    clinics = await Federation(pool).search_clinics(ClinicSearch())
+    assert len(clinics.value) == 2  # "st" is not "saint": no fuzzy matching
+    await pool.install(
+        ("a", [clinic("a", "1", None, "Clinique Saint-Éloi")], []),
+        ("b", [clinic("b", "9", None, "clinique  saint eloi", postal="h2x1y4")], []),
+    )
+    clinics = await Federation(pool).search_clinics(ClinicSearch())
+    assert len(clinics.value) == 1
+    assert clinics.value[0].clinic.source_ids == ("a", "b")
+
+
+async def test_merged_clinic_key_is_stable_whichever_sources_answer(pool):
+    both = [
+        ("a", [clinic("a", "1", "P-1", "X")], [slot("a", "s", "1", 0)]),
+        ("b", [clinic("b", "2", "P-1", "X")], [slot("b", "t", "2", 0)]),
+    ]
+    keys = []
+    for specs in (both, both[:1], both[1:]):
+        await pool.install(*specs)
+        page = await Federation(pool).search_slots(WINDOW, 10)
+        keys.append({s.clinic.key for s in page.slots})
+    assert keys[0] == keys[1] == keys[2] == {"i:urn:test:permit|P-1"}
+
+
+async def test_identical_slots_from_two_sources_are_one(pool):
+    await pool.install(
+        ("a", [clinic("a", "1", "P-1", "X")], [slot("a", "s1", "1", 0), slot("a", "s2", "1", 15)]),
+        ("b", [clinic("b", "2", "P-1", "X")], [slot("b", "t1", "2", 0)]),
+    )
+    page = await Federation(pool).search_slots(WINDOW, 10)
+    assert [(s.record.source_id, s.record.local_id) for s in page.slots] == [
+        ("a", "s1"),
+        ("a", "s2"),
+    ]
+    assert page.total == 2
+
+
+async def test_slots_are_ordered_by_start_then_distance_then_id(pool):
+    near = replace(WINDOW, near=DOWNTOWN, radius_km=50)
+    await pool.install(
+        ("a", [clinic("a", "far", "P-far", "Far", km_east=10)], [slot("a", "1", "far", 0)]),
+        (
+            "b",
+            [clinic("b", "near", "P-near", "Near", km_east=1)],
+            [slot("b", "2", "near", 0), slot("b", "3", "near", -10)],
+        ),
+    )
+    page = await Federation(pool).search_slots(near, 10)
+    assert [s.record.local_id for s in page.slots] == ["3", "2", "1"]
+    assert page.slots[1].distance_km == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("first", [1, 2, 3, 7, 50])
+async def test_walking_the_pages_gives_every_slot_once(pool, first):
+    a_clinics = [clinic("a", f"a{i}", f"P-{i}", f"A{i}", km_east=i) for i in range(4)]
+    b_clinics = [clinic("b", f"b{i}", f"P-{i + 2}", f"B{i}", km_east=i + 2) for i in range(4)]
+    # Many slots share a start time, and sources overlap on clinics P-2 and P-3.
+    a_slots = [slot("a", f"a-{i}", f"a{i % 4}", (i // 3) * 15) for i in range(30)]
+    b_slots = [slot("b", f"b-{i}", f"b{i % 4}", (i // 5) * 15) for i in range(30)]
+    await pool.install(("a", a_clinics, a_slots), ("b", b_clinics, b_slots))
+    federation = Federation(pool)
+    everything = (await federation.search_slots(WINDOW, 100)).slots
+    assert len(everything) == len({s.key for s in everything})
+    walked, after, pages = [], None, 0
+    while True:
+        page = await federation.search_slots(WINDOW, first, after)
+        walked += page.slots
+        pages += 1
+        if not page.has_next:
+            break
+        last = page.slots[-1]
+        after = SlotPosition(last.record.start, last.distance_km, last.key, len(walked))
+        assert pages < 200
+    assert [s.key for s in walked] == [s.key for s in everything]
+
+
+async def test_a_failing_source_leaves_the_others_answering(pool):
+    good, bad = await pool.install(
+        ("good", [clinic("good", "1", "P-1", "X")], [slot("good", "s", "1", 0)]),
+        ("bad", [clinic("bad", "2", "P-2", "Y")], [slot("bad", "t", "2", 0)]),
+    )
+    bad.behaviour = "fail"
+    page = await Federation(pool).search_slots(WINDOW, 10)
+    assert [s.record.source_id for s in page.slots] == ["good"]
+    assert [(e.code, e.source_id) for e in page.errors] == [("SOURCE_UNAVAILABLE", "bad")]
+
+
+async def test_a_hanging_source_times_out_and_the_others_answer(pool):
+    _, slow = await pool.install(
+        ("good", [clinic("good", "1", "P-1", "X")], [slot("good", "s", "1", 0)]),
+        ("slow", [clinic("slow", "2", "P-2", "Y")], [slot("slow", "t", "2", 0)]),
+        timeout_s=0.2,
+    )
+    slow.behaviour = "hang"
+    started = asyncio.get_running_loop().time()
+    page = await Federation(pool).search_slots(WINDOW, 10)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert [s.record.source_id for s in page.slots] == ["good"]
+    assert [(e.code, e.source_id) for e in page.errors] == [("SOURCE_TIMEOUT", "slow")]
+    assert pool.view("slow").status is SourceStatus.DOWN  # its only call failed
+
+
+async def test_an_adapter_bug_becomes_a_bad_response_error(pool):
+    _, buggy = await pool.install(
+        ("good", [clinic("good", "1", "P-1", "X")], [slot("good", "s", "1", 0)]),
+        ("buggy", [clinic("buggy", "2", "P-2", "Y")], []),
+    )
+    buggy.behaviour = "bug"
+    page = await Federation(pool).search_slots(WINDOW, 10)
+    assert [s.record.source_id for s in page.slots] == ["good"]
+    assert [(e.code, e.source_id) for e in page.errors] == [("SOURCE_BAD_RESPONSE", "buggy")]
+
+
+async def test_clinic_ids_only_ask_the_sources_that_know_the_clinic(pool):
+    a, b = await pool.install(
+        ("a", [clinic("a", "1", "P-1", "X")], [slot("a", "s", "1", 0)]),
+        ("b", [clinic("b", "2", "P-2", "Y")], [slot("b", "t", "2", 0)]),
+    )
+    page = await Federation(pool).search_slots(
+        replace(WINDOW, clinic_keys=("i:urn:test:permit|P-1",)), 10
+    )
+    assert [s.record.local_id for s in page.slots] == ["s"]
+    assert len(a.calls) == 1 and b.calls == []
+
+
+async def test_slots_outside_the_asked_window_or_types_are_dropped_even_if_a_source_sends_them(
+    pool,
+):
+    (src,) = await pool.install(("a", [clinic("a", "1", "P-1", "X")], []))
+    inside = slot("a", "in", "1", 0)
+    outside = slot("a", "out", "1", 60 * 24 * 30)
+    urgent = slot("a", "urgent", "1", 5, AppointmentType.URGENT)
+
+    async def sloppy(query: SlotQuery) -> SlotResult:
+        return SlotResult((inside, urgent, outside), True, 3, {c.local_id: c for c in src.clinics})
+
+    src.search_slots = sloppy  # type: ignore[method-assign]
+    search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}))
+    page = await Federation(pool).search_slots(search, 10)
+    assert [s.record.local_id for s in page.slots] == ["in"]
