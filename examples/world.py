@@ -82,6 +82,7 @@ CITIES: tuple[tuple[str, Region, float, float, tuple[str, ...], int], ...] = (
     ("Victoriaville", _R.CENTRE_DU_QUEBEC, 46.0550, -71.9580, ("G6P", "G6S", "G6T"), 48),
 )
 
+AREA_CODES = ("514", "450", "418", "819", "438")
 STREETS = (
     "rue Saint-Denis",
     "boulevard Saint-Laurent",
@@ -273,7 +274,7 @@ class World:
                     region=region,
                     latitude=round(lat + rng.uniform(-spread, spread), 6),
                     longitude=round(lon + rng.uniform(-spread, spread) * 1.4, 6),
-                    phone=f"+1-{rng.choice(('514', '450', '418', '819', '438'))}-555-{rng.randint(0, 9999):04d}",
+                    phone=f"+1-{rng.choice(AREA_CODES)}-555-{rng.randint(0, 9999):04d}",
                     languages=languages,
                     systems=systems,
                 )

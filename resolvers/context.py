@@ -8,11 +8,11 @@ the number of objects in its result.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from aiodataloader import DataLoader
 
@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from sources.fanout import SourcePool, SourceView
     from sources.federation import FoundSlot
     from sources.merge import MergedClinic, MergedPhysician
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +57,8 @@ class RequestContext:
 
     # -- loaders -------------------------------------------------------------------
 
-    def _loader(
-        self,
-        batch: Callable[[list[K]], Awaitable[list[V]]],
-        cache_key: Callable[[K], Hashable] | None = None,
-    ) -> DataLoader:
-        if cache_key is None:
-            return DataLoader(batch)
-        return DataLoader(batch, get_cache_key=cache_key)
-
     @cached_property
-    def clinic_loader(self) -> DataLoader:
+    def clinic_loader(self) -> DataLoader[str, MergedClinic | None]:
         """Merged key -> MergedClinic or None."""
 
         async def batch(keys: list[str]) -> list[MergedClinic | None]:
@@ -78,44 +66,44 @@ class RequestContext:
             self.report(found.errors)
             return [found.value.get(k) for k in keys]
 
-        return self._loader(batch)
+        return DataLoader(batch)
 
     @cached_property
-    def physician_loader(self) -> DataLoader:
+    def physician_loader(self) -> DataLoader[str, MergedPhysician | None]:
         async def batch(keys: list[str]) -> list[MergedPhysician | None]:
             found = await self.federation.physicians_by_keys(keys)
             self.report(found.errors)
             return [found.value.get(k) for k in keys]
 
-        return self._loader(batch)
+        return DataLoader(batch)
 
     @cached_property
-    def physicians_of_clinic_loader(self) -> DataLoader:
+    def physicians_of_clinic_loader(self) -> DataLoader[MergedClinic, list[MergedPhysician]]:
         async def batch(clinics: list[MergedClinic]) -> list[list[MergedPhysician]]:
             found = await self.federation.physicians_of_clinics(clinics)
             self.report(found.errors)
             return [found.value.get(c.key, []) for c in clinics]
 
-        return self._loader(batch, cache_key=_key_of)
+        return DataLoader(batch, get_cache_key=_key_of)
 
     @cached_property
-    def clinics_of_physician_loader(self) -> DataLoader:
+    def clinics_of_physician_loader(self) -> DataLoader[MergedPhysician, list[MergedClinic]]:
         async def batch(physicians: list[MergedPhysician]) -> list[list[MergedClinic]]:
             found = await self.federation.clinics_of_physicians(physicians)
             self.report(found.errors)
             return [found.value.get(p.key, []) for p in physicians]
 
-        return self._loader(batch, cache_key=_key_of)
+        return DataLoader(batch, get_cache_key=_key_of)
 
     @cached_property
-    def next_slots_loader(self) -> DataLoader:
+    def next_slots_loader(self) -> DataLoader[NextSlotsKey, list[FoundSlot]]:
         """(MergedClinic | MergedPhysician, first, types) -> list[FoundSlot]."""
         from resolvers.slots import batch_next_slots
 
         async def batch(keys: list[NextSlotsKey]) -> list[list[FoundSlot]]:
             return await batch_next_slots(self, keys)
 
-        return self._loader(batch, cache_key=lambda k: (k.owner.key, k.first, k.types))
+        return DataLoader(batch, get_cache_key=lambda k: (k.owner.key, k.first, k.types))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,20 @@
-"""The API's enums: the domain enums of ``sources.records``, exposed as GraphQL enums."""
+"""The API's enums: the domain enums of ``sources.records``, registered as GraphQL enums.
+
+``strawberry.enum`` marks the domain classes in place, so the same classes are
+used in annotations here and in the records the resolvers return.
+"""
 
 from __future__ import annotations
 
 import strawberry
 
-from sources import records
+from sources.records import AppointmentType, Region, SourceProtocol, SourceStatus
 
-Region = strawberry.enum(records.Region, description="A Quebec administrative region.")
-AppointmentType = strawberry.enum(records.AppointmentType)
-SourceProtocol = strawberry.enum(records.SourceProtocol)
-SourceStatus = strawberry.enum(
-    records.SourceStatus,
+strawberry.enum(Region, description="A Quebec administrative region.")
+strawberry.enum(AppointmentType)
+strawberry.enum(SourceProtocol)
+strawberry.enum(
+    SourceStatus,
     description="UP: answering; DEGRADED: failing part of its calls; DOWN: failing; "
     "DISABLED: switched off in the registry.",
 )

@@ -7,7 +7,7 @@ import strawberry
 from resolvers import clinics as clinic_resolvers
 from resolvers import slots as slot_resolvers
 from resolvers.nodes import resolve_node
-from schema.inputs import ClinicFilter, SlotFilter, unset_to_none
+from schema.inputs import ClinicFilter, GeoPointInput, SlotFilter, unset_to_none
 from schema.types import (
     Clinic,
     ClinicConnection,
@@ -24,9 +24,9 @@ from schema.types import (
 
 
 def _slot_arguments(f: SlotFilter) -> slot_resolvers.SlotArguments:
-    near = unset_to_none(f.near)
+    near = f.near if isinstance(f.near, GeoPointInput) else None
     return slot_resolvers.SlotArguments(
-        near=near.as_tuple() if near is not None else None,  # type: ignore[attr-defined]
+        near=near.as_tuple() if near is not None else None,
         radius_km=unset_to_none(f.radius_km),  # type: ignore[arg-type]
         region=unset_to_none(f.region),  # type: ignore[arg-type]
         starts_after=unset_to_none(f.starts_after),  # type: ignore[arg-type]
@@ -78,14 +78,14 @@ class Query:
         first: int | None = 20,
         after: str | None = strawberry.UNSET,
     ) -> ClinicConnection:
-        f = unset_to_none(filter) or ClinicFilter()
-        near = unset_to_none(f.near)  # type: ignore[attr-defined]
+        f = filter if isinstance(filter, ClinicFilter) else ClinicFilter()
+        near = f.near if isinstance(f.near, GeoPointInput) else None
         page = await clinic_resolvers.search_clinics(
             info.context,
             near=near.as_tuple() if near is not None else None,
-            radius_km=unset_to_none(f.radius_km),  # type: ignore[attr-defined,arg-type]
-            region=unset_to_none(f.region),  # type: ignore[attr-defined,arg-type]
-            name_contains=unset_to_none(f.name_contains),  # type: ignore[attr-defined,arg-type]
+            radius_km=unset_to_none(f.radius_km),  # type: ignore[arg-type]
+            region=unset_to_none(f.region),  # type: ignore[arg-type]
+            name_contains=unset_to_none(f.name_contains),  # type: ignore[arg-type]
             first=first,
             after=unset_to_none(after),  # type: ignore[arg-type]
             path=info.path.as_list(),

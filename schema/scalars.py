@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 from sources.timeutil import to_montreal
 
@@ -39,4 +40,4 @@ DateTime = strawberry.scalar(
     parse_value=_parse,
 )
 
-SCALAR_MAP = {datetime: DateTime}
+SCALAR_MAP: dict[object, ScalarDefinition] = {datetime: DateTime}

@@ -247,7 +247,7 @@ async def test_walking_the_pages_gives_every_slot_once(pool, first):
 
 
 async def test_a_failing_source_leaves_the_others_answering(pool):
-    good, bad = await pool.install(
+    _, bad = await pool.install(
         ("good", [clinic("good", "1", "P-1", "X")], [slot("good", "s", "1", 0)]),
         ("bad", [clinic("bad", "2", "P-2", "Y")], [slot("bad", "t", "2", 0)]),
     )

@@ -1,0 +1,148 @@
+"""Shared fixtures: the demo world, its booking servers on loopback, a live gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import uvicorn
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from app import Settings, create_app
+from examples import demo_fhir, demo_rest
+from examples.world import World
+from sources.records import SourceProtocol
+from sources.store import SourceDefinition, SourceStore
+
+TEST_SCALE = 0.02
+REST_KEY = "test-key-not-a-secret"
+REST_KEY_ENV = "PASSERELLE_TEST_REST_KEY"
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def world() -> World:
+    return World(TEST_SCALE)
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[TestServer]:
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def fhir_server(world: World) -> AsyncIterator[TestServer]:
+    async with serve(demo_fhir.build_app(world)) as server:
+        yield server
+
+
+@pytest.fixture
+async def rest_server(world: World) -> AsyncIterator[TestServer]:
+    async with serve(demo_rest.build_app(world, api_key=REST_KEY)) as server:
+        yield server
+
+
+def fhir_definition(server: TestServer, source_id: str = "demo-fhir") -> SourceDefinition:
+    return SourceDefinition(
+        id=source_id,
+        name="Demo FHIR",
+        protocol=SourceProtocol.FHIR_R4,
+        url=str(server.make_url("/fhir")),
+    )
+
+
+def rest_definition(server: TestServer, source_id: str = "demo-rest") -> SourceDefinition:
+    return SourceDefinition(
+        id=source_id,
+        name="Demo REST",
+        protocol=SourceProtocol.REST_JSON,
+        url=str(server.make_url("/api/v1")),
+        credentials_env=REST_KEY_ENV,
+    )
+
+
+@pytest.fixture
+def registry_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(REST_KEY_ENV, REST_KEY)
+    return f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+
+
+@dataclass
+class Gateway:
+    """A gateway served by uvicorn on a loopback port, and a client for it."""
+
+    url: str
+    session: aiohttp.ClientSession
+    store: SourceStore
+
+    async def query(
+        self, query: str, variables: dict[str, Any] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        body = {"query": query, "variables": variables or {}, **extra}
+        async with self.session.post(self.url, json=body) as response:
+            assert response.status == 200, await response.text()
+            result: dict[str, Any] = await response.json()
+            return result
+
+
+@contextlib.asynccontextmanager
+async def run_gateway(settings: Settings) -> AsyncIterator[str]:
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        await task
+
+
+GatewayFactory = Callable[..., contextlib.AbstractAsyncContextManager[Gateway]]
+
+
+@pytest.fixture
+def gateway_for(registry_url: str) -> GatewayFactory:
+    """``async with gateway_for(definition, ...) as gw``: a live gateway over those sources."""
+
+    @contextlib.asynccontextmanager
+    async def make(*definitions: SourceDefinition, **settings: Any) -> AsyncIterator[Gateway]:
+        store = SourceStore(registry_url)
+        for definition in definitions:
+            store.add(definition)
+        settings.setdefault("registry_poll_s", 0.1)
+        async with (
+            run_gateway(Settings(database_url=registry_url, **settings)) as url,
+            aiohttp.ClientSession() as session,
+        ):
+            yield Gateway(url, session, store)
+        store.close()
+
+    return make
+
+
+@pytest.fixture
+async def gateway(
+    gateway_for: GatewayFactory, fhir_server: TestServer, rest_server: TestServer
+) -> AsyncIterator[Gateway]:
+    async with gateway_for(fhir_definition(fhir_server), rest_definition(rest_server)) as gw:
+        yield gw

@@ -1,0 +1,280 @@
+"""The gateway end to end: GraphQL over HTTP, in front of the demo booking servers.
+
+Each test runs uvicorn on a loopback port, with the demo FHIR and REST servers
+(aiohttp, loopback) registered in a SQLite registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from examples.world import CLINIC_PERMIT_SYSTEM, World
+from resolvers.ids import from_global_id
+from sources.merge import SlotKey
+from sources.records import SourceProtocol
+from sources.store import SourceDefinition
+from sources.timeutil import MONTREAL
+from tests.conftest import Gateway, GatewayFactory, fhir_definition, rest_definition, serve
+
+SLOTS = """
+query Slots($f: SlotFilter!, $first: Int, $after: String) {
+  slots(filter: $f, first: $first, after: $after) {
+    totalCount
+    edges {
+      cursor
+      node {
+        id start end durationMinutes appointmentType distanceKm bookingUrl bookingPhone
+        clinic { id name address { line city postalCode region } sources { id } }
+        physician { id displayName languages }
+        source { id protocol status }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+MONTREAL_DOWNTOWN = {"latitude": 45.5017, "longitude": -73.5673}
+
+
+def slot_keys(result: dict[str, Any]) -> list[SlotKey]:
+    keys = []
+    for edge in result["data"]["slots"]["edges"]:
+        type_name, key = from_global_id(edge["node"]["id"])
+        assert type_name == "Slot"
+        decoded = SlotKey.decode(key)
+        assert decoded is not None
+        keys.append(decoded)
+    return keys
+
+
+def world_slot_is_free(world: World, key: SlotKey) -> bool:
+    permit = key.clinic_key.removeprefix(f"i:{CLINIC_PERMIT_SYSTEM}|")
+    clinic = next(c for c in world.clinics if c.permit == permit)
+    start = datetime.fromisoformat(key.start)
+    matches = [s for s in world.slots_between(clinic.id, start, start + timedelta(seconds=1))]
+    assert matches, f"no world slot behind {key}"
+    return any(s.free for s in matches)
+
+
+async def test_slots_near_me_come_from_both_systems_in_start_order(gateway: Gateway) -> None:
+    result = await gateway.query(
+        SLOTS, {"f": {"near": MONTREAL_DOWNTOWN, "radiusKm": 30}, "first": 100}
+    )
+    assert "errors" not in result, result.get("errors")
+    edges = result["data"]["slots"]["edges"]
+    assert len(edges) == 100
+    starts = [datetime.fromisoformat(e["node"]["start"]) for e in edges]
+    assert starts == sorted(starts)
+    assert all(s.utcoffset() in (timedelta(hours=-5), timedelta(hours=-4)) for s in starts)
+    assert {e["node"]["source"]["id"] for e in edges} == {"demo-fhir", "demo-rest"}
+    for edge in edges:
+        node = edge["node"]
+        assert node["clinic"]["name"] and node["clinic"]["address"]["city"]
+        assert node["distanceKm"] <= 30
+        assert node["durationMinutes"] in (15, 20, 30)
+
+
+async def test_no_busy_slot_is_ever_returned(gateway: Gateway, world: World) -> None:
+    result = await gateway.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 100})
+    keys = slot_keys(result)
+    assert keys
+    assert all(world_slot_is_free(world, k) for k in keys)
+
+
+async def test_a_clinic_listed_by_both_systems_is_one_clinic(
+    gateway: Gateway, world: World
+) -> None:
+    query = "{ clinics(first: 100) { totalCount edges { node { id name sources { id } } } } }"
+    result = await gateway.query(query)
+    assert "errors" not in result
+    clinics = result["data"]["clinics"]
+    assert clinics["totalCount"] == len(world.clinics)
+    shared = [e for e in clinics["edges"] if len(e["node"]["sources"]) == 2]
+    assert len(shared) == sum(1 for c in world.clinics if len(c.systems) == 2) > 0
+    assert len({e["node"]["id"] for e in clinics["edges"]}) == len(world.clinics)
+
+
+async def test_identical_slots_of_a_shared_clinic_are_listed_once(
+    gateway: Gateway, world: World
+) -> None:
+    shared = next(c for c in world.clinics if len(c.systems) == 2)
+    query = """query($name: String) { clinics(filter: {nameContains: $name}, first: 50) {
+        edges { node { id address { postalCode } } } } }"""
+    found = await gateway.query(query, {"name": shared.name})
+    ids = [
+        e["node"]["id"]
+        for e in found["data"]["clinics"]["edges"]
+        if e["node"]["address"]["postalCode"] == shared.postal_code
+    ]
+    assert len(ids) == 1
+    result = await gateway.query(SLOTS, {"f": {"clinicIds": ids}, "first": 100})
+    assert "errors" not in result
+    keys = slot_keys(result)
+    assert keys and len(keys) == len(set(keys))
+    now = datetime.now(MONTREAL)
+    expected = [s for s in world.slots_between(shared.id, now, now + timedelta(days=7)) if s.free]
+    assert result["data"]["slots"]["totalCount"] == len(expected)
+
+
+async def test_pages_follow_each_other_without_gap_or_duplicate(gateway: Gateway) -> None:
+    f = {
+        "near": MONTREAL_DOWNTOWN,
+        "radiusKm": 30,
+        "startsBefore": (datetime.now(MONTREAL) + timedelta(days=2)).isoformat(),
+    }
+    whole = await gateway.query(SLOTS, {"f": f, "first": 100})
+    want = [e["node"]["id"] for e in whole["data"]["slots"]["edges"]]
+    got: list[str] = []
+    after = None
+    for _ in range(50):
+        page = await gateway.query(SLOTS, {"f": f, "first": 7, "after": after})
+        conn = page["data"]["slots"]
+        got += [e["node"]["id"] for e in conn["edges"]]
+        if not conn["pageInfo"]["hasNextPage"] or len(got) >= len(want):
+            break
+        after = conn["pageInfo"]["endCursor"]
+    assert got[: len(want)] == want
+
+
+async def test_node_resolves_every_kind_of_id(gateway: Gateway) -> None:
+    result = await gateway.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 5})
+    node = next(e["node"] for e in result["data"]["slots"]["edges"] if e["node"]["physician"])
+    query = """query($id: ID!) { node(id: $id) { __typename id
+        ... on Clinic { name } ... on Physician { displayName } ... on Slot { start } } }"""
+    for wanted, typename in (
+        (node["id"], "Slot"),
+        (node["clinic"]["id"], "Clinic"),
+        (node["physician"]["id"], "Physician"),
+    ):
+        found = await gateway.query(query, {"id": wanted})
+        assert "errors" not in found, found
+        assert found["data"]["node"]["__typename"] == typename
+        assert found["data"]["node"]["id"] == wanted
+
+
+async def test_a_source_down_still_gives_the_others_and_names_it(
+    gateway_for: GatewayFactory, fhir_server: Any
+) -> None:
+    # Nothing listens on port 9 (discard) on loopback: connections are refused.
+    down = SourceDefinition(
+        id="demo-rest", protocol=SourceProtocol.REST_JSON, url="http://127.0.0.1:9/api/v1"
+    )
+    async with gateway_for(fhir_definition(fhir_server), down) as gw:
+        result = await gw.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 10})
+    assert result["data"]["slots"]["edges"]
+    assert {e["node"]["source"]["id"] for e in result["data"]["slots"]["edges"]} == {"demo-fhir"}
+    assert [(e["extensions"]["code"], e["extensions"]["source"]) for e in result["errors"]] == [
+        ("SOURCE_UNAVAILABLE", "demo-rest")
+    ]
+
+
+async def test_a_hostile_upstream_gives_a_bad_response_error_never_a_crash(
+    gateway_for: GatewayFactory, rest_server: Any
+) -> None:
+    async def garbage(request: web.Request) -> web.Response:
+        return web.Response(
+            body=b'{"resourceType": "Bundle", "entry": 12', content_type="application/fhir+json"
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", garbage)
+    async with serve(app) as hostile:
+        bad = fhir_definition(hostile, "hostile-fhir")
+        async with gateway_for(bad, rest_definition(rest_server)) as gw:
+            result = await gw.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 10})
+    assert {e["node"]["source"]["id"] for e in result["data"]["slots"]["edges"]} == {"demo-rest"}
+    assert [(e["extensions"]["code"], e["extensions"]["source"]) for e in result["errors"]] == [
+        ("SOURCE_BAD_RESPONSE", "hostile-fhir")
+    ]
+
+
+async def test_busy_slots_sent_by_an_upstream_are_dropped(
+    gateway_for: GatewayFactory, world: World
+) -> None:
+    """A server that ignores status=free and sends busy slots too: only free ones come out."""
+    from examples import demo_fhir
+
+    app = demo_fhir.build_app(world)
+
+    @web.middleware
+    async def drop_status(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.method == "POST" and request.path.endswith("/Slot/_search"):
+            form = await request.post()
+            kept = [(k, v) for k, v in form.items() if k != "status"]
+            request = request.clone(rel_url=request.rel_url.with_query(kept), method="GET")
+        return await handler(request)
+
+    app.middlewares.append(drop_status)
+    async with serve(app) as sloppy:
+        async with gateway_for(fhir_definition(sloppy)) as gw:
+            result = await gw.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 100})
+    keys = slot_keys(result)
+    assert keys
+    assert all(world_slot_is_free(world, k) for k in keys)
+
+
+BAD_INPUTS = [
+    ({"near": MONTREAL_DOWNTOWN, "radiusKm": 500}, "radiusKm must be between 0 and 200"),
+    ({"radiusKm": 5}, "radiusKm needs near"),
+    ({"near": {"latitude": 95, "longitude": 0}}, "near.latitude must be between -90 and 90"),
+    ({"startsAfter": "2026-12-01T08:00:00"}, "has no UTC offset"),
+    (
+        {"startsAfter": "2026-12-01T08:00:00-05:00", "startsBefore": "2027-02-01T08:00:00-05:00"},
+        "must not exceed 31 days",
+    ),
+    ({"clinicIds": ["not-an-id"]}, "is not a valid id"),
+    ({"languages": ["français!"]}, "is not a language code"),
+]
+
+
+async def test_bad_input_gets_a_clear_error_that_says_what_to_fix(gateway: Gateway) -> None:
+    for f, message in BAD_INPUTS:
+        result = await gateway.query(SLOTS, {"f": f})
+        assert result.get("data") is None or result["data"].get("slots") is None, f
+        assert len(result["errors"]) == 1, result
+        assert message in result["errors"][0]["message"], (f, result["errors"])
+
+
+async def test_bad_arguments_have_the_bad_user_input_code(gateway: Gateway) -> None:
+    for variables in ({"f": {}, "first": 1000}, {"f": {}, "after": "garbage"}):
+        result = await gateway.query(SLOTS, variables)
+        assert result["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", result
+    result = await gateway.query(SLOTS, {"f": {"clinicIds": ["not-an-id"]}})
+    assert result["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_sources_lists_the_registry_with_health(gateway: Gateway) -> None:
+    await gateway.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 1})
+    result = await gateway.query("{ sources { id name protocol status lastSuccessAt latencyMs } }")
+    by_id = {s["id"]: s for s in result["data"]["sources"]}
+    assert by_id["demo-fhir"]["protocol"] == "FHIR_R4"
+    assert by_id["demo-rest"]["protocol"] == "REST_JSON"
+    assert {s["status"] for s in by_id.values()} == {"UP"}
+    assert all(s["lastSuccessAt"] and s["latencyMs"] > 0 for s in by_id.values())
+
+
+async def test_a_source_added_to_the_registry_is_queried_within_five_seconds(
+    gateway_for: GatewayFactory, fhir_server: Any, rest_server: Any
+) -> None:
+    async with gateway_for(fhir_definition(fhir_server), registry_poll_s=1.0) as gw:
+        gw.store.add(rest_definition(rest_server))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        seen: set[str] = set()
+        while loop.time() < deadline and "demo-rest" not in seen:
+            result = await gw.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 100})
+            seen = {e["node"]["source"]["id"] for e in result["data"]["slots"]["edges"]}
+            await asyncio.sleep(0.2)
+        assert "demo-rest" in seen
+        gw.store.set_enabled("demo-fhir", False)
+        await asyncio.sleep(1.5)
+        status = await gw.query("{ sources { id status } }")
+        assert {s["id"]: s["status"] for s in status["data"]["sources"]}["demo-fhir"] == "DISABLED"
+        result = await gw.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 100})
+        assert {e["node"]["source"]["id"] for e in result["data"]["slots"]["edges"]} == {
+            "demo-rest"
+        }
