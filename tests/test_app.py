@@ -1,0 +1,323 @@
+"""``python app.py`` as a user runs it: subprocesses, real ports, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import serve
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+NEAR_ME = """{ slots(filter: {near: {latitude: 45.5017, longitude: -73.5673}, radiusKm: 10},
+  first: 100) { edges { node { start clinic { name address { line city postalCode } }
+  source { id } } } } }"""
+SOURCES = "{ sources { id status } }"
+
+
+def free_port(span: int = 1) -> int:
+    """A port with ``span`` free ports from it (checked, not reserved)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        if port + span < 65000 and all(_free(port + i) for i in range(span)):
+            return port
+    raise RuntimeError("no free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class Running:
+    def __init__(self, process: subprocess.Popen[str], port: int, demo_port: int | None) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}/graphql"
+        self.demo_port = demo_port
+
+    async def query(self, query: str) -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.url, json={"query": query}) as response,
+        ):
+            assert response.status == 200
+            result: dict[str, Any] = await response.json()
+            return result
+
+
+@asynccontextmanager
+async def app_process(*args: str, cwd: Path, demo: bool = True) -> AsyncIterator[Running]:
+    port = free_port()
+    demo_port = free_port(2) if demo else None
+    argv = [sys.executable, APP, "--port", str(port), "--log-level", "warning", *args]
+    if demo_port is not None:
+        argv += ["--demo-base-port", str(demo_port)]
+    log = cwd / "app.log"
+    with log.open("w") as out:
+        # Popen returns at once; the waits below do not block the loop.
+        process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True)  # noqa: ASYNC220
+    try:
+        deadline = time.monotonic() + 15
+        while not await asyncio.to_thread(_ready, port):
+            if process.poll() is not None:
+                raise AssertionError(f"app.py exited {process.returncode}: {log.read_text()}")
+            assert time.monotonic() < deadline, "app.py did not answer within 15 s"
+            await asyncio.sleep(0.1)
+        yield Running(process, port, demo_port)
+    finally:
+        await asyncio.to_thread(_stop, process)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _ready(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            pass
+    except OSError:
+        return False
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def demo_pid(module: str, port: int) -> int:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if module.encode() in argv and str(port).encode() in argv:
+            return int(entry.name)
+    raise LookupError(f"no process for {module} on port {port}")
+
+
+async def test_python_app_py_serves_slots_near_me_from_both_demo_systems(tmp_path: Path) -> None:
+    async with app_process("--scale", "0.02", cwd=tmp_path) as app:
+        result = await app.query(NEAR_ME)
+    assert "errors" not in result, result
+    nodes = [e["node"] for e in result["data"]["slots"]["edges"]]
+    assert {n["source"]["id"] for n in nodes} == {"demo-fhir", "demo-rest"}
+    starts = [datetime.fromisoformat(n["start"]) for n in nodes]
+    assert starts == sorted(starts)
+    assert all(n["clinic"]["name"] and n["clinic"]["address"]["city"] for n in nodes)
+
+
+async def test_killing_one_demo_provider_leaves_the_other_and_one_error(tmp_path: Path) -> None:
+    async with app_process("--scale", "0.02", cwd=tmp_path) as app:
+        assert app.demo_port is not None
+        os.kill(demo_pid("examples.demo_rest", app.demo_port + 1), signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        result = await app.query(NEAR_ME)
+    nodes = [e["node"] for e in result["data"]["slots"]["edges"]]
+    assert nodes and {n["source"]["id"] for n in nodes} == {"demo-fhir"}
+    assert [(e["extensions"]["code"], e["extensions"]["source"]) for e in result["errors"]] == [
+        ("SOURCE_UNAVAILABLE", "demo-rest")
+    ]
+
+
+async def test_sigterm_stops_the_gateway_and_the_demo_processes(tmp_path: Path) -> None:
+    async with app_process("--scale", "0.01", cwd=tmp_path) as app:
+        assert app.demo_port is not None
+        children = [
+            demo_pid("examples.demo_fhir", app.demo_port),
+            demo_pid("examples.demo_rest", app.demo_port + 1),
+        ]
+        app.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(app.process.wait, 20) == 0
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_graphiql_is_served_to_browsers_with_the_example_query(tmp_path: Path) -> None:
+    async with app_process("--no-demo", cwd=tmp_path, demo=False) as app:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(app.url, headers={"Accept": "text/html"}) as response,
+        ):
+            html = await response.text()
+    assert response.status == 200
+    assert "graphiql" in html.lower()
+    assert "defaultQuery" in html and "SlotsNearMe" in html
+
+
+@asynccontextmanager
+async def demo_fhir_server() -> AsyncIterator[str]:
+    from examples import demo_fhir
+    from examples.world import World
+
+    async with serve(demo_fhir.build_app(World(0.01))) as server:
+        yield str(server.make_url("/fhir"))
+
+
+async def _wait_for_source(app: Running, source_id: str, timeout_s: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        result = await app.query(SOURCES)
+        if any(s["id"] == source_id for s in result["data"]["sources"]):
+            return time.monotonic() - started
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{source_id} not seen within {timeout_s} s")
+
+
+async def test_sources_add_reaches_the_running_gateway_within_five_seconds(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    async with demo_fhir_server() as fhir_url:
+        async with app_process("--no-demo", "--database-url", db, cwd=tmp_path, demo=False) as app:
+            added = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    sys.executable,
+                    APP,
+                    "sources",
+                    "add",
+                    "--id",
+                    "clinique-a",
+                    "--protocol",
+                    "FHIR_R4",
+                    "--url",
+                    fhir_url,
+                    "--database-url",
+                    db,
+                ],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+            )
+            assert added.returncode == 0, added.stderr
+            assert await _wait_for_source(app, "clinique-a", 5.0) < 5.0
+            result = await app.query(
+                "{ slots(filter: {}, first: 3) { edges { node { source { id } } } } }"
+            )
+            assert {e["node"]["source"]["id"] for e in result["data"]["slots"]["edges"]} == {
+                "clinique-a"
+            }
+
+
+async def test_a_config_file_is_applied_at_start_and_when_it_changes(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    config = tmp_path / "sources.toml"
+    async with demo_fhir_server() as fhir_url:
+        config.write_text(
+            f'[[sources]]\nid = "a"\nname = "A"\nprotocol = "FHIR_R4"\nurl = "{fhir_url}"\n'
+            "timeout_s = 2\nenabled = true\n"
+        )
+        async with app_process(
+            "--no-demo", "--database-url", db, "--config", str(config), cwd=tmp_path, demo=False
+        ) as app:
+            result = await app.query(SOURCES)
+            assert [s["id"] for s in result["data"]["sources"]] == ["a"]
+            config.write_text(config.read_text().replace('id = "a"', 'id = "b"'))
+            await _wait_for_source(app, "b", 5.0)
+            result = await app.query(SOURCES)
+            assert [s["id"] for s in result["data"]["sources"]] == ["b"]
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, APP, *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--port", "abc"), "not a port number"),
+        (("--scale", "0"), "scale must be in (0, 10]"),
+        (("sources", "add", "--id", "x", "--protocol", "SOAP", "--url", "http://h"), "protocol"),
+        (("sources", "add", "--id", "x", "--protocol", "FHIR_R4", "--url", "ftp://h"), "url"),
+        (
+            (
+                "sources",
+                "add",
+                "--id",
+                "x",
+                "--protocol",
+                "FHIR_R4",
+                "--url",
+                "http://h",
+                "--timeout-s",
+                "abc",
+            ),
+            "timeout_s",
+        ),
+        (("sources", "remove", "nope"), "nope"),
+    ],
+)
+def test_bad_command_line_input_gets_a_one_line_message(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    done = (
+        _cli(*args, "--database-url", f"sqlite:///{tmp_path / 'r.sqlite3'}", cwd=tmp_path)
+        if args[0] == "sources"
+        else _cli(*args, cwd=tmp_path)
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert expected in done.stderr.strip().splitlines()[-1]
+
+
+def test_a_bad_config_file_is_refused_naming_the_key_and_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        '[[sources]]\nid = "a"\nprotocol = "FHIR_R4"\nurl = "http://h/fhir"\ncolour = "red"\n'
+    )
+    done = _cli("--no-demo", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert "colour" in last and "bad.toml" in last
+
+
+def test_help_documents_the_options_and_subcommands(tmp_path: Path) -> None:
+    done = _cli("--help", cwd=tmp_path)
+    for option in (
+        "--host",
+        "--port",
+        "--config",
+        "--no-demo",
+        "--scale",
+        "--demo-base-port",
+        "sources",
+    ):
+        assert option in done.stdout
