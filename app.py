@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -196,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     sources = commands.add_parser("sources", help="manage the registry of booking sources")
     actions = sources.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="register a booking source")
+    # Accept --database-url after the action too (argparse.SUPPRESS keeps the global one).
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--database-url", default=argparse.SUPPRESS, help="registry database")
+    add = actions.add_parser("add", help="register a booking source", parents=[shared])
     add.add_argument("--id", required=True)
     add.add_argument(
         "--protocol", required=True, help="FHIR_R4, SMART_SCHEDULING_LINKS or REST_JSON"
@@ -206,13 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--timeout-s", default=2.0, help="per-call timeout in seconds (2)")
     add.add_argument("--credentials-env", help="environment variable holding the API key/token")
     add.add_argument("--disabled", action="store_true", help="register it switched off")
-    actions.add_parser("list", help="list the registered sources")
+    actions.add_parser("list", help="list the registered sources", parents=[shared])
     for name, text in (
         ("disable", "switch a source off"),
         ("enable", "switch a source on"),
         ("remove", "delete a source"),
     ):
-        actions.add_parser(name, help=text).add_argument("id")
+        actions.add_parser(name, help=text, parents=[shared]).add_argument("id")
     return parser
 
 
@@ -295,6 +299,11 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
             log_level=args.log_level,
             timeout_graceful_shutdown=10,
         )
+        # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the handler
+        # that was installed before it ran: make that one a no-op so we get to
+        # stop the demo processes and exit 0.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: None)
         uvicorn.Server(config).run()
     finally:
         if demo is not None:

@@ -30,6 +30,5 @@ def adapter_for(protocol: SourceProtocol | str) -> type[Source]:
     except (ValueError, KeyError):
         known = ", ".join(sorted(p.value for p in adapters))
         raise UnknownProtocol(
-            f"unknown source protocol {getattr(protocol, 'value', protocol)!r} "
-            f"(known: {known})"
+            f"unknown source protocol {getattr(protocol, 'value', protocol)!r} (known: {known})"
         ) from None

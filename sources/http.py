@@ -37,9 +37,7 @@ async def request_json(
     upstream cannot be reached or answers 401/403/429/5xx, and
     ``SourceBadResponse`` for any other non-2xx, an oversized body or bad JSON.
     """
-    timeout = aiohttp.ClientTimeout(
-        total=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
-    )
+    timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=timeout_s, sock_read=timeout_s)
     try:
         async with session.request(
             method, url, params=params, data=data, headers=headers, timeout=timeout
@@ -50,9 +48,16 @@ async def request_json(
                 raise SourceBadResponse(source_id, f"upstream answered HTTP {response.status}")
             if response.content_length is not None and response.content_length > MAX_BODY_BYTES:
                 raise SourceBadResponse(source_id, "upstream answer too large")
-            body = await response.content.read(MAX_BODY_BYTES + 1)
-            if len(body) > MAX_BODY_BYTES:
-                raise SourceBadResponse(source_id, "upstream answer too large")
+            # content.read(n) returns what is buffered so far, not the whole body:
+            # read to the end, stopping as soon as the cap is passed.
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise SourceBadResponse(source_id, "upstream answer too large")
+                chunks.append(chunk)
+            body = b"".join(chunks)
     except TimeoutError as exc:
         raise SourceTimeout(source_id, f"no answer within {timeout_s:g} s") from exc
     except aiohttp.ClientResponseError as exc:
