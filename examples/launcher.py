@@ -90,9 +90,9 @@ class DemoProviders:
                 "--scale",
                 str(self.scale),
             ]
-            if provider.protocol is SourceProtocol.REST_JSON:
-                argv += ["--api-key", self.api_key]
-            self.processes[provider.id] = subprocess.Popen(argv, cwd=ROOT)
+            # The key goes through the environment, not argv, which any user can read.
+            env = {**os.environ, REST_KEY_ENV: self.api_key}
+            self.processes[provider.id] = subprocess.Popen(argv, cwd=ROOT, env=env)
         deadline = time.monotonic() + timeout_s
         for provider in PROVIDERS:
             while not _port_open(self.host, self.port(provider)):
