@@ -15,6 +15,7 @@ DEFAULT_RADIUS_KM = 25.0
 MAX_RADIUS_KM = 200.0
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=31)
+MAX_HORIZON = timedelta(days=366)
 MAX_FIRST = 100
 MAX_IDS = 100
 MAX_LANGUAGES = 20
@@ -52,10 +53,18 @@ def check_window(
 ) -> tuple[datetime, datetime]:
     """The search window. Slots already started are never offered, so the window
     starts at ``now`` at the earliest; it ends 7 days after its start by default."""
+    for name, value in (("startsAfter", starts_after), ("startsBefore", starts_before)):
+        if value is not None and value - now > MAX_HORIZON:
+            raise UserInputError(
+                f"{name} must be within {MAX_HORIZON.days} days from now; "
+                "booking systems publish no slots that far ahead"
+            )
     lower = now if starts_after is None else max(starts_after, now)
     upper = starts_before if starts_before is not None else lower + DEFAULT_WINDOW
     if starts_after is not None and starts_before is not None and starts_before <= starts_after:
         raise UserInputError("startsBefore must be later than startsAfter")
+    if upper <= now:
+        raise UserInputError("startsBefore is in the past: only future slots can be booked")
     if upper - (starts_after or lower) > MAX_WINDOW:
         raise UserInputError(
             f"the time window must not exceed {MAX_WINDOW.days} days: "

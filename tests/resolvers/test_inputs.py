@@ -1,0 +1,105 @@
+"""Argument validation: each refusal is a BAD_USER_INPUT that says what to fix."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from resolvers.errors import UserInputError
+from resolvers.ids import decode_slot_cursor, encode_slot_cursor, from_global_id, to_global_id
+from resolvers.inputs import (
+    check_first,
+    check_ids,
+    check_languages,
+    check_point,
+    check_radius,
+    check_window,
+)
+from sources.federation import SlotPosition
+from sources.records import GeoPoint
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def refused(call: object, *args: object) -> str:
+    with pytest.raises(UserInputError) as caught:
+        call(*args)  # type: ignore[operator]
+    assert caught.value.extensions == {"code": "BAD_USER_INPUT"}
+    return caught.value.message
+
+
+def test_window_defaults_to_now_and_seven_days() -> None:
+    assert check_window(NOW, None, None) == (NOW, NOW + 7 * DAY)
+
+
+def test_window_never_starts_in_the_past() -> None:
+    assert check_window(NOW, NOW - DAY, NOW + DAY) == (NOW, NOW + DAY)
+
+
+def test_window_default_end_follows_a_later_start() -> None:
+    assert check_window(NOW, NOW + 10 * DAY, None) == (NOW + 10 * DAY, NOW + 17 * DAY)
+
+
+@pytest.mark.parametrize(
+    ("after", "before", "message"),
+    [
+        (NOW + DAY, NOW, "startsBefore must be later than startsAfter"),
+        (NOW, NOW + 32 * DAY, "must not exceed 31 days"),
+        (datetime(9999, 12, 30, tzinfo=UTC), None, "startsAfter must be within 366 days"),
+        (None, datetime(9999, 12, 30, tzinfo=UTC), "startsBefore must be within 366 days"),
+        (NOW - 3 * DAY, NOW - DAY, "startsBefore is in the past"),
+    ],
+)
+def test_bad_windows_are_refused(
+    after: datetime | None, before: datetime | None, message: str
+) -> None:
+    assert message in refused(check_window, NOW, after, before)
+
+
+def test_radius_defaults_to_25_km_with_near_and_needs_near() -> None:
+    point = GeoPoint(45.5, -73.6)
+    assert check_radius(point, None) == 25
+    assert check_radius(None, None) is None
+    assert "radiusKm needs near" in refused(check_radius, None, 5.0)
+    assert "between 0 and 200" in refused(check_radius, point, 201.0)
+    assert "between 0 and 200" in refused(check_radius, point, 0.0)
+    assert "between 0 and 200" in refused(check_radius, point, float("nan"))
+
+
+def test_points_must_be_on_earth() -> None:
+    assert check_point(45.5, -73.6) == GeoPoint(45.5, -73.6)
+    assert "latitude" in refused(check_point, 91.0, 0.0)
+    assert "longitude" in refused(check_point, 0.0, -181.0)
+    assert "latitude" in refused(check_point, float("inf"), 0.0)
+
+
+def test_first_is_capped_at_100() -> None:
+    assert check_first(None, 20) == 20
+    assert check_first(0, 20) == 0
+    assert "between 0 and 100" in refused(check_first, 101, 20)
+    assert "between 0 and 100" in refused(check_first, -1, 20)
+
+
+def test_languages_are_normalized_to_primary_tags() -> None:
+    assert check_languages(["FR", "en-CA"]) == frozenset({"fr", "en"})
+    assert check_languages(None) is None
+    assert "not a language code" in refused(check_languages, ["français"])
+    assert "at most 20" in refused(check_languages, ["fr"] * 21)
+
+
+def test_ids_must_be_ours_and_of_the_right_type() -> None:
+    clinic = to_global_id("Clinic", "i:urn:x|1")
+    assert check_ids([clinic, clinic], "Clinic", "clinicIds") == ("i:urn:x|1",)
+    physician = to_global_id("Physician", "i:urn:y|2")
+    assert "expects Clinic ids" in refused(check_ids, [physician], "Clinic", "clinicIds")
+    assert "not a valid id" in refused(check_ids, ["%%%"], "Clinic", "clinicIds")
+    assert "not a valid id" in refused(from_global_id, to_global_id("User", "1"))
+
+
+def test_cursors_round_trip_and_garbage_is_refused() -> None:
+    position = SlotPosition(NOW, 1.5, "key", 40)
+    assert decode_slot_cursor(encode_slot_cursor(position)) == position
+    assert "not a valid cursor" in refused(decode_slot_cursor, "bm90LWpzb24")
+    assert "not a valid cursor" in refused(decode_slot_cursor, "")
