@@ -33,8 +33,8 @@ from sources.merge import (
     parse_identifier_key,
     parse_name_key,
     parse_source_key,
-    physician_fallback_key,
     slot_key,
+    source_key,
 )
 from sources.records import (
     AppointmentType,
@@ -238,7 +238,7 @@ class Federation:
         for physician in merged:
             for record in physician.records:
                 for k in [identifier_key(i) for i in record.identifiers] + [
-                    physician_fallback_key(record.source_id, record.local_id)
+                    source_key(record.source_id, record.local_id)
                 ]:
                     out.setdefault(k, physician)
         return Found({k: out[k] for k in keys if k in out}, fan.errors)
@@ -489,7 +489,7 @@ def _assign_clinics(keys: Sequence[str], merged: Sequence[MergedClinic]) -> dict
             nk = name_key(record)
             if nk is not None:
                 index.setdefault(nk, clinic)
-            index.setdefault(f"s:{record.source_id}|{record.local_id}", clinic)
+            index.setdefault(source_key(record.source_id, record.local_id), clinic)
     return {k: index[k] for k in keys if k in index}
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Generic, TypeVar
 
 import orjson
 
@@ -76,17 +77,30 @@ def _clinic_keys(record: ClinicRecord) -> list[str]:
     return keys
 
 
+R = TypeVar("R", ClinicRecord, PhysicianRecord)
+
+
 @dataclass(frozen=True, slots=True)
-class MergedClinic:
-    """One clinic, as all the sources that list it describe it (registry order)."""
+class _Merged(Generic[R]):
+    """One real-world thing, as every source that lists it describes it (registry order)."""
 
     key: str
-    records: tuple[ClinicRecord, ...]
+    records: tuple[R, ...]
 
     @property
-    def primary(self) -> ClinicRecord:
+    def primary(self) -> R:
         return self.records[0]
 
+    @property
+    def source_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.source_id for r in self.records))
+
+    def local_ids(self, source_id: str) -> tuple[str, ...]:
+        return tuple(r.local_id for r in self.records if r.source_id == source_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MergedClinic(_Merged[ClinicRecord]):
     @property
     def name(self) -> str:
         return self.primary.name
@@ -111,23 +125,9 @@ class MergedClinic:
     def languages(self) -> tuple[str, ...]:
         return next((r.languages for r in self.records if r.languages), ())
 
-    @property
-    def source_ids(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(r.source_id for r in self.records))
-
-    def local_ids(self, source_id: str) -> tuple[str, ...]:
-        return tuple(r.local_id for r in self.records if r.source_id == source_id)
-
 
 @dataclass(frozen=True, slots=True)
-class MergedPhysician:
-    key: str
-    records: tuple[PhysicianRecord, ...]
-
-    @property
-    def primary(self) -> PhysicianRecord:
-        return self.records[0]
-
+class MergedPhysician(_Merged[PhysicianRecord]):
     @property
     def display_name(self) -> str:
         return self.primary.display_name
@@ -149,13 +149,6 @@ class MergedPhysician:
             ),
             None,
         )
-
-    @property
-    def source_ids(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(r.source_id for r in self.records))
-
-    def local_ids(self, source_id: str) -> tuple[str, ...]:
-        return tuple(r.local_id for r in self.records if r.source_id == source_id)
 
 
 class _UnionFind:
@@ -198,22 +191,41 @@ def _group_key(keys: Iterable[str], fallback: str) -> str:
     return names[0] if names else fallback
 
 
-def merge_clinics(records: Iterable[ClinicRecord], order: Mapping[str, int]) -> list[MergedClinic]:
-    """Group clinic records that describe the same clinic; ``order`` ranks source ids."""
+def _merge(
+    records: Iterable[R],
+    order: Mapping[str, int],
+    keys_of: Callable[[R], list[str]],
+) -> list[tuple[str, tuple[R, ...]]]:
+    """Group records sharing a key (transitively); each group with its stable key."""
     unique = list({(r.source_id, r.local_id): r for r in records}.values())
     unique.sort(key=lambda r: (order.get(r.source_id, len(order)), r.local_id))
-    keys = [_clinic_keys(r) for r in unique]
+    keys = [keys_of(r) for r in unique]
     merged = []
     for group in _group(keys):
         members = tuple(unique[i] for i in group)
-        fallback = f"s:{members[0].source_id}|{members[0].local_id}"
-        merged.append(
-            MergedClinic(_group_key((k for i in group for k in keys[i]), fallback), members)
-        )
+        fallback = source_key(members[0].source_id, members[0].local_id)
+        merged.append((_group_key((k for i in group for k in keys[i]), fallback), members))
     return merged
 
 
-def physician_fallback_key(source_id: str, local_id: str) -> str:
+def merge_clinics(records: Iterable[ClinicRecord], order: Mapping[str, int]) -> list[MergedClinic]:
+    """Group clinic records that describe the same clinic; ``order`` ranks source ids."""
+    return [MergedClinic(key, group) for key, group in _merge(records, order, _clinic_keys)]
+
+
+def merge_physicians(
+    records: Iterable[PhysicianRecord], order: Mapping[str, int]
+) -> list[MergedPhysician]:
+    """Group physician records sharing an identifier."""
+    return [MergedPhysician(key, group) for key, group in _merge(records, order, _physician_keys)]
+
+
+def _physician_keys(record: PhysicianRecord) -> list[str]:
+    return [identifier_key(i) for i in record.identifiers if i.system and i.value]
+
+
+def source_key(source_id: str, local_id: str) -> str:
+    """The key of something only one source knows: ``s:SOURCE|LOCAL``."""
     return f"s:{source_id}|{local_id}"
 
 
@@ -223,22 +235,6 @@ def parse_source_key(key: str) -> tuple[str, str] | None:
         return None
     source_id, _, local_id = key[2:].partition("|")
     return (source_id, local_id) if source_id and local_id else None
-
-
-def merge_physicians(
-    records: Iterable[PhysicianRecord], order: Mapping[str, int]
-) -> list[MergedPhysician]:
-    unique = list({(r.source_id, r.local_id): r for r in records}.values())
-    unique.sort(key=lambda r: (order.get(r.source_id, len(order)), r.local_id))
-    keys = [[identifier_key(i) for i in r.identifiers if i.system and i.value] for r in unique]
-    merged = []
-    for group in _group(keys):
-        members = tuple(unique[i] for i in group)
-        fallback = physician_fallback_key(members[0].source_id, members[0].local_id)
-        merged.append(
-            MergedPhysician(_group_key((k for i in group for k in keys[i]), fallback), members)
-        )
-    return merged
 
 
 @dataclass(frozen=True, slots=True)
