@@ -38,14 +38,10 @@ from strawberry.asgi import GraphQL
 from resolvers.context import RequestContext
 from schema import schema
 from sources.config_file import config_fingerprint, load_config
+from sources.definition import parse_definition
 from sources.errors import ConfigError
 from sources.fanout import SourcePool
-from sources.store import (
-    DEFAULT_DATABASE_URL,
-    SourceStore,
-    config_origin,
-    parse_definition,
-)
+from sources.store import DEFAULT_DATABASE_URL, SourceStore, config_origin
 
 logger = logging.getLogger("passerelle")
 

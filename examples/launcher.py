@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from examples.demo_rest import API_KEY_ENV
 from sources.records import SourceProtocol
 
 DEFAULT_BASE_PORT = 8101
-REST_KEY_ENV = "PASSERELLE_DEMO_REST_KEY"
+REST_KEY_ENV = API_KEY_ENV
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,7 +12,7 @@
     [sources.options]
     page_size = 100
 
-Keys of a ``[[sources]]`` table are ``sources.store.SOURCE_KEYS``; anything else
+Keys of a ``[[sources]]`` table are ``sources.definition.SOURCE_KEYS``; anything else
 is refused, as is any top-level key but ``sources``. Every error is a one-line
 ``ConfigError`` naming the file, the source (number and id) and the key.
 
@@ -27,11 +27,11 @@ import os
 import tomllib
 from typing import TYPE_CHECKING
 
+from sources.definition import parse_definition
 from sources.errors import ConfigError
-from sources.store import parse_definition
 
 if TYPE_CHECKING:
-    from sources.store import SourceDefinition
+    from sources.definition import SourceDefinition
 
 __all__ = ["config_fingerprint", "load_config"]
 

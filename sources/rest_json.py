@@ -20,25 +20,23 @@ for, 1 to 500; slot searches ask for no more than their limit).
 
 Tolerance: a malformed item is skipped and counted in one log line per call
 (counts only, never payloads); a body that is not the paging envelope is a
-``SourceBadResponse``.
+``SourceBadResponse``. Reading bodies is ``sources.rest_json_payload``'s part.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from sources.base import Source
-from sources.geo import infer_region, normalize_postal_code, valid_point
-from sources.http import request_json, shape_error
+from sources.geo import valid_point
+from sources.http import request_json
 from sources.records import (
-    Address,
     AppointmentType,
     ClinicQuery,
     ClinicRecord,
@@ -52,10 +50,12 @@ from sources.records import (
     SlotResult,
     SourceProtocol,
 )
-from sources.timeutil import MONTREAL, parse_upstream_datetime, to_montreal
+from sources.rest_json_payload import TYPES_BY_CODE, ItemReader, api_id, read_item, read_page
+from sources.timeutil import MONTREAL, to_montreal
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
+    from sources.rest_json_payload import Page, Reader
 
 MAX_PAGE_SIZE: Final = 500
 # A hostile or broken upstream may announce any number of pages; never follow more.
@@ -69,48 +69,11 @@ DEFAULT_API_KEY_HEADER: Final = "X-Cle-Api"
 DEFAULT_CLINIC_PERMIT_SYSTEM: Final = "urn:passerelle:demo:clinic-permit"
 DEFAULT_PHYSICIAN_LICENCE_SYSTEM: Final = "urn:passerelle:demo:physician-licence"
 
-TYPES_BY_CODE: Final[Mapping[str, AppointmentType]] = {
-    "sans_rendez_vous": AppointmentType.WALK_IN,
-    "urgent": AppointmentType.URGENT,
-    "prioritaire": AppointmentType.PRIORITY,
-    "regulier": AppointmentType.ROUTINE,
-    "suivi": AppointmentType.FOLLOW_UP,
-    "bilan": AppointmentType.CHECKUP,
-    "suivi_grossesse": AppointmentType.PREGNANCY_FOLLOW_UP,
-    "suivi_enfant": AppointmentType.CHILD_FOLLOW_UP,
-    "nouveau_patient": AppointmentType.NEW_PATIENT,
-}
 CODES_BY_TYPE: Final[Mapping[AppointmentType, str]] = {t: c for c, t in TYPES_BY_CODE.items()}
 # Official codes of Quebec's administrative regions, "01" to "17", in Region's order.
 REGION_CODES: Final[Mapping[Region, str]] = {r: f"{i:02d}" for i, r in enumerate(Region, 1)}
 
-_URL_SCHEMES = ("https://", "http://")
-_API_ID = re.compile(r"^\d{1,18}$")
-_TRUE = frozenset({"true", "oui", "1", "vrai", "yes"})
-_FALSE = frozenset({"false", "non", "0", "faux", "no"})
-# What a malformed item can raise while being read; it is then skipped.
-_ITEM_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
-
-
-_T = TypeVar("_T")
-_R = TypeVar("_R", ClinicRecord, PhysicianRecord)
-_Reader: TypeAlias = Callable[[object], _T | None]
-
-
-class _Malformed(Exception):
-    """One item cannot be read; ``reason`` names the kind for the log line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class _Page:
-    items: list[object]
-    page: int | None
-    pages: int | None
-    total: int | None
+_R = TypeVar("_R", SlotRecord, ClinicRecord, PhysicianRecord)
 
 
 @dataclass(slots=True)
@@ -144,6 +107,7 @@ class RestJsonSource(Source):
         self._licence_system = _option_str(
             options, "physician_licence_system", DEFAULT_PHYSICIAN_LICENCE_SYSTEM
         )
+        self._items = ItemReader(self.id, self._permit_system, self._licence_system)
         page_size = options.get("page_size", MAX_PAGE_SIZE)
         self._page_size = (
             min(MAX_PAGE_SIZE, max(1, page_size))
@@ -179,17 +143,7 @@ class RestJsonSource(Source):
                 answer = await self._next_page("disponibilites", params, paging, page_size)
                 if answer is None:
                     break
-                known = len(candidates)
-                duplicates = 0
-                for item in answer.items:
-                    slot = self._read_item(self._slot, item, skipped)
-                    if slot is None or not wanted(slot):
-                        continue
-                    if slot.local_id in candidates:
-                        duplicates += 1
-                    else:
-                        candidates[slot.local_id] = slot
-                if duplicates and len(candidates) == known:
+                if _add_items(answer.items, self._items.slot, candidates, skipped, wanted):
                     self.logger.warning("disponibilites: a page repeated earlier slots; stopped")
                     paging.stuck = True
             # Clinics decide which slots stay (their region must be known): look
@@ -202,8 +156,8 @@ class RestJsonSource(Source):
                 if s.physician_local_id is not None
             } - looked_up_physicians
             found_clinics, found_physicians = await asyncio.gather(
-                self._by_ids("cliniques", new_clinics, self._clinic, skipped),
-                self._by_ids("medecins", new_physicians, self._physician, skipped),
+                self._by_ids("cliniques", new_clinics, self._items.clinic, skipped),
+                self._by_ids("medecins", new_physicians, self._items.physician, skipped),
             )
             clinics.update(found_clinics)
             physicians.update(found_physicians)
@@ -274,41 +228,6 @@ class RestJsonSource(Source):
             physicians=None if physician_ids is None else frozenset(physician_ids),
         )
 
-    def _slot(self, item: object) -> SlotRecord | None:
-        """A free slot, ``None`` for a busy one; raises ``_Malformed``."""
-        data = _mapping(item)
-        status = data.get("statut")
-        if not isinstance(status, str) or status.strip().lower() != "libre":
-            return None
-        local_id = _opaque_id(data.get("id"))
-        clinic_id = _api_id(data.get("clinique_id"))
-        if local_id is None or clinic_id is None:
-            raise _Malformed("missing id")
-        code = data.get("type_rdv")
-        kind = TYPES_BY_CODE.get(code.strip().lower()) if isinstance(code, str) else None
-        if kind is None:
-            raise _Malformed("unknown appointment type")
-        start, end = _time(data.get("debut")), _time(data.get("fin"))
-        if end.timestamp() <= start.timestamp() and end.tzinfo is MONTREAL:
-            # A naive end in the repeated autumn hour may be its second occurrence.
-            later = end.replace(fold=1)
-            if later.timestamp() > start.timestamp():
-                end = later
-        if end.timestamp() <= start.timestamp():
-            raise _Malformed("end not after start")
-        url = _str(data.get("lien_reservation"))
-        return SlotRecord(
-            source_id=self.id,
-            local_id=local_id,
-            start=start,
-            end=end,
-            appointment_type=kind,
-            clinic_local_id=clinic_id,
-            physician_local_id=_api_id(data.get("medecin_id")),
-            booking_url=url if url is not None and url.startswith(_URL_SCHEMES) else None,
-            booking_phone=_str(data.get("telephone_reservation")),
-        )
-
     # -- clinics and physicians ---------------------------------------------
 
     async def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
@@ -341,14 +260,13 @@ class RestJsonSource(Source):
         params += _circle_params(query.near, query.radius_km)
         skipped: Counter[str] = Counter()
         answers = await asyncio.gather(
-            *(self._listing("cliniques", [*b, *params], self._clinic, skipped) for b in batches)
+            *(
+                self._listing("cliniques", [*b, *params], self._items.clinic, skipped)
+                for b in batches
+            )
         )
         self._log_skipped("clinic search", skipped)
-        merged: dict[str, ClinicRecord] = {}
-        for answer in answers:
-            for local_id, record in answer.items():
-                merged.setdefault(local_id, record)
-        return list(merged.values())
+        return _first_of_each(answers)
 
     async def get_physicians(self, query: PhysicianQuery) -> list[PhysicianRecord]:
         # The API combines different filters with AND; the query means any of them.
@@ -360,70 +278,13 @@ class RestJsonSource(Source):
         skipped: Counter[str] = Counter()
         answers = await asyncio.gather(
             *(
-                self._listing("medecins", [(name, ",".join(chunk))], self._physician, skipped)
+                self._listing("medecins", [(name, ",".join(c))], self._items.physician, skipped)
                 for name, values in lookups
-                for chunk in _chunks(values, IDS_PER_CALL)
+                for c in _chunks(values, IDS_PER_CALL)
             )
         )
         self._log_skipped("physician lookup", skipped)
-        merged: dict[str, PhysicianRecord] = {}
-        for answer in answers:
-            for local_id, record in answer.items():
-                merged.setdefault(local_id, record)
-        return list(merged.values())
-
-    def _clinic(self, item: object) -> ClinicRecord:
-        """A clinic; raises ``_Malformed``, also when its region cannot be told."""
-        data = _mapping(item)
-        local_id = _api_id(data.get("id"))
-        name = _str(data.get("nom"))
-        if local_id is None or name is None:
-            raise _Malformed("missing id or name")
-        address = _mapping_or_empty(data.get("adresse"))
-        postal_code = normalize_postal_code(_str(address.get("code_postal")))
-        location = valid_point(_number(data.get("lat")), _number(data.get("lng")))
-        region = infer_region(postal_code, location)
-        if region is None:
-            raise _Malformed("clinic of unknown region")
-        permit = _identifier_value(data.get("no_permis"))
-        return ClinicRecord(
-            source_id=self.id,
-            local_id=local_id,
-            name=name,
-            address=Address(
-                city=_str(address.get("ville")) or "",
-                region=region,
-                line=_str(address.get("rue")),
-                postal_code=postal_code,
-            ),
-            location=location,
-            phone=_str(data.get("telephone")),
-            languages=_languages(data.get("langues")),
-            identifiers=(Identifier(self._permit_system, permit),) if permit else (),
-        )
-
-    def _physician(self, item: object) -> PhysicianRecord:
-        data = _mapping(item)
-        local_id = _api_id(data.get("id"))
-        parts = [_str(data.get(k)) for k in ("titre", "prenom", "nom")]
-        if local_id is None or not (parts[1] or parts[2]):
-            raise _Malformed("missing id or name")
-        licence = _identifier_value(data.get("no_licence"))
-        clinics = data.get("cliniques")
-        clinic_ids = (
-            tuple(dict.fromkeys(i for i in map(_api_id, clinics) if i is not None))
-            if isinstance(clinics, list)
-            else ()
-        )
-        return PhysicianRecord(
-            source_id=self.id,
-            local_id=local_id,
-            display_name=" ".join(p for p in parts if p),
-            languages=_languages(data.get("langues")),
-            identifiers=(Identifier(self._licence_system, licence),) if licence else (),
-            clinic_local_ids=clinic_ids,
-            accepting_new_patients=_boolean(data.get("accepte_nouveaux_patients")),
-        )
+        return _first_of_each(answers)
 
     # -- paging and calls ---------------------------------------------------
 
@@ -431,7 +292,7 @@ class RestJsonSource(Source):
         self,
         resource: str,
         ids: Iterable[str],
-        read: _Reader[_R],
+        read: Reader[_R],
         skipped: Counter[str],
     ) -> dict[str, _R]:
         """Records by local id, one paged call per batch of ids, batches concurrently."""
@@ -445,7 +306,7 @@ class RestJsonSource(Source):
         self,
         resource: str,
         params: list[tuple[str, str]],
-        read: _Reader[_R],
+        read: Reader[_R],
         skipped: Counter[str],
     ) -> dict[str, _R]:
         """Every record of a paged listing (up to ``MAX_PAGES`` pages), by local id."""
@@ -455,24 +316,14 @@ class RestJsonSource(Source):
             answer = await self._next_page(resource, params, paging, self._page_size)
             if answer is None:
                 break
-            known = len(found)
-            duplicates = 0
-            for item in answer.items:
-                record = self._read_item(read, item, skipped)
-                if record is None:
-                    continue
-                if record.local_id in found:
-                    duplicates += 1
-                else:
-                    found[record.local_id] = record
-            if duplicates and len(found) == known:
+            if _add_items(answer.items, read, found, skipped):
                 self.logger.warning("%s: a page repeated earlier records; stopped", resource)
                 paging.stuck = True
         return found
 
     async def _next_page(
         self, resource: str, params: list[tuple[str, str]], paging: _Paging, page_size: int
-    ) -> _Page | None:
+    ) -> Page | None:
         """Fetch ``paging.page`` and advance ``paging``; ``None`` when paging must stop."""
         if paging.page > MAX_PAGES:
             self.logger.warning("%s: stopped after %d pages", resource, MAX_PAGES)
@@ -499,7 +350,7 @@ class RestJsonSource(Source):
         paging.page += 1
         return answer
 
-    async def _get(self, resource: str, params: list[tuple[str, str]]) -> _Page:
+    async def _get(self, resource: str, params: list[tuple[str, str]]) -> Page:
         headers = {"Accept": "application/json"}
         if self.config.credentials:
             headers[self._key_header] = self.config.credentials
@@ -512,26 +363,7 @@ class RestJsonSource(Source):
             params=params,
             headers=headers,
         )
-        if not isinstance(body, dict):
-            raise shape_error(self.id, f"{resource}: expected an object, got {_kind(body)}")
-        items = body.get("resultats")
-        if not isinstance(items, list):
-            raise shape_error(self.id, f"{resource}: 'resultats' is {_kind(items)}, not a list")
-        return _Page(
-            items=items,
-            page=_count(body.get("page")),
-            pages=_count(body.get("pages")),
-            total=_count(body.get("total")),
-        )
-
-    def _read_item(self, read: _Reader[_T], item: object, skipped: Counter[str]) -> _T | None:
-        try:
-            return read(item)
-        except _Malformed as exc:
-            skipped[exc.reason] += 1
-        except _ITEM_ERRORS as exc:
-            skipped[f"unreadable ({type(exc).__name__})"] += 1
-        return None
+        return read_page(self.id, resource, body)
 
     def _log_skipped(self, what: str, skipped: Counter[str]) -> None:
         if skipped:
@@ -539,101 +371,41 @@ class RestJsonSource(Source):
             self.logger.warning("%s: skipped %d item(s): %s", what, skipped.total(), detail)
 
 
-# -- reading values -----------------------------------------------------------
+# -- reading answers ----------------------------------------------------------
 
 
-def _mapping(value: object) -> Mapping[str, object]:
-    if not isinstance(value, dict):
-        raise _Malformed("not an object")
-    return value
+def _add_items(
+    items: list[object],
+    read: Reader[_R],
+    found: dict[str, _R],
+    skipped: Counter[str],
+    keep: Callable[[_R], bool] | None = None,
+) -> bool:
+    """Add the readable items that ``keep`` accepts to ``found``, by local id.
+
+    True when the page brought nothing new but repeated earlier records: the
+    upstream is not advancing, and paging must stop.
+    """
+    known = len(found)
+    duplicates = 0
+    for item in items:
+        record = read_item(read, item, skipped)
+        if record is None or (keep is not None and not keep(record)):
+            continue
+        if record.local_id in found:
+            duplicates += 1
+        else:
+            found[record.local_id] = record
+    return bool(duplicates) and len(found) == known
 
 
-def _mapping_or_empty(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: object) -> str | None:
-    if isinstance(value, str):
-        return value.strip() or None
-    return None
-
-
-def _api_id(value: object) -> str | None:
-    """An integer id of this API (a JSON number or a string of digits), as text."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value) if value >= 0 else None
-    if isinstance(value, str) and _API_ID.match(value.strip()):
-        return str(int(value.strip()))
-    return None
-
-
-def _opaque_id(value: object) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return _str(value)
-
-
-def _identifier_value(value: object) -> str | None:
-    return _opaque_id(value)
-
-
-def _number(value: object) -> object:
-    """Numbers sent as strings are read as numbers; anything else is left to ``valid_point``."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return value
-
-
-def _count(value: object) -> int | None:
-    """A non-negative integer paging field, tolerating ``"3"`` and ``3.0``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    return value if isinstance(value, int) and value >= 0 else None
-
-
-def _boolean(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | str):
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    return None
-
-
-def _languages(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, list):
-        return ()
-    return tuple(
-        dict.fromkeys(v.strip().lower() for v in value if isinstance(v, str) and v.strip())
-    )
-
-
-def _time(value: object) -> datetime:
-    text = _str(value)
-    if text is None:
-        raise _Malformed("missing time")
-    try:
-        return parse_upstream_datetime(text)
-    except ValueError:
-        raise _Malformed("bad time") from None
-
-
-def _kind(value: object) -> str:
-    return "null" if value is None else type(value).__name__
+def _first_of_each(answers: Iterable[Mapping[str, _R]]) -> list[_R]:
+    """The records of several answers, the first one of each local id kept."""
+    merged: dict[str, _R] = {}
+    for answer in answers:
+        for local_id, record in answer.items():
+            merged.setdefault(local_id, record)
+    return list(merged.values())
 
 
 # -- building queries ---------------------------------------------------------
@@ -641,7 +413,7 @@ def _kind(value: object) -> str:
 
 def _api_ids(ids: Iterable[str]) -> list[str]:
     """The ids this API can be asked for; others cannot name any of its records."""
-    return sorted({i for i in map(_api_id, ids) if i is not None}, key=lambda i: (len(i), i))
+    return sorted({i for i in map(api_id, ids) if i is not None}, key=lambda i: (len(i), i))
 
 
 def _values_of(identifiers: Iterable[Identifier], system: str) -> list[str]:

@@ -18,8 +18,9 @@ from aiohttp.test_utils import TestServer
 from app import Settings, create_app
 from examples import demo_fhir, demo_rest
 from examples.world import World
+from sources.definition import SourceDefinition
 from sources.records import SourceProtocol
-from sources.store import SourceDefinition, SourceStore
+from sources.store import SourceStore
 
 TEST_SCALE = 0.02
 REST_KEY = "test-key-not-a-secret"

@@ -15,9 +15,9 @@ from aiohttp import web
 
 from examples.world import CLINIC_PERMIT_SYSTEM, World
 from resolvers.ids import from_global_id
+from sources.definition import SourceDefinition
 from sources.merge import SlotKey
 from sources.records import SourceProtocol
-from sources.store import SourceDefinition
 from sources.timeutil import MONTREAL
 from tests.conftest import Gateway, GatewayFactory, fhir_definition, rest_definition, serve
 

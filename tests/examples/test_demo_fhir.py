@@ -305,6 +305,18 @@ async def test_reads_metadata_and_unknown_resources(fhir: Client, world: World) 
     assert statement["fhirVersion"] == "4.0.1"
 
 
+async def test_slot_reads_only_find_slots_of_clinics_this_system_lists(
+    fhir: Client, world: World
+) -> None:
+    rest_only = next(c for c in world.clinics if c.systems == ("rest",))
+    slot = world.slots_for_clinic(rest_only.id)[0]
+    assert (await fhir.get(f"Slot/{slot.id}", status=404))["resourceType"] == "OperationOutcome"
+    listed = world.clinics_for("fhir")[0]
+    assert (await fhir.get(f"Slot/{listed.id}-nope", status=404))["resourceType"] == (
+        "OperationOutcome"
+    )
+
+
 async def test_stats_count_every_request_but_their_own(
     fhir: Client, fhir_server: TestServer
 ) -> None:

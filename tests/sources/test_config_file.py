@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 from sources.config_file import config_fingerprint, load_config
+from sources.definition import SourceDefinition
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
-from sources.store import ApplySummary, SourceDefinition, SourceStore, config_origin
+from sources.store import ApplySummary, SourceStore, config_origin
 
 FULL = """\
 [[sources]]

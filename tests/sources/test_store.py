@@ -19,16 +19,10 @@ import pytest
 import sqlalchemy
 from sqlalchemy import text
 
+from sources.definition import SourceDefinition, parse_definition, validate_definition
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
-from sources.store import (
-    CLI_ORIGIN,
-    ApplySummary,
-    SourceDefinition,
-    SourceStore,
-    parse_definition,
-    validate_definition,
-)
+from sources.store import CLI_ORIGIN, ApplySummary, SourceStore
 
 POSTGRES_URL = os.environ.get(
     "PASSERELLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -466,6 +460,7 @@ VALID: dict[str, object] = {"id": "x", "protocol": "REST_JSON", "url": "https://
         ({"url": "x.example/api"}, "url must be an http:// or https:// URL with a host"),
         ({"url": "https://x.example:99999/"}, "url must be an http:// or https:// URL"),
         ({"url": "https://x.example/a b"}, "url must be an http:// or https:// URL"),
+        ({"url": "http://[::1/x"}, "url must be an http:// or https:// URL"),
         ({"url": 42}, "source 'x': url must be a string, got 42"),
         (
             {"url": "https://x.example/fhir", "protocol": "SMART_SCHEDULING_LINKS"},
