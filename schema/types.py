@@ -56,6 +56,13 @@ class Source:
     status: SourceStatus
     last_success_at: datetime | None
     latency_ms: float | None
+    data_as_of: datetime | None = strawberry.field(
+        description="When the data served was current, for sources served from a copy "
+        "(bulk feeds): the feed's own timestamp."
+    )
+    skipped_records: int | None = strawberry.field(
+        description="Malformed records skipped in the last load of a bulk feed."
+    )
 
     @classmethod
     def from_view(cls, view: SourceView) -> Source:
@@ -66,6 +73,8 @@ class Source:
             status=view.status,
             last_success_at=view.last_success_at,
             latency_ms=view.latency_ms,
+            data_as_of=view.data_as_of,
+            skipped_records=view.skipped_records,
         )
 
 
@@ -170,6 +179,9 @@ class Slot(Node):
     appointment_type: AppointmentType
     booking_url: str | None
     booking_phone: str | None
+    capacity: int | None = strawberry.field(
+        description="Seats in this slot when it groups several (SMART slot-capacity)."
+    )
     distance_km: float | None = strawberry.field(
         description="From the search's `near` point, when one was given."
     )
@@ -186,6 +198,7 @@ class Slot(Node):
             appointment_type=record.appointment_type,
             booking_url=record.booking_url,
             booking_phone=record.booking_phone,
+            capacity=record.capacity,
             distance_km=None if slot.distance_km is None else round(slot.distance_km, 2),
             found=slot,
         )

@@ -26,6 +26,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import aiohttp
 
     from sources.records import (
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
         SlotQuery,
         SlotResult,
         SourceProtocol,
+        SourceStatus,
     )
 
 
@@ -93,5 +96,26 @@ class Source(ABC):
     async def get_physicians(self, query: PhysicianQuery) -> list[PhysicianRecord]:
         """Physicians by this source's ids, by identifier, or working at given clinics."""
 
+    async def start(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Begin background work (a bulk feed's polling); called once after construction."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
-        """Release what the adapter holds (not the shared session)."""
+        """Stop background work and release what the adapter holds (not the shared session)."""
+
+    def status_hint(self) -> SourceStatus | None:
+        """The adapter's own view of its health, or None to judge by the calls' outcomes.
+
+        A bulk source says ``DEGRADED`` until its first load completes, and while it
+        serves an older copy because its last refresh failed.
+        """
+        return None
+
+    @property
+    def data_as_of(self) -> datetime | None:
+        """When the data this source serves was current, for sources serving a copy."""
+        return None
+
+    @property
+    def skipped_records(self) -> int | None:
+        """Records skipped as malformed in the last load, for sources that load feeds."""
+        return None

@@ -26,6 +26,9 @@ __all__ = ["SOURCE_KEYS", "SourceDefinition", "parse_definition", "validate_defi
 
 DEFAULT_TIMEOUT_S = 2.0
 MAX_TIMEOUT_S = 60.0
+# SMART Scheduling Links: clients poll the manifest every 1 to 5 minutes.
+MIN_POLL_INTERVAL_S = 60
+MAX_POLL_INTERVAL_S = 300
 
 SOURCE_KEYS = (
     "credentials_env",
@@ -33,6 +36,7 @@ SOURCE_KEYS = (
     "id",
     "name",
     "options",
+    "poll_interval_s",
     "protocol",
     "timeout_s",
     "url",
@@ -131,6 +135,21 @@ def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> 
         )
 
     options = _parse_options(raw.get("options", {}), fail)
+    poll = raw.get("poll_interval_s", options.get("poll_interval_s"))
+    if poll is not None:
+        if protocol is not SourceProtocol.SMART_SCHEDULING_LINKS:
+            raise fail("poll_interval_s applies to SMART_SCHEDULING_LINKS sources only")
+        if (
+            not isinstance(poll, int | float)
+            or isinstance(poll, bool)
+            or not MIN_POLL_INTERVAL_S <= poll <= MAX_POLL_INTERVAL_S
+        ):
+            raise fail(
+                f"poll_interval_s must be a number of seconds between {MIN_POLL_INTERVAL_S} "
+                f"and {MAX_POLL_INTERVAL_S} (the feed's publishers expect 1 to 5 minutes), "
+                f"got {poll!r}"
+            )
+        options["poll_interval_s"] = float(poll)
     return SourceDefinition(
         id=source_id,
         name=name,

@@ -71,6 +71,8 @@ class SourceView:
     status: SourceStatus
     last_success_at: datetime | None
     latency_ms: float | None
+    data_as_of: datetime | None = None
+    skipped_records: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +116,13 @@ class SourcePool:
                 continue
             context = SourceContext(self._session, logger.getChild(config.id))
             try:
-                adapters[config.id] = self._factory(config, context)
+                adapter = self._factory(config, context)
             except ConfigError as exc:
                 logger.error("source %s not loaded: %s", config.id, exc)
+                continue
+            adapters[config.id] = adapter
+            if config.enabled:
+                await adapter.start()
         for source_id, adapter in old.items():
             if adapters.get(source_id) is not adapter:
                 await adapter.aclose()
@@ -139,14 +145,20 @@ class SourcePool:
         out = []
         for config in self._configs:
             health = self.health(config.id)
+            adapter = self._adapters.get(config.id)
+            status = health.status(config.enabled and adapter is not None)
+            if adapter is not None and status is not SourceStatus.DISABLED:
+                status = adapter.status_hint() or status
             out.append(
                 SourceView(
                     id=config.id,
                     name=config.name,
                     protocol=config.protocol,
-                    status=health.status(config.enabled and config.id in self._adapters),
+                    status=status,
                     last_success_at=health.last_success_at,
                     latency_ms=health.latency_ms,
+                    data_as_of=adapter.data_as_of if adapter is not None else None,
+                    skipped_records=adapter.skipped_records if adapter is not None else None,
                 )
             )
         return out

@@ -122,6 +122,7 @@ class SlotRecord:
     physician_local_id: str | None = None
     booking_url: str | None = None
     booking_phone: str | None = None
+    capacity: int | None = None  # seats in a grouped slot (SMART slot-capacity), if > 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,10 @@ protocol = "SMART_SCHEDULING_LINKS"
 url = "https://publisher-b.example/$bulk-publish"
 """
 
-ALLOWED = "allowed: credentials_env, enabled, id, name, options, protocol, timeout_s, url"
+ALLOWED = (
+    "allowed: credentials_env, enabled, id, name, options, poll_interval_s, protocol, "
+    "timeout_s, url"
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "sources.toml") -> Path:

@@ -477,7 +477,7 @@ VALID: dict[str, object] = {"id": "x", "protocol": "REST_JSON", "url": "https://
         (
             {"timout_s": 3},
             "source 'x': unknown key 'timout_s' (allowed: credentials_env, enabled, id, name, "
-            "options, protocol, timeout_s, url); did you mean 'timeout_s'?",
+            "options, poll_interval_s, protocol, timeout_s, url); did you mean 'timeout_s'?",
         ),
         ({"url": None}, "source 'x': missing required key 'url' (required: id, protocol, url)"),
     ],
