@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-base-port",
         type=_port,
         default=8101,
-        help="first port of the demo systems: demo-fhir, then demo-rest (8101)",
+        help="first port of the demo systems: demo-fhir, then demo-rest, demo-ssl (8101)",
     )
     parser.add_argument(
         "--database-url",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.query import Query
@@ -10,8 +11,13 @@ from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
 from schema.types import Clinic, Physician, Slot
 
-# Cross-cutting behaviour, in the order it applies.
-EXTENSIONS = [SourceErrors]
+# Cross-cutting behaviour, in the order it applies. Parsing and validating the
+# same document again costs more than executing it: both are cached (by text).
+EXTENSIONS = [
+    ParserCache(maxsize=512),
+    ValidationCache(maxsize=512),
+    SourceErrors,
+]
 
 schema = strawberry.Schema(
     query=Query,
