@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.query import Query
@@ -12,10 +14,11 @@ from schema.source_errors import SourceErrors
 from schema.types import Clinic, Physician, Slot
 
 # Cross-cutting behaviour, in the order it applies. Parsing and validating the
-# same document again costs more than executing it: both are cached (by text).
-EXTENSIONS = [
-    ParserCache(maxsize=512),
-    ValidationCache(maxsize=512),
+# same document again costs more than executing it: both are cached (by text;
+# the LRU caches live at module level, shared by the per-request instances).
+EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+    lambda: ParserCache(maxsize=512),
+    lambda: ValidationCache(maxsize=512),
     SourceErrors,
 ]
 
