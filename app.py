@@ -34,9 +34,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types.execution import ExecutionResult
 
 from resolvers.context import RequestContext
-from schema import schema
+from schema import schema, with_code
 from sources.config_file import config_fingerprint, load_config
 from sources.definition import parse_definition
 from sources.errors import ConfigError
@@ -67,12 +69,27 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
 
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses what the stdlib chokes on with a 500: nesting deeper
+        # than 1024 levels, lone surrogates. Both become a 400 "not JSON".
+        return orjson.loads(data)
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = [with_code(e) for e in result.errors]
+        return await super().process_result(request, result)
+
     async def render_graphql_ide(self, request: Any) -> Any:
         response = await super().render_graphql_ide(request)
         example = EXAMPLE_QUERY.read_text(encoding="utf-8") if EXAMPLE_QUERY.exists() else ""
-        html = response.body.decode().replace(
-            "defaultEditorToolsVisibility: true,",
-            f"defaultEditorToolsVisibility: true,\n          defaultQuery: {json.dumps(example)},",
+        html = (
+            bytes(response.body)
+            .decode()
+            .replace(
+                "defaultEditorToolsVisibility: true,",
+                "defaultEditorToolsVisibility: true,\n"
+                f"          defaultQuery: {json.dumps(example)},",
+            )
         )
         return type(response)(html, status_code=response.status_code)
 
@@ -92,7 +109,6 @@ class RegistryWatcher:
         if path is not None:
             fingerprint = await asyncio.to_thread(config_fingerprint, path)
             if fingerprint != self._fingerprint:
-                self._fingerprint = fingerprint
                 try:
                     definitions = await asyncio.to_thread(load_config, path)
                     summary = await asyncio.to_thread(
@@ -102,6 +118,8 @@ class RegistryWatcher:
                         logger.info("config %s applied: %s", path, summary)
                 except ConfigError as exc:
                     logger.error("config not applied, keeping the current sources: %s", exc)
+                # Only now: a database hiccup above leaves the file to apply next time.
+                self._fingerprint = fingerprint
         revision = await asyncio.to_thread(self.store.revision)
         if revision != self._revision:
             configs = await asyncio.to_thread(self.store.configs, os.environ)
@@ -278,15 +296,26 @@ def _number(text: str) -> object:
 def serve(args: argparse.Namespace, database_url: str) -> int:
     from examples.launcher import DemoProviders
 
+    # Refuse a bad registry URL now, with one line, rather than in the lifespan.
+    SourceStore(database_url).close()
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was installed before it ran: make that one a no-op so we get to stop
+    # the demo processes and exit 0. Installed first, so that a signal during
+    # the demo's start-up also ends in the finally below.
+    stopping: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, _frame: stopping.append(signum))
     demo = None
-    if not args.no_demo:
-        demo = DemoProviders(scale=args.scale, base_port=args.demo_base_port)
-        logger.info("starting the demo booking systems (scale %g)...", args.scale)
-        demo.start()
-        with SourceStore(database_url) as store:
-            definitions = [parse_definition(d, where="demo") for d in demo.definitions()]
-            store.apply_config(definitions, DEMO_ORIGIN)
     try:
+        if not args.no_demo:
+            demo = DemoProviders(scale=args.scale, base_port=args.demo_base_port)
+            logger.info("starting the demo booking systems (scale %g)...", args.scale)
+            demo.start()
+            with SourceStore(database_url) as store:
+                definitions = [parse_definition(d, where="demo") for d in demo.definitions()]
+                store.apply_config(definitions, DEMO_ORIGIN)
+        if stopping:
+            return 0
         settings = Settings(database_url=database_url, config_path=args.config)
         config = uvicorn.Config(
             create_app(settings),
@@ -295,11 +324,6 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
             log_level=args.log_level,
             timeout_graceful_shutdown=10,
         )
-        # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the handler
-        # that was installed before it ran: make that one a no-op so we get to
-        # stop the demo processes and exit 0.
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: None)
         uvicorn.Server(config).run()
     finally:
         if demo is not None:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from resolvers.context import NextSlotsKey
-from resolvers.errors import UserInputError
 from resolvers.ids import decode_offset_cursor, encode_offset_cursor
-from resolvers.inputs import check_first, check_point, check_radius
+from resolvers.inputs import check_first, check_point, check_radius, check_text
 from sources.federation import ClinicSearch, FoundClinic
+from sources.merge import normalize_name
 
 if TYPE_CHECKING:
     from resolvers.context import RequestContext
@@ -43,13 +43,13 @@ async def search_clinics(
     count = check_first(first, 20)
     offset = decode_offset_cursor(CLINIC_CURSOR, after) if after else 0
     point = check_point(*near) if near is not None else None
-    if name_contains is not None and len(name_contains) > MAX_NAME_LENGTH:
-        raise UserInputError(f"nameContains must be at most {MAX_NAME_LENGTH} characters")
+    name = check_text(name_contains, "nameContains", MAX_NAME_LENGTH)
     search = ClinicSearch(
         near=point,
         radius_km=check_radius(point, radius_km),
         region=region,
-        name_contains=name_contains or None,
+        # Nothing searchable (only spaces or punctuation) means no name filter.
+        name_contains=name if name and normalize_name(name) else None,
     )
     found = await ctx.federation.search_clinics(search)
     ctx.report(found.errors, path)

@@ -39,10 +39,14 @@ class RequestContext:
     request: Any = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     reported: list[ReportedError] = field(default_factory=list)
+    federation: Federation = field(init=False)
+    _views: dict[str, SourceView] = field(init=False, repr=False)
 
-    @cached_property
-    def federation(self) -> Federation:
-        return Federation(self.pool)
+    def __post_init__(self) -> None:
+        # One snapshot of the sources per request: a registry change while it runs
+        # cannot leave a slot whose source is unknown.
+        self.federation = Federation(self.pool)
+        self._views = {v.id: v for v in self.pool.views()}
 
     def report(self, errors: Sequence[SourceError], path: list[str | int] | None = None) -> None:
         """Remember source failures; each failed source is reported once per request."""
@@ -53,7 +57,7 @@ class RequestContext:
                 self.reported.append(ReportedError(error, path))
 
     def source_view(self, source_id: str) -> SourceView | None:
-        return self.pool.view(source_id)
+        return self._views.get(source_id)
 
     # -- loaders -------------------------------------------------------------------
 
@@ -103,7 +107,9 @@ class RequestContext:
         async def batch(keys: list[NextSlotsKey]) -> list[list[FoundSlot]]:
             return await batch_next_slots(self, keys)
 
-        return DataLoader(batch, get_cache_key=lambda k: (k.owner.key, k.first, k.types))
+        return DataLoader(
+            batch, get_cache_key=lambda k: (type(k.owner), k.owner.key, k.first, k.types)
+        )
 
 
 @dataclass(frozen=True, slots=True)

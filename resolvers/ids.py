@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -18,6 +18,10 @@ from resolvers.errors import UserInputError
 from sources.federation import SlotPosition
 
 NODE_TYPES = ("Clinic", "Physician", "Slot")
+# Offsets count slots already paged through; totalCount is a GraphQL Int (32 bits).
+MAX_OFFSET = 2**31 - 1
+MIN_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _b64encode(raw: bytes) -> str:
@@ -58,7 +62,7 @@ def encode_slot_cursor(position: SlotPosition) -> str:
         "s",
         position.start.isoformat(),
         position.distance_km,
-        position.key,
+        list(position.identity),
         position.offset,
     ]
     return _b64encode(orjson.dumps(payload))
@@ -66,21 +70,44 @@ def encode_slot_cursor(position: SlotPosition) -> str:
 
 def decode_slot_cursor(cursor: str) -> SlotPosition:
     try:
-        tag, start, distance, key, offset = orjson.loads(_b64decode(cursor))
-        if tag != "s" or not isinstance(key, str) or not isinstance(offset, int) or offset < 0:
+        tag, start, distance, identity, offset = orjson.loads(_b64decode(cursor))
+        if tag != "s" or not _valid_offset(offset) or not _valid_identity(identity):
             raise ValueError("not a slot cursor")
         when = datetime.fromisoformat(start)
-        if when.tzinfo is None:
-            raise ValueError("naive")
+        if when.tzinfo is None or not MIN_INSTANT <= when <= MAX_INSTANT:
+            raise ValueError("bad instant")
         if distance is not None and (
-            not isinstance(distance, int | float) or not math.isfinite(distance)
+            isinstance(distance, bool)
+            or not isinstance(distance, int | float)
+            or not math.isfinite(distance)
         ):
             raise ValueError("distance")
-        return SlotPosition(when, None if distance is None else float(distance), key, offset)
+        clinic, physician, begin, end, kind = identity
+        return SlotPosition(
+            when,
+            None if distance is None else float(distance),
+            (clinic, physician, begin, end, kind),
+            offset,
+        )
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise UserInputError(
-            "after is not a valid cursor; pass the endCursor of the previous page"
-        ) from None
+        raise _bad_cursor() from None
+
+
+def _valid_offset(offset: object) -> bool:
+    return isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset < MAX_OFFSET
+
+
+def _valid_identity(identity: object) -> bool:
+    return (
+        isinstance(identity, list)
+        and len(identity) == 5
+        and all(isinstance(identity[i], str) for i in (0, 1, 4))
+        and all(isinstance(identity[i], int) and not isinstance(identity[i], bool) for i in (2, 3))
+    )
+
+
+def _bad_cursor() -> UserInputError:
+    return UserInputError("after is not a valid cursor; pass the endCursor of the previous page")
 
 
 def encode_offset_cursor(kind: str, offset: int) -> str:
@@ -90,10 +117,8 @@ def encode_offset_cursor(kind: str, offset: int) -> str:
 def decode_offset_cursor(kind: str, cursor: str) -> int:
     try:
         tag, offset = orjson.loads(_b64decode(cursor))
-        if tag != kind or not isinstance(offset, int) or offset < 0:
+        if tag != kind or not _valid_offset(offset):
             raise ValueError("not a cursor")
-        return offset
+        return int(offset)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise UserInputError(
-            "after is not a valid cursor; pass the endCursor of the previous page"
-        ) from None
+        raise _bad_cursor() from None

@@ -65,7 +65,7 @@ def check_window(
         raise UserInputError("startsBefore must be later than startsAfter")
     if upper <= now:
         raise UserInputError("startsBefore is in the past: only future slots can be booked")
-    if upper - (starts_after or lower) > MAX_WINDOW:
+    if upper - lower > MAX_WINDOW:
         raise UserInputError(
             f"the time window must not exceed {MAX_WINDOW.days} days: "
             "narrow startsAfter..startsBefore"
@@ -95,3 +95,18 @@ def check_ids(ids: Sequence[str] | None, type_name: str, argument: str) -> tuple
     if len(ids) > MAX_IDS:
         raise UserInputError(f"{argument} accepts at most {MAX_IDS} ids")
     return tuple(dict.fromkeys(expect_global_id(i, type_name, argument) for i in ids))
+
+
+def check_text(value: str | None, argument: str, max_length: int) -> str | None:
+    """Printable text of at most ``max_length`` characters; None when blank."""
+    if value is None:
+        return None
+    if len(value) > max_length:
+        raise UserInputError(f"{argument} must be at most {max_length} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserInputError(f"{argument} is not valid Unicode text") from None
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise UserInputError(f"{argument} must not contain control characters")
+    return value.strip() or None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from resolvers.errors import UserInputError
 from resolvers.ids import decode_slot_cursor, encode_slot_cursor
 from resolvers.inputs import (
+    MAX_HORIZON,
     MAX_WINDOW,
     check_first,
     check_ids,
@@ -17,8 +20,8 @@ from resolvers.inputs import (
     check_radius,
     check_window,
 )
-from sources.federation import FoundSlot, SlotPage, SlotPosition, SlotSearch
-from sources.merge import MergedClinic, SlotKey
+from sources.federation import FoundSlot, SlotPage, SlotSearch
+from sources.merge import MergedClinic, MergedPhysician, SlotKey
 from sources.records import AppointmentType, Region
 
 if TYPE_CHECKING:
@@ -66,16 +69,20 @@ async def search_slots(
     count = check_first(first, 20)
     position = decode_slot_cursor(after) if after else None
     search = build_search(ctx, args)
+    if position is not None and position.start >= search.starts_before:
+        raise UserInputError("after is a cursor of another search; start again without it")
     page = await ctx.federation.search_slots(search, count, position)
     ctx.report(page.errors, path)
     return page
 
 
 def slot_cursor(page: SlotPage, index: int) -> str:
-    slot = page.slots[index]
-    return encode_slot_cursor(
-        SlotPosition(slot.record.start, slot.distance_km, slot.key, page.offset + index + 1)
-    )
+    return encode_slot_cursor(page.slots[index].position(page.offset + index + 1))
+
+
+def resume_cursor(page: SlotPage) -> str | None:
+    """The end cursor of a page that settled no slot but has more to come."""
+    return encode_slot_cursor(page.resume) if page.resume is not None else None
 
 
 async def slot_by_key(ctx: RequestContext, key: str) -> FoundSlot | None:
@@ -87,8 +94,8 @@ async def slot_by_key(ctx: RequestContext, key: str) -> FoundSlot | None:
         start = datetime.fromisoformat(parts.start)
     except ValueError:
         return None
-    if start.tzinfo is None or start < ctx.now:
-        return None
+    if start.tzinfo is None or start < ctx.now or start > ctx.now + MAX_HORIZON:
+        return None  # past slots cannot be booked; none is published that far ahead
     search = SlotSearch(
         starts_after=start,
         starts_before=start + timedelta(seconds=1),
@@ -100,39 +107,63 @@ async def slot_by_key(ctx: RequestContext, key: str) -> FoundSlot | None:
     return next((s for s in page.slots if s.key == key), None)
 
 
+# One batched search asks each source for at most this many slots.
+MAX_BATCH_SLOTS = 1000
+
+
 async def batch_next_slots(
     ctx: RequestContext, keys: Sequence[NextSlotsKey]
 ) -> list[list[FoundSlot]]:
     """``nextSlots`` of many clinics/physicians with one search per source.
 
-    Owners with the same ``first`` and types are searched together; an owner
-    left short by a busier neighbour while more slots exist gets a search of
-    its own, so every list is exactly the owner's next slots.
+    Owners with the same kind, ``first`` and types are searched together (in
+    chunks of at most ``MAX_BATCH_SLOTS`` slots). An owner left short by busier
+    neighbours while more slots exist gets a search of its own, all of them
+    concurrently, so every list is exactly the owner's next slots.
     """
     groups: dict[tuple[int, frozenset[AppointmentType] | None, bool], list[NextSlotsKey]] = {}
     for key in keys:
         is_clinic = isinstance(key.owner, MergedClinic)
         groups.setdefault((key.first, key.types, is_clinic), []).append(key)
     answers: dict[NextSlotsKey, list[FoundSlot]] = {}
-    for (first, types, is_clinic), members in groups.items():
-        owners = [m.owner for m in members]
-        search = SlotSearch(
-            starts_after=ctx.now,
-            starts_before=ctx.now + MAX_WINDOW,
-            appointment_types=types,
+
+    async def search(
+        owners: list[MergedClinic | MergedPhysician],
+        first: int,
+        types: frozenset[AppointmentType] | None,
+    ) -> SlotPage:
+        window = SlotSearch(
+            starts_after=ctx.now, starts_before=ctx.now + MAX_WINDOW, appointment_types=types
         )
-        page = await ctx.federation.slots_of(search, owners, first * len(owners))
+        page = await ctx.federation.slots_of(window, owners, first * len(owners))
         ctx.report(page.errors)
-        for member in members:
-            mine = [s for s in page.slots if _owned_by(s, member.owner, is_clinic)][:first]
-            if len(mine) < first and page.has_next and len(owners) > 1:
-                own = await ctx.federation.slots_of(search, [member.owner], first)
-                ctx.report(own.errors)
-                mine = own.slots[:first]
-            answers[member] = mine
+        return page
+
+    async def run(
+        first: int, types: frozenset[AppointmentType] | None, members: list[NextSlotsKey]
+    ) -> None:
+        size = max(1, MAX_BATCH_SLOTS // first)
+        chunks = [members[i : i + size] for i in range(0, len(members), size)]
+        pages = await asyncio.gather(*(search([m.owner for m in c], first, types) for c in chunks))
+        short: list[NextSlotsKey] = []
+        for chunk, page in zip(chunks, pages, strict=True):
+            for member in chunk:
+                mine = [s for s in page.slots if _owned_by(s, member.owner)][:first]
+                answers[member] = mine
+                if len(mine) < first and page.has_next and len(chunk) > 1:
+                    short.append(member)
+        alone = await asyncio.gather(*(search([m.owner], first, types) for m in short))
+        for member, page in zip(short, alone, strict=True):
+            answers[member] = page.slots[:first]
+
+    await asyncio.gather(
+        *(run(first, types, members) for (first, types, _), members in groups.items())
+    )
     return [answers[k] for k in keys]
 
 
-def _owned_by(slot: FoundSlot, owner: object, is_clinic: bool) -> bool:
-    target = slot.clinic if is_clinic else slot.physician
-    return target is not None and target.key == owner.key  # type: ignore[attr-defined]
+def _owned_by(slot: FoundSlot, owner: MergedClinic | MergedPhysician) -> bool:
+    """Whether the slot belongs to the owner, by the sources' own ids (not merged keys)."""
+    record = slot.record
+    local = record.clinic_local_id if isinstance(owner, MergedClinic) else record.physician_local_id
+    return local is not None and local in owner.local_ids(record.source_id)

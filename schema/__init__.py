@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.execution import ExecutionContext
 
+from schema.error_codes import ErrorCodes, with_code
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
@@ -20,13 +23,32 @@ EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
     lambda: ParserCache(maxsize=512),
     lambda: ValidationCache(maxsize=512),
     SourceErrors,
+    ErrorCodes,
 ]
 
-schema = strawberry.Schema(
+
+class GatewaySchema(strawberry.Schema):
+    """Logs only the errors worth an operator's attention.
+
+    A client's bad input or a failed booking source is an expected answer, not a
+    server error: strawberry's default would log each with a traceback.
+    """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        unexpected = [
+            e for e in errors if e.path is not None and (e.extensions or {}).get("code") is None
+        ]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+schema = GatewaySchema(
     query=Query,
     types=[Clinic, Physician, Slot],
     extensions=EXTENSIONS,
     config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
 )
 
-__all__ = ["EXTENSIONS", "schema"]
+__all__ = ["EXTENSIONS", "schema", "with_code"]

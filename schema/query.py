@@ -65,7 +65,7 @@ class Query:
             edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next,
-                end_cursor=edges[-1].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else slot_resolvers.resume_cursor(page),
             ),
             total_count=page.total,
         )

@@ -30,10 +30,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 logger = logging.getLogger("passerelle.sources")
 
-# Health is judged on the last few calls: all of the last three failed -> DOWN,
+# Health is judged on the last few calls: three failures in a row -> DOWN,
 # any failure among the last ten -> DEGRADED.
 _WINDOW = 10
 _DOWN_AFTER = 3
+# A replaced or removed adapter is closed this long after, once the requests
+# that took it have finished.
+RETIRE_AFTER_S = 30.0
 
 
 @dataclass(slots=True)
@@ -54,7 +57,7 @@ class SourceHealth:
         if not enabled:
             return SourceStatus.DISABLED
         recent = list(self.outcomes)
-        if len(recent) >= 1 and not any(recent[-_DOWN_AFTER:]):
+        if len(recent) >= _DOWN_AFTER and not any(recent[-_DOWN_AFTER:]):
             return SourceStatus.DOWN
         if not all(recent):
             return SourceStatus.DEGRADED
@@ -105,6 +108,7 @@ class SourcePool:
         self._health: dict[str, SourceHealth] = {}
         self.enabled: tuple[Source, ...] = ()
         self.order: dict[str, int] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def sync(self, configs: Sequence[SourceConfig]) -> None:
         old = self._adapters
@@ -114,29 +118,58 @@ class SourcePool:
             if current is not None and current.config == config:
                 adapters[config.id] = current
                 continue
-            context = SourceContext(self._session, logger.getChild(config.id))
-            try:
-                adapter = self._factory(config, context)
-            except ConfigError as exc:
-                logger.error("source %s not loaded: %s", config.id, exc)
-                continue
-            adapters[config.id] = adapter
-            if config.enabled:
-                await adapter.start()
-        for source_id, adapter in old.items():
-            if adapters.get(source_id) is not adapter:
-                await adapter.aclose()
+            adapter = await self._build(config)
+            if adapter is not None:
+                adapters[config.id] = adapter
         self._configs = tuple(configs)
         self._adapters = adapters
         self._health = {c.id: self._health.get(c.id, SourceHealth()) for c in configs}
         self.order = {c.id: i for i, c in enumerate(configs)}
         self.enabled = tuple(adapters[c.id] for c in configs if c.enabled and c.id in adapters)
+        retired = [a for sid, a in old.items() if adapters.get(sid) is not a]
+        if retired:
+            # Requests already running still hold the old adapters: close them later.
+            task = asyncio.create_task(self._retire(retired))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _build(self, config: SourceConfig) -> Source | None:
+        """A started adapter, or None (logged) when its config or its start fails."""
+        context = SourceContext(self._session, logger.getChild(config.id))
+        try:
+            adapter = self._factory(config, context)
+        except ConfigError as exc:
+            logger.error("source %s not loaded: %s", config.id, exc)
+            return None
+        if config.enabled:
+            try:
+                await adapter.start()
+            except Exception:
+                logger.exception("source %s not loaded: its adapter failed to start", config.id)
+                await self._close(adapter)
+                return None
+        return adapter
+
+    async def _retire(self, adapters: list[Source]) -> None:
+        await asyncio.sleep(RETIRE_AFTER_S)
+        for adapter in adapters:
+            await self._close(adapter)
+
+    @staticmethod
+    async def _close(adapter: Source) -> None:
+        try:
+            await adapter.aclose()
+        except Exception:
+            logger.exception("source %s did not close cleanly", adapter.id)
 
     async def aclose(self) -> None:
-        for adapter in self._adapters.values():
-            await adapter.aclose()
+        for task in list(self._retiring):
+            task.cancel()
+        retiring = [a for a in self._adapters.values()]
         self._adapters = {}
         self.enabled = ()
+        for adapter in retiring:
+            await self._close(adapter)
 
     def health(self, source_id: str) -> SourceHealth:
         return self._health.setdefault(source_id, SourceHealth())
@@ -197,7 +230,8 @@ class SourcePool:
             outcome = SourceTimeout(source.id, f"no answer within {timeout_s:g} s")
         except Exception as exc:  # an adapter bug must not break the answer
             source.logger.exception("adapter raised an unexpected %s", type(exc).__name__)
-            outcome = SourceBadResponse(source.id, "the adapter could not read the answer")
+            # Our bug, not the upstream's failure: its health is left as it was.
+            return SourceBadResponse(source.id, "the adapter could not read the answer")
         else:
             outcome = result
         elapsed_ms = (time.perf_counter() - started) * 1000

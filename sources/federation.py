@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.geo import distance_km
@@ -76,38 +76,64 @@ class SlotSearch:
     physician_keys: tuple[str, ...] | None = None
 
 
+# What makes two slots the same slot whichever source lists it, in sortable form:
+# (clinic key, physician key or "", start and end in UTC microseconds, type).
+SlotIdentity = tuple[str, str, int, int, str]
+LOWEST_IDENTITY: SlotIdentity = ("", "", 0, 0, "")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // _MICROSECOND
+
+
 @dataclass(frozen=True, slots=True)
 class SlotPosition:
     """Where a page ended: the sort key of its last slot and how many came before."""
 
     start: datetime
     distance_km: float | None
-    key: str
+    identity: SlotIdentity
     offset: int
 
-    def sort_key(self) -> tuple[datetime, float, str]:
-        return (self.start, _distance_rank(self.distance_km), self.key)
+    def sort_key(self) -> tuple[datetime, float, SlotIdentity]:
+        return (self.start, _distance_rank(self.distance_km), self.identity)
 
 
 @dataclass(frozen=True, slots=True)
 class FoundSlot:
-    key: str
+    identity: SlotIdentity
     record: SlotRecord
     clinic: MergedClinic
     physician: MergedPhysician | None
     distance_km: float | None
 
-    def sort_key(self) -> tuple[datetime, float, str]:
-        return (self.record.start, _distance_rank(self.distance_km), self.key)
+    @property
+    def key(self) -> str:
+        """The slot's global key (what its id encodes)."""
+        return slot_key(
+            self.record, self.clinic.key, self.physician.key if self.physician else None
+        ).encode()
+
+    def sort_key(self) -> tuple[datetime, float, SlotIdentity]:
+        return (self.record.start, _distance_rank(self.distance_km), self.identity)
+
+    def position(self, offset: int) -> SlotPosition:
+        return SlotPosition(self.record.start, self.distance_km, self.identity, offset)
 
 
 @dataclass(slots=True)
 class SlotPage:
+    """One page. ``resume`` is where the next page starts when ``slots`` is empty
+    but more may follow (the sources' answers settled no slot in this round)."""
+
     slots: list[FoundSlot]
     has_next: bool
     total: int | None
     offset: int
     errors: list[SourceError] = field(default_factory=list)
+    resume: SlotPosition | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +367,10 @@ class Federation:
             ids = tuple(lid for o in owners for lid in o.local_ids(source.id))
             scopes[source.id] = (ids, None) if clinics else (None, ids)
         targets = [s for s in self.sources if any(scopes[s.id])]
-        return await self._search_scoped(search, scopes, targets, first, None)
+        # The owners' own records take part in the merge, so a slot's clinic is the
+        # same merged clinic (same key) as its owner, whatever else the sources sent.
+        known = [r for o in owners if isinstance(o, MergedClinic) for r in o.records]
+        return await self._search_scoped(search, scopes, targets, first, None, known)
 
     async def _search_scoped(
         self,
@@ -350,6 +379,7 @@ class Federation:
         targets: Sequence[Source],
         first: int,
         after: SlotPosition | None,
+        known: Sequence[ClinicRecord] = (),
     ) -> SlotPage:
         lower = max(search.starts_after, after.start) if after else search.starts_after
         base = SlotQuery(
@@ -362,10 +392,11 @@ class Federation:
             appointment_types=search.appointment_types,
             languages=search.languages,
         )
+        cut = after.sort_key() if after is not None else None
         results: dict[str, SlotResult] = {}
         errors: list[SourceError] = []
         pending = list(targets)
-        limit = first + 1
+        limit = min(first + 1, MAX_SOURCE_LIMIT)
         while True:
             query = replace(base, limit=limit)
 
@@ -377,10 +408,13 @@ class Federation:
 
             fan = await self.pool.fan_out(pending, ask)
             errors += fan.errors
+            for error in fan.errors:
+                # A source failing in a later round contributes nothing: its earlier,
+                # shorter answer would keep the horizon low and bring it back each round.
+                results.pop(error.source_id, None)
             results.update(fan.results)
-            slots = self._collect(search, scopes, results)
-            if after is not None:
-                cut = after.sort_key()
+            slots = self._collect(search, scopes, results, known)
+            if cut is not None:
                 slots = [s for s in slots if s.sort_key() > cut]
             truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
             horizon = min((results[sid].slots[-1].start for sid in truncated), default=None)
@@ -392,29 +426,40 @@ class Federation:
         offset = after.offset if after else 0
         page = settled[:first]
         has_next = len(settled) > first or bool(truncated)
-        return SlotPage(page, has_next, self._total(results, slots, offset), offset, errors)
+        resume = None
+        if has_next and not page and horizon is not None:
+            # Nothing settled before the horizon: resume there rather than strand the client.
+            resume = SlotPosition(horizon, -1.0, LOWEST_IDENTITY, offset)
+        total = self._total(search, results, truncated, slots, offset)
+        return SlotPage(page, has_next, total, offset, errors, resume)
 
     def _collect(
         self,
         search: SlotSearch,
         scopes: Mapping[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]],
         results: Mapping[str, SlotResult],
+        known: Sequence[ClinicRecord] = (),
     ) -> list[FoundSlot]:
         """Every slot that truly matches, merged across sources, ordered, without duplicates."""
         clinics = merge_clinics(
-            (c for r in results.values() for c in r.clinics.values()), self.order
+            [*known, *(c for r in results.values() for c in r.clinics.values())], self.order
         )
         physicians = merge_physicians(
             (p for r in results.values() for p in r.physicians.values()), self.order
         )
         clinic_of = {(rec.source_id, rec.local_id): c for c in clinics for rec in c.records}
         physician_of = {(rec.source_id, rec.local_id): p for p in physicians for rec in p.records}
-        found: dict[str, FoundSlot] = {}
+        near, radius = search.near, search.radius_km
+        found: dict[SlotIdentity, FoundSlot] = {}
         for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
             clinic_scope, physician_scope = scopes[source_id]
             clinic_set = None if clinic_scope is None else set(clinic_scope)
             physician_set = None if physician_scope is None else set(physician_scope)
             for slot in results[source_id].slots:
+                if clinic_set is not None and slot.clinic_local_id not in clinic_set:
+                    continue
+                if physician_set is not None and slot.physician_local_id not in physician_set:
+                    continue
                 clinic = clinic_of.get((source_id, slot.clinic_local_id))
                 if clinic is None:
                     continue  # a slot whose clinic the source did not describe
@@ -425,37 +470,47 @@ class Federation:
                 )
                 if not _slot_matches(search, slot, clinic, physician):
                     continue
-                if clinic_set is not None and slot.clinic_local_id not in clinic_set:
+                identity = (
+                    clinic.key,
+                    physician.key if physician is not None else "",
+                    _micros(slot.start),
+                    _micros(slot.end),
+                    slot.appointment_type.value,
+                )
+                if identity in found:
                     continue
-                if physician_set is not None and slot.physician_local_id not in physician_set:
-                    continue
-                key = slot_key(slot, clinic.key, physician.key if physician else None).encode()
-                if key in found:
-                    continue
+                location = clinic.location
                 distance = (
-                    distance_km(search.near, clinic.location)
-                    if search.near is not None and clinic.location is not None
+                    distance_km(near, location)
+                    if near is not None and location is not None
                     else None
                 )
-                found[key] = FoundSlot(key, slot, clinic, physician, distance)
+                if radius is not None and distance is not None and distance > radius:
+                    continue
+                found[identity] = FoundSlot(identity, slot, clinic, physician, distance)
         return sorted(found.values(), key=FoundSlot.sort_key)
 
     @staticmethod
     def _total(
-        results: Mapping[str, SlotResult], remaining: Sequence[FoundSlot], offset: int
+        search: SlotSearch,
+        results: Mapping[str, SlotResult],
+        truncated: Sequence[str],
+        remaining: Sequence[FoundSlot],
+        offset: int,
     ) -> int | None:
         """Matches of the whole search: exact when every source answered completely.
 
-        Otherwise the sources' own counts are added up, less the duplicates seen
-        so far; a duplicate beyond what was fetched is then counted twice.
+        Otherwise the truncated sources' own counts of what they did not send are
+        added; a slot listed by two sources beyond what was fetched is then counted
+        twice. Null when a truncated source cannot count, or when the gateway itself
+        filters on something the sources do not count (languages).
         """
-        if all(r.complete for r in results.values()):
+        if not truncated:
             return offset + len(remaining)
-        if any(r.total is None for r in results.values()):
+        if search.languages or any(results[sid].total is None for sid in truncated):
             return None
-        fetched = sum(len(r.slots) for r in results.values())
-        upstream = sum(r.total or 0 for r in results.values())
-        return offset + len(remaining) + max(0, upstream - fetched)
+        unfetched = sum((results[sid].total or 0) - len(results[sid].slots) for sid in truncated)
+        return offset + len(remaining) + max(0, unfetched)
 
 
 def _slot_matches(
@@ -470,7 +525,7 @@ def _slot_matches(
         return False
     if search.region is not None and clinic.region != search.region:
         return False
-    if not _within(clinic.location, search.near, search.radius_km):
+    if search.near is not None and clinic.location is None:
         return False
     if search.languages:
         spoken = physician.languages if physician is not None else clinic.languages

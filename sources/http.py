@@ -39,8 +39,16 @@ async def request_json(
     """
     timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=timeout_s, sock_read=timeout_s)
     try:
+        # Redirects are not followed: one to another host would carry the API key
+        # there, and would skip the adapters' own same-origin checks.
         async with session.request(
-            method, url, params=params, data=data, headers=headers, timeout=timeout
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
         ) as response:
             if response.status in (401, 403, 429) or response.status >= 500:
                 raise SourceUnavailable(source_id, f"upstream answered HTTP {response.status}")

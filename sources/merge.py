@@ -51,7 +51,7 @@ def identifier_key(identifier: Identifier) -> str:
 def parse_identifier_key(key: str) -> Identifier | None:
     if not key.startswith("i:") or "|" not in key:
         return None
-    system, _, value = key[2:].rpartition("|")
+    system, _, value = key[2:].partition("|")  # system URIs hold no "|"; values may
     return Identifier(system, value) if system and value else None
 
 
@@ -168,14 +168,46 @@ class _UnionFind:
 
 
 def _group(items: list[list[str]]) -> list[list[int]]:
-    """Indices grouped when their key lists share a key (transitively)."""
+    """Indices grouped when their key lists share a key (transitively).
+
+    Identifier keys join unconditionally. Other keys (name + postal code) join
+    two groups only when no identifier system gives them different values: two
+    clinics with distinct permit numbers stay two clinics whatever their names.
+    """
     uf = _UnionFind(len(items))
-    first_with: dict[str, int] = {}
+    # root -> identifier system -> values seen in that group
+    systems: dict[int, dict[str, set[str]]] = {}
     for index, keys in enumerate(items):
+        held: dict[str, set[str]] = {}
         for key in keys:
-            other = first_with.setdefault(key, index)
-            if other != index:
-                uf.union(other, index)
+            identifier = parse_identifier_key(key)
+            if identifier is not None:
+                held.setdefault(identifier.system, set()).add(identifier.value)
+        systems[index] = held
+
+    def join(a: int, b: int) -> None:
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb:
+            return
+        uf.union(ra, rb)  # the smaller index becomes the root
+        root, other = min(ra, rb), max(ra, rb)
+        merged = systems.pop(other)
+        for system, values in merged.items():
+            systems[root].setdefault(system, set()).update(values)
+
+    def compatible(a: int, b: int) -> bool:
+        sa, sb = systems[uf.find(a)], systems[uf.find(b)]
+        return all(sa[k] & sb[k] for k in sa.keys() & sb.keys())
+
+    for identifiers_first in (True, False):
+        first_with: dict[str, int] = {}
+        for index, keys in enumerate(items):
+            for key in keys:
+                if key.startswith("i:") != identifiers_first:
+                    continue
+                other = first_with.setdefault(key, index)
+                if other != index and (identifiers_first or compatible(other, index)):
+                    join(other, index)
     groups: dict[int, list[int]] = {}
     for index in range(len(items)):
         groups.setdefault(uf.find(index), []).append(index)

@@ -367,7 +367,12 @@ def _create_engine(database_url: str) -> tuple[Engine, str]:
             # see its own empty database; the store serializes access to it.
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
         elif not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the folder of the source registry {shown}: {exc.strerror}"
+                ) from None
     try:
         return create_engine(url, **kwargs), shown
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:

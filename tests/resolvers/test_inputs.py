@@ -99,7 +99,12 @@ def test_ids_must_be_ours_and_of_the_right_type() -> None:
 
 
 def test_cursors_round_trip_and_garbage_is_refused() -> None:
-    position = SlotPosition(NOW, 1.5, "key", 40)
+    position = SlotPosition(NOW, 1.5, ("i:urn:x|1", "", 10, 20, "ROUTINE"), 40)
     assert decode_slot_cursor(encode_slot_cursor(position)) == position
+    for bad in (
+        SlotPosition(NOW, 1.5, ("c", "", 10, 20, "ROUTINE"), 2**40),  # offset past Int
+        SlotPosition(datetime(9999, 1, 1, tzinfo=UTC), None, ("c", "", 1, 2, "X"), 1),
+    ):
+        assert "not a valid cursor" in refused(decode_slot_cursor, encode_slot_cursor(bad))
     assert "not a valid cursor" in refused(decode_slot_cursor, "bm90LWpzb24")
     assert "not a valid cursor" in refused(decode_slot_cursor, "")

@@ -18,7 +18,7 @@ import pytest
 from sources.base import Source, SourceConfig, SourceContext
 from sources.errors import SourceUnavailable
 from sources.fanout import SourcePool
-from sources.federation import ClinicSearch, Federation, SlotPosition, SlotSearch
+from sources.federation import ClinicSearch, Federation, SlotSearch
 from sources.records import (
     Address,
     AppointmentType,
@@ -241,7 +241,7 @@ async def test_walking_the_pages_gives_every_slot_once(pool, first):
         if not page.has_next:
             break
         last = page.slots[-1]
-        after = SlotPosition(last.record.start, last.distance_km, last.key, len(walked))
+        after = last.position(len(walked))
         assert pages < 200
     assert [s.key for s in walked] == [s.key for s in everything]
 
@@ -269,7 +269,7 @@ async def test_a_hanging_source_times_out_and_the_others_answer(pool):
     assert asyncio.get_running_loop().time() - started < 1.0
     assert [s.record.source_id for s in page.slots] == ["good"]
     assert [(e.code, e.source_id) for e in page.errors] == [("SOURCE_TIMEOUT", "slow")]
-    assert pool.view("slow").status is SourceStatus.DOWN  # its only call failed
+    assert pool.view("slow").status is SourceStatus.DEGRADED  # one failure: not yet DOWN
 
 
 async def test_an_adapter_bug_becomes_a_bad_response_error(pool):
@@ -310,3 +310,98 @@ async def test_slots_outside_the_asked_window_or_types_are_dropped_even_if_a_sou
     search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}))
     page = await Federation(pool).search_slots(search, 10)
     assert [s.record.local_id for s in page.slots] == ["in"]
+
+
+async def test_same_name_and_postal_code_with_different_permits_are_two_clinics(pool):
+    await pool.install(
+        ("a", [clinic("a", "1", "P-111", "Clinique du Parc")], [slot("a", "s", "1", 0)]),
+        ("b", [clinic("b", "2", "P-222", "Clinique du Parc")], [slot("b", "t", "2", 0)]),
+        ("c", [clinic("c", "3", None, "Clinique du Parc")], []),
+    )
+    clinics = await Federation(pool).search_clinics(ClinicSearch())
+    keys = sorted(c.clinic.key for c in clinics.value)
+    # c has no permit: it joins one of them (the first), never both.
+    assert keys == ["i:urn:test:permit|P-111", "i:urn:test:permit|P-222"]
+
+
+async def test_a_source_failing_in_a_later_round_no_longer_holds_the_page_back(pool):
+    """Round 1: 'flaky' answers a truncated page; round 2 it fails: its partial
+    answer is dropped, the page fills from the healthy source, one error only."""
+    flaky_slots = [slot("flaky", f"f{i}", "2", i) for i in range(10)]
+    good, flaky = await pool.install(
+        (
+            "good",
+            [clinic("good", "1", "P-1", "X")],
+            [slot("good", f"g{i}", "1", 5 * i) for i in range(30)],
+        ),
+        ("flaky", [clinic("flaky", "2", "P-2", "Y")], flaky_slots),
+    )
+    original = flaky.search_slots
+
+    async def once_then_fail(query: SlotQuery) -> SlotResult:
+        if flaky.calls:
+            flaky.calls.append(query)
+            raise SourceUnavailable("flaky", "upstream answered HTTP 503")
+        return await original(query)
+
+    flaky.search_slots = once_then_fail  # type: ignore[method-assign]
+    # A filter only the gateway applies forces a second round.
+    search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}))
+    for s in good.slots[:25]:
+        object.__setattr__(s, "appointment_type", AppointmentType.URGENT)
+    page = await Federation(pool).search_slots(search, 3)
+    assert [s.record.source_id for s in page.slots] == ["good"] * 3
+    assert [(e.code, e.source_id) for e in page.errors] == [("SOURCE_UNAVAILABLE", "flaky")]
+
+
+async def test_an_empty_page_that_has_more_gives_a_cursor_to_resume_from(pool):
+    # 6000 slots that the gateway filters out, then one that matches: the search
+    # stops widening at the cap and must hand back a position past what it read.
+    skipped = [slot("a", f"u{i:05d}", "1", i // 10, AppointmentType.URGENT) for i in range(6000)]
+    wanted = slot("a", "zz", "1", 700)
+    await pool.install(("a", [clinic("a", "1", "P-1", "X")], [*skipped, wanted]))
+    search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}))
+    federation = Federation(pool)
+    page = await federation.search_slots(search, 5)
+    found: list[str] = [s.record.local_id for s in page.slots]
+    for _ in range(10):
+        if not page.has_next:
+            break
+        after = page.slots[-1].position(len(found)) if page.slots else page.resume
+        assert after is not None
+        page = await federation.search_slots(search, 5, after)
+        found += [s.record.local_id for s in page.slots]
+    assert found == ["zz"]
+
+
+async def test_total_is_null_when_the_gateway_filters_on_languages_and_a_source_is_truncated(pool):
+    french = replace(clinic("a", "1", "P-1", "X"), languages=("fr",))
+    await pool.install(("a", [french], [slot("a", f"s{i}", "1", i) for i in range(50)]))
+    assert (await Federation(pool).search_slots(WINDOW, 5)).total == 50
+    with_languages = replace(WINDOW, languages=frozenset({"fr"}))
+    assert (await Federation(pool).search_slots(with_languages, 5)).total is None
+
+
+async def test_a_source_whose_adapter_fails_to_start_is_skipped_and_the_rest_load(pool):
+    started: list[str] = []
+
+    class Fussy(ListSource):
+        async def start(self) -> None:
+            started.append(self.id)
+            if self.id == "bad":
+                raise RuntimeError("cannot start")
+
+    def factory(config: SourceConfig, context: SourceContext) -> Source:
+        source = Fussy(config, context)
+        source.clinics, source.slots, source.calls = [], [], []
+        return source
+
+    pool._factory = factory
+    configs = [
+        SourceConfig(sid, sid, SourceProtocol.REST_JSON, f"http://{sid}.test")
+        for sid in ("a", "bad", "c")
+    ]
+    await pool.sync(configs)
+    assert [s.id for s in pool.enabled] == ["a", "c"]
+    await pool.sync(configs)  # unchanged configs: the good ones are not rebuilt
+    assert started.count("a") == 1 and started.count("c") == 1

@@ -125,3 +125,32 @@ async def test_a_server_that_closes_without_answering_is_unavailable() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_redirects_are_not_followed_so_a_key_never_reaches_another_host() -> None:
+    received: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        received.append(request.headers.get("X-Cle-Api", ""))
+        return web.json_response({})
+
+    other = web.Application()
+    other.router.add_get("/{tail:.*}", elsewhere)
+    async with serve(other) as target:
+
+        async def redirect(request: web.Request) -> web.Response:
+            raise web.HTTPFound(str(target.make_url("/steal")))
+
+        app = web.Application()
+        app.router.add_get("/", redirect)
+        async with serve(app) as origin, aiohttp.ClientSession() as session:
+            with pytest.raises(SourceBadResponse):
+                await http.request_json(
+                    session,
+                    "s1",
+                    "GET",
+                    str(origin.make_url("/")),
+                    timeout_s=2,
+                    headers={"X-Cle-Api": "secret"},
+                )
+    assert received == []
