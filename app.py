@@ -58,6 +58,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     config_path: Path | None = None
     registry_poll_s: float = REGISTRY_POLL_S
+    startup_wait_s: float = 10.0
 
 
 class GatewayGraphQL(GraphQL[RequestContext, None]):
@@ -149,6 +150,9 @@ def create_app(settings: Settings) -> Starlette:
         pool = SourcePool(session)
         watcher = RegistryWatcher(store, pool, settings)
         await watcher.refresh()
+        # Bulk feeds load in the background; give their first load a moment so the
+        # first answers are whole, without holding the start-up for long.
+        await pool.wait_ready(settings.startup_wait_s)
         app.state.pool = pool
         task = asyncio.create_task(watcher.run())
         try:
@@ -199,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         default=8101,
         help="first port of the demo systems: demo-fhir, then demo-rest, demo-ssl (8101)",
+    )
+    parser.add_argument(
+        "--demo-faults",
+        action="append",
+        default=[],
+        metavar="SOURCE=SPEC",
+        help="make a demo system misbehave, e.g. demo-rest=latency:50ms,errors:0.2 "
+        "(repeatable; keys: latency:D jitter:D errors:P malformed:P ratelimit:R hang)",
     )
     parser.add_argument(
         "--database-url",
@@ -308,7 +320,9 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
     demo = None
     try:
         if not args.no_demo:
-            demo = DemoProviders(scale=args.scale, base_port=args.demo_base_port)
+            demo = DemoProviders(
+                scale=args.scale, base_port=args.demo_base_port, faults=args.demo_faults
+            )
             logger.info("starting the demo booking systems (scale %g)...", args.scale)
             demo.start()
             with SourceStore(database_url) as store:
@@ -332,7 +346,15 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from examples.faults import parse_demo_faults
+    from examples.launcher import PROVIDERS
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.demo_faults = parse_demo_faults(args.demo_faults, (p.id for p in PROVIDERS))
+    except ValueError as exc:
+        parser.error(f"--demo-faults: {exc}")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -44,6 +44,8 @@ from aiohttp import web
 
 from examples.demo_fhir_index import FhirIndex
 from examples.demo_fhir_params import INCLUDES, PARAMS, RESOURCE_TYPES, BadRequest, Params
+from examples.faults import FAULTS_HELP, Faults, faults_argument
+from examples.faults import install as install_faults
 from examples.world import World
 
 FHIR_JSON = "application/fhir+json"
@@ -152,8 +154,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8101)
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--faults", type=faults_argument, default=Faults(), help=FAULTS_HELP)
     args = parser.parse_args(argv)
     app = build_app(World(scale=args.scale, seed=args.seed))
+    install_faults(app, args.faults)
     # The index is built once and lives forever: keep the collector from walking it.
     gc.collect()
     gc.freeze()

@@ -125,6 +125,8 @@ from examples.demo_rest_catalogue import (
     slot_api_id,
 )
 from examples.demo_rest_endpoints import BadRequest, Endpoints, json_response
+from examples.faults import FAULTS_HELP, Faults, faults_argument
+from examples.faults import install as install_faults
 from examples.world import World
 
 API_KEY_HEADER = "X-Cle-Api"
@@ -253,12 +255,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--first-day", type=date.fromisoformat, default=None)
     parser.add_argument("--api-key", default=None, help=f"required; defaults to ${API_KEY_ENV}")
     parser.add_argument("--rate-limit-rps", type=float, default=100.0)
+    parser.add_argument("--faults", type=faults_argument, default=Faults(), help=FAULTS_HELP)
     args = parser.parse_args(argv)
     api_key = args.api_key or os.environ.get(API_KEY_ENV)
     if not api_key:
         parser.error(f"an API key is required: --api-key or ${API_KEY_ENV}")
     world = World(args.scale, seed=args.seed, first_day=args.first_day)
     app = build_app(world, api_key=api_key, rate_limit_rps=args.rate_limit_rps)
+    install_faults(app, args.faults)
     web.run_app(app, host=args.host, port=args.port, access_log=None)
 
 

@@ -1,7 +1,7 @@
 """Start and stop the demo booking systems, each in its own OS process.
 
-``DemoProviders`` runs ``python -m examples.demo_fhir`` and ``python -m
-examples.demo_rest`` on loopback ports (base port, base port + 1), waits until
+``DemoProviders`` runs ``python -m examples.demo_fhir``, ``examples.demo_rest``
+and ``examples.demo_ssl`` on loopback ports (base port, + 1, + 2), waits until
 they answer, and gives the registry definitions that point the gateway at them.
 """
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from examples.demo_rest import API_KEY_ENV
+from examples.faults import Faults
 from sources.records import SourceProtocol
 
 DEFAULT_BASE_PORT = 8101
@@ -52,6 +53,14 @@ PROVIDERS = (
         1,
         "/api/v1",
     ),
+    DemoProvider(
+        "demo-ssl",
+        "Demo SMART Scheduling Links bulk publisher",
+        "examples.demo_ssl",
+        SourceProtocol.SMART_SCHEDULING_LINKS,
+        2,
+        "/$bulk-publish",
+    ),
 )
 
 
@@ -63,6 +72,7 @@ class DemoProviders:
     base_port: int = DEFAULT_BASE_PORT
     host: str = "127.0.0.1"
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    faults: dict[str, Faults] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def port(self, provider: DemoProvider) -> int:
@@ -91,6 +101,8 @@ class DemoProviders:
                 "--scale",
                 str(self.scale),
             ]
+            if provider.id in self.faults:
+                argv += ["--faults", self.faults[provider.id].to_spec()]
             # The key goes through the environment, not argv, which any user can read.
             env = {**os.environ, REST_KEY_ENV: self.api_key}
             self.processes[provider.id] = subprocess.Popen(argv, cwd=ROOT, env=env)

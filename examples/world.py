@@ -1,13 +1,27 @@
 """A deterministic synthetic Quebec: clinics, physicians and 14 days of slots.
 
-``World(scale=1.0)`` has about 1,300 clinics and 10,000 physicians spread over
+``World(scale=1.0)`` has about 1,600 clinics and 12,500 physicians spread over
 the 17 administrative regions by population, in real cities with plausible
-coordinates and postal codes. Each clinic is listed by one demo booking system
-(``"fhir"`` or ``"rest"``) or, for a share of them, by both, which then publish
-the same slots under their own ids. Slots are generated lazily per clinic and
-are a mix of free and busy, so that the gateway's filtering can be tested.
+coordinates and postal codes. Each clinic is listed by one or more of the three
+demo booking systems (``"fhir"``, ``"rest"``, ``"ssl"``); a clinic listed by
+several has the same slots published by each, under each system's own ids.
+The first 1,300 clinics and 10,000 physicians are those of ``"fhir"`` and
+``"rest"`` (one or both), a tenth of which ``"ssl"`` lists too; ``"ssl"`` also
+has clinics of its own, a fifth of the world, with their own physicians. They
+come from a random stream of their own, so that what ``"fhir"`` and ``"rest"``
+list is what they listed before the third system came. Slots are generated
+lazily per clinic and are a mix of free and busy, so that the gateway's
+filtering can be tested.
 
-The same ``(scale, seed, day)`` always gives the same world.
+Two density knobs feed benchmarks: ``sessions_per_day`` (1 to 3 four-hour
+sessions per working day of a physician at a clinic) and ``free_share`` (the
+chance that a slot is free). ``World(1.0)`` has about 1.02 million slots,
+307,000 of them free; ``World(1.0, sessions_per_day=2, free_share=0.75)`` about
+2.04 million slots, 1.53 million free. :meth:`World.iter_slots` generates a
+clinic's slots without keeping them, to write a whole province without holding it.
+
+The same ``(scale, seed, day, sessions_per_day, free_share)`` always gives the
+same world; the defaults give the slots the world had before the knobs existed.
 """
 
 from __future__ import annotations
@@ -17,16 +31,24 @@ import random
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from sources.records import AppointmentType, Region
 from sources.timeutil import MONTREAL
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 QUEBEC_CLINICS = 1300
 QUEBEC_PHYSICIANS = 10000
 DAYS = 14
 CLINIC_PERMIT_SYSTEM = "urn:passerelle:demo:clinic-permit"
 PHYSICIAN_LICENCE_SYSTEM = "urn:passerelle:demo:physician-licence"
-SYSTEMS = ("fhir", "rest")
+SYSTEMS = ("fhir", "rest", "ssl")
+SSL_ONLY_SHARE = 0.2  # of all clinics: listed by "ssl" alone
+SSL_ALSO_SHARE = 0.1  # of the clinics the other systems list
+MAX_SESSIONS_PER_DAY = 3
+_SESSION_HOURS = (8, 9, 13, 18)  # four-hour sessions
 
 _R = Region
 # (city, region, latitude, longitude, FSAs, population in thousands)
@@ -168,6 +190,11 @@ FAMILY = (
 _TYPES = tuple(AppointmentType)
 _TYPE_WEIGHTS = (15, 8, 7, 30, 15, 10, 5, 5, 5)  # in AppointmentType order
 _CUMULATIVE_TYPE_WEIGHTS = tuple(sum(_TYPE_WEIGHTS[: i + 1]) for i in range(len(_TYPE_WEIGHTS)))
+# The weights are whole numbers, so a table indexed by int(random * 100) draws exactly as
+# bisecting the cumulative weights would, only faster.
+_TYPE_TABLE = tuple(
+    _TYPES[bisect.bisect(_CUMULATIVE_TYPE_WEIGHTS, n)] for n in range(_CUMULATIVE_TYPE_WEIGHTS[-1])
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,16 +243,83 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(zlib.crc32("|".join(map(str, parts)).encode()))
 
 
+_City = tuple[str, Region, float, float, tuple[str, ...], int]
+_CITY_WEIGHTS = [c[5] for c in CITIES]
+
+
+def _clinic(rng: random.Random, i: int, city: _City, systems: tuple[str, ...]) -> WorldClinic:
+    name, region, lat, lon, fsas, population = city
+    spread = 0.09 if population > 300 else 0.04
+    fsa = rng.choice(fsas)
+    postal = f"{fsa} {rng.randint(1, 9)}{rng.choice('ABCEGHJKLMNPRSTVWXYZ')}{rng.randint(0, 9)}"
+    languages = (
+        ("fr", "en")
+        if (region in (_R.MONTREAL, _R.OUTAOUAIS) and rng.random() < 0.6) or rng.random() < 0.15
+        else ("fr",)
+    )
+    return WorldClinic(
+        id=f"C{i + 1:05d}",
+        permit=f"{rng.randint(10000, 99999)}-{i + 1:04d}",
+        name=f"{rng.choice(CLINIC_KINDS)} {rng.choice(FAMILY)} {name}",
+        line=f"{rng.randint(10, 9999)} {rng.choice(STREETS)}",
+        city=name,
+        postal_code=postal,
+        region=region,
+        latitude=round(lat + rng.uniform(-spread, spread), 6),
+        longitude=round(lon + rng.uniform(-spread, spread) * 1.4, 6),
+        phone=f"+1-{rng.choice(AREA_CODES)}-555-{rng.randint(0, 9999):04d}",
+        languages=languages,
+        systems=systems,
+    )
+
+
+def _physician(
+    rng: random.Random, j: int, home: WorldClinic, clinics: list[WorldClinic]
+) -> WorldPhysician:
+    """A physician at ``home`` and, one time in five, at another of ``clinics`` too."""
+    clinic_ids = [home.id]
+    if rng.random() < 0.2:
+        other = rng.choice(clinics)
+        if other.id != home.id:
+            clinic_ids.append(other.id)
+    spoken = ["fr"]
+    if "en" in home.languages or rng.random() < 0.3:
+        spoken.append("en")
+    if rng.random() < 0.08:
+        spoken.append(rng.choice(("es", "ar", "zh", "vi", "it")))
+    return WorldPhysician(
+        id=f"P{j + 1:05d}",
+        licence=f"{rng.randint(1, 9)}-{j + 1:05d}",
+        given=rng.choice(GIVEN),
+        family=rng.choice(FAMILY),
+        languages=tuple(spoken),
+        clinic_ids=tuple(clinic_ids),
+        accepting_new_patients=rng.random() < 0.25,
+    )
+
+
 class World:
     """The synthetic province. Clinics and physicians are built eagerly; slots lazily."""
 
     def __init__(
-        self, scale: float = 1.0, *, seed: int = 2026, first_day: date | None = None
+        self,
+        scale: float = 1.0,
+        *,
+        seed: int = 2026,
+        first_day: date | None = None,
+        sessions_per_day: int = 1,
+        free_share: float = 0.3,
     ) -> None:
         if not 0 < scale <= 10:
             raise ValueError("scale must be in (0, 10]")
+        if not 1 <= sessions_per_day <= MAX_SESSIONS_PER_DAY:
+            raise ValueError(f"sessions_per_day must be in [1, {MAX_SESSIONS_PER_DAY}]")
+        if not 0 <= free_share <= 1:
+            raise ValueError("free_share must be in [0, 1]")
         self.scale = scale
         self.seed = seed
+        self.sessions_per_day = sessions_per_day
+        self.free_share = free_share
         self.first_day = first_day or datetime.now(MONTREAL).date()
         self.clinics: list[WorldClinic] = []
         self.physicians: list[WorldPhysician] = []
@@ -245,63 +339,35 @@ class World:
         rng = _rng("world", self.seed)
         n_clinics = max(2, round(QUEBEC_CLINICS * self.scale))
         n_physicians = max(4, round(QUEBEC_PHYSICIANS * self.scale))
-        weights = [c[5] for c in CITIES]
         # Every region gets at least one clinic when the world is big enough for it.
         cities = list(CITIES) if n_clinics >= len(CITIES) else []
-        cities += rng.choices(CITIES, weights=weights, k=n_clinics - len(cities))
-        for i, (city, region, lat, lon, fsas, _pop) in enumerate(cities):
-            spread = 0.09 if _pop > 300 else 0.04
+        cities += rng.choices(CITIES, weights=_CITY_WEIGHTS, k=n_clinics - len(cities))
+        # The third system draws from its own stream and brings its own clinics and
+        # physicians, so that what the first two list is what they listed before it came.
+        ssl_rng = _rng("ssl", self.seed)
+        for i, city in enumerate(cities):
             roll = rng.random()
-            systems = ("fhir", "rest") if roll < 0.15 else ("fhir",) if roll < 0.6 else ("rest",)
-            fsa = rng.choice(fsas)
-            postal = (
-                f"{fsa} {rng.randint(1, 9)}{rng.choice('ABCEGHJKLMNPRSTVWXYZ')}{rng.randint(0, 9)}"
+            systems: tuple[str, ...] = (
+                ("fhir", "rest") if roll < 0.15 else ("fhir",) if roll < 0.6 else ("rest",)
             )
-            languages = (
-                ("fr", "en")
-                if (region in (_R.MONTREAL, _R.OUTAOUAIS) and rng.random() < 0.6)
-                or rng.random() < 0.15
-                else ("fr",)
-            )
-            self.clinics.append(
-                WorldClinic(
-                    id=f"C{i + 1:05d}",
-                    permit=f"{rng.randint(10000, 99999)}-{i + 1:04d}",
-                    name=f"{rng.choice(CLINIC_KINDS)} {rng.choice(FAMILY)} {city}",
-                    line=f"{rng.randint(10, 9999)} {rng.choice(STREETS)}",
-                    city=city,
-                    postal_code=postal,
-                    region=region,
-                    latitude=round(lat + rng.uniform(-spread, spread), 6),
-                    longitude=round(lon + rng.uniform(-spread, spread) * 1.4, 6),
-                    phone=f"+1-{rng.choice(AREA_CODES)}-555-{rng.randint(0, 9999):04d}",
-                    languages=languages,
-                    systems=systems,
-                )
-            )
+            if ssl_rng.random() < SSL_ALSO_SHARE:
+                systems = (*systems, "ssl")
+            self.clinics.append(_clinic(rng, i, city, systems))
         for j in range(n_physicians):
             home = self.clinics[j % n_clinics] if j < n_clinics else rng.choice(self.clinics)
-            clinic_ids = [home.id]
-            if rng.random() < 0.2:
-                other = rng.choice(self.clinics)
-                if other.id != home.id:
-                    clinic_ids.append(other.id)
-            languages = ["fr"]
-            if "en" in home.languages or rng.random() < 0.3:
-                languages.append("en")
-            if rng.random() < 0.08:
-                languages.append(rng.choice(("es", "ar", "zh", "vi", "it")))
-            self.physicians.append(
-                WorldPhysician(
-                    id=f"P{j + 1:05d}",
-                    licence=f"{rng.randint(1, 9)}-{j + 1:05d}",
-                    given=rng.choice(GIVEN),
-                    family=rng.choice(FAMILY),
-                    languages=tuple(languages),
-                    clinic_ids=tuple(clinic_ids),
-                    accepting_new_patients=rng.random() < 0.25,
-                )
-            )
+            self.physicians.append(_physician(rng, j, home, self.clinics))
+
+        ratio = SSL_ONLY_SHARE / (1 - SSL_ONLY_SHARE)
+        n_ssl = max(1, round(n_clinics * ratio))
+        n_ssl_physicians = max(2, round(n_physicians * ratio))
+        ssl_cities = ssl_rng.choices(CITIES, weights=_CITY_WEIGHTS, k=n_ssl)
+        ssl_only = [
+            _clinic(ssl_rng, n_clinics + k, city, ("ssl",)) for k, city in enumerate(ssl_cities)
+        ]
+        self.clinics += ssl_only
+        for k in range(n_ssl_physicians):
+            home = ssl_only[k % n_ssl] if k < n_ssl else ssl_rng.choice(ssl_only)
+            self.physicians.append(_physician(ssl_rng, n_physicians + k, home, ssl_only))
 
     def clinics_for(self, system: str) -> list[WorldClinic]:
         """The clinics a demo booking system lists."""
@@ -311,7 +377,7 @@ class World:
         """All slots (free and busy) of a clinic over the 14 days, ordered by start."""
         slots = self._slots.get(clinic_id)
         if slots is None:
-            slots = self._generate(clinic_id)
+            slots = sorted(self.iter_slots(clinic_id), key=lambda s: (s.start, s.id))
             self._slots[clinic_id] = slots
             self._slot_starts[clinic_id] = [s.start for s in slots]
         return slots
@@ -322,34 +388,51 @@ class World:
         starts = self._slot_starts[clinic_id]
         return slots[bisect.bisect_left(starts, start) : bisect.bisect_left(starts, end)]
 
-    def _generate(self, clinic_id: str) -> list[WorldSlot]:
-        out: list[WorldSlot] = []
-        cumulative = _CUMULATIVE_TYPE_WEIGHTS
+    def iter_slots(self, clinic_id: str) -> Iterator[WorldSlot]:
+        """The clinic's slots, generated afresh and kept nowhere.
+
+        The same slots as :meth:`slots_for_clinic`, ordered by physician then start
+        rather than by start: a writer streaming a whole province holds one at a time.
+        """
         for physician in self.physicians_by_clinic[clinic_id]:
-            rng = _rng("slots", self.seed, clinic_id, physician.id, self.first_day)
-            random_ = rng.random
-            for day_index in range(DAYS):
-                day = self.first_day + timedelta(days=day_index)
-                weekday = day.weekday()
-                if weekday == 6 or (weekday == 5 and random_() < 0.8) or random_() < 0.45:
-                    continue
-                length = (15, 20, 30)[int(random_() * 3)]
-                begin = datetime.combine(day, time((8, 9, 13, 18)[int(random_() * 4)]), MONTREAL)
-                step = timedelta(minutes=length)
-                prefix = f"{clinic_id}-{physician.id}-{day_index:02d}-"
-                for k in range(4 * 60 // length):
-                    start = begin + k * step
-                    kind = _TYPES[bisect.bisect(cumulative, random_() * cumulative[-1])]
-                    out.append(
-                        WorldSlot(
-                            prefix + str(k),
-                            clinic_id,
-                            physician.id,
-                            start,
-                            start + step,
-                            kind,
-                            random_() < 0.3,
-                        )
+            yield from self._physician_slots(clinic_id, physician.id)
+
+    def _physician_slots(self, clinic_id: str, physician_id: str) -> Iterator[WorldSlot]:
+        rng = _rng("slots", self.seed, clinic_id, physician_id, self.first_day)
+        random_ = rng.random
+        table = _TYPE_TABLE
+        n_kinds = len(table)
+        free_share = self.free_share
+        extra_sessions = self.sessions_per_day - 1
+        for day_index in range(DAYS):
+            day = self.first_day + timedelta(days=day_index)
+            weekday = day.weekday()
+            if weekday == 6 or (weekday == 5 and random_() < 0.8) or random_() < 0.45:
+                continue
+            # (begin hour, slot length in minutes); the first draw order is the historic one.
+            length = (15, 20, 30)[int(random_() * 3)]
+            sessions = [(_SESSION_HOURS[int(random_() * 4)], length)]
+            for _ in range(extra_sessions):
+                free_hours = [
+                    h for h in _SESSION_HOURS if all(abs(h - b) >= 4 for b, _ in sessions)
+                ]
+                hour = free_hours[int(random_() * len(free_hours))]
+                sessions.append((hour, (15, 20, 30)[int(random_() * 3)]))
+            sessions.sort()
+            prefix = f"{clinic_id}-{physician_id}-{day_index:02d}-"
+            k = 0
+            for hour, minutes in sessions:
+                begin = datetime.combine(day, time(hour), MONTREAL)
+                step = timedelta(minutes=minutes)
+                for n in range(4 * 60 // minutes):
+                    start = begin + n * step
+                    yield WorldSlot(
+                        prefix + str(k),
+                        clinic_id,
+                        physician_id,
+                        start,
+                        start + step,
+                        table[int(random_() * n_kinds)],
+                        random_() < free_share,
                     )
-        out.sort(key=lambda s: (s.start, s.id))
-        return out
+                    k += 1

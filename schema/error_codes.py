@@ -47,16 +47,7 @@ def with_code(error: GraphQLError) -> GraphQLError:
             error.message, nodes=error.nodes, path=error.path, extensions=original.extensions
         )
     error_id = secrets.token_hex(6)
-    logger.error(
-        "unexpected error %s at %s",
-        error_id,
-        error.path,
-        exc_info=(
-            type(original),
-            original,
-            original.__traceback__,
-        ),
-    )
+    logger.error("unexpected error %s at %s", error_id, error.path, exc_info=original or True)
     return GraphQLError(
         f"Internal server error (error id {error_id})",
         nodes=error.nodes,

@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 def _adapters() -> dict[SourceProtocol, type[Source]]:
     from sources.fhir import FhirSource
     from sources.rest_json import RestJsonSource
+    from sources.smart_scheduling import SmartSchedulingSource
 
     return {
         SourceProtocol.FHIR_R4: FhirSource,
         SourceProtocol.REST_JSON: RestJsonSource,
+        SourceProtocol.SMART_SCHEDULING_LINKS: SmartSchedulingSource,
     }
 
 

@@ -99,6 +99,9 @@ class Source(ABC):
     async def start(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Begin background work (a bulk feed's polling); called once after construction."""
 
+    async def ready(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Return once the adapter can answer (a bulk feed: its first load attempted)."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Stop background work and release what the adapter holds (not the shared session)."""
 

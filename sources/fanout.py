@@ -133,6 +133,18 @@ class SourcePool:
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
 
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait, at most ``timeout_s``, for every enabled source to be able to answer."""
+        waits = [asyncio.ensure_future(s.ready()) for s in self.enabled]
+        if not waits:
+            return
+        _, pending = await asyncio.wait(waits, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        late = [s.id for s, t in zip(self.enabled, waits, strict=True) if t in pending]
+        if late:
+            logger.warning("still loading after %.0f s, serving without: %s", timeout_s, late)
+
     async def _build(self, config: SourceConfig) -> Source | None:
         """A started adapter, or None (logged) when its config or its start fails."""
         context = SourceContext(self._session, logger.getChild(config.id))

@@ -67,7 +67,7 @@ class Running:
 @asynccontextmanager
 async def app_process(*args: str, cwd: Path, demo: bool = True) -> AsyncIterator[Running]:
     port = free_port()
-    demo_port = free_port(2) if demo else None
+    demo_port = free_port(3) if demo else None
     argv = [sys.executable, APP, "--port", str(port), "--log-level", "warning", *args]
     if demo_port is not None:
         argv += ["--demo-base-port", str(demo_port)]
@@ -130,7 +130,16 @@ async def test_python_app_py_serves_slots_near_me_from_both_demo_systems(tmp_pat
         result = await app.query(NEAR_ME)
     assert "errors" not in result, result
     nodes = [e["node"] for e in result["data"]["slots"]["edges"]]
-    assert {n["source"]["id"] for n in nodes} == {"demo-fhir", "demo-rest"}
+    # demo-ssl lists fewer clinics: at this scale, maybe none within 10 km.
+    assert (
+        {"demo-fhir", "demo-rest"}
+        <= {n["source"]["id"] for n in nodes}
+        <= {
+            "demo-fhir",
+            "demo-rest",
+            "demo-ssl",
+        }
+    )
     starts = [datetime.fromisoformat(n["start"]) for n in nodes]
     assert starts == sorted(starts)
     assert all(n["clinic"]["name"] and n["clinic"]["address"]["city"] for n in nodes)
@@ -143,7 +152,8 @@ async def test_killing_one_demo_provider_leaves_the_other_and_one_error(tmp_path
         await asyncio.sleep(0.2)
         result = await app.query(NEAR_ME)
     nodes = [e["node"] for e in result["data"]["slots"]["edges"]]
-    assert nodes and {n["source"]["id"] for n in nodes} == {"demo-fhir"}
+    assert nodes and "demo-fhir" in {n["source"]["id"] for n in nodes}
+    assert "demo-rest" not in {n["source"]["id"] for n in nodes}
     assert [(e["extensions"]["code"], e["extensions"]["source"]) for e in result["errors"]] == [
         ("SOURCE_UNAVAILABLE", "demo-rest")
     ]
@@ -155,6 +165,7 @@ async def test_sigterm_stops_the_gateway_and_the_demo_processes(tmp_path: Path) 
         children = [
             demo_pid("examples.demo_fhir", app.demo_port),
             demo_pid("examples.demo_rest", app.demo_port + 1),
+            demo_pid("examples.demo_ssl", app.demo_port + 2),
         ]
         app.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(app.process.wait, 20) == 0
