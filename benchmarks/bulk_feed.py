@@ -4,12 +4,13 @@
     python benchmarks/bulk_feed.py --quick    # a tenth of Quebec (seconds)
 
 It starts the demo publisher (``examples.demo_ssl --all``, its own process)
-with a dense world (two sessions a day, 75 % free: about 1.2 million free
+with a dense world (two sessions a day, 75 % free: about 1.5 million free
 slots over 14 days at full scale), then ``python app.py --no-demo`` with only
 that source registered, and measures from outside:
 
-- ingestion: from the gateway answering to the source's first load done
-  (``Source.dataAsOf`` set and status UP);
+- ingestion: from the source's registration (the config file is written while
+  the gateway runs; the registry watcher polls it every second) to its first
+  load done (``Source.dataAsOf`` set and status UP);
 - peak RSS of the gateway process (``VmHWM``);
 - end-to-end latency of "next 20 slots within 10 km of downtown Montreal in
   the next 3 days" over GraphQL/HTTP, sequential requests, p50 and p99.
@@ -92,8 +93,9 @@ async def measure(url: str, requests: int, ingest_timeout_s: float) -> dict[str,
         started = time.perf_counter()
         while True:
             status = await graphql(session, url, STATUS)
-            source = status["data"]["sources"][0]
-            if source["dataAsOf"] and source["status"] == "UP":
+            sources = status["data"]["sources"]
+            source = sources[0] if sources else {}
+            if source.get("dataAsOf") and source.get("status") == "UP":
                 break
             if time.perf_counter() - started > ingest_timeout_s:
                 raise SystemExit(f"feed not ingested within {ingest_timeout_s:g} s: {source}")
@@ -155,11 +157,7 @@ def main() -> None:
             feed_s = time.perf_counter() - t0
             feed_mb = sum(f.stat().st_size for f in (work / "feed").rglob("*") if f.is_file()) / 1e6
             config = work / "bench.toml"
-            config.write_text(
-                '[[sources]]\nid = "province"\nname = "Province feed"\n'
-                'protocol = "SMART_SCHEDULING_LINKS"\n'
-                f'url = "http://127.0.0.1:{feed_port}/$bulk-publish"\ntimeout_s = 10\n'
-            )
+            config.write_text("")  # no source yet: the gateway starts empty
             env = {**os.environ, "PASSERELLE_DATABASE_URL": f"sqlite:///{work / 'r.sqlite3'}"}
             gateway = subprocess.Popen(
                 [
@@ -177,6 +175,11 @@ def main() -> None:
                 env=env,
             )
             wait_port(gateway_port, gateway, 60)
+            config.write_text(
+                '[[sources]]\nid = "province"\nname = "Province feed"\n'
+                'protocol = "SMART_SCHEDULING_LINKS"\n'
+                f'url = "http://127.0.0.1:{feed_port}/$bulk-publish"\ntimeout_s = 10\n'
+            )
             url = f"http://127.0.0.1:{gateway_port}/graphql"
             figures = asyncio.run(measure(url, args.requests, 600))
             rss = peak_rss_mb(gateway.pid)

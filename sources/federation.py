@@ -418,7 +418,20 @@ class Federation:
                 slots = [s for s in slots if s.sort_key() > cut]
             truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
             horizon = min((results[sid].slots[-1].start for sid in truncated), default=None)
-            settled = [s for s in slots if horizon is None or s.record.start < horizon]
+            # Slots at the horizon itself are settled too when every source that
+            # stopped there sent its whole tie group.
+            inclusive = horizon is not None and all(
+                results[sid].ties_complete
+                for sid in truncated
+                if results[sid].slots[-1].start == horizon
+            )
+            settled = [
+                s
+                for s in slots
+                if horizon is None
+                or s.record.start < horizon
+                or (inclusive and s.record.start == horizon)
+            ]
             if len(settled) > first or not truncated or limit >= MAX_SOURCE_LIMIT:
                 break
             limit = min(limit * 4, MAX_SOURCE_LIMIT)

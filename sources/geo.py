@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 from sources.records import GeoPoint, Region
 
@@ -180,6 +181,7 @@ _ANCHORS: tuple[tuple[float, float, Region], ...] = (
 _POSTAL_RE = re.compile(r"^[A-Z]\d[A-Z]\s?\d[A-Z]\d$")
 
 
+@lru_cache(maxsize=65536)
 def normalize_postal_code(text: str | None) -> str | None:
     """``"h2x 1y4"`` -> ``"H2X 1Y4"``; anything that is not a Canadian postal code -> None."""
     if not text:

@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 import orjson
@@ -34,6 +35,7 @@ from sources.records import (
 )
 
 
+@lru_cache(maxsize=65536)  # clinic names repeat across requests; NFKD is not cheap
 def normalize_name(name: str) -> str:
     """Case, accents, punctuation and spacing removed.
 

@@ -154,6 +154,7 @@ class SlotResult:
     ``complete`` is true when ``slots`` holds every match (no more pages);
     ``total`` is the upstream's count of matches, ``None`` when it cannot count.
     ``clinics``/``physicians`` hold the records the slots refer to, by local id.
+    ``ties_complete``: see below.
     """
 
     slots: tuple[SlotRecord, ...]
@@ -161,6 +162,9 @@ class SlotResult:
     total: int | None = None
     clinics: dict[str, ClinicRecord] = field(default_factory=dict)
     physicians: dict[str, PhysicianRecord] = field(default_factory=dict)
+    # True when a truncated answer holds every match starting at its last start
+    # (no tie group split): the gateway can then trust slots up to that start.
+    ties_complete: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -251,7 +251,7 @@ class SlotIndex:
         """
         after, before = _epoch_ceil(query.starts_after), _epoch_ceil(query.starts_before)
         if before <= after or query.physician_local_ids == ():
-            return SlotResult((), complete=True, total=0)
+            return SlotResult((), complete=True, total=0, ties_complete=True)
         search = SlotSearch(
             after,
             before,
@@ -261,9 +261,10 @@ class SlotIndex:
         )
         search.add_all(self._slots, self._directory.slot_clinics(query, self._physician_clinics))
         limit = max(query.limit, 0)
-        return self._result(search.first(self._slots, limit) if limit else [], search.total)
+        found = search.first(self._slots, limit) if limit else []
+        return self._result(found, search.total, ties=not search.ties_cut)
 
-    def _result(self, found: list[tuple[int, int]], total: int) -> SlotResult:
+    def _result(self, found: list[tuple[int, int]], total: int, *, ties: bool) -> SlotResult:
         source_id, records = self.source_id, self._directory
         slots: list[SlotRecord] = []
         clinics: dict[str, ClinicRecord] = {}
@@ -277,7 +278,9 @@ class SlotIndex:
                 physician = records.physicians.get(record.physician_local_id)
                 if physician is not None:
                     physicians[physician.local_id] = physician
-        return SlotResult(tuple(slots), len(slots) == total, total, clinics, physicians)
+        return SlotResult(
+            tuple(slots), len(slots) == total, total, clinics, physicians, ties_complete=ties
+        )
 
     # -- clinics and physicians ---------------------------------------------------
 

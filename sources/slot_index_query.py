@@ -40,6 +40,7 @@ class SlotSearch:
         "heads",
         "languages",
         "physicians",
+        "ties_cut",
         "total",
         "types",
     )
@@ -57,6 +58,7 @@ class SlotSearch:
         self.filtered = types is not None or languages is not None or physicians is not None
         self.total = 0
         self.heads: list[_Head] = []
+        self.ties_cut = False  # set by first(): its cap stopped it inside a tie group
 
     def add_all(self, slots: Sequence[ClinicSlots | None], numbers: Iterable[int]) -> None:
         """Count and queue the matches of these clinics."""
@@ -109,12 +111,16 @@ class SlotSearch:
         return chosen
 
     def first(self, slots: Sequence[ClinicSlots | None], limit: int) -> list[tuple[int, int]]:
-        """The first ``limit`` matches as (clinic number, clinic position)."""
+        """The first ``limit`` matches as (clinic number, clinic position), plus every
+        further match sharing the last one's start (at most ``MAX_TIE_EXTRA`` more), so
+        a truncated answer never splits the slots of one start time."""
         heads = self.heads
         heapq.heapify(heads)
         found: list[tuple[int, int]] = []
-        while heads and len(found) < limit:
-            _start, sort_key, pos, number, hi, marks = heads[0]
+        last = None
+        cap = limit + MAX_TIE_EXTRA
+        while heads and (len(found) < limit or (heads[0][0] == last and len(found) < cap)):
+            last, sort_key, pos, number, hi, marks = heads[0]
             found.append((number, pos))
             pos = pos + 1 if marks is None else marks.find(1, pos + 1, hi)
             if 0 <= pos < hi:
@@ -122,7 +128,12 @@ class SlotSearch:
                 heapq.heapreplace(heads, (starts[pos], sort_key, pos, number, hi, marks))
             else:
                 heapq.heappop(heads)
+        self.ties_cut = bool(heads) and heads[0][0] == last
         return found
+
+
+# A truncated answer completes the tie group of its last start up to this many extra slots.
+MAX_TIE_EXTRA = 5000
 
 
 def _marks(clinic: ClinicSlots, chosen: set[int], lo: int, hi: int) -> bytes:

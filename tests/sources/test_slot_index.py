@@ -228,10 +228,14 @@ def reference_slots(world: World, query: SlotQuery) -> SlotResult:
         matches.append(record_of(change))
     matches.sort(key=lambda r: (r.start, r.local_id))
     page = matches[: max(query.limit, 0)]
+    # A truncated answer carries the whole tie group of its last start.
+    while page and len(page) < len(matches) and matches[len(page)].start == page[-1].start:
+        page.append(matches[len(page)])
     return SlotResult(
         tuple(page),
         complete=len(page) == len(matches),
         total=len(matches),
+        ties_complete=True,
         clinics={r.clinic_local_id: world.clinics[r.clinic_local_id] for r in page},
         physicians={
             p: world.physicians[p]
@@ -330,7 +334,8 @@ def test_ties_at_one_start_follow_local_id_order(t0: int) -> None:
     local_ids = [s.local_id for s in result.slots]
     assert local_ids == sorted(local_ids)
     assert len(set(local_ids)) == len(local_ids) == result.total == 7 * 4 * 2 * 3
-    assert index.search_slots(window(limit=5, t0=t0)).slots == result.slots[:5]
+    # Every slot shares one start: a truncated answer still carries the whole group.
+    assert index.search_slots(window(limit=5, t0=t0)).slots == result.slots
     # Spliced in one by one, the same slots sort the same way.
     empty = SlotIndexBuilder(SOURCE)
     for clinic_id in ids:
@@ -371,7 +376,12 @@ def test_limit_complete_and_total() -> None:
     full = world.index.search_slots(replace(everything, limit=len(world.slots)))
     assert full.complete and len(full.slots) == full.total
     short = world.index.search_slots(replace(everything, limit=len(world.slots) - 1))
-    assert not short.complete and short.slots == full.slots[:-1]
+    last_start = full.slots[-2].start
+    whole_ties = [s for s in full.slots[:-1]] + [
+        s for s in full.slots[-1:] if s.start == last_start
+    ]
+    assert short.slots == tuple(whole_ties)
+    assert short.complete == (len(whole_ties) == len(full.slots))
     negative = world.index.search_slots(replace(everything, limit=-3))
     assert negative.slots == () and negative.total == full.total
 
@@ -380,7 +390,7 @@ def test_empty_index_answers_nothing() -> None:
     index = SlotIndex.empty(SOURCE)
     assert (index.clinic_count, index.physician_count, index.slot_count) == (0, 0, 0)
     assert index.search_slots(window(near=GeoPoint(45.5, -73.6), radius_km=5)) == SlotResult(
-        (), complete=True, total=0
+        (), complete=True, total=0, ties_complete=True
     )
     assert index.search_clinics(ClinicQuery()) == []
     assert index.get_physicians(PhysicianQuery(local_ids=("x",))) == []
