@@ -64,9 +64,10 @@ def wait_port(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> 
     raise SystemExit(f"port {port} did not open within {timeout_s:g} s")
 
 
-def peak_rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """Peak (VmHWM) or current (VmRSS) resident memory of a process, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -182,7 +183,8 @@ def main() -> None:
             )
             url = f"http://127.0.0.1:{gateway_port}/graphql"
             figures = asyncio.run(measure(url, args.requests, 600))
-            rss = peak_rss_mb(gateway.pid)
+            rss = rss_mb(gateway.pid)
+            steady = rss_mb(gateway.pid, "VmRSS")
         finally:
             if gateway is not None:
                 stop(gateway)
@@ -192,6 +194,7 @@ def main() -> None:
         ("feed written (publisher start)", f"{feed_s:.1f} s", f"{feed_mb:.0f} MB on disk"),
         ("full ingestion", f"{figures['ingest_s']:.1f} s", "target < 60 s"),
         ("peak RSS of the gateway", f"{rss:.0f} MB", "target < 600 MB"),
+        ("RSS after the load and queries", f"{steady:.0f} MB", ""),
         ("next 20 within 10 km, 3 days: p50", f"{figures['p50_ms']:.2f} ms", "target < 10 ms"),
         ("same query: p99", f"{figures['p99_ms']:.2f} ms", f"{args.requests} requests"),
         ("records skipped", f"{figures['skipped']:.0f}", ""),

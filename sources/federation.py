@@ -417,21 +417,9 @@ class Federation:
             if cut is not None:
                 slots = [s for s in slots if s.sort_key() > cut]
             truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
-            horizon = min((results[sid].slots[-1].start for sid in truncated), default=None)
-            # Slots at the horizon itself are settled too when every source that
-            # stopped there sent its whole tie group.
-            inclusive = horizon is not None and all(
-                results[sid].ties_complete
-                for sid in truncated
-                if results[sid].slots[-1].start == horizon
-            )
-            settled = [
-                s
-                for s in slots
-                if horizon is None
-                or s.record.start < horizon
-                or (inclusive and s.record.start == horizon)
-            ]
+            bounds = [_bound(results[sid], search.near) for sid in truncated]
+            horizon = min((b[0] for b in bounds), default=None)
+            settled = [s for s in slots if all(_before(s, b) for b in bounds)]
             if len(settled) > first or not truncated or limit >= MAX_SOURCE_LIMIT:
                 break
             limit = min(limit * 4, MAX_SOURCE_LIMIT)
@@ -524,6 +512,30 @@ class Federation:
             return None
         unfetched = sum((results[sid].total or 0) - len(results[sid].slots) for sid in truncated)
         return offset + len(remaining) + max(0, unfetched)
+
+
+# How far a truncated source's answer can be trusted: (start, distance, inclusive).
+_Bound = tuple[datetime, float | None, bool]
+
+
+def _bound(result: SlotResult, near: GeoPoint | None) -> _Bound:
+    last = result.slots[-1]
+    if result.ordered_by_distance and near is not None:
+        clinic = result.clinics.get(last.clinic_local_id)
+        location = clinic.location if clinic is not None else None
+        if location is not None:
+            return (last.start, distance_km(near, location), False)
+    return (last.start, None, result.ties_complete)
+
+
+def _before(slot: FoundSlot, bound: _Bound) -> bool:
+    """Whether a slot comes before what a truncated source may still hold."""
+    start, distance, inclusive = bound
+    if slot.record.start != start:
+        return slot.record.start < start
+    if distance is not None:
+        return _distance_rank(slot.distance_km) < distance
+    return inclusive
 
 
 def _slot_matches(

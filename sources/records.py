@@ -165,6 +165,9 @@ class SlotResult:
     # True when a truncated answer holds every match starting at its last start
     # (no tie group split): the gateway can then trust slots up to that start.
     ties_complete: bool = False
+    # True when slots of one start come nearest first (to SlotQuery.near): the
+    # gateway can then trust slots up to the last one's (start, distance).
+    ordered_by_distance: bool = False
 
 
 @dataclass(frozen=True, slots=True)

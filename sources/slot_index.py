@@ -24,9 +24,11 @@ is exact. Only returned slots become ``SlotRecord`` objects.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn
 
+from sources.geo import distance_km
 from sources.records import (
     ClinicQuery,
     ClinicRecord,
@@ -251,18 +253,38 @@ class SlotIndex:
         """
         after, before = _epoch_ceil(query.starts_after), _epoch_ceil(query.starts_before)
         if before <= after or query.physician_local_ids == ():
-            return SlotResult((), complete=True, total=0, ties_complete=True)
+            return SlotResult(
+                (),
+                complete=True,
+                total=0,
+                ties_complete=True,
+                ordered_by_distance=query.near is not None,
+            )
+        numbers = list(self._directory.slot_clinics(query, self._physician_clinics))
+        near = query.near
+        distances = None
+        if near is not None:
+            clinics = self._directory.clinics
+            distances = {
+                n: distance_km(near, location)
+                for n in numbers
+                if (location := clinics[n].location) is not None
+            }
         search = SlotSearch(
             after,
             before,
             query.appointment_types or None,  # empty: no constraint, as the federation reads it
             query.languages or None,
             query.physician_local_ids,
+            distances,
         )
-        search.add_all(self._slots, self._directory.slot_clinics(query, self._physician_clinics))
+        search.add_all(self._slots, numbers)
         limit = max(query.limit, 0)
         found = search.first(self._slots, limit) if limit else []
-        return self._result(found, search.total, ties=not search.ties_cut)
+        result = self._result(found, search.total, ties=not search.ties_cut)
+        if near is not None:
+            result = replace(result, ordered_by_distance=True)
+        return result
 
     def _result(self, found: list[tuple[int, int]], total: int, *, ties: bool) -> SlotResult:
         source_id, records = self.source_id, self._directory

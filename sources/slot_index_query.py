@@ -27,7 +27,7 @@ K = TypeVar("K")
 # holding 1 at the positions of matching slots. One head per clinic, so the
 # clinic sort key (the escaped clinic id, which begins the clinic's local ids)
 # orders ties at one start and heads never compare past the position.
-_Head = tuple[int, str, int, int, int, bytes | None]
+_Head = tuple[int, str | tuple[float, str], int, int, int, bytes | None]
 
 
 class SlotSearch:
@@ -36,6 +36,7 @@ class SlotSearch:
     __slots__ = (
         "after",
         "before",
+        "distances",
         "filtered",
         "heads",
         "languages",
@@ -52,8 +53,11 @@ class SlotSearch:
         types: frozenset[AppointmentType] | None,
         languages: frozenset[str] | None,
         physicians: Sequence[str] | None,
+        distances: Mapping[int, float] | None = None,
     ) -> None:
         self.after, self.before = after, before
+        # With a point to measure from, slots of one start come nearest first.
+        self.distances = distances
         self.types, self.languages, self.physicians = types, languages, physicians
         self.filtered = types is not None or languages is not None or physicians is not None
         self.total = 0
@@ -63,7 +67,7 @@ class SlotSearch:
     def add_all(self, slots: Sequence[ClinicSlots | None], numbers: Iterable[int]) -> None:
         """Count and queue the matches of these clinics."""
         after, before, heads = self.after, self.before, self.heads
-        filtered = self.filtered
+        filtered, distances = self.filtered, self.distances
         total = 0
         for number in numbers:
             clinic = slots[number]
@@ -87,10 +91,16 @@ class SlotSearch:
                     if count < hi - lo:
                         total += count
                         lo = marks.find(1, lo, hi)
-                        heads.append((starts[lo], clinic.sort_key, lo, number, hi, marks))
+                        key = (
+                            clinic.sort_key
+                            if distances is None
+                            else (distances[number], clinic.sort_key)
+                        )
+                        heads.append((starts[lo], key, lo, number, hi, marks))
                         continue
             total += hi - lo
-            heads.append((starts[lo], clinic.sort_key, lo, number, hi, None))
+            key = clinic.sort_key if distances is None else (distances[number], clinic.sort_key)
+            heads.append((starts[lo], key, lo, number, hi, None))
         self.total += total
 
     def _partitions(self, clinic: ClinicSlots) -> set[int] | None:
@@ -118,7 +128,9 @@ class SlotSearch:
         heapq.heapify(heads)
         found: list[tuple[int, int]] = []
         last = None
-        cap = limit + MAX_TIE_EXTRA
+        # Ordered by distance within a start, a truncated answer is settled up to its
+        # last (start, distance): no tie group to complete.
+        cap = limit if self.distances is not None else limit + MAX_TIE_EXTRA
         while heads and (len(found) < limit or (heads[0][0] == last and len(found) < cap)):
             last, sort_key, pos, number, hi, marks = heads[0]
             found.append((number, pos))
@@ -133,7 +145,7 @@ class SlotSearch:
 
 
 # A truncated answer completes the tie group of its last start up to this many extra slots.
-MAX_TIE_EXTRA = 5000
+MAX_TIE_EXTRA = 1000
 
 
 def _marks(clinic: ClinicSlots, chosen: set[int], lo: int, hi: int) -> bytes:

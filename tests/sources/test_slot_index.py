@@ -226,16 +226,30 @@ def reference_slots(world: World, query: SlotQuery) -> SlotResult:
             if change.physician_local_id not in query.physician_local_ids:
                 continue
         matches.append(record_of(change))
-    matches.sort(key=lambda r: (r.start, r.local_id))
-    page = matches[: max(query.limit, 0)]
-    # A truncated answer carries the whole tie group of its last start.
-    while page and len(page) < len(matches) and matches[len(page)].start == page[-1].start:
-        page.append(matches[len(page)])
+    near = query.near
+    if near is not None:
+        # Nearest first within a start; no tie group to complete.
+        def distance(r: SlotRecord) -> float:
+            location = world.clinics[r.clinic_local_id].location
+            assert location is not None
+            return distance_km(near, location)
+
+        matches.sort(key=lambda r: (r.start, distance(r), r.local_id))
+        page = matches[: max(query.limit, 0)]
+        ties = not page or len(page) == len(matches) or matches[len(page)].start != page[-1].start
+    else:
+        ties = True
+        matches.sort(key=lambda r: (r.start, r.local_id))
+        page = matches[: max(query.limit, 0)]
+        # A truncated answer carries the whole tie group of its last start.
+        while page and len(page) < len(matches) and matches[len(page)].start == page[-1].start:
+            page.append(matches[len(page)])
     return SlotResult(
         tuple(page),
         complete=len(page) == len(matches),
         total=len(matches),
-        ties_complete=True,
+        ties_complete=ties,
+        ordered_by_distance=near is not None,
         clinics={r.clinic_local_id: world.clinics[r.clinic_local_id] for r in page},
         physicians={
             p: world.physicians[p]
@@ -390,7 +404,7 @@ def test_empty_index_answers_nothing() -> None:
     index = SlotIndex.empty(SOURCE)
     assert (index.clinic_count, index.physician_count, index.slot_count) == (0, 0, 0)
     assert index.search_slots(window(near=GeoPoint(45.5, -73.6), radius_km=5)) == SlotResult(
-        (), complete=True, total=0, ties_complete=True
+        (), complete=True, total=0, ties_complete=True, ordered_by_distance=True
     )
     assert index.search_clinics(ClinicQuery()) == []
     assert index.get_physicians(PhysicianQuery(local_ids=("x",))) == []
