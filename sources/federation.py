@@ -420,7 +420,9 @@ class Federation:
             bounds = [_bound(results[sid], search.near) for sid in truncated]
             horizon = min((b[0] for b in bounds), default=None)
             settled = [s for s in slots if all(_before(s, b) for b in bounds)]
-            if len(settled) > first or not truncated or limit >= MAX_SOURCE_LIMIT:
+            # ``first`` settled slots make a full page; with a truncated source left
+            # there is a next page too (even if its slots may all be filtered out).
+            if len(settled) >= first or not truncated or limit >= MAX_SOURCE_LIMIT:
                 break
             limit = min(limit * 4, MAX_SOURCE_LIMIT)
             pending = [s for s in targets if s.id in truncated]
@@ -514,7 +516,9 @@ class Federation:
         return offset + len(remaining) + max(0, unfetched)
 
 
-# How far a truncated source's answer can be trusted: (start, distance, inclusive).
+# How far a truncated source's answer can be trusted: up to its last slot's start
+# (and distance, when it orders by distance), that point included when it sent
+# the whole tie group there.
 _Bound = tuple[datetime, float | None, bool]
 
 
@@ -524,7 +528,7 @@ def _bound(result: SlotResult, near: GeoPoint | None) -> _Bound:
         clinic = result.clinics.get(last.clinic_local_id)
         location = clinic.location if clinic is not None else None
         if location is not None:
-            return (last.start, distance_km(near, location), False)
+            return (last.start, distance_km(near, location), result.ties_complete)
     return (last.start, None, result.ties_complete)
 
 
@@ -533,7 +537,7 @@ def _before(slot: FoundSlot, bound: _Bound) -> bool:
     start, distance, inclusive = bound
     if slot.record.start != start:
         return slot.record.start < start
-    if distance is not None:
+    if distance is not None and _distance_rank(slot.distance_km) != distance:
         return _distance_rank(slot.distance_km) < distance
     return inclusive
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 from sources.records import GeoPoint, Region
@@ -192,13 +193,30 @@ def normalize_postal_code(text: str | None) -> str | None:
     return f"{compact[:3]} {compact[3:]}"
 
 
+# A point prepared for many distance computations: (latitude in radians, its
+# cosine, longitude in degrees).
+Prepared = tuple[float, float, float]
+
+
+def prepare(point: GeoPoint) -> Prepared:
+    latitude = math.radians(point.latitude)
+    return (latitude, math.cos(latitude), point.longitude)
+
+
 def distance_km(a: GeoPoint, b: GeoPoint) -> float:
     """Great-circle (haversine) distance between two points, in kilometres."""
-    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
-    dlat = lat2 - lat1
-    dlon = math.radians(b.longitude - a.longitude)
-    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+    return distances_km(a, (prepare(b),))[0]
+
+
+def distances_km(origin: GeoPoint, points: Iterable[Prepared]) -> list[float]:
+    """``distance_km`` from ``origin`` to many prepared points, to the last bit the same."""
+    lat1, cos1, lon1 = prepare(origin)
+    sin, asin, sqrt, radians = math.sin, math.asin, math.sqrt, math.radians
+    out = []
+    for lat2, cos2, lon2 in points:
+        h = sin((lat2 - lat1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon1) / 2) ** 2
+        out.append(2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(h))))
+    return out
 
 
 def region_for_postal_code(postal_code: str | None) -> Region | None:

@@ -28,7 +28,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn
 
-from sources.geo import distance_km
+from sources.geo import distances_km
 from sources.records import (
     ClinicQuery,
     ClinicRecord,
@@ -264,12 +264,11 @@ class SlotIndex:
         near = query.near
         distances = None
         if near is not None:
-            clinics = self._directory.clinics
-            distances = {
-                n: distance_km(near, location)
-                for n in numbers
-                if (location := clinics[n].location) is not None
-            }
+            points = self._directory.points
+            located = [n for n in numbers if n in points]
+            distances = dict(
+                zip(located, distances_km(near, [points[n] for n in located]), strict=True)
+            )
         search = SlotSearch(
             after,
             before,

@@ -122,17 +122,21 @@ class SlotSearch:
 
     def first(self, slots: Sequence[ClinicSlots | None], limit: int) -> list[tuple[int, int]]:
         """The first ``limit`` matches as (clinic number, clinic position), plus every
-        further match sharing the last one's start (at most ``MAX_TIE_EXTRA`` more), so
-        a truncated answer never splits the slots of one start time."""
+        further match tied with the last one (at most ``MAX_TIE_EXTRA`` more), so a
+        truncated answer never splits a tie group: the slots of one start or, ordered
+        by distance, of one start and one distance (one clinic, mostly)."""
         heads = self.heads
         heapq.heapify(heads)
         found: list[tuple[int, int]] = []
-        last = None
-        # Ordered by distance within a start, a truncated answer is settled up to its
-        # last (start, distance): no tie group to complete.
-        cap = limit if self.distances is not None else limit + MAX_TIE_EXTRA
-        while heads and (len(found) < limit or (heads[0][0] == last and len(found) < cap)):
-            last, sort_key, pos, number, hi, marks = heads[0]
+        by_distance = self.distances is not None
+        tie: object = None
+        cap = limit + MAX_TIE_EXTRA
+        while heads and (
+            len(found) < limit or (_tie(heads[0], by_distance) == tie and len(found) < cap)
+        ):
+            head = heads[0]
+            tie = _tie(head, by_distance)
+            _start, sort_key, pos, number, hi, marks = head
             found.append((number, pos))
             pos = pos + 1 if marks is None else marks.find(1, pos + 1, hi)
             if 0 <= pos < hi:
@@ -140,8 +144,13 @@ class SlotSearch:
                 heapq.heapreplace(heads, (starts[pos], sort_key, pos, number, hi, marks))
             else:
                 heapq.heappop(heads)
-        self.ties_cut = bool(heads) and heads[0][0] == last
+        self.ties_cut = bool(heads) and _tie(heads[0], by_distance) == tie
         return found
+
+
+def _tie(head: _Head, by_distance: bool) -> object:
+    """What a head shares with the slots it is tied with."""
+    return (head[0], head[1][0]) if by_distance else head[0]
 
 
 # A truncated answer completes the tie group of its last start up to this many extra slots.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sources.geo import distance_km, normalize_postal_code
+from sources.geo import distance_km, normalize_postal_code, prepare
 from sources.merge import normalize_name
 from sources.records import (
     ClinicQuery,
@@ -46,6 +46,7 @@ class Directory:
         "clinics",
         "numbers",
         "physicians",
+        "points",
     )
 
     def __init__(
@@ -53,6 +54,10 @@ class Directory:
     ) -> None:
         self.clinics = tuple(clinics.values())
         self.numbers = {c.local_id: n for n, c in enumerate(self.clinics)}
+        # Clinic positions prepared once for the distances of every near-me search.
+        self.points = {
+            n: prepare(c.location) for n, c in enumerate(self.clinics) if c.location is not None
+        }
         self.physicians = dict(physicians)
         self._physician_order = {local_id: n for n, local_id in enumerate(physicians)}
         by_region: dict[Region, list[int]] = {}

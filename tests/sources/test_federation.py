@@ -327,7 +327,7 @@ async def test_same_name_and_postal_code_with_different_permits_are_two_clinics(
 async def test_a_source_failing_in_a_later_round_no_longer_holds_the_page_back(pool):
     """Round 1: 'flaky' answers a truncated page; round 2 it fails: its partial
     answer is dropped, the page fills from the healthy source, one error only."""
-    flaky_slots = [slot("flaky", f"f{i}", "2", i) for i in range(10)]
+    flaky_slots = [slot("flaky", f"f{i}", "2", 100 + i) for i in range(10)]
     good, flaky = await pool.install(
         (
             "good",

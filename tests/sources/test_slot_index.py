@@ -236,7 +236,15 @@ def reference_slots(world: World, query: SlotQuery) -> SlotResult:
 
         matches.sort(key=lambda r: (r.start, distance(r), r.local_id))
         page = matches[: max(query.limit, 0)]
-        ties = not page or len(page) == len(matches) or matches[len(page)].start != page[-1].start
+        # A truncated answer carries the whole group of its last (start, distance).
+        while (
+            page
+            and len(page) < len(matches)
+            and (matches[len(page)].start, distance(matches[len(page)]))
+            == (page[-1].start, distance(page[-1]))
+        ):
+            page.append(matches[len(page)])
+        ties = True
     else:
         ties = True
         matches.sort(key=lambda r: (r.start, r.local_id))
