@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
 
+from examples import request_stats
 from examples.demo_fhir_index import FhirIndex
 from examples.demo_fhir_params import INCLUDES, PARAMS, RESOURCE_TYPES, BadRequest, Params
 from examples.faults import FAULTS_HELP, Faults, faults_argument
@@ -49,7 +49,6 @@ from examples.faults import install as install_faults
 from examples.world import World
 
 FHIR_JSON = "application/fhir+json"
-_STATS = web.AppKey("stats", dict)
 
 
 def build_app(world: World) -> web.Application:
@@ -57,10 +56,8 @@ def build_app(world: World) -> web.Application:
     index = FhirIndex(world)
     # Next links carry the whole search; long reference lists need more than 8 KiB lines.
     app = web.Application(
-        middlewares=[_count_requests],
         handler_args={"max_line_size": 65536, "max_field_size": 65536},
     )
-    app[_STATS] = {"requests": 0}
 
     def base_of(request: web.Request) -> str:
         return f"{request.url.origin()}/fhir"
@@ -92,25 +89,12 @@ def build_app(world: World) -> web.Application:
     async def metadata(request: web.Request) -> web.Response:
         return _fhir(_capability_statement())
 
-    async def stats(request: web.Request) -> web.Response:
-        return web.json_response(app[_STATS])
-
-    app.router.add_get("/_stats", stats)
+    request_stats.install(app)
     app.router.add_get("/fhir/metadata", metadata)
     app.router.add_post("/fhir/{type}/_search", search)
     app.router.add_get("/fhir/{type}", search)
     app.router.add_get("/fhir/{type}/{id}", read)
     return app
-
-
-@web.middleware
-async def _count_requests(
-    request: web.Request, handler: Callable[[web.Request], Any]
-) -> web.StreamResponse:
-    if request.path != "/_stats":
-        request.app[_STATS]["requests"] += 1
-    response: web.StreamResponse = await handler(request)
-    return response
 
 
 def _fhir(body: dict[str, Any], status: int = 200) -> web.Response:

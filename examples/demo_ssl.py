@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from examples import request_stats
 from examples.demo_ssl_feed import (
     DATA_PATH,
     MALFORMED_KINDS,
@@ -59,7 +60,6 @@ from sources.timeutil import parse_upstream_datetime
 
 NDJSON = "application/fhir+ndjson"
 DEFAULT_MAX_AGE_S = 60
-_STATS = web.AppKey("stats", dict)
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.ndjson")
 _CHUNK = 1 << 20
 
@@ -71,8 +71,7 @@ def build_app(
     publisher = feed if isinstance(feed, Publisher) else None
     directory = feed.directory if isinstance(feed, Publisher) else Path(feed)
     cache_control = f"max-age={max_age_s}"
-    app = web.Application(middlewares=[_count_requests])
-    app[_STATS] = {"requests": 0}
+    app = web.Application()
 
     async def manifest(request: web.Request) -> web.StreamResponse:
         origin = str(request.url.origin())
@@ -121,23 +120,10 @@ def build_app(
             await response.write_eof()
             return response
 
-    async def stats(request: web.Request) -> web.Response:
-        return web.json_response(app[_STATS])
-
-    app.router.add_get("/_stats", stats)
+    request_stats.install(app)
     app.router.add_get(f"/{MANIFEST_NAME}", manifest)
     app.router.add_get(DATA_PATH + "{name}", data)
     return app
-
-
-@web.middleware
-async def _count_requests(
-    request: web.Request, handler: Callable[[web.Request], Any]
-) -> web.StreamResponse:
-    if request.path != "/_stats":
-        request.app[_STATS]["requests"] += 1
-    response: web.StreamResponse = await handler(request)
-    return response
 
 
 def _since(request: web.Request) -> datetime | None:
