@@ -14,6 +14,7 @@ from schema.error_codes import ErrorCodes, with_code
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
+from schema.source_freshness import SourceFreshness
 from schema.types import Clinic, Physician, Slot
 
 # Cross-cutting behaviour, in the order it applies. Parsing and validating the
@@ -23,6 +24,7 @@ EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
     lambda: ParserCache(maxsize=512),
     lambda: ValidationCache(maxsize=512),
     SourceErrors,
+    SourceFreshness,
     ErrorCodes,
 ]
 

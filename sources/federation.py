@@ -16,7 +16,7 @@ search widens ``limit`` until a full page lies before the horizon.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -52,7 +52,7 @@ from sources.records import (
 if TYPE_CHECKING:
     from sources.base import Source
     from sources.errors import SourceError
-    from sources.fanout import SourcePool
+    from sources.fanout import FanOutResult, SourcePool
 
 T = TypeVar("T")
 
@@ -180,6 +180,15 @@ class Federation:
         self.pool = pool
         self.sources: tuple[Source, ...] = pool.enabled
         self.order: Mapping[str, int] = pool.order
+        # The sources this federation has asked, in the order first asked.
+        self.asked: dict[str, None] = {}
+
+    async def _fan_out(
+        self, sources: Iterable[Source], call: Callable[[Source], Awaitable[T]]
+    ) -> FanOutResult[T]:
+        sources = list(sources)
+        self.asked.update(dict.fromkeys(s.id for s in sources))
+        return await self.pool.fan_out(sources, call)
 
     # -- clinics and physicians --------------------------------------------------
 
@@ -207,7 +216,7 @@ class Federation:
                 records += found
             return records
 
-        fan = await self.pool.fan_out(self.sources, lookup)
+        fan = await self._fan_out(self.sources, lookup)
         merged = merge_clinics(_flatten(fan.results.values()), self.order)
         return Found(_assign_clinics(keys, merged), fan.errors)
 
@@ -219,7 +228,7 @@ class Federation:
             region=search.region,
             name_contains=search.name_contains,
         )
-        fan = await self.pool.fan_out(self.sources, lambda s: s.search_clinics(query))
+        fan = await self._fan_out(self.sources, lambda s: s.search_clinics(query))
         wanted = (search.name_contains or "").strip()
         wanted_norm = normalize_name(wanted) if wanted else ""
         found = []
@@ -258,7 +267,7 @@ class Federation:
                 return []
             return await source.get_physicians(query)
 
-        fan = await self.pool.fan_out(self.sources, lookup)
+        fan = await self._fan_out(self.sources, lookup)
         merged = merge_physicians(_flatten(fan.results.values()), self.order)
         out: dict[str, MergedPhysician] = {}
         for physician in merged:
@@ -277,7 +286,7 @@ class Federation:
             s.id: tuple(lid for c in clinics for lid in c.local_ids(s.id)) for s in self.sources
         }
         targets = [s for s in self.sources if wanted[s.id]]
-        fan = await self.pool.fan_out(
+        fan = await self._fan_out(
             targets, lambda s: s.get_physicians(PhysicianQuery(clinic_local_ids=wanted[s.id]))
         )
         merged = merge_physicians(_flatten(fan.results.values()), self.order)
@@ -308,7 +317,7 @@ class Federation:
             for s in self.sources
         }
         targets = [s for s in self.sources if wanted[s.id]]
-        fan = await self.pool.fan_out(
+        fan = await self._fan_out(
             targets, lambda s: s.search_clinics(ClinicQuery(local_ids=wanted[s.id]))
         )
         merged = merge_clinics(_flatten(fan.results.values()), self.order)
@@ -406,7 +415,7 @@ class Federation:
                     replace(query, clinic_local_ids=clinics, physician_local_ids=physicians)
                 )
 
-            fan = await self.pool.fan_out(pending, ask)
+            fan = await self._fan_out(pending, ask)
             errors += fan.errors
             for error in fan.errors:
                 # A source failing in a later round contributes nothing: its earlier,

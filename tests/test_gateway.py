@@ -336,3 +336,19 @@ async def _post(gateway: Gateway, body: dict[str, Any]) -> dict[str, Any]:
     async with gateway.session.post(gateway.url, json=body) as response:
         result: dict[str, Any] = await response.json()
         return result
+
+
+async def test_extensions_sources_say_which_sources_answered_and_how_fresh(
+    gateway_for: GatewayFactory, fhir_server: Any
+) -> None:
+    down = SourceDefinition(
+        id="demo-rest", protocol=SourceProtocol.REST_JSON, url="http://127.0.0.1:9/api/v1"
+    )
+    async with gateway_for(fhir_definition(fhir_server), down) as gw:
+        result = await gw.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 5})
+        plain = await gw.query("{ __typename }")
+    assert result["extensions"]["sources"] == [
+        {"id": "demo-fhir", "status": "UP", "fromCache": False, "ageSeconds": 0.0},
+        {"id": "demo-rest", "status": "DEGRADED", "fromCache": False, "ageSeconds": 0.0},
+    ]
+    assert "sources" not in plain.get("extensions", {})  # no source was asked
