@@ -37,7 +37,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types.execution import ExecutionResult
 
-from resolvers.context import RequestContext
+from resolvers.context import DEFAULT_FANOUT_DEADLINE_S, RequestContext
 from schema import schema, with_code
 from sources.config_file import config_fingerprint, load_config
 from sources.definition import parse_definition
@@ -59,13 +59,18 @@ class Settings:
     config_path: Path | None = None
     registry_poll_s: float = REGISTRY_POLL_S
     startup_wait_s: float = 10.0
+    fanout_deadline_s: float = DEFAULT_FANOUT_DEADLINE_S
 
 
 class GatewayGraphQL(GraphQL[RequestContext, None]):
     """Strawberry's ASGI view, with our context, orjson and a preloaded GraphiQL."""
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
-        return RequestContext(pool=request.app.state.pool, request=request)
+        return RequestContext(
+            pool=request.app.state.pool,
+            request=request,
+            fanout_deadline_s=request.app.state.settings.fanout_deadline_s,
+        )
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
@@ -154,6 +159,7 @@ def create_app(settings: Settings) -> Starlette:
         # first answers are whole, without holding the start-up for long.
         await pool.wait_ready(settings.startup_wait_s)
         app.state.pool = pool
+        app.state.settings = settings
         task = asyncio.create_task(watcher.run())
         try:
             yield

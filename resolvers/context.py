@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from sources.merge import MergedClinic, MergedPhysician
 
 
+DEFAULT_FANOUT_DEADLINE_S = 3.0
+
+
 @dataclass(frozen=True, slots=True)
 class ReportedError:
     error: SourceError
@@ -39,13 +42,15 @@ class RequestContext:
     request: Any = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     reported: list[ReportedError] = field(default_factory=list)
+    # All the waiting on booking sources one request may do, whatever it asks.
+    fanout_deadline_s: float | None = DEFAULT_FANOUT_DEADLINE_S
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # One snapshot of the sources per request: a registry change while it runs
         # cannot leave a slot whose source is unknown.
-        self.federation = Federation(self.pool)
+        self.federation = Federation(self.pool, self.fanout_deadline_s)
         self._views = {v.id: v for v in self.pool.views()}
 
     def report(self, errors: Sequence[SourceError], path: list[str | int] | None = None) -> None:

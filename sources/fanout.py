@@ -215,10 +215,12 @@ class SourcePool:
         self,
         sources: Iterable[Source],
         call: Callable[[Source], Awaitable[T]],
+        budget_s: float | None = None,
     ) -> FanOutResult[T]:
-        """Run ``call`` on every source concurrently, each within its timeout."""
+        """Run ``call`` on every source concurrently, each within its timeout and
+        within ``budget_s`` (what is left of the request's fan-out deadline)."""
         sources = list(sources)
-        outcomes = await asyncio.gather(*(self._call_one(s, call) for s in sources))
+        outcomes = await asyncio.gather(*(self._call_one(s, call, budget_s) for s in sources))
         results: dict[str, T] = {}
         errors: list[SourceError] = []
         for source, outcome in zip(sources, outcomes, strict=True):
@@ -229,17 +231,21 @@ class SourcePool:
         return FanOutResult(results, errors)
 
     async def _call_one(
-        self, source: Source, call: Callable[[Source], Awaitable[T]]
+        self, source: Source, call: Callable[[Source], Awaitable[T]], budget_s: float | None
     ) -> T | SourceError:
         started = time.perf_counter()
         timeout_s = source.config.timeout_s
+        if budget_s is not None and budget_s < timeout_s:
+            if budget_s <= 0:
+                return SourceTimeout(source.id, "the request's fan-out deadline had passed")
+            timeout_s = budget_s
         try:
             async with asyncio.timeout(timeout_s):
                 result = await call(source)
         except SourceError as exc:
             outcome: T | SourceError = exc
         except TimeoutError:
-            outcome = SourceTimeout(source.id, f"no answer within {timeout_s:g} s")
+            outcome = SourceTimeout(source.id, f"no answer within {timeout_s:.3g} s")
         except Exception as exc:  # an adapter bug must not break the answer
             source.logger.exception("adapter raised an unexpected %s", type(exc).__name__)
             # Our bug, not the upstream's failure: its health is left as it was.

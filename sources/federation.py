@@ -16,6 +16,7 @@ search widens ``limit`` until a full page lies before the horizon.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     from sources.fanout import FanOutResult, SourcePool
 
 T = TypeVar("T")
+
+# Past the fan-out deadline, a further phase of the same request still waits this long.
+MIN_PHASE_BUDGET_S = 0.2
 
 # A page is widened at most this far per source before the search settles for
 # the complete part it has (and says there is a next page).
@@ -176,19 +180,27 @@ def _within(location: GeoPoint | None, near: GeoPoint | None, radius: float | No
 class Federation:
     """Federated reads over the pool's enabled sources (snapshotted per instance)."""
 
-    def __init__(self, pool: SourcePool) -> None:
+    def __init__(self, pool: SourcePool, deadline_s: float | None = None) -> None:
+        """``deadline_s``: how long, from now, this federation may wait on sources in all
+        (a request's fan-out deadline); past it, it answers with what it has."""
         self.pool = pool
         self.sources: tuple[Source, ...] = pool.enabled
         self.order: Mapping[str, int] = pool.order
         # The sources this federation has asked, in the order first asked.
         self.asked: dict[str, None] = {}
+        self._deadline = None if deadline_s is None else time.monotonic() + deadline_s
 
     async def _fan_out(
         self, sources: Iterable[Source], call: Callable[[Source], Awaitable[T]]
     ) -> FanOutResult[T]:
         sources = list(sources)
         self.asked.update(dict.fromkeys(s.id for s in sources))
-        return await self.pool.fan_out(sources, call)
+        budget = None
+        if self._deadline is not None:
+            # A later phase (slots after a clinic lookup) still gets a moment, so the
+            # sources that answer fast are not starved by one that used the budget up.
+            budget = max(self._deadline - time.monotonic(), MIN_PHASE_BUDGET_S)
+        return await self.pool.fan_out(sources, call, budget)
 
     # -- clinics and physicians --------------------------------------------------
 

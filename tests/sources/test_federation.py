@@ -78,6 +78,8 @@ class ListSource(Source):
         )
 
     async def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
+        if self.behaviour == "hang":
+            await asyncio.sleep(3600)
         out = self.clinics
         if query.identifiers is not None:
             out = [c for c in out if set(c.identifiers) & set(query.identifiers)]
@@ -405,3 +407,24 @@ async def test_a_source_whose_adapter_fails_to_start_is_skipped_and_the_rest_loa
     assert [s.id for s in pool.enabled] == ["a", "c"]
     await pool.sync(configs)  # unchanged configs: the good ones are not rebuilt
     assert started.count("a") == 1 and started.count("c") == 1
+
+
+async def test_the_fan_out_deadline_bounds_a_whole_request_whatever_the_source_timeouts(pool):
+    """Clinic ids make two fan-outs in a row (lookup, then slots): with a hanging
+    source whose own timeout is 10 s, the request still ends at its deadline."""
+    _, slow = await pool.install(
+        ("good", [clinic("good", "1", "P-1", "X")], [slot("good", "s", "1", 0)]),
+        ("slow", [clinic("slow", "2", "P-1", "Y")], [slot("slow", "t", "2", 0)]),
+        timeout_s=10.0,
+    )
+    slow.behaviour = "hang"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    federation = Federation(pool, deadline_s=0.4)
+    page = await federation.search_slots(
+        replace(WINDOW, clinic_keys=("i:urn:test:permit|P-1",)), 10
+    )
+    assert loop.time() - started < 1.0
+    assert [s.record.source_id for s in page.slots] == ["good"]
+    assert {(e.code, e.source_id) for e in page.errors} == {("SOURCE_TIMEOUT", "slow")}
+    assert list(federation.asked) == ["good", "slow"]
