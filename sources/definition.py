@@ -26,6 +26,10 @@ __all__ = ["SOURCE_KEYS", "SourceDefinition", "parse_definition", "validate_defi
 
 DEFAULT_TIMEOUT_S = 2.0
 MAX_TIMEOUT_S = 60.0
+# Calls in flight to one source at once (a bulkhead: one slow source cannot take
+# every connection); the default when a source does not say.
+DEFAULT_MAX_CONCURRENCY = 10
+MAX_CONCURRENCY = 1000
 # SMART Scheduling Links: clients poll the manifest every 1 to 5 minutes.
 MIN_POLL_INTERVAL_S = 60
 MAX_POLL_INTERVAL_S = 300
@@ -34,6 +38,7 @@ SOURCE_KEYS = (
     "credentials_env",
     "enabled",
     "id",
+    "max_concurrency",
     "name",
     "options",
     "poll_interval_s",
@@ -135,6 +140,18 @@ def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> 
         )
 
     options = _parse_options(raw.get("options", {}), fail)
+    concurrency = raw.get("max_concurrency", options.get("max_concurrency"))
+    if concurrency is not None:
+        if (
+            not isinstance(concurrency, int)
+            or isinstance(concurrency, bool)
+            or not 1 <= concurrency <= MAX_CONCURRENCY
+        ):
+            raise fail(
+                f"max_concurrency must be a whole number between 1 and {MAX_CONCURRENCY}, "
+                f"got {concurrency!r}"
+            )
+        options["max_concurrency"] = concurrency
     poll = raw.get("poll_interval_s", options.get("poll_interval_s"))
     if poll is not None:
         if protocol is not SourceProtocol.SMART_SCHEDULING_LINKS:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.adapters import adapter_for
 from sources.base import SourceConfig, SourceContext
+from sources.definition import DEFAULT_MAX_CONCURRENCY
 from sources.errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout
 from sources.records import SourceProtocol, SourceStatus
 
@@ -84,6 +85,11 @@ class FanOutResult(Generic[T]):
     errors: list[SourceError]
 
 
+def _limit(source: Source) -> int:
+    value = source.config.options.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
+    return value if isinstance(value, int) and value > 0 else DEFAULT_MAX_CONCURRENCY
+
+
 def _build_adapter(config: SourceConfig, context: SourceContext) -> Source:
     return adapter_for(config.protocol)(config, context)
 
@@ -108,6 +114,7 @@ class SourcePool:
         self._health: dict[str, SourceHealth] = {}
         self.enabled: tuple[Source, ...] = ()
         self.order: dict[str, int] = {}
+        self._bulkheads: dict[str, asyncio.Semaphore] = {}
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def sync(self, configs: Sequence[SourceConfig]) -> None:
@@ -124,6 +131,10 @@ class SourcePool:
         self._configs = tuple(configs)
         self._adapters = adapters
         self._health = {c.id: self._health.get(c.id, SourceHealth()) for c in configs}
+        self._bulkheads = {
+            sid: self._bulkheads[sid] if old.get(sid) is a else asyncio.Semaphore(_limit(a))
+            for sid, a in adapters.items()
+        }
         self.order = {c.id: i for i, c in enumerate(configs)}
         self.enabled = tuple(adapters[c.id] for c in configs if c.enabled and c.id in adapters)
         retired = [a for sid, a in old.items() if adapters.get(sid) is not a]
@@ -239,8 +250,10 @@ class SourcePool:
             if budget_s <= 0:
                 return SourceTimeout(source.id, "the request's fan-out deadline had passed")
             timeout_s = budget_s
+        bulkhead = self._bulkheads.get(source.id) or asyncio.Semaphore(_limit(source))
         try:
-            async with asyncio.timeout(timeout_s):
+            # Waiting for a free slot in the bulkhead counts against the timeout.
+            async with asyncio.timeout(timeout_s), bulkhead:
                 result = await call(source)
         except SourceError as exc:
             outcome: T | SourceError = exc

@@ -32,7 +32,8 @@ url = "https://publisher-b.example/$bulk-publish"
 """
 
 ALLOWED = (
-    "allowed: credentials_env, enabled, id, name, options, poll_interval_s, protocol, "
+    "allowed: credentials_env, enabled, id, max_concurrency, name, options, poll_interval_s, "
+    "protocol, "
     "timeout_s, url"
 )
 

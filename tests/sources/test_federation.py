@@ -428,3 +428,30 @@ async def test_the_fan_out_deadline_bounds_a_whole_request_whatever_the_source_t
     assert [s.record.source_id for s in page.slots] == ["good"]
     assert {(e.code, e.source_id) for e in page.errors} == {("SOURCE_TIMEOUT", "slow")}
     assert list(federation.asked) == ["good", "slow"]
+
+
+async def test_a_bulkhead_caps_the_calls_in_flight_to_one_source(pool):
+    (src,) = await pool.install(("a", [clinic("a", "1", "P-1", "X")], []))
+    in_flight = peak = 0
+
+    async def slow_search(query: SlotQuery) -> SlotResult:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return SlotResult((), True, 0)
+
+    src.search_slots = slow_search  # type: ignore[method-assign]
+    await asyncio.gather(*(Federation(pool).search_slots(WINDOW, 5) for _ in range(30)))
+    assert peak == 10  # the default max_concurrency
+
+
+def test_max_concurrency_is_validated_and_kept_in_the_options() -> None:
+    from sources.definition import parse_definition
+    from sources.errors import ConfigError
+
+    raw = {"id": "a", "protocol": "FHIR_R4", "url": "http://h/fhir", "max_concurrency": 4}
+    assert parse_definition(raw).options["max_concurrency"] == 4
+    with pytest.raises(ConfigError, match="max_concurrency must be a whole number"):
+        parse_definition({**raw, "max_concurrency": 0})

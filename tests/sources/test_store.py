@@ -476,8 +476,9 @@ VALID: dict[str, object] = {"id": "x", "protocol": "REST_JSON", "url": "https://
         ({"options": {"ratio": float("inf")}}, "options must hold only strings"),
         (
             {"timout_s": 3},
-            "source 'x': unknown key 'timout_s' (allowed: credentials_env, enabled, id, name, "
-            "options, poll_interval_s, protocol, timeout_s, url); did you mean 'timeout_s'?",
+            "source 'x': unknown key 'timout_s' (allowed: credentials_env, enabled, id, "
+            "max_concurrency, name, options, poll_interval_s, protocol, timeout_s, url); "
+            "did you mean 'timeout_s'?",
         ),
         ({"url": None}, "source 'x': missing required key 'url' (required: id, protocol, url)"),
     ],
