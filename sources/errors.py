@@ -38,7 +38,23 @@ class SourceTimeout(SourceError):
 
 
 class SourceUnavailable(SourceError):
+    """Unreachable, overloaded or refusing. ``retryable``: a later try may succeed
+    (5xx, 429, connection errors; not 401/403); ``retry_after_s``: when the
+    upstream said to come back (``Retry-After``)."""
+
     code = "SOURCE_UNAVAILABLE"
+
+    def __init__(
+        self,
+        source_id: str,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(source_id, message)
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
 
 
 class SourceBadResponse(SourceError):

@@ -22,6 +22,7 @@ from sources.base import SourceConfig, SourceContext
 from sources.definition import DEFAULT_MAX_CONCURRENCY
 from sources.errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout
 from sources.records import SourceProtocol, SourceStatus
+from sources.retry import call_with_retries
 
 if TYPE_CHECKING:
     import aiohttp
@@ -254,7 +255,8 @@ class SourcePool:
         try:
             # Waiting for a free slot in the bulkhead counts against the timeout.
             async with asyncio.timeout(timeout_s), bulkhead:
-                result = await call(source)
+                deadline = time.monotonic() + timeout_s
+                result = await call_with_retries(source, call, deadline)
         except SourceError as exc:
             outcome: T | SourceError = exc
         except TimeoutError:

@@ -6,6 +6,8 @@ This is the one place where aiohttp and JSON exceptions become gateway errors.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -51,7 +53,12 @@ async def request_json(
             allow_redirects=False,
         ) as response:
             if response.status in (401, 403, 429) or response.status >= 500:
-                raise SourceUnavailable(source_id, f"upstream answered HTTP {response.status}")
+                raise SourceUnavailable(
+                    source_id,
+                    f"upstream answered HTTP {response.status}",
+                    retryable=response.status not in (401, 403),
+                    retry_after_s=retry_after(response.headers.get("Retry-After")),
+                )
             if response.status >= 300:
                 raise SourceBadResponse(source_id, f"upstream answered HTTP {response.status}")
             if response.content_length is not None and response.content_length > MAX_BODY_BYTES:
@@ -80,9 +87,25 @@ async def request_json(
         raise SourceBadResponse(source_id, "upstream answer is not valid JSON") from exc
 
 
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), if any."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
 def shape_error(source_id: str, what: str) -> SourceBadResponse:
     """The error for a payload whose JSON parses but whose shape is wrong."""
     return SourceBadResponse(source_id, f"unexpected payload: {what}")
 
 
-__all__ = ["MAX_BODY_BYTES", "request_json", "shape_error"]
+__all__ = ["MAX_BODY_BYTES", "request_json", "retry_after", "shape_error"]
