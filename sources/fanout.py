@@ -19,8 +19,15 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.adapters import adapter_for
 from sources.base import SourceConfig, SourceContext
+from sources.breaker import CircuitOpen, SourceBreakers
 from sources.definition import DEFAULT_MAX_CONCURRENCY
-from sources.errors import ConfigError, SourceBadResponse, SourceError, SourceTimeout
+from sources.errors import (
+    ConfigError,
+    SourceBadResponse,
+    SourceError,
+    SourceTimeout,
+    SourceUnavailable,
+)
 from sources.records import SourceProtocol, SourceStatus
 from sources.retry import call_with_retries
 
@@ -116,6 +123,7 @@ class SourcePool:
         self.enabled: tuple[Source, ...] = ()
         self.order: dict[str, int] = {}
         self._bulkheads: dict[str, asyncio.Semaphore] = {}
+        self.breakers = SourceBreakers()
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def sync(self, configs: Sequence[SourceConfig]) -> None:
@@ -205,7 +213,7 @@ class SourcePool:
             adapter = self._adapters.get(config.id)
             status = health.status(config.enabled and adapter is not None)
             if adapter is not None and status is not SourceStatus.DISABLED:
-                status = adapter.status_hint() or status
+                status = self.breakers.status(config.id) or adapter.status_hint() or status
             out.append(
                 SourceView(
                     id=config.id,
@@ -252,11 +260,19 @@ class SourcePool:
                 return SourceTimeout(source.id, "the request's fan-out deadline had passed")
             timeout_s = budget_s
         bulkhead = self._bulkheads.get(source.id) or asyncio.Semaphore(_limit(source))
+        breaker = await self.breakers.breaker(source.id)
         try:
             # Waiting for a free slot in the bulkhead counts against the timeout.
-            async with asyncio.timeout(timeout_s), bulkhead:
+            async with breaker, asyncio.timeout(timeout_s), bulkhead:
                 deadline = time.monotonic() + timeout_s
                 result = await call_with_retries(source, call, deadline)
+        except CircuitOpen:
+            wait = self.breakers.reopens_in(source.id)
+            return SourceUnavailable(
+                source.id,
+                f"not called: it failed repeatedly (circuit open, next try in {wait:.0f} s)",
+                retryable=False,
+            )
         except SourceError as exc:
             outcome: T | SourceError = exc
         except TimeoutError:

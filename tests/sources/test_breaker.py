@@ -1,0 +1,61 @@
+"""The circuit breaker: a failing source is left alone for a while, then probed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+
+from sources.base import SourceConfig
+from sources.breaker import SourceBreakers
+from sources.fanout import SourcePool
+from sources.records import SlotQuery, SourceProtocol, SourceStatus
+from tests.conftest import serve
+from tests.sources.test_retry import Probe, upstream
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def test_the_circuit_opens_after_failures_then_half_opens_and_closes(
+    session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SourceBreakers, "THRESHOLD", 2)
+    monkeypatch.setattr(SourceBreakers, "TTL_S", 0.3)
+    # 401 is not retried: one upstream request per call. Four failures, then healthy.
+    app, seen = upstream(*[(401, {})] * 4)
+    async with serve(app) as server:
+        pool = SourcePool(session, lambda config, context: Probe(config, context))
+        config = SourceConfig("p", "p", SourceProtocol.REST_JSON, str(server.make_url("/")))
+        await pool.sync([config])
+        now = datetime.now(UTC)
+        query = SlotQuery(now, now, limit=1)
+
+        async def call() -> list[str]:
+            fan = await pool.fan_out(pool.enabled, lambda s: s.search_slots(query))
+            return [e.message for e in fan.errors]
+
+        assert await call() and await call()  # two failures: the circuit opens
+        assert pool.view("p").status is SourceStatus.DOWN  # type: ignore[union-attr]
+        refused = await call()
+        assert "circuit open" in refused[0]
+        assert len(seen) == 2  # refused without calling the upstream
+        await asyncio.sleep(0.35)
+        assert pool.view("p").status is SourceStatus.DEGRADED  # type: ignore[union-attr]
+        assert await call()  # the probe fails: open again
+        assert "circuit open" in (await call())[0]
+        assert len(seen) == 3
+        await asyncio.sleep(0.35)
+        assert await call()  # probe 2 fails (4th failure upstream)
+        await asyncio.sleep(0.35)
+        assert await call() == []  # probe 3 succeeds: closed
+        assert pool.breakers.status("p") is None
+        # Closed, yet recent calls failed: the source reads DEGRADED until they age out.
+        assert pool.view("p").status is SourceStatus.DEGRADED  # type: ignore[union-attr]
+        assert len(seen) == 5
