@@ -27,7 +27,7 @@ async def test_the_circuit_opens_after_failures_then_half_opens_and_closes(
     session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(SourceBreakers, "THRESHOLD", 2)
-    monkeypatch.setattr(SourceBreakers, "TTL_S", 0.3)
+    monkeypatch.setattr(SourceBreakers, "TTL_S", 1.0)  # long enough for a loaded machine
     # 401 is not retried: one upstream request per call. Four failures, then healthy.
     app, seen = upstream(*[(401, {})] * 4)
     async with serve(app) as server:
@@ -46,14 +46,14 @@ async def test_the_circuit_opens_after_failures_then_half_opens_and_closes(
         refused = await call()
         assert "circuit open" in refused[0]
         assert len(seen) == 2  # refused without calling the upstream
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(1.05)
         assert pool.view("p").status is SourceStatus.DEGRADED  # type: ignore[union-attr]
         assert await call()  # the probe fails: open again
         assert "circuit open" in (await call())[0]
         assert len(seen) == 3
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(1.05)
         assert await call()  # probe 2 fails (4th failure upstream)
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(1.05)
         assert await call() == []  # probe 3 succeeds: closed
         assert pool.breakers.status("p") is None
         # Closed, yet recent calls failed: the source reads DEGRADED until they age out.
