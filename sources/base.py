@@ -73,6 +73,9 @@ class Source(ABC):
     """Base class of the adapters. See the module docstring."""
 
     protocol: ClassVar[SourceProtocol]
+    # Whether the gateway's cache may keep this source's answers; False for a
+    # source that answers from its own in-memory copy (a bulk feed).
+    cache_answers: ClassVar[bool] = True
 
     def __init__(self, config: SourceConfig, context: SourceContext) -> None:
         self.config = config

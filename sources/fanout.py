@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from sources.adapters import adapter_for
 from sources.base import SourceConfig, SourceContext
 from sources.breaker import CircuitOpen, SourceBreakers
+from sources.cache import Served, SourceCache
 from sources.definition import DEFAULT_MAX_CONCURRENCY
 from sources.errors import (
     ConfigError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from sources.base import Source
+    from sources.reads import Read
 
 T = TypeVar("T")
 logger = logging.getLogger("passerelle.sources")
@@ -91,6 +93,8 @@ class SourceView:
 class FanOutResult(Generic[T]):
     results: dict[str, T]
     errors: list[SourceError]
+    # How each answer was served: from the cache or not, and how old.
+    served: dict[str, Served[T]] = field(default_factory=dict)
 
 
 def _limit(source: Source) -> int:
@@ -114,8 +118,11 @@ class SourcePool:
         self,
         session: aiohttp.ClientSession,
         factory: Callable[[SourceConfig, SourceContext], Source] | None = None,
+        cache: SourceCache | None = None,
     ) -> None:
         self._session = session
+        # Without a cache backend, identical concurrent reads are still collapsed.
+        self.cache = cache or SourceCache(None)
         self._factory = factory or _build_adapter
         self._configs: tuple[SourceConfig, ...] = ()
         self._adapters: dict[str, Source] = {}
@@ -197,6 +204,7 @@ class SourcePool:
     async def aclose(self) -> None:
         for task in list(self._retiring):
             task.cancel()
+        await self.cache.aclose()
         retiring = [a for a in self._adapters.values()]
         self._adapters = {}
         self.enabled = ()
@@ -234,21 +242,34 @@ class SourcePool:
     async def fan_out(
         self,
         sources: Iterable[Source],
-        call: Callable[[Source], Awaitable[T]],
+        read_for: Callable[[Source], Read[T]],
         budget_s: float | None = None,
     ) -> FanOutResult[T]:
-        """Run ``call`` on every source concurrently, each within its timeout and
-        within ``budget_s`` (what is left of the request's fan-out deadline)."""
+        """Read ``read_for(source)`` of every source concurrently, from the cache when
+        it can, each within its timeout and within ``budget_s`` (what is left of the
+        request's fan-out deadline)."""
         sources = list(sources)
-        outcomes = await asyncio.gather(*(self._call_one(s, call, budget_s) for s in sources))
+        outcomes = await asyncio.gather(*(self.read(s, read_for(s), budget_s) for s in sources))
         results: dict[str, T] = {}
+        served: dict[str, Served[T]] = {}
         errors: list[SourceError] = []
         for source, outcome in zip(sources, outcomes, strict=True):
             if isinstance(outcome, SourceError):
                 errors.append(outcome)
             else:
-                results[source.id] = outcome
-        return FanOutResult(results, errors)
+                results[source.id] = outcome.value
+                served[source.id] = outcome
+        return FanOutResult(results, errors, served)
+
+    async def read(
+        self, source: Source, read: Read[T], budget_s: float | None = None
+    ) -> Served[T] | SourceError:
+        """One read of one source: cache, then breaker, timeout, bulkhead and retries."""
+
+        def call(budget: float | None) -> Awaitable[T | SourceError]:
+            return self._call_one(source, read.run, budget)
+
+        return await self.cache.read(source, read, call, budget_s)
 
     async def _call_one(
         self, source: Source, call: Callable[[Source], Awaitable[T]], budget_s: float | None

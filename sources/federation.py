@@ -15,13 +15,15 @@ search widens ``limit`` until a full page lies before the horizon.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from sources.fanout import FanOutResult
 from sources.geo import distance_km
 from sources.merge import (
     MergedClinic,
@@ -37,13 +39,13 @@ from sources.merge import (
     slot_key,
     source_key,
 )
+from sources.reads import Read, clinics_read, physicians_read, slots_read
 from sources.records import (
     AppointmentType,
     ClinicQuery,
     ClinicRecord,
     GeoPoint,
     PhysicianQuery,
-    PhysicianRecord,
     Region,
     SlotQuery,
     SlotRecord,
@@ -53,12 +55,18 @@ from sources.records import (
 if TYPE_CHECKING:
     from sources.base import Source
     from sources.errors import SourceError
-    from sources.fanout import FanOutResult, SourcePool
+    from sources.fanout import SourcePool
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 # Past the fan-out deadline, a further phase of the same request still waits this long.
 MIN_PHASE_BUDGET_S = 0.2
+
+# Queries sent to sources have their time bounds widened to whole minutes, so that
+# requests made within the same minute ask the same thing (and share cache entries);
+# the exact bounds are re-checked on what comes back.
+QUERY_GRANULARITY = timedelta(minutes=1)
 
 # A page is widened at most this far per source before the search settles for
 # the complete part it has (and says there is a next page).
@@ -158,6 +166,15 @@ class ClinicSearch:
 
 
 @dataclass(slots=True)
+class SourceUse:
+    """How a source took part in one request: from the cache or not, and how old
+    its oldest answer was."""
+
+    from_cache: bool = False
+    age_s: float = 0.0
+
+
+@dataclass(slots=True)
 class Found(Generic[T]):
     """A value, plus the errors of the sources that failed while computing it."""
 
@@ -187,20 +204,26 @@ class Federation:
         self.sources: tuple[Source, ...] = pool.enabled
         self.order: Mapping[str, int] = pool.order
         # The sources this federation has asked, in the order first asked.
-        self.asked: dict[str, None] = {}
+        self.asked: dict[str, SourceUse] = {}
         self._deadline = None if deadline_s is None else time.monotonic() + deadline_s
 
     async def _fan_out(
-        self, sources: Iterable[Source], call: Callable[[Source], Awaitable[T]]
+        self, sources: Iterable[Source], read_for: Callable[[Source], Read[T]]
     ) -> FanOutResult[T]:
         sources = list(sources)
-        self.asked.update(dict.fromkeys(s.id for s in sources))
+        for source in sources:
+            self.asked.setdefault(source.id, SourceUse())
         budget = None
         if self._deadline is not None:
             # A later phase (slots after a clinic lookup) still gets a moment, so the
             # sources that answer fast are not starved by one that used the budget up.
             budget = max(self._deadline - time.monotonic(), MIN_PHASE_BUDGET_S)
-        return await self.pool.fan_out(sources, call, budget)
+        fan = await self.pool.fan_out(sources, read_for, budget)
+        for source_id, served in fan.served.items():
+            use = self.asked[source_id]
+            use.from_cache = use.from_cache or served.from_cache
+            use.age_s = max(use.age_s, served.age_s)
+        return fan
 
     # -- clinics and physicians --------------------------------------------------
 
@@ -213,24 +236,25 @@ class Federation:
             if (sk := parse_source_key(k)) is not None:
                 by_source.setdefault(sk[0], []).append(sk[1])
         postal_codes = tuple(sorted({postal for _, postal in names}))
-
-        async def lookup(source: Source) -> list[ClinicRecord]:
-            records: list[ClinicRecord] = []
-            if identifiers:
-                records += await source.search_clinics(ClinicQuery(identifiers=identifiers))
-            if postal_codes:
-                found = await source.search_clinics(ClinicQuery(postal_codes=postal_codes))
-                records += [r for r in found if name_key(r) in {f"n:{n}|{p}" for n, p in names}]
-            if source.id in by_source:
-                found = await source.search_clinics(
-                    ClinicQuery(local_ids=tuple(by_source[source.id]))
-                )
-                records += found
-            return records
-
-        fan = await self._fan_out(self.sources, lookup)
-        merged = merge_clinics(_flatten(fan.results.values()), self.order)
-        return Found(_assign_clinics(keys, merged), fan.errors)
+        wanted_names = {f"n:{n}|{p}" for n, p in names}
+        # Up to three lookups, each one batched read per source, all at once.
+        none: FanOutResult[list[ClinicRecord]] = FanOutResult({}, [])
+        by_identifier = clinics_read(ClinicQuery(identifiers=identifiers))
+        by_postal = clinics_read(ClinicQuery(postal_codes=postal_codes))
+        targets = [s for s in self.sources if s.id in by_source]
+        fans = await asyncio.gather(
+            self._fan_out(self.sources, lambda s: by_identifier) if identifiers else _done(none),
+            self._fan_out(self.sources, lambda s: by_postal) if postal_codes else _done(none),
+            self._fan_out(
+                targets, lambda s: clinics_read(ClinicQuery(local_ids=tuple(by_source[s.id])))
+            ),
+        )
+        records = _flatten(fans[0].results.values()) + _flatten(fans[2].results.values())
+        # A postal code is shared by neighbours: keep only the clinics of the asked names.
+        records += [r for r in _flatten(fans[1].results.values()) if name_key(r) in wanted_names]
+        errors = [e for fan in fans for e in fan.errors]
+        merged = merge_clinics(records, self.order)
+        return Found(_assign_clinics(keys, merged), errors)
 
     async def search_clinics(self, search: ClinicSearch) -> Found[list[FoundClinic]]:
         """Every clinic matching ``search``, merged and ordered (distance, name, key)."""
@@ -240,7 +264,8 @@ class Federation:
             region=search.region,
             name_contains=search.name_contains,
         )
-        fan = await self._fan_out(self.sources, lambda s: s.search_clinics(query))
+        read = clinics_read(query)
+        fan = await self._fan_out(self.sources, lambda s: read)
         wanted = (search.name_contains or "").strip()
         wanted_norm = normalize_name(wanted) if wanted else ""
         found = []
@@ -271,15 +296,13 @@ class Federation:
             if (sk := parse_source_key(k)) is not None:
                 by_source.setdefault(sk[0], []).append(sk[1])
 
-        async def lookup(source: Source) -> list[PhysicianRecord]:
-            query = PhysicianQuery(
-                identifiers=identifiers, local_ids=tuple(by_source.get(source.id, ()))
-            )
-            if not query.identifiers and not query.local_ids:
-                return []
-            return await source.get_physicians(query)
-
-        fan = await self._fan_out(self.sources, lookup)
+        targets = [s for s in self.sources if identifiers or s.id in by_source]
+        fan = await self._fan_out(
+            targets,
+            lambda s: physicians_read(
+                PhysicianQuery(identifiers=identifiers, local_ids=tuple(by_source.get(s.id, ())))
+            ),
+        )
         merged = merge_physicians(_flatten(fan.results.values()), self.order)
         out: dict[str, MergedPhysician] = {}
         for physician in merged:
@@ -299,7 +322,7 @@ class Federation:
         }
         targets = [s for s in self.sources if wanted[s.id]]
         fan = await self._fan_out(
-            targets, lambda s: s.get_physicians(PhysicianQuery(clinic_local_ids=wanted[s.id]))
+            targets, lambda s: physicians_read(PhysicianQuery(clinic_local_ids=wanted[s.id]))
         )
         merged = merge_physicians(_flatten(fan.results.values()), self.order)
         out: dict[str, list[MergedPhysician]] = {c.key: [] for c in clinics}
@@ -330,7 +353,7 @@ class Federation:
         }
         targets = [s for s in self.sources if wanted[s.id]]
         fan = await self._fan_out(
-            targets, lambda s: s.search_clinics(ClinicQuery(local_ids=wanted[s.id]))
+            targets, lambda s: clinics_read(ClinicQuery(local_ids=wanted[s.id]))
         )
         merged = merge_clinics(_flatten(fan.results.values()), self.order)
         by_local = {(r.source_id, r.local_id): c for c in merged for r in c.records}
@@ -404,8 +427,8 @@ class Federation:
     ) -> SlotPage:
         lower = max(search.starts_after, after.start) if after else search.starts_after
         base = SlotQuery(
-            starts_after=lower,
-            starts_before=search.starts_before,
+            starts_after=_floor(lower),
+            starts_before=_ceil(search.starts_before),
             limit=first + 1,
             near=search.near,
             radius_km=search.radius_km,
@@ -421,9 +444,9 @@ class Federation:
         while True:
             query = replace(base, limit=limit)
 
-            def ask(source: Source, query: SlotQuery = query) -> Awaitable[SlotResult]:
+            def ask(source: Source, query: SlotQuery = query) -> Read[SlotResult]:
                 clinics, physicians = scopes[source.id]
-                return source.search_slots(
+                return slots_read(
                     replace(query, clinic_local_ids=clinics, physician_local_ids=physicians)
                 )
 
@@ -596,6 +619,19 @@ def _assign_clinics(keys: Sequence[str], merged: Sequence[MergedClinic]) -> dict
                 index.setdefault(nk, clinic)
             index.setdefault(source_key(record.source_id, record.local_id), clinic)
     return {k: index[k] for k in keys if k in index}
+
+
+def _floor(moment: datetime) -> datetime:
+    return moment - (moment - _EPOCH) % QUERY_GRANULARITY
+
+
+def _ceil(moment: datetime) -> datetime:
+    rest = (moment - _EPOCH) % QUERY_GRANULARITY
+    return moment + (QUERY_GRANULARITY - rest) if rest else moment
+
+
+async def _done(value: U) -> U:
+    return value
 
 
 def _flatten(groups: Iterable[Iterable[T]]) -> list[T]:

@@ -12,6 +12,7 @@ import pytest
 from sources.base import SourceConfig
 from sources.breaker import SourceBreakers
 from sources.fanout import SourcePool
+from sources.reads import slots_read
 from sources.records import SlotQuery, SourceProtocol, SourceStatus
 from tests.conftest import serve
 from tests.sources.test_retry import Probe, upstream
@@ -38,7 +39,7 @@ async def test_the_circuit_opens_after_failures_then_half_opens_and_closes(
         query = SlotQuery(now, now, limit=1)
 
         async def call() -> list[str]:
-            fan = await pool.fan_out(pool.enabled, lambda s: s.search_slots(query))
+            fan = await pool.fan_out(pool.enabled, lambda s: slots_read(query))
             return [e.message for e in fan.errors]
 
         assert await call() and await call()  # two failures: the circuit opens

@@ -443,7 +443,8 @@ async def test_a_bulkhead_caps_the_calls_in_flight_to_one_source(pool):
         return SlotResult((), True, 0)
 
     src.search_slots = slow_search  # type: ignore[method-assign]
-    await asyncio.gather(*(Federation(pool).search_slots(WINDOW, 5) for _ in range(30)))
+    # Thirty different searches (identical ones would be collapsed into one call).
+    await asyncio.gather(*(Federation(pool).search_slots(WINDOW, 5 + i) for i in range(30)))
     assert peak == 10  # the default max_concurrency
 
 

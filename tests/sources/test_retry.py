@@ -13,6 +13,7 @@ from aiohttp import web
 from sources import http
 from sources.base import Source, SourceConfig
 from sources.fanout import SourcePool
+from sources.reads import slots_read
 from sources.records import (
     ClinicQuery,
     ClinicRecord,
@@ -70,7 +71,7 @@ async def ask(session: aiohttp.ClientSession, url: str, timeout_s: float = 2.0) 
     await pool.sync([SourceConfig("probe", "probe", SourceProtocol.REST_JSON, url, timeout_s)])
     now = datetime.now(UTC)
     query = SlotQuery(now, now, limit=1)
-    fan = await pool.fan_out(pool.enabled, lambda s: s.search_slots(query))
+    fan = await pool.fan_out(pool.enabled, lambda s: slots_read(query))
     return fan.errors[0] if fan.errors else fan.results["probe"]
 
 

@@ -33,6 +33,7 @@ from sources.errors import (
     SourceUnavailable,
 )
 from sources.fanout import SourcePool
+from sources.reads import slots_read
 from sources.records import (
     AppointmentType,
     ClinicQuery,
@@ -1007,7 +1008,7 @@ async def test_the_pool_starts_the_source_and_shows_its_status(
         view = pool.view("ssl-test")
         assert view is not None and view.skipped_records == 0
         assert view.data_as_of == datetime(2031, 3, 1, 12, tzinfo=UTC)
-        outcome = await pool.fan_out(pool.enabled, lambda s: s.search_slots(WINDOW))
+        outcome = await pool.fan_out(pool.enabled, lambda s: slots_read(WINDOW))
         assert len(outcome.results["ssl-test"].slots) == 3
     finally:
         await pool.aclose()
