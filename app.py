@@ -39,6 +39,8 @@ from strawberry.types.execution import ExecutionResult
 
 from resolvers.context import DEFAULT_FANOUT_DEADLINE_S, RequestContext
 from schema import schema, with_code
+from sources.cache import SourceCache
+from sources.cache_backends import CacheBackend, MemoryBackend, RedisBackend
 from sources.config_file import config_fingerprint, load_config
 from sources.definition import parse_definition
 from sources.errors import ConfigError
@@ -50,6 +52,7 @@ logger = logging.getLogger("passerelle")
 DEMO_DATABASE_URL = "sqlite:///data/demo.sqlite3"
 DEMO_ORIGIN = "demo"
 REGISTRY_POLL_S = 1.0
+CACHE_CHOICES = ("memory", "redis", "off")
 EXAMPLE_QUERY = Path(__file__).with_name("examples") / "queries" / "slots_near_me.graphql"
 
 
@@ -60,6 +63,19 @@ class Settings:
     registry_poll_s: float = REGISTRY_POLL_S
     startup_wait_s: float = 10.0
     fanout_deadline_s: float = DEFAULT_FANOUT_DEADLINE_S
+    # Where source answers are cached across requests: "memory" (this process),
+    # "redis" (shared by every instance, at redis_url) or "off".
+    cache: str = "memory"
+    redis_url: str | None = None
+
+    def cache_backend(self) -> CacheBackend | None:
+        if self.cache == "redis":
+            if not self.redis_url:
+                raise ConfigError("the redis cache needs a URL (PASSERELLE_REDIS_URL)")
+            return RedisBackend(self.redis_url)
+        if self.cache == "memory":
+            return MemoryBackend()
+        return None
 
 
 class GatewayGraphQL(GraphQL[RequestContext, None]):
@@ -152,7 +168,7 @@ def create_app(settings: Settings) -> Starlette:
         session = aiohttp.ClientSession(
             connector=connector, headers={"User-Agent": "Passerelle/0.1"}
         )
-        pool = SourcePool(session)
+        pool = SourcePool(session, cache=SourceCache(settings.cache_backend()))
         watcher = RegistryWatcher(store, pool, settings)
         await watcher.refresh()
         # Bulk feeds load in the background; give their first load a moment so the
@@ -217,6 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE=SPEC",
         help="make a demo system misbehave, e.g. demo-rest=latency:50ms,errors:0.2 "
         "(repeatable; keys: latency:D jitter:D errors:P malformed:P ratelimit:R hang)",
+    )
+    parser.add_argument(
+        "--cache",
+        choices=CACHE_CHOICES,
+        help="where source answers are cached across requests: memory (one process), "
+        "redis (shared by every instance) or off (default: $PASSERELLE_CACHE, else redis "
+        "when $PASSERELLE_REDIS_URL is set, else memory)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        help="Redis for the shared cache, e.g. redis://127.0.0.1:6379/0 "
+        "(default: $PASSERELLE_REDIS_URL)",
     )
     parser.add_argument(
         "--database-url",
@@ -304,6 +332,24 @@ def run_sources_command(args: argparse.Namespace, database_url: str) -> int:
     return 0
 
 
+def _settle_cache_args(args: argparse.Namespace) -> str | None:
+    """Fill ``--cache``/``--redis-url`` from the environment; a problem as one line."""
+    args.redis_url = args.redis_url or os.environ.get("PASSERELLE_REDIS_URL") or None
+    if args.cache is None:
+        env = os.environ.get("PASSERELLE_CACHE")
+        if env is not None and env not in CACHE_CHOICES:
+            return f"PASSERELLE_CACHE must be one of {', '.join(CACHE_CHOICES)}, got {env!r}"
+        args.cache = env or ("redis" if args.redis_url else "memory")
+    if args.cache == "redis":
+        if not args.redis_url:
+            return "--cache redis needs --redis-url or $PASSERELLE_REDIS_URL"
+        try:
+            RedisBackend(args.redis_url)  # parses the URL; connects only when used
+        except ValueError as exc:
+            return f"--redis-url: {exc}"
+    return None
+
+
 def _number(text: str) -> object:
     try:
         return float(text)
@@ -336,7 +382,12 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
                 store.apply_config(definitions, DEMO_ORIGIN)
         if stopping:
             return 0
-        settings = Settings(database_url=database_url, config_path=args.config)
+        settings = Settings(
+            database_url=database_url,
+            config_path=args.config,
+            cache=args.cache,
+            redis_url=args.redis_url,
+        )
         config = uvicorn.Config(
             create_app(settings),
             host=args.host,
@@ -361,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.demo_faults = parse_demo_faults(args.demo_faults, (p.id for p in PROVIDERS))
     except ValueError as exc:
         parser.error(f"--demo-faults: {exc}")
+    problem = _settle_cache_args(args)
+    if problem:
+        parser.error(problem)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

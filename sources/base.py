@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     )
 
 
+DEFAULT_CONNECT_TIMEOUT_S = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class SourceConfig:
     """One registered booking source, as the registry holds it.
@@ -59,6 +62,20 @@ class SourceConfig:
     enabled: bool = True
     credentials: str | None = field(default=None, repr=False)
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def connect_timeout_s(self) -> float:
+        """How long to wait for a connection (default 1 s, never above ``timeout_s``)."""
+        return min(self._seconds("connect_timeout_s", DEFAULT_CONNECT_TIMEOUT_S), self.timeout_s)
+
+    @property
+    def read_timeout_s(self) -> float:
+        """How long to wait for each read of an answer (default ``timeout_s``)."""
+        return min(self._seconds("read_timeout_s", self.timeout_s), self.timeout_s)
+
+    def _seconds(self, key: str, default: float) -> float:
+        value = self.options.get(key)
+        return float(value) if isinstance(value, int | float) and value > 0 else default
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,15 @@ MAX_CONCURRENCY = 1000
 MIN_POLL_INTERVAL_S = 60
 MAX_POLL_INTERVAL_S = 300
 
+# Answers of live sources are cached this long (0: not cached), then served stale
+# this much longer while one background call refreshes them.
+MAX_CACHE_TTL_S = 3600
+MAX_CACHE_STALE_S = 86400
+
 SOURCE_KEYS = (
+    "cache_stale_s",
+    "cache_ttl_s",
+    "connect_timeout_s",
     "credentials_env",
     "enabled",
     "id",
@@ -43,6 +51,7 @@ SOURCE_KEYS = (
     "options",
     "poll_interval_s",
     "protocol",
+    "read_timeout_s",
     "timeout_s",
     "url",
 )
@@ -167,6 +176,33 @@ def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> 
                 f"got {poll!r}"
             )
         options["poll_interval_s"] = float(poll)
+    for key, low, high in (
+        ("connect_timeout_s", 0.0, float(timeout_s)),
+        ("read_timeout_s", 0.0, float(timeout_s)),
+    ):
+        _number_option(
+            raw,
+            options,
+            key,
+            low,
+            high,
+            fail,
+            what="a number of seconds above 0 and at most timeout_s",
+        )
+    for key, high in (("cache_ttl_s", MAX_CACHE_TTL_S), ("cache_stale_s", MAX_CACHE_STALE_S)):
+        if _number_option(
+            raw,
+            options,
+            key,
+            -1.0,
+            float(high),
+            fail,
+            what=f"a number of seconds between 0 and {high}",
+        ) and (protocol is SourceProtocol.SMART_SCHEDULING_LINKS):
+            raise fail(
+                f"{key} does not apply to SMART_SCHEDULING_LINKS sources "
+                "(they answer from their own copy of the feed, refreshed by poll_interval_s)"
+            )
     return SourceDefinition(
         id=source_id,
         name=name,
@@ -238,6 +274,32 @@ def _parse_url(value: object, protocol: SourceProtocol, fail: _Fail) -> str:
             f"{_SMART_MANIFEST_SUFFIX!r} (the manifest), got {shown!r}"
         )
     return value
+
+
+def _number_option(
+    raw: Mapping[str, object],
+    options: dict[str, Any],
+    key: str,
+    above: float,
+    high: float,
+    fail: _Fail,
+    *,
+    what: str,
+) -> bool:
+    """Check a numeric key given at the top level or in ``options`` (strictly above
+    ``above``, at most ``high``) and keep it in ``options``; False when absent."""
+    value = raw.get(key, options.get(key))
+    if value is None:
+        return False
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not above < value <= high
+    ):
+        raise fail(f"{key} must be {what}, got {value!r}")
+    options[key] = float(value)
+    return True
 
 
 def _parse_options(value: object, fail: _Fail) -> dict[str, Any]:

@@ -240,9 +240,16 @@ class FhirSource(Source):
         if self.config.credentials:
             headers["Authorization"] = f"Bearer {self.config.credentials}"
         body = await request_json(
-            self.session, self.id, method, url,
-            timeout_s=self.config.timeout_s, data=data, headers=headers,
-        )  # fmt: skip
+            self.session,
+            self.id,
+            method,
+            url,
+            timeout_s=self.config.timeout_s,
+            connect_timeout_s=self.config.connect_timeout_s,
+            read_timeout_s=self.config.read_timeout_s,
+            data=data,
+            headers=headers,
+        )
         if not isinstance(body, dict):
             raise shape_error(self.id, f"expected a Bundle, got a JSON {type(body).__name__}")
         kind = body.get("resourceType")

@@ -29,17 +29,26 @@ async def request_json(
     url: str,
     *,
     timeout_s: float,
+    connect_timeout_s: float | None = None,
+    read_timeout_s: float | None = None,
     params: Params = None,
     data: Mapping[str, str] | list[tuple[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Any:
     """Send one request and return its decoded JSON body.
 
-    Raises ``SourceTimeout`` past ``timeout_s``, ``SourceUnavailable`` when the
+    ``timeout_s`` bounds the whole exchange, ``connect_timeout_s`` the connection
+    and ``read_timeout_s`` each read (both default to ``timeout_s``).
+
+    Raises ``SourceTimeout`` past a timeout, ``SourceUnavailable`` when the
     upstream cannot be reached or answers 401/403/429/5xx, and
     ``SourceBadResponse`` for any other non-2xx, an oversized body or bad JSON.
     """
-    timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=timeout_s, sock_read=timeout_s)
+    timeout = aiohttp.ClientTimeout(
+        total=timeout_s,
+        sock_connect=connect_timeout_s or timeout_s,
+        sock_read=read_timeout_s or timeout_s,
+    )
     try:
         # Redirects are not followed: one to another host would carry the API key
         # there, and would skip the adapters' own same-origin checks.
@@ -73,6 +82,12 @@ async def request_json(
                     raise SourceBadResponse(source_id, "upstream answer too large")
                 chunks.append(chunk)
             body = b"".join(chunks)
+    except aiohttp.ConnectionTimeoutError as exc:
+        limit = connect_timeout_s or timeout_s
+        raise SourceTimeout(source_id, f"no connection within {limit:g} s") from exc
+    except aiohttp.SocketTimeoutError as exc:
+        limit = read_timeout_s or timeout_s
+        raise SourceTimeout(source_id, f"the answer stalled for {limit:g} s") from exc
     except TimeoutError as exc:
         raise SourceTimeout(source_id, f"no answer within {timeout_s:g} s") from exc
     except aiohttp.ClientResponseError as exc:

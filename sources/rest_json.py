@@ -360,6 +360,8 @@ class RestJsonSource(Source):
             "GET",
             f"{self._base}/{resource}",
             timeout_s=self.config.timeout_s,
+            connect_timeout_s=self.config.connect_timeout_s,
+            read_timeout_s=self.config.read_timeout_s,
             params=params,
             headers=headers,
         )

@@ -476,9 +476,32 @@ VALID: dict[str, object] = {"id": "x", "protocol": "REST_JSON", "url": "https://
         ({"options": {"ratio": float("inf")}}, "options must hold only strings"),
         (
             {"timout_s": 3},
-            "source 'x': unknown key 'timout_s' (allowed: credentials_env, enabled, id, "
-            "max_concurrency, name, options, poll_interval_s, protocol, timeout_s, url); "
+            "source 'x': unknown key 'timout_s' (allowed: cache_stale_s, cache_ttl_s, "
+            "connect_timeout_s, credentials_env, enabled, id, max_concurrency, name, options, "
+            "poll_interval_s, protocol, read_timeout_s, timeout_s, url); "
             "did you mean 'timeout_s'?",
+        ),
+        (
+            {"cache_ttl_s": -1},
+            "source 'x': cache_ttl_s must be a number of seconds between 0 and 3600, got -1",
+        ),
+        (
+            {"options": {"cache_stale_s": "long"}},
+            "source 'x': cache_stale_s must be a number of seconds between 0 and 86400",
+        ),
+        (
+            {"connect_timeout_s": 5, "timeout_s": 2},
+            "source 'x': connect_timeout_s must be a number of seconds above 0 and at most "
+            "timeout_s, got 5",
+        ),
+        ({"read_timeout_s": 0}, "source 'x': read_timeout_s must be a number of seconds"),
+        (
+            {
+                "protocol": "SMART_SCHEDULING_LINKS",
+                "url": "https://x/$bulk-publish",
+                "cache_ttl_s": 5,
+            },
+            "source 'x': cache_ttl_s does not apply to SMART_SCHEDULING_LINKS sources",
         ),
         ({"url": None}, "source 'x': missing required key 'url' (required: id, protocol, url)"),
     ],
