@@ -109,6 +109,11 @@ async def slot_by_key(ctx: RequestContext, key: str) -> FoundSlot | None:
 
 # One batched search asks each source for at most this many slots.
 MAX_BATCH_SLOTS = 1000
+# Rounds of a batched search before the owners still short keep what they have.
+MAX_ROUNDS = 6
+# Each round asks for this many times ``first`` slots per owner still short (the
+# first one too): busy owners would otherwise crowd quiet ones out, round after round.
+ROUND_GROWTH = 4
 
 
 async def batch_next_slots(
@@ -117,9 +122,10 @@ async def batch_next_slots(
     """``nextSlots`` of many clinics/physicians with one search per source.
 
     Owners with the same kind, ``first`` and types are searched together (in
-    chunks of at most ``MAX_BATCH_SLOTS`` slots). An owner left short by busier
-    neighbours while more slots exist gets a search of its own, all of them
-    concurrently, so every list is exactly the owner's next slots.
+    chunks of at most ``MAX_BATCH_SLOTS`` slots). When busier neighbours leave
+    some owners short while more slots exist, the same search goes on after its
+    last slot for those owners only (one more call per source, however many
+    they are), so every list is exactly the owner's next slots.
     """
     groups: dict[tuple[int, frozenset[AppointmentType] | None, bool], list[NextSlotsKey]] = {}
     for key in keys:
@@ -127,38 +133,34 @@ async def batch_next_slots(
         groups.setdefault((key.first, key.types, is_clinic), []).append(key)
     answers: dict[NextSlotsKey, list[FoundSlot]] = {}
 
-    async def search(
-        owners: list[MergedClinic | MergedPhysician],
-        first: int,
-        types: frozenset[AppointmentType] | None,
-    ) -> SlotPage:
-        window = SlotSearch(
-            starts_after=ctx.now, starts_before=ctx.now + MAX_WINDOW, appointment_types=types
-        )
-        page = await ctx.federation.slots_of(window, owners, first * len(owners))
-        ctx.report(page.errors)
-        return page
-
     async def run(
         first: int, types: frozenset[AppointmentType] | None, members: list[NextSlotsKey]
     ) -> None:
-        size = max(1, MAX_BATCH_SLOTS // first)
-        chunks = [members[i : i + size] for i in range(0, len(members), size)]
-        pages = await asyncio.gather(*(search([m.owner for m in c], first, types) for c in chunks))
-        short: list[NextSlotsKey] = []
-        for chunk, page in zip(chunks, pages, strict=True):
-            for member in chunk:
-                mine = [s for s in page.slots if _owned_by(s, member.owner)][:first]
-                answers[member] = mine
-                if len(mine) < first and page.has_next and len(chunk) > 1:
-                    short.append(member)
-        alone = await asyncio.gather(*(search([m.owner], first, types) for m in short))
-        for member, page in zip(short, alone, strict=True):
-            answers[member] = page.slots[:first]
+        window = SlotSearch(
+            starts_after=ctx.now, starts_before=ctx.now + MAX_WINDOW, appointment_types=types
+        )
+        found: dict[NextSlotsKey, list[FoundSlot]] = {m: [] for m in members}
+        pending, after, share = members, None, first * ROUND_GROWTH
+        for _ in range(MAX_ROUNDS):
+            owners = [m.owner for m in pending]
+            count = min(share * len(owners), max(MAX_BATCH_SLOTS, first))
+            page = await ctx.federation.slots_of(window, owners, count, after)
+            ctx.report(page.errors)
+            for member in pending:
+                found[member] += [s for s in page.slots if _owned_by(s, member.owner)]
+            pending = [m for m in pending if len(found[m]) < first]
+            after = page.end()
+            if not pending or after is None:
+                break
+            share *= ROUND_GROWTH
+        for member in members:
+            answers[member] = found[member][:first]
 
-    await asyncio.gather(
-        *(run(first, types, members) for (first, types, _), members in groups.items())
-    )
+    runs = []
+    for (first, types, _), members in groups.items():
+        size = max(1, MAX_BATCH_SLOTS // (first * ROUND_GROWTH))
+        runs += [run(first, types, members[i : i + size]) for i in range(0, len(members), size)]
+    await asyncio.gather(*runs)
     return [answers[k] for k in keys]
 
 

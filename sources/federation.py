@@ -68,6 +68,11 @@ MIN_PHASE_BUDGET_S = 0.2
 # the exact bounds are re-checked on what comes back.
 QUERY_GRANULARITY = timedelta(minutes=1)
 
+# Each source is asked for at least this many slots: many slots share a start
+# (sessions begin on the hour), and an answer cut inside such a tie settles nothing
+# before it, which would cost another round of calls.
+MIN_SOURCE_LIMIT = 50
+
 # A page is widened at most this far per source before the search settles for
 # the complete part it has (and says there is a next page).
 MAX_SOURCE_LIMIT = 4000
@@ -146,6 +151,14 @@ class SlotPage:
     offset: int
     errors: list[SourceError] = field(default_factory=list)
     resume: SlotPosition | None = None
+
+    def end(self) -> SlotPosition | None:
+        """Where the next page starts (None when there is none)."""
+        if not self.has_next:
+            return None
+        if self.slots:
+            return self.slots[-1].position(self.offset + len(self.slots))
+        return self.resume
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +416,7 @@ class Federation:
         search: SlotSearch,
         owners: Sequence[MergedClinic | MergedPhysician],
         first: int,
+        after: SlotPosition | None = None,
     ) -> SlotPage:
         """Slots of given clinics, or of given physicians (not mixed), in one search per source."""
         clinics = all(isinstance(o, MergedClinic) for o in owners)
@@ -414,7 +428,7 @@ class Federation:
         # The owners' own records take part in the merge, so a slot's clinic is the
         # same merged clinic (same key) as its owner, whatever else the sources sent.
         known = [r for o in owners if isinstance(o, MergedClinic) for r in o.records]
-        return await self._search_scoped(search, scopes, targets, first, None, known)
+        return await self._search_scoped(search, scopes, targets, first, after, known)
 
     async def _search_scoped(
         self,
@@ -440,7 +454,7 @@ class Federation:
         results: dict[str, SlotResult] = {}
         errors: list[SourceError] = []
         pending = list(targets)
-        limit = min(first + 1, MAX_SOURCE_LIMIT)
+        limit = min(max(first + 1, MIN_SOURCE_LIMIT), MAX_SOURCE_LIMIT)
         while True:
             query = replace(base, limit=limit)
 

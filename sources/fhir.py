@@ -279,7 +279,10 @@ class FhirSource(Source):
     async def _all_pages(
         self, resource_type: str, params: list[tuple[str, str]]
     ) -> list[dict[str, Any]]:
-        """Every page of a search, following next links up to ``MAX_PAGES``."""
+        """Every page of a search, following next links up to ``MAX_PAGES``; pages as
+        large as the server allows (``_count``), so a search takes as few calls as it can."""
+        if not any(name == "_count" for name, _ in params):
+            params = [*params, ("_count", str(PAGE_SIZE))]
         bundles = [await self._bundle("POST", f"{self._base}/{resource_type}/_search", params)]
         visited: set[str] = set()
         while (link := _next_link(bundles[-1])) is not None:

@@ -60,10 +60,11 @@ if TYPE_CHECKING:
 MAX_PAGE_SIZE: Final = 500
 # A hostile or broken upstream may announce any number of pages; never follow more.
 MAX_PAGES: Final = 50
-# Ids per batched lookup, to keep URLs well under common 8 KiB request-line limits.
-IDS_PER_CALL: Final = 200
 # The API refuses a list parameter of more values than this.
 MAX_LIST_VALUES: Final = 1000
+# Characters of ids per batched lookup, to keep URLs well under common 8 KiB
+# request-line limits: short ids go up to MAX_LIST_VALUES per call, long ones fewer.
+ID_CHARS_PER_CALL: Final = 5000
 MAX_RADIUS_KM: Final = 1000.0
 DEFAULT_API_KEY_HEADER: Final = "X-Cle-Api"
 DEFAULT_CLINIC_PERMIT_SYSTEM: Final = "urn:passerelle:demo:clinic-permit"
@@ -238,15 +239,13 @@ class RestJsonSource(Source):
             ids = _api_ids(query.local_ids)
             if not ids:
                 return []
-            batches = [[("ids", ",".join(c))] for c in _chunks(ids, IDS_PER_CALL)]
+            batches = [[("ids", ",".join(c))] for c in _chunks(ids)]
         if query.identifiers is not None:
             permits = _values_of(query.identifiers, self._permit_system)
             if not permits:
                 return []
             batches = [
-                [*batch, ("no_permis", ",".join(c))]
-                for batch in batches
-                for c in _chunks(permits, IDS_PER_CALL)
+                [*batch, ("no_permis", ",".join(c))] for batch in batches for c in _chunks(permits)
             ]
         if query.postal_codes is not None:
             codes = sorted({_compact(c) for c in query.postal_codes if _compact(c)})
@@ -280,7 +279,7 @@ class RestJsonSource(Source):
             *(
                 self._listing("medecins", [(name, ",".join(c))], self._items.physician, skipped)
                 for name, values in lookups
-                for c in _chunks(values, IDS_PER_CALL)
+                for c in _chunks(values)
             )
         )
         self._log_skipped("physician lookup", skipped)
@@ -296,7 +295,7 @@ class RestJsonSource(Source):
         skipped: Counter[str],
     ) -> dict[str, _R]:
         """Records by local id, one paged call per batch of ids, batches concurrently."""
-        chunks = _chunks(sorted(ids, key=lambda i: (len(i), i)), IDS_PER_CALL)
+        chunks = _chunks(sorted(ids, key=lambda i: (len(i), i)))
         answers = await asyncio.gather(
             *(self._listing(resource, [("ids", ",".join(c))], read, skipped) for c in chunks)
         )
@@ -427,8 +426,19 @@ def _compact(postal_code: str) -> str:
     return "".join(postal_code.split()).replace("-", "").replace(",", "").upper()
 
 
-def _chunks(values: Sequence[str], size: int) -> list[Sequence[str]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
+def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
+    """Values in batches of at most ``MAX_LIST_VALUES`` and ``ID_CHARS_PER_CALL`` characters."""
+    chunks: list[Sequence[str]] = []
+    start = chars = 0
+    for i, value in enumerate(values):
+        size = len(value) + 1  # and its comma
+        if i > start and (i - start >= MAX_LIST_VALUES or chars + size > ID_CHARS_PER_CALL):
+            chunks.append(values[start:i])
+            start, chars = i, 0
+        chars += size
+    if start < len(values):
+        chunks.append(values[start:])
+    return chunks
 
 
 def _circle_params(near: GeoPoint | None, radius_km: float | None) -> list[tuple[str, str]]:

@@ -329,12 +329,12 @@ async def test_same_name_and_postal_code_with_different_permits_are_two_clinics(
 async def test_a_source_failing_in_a_later_round_no_longer_holds_the_page_back(pool):
     """Round 1: 'flaky' answers a truncated page; round 2 it fails: its partial
     answer is dropped, the page fills from the healthy source, one error only."""
-    flaky_slots = [slot("flaky", f"f{i}", "2", 100 + i) for i in range(10)]
+    flaky_slots = [slot("flaky", f"f{i}", "2", 1000 + i) for i in range(60)]
     good, flaky = await pool.install(
         (
             "good",
             [clinic("good", "1", "P-1", "X")],
-            [slot("good", f"g{i}", "1", 5 * i) for i in range(30)],
+            [slot("good", f"g{i}", "1", 5 * i) for i in range(200)],
         ),
         ("flaky", [clinic("flaky", "2", "P-2", "Y")], flaky_slots),
     )
@@ -349,7 +349,7 @@ async def test_a_source_failing_in_a_later_round_no_longer_holds_the_page_back(p
     flaky.search_slots = once_then_fail  # type: ignore[method-assign]
     # A filter only the gateway applies forces a second round.
     search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}))
-    for s in good.slots[:25]:
+    for s in good.slots[:190]:
         object.__setattr__(s, "appointment_type", AppointmentType.URGENT)
     page = await Federation(pool).search_slots(search, 3)
     assert [s.record.source_id for s in page.slots] == ["good"] * 3
@@ -378,8 +378,8 @@ async def test_an_empty_page_that_has_more_gives_a_cursor_to_resume_from(pool):
 
 async def test_total_is_null_when_the_gateway_filters_on_languages_and_a_source_is_truncated(pool):
     french = replace(clinic("a", "1", "P-1", "X"), languages=("fr",))
-    await pool.install(("a", [french], [slot("a", f"s{i}", "1", i) for i in range(50)]))
-    assert (await Federation(pool).search_slots(WINDOW, 5)).total == 50
+    await pool.install(("a", [french], [slot("a", f"s{i}", "1", i) for i in range(200)]))
+    assert (await Federation(pool).search_slots(WINDOW, 5)).total == 200
     with_languages = replace(WINDOW, languages=frozenset({"fr"}))
     assert (await Federation(pool).search_slots(with_languages, 5)).total is None
 
@@ -444,7 +444,7 @@ async def test_a_bulkhead_caps_the_calls_in_flight_to_one_source(pool):
 
     src.search_slots = slow_search  # type: ignore[method-assign]
     # Thirty different searches (identical ones would be collapsed into one call).
-    await asyncio.gather(*(Federation(pool).search_slots(WINDOW, 5 + i) for i in range(30)))
+    await asyncio.gather(*(Federation(pool).search_slots(WINDOW, 60 + i) for i in range(30)))
     assert peak == 10  # the default max_concurrency
 
 
