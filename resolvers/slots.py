@@ -113,7 +113,7 @@ MAX_BATCH_SLOTS = 1000
 MAX_ROUNDS = 6
 # Each round asks for this many times ``first`` slots per owner still short (the
 # first one too): busy owners would otherwise crowd quiet ones out, round after round.
-ROUND_GROWTH = 4
+ROUND_GROWTH = 3
 
 
 async def batch_next_slots(

@@ -30,7 +30,7 @@ from sources.errors import (
     SourceUnavailable,
 )
 from sources.records import SourceProtocol, SourceStatus
-from sources.retry import call_with_retries
+from sources.retry import CALL_DEADLINE
 
 if TYPE_CHECKING:
     import aiohttp
@@ -285,8 +285,12 @@ class SourcePool:
         try:
             # Waiting for a free slot in the bulkhead counts against the timeout.
             async with breaker, asyncio.timeout(timeout_s), bulkhead:
-                deadline = time.monotonic() + timeout_s
-                result = await call_with_retries(source, call, deadline)
+                # The adapter's requests retry on their own, up to this instant.
+                token = CALL_DEADLINE.set(time.monotonic() + timeout_s)
+                try:
+                    result = await call(source)
+                finally:
+                    CALL_DEADLINE.reset(token)
         except CircuitOpen:
             wait = self.breakers.reopens_in(source.id)
             return SourceUnavailable(

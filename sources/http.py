@@ -5,6 +5,8 @@ This is the one place where aiohttp and JSON exceptions become gateway errors.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -14,6 +16,7 @@ import aiohttp
 import orjson
 
 from sources.errors import SourceBadResponse, SourceTimeout, SourceUnavailable
+from sources.retry import CALL_DEADLINE, with_retries
 
 # An answer bigger than this is refused rather than buffered: a hostile or
 # broken upstream must not exhaust the gateway's memory.
@@ -34,6 +37,39 @@ async def request_json(
     params: Params = None,
     data: Mapping[str, str] | list[tuple[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
+) -> Any:
+    """Send one request (tried again on a retryable failure, within the current
+    call's deadline: ``sources.retry``) and return its decoded JSON body.
+
+    Every request to a booking source is a read (FHIR's ``POST _search``
+    included), so retrying is safe.
+    """
+    deadline = CALL_DEADLINE.get()
+    if deadline is None:
+        deadline = time.monotonic() + timeout_s
+    return await with_retries(
+        lambda: _request_once(
+            session, source_id, method, url,
+            timeout_s=timeout_s, connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s, params=params, data=data, headers=headers,
+        ),
+        deadline,
+        logging.getLogger(f"passerelle.sources.{source_id}"),
+    )  # fmt: skip
+
+
+async def _request_once(
+    session: aiohttp.ClientSession,
+    source_id: str,
+    method: str,
+    url: str,
+    *,
+    timeout_s: float,
+    connect_timeout_s: float | None,
+    read_timeout_s: float | None,
+    params: Params,
+    data: Mapping[str, str] | list[tuple[str, str]] | None,
+    headers: Mapping[str, str] | None,
 ) -> Any:
     """Send one request and return its decoded JSON body.
 

@@ -1,6 +1,6 @@
 """Retries of a source call: idempotent reads only, jittered backoff, within the deadline.
 
-Every call the gateway makes to a booking source is a read, so one that failed
+Every request the gateway makes to a booking source is a read, so one that failed
 in a way a later try may fix (connection refused or reset, 5xx, 429) is tried
 again, at most ``ATTEMPTS`` times in all, after a jittered exponential pause,
 or after the upstream's ``Retry-After`` when it gave one and it ends before the
@@ -12,9 +12,11 @@ The retry policy is tenacity's (a well-kept library) rather than a loop of ours.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from contextvars import ContextVar
+from typing import TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -25,9 +27,6 @@ from tenacity import (
 )
 
 from sources.errors import SourceUnavailable
-
-if TYPE_CHECKING:
-    from sources.base import Source
 
 T = TypeVar("T")
 
@@ -42,11 +41,17 @@ def _wait(state: RetryCallState) -> float:
     return _BACKOFF(state)
 
 
-async def call_with_retries(
-    source: Source, call: Callable[[Source], Awaitable[T]], deadline: float
+# When the source call under way must be over (a ``time.monotonic()`` instant): set
+# by the pool around each call, read by every request the adapter makes for it.
+CALL_DEADLINE: ContextVar[float | None] = ContextVar("passerelle_call_deadline", default=None)
+
+
+async def with_retries(
+    attempt: Callable[[], Awaitable[T]], deadline: float, logger: logging.Logger
 ) -> T:
-    """``call(source)``, tried again on a retryable failure while it fits before
-    ``deadline`` (a ``time.monotonic()`` instant)."""
+    """``attempt()``, made again on a retryable failure while the retry fits before
+    ``deadline``. Each upstream request is retried on its own: a call made of several
+    requests does not start over because its last one failed."""
 
     def worth_retrying(error: BaseException) -> bool:
         if not isinstance(error, SourceUnavailable) or not error.retryable:
@@ -57,15 +62,15 @@ async def call_with_retries(
     def log(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
-        source.logger.info("retrying in %.2f s after: %s", wait, error)
+        logger.info("retrying in %.2f s after: %s", wait, error)
 
-    async for attempt in AsyncRetrying(
+    async for try_ in AsyncRetrying(
         stop=stop_after_attempt(ATTEMPTS),
         wait=_wait,
         retry=retry_if_exception(worth_retrying),
         before_sleep=log,
         reraise=True,
     ):
-        with attempt:
-            return await call(source)
+        with try_:
+            return await attempt()
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

@@ -31,6 +31,15 @@ async def slow(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
+async def stalling(request: web.Request) -> web.StreamResponse:
+    """Headers and a first chunk at once, then nothing for a long while."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    await response.write(b'{"items": [')
+    await asyncio.sleep(5)
+    return response
+
+
 async def truncated(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Length": "1000"})
     await response.prepare(request)
@@ -54,6 +63,7 @@ async def base() -> AsyncIterator[str]:
     app.router.add_get("/html", not_json)
     app.router.add_get("/slow", slow)
     app.router.add_get("/truncated", truncated)
+    app.router.add_get("/stalling", stalling)
     for code in (400, 401, 403, 404, 429, 500, 502, 503):
         app.router.add_get(f"/status/{code}", status(code))
     async with serve(app) as server:
@@ -102,6 +112,17 @@ async def test_upstream_failures_map_to_source_errors(
 async def test_a_slow_upstream_times_out(base: str) -> None:
     with pytest.raises(SourceTimeout):
         await call(base + "/slow", timeout_s=0.2)
+
+
+async def test_an_answer_that_stalls_times_out_on_the_read_timeout(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(SourceTimeout) as caught:
+            await http.request_json(
+                session, "s1", "GET", base + "/stalling", timeout_s=3.0, read_timeout_s=0.2
+            )
+    assert str(caught.value) == "source 's1': the answer stalled for 0.2 s"
+    assert asyncio.get_running_loop().time() - started < 1.5
 
 
 async def test_a_refused_connection_is_unavailable() -> None:
