@@ -110,12 +110,12 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import date
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from examples import request_stats
 from examples.demo_rest_catalogue import (
     REGION_CODES,
     TYPE_CODES,
@@ -164,22 +164,15 @@ class _TokenBucket:
         return (1 - self.tokens) / self.rate
 
 
-@dataclass(slots=True)
-class _Stats:
-    requests: int = 0
-
-
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _middleware(api_key: str, stats: _Stats, rate: float | None, burst: float) -> Middleware:
+def _middleware(api_key: str, rate: float | None, burst: float) -> Middleware:
     buckets: dict[str, _TokenBucket] = {}
     expected = api_key.encode()
 
     @web.middleware
     async def edge(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if request.path != "/_stats":
-            stats.requests += 1
         try:
             if request.path.startswith("/api/"):
                 key = request.headers.get(API_KEY_HEADER)
@@ -229,17 +222,13 @@ def build_app(
     burst = (
         rate_limit_burst if rate_limit_burst is not None else max(1.0, 2 * (rate_limit_rps or 0))
     )
-    stats = _Stats()
     endpoints = Endpoints(Catalogue.of(world), booking_base_url.rstrip("/"))
 
-    async def stats_view(request: web.Request) -> web.Response:
-        return json_response({"requests": stats.requests})
-
-    app = web.Application(middlewares=[_middleware(api_key, stats, rate_limit_rps, burst)])
+    app = web.Application(middlewares=[_middleware(api_key, rate_limit_rps, burst)])
     app.router.add_get("/api/v1/cliniques", endpoints.clinics)
     app.router.add_get("/api/v1/medecins", endpoints.physicians)
     app.router.add_get("/api/v1/disponibilites", endpoints.slots)
-    app.router.add_get("/_stats", stats_view)
+    request_stats.install(app)
     return app
 
 

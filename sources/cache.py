@@ -188,6 +188,8 @@ class SourceCache:
             )
         except CacheUnavailable as exc:
             self._pause(exc)
+        except Exception:  # a value the backend cannot store: served, just not cached
+            logger.exception("cache: could not store an answer of %s", read.kind)
 
     async def _claim(self, key: str, hold_s: float) -> bool:
         if not self.available or self.backend is None:
