@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -24,21 +23,17 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
-from strawberry.types.execution import ExecutionResult
 
-from resolvers.context import DEFAULT_FANOUT_DEADLINE_S, RequestContext
-from schema import schema, with_code
+from edge.graphql_view import GatewayGraphQL
+from resolvers.context import DEFAULT_FANOUT_DEADLINE_S
+from schema import schema
 from sources.cache import SourceCache
 from sources.cache_backends import CacheBackend, MemoryBackend, RedisBackend
 from sources.config_file import config_fingerprint, load_config
@@ -53,7 +48,6 @@ DEMO_DATABASE_URL = "sqlite:///data/demo.sqlite3"
 DEMO_ORIGIN = "demo"
 REGISTRY_POLL_S = 1.0
 CACHE_CHOICES = ("memory", "redis", "off")
-EXAMPLE_QUERY = Path(__file__).with_name("examples") / "queries" / "slots_near_me.graphql"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,44 +70,6 @@ class Settings:
         if self.cache == "memory":
             return MemoryBackend()
         return None
-
-
-class GatewayGraphQL(GraphQL[RequestContext, None]):
-    """Strawberry's ASGI view, with our context, orjson and a preloaded GraphiQL."""
-
-    async def get_context(self, request: Any, response: Any) -> RequestContext:
-        return RequestContext(
-            pool=request.app.state.pool,
-            request=request,
-            fanout_deadline_s=request.app.state.settings.fanout_deadline_s,
-        )
-
-    def encode_json(self, data: object) -> str:
-        return orjson.dumps(data).decode()
-
-    def decode_json(self, data: str | bytes) -> object:
-        # orjson refuses what the stdlib chokes on with a 500: nesting deeper
-        # than 1024 levels, lone surrogates. Both become a 400 "not JSON".
-        return orjson.loads(data)
-
-    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
-        if result.errors:
-            result.errors = [with_code(e) for e in result.errors]
-        return await super().process_result(request, result)
-
-    async def render_graphql_ide(self, request: Any) -> Any:
-        response = await super().render_graphql_ide(request)
-        example = EXAMPLE_QUERY.read_text(encoding="utf-8") if EXAMPLE_QUERY.exists() else ""
-        html = (
-            bytes(response.body)
-            .decode()
-            .replace(
-                "defaultEditorToolsVisibility: true,",
-                "defaultEditorToolsVisibility: true,\n"
-                f"          defaultQuery: {json.dumps(example)},",
-            )
-        )
-        return type(response)(html, status_code=response.status_code)
 
 
 class RegistryWatcher:

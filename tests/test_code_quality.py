@@ -11,11 +11,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# app -> schema -> resolvers -> sources: each package may import only those after it.
+# app -> edge -> schema -> resolvers -> sources: each package may import only those after it.
 FORBIDDEN = {
-    "sources": ("strawberry", "starlette", "schema", "resolvers", "app", "examples", "graphql"),
-    "resolvers": ("schema", "app", "starlette", "examples"),
-    "schema": ("app", "aiohttp", "sqlmodel", "sqlalchemy", "starlette", "examples"),
+    "edge": ("app", "examples"),
+    "sources": (
+        "strawberry",
+        "starlette",
+        "edge",
+        "schema",
+        "resolvers",
+        "app",
+        "examples",
+        "graphql",
+    ),
+    "resolvers": ("edge", "schema", "app", "starlette", "examples"),
+    "schema": ("edge", "app", "aiohttp", "sqlmodel", "sqlalchemy", "starlette", "examples"),
 }
 
 
