@@ -71,7 +71,7 @@ QUERY_GRANULARITY = timedelta(minutes=1)
 # Each source is asked for at least this many slots: many slots share a start
 # (sessions begin on the hour), and an answer cut inside such a tie settles nothing
 # before it, which would cost another round of calls.
-MIN_SOURCE_LIMIT = 50
+MIN_SOURCE_LIMIT = 25
 
 # A page is widened at most this far per source before the search settles for
 # the complete part it has (and says there is a next page).
