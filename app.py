@@ -23,15 +23,21 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from edge.csrf import CSRFPrevention
+from edge.graphiql import graphiql_routes
 from edge.graphql_view import GatewayGraphQL
+from edge.persisted import PersistedQueries
 from resolvers.context import DEFAULT_FANOUT_DEADLINE_S
 from schema import schema
 from sources.cache import SourceCache
@@ -48,6 +54,7 @@ DEMO_DATABASE_URL = "sqlite:///data/demo.sqlite3"
 DEMO_ORIGIN = "demo"
 REGISTRY_POLL_S = 1.0
 CACHE_CHOICES = ("memory", "redis", "off")
+ENVIRONMENTS = ("development", "production")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,14 @@ class Settings:
     # "redis" (shared by every instance, at redis_url) or "off".
     cache: str = "memory"
     redis_url: str | None = None
+    # "production": no GraphiQL, no introspection, no field suggestions.
+    env: str = "development"
+    # Browser origins allowed to call the API cross-site (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
 
     def cache_backend(self) -> CacheBackend | None:
         if self.cache == "redis":
@@ -131,6 +146,9 @@ def create_app(settings: Settings) -> Starlette:
         # first answers are whole, without holding the start-up for long.
         await pool.wait_ready(settings.startup_wait_s)
         app.state.pool = pool
+        # APQ hashes live in the cache backend (Redis: shared by every instance).
+        persisted = PersistedQueries(settings.cache_backend() or MemoryBackend())
+        app.state.persisted = persisted
         app.state.settings = settings
         task = asyncio.create_task(watcher.run())
         try:
@@ -140,20 +158,46 @@ def create_app(settings: Settings) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await pool.aclose()
+            await persisted.backend.aclose()
             await session.close()
             store.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    graphql = GatewayGraphQL(schema)
+    graphql = GatewayGraphQL(schema, production=settings.production)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
+            *graphiql_routes(),
         ],
         lifespan=lifespan,
+        middleware=_middleware(settings),
     )
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    """CORS for the configured origins (outermost: a refused request still gets its
+    headers), then CSRF prevention on ``/graphql``."""
+    stack = []
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "apollo-require-preflight",
+                    "x-apollo-operation-name",
+                ],
+                max_age=600,
+            )
+        )
+    stack.append(Middleware(CSRFPrevention))
+    return stack
 
 
 # -- command line -----------------------------------------------------------------
@@ -196,6 +240,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="where source answers are cached across requests: memory (one process), "
         "redis (shared by every instance) or off (default: $PASSERELLE_CACHE, else redis "
         "when $PASSERELLE_REDIS_URL is set, else memory)",
+    )
+    parser.add_argument(
+        "--env",
+        choices=ENVIRONMENTS,
+        help="development (GraphiQL, introspection) or production (neither, and no field "
+        "suggestions) (default: $PASSERELLE_ENV, else development)",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the API, e.g. https://rendezvous.example "
+        "(repeatable; default: $PASSERELLE_CORS_ORIGINS, comma-separated; none)",
     )
     parser.add_argument(
         "--redis-url",
@@ -306,6 +364,25 @@ def _settle_cache_args(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _settle_edge_args(args: argparse.Namespace) -> str | None:
+    """Fill ``--env``/``--cors-origin`` from the environment; a problem as one line."""
+    if args.env is None:
+        env = os.environ.get("PASSERELLE_ENV") or "development"
+        if env not in ENVIRONMENTS:
+            return f"PASSERELLE_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}"
+        args.env = env
+    origins = args.cors_origin
+    if origins is None:
+        origins = [o for o in os.environ.get("PASSERELLE_CORS_ORIGINS", "").split(",") if o.strip()]
+    args.cors_origin = []
+    for origin in (o.strip() for o in origins):
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            return f"--cors-origin: expected an origin such as https://example.org, got {origin!r}"
+        args.cors_origin.append(origin)
+    return None
+
+
 def _number(text: str) -> object:
     try:
         return float(text)
@@ -343,6 +420,8 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
             config_path=args.config,
             cache=args.cache,
             redis_url=args.redis_url,
+            env=args.env,
+            cors_origins=tuple(args.cors_origin),
         )
         config = uvicorn.Config(
             create_app(settings),
@@ -368,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.demo_faults = parse_demo_faults(args.demo_faults, (p.id for p in PROVIDERS))
     except ValueError as exc:
         parser.error(f"--demo-faults: {exc}")
-    problem = _settle_cache_args(args)
+    problem = _settle_cache_args(args) or _settle_edge_args(args)
     if problem:
         parser.error(problem)
     logging.basicConfig(

@@ -3,29 +3,134 @@ and GraphiQL preloaded with the example query."""
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
+from starlette.responses import Response
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.base import BaseSchema
 from strawberry.types.execution import ExecutionResult
 
+from edge.graphiql import graphiql_response
+from edge.persisted import NOT_FOUND
 from resolvers.context import RequestContext
 from schema import with_code
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def response_media_type(accept: str | None) -> str:
+    """``application/graphql-response+json`` when the client prefers it (or accepts it
+    and not ``application/json``), else ``application/json`` (GraphQL over HTTP)."""
+    if not accept:
+        return JSON
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        kind, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        weights[kind.lower()] = max(q, weights.get(kind.lower(), 0.0))
+    graphql_q = weights.get(GRAPHQL_RESPONSE, 0.0)
+    json_q = weights.get(JSON, 0.0)
+    return GRAPHQL_RESPONSE if graphql_q > 0 and graphql_q >= json_q else JSON
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?\s*$")
+
+
+def without_suggestions(error: GraphQLError) -> GraphQLError:
+    if "Did you mean" not in error.message:
+        return error
+    return GraphQLError(
+        _SUGGESTION.sub("", error.message),
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=error.extensions,
+    )
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Whether the operation never ran: no data, and only errors from before execution.
+
+    ``PersistedQueryNotFound`` is not one: it stays a 200, which Apollo Client's
+    persisted-queries link expects (a 400 would make it give up on APQ).
+    """
+    errors = result.errors or []
+    return (
+        result.data is None
+        and bool(errors)
+        and all(error.path is None for error in errors)
+        and not any((error.extensions or {}).get("code") == NOT_FOUND for error in errors)
+    )
+
 
 EXAMPLE_QUERY = Path(__file__).parents[1] / "examples" / "queries" / "slots_near_me.graphql"
 
 
 class GatewayGraphQL(GraphQL[RequestContext, None]):
-    """Strawberry's ASGI view, with our context, orjson and a preloaded GraphiQL."""
+    """Strawberry's ASGI view, with our context, orjson and a preloaded GraphiQL.
+
+    ``production=True``: no GraphiQL (404), no introspection, no field suggestions.
+    """
+
+    def __init__(self, schema: BaseSchema, *, production: bool = False) -> None:
+        super().__init__(schema, graphql_ide=None if production else "graphiql")
+        self.production = production
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
+        # The media type the answer will have, chosen from the Accept header now, and
+        # kept on the sub-response, which create_response turns into the real one.
+        response.media_type = response_media_type(request.headers.get("accept"))
+        request.state.sub_response = response
         return RequestContext(
             pool=request.app.state.pool,
             request=request,
             fanout_deadline_s=request.app.state.settings.fanout_deadline_s,
+            allow_introspection=not self.production,
+        )
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Any
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media_type = getattr(sub_response, "media_type", None) or JSON
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        return response
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET carrying a persisted query's hash (APQ) is an operation, not a browser.
+        return super().should_render_graphql_ide(request) and (
+            request.query_params.get("extensions") is None
+        )
+
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: RequestContext,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # Automatic persisted queries: a hash instead of the query (edge/persisted.py).
+        resolved = await request.app.state.persisted.resolve(request_data)
+        if isinstance(resolved, ExecutionResult):
+            return resolved
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, resolved
         )
 
     def encode_json(self, data: object) -> str:
@@ -39,18 +144,23 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         if result.errors:
             result.errors = [with_code(e) for e in result.errors]
-        return await super().process_result(request, result)
+            if self.production:
+                # "Did you mean ...?" would spell the schema out to a prober.
+                result.errors = [without_suggestions(e) for e in result.errors]
+        data = await super().process_result(request, result)
+        sub_response = getattr(request.state, "sub_response", None)
+        if (
+            sub_response is not None
+            and sub_response.media_type == GRAPHQL_RESPONSE
+            and is_request_error(result)
+        ):
+            # GraphQL over HTTP: a request that could not be executed at all (parse,
+            # validation, variables) is a 400 without a data entry in this media type.
+            sub_response.status_code = 400
+            data.pop("data", None)
+        return data
 
     async def render_graphql_ide(self, request: Any) -> Any:
-        response = await super().render_graphql_ide(request)
+        # Our own page over vendored assets (edge/graphiql.py): strawberry's loads a CDN.
         example = EXAMPLE_QUERY.read_text(encoding="utf-8") if EXAMPLE_QUERY.exists() else ""
-        html = (
-            bytes(response.body)
-            .decode()
-            .replace(
-                "defaultEditorToolsVisibility: true,",
-                "defaultEditorToolsVisibility: true,\n"
-                f"          defaultQuery: {json.dumps(example)},",
-            )
-        )
-        return type(response)(html, status_code=response.status_code)
+        return graphiql_response(request.url.path, default_query=example)

@@ -44,6 +44,8 @@ class RequestContext:
     reported: list[ReportedError] = field(default_factory=list)
     # All the waiting on booking sources one request may do, whatever it asks.
     fanout_deadline_s: float | None = DEFAULT_FANOUT_DEADLINE_S
+    # Whether this request may introspect the schema (production: only some keys).
+    allow_introspection: bool = True
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)
 

@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
 from schema.error_codes import ErrorCodes, with_code
+from schema.introspection import IntrospectionGuard
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
@@ -23,6 +24,7 @@ from schema.types import Clinic, Physician, Slot
 EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
     lambda: ParserCache(maxsize=512),
     lambda: ValidationCache(maxsize=512),
+    IntrospectionGuard,  # after validation (inside the cache's hook)
     SourceErrors,
     SourceFreshness,
     ErrorCodes,

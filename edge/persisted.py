@@ -1,0 +1,85 @@
+"""Automatic persisted queries (Apollo's APQ protocol).
+
+A client sends ``extensions.persistedQuery = {"version": 1, "sha256Hash": H}``
+instead of the query, over POST or GET. Unknown ``H``: the answer is the error
+``PersistedQueryNotFound`` (``PERSISTED_QUERY_NOT_FOUND``, HTTP 200, so that
+Apollo Client sends the query with its hash next time); a query whose SHA-256
+is not ``H``: ``PERSISTED_QUERY_HASH_MISMATCH``. Registered queries live in
+the cache backend, so with Redis every instance knows them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from dataclasses import replace
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.http import GraphQLRequestData
+from strawberry.types.execution import ExecutionResult
+
+from sources.cache_backends import CacheBackend, CacheUnavailable, Entry
+
+logger = logging.getLogger("passerelle.apq")
+
+NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+# A registered query is kept this long after it was last registered.
+KEEP_S = 7 * 24 * 3600.0
+MAX_QUERY_BYTES = 100 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _error(message: str, code: str) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+class PersistedQueries:
+    """Resolves APQ requests into plain ones, registering queries as they come."""
+
+    def __init__(self, backend: CacheBackend, namespace: str = "passerelle:v1:apq") -> None:
+        self.backend = backend
+        self.namespace = namespace
+
+    async def resolve(self, request: GraphQLRequestData) -> GraphQLRequestData | ExecutionResult:
+        """The request with its query filled in, or the error to answer with."""
+        extensions = request.extensions or {}
+        persisted: Any = extensions.get("persistedQuery")
+        if persisted is None:
+            return request
+        if not isinstance(persisted, dict) or persisted.get("version") != 1:
+            return _error("persistedQuery must be {version: 1, sha256Hash}", NOT_SUPPORTED)
+        digest = persisted.get("sha256Hash")
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest.lower()):
+            return _error("persistedQuery.sha256Hash must be 64 hexadecimal digits", NOT_SUPPORTED)
+        digest = digest.lower()
+        key = f"{self.namespace}:{digest}"
+        if request.query is None:
+            query = await self._get(key)
+            if query is None:
+                return _error("PersistedQueryNotFound", NOT_FOUND)
+            return replace(request, query=query)
+        encoded = request.query.encode("utf-8", "surrogatepass")
+        if hashlib.sha256(encoded).hexdigest() != digest:
+            return _error("provided sha256Hash does not match the query", HASH_MISMATCH)
+        if len(encoded) <= MAX_QUERY_BYTES:
+            await self._put(key, request.query)
+        return request
+
+    async def _get(self, key: str) -> str | None:
+        try:
+            entry = await self.backend.get(key, str)
+        except CacheUnavailable as exc:
+            logger.warning("persisted queries unavailable (%s)", exc)
+            return None
+        return entry.value if entry is not None and isinstance(entry.value, str) else None
+
+    async def _put(self, key: str, query: str) -> None:
+        try:
+            await self.backend.put(key, Entry(query, time.time()), KEEP_S, 1)
+        except CacheUnavailable as exc:
+            logger.warning("persisted queries unavailable (%s)", exc)

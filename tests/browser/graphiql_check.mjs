@@ -1,0 +1,86 @@
+// Opens GraphiQL in Debian's headless Chromium, runs the preloaded query and prints what
+// happened as one JSON object on stdout (tests/test_graphiql_browser.py asserts on it).
+//
+//   node tests/browser/graphiql_check.mjs http://127.0.0.1:PORT/graphql [--screenshot FILE]
+//
+// Every request to a host other than the page's own is recorded and aborted, so a page
+// that still reaches for a CDN fails fast instead of hanging on a closed network.
+import { chromium } from "playwright-core";
+
+const [url, ...rest] = process.argv.slice(2);
+if (!url) {
+  console.error("usage: graphiql_check.mjs URL [--screenshot FILE]");
+  process.exit(2);
+}
+const screenshot = rest[0] === "--screenshot" ? rest[1] : null;
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const TIMEOUT_MS = 15_000;
+
+const report = {
+  requests: [],
+  externalRequests: [],
+  failedRequests: [],
+  consoleErrors: [],
+  pageErrors: [],
+  cspViolations: [],
+  editorQuery: null,
+  resultText: null,
+  dialogOpened: false,
+  error: null,
+};
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const origin = new URL(url).host;
+  await context.route("**/*", (route) => {
+    const requested = route.request().url();
+    if (new URL(requested).host === origin) return route.continue();
+    report.externalRequests.push(requested);
+    return route.abort("blockedbyclient");
+  });
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (e) =>
+      window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`),
+    );
+  });
+  const page = await context.newPage();
+  page.on("request", (r) => report.requests.push(`${r.method()} ${r.url()}`));
+  page.on("requestfailed", (r) => report.failedRequests.push(r.url()));
+  page.on("console", (m) => m.type() === "error" && report.consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => report.pageErrors.push(String(e)));
+
+  // GraphiQL's editors are CodeMirror 5 instances: read their whole text, not the lines
+  // CodeMirror happens to have rendered.
+  const editorText = (selector) =>
+    page.evaluate((s) => document.querySelector(s)?.CodeMirror?.getValue() ?? null, selector);
+  try {
+    await page.goto(url, { waitUntil: "load", timeout: TIMEOUT_MS });
+    await page.waitForSelector(".graphiql-query-editor .CodeMirror", { timeout: TIMEOUT_MS });
+    report.editorQuery = await editorText(".graphiql-query-editor .CodeMirror");
+    await page.click(".graphiql-execute-button", { timeout: TIMEOUT_MS });
+    await page.waitForFunction(
+      () => (document.querySelector(".result-window .CodeMirror")?.CodeMirror?.getValue() ?? "")
+        .includes('"edges"'),
+      null,
+      { timeout: TIMEOUT_MS },
+    );
+    // A dialog injects its own <style> element: it must pass the page's CSP too.
+    await page.click('[aria-label="Open settings dialog"]', { timeout: TIMEOUT_MS });
+    await page.waitForSelector('[role="dialog"]', { timeout: TIMEOUT_MS });
+    report.dialogOpened = true;
+  } catch (e) {
+    report.error = String(e);
+  }
+  report.resultText = await editorText(".result-window .CodeMirror");
+  report.cspViolations = await page.evaluate(() => window.__cspViolations ?? []);
+  if (screenshot) await page.screenshot({ path: screenshot });
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(report) + "\n");

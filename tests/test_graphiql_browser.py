@@ -1,0 +1,151 @@
+"""GraphiQL works on a closed network: served whole by the gateway, it renders and runs
+its example query in headless Chromium without asking any other host for anything.
+
+The browser is Debian's Chromium (``apt-get install chromium``; ``.ci/run`` installs it),
+driven by ``playwright-core`` from npm (``tests/browser/``, installed with ``npm ci`` on
+first use). A missing tool fails the test, never skips it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import Gateway
+
+ROOT = Path(__file__).resolve().parents[1]
+BROWSER_DIR = ROOT / "tests" / "browser"
+ASSETS_DIR = ROOT / "edge" / "static" / "graphiql"
+EXAMPLE = (ROOT / "examples" / "queries" / "slots_near_me.graphql").read_text(encoding="utf-8")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ASSET_URL = re.compile(r'(?:src|href)="(/graphql/static/[0-9a-f]{16}/[^"]+)"')
+
+
+def _pinned_playwright() -> str:
+    lock = json.loads((BROWSER_DIR / "package-lock.json").read_text(encoding="utf-8"))
+    version: str = lock["packages"]["node_modules/playwright-core"]["version"]
+    return version
+
+
+@pytest.fixture(scope="session")
+def browser_driver() -> Path:
+    """``tests/browser/graphiql_check.mjs``, with Node, Chromium and playwright-core ready."""
+    missing = [
+        f"{what} ({how})"
+        for what, found, how in (
+            ("node", shutil.which("node"), "Debian package nodejs"),
+            ("npm", shutil.which("npm"), "Debian package npm"),
+            (CHROMIUM, os.access(CHROMIUM, os.X_OK), "apt-get install chromium"),
+        )
+        if not found
+    ]
+    if missing:
+        pytest.fail(f"the GraphiQL browser test needs {', '.join(missing)}; .ci/run installs them")
+    installed = BROWSER_DIR / "node_modules" / "playwright-core" / "package.json"
+    if (
+        not installed.exists()
+        or json.loads(installed.read_text(encoding="utf-8"))["version"] != _pinned_playwright()
+    ):
+        done = subprocess.run(
+            ["npm", "ci", "--prefix", str(BROWSER_DIR), "--no-audit", "--no-fund"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"npm ci in tests/browser failed:\n{done.stderr}"
+    return BROWSER_DIR / "graphiql_check.mjs"
+
+
+async def _open_in_chromium(script: Path, url: str) -> dict[str, Any]:
+    argv = ["node", str(script), url]
+    if screenshot := os.environ.get("PASSERELLE_GRAPHIQL_SCREENSHOT"):
+        argv += ["--screenshot", screenshot]
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CHROMIUM": CHROMIUM},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=90)
+    assert process.returncode == 0, f"graphiql_check.mjs failed:\n{err.decode()}"
+    report: dict[str, Any] = json.loads(out)
+    return report
+
+
+async def test_graphiql_renders_and_runs_the_example_query_from_the_gateway_alone(
+    gateway: Gateway, browser_driver: Path
+) -> None:
+    report = await _open_in_chromium(browser_driver, gateway.url)
+
+    assert report["error"] is None, report
+    assert report["editorQuery"] == EXAMPLE
+    result = json.loads(report["resultText"])
+    assert "errors" not in result, result["errors"]
+    edges = result["data"]["slots"]["edges"]
+    assert edges and all(edge["node"]["start"] and edge["node"]["clinic"] for edge in edges)
+    # Closed network: the page, its assets and its queries all come from the gateway.
+    assert report["externalRequests"] == []
+    requested = [r.split(" ", 1)[1] for r in report["requests"]]
+    assert {urlsplit(u).hostname for u in requested if not u.startswith("data:")} == {"127.0.0.1"}
+    assert any(u.endswith("/graphiql.min.js") for u in requested)
+    assert report["failedRequests"] == []
+    # ... and it needed nothing its Content-Security-Policy forbids.
+    assert report["dialogOpened"] is True
+    assert report["cspViolations"] == [] and report["pageErrors"] == []
+    assert report["consoleErrors"] == []
+
+
+def _vendored_checksums() -> dict[str, str]:
+    rows = (
+        line.split()
+        for line in (ASSETS_DIR / "VERSIONS").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    return {local: sha256 for _spec, _inner, local, sha256 in rows}
+
+
+async def test_graphiql_assets_are_the_vendored_npm_files_cached_for_a_year(
+    gateway: Gateway,
+) -> None:
+    checksums = _vendored_checksums()
+    for name, sha256 in checksums.items():  # the tree holds exactly what npm published
+        assert hashlib.sha256((ASSETS_DIR / name).read_bytes()).hexdigest() == sha256, name
+    async with gateway.session.get(gateway.url, headers={"Accept": "text/html"}) as page:
+        html = await page.text()
+        assert page.headers["Cache-Control"] == "no-store"
+        csp = page.headers["Content-Security-Policy"]
+    assert re.search(r"script-src 'self' 'nonce-[\w-]{24}'", csp) and "unsafe" not in csp
+    assert "connect-src 'self'" in csp and "default-src 'none'" in csp
+    urls = ASSET_URL.findall(html)
+    assert sorted(u.rsplit("/", 1)[1] for u in urls) == [
+        "graphiql.min.css",
+        "graphiql.min.js",
+        "react-dom.production.min.js",
+        "react.production.min.js",
+    ]
+    origin = gateway.url.removesuffix("/graphql")
+    for url in urls:
+        async with gateway.session.get(origin + url) as response:
+            body = await response.read()  # aiohttp undoes the gzip
+            assert response.status == 200
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            kind = "text/css" if url.endswith(".css") else "text/javascript"
+            assert response.headers["Content-Type"] == f"{kind}; charset=utf-8"
+            etag = response.headers["ETag"]
+        assert hashlib.sha256(body).hexdigest() == checksums[url.rsplit("/", 1)[1]]
+        async with gateway.session.get(origin + url, headers={"If-None-Match": etag}) as again:
+            assert again.status == 304
+    stale = re.sub(r"/[0-9a-f]{16}/", "/0000000000000000/", urls[0])
+    async with gateway.session.get(origin + stale) as response:
+        assert response.status == 404

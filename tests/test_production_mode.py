@@ -1,0 +1,83 @@
+"""Production mode: no GraphiQL, no introspection, no field suggestions; and its CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.conftest import GatewayFactory, fhir_definition
+
+ROOT = Path(__file__).resolve().parents[1]
+INTROSPECTION = "{ __schema { queryType { name } } }"
+TYPO = "{ sourcez { id } }"
+
+
+async def _answers(gateway_for: GatewayFactory, server: TestServer, env: str) -> dict[str, Any]:
+    async with gateway_for(fhir_definition(server), env=env) as gw:
+        async with gw.session.get(gw.url, headers={"Accept": "text/html"}) as page:
+            ide = (page.status, page.headers.get("content-type", ""))
+        return {
+            "ide": ide,
+            "introspection": await gw.query(INTROSPECTION),
+            "typo": await gw.query(TYPO),
+            "sources": await gw.query("{ sources { id status } }"),
+        }
+
+
+async def test_production_hides_graphiql_introspection_and_suggestions(
+    gateway_for: GatewayFactory, fhir_server: TestServer
+) -> None:
+    answers = await _answers(gateway_for, fhir_server, "production")
+    assert answers["ide"][0] == 404
+    refused = answers["introspection"]
+    assert refused.get("data") is None
+    assert refused["errors"][0]["extensions"]["code"] == "INTROSPECTION_DISABLED"
+    typo = answers["typo"]["errors"][0]
+    assert typo["message"] == "Cannot query field 'sourcez' on type 'Query'."
+    assert typo["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert answers["sources"]["data"]["sources"]  # ordinary queries are answered
+
+
+async def test_development_shows_them(gateway_for: GatewayFactory, fhir_server: TestServer) -> None:
+    answers = await _answers(gateway_for, fhir_server, "development")
+    assert answers["ide"][0] == 200 and answers["ide"][1].startswith("text/html")
+    assert answers["introspection"]["data"]["__schema"]["queryType"]["name"] == "Query"
+    assert "Did you mean 'sources'?" in answers["typo"]["errors"][0]["message"]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "app.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (("--env", "prod"), {}, "argument --env: invalid choice: 'prod'"),
+        (
+            (),
+            {"PASSERELLE_ENV": "staging"},
+            "PASSERELLE_ENV must be one of development, production",
+        ),
+        (("--cors-origin", "https://a.example/app"), {}, "--cors-origin: expected an origin"),
+        ((), {"PASSERELLE_CORS_ORIGINS": "rendezvous.example"}, "--cors-origin: expected"),
+    ],
+)
+def test_bad_mode_or_origin_is_refused_in_one_line(
+    args: tuple[str, ...], env: dict[str, str], expected: str
+) -> None:
+    done = _cli("--no-demo", *args, env=env)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert expected in done.stderr.strip().splitlines()[-1]
