@@ -37,6 +37,7 @@ from starlette.routing import Route
 from edge.csrf import CSRFPrevention
 from edge.graphiql import graphiql_routes
 from edge.graphql_view import GatewayGraphQL
+from edge.partners import Partners
 from edge.persisted import PersistedQueries
 from resolvers.context import DEFAULT_FANOUT_DEADLINE_S
 from schema import schema
@@ -149,6 +150,8 @@ def create_app(settings: Settings) -> Starlette:
         # APQ hashes live in the cache backend (Redis: shared by every instance).
         persisted = PersistedQueries(settings.cache_backend() or MemoryBackend())
         app.state.persisted = persisted
+        partners = Partners()
+        app.state.partners = partners
         app.state.settings = settings
         task = asyncio.create_task(watcher.run())
         try:
@@ -159,6 +162,7 @@ def create_app(settings: Settings) -> Starlette:
                 await task
             await pool.aclose()
             await persisted.backend.aclose()
+            await partners.aclose()
             await session.close()
             store.close()
 

@@ -125,8 +125,14 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        # Automatic persisted queries: a hash instead of the query (edge/persisted.py).
-        resolved = await request.app.state.persisted.resolve(request_data)
+        # Partner keys and trusted documents first (edge/partners.py), then automatic
+        # persisted queries: a hash instead of the query (edge/persisted.py).
+        admitted = await request.app.state.partners.admit(
+            request, request_data, context, sub_response
+        )
+        if isinstance(admitted, ExecutionResult):
+            return admitted
+        resolved = await request.app.state.persisted.resolve(admitted)
         if isinstance(resolved, ExecutionResult):
             return resolved
         return await super().execute_single(
