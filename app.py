@@ -39,6 +39,7 @@ from edge.graphiql import graphiql_routes
 from edge.graphql_view import GatewayGraphQL
 from edge.partners import Partners
 from edge.persisted import PersistedQueries
+from edge.response_cache import ResponseCache
 from resolvers.context import DEFAULT_FANOUT_DEADLINE_S
 from schema import schema
 from sources.cache import SourceCache
@@ -71,6 +72,8 @@ class Settings:
     redis_url: str | None = None
     # "production": no GraphiQL, no introspection, no field suggestions.
     env: str = "development"
+    # Whole responses of persisted operations, reused within their sources' TTLs.
+    response_cache: bool = True
     # Browser origins allowed to call the API cross-site (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
 
@@ -150,6 +153,10 @@ def create_app(settings: Settings) -> Starlette:
         # APQ hashes live in the cache backend (Redis: shared by every instance).
         persisted = PersistedQueries(settings.cache_backend() or MemoryBackend())
         app.state.persisted = persisted
+        # Responses of persisted operations, in the same backend.
+        app.state.response_cache = (
+            ResponseCache(persisted.backend) if settings.response_cache else None
+        )
         partners = Partners()
         app.state.partners = partners
         app.state.settings = settings
@@ -258,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="a browser origin allowed to call the API, e.g. https://rendezvous.example "
         "(repeatable; default: $PASSERELLE_CORS_ORIGINS, comma-separated; none)",
+    )
+    parser.add_argument(
+        "--no-response-cache",
+        action="store_true",
+        help="execute every persisted operation instead of reusing its cached response",
     )
     parser.add_argument(
         "--redis-url",
@@ -426,6 +438,7 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
             redis_url=args.redis_url,
             env=args.env,
             cors_origins=tuple(args.cors_origin),
+            response_cache=not args.no_response_cache,
         )
         config = uvicorn.Config(
             create_app(settings),

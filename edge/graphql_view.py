@@ -9,16 +9,20 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError
+from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.base import BaseSchema
 from strawberry.types.execution import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from edge.graphiql import graphiql_response
 from edge.persisted import NOT_FOUND
+from edge.response_cache import Hit, ResponseCache, etag_of
 from resolvers.context import RequestContext
 from schema import with_code
+from sources.cache import answer_ttl_s
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -62,6 +66,30 @@ def without_suggestions(error: GraphQLError) -> GraphQLError:
     )
 
 
+async def _payload(request: Request) -> dict[str, Any]:
+    """What a request asks: its query parameters (GET) or its JSON body (POST)."""
+    if request.method == "GET":
+        return dict(request.query_params)
+    if "json" not in request.headers.get("content-type", ""):
+        return {}
+    try:
+        payload = orjson.loads(await request.body())  # Starlette keeps the body for the view
+    except orjson.JSONDecodeError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _hit_response(request: Request, hit: Hit) -> Response:
+    media_type = response_media_type(request.headers.get("accept"))
+    headers = {"content-type": f"{media_type}; charset=utf-8", "x-cache": "HIT"}
+    if request.method == "GET":
+        headers["cache-control"] = f"public, max-age={hit.max_age_s}"
+        headers["etag"] = hit.etag
+        if hit.etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+    return Response(hit.body, headers=headers)
+
+
 def is_request_error(result: ExecutionResult) -> bool:
     """Whether the operation never ran: no data, and only errors from before execution.
 
@@ -90,17 +118,31 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         super().__init__(schema, graphql_ide=None if production else "graphiql")
         self.production = production
 
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """The response cache first (edge/response_cache.py), then strawberry."""
+        cache: ResponseCache | None = getattr(request.app.state, "response_cache", None)
+        if cache is not None and isinstance(request, Request):
+            key = cache.key(await _payload(request), request.headers.get("authorization"))
+            if key is not None:
+                hit = await cache.get(key)
+                if hit is not None:
+                    return _hit_response(request, hit)
+                request.state.response_cache_key = key
+        return await super().run(request, context, root_value)
+
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         # The media type the answer will have, chosen from the Accept header now, and
         # kept on the sub-response, which create_response turns into the real one.
         response.media_type = response_media_type(request.headers.get("accept"))
         request.state.sub_response = response
-        return RequestContext(
+        context = RequestContext(
             pool=request.app.state.pool,
             request=request,
             fanout_deadline_s=request.app.state.settings.fanout_deadline_s,
             allow_introspection=not self.production,
         )
+        request.state.context = context
+        return context
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Any
@@ -164,7 +206,34 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
             # validation, variables) is a 400 without a data entry in this media type.
             sub_response.status_code = 400
             data.pop("data", None)
+        await self._cache_response(request, result, data)
         return data
+
+    async def _cache_response(
+        self, request: Any, result: ExecutionResult, data: GraphQLHTTPResponse
+    ) -> None:
+        """Store a cacheable response, and say how caches may keep a GET one."""
+        key = getattr(request.state, "response_cache_key", None)
+        context = getattr(request.state, "context", None)
+        sub_response = getattr(request.state, "sub_response", None)
+        ttl = 0.0
+        if key is not None and not result.errors and isinstance(context, RequestContext):
+            sources = {s.id: s for s in context.federation.sources}
+            ttls = {
+                sid: answer_ttl_s(sources[sid]) - (use.age_s if use.from_cache else 0.0)
+                for sid, use in context.federation.asked.items()
+                if sid in sources
+            }
+            cache: ResponseCache = request.app.state.response_cache
+            ttl = await cache.put(key, data.get("data"), dict(data.get("extensions") or {}), ttls)
+        if key is not None and sub_response is not None:
+            sub_response.headers["x-cache"] = "MISS" if ttl > 0 else "BYPASS"
+        if sub_response is not None and request.method == "GET":
+            if ttl > 0:
+                sub_response.headers["cache-control"] = f"public, max-age={int(ttl)}"
+                sub_response.headers["etag"] = etag_of(data.get("data"))
+            else:
+                sub_response.headers["cache-control"] = "no-store"
 
     async def render_graphql_ide(self, request: Any) -> Any:
         # Our own page over vendored assets (edge/graphiql.py): strawberry's loads a CDN.

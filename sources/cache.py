@@ -42,6 +42,8 @@ DEFAULT_STALE_S = 120.0
 # After a backend failure, the cache is left alone this long before it is tried again.
 OUTAGE_PAUSE_S = 5.0
 NAMESPACE = "passerelle:v1"
+# A bulk feed's default manifest polling (sources/smart_scheduling.py).
+DEFAULT_POLL_S = 60.0
 
 # A call of one source: given a budget in seconds (None: the source's own timeout).
 Call = Callable[[float | None], Awaitable["T | SourceError"]]
@@ -63,6 +65,15 @@ class CachePolicy:
             float(ttl) if isinstance(ttl, int | float) else DEFAULT_TTL_S,
             float(stale) if isinstance(stale, int | float) else DEFAULT_STALE_S,
         )
+
+
+def answer_ttl_s(source: Source) -> float:
+    """How long an answer of this source may be reused: its cache TTL, or for a source
+    serving its own copy (a bulk feed), until its next poll at the latest."""
+    if source.cache_answers:
+        return CachePolicy.of(source).ttl_s
+    poll = source.config.options.get("poll_interval_s", DEFAULT_POLL_S)
+    return float(poll) if isinstance(poll, int | float) else DEFAULT_POLL_S
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ class CacheBackend(ABC):
     name: str
 
     @abstractmethod
-    async def get(self, key: str, kind: type[Any]) -> Entry | None:
+    async def get(self, key: str, kind: Any) -> Entry | None:
         """The entry, or None when absent, expired or unreadable."""
 
     @abstractmethod
@@ -87,7 +87,7 @@ class MemoryBackend(CacheBackend):
     def __len__(self) -> int:
         return len(self._items)
 
-    async def get(self, key: str, kind: type[Any]) -> Entry | None:
+    async def get(self, key: str, kind: Any) -> Entry | None:
         stored = self._items.get(key)
         if stored is None:
             return None
@@ -134,13 +134,13 @@ class RedisBackend(CacheBackend):
         self._encoder = msgspec.msgpack.Encoder()
         self._decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
 
-    def _decoder(self, kind: type[Any]) -> msgspec.msgpack.Decoder[Any]:
+    def _decoder(self, kind: Any) -> msgspec.msgpack.Decoder[Any]:
         decoder = self._decoders.get(kind)
         if decoder is None:
-            decoder = self._decoders[kind] = msgspec.msgpack.Decoder(tuple[float, kind])  # type: ignore[valid-type]
+            decoder = self._decoders[kind] = msgspec.msgpack.Decoder(tuple[float, kind])
         return decoder
 
-    async def get(self, key: str, kind: type[Any]) -> Entry | None:
+    async def get(self, key: str, kind: Any) -> Entry | None:
         try:
             raw = await self._redis.get(key)
         except (RedisError, OSError) as exc:
