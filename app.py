@@ -34,14 +34,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from edge.body_limit import BodyLimit
 from edge.csrf import CSRFPrevention
 from edge.graphiql import graphiql_routes
 from edge.graphql_view import GatewayGraphQL
 from edge.partners import Partners
+from edge.partners_documents import read_manifest
+from edge.partners_store import KEY_PEPPER_ENV, Client, PartnerStore
 from edge.persisted import PersistedQueries
 from edge.response_cache import ResponseCache
 from resolvers.context import DEFAULT_FANOUT_DEADLINE_S
-from schema import schema
+from schema import make_schema, schema
 from sources.cache import SourceCache
 from sources.cache_backends import CacheBackend, MemoryBackend, RedisBackend
 from sources.config_file import config_fingerprint, load_config
@@ -74,6 +77,10 @@ class Settings:
     env: str = "development"
     # Whole responses of persisted operations, reused within their sources' TTLs.
     response_cache: bool = True
+    # All the time one operation may take; past it, it is cancelled (OPERATION_TIMEOUT).
+    operation_timeout_s: float = 10.0
+    # Arrays of operations in one request (at most schema.MAX_BATCH); off by default.
+    batching: bool = False
     # Browser origins allowed to call the API cross-site (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
 
@@ -157,7 +164,11 @@ def create_app(settings: Settings) -> Starlette:
         app.state.response_cache = (
             ResponseCache(persisted.backend) if settings.response_cache else None
         )
-        partners = Partners()
+        partners = Partners(
+            settings.database_url,
+            production=settings.production,
+            pepper=os.environ.get(KEY_PEPPER_ENV) or None,
+        )
         app.state.partners = partners
         app.state.settings = settings
         task = asyncio.create_task(watcher.run())
@@ -176,7 +187,10 @@ def create_app(settings: Settings) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    graphql = GatewayGraphQL(schema, production=settings.production)
+    graphql = GatewayGraphQL(
+        make_schema(batching=True) if settings.batching else schema,
+        production=settings.production,
+    )
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -190,7 +204,7 @@ def create_app(settings: Settings) -> Starlette:
 
 def _middleware(settings: Settings) -> list[Middleware]:
     """CORS for the configured origins (outermost: a refused request still gets its
-    headers), then CSRF prevention on ``/graphql``."""
+    headers), then the body size limit (413), then CSRF prevention on ``/graphql``."""
     stack = []
     if settings.cors_origins:
         stack.append(
@@ -207,6 +221,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
                 max_age=600,
             )
         )
+    stack.append(Middleware(BodyLimit))
     stack.append(Middleware(CSRFPrevention))
     return stack
 
@@ -267,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeatable; default: $PASSERELLE_CORS_ORIGINS, comma-separated; none)",
     )
     parser.add_argument(
+        "--batching",
+        action="store_true",
+        help="accept a JSON array of at most 10 operations in one request (off by default)",
+    )
+    parser.add_argument(
         "--no-response-cache",
         action="store_true",
         help="execute every persisted operation instead of reusing its cached response",
@@ -307,6 +327,57 @@ def build_parser() -> argparse.ArgumentParser:
         ("remove", "delete a source"),
     ):
         actions.add_parser(name, help=text, parents=[shared]).add_argument("id")
+    clients = commands.add_parser("clients", help="manage partner clients and their API keys")
+    client_actions = clients.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = client_actions.add_parser(
+        "create", help="create a client and print its API key (shown once)", parents=[shared]
+    )
+    update = client_actions.add_parser(
+        "update", help="change a client's options (its key stays)", parents=[shared]
+    )
+    for command, flag in ((create, "store_true"), (update, argparse.BooleanOptionalAction)):
+        command.add_argument("name")
+        command.add_argument(
+            "--persisted-only",
+            action=flag,
+            help="may run only the documents registered for it (documents push)",
+        )
+        command.add_argument(
+            "--log-only",
+            action=flag,
+            help="persisted-only in report mode: serve other operations and log their hash "
+            "(gradual rollout; implies --persisted-only)",
+        )
+        command.add_argument(
+            "--allow-introspection",
+            action=flag,
+            help="may introspect the schema even in production",
+        )
+        command.add_argument(
+            "--rate-limit",
+            type=float,
+            metavar="RPS",
+            help="requests per second allowed to this client",
+        )
+    update.add_argument("--no-rate-limit", action="store_true", help="remove its rate limit")
+    client_actions.add_parser("list", help="list the clients (never their keys)", parents=[shared])
+    client_actions.add_parser(
+        "revoke", help="revoke a client's key for good", parents=[shared]
+    ).add_argument("name")
+    documents = commands.add_parser("documents", help="manage partners' trusted documents")
+    document_actions = documents.add_subparsers(dest="action", metavar="ACTION", required=True)
+    push = document_actions.add_parser(
+        "push",
+        help="register the operations of an Apollo persisted-query manifest or a Relay "
+        "{id: text} map for a client (each checked against the schema)",
+        parents=[shared],
+    )
+    push.add_argument("manifest", type=Path, metavar="MANIFEST")
+    document_listing = document_actions.add_parser(
+        "list", help="list a client's documents", parents=[shared]
+    )
+    for command in (push, document_listing):
+        command.add_argument("--client", required=True, metavar="NAME")
     return parser
 
 
@@ -359,6 +430,75 @@ def run_sources_command(args: argparse.Namespace, database_url: str) -> int:
         elif args.action == "remove":
             store.remove(args.id)
             print(f"{args.id} removed")
+    return 0
+
+
+def run_clients_command(args: argparse.Namespace, database_url: str) -> int:
+    with PartnerStore(database_url, pepper=os.environ.get(KEY_PEPPER_ENV) or None) as store:
+        if args.action == "create":
+            client, key = store.create_client(
+                args.name,
+                persisted_only=args.persisted_only,
+                log_only=args.log_only,
+                allow_introspection=args.allow_introspection,
+                rate_limit_rps=args.rate_limit,
+            )
+            print(key)  # alone on stdout: KEY=$(python app.py clients create NAME)
+            print(
+                f"created client {client.name} ({_client_options(client)}); its key, above, "
+                "is shown only this once: only a hash of it is kept",
+                file=sys.stderr,
+            )
+        elif args.action == "update":
+            changes = {
+                option: getattr(args, option)
+                for option in ("persisted_only", "log_only", "allow_introspection")
+                if getattr(args, option) is not None
+            }
+            if args.rate_limit is not None or args.no_rate_limit:
+                changes["rate_limit_rps"] = None if args.no_rate_limit else args.rate_limit
+            client = store.update_client(args.name, **changes)
+            print(f"{client.name}: {_client_options(client)}")
+        elif args.action == "list":
+            rows = store.clients()
+            if not rows:
+                print("no clients")
+            for c in rows:
+                state = f"revoked {c.revoked_at:%Y-%m-%d %H:%M}Z" if c.revoked_at else "active"
+                other = "\tkey hashed with another pepper" if c.pepper_id != store.pepper_id else ""
+                print(
+                    f"{c.name}\t{_client_options(c)}\tcreated {c.created_at:%Y-%m-%d %H:%M}Z"
+                    f"\t{state}{other}"
+                )
+        elif args.action == "revoke":
+            revoked = store.revoke_client(args.name)
+            print(f"{args.name} {'revoked' if revoked else 'was already revoked'}")
+    return 0
+
+
+def _client_options(client: Client) -> str:
+    options = list(client.flags)
+    if client.rate_limit_rps is not None:
+        options.append(f"rate limit {client.rate_limit_rps:g}/s")
+    return ", ".join(options) or "no options"
+
+
+def run_documents_command(args: argparse.Namespace, database_url: str) -> int:
+    with PartnerStore(database_url, pepper=os.environ.get(KEY_PEPPER_ENV) or None) as store:
+        if args.action == "push":
+            store.client(args.client)  # an unknown client before a long manifest's problems
+            summary = store.push_documents(args.client, read_manifest(args.manifest))
+            print(
+                f"{args.client}: {len(summary.added)} documents registered, "
+                f"{len(summary.unchanged)} already there"
+            )
+        elif args.action == "list":
+            rows = store.documents(args.client)
+            if not rows:
+                print(f"no documents registered for {args.client}")
+            for d in rows:
+                name = d.operation_name or "(anonymous)"
+                print(f"{d.id}\t{d.operation_type}\t{name}\tadded {d.created_at:%Y-%m-%d %H:%M}Z")
     return 0
 
 
@@ -439,6 +579,7 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
             env=args.env,
             cors_origins=tuple(args.cors_origin),
             response_cache=not args.no_response_cache,
+            batching=args.batching,
         )
         config = uvicorn.Config(
             create_app(settings),
@@ -481,6 +622,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sources":
             return run_sources_command(args, database_url)
+        if args.command == "clients":
+            return run_clients_command(args, database_url)
+        if args.command == "documents":
+            return run_documents_command(args, database_url)
         if args.config is not None:
             load_config(args.config)  # refuse a bad file before anything starts
         return serve(args, database_url)

@@ -3,6 +3,8 @@ and GraphiQL preloaded with the example query."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,10 @@ from resolvers.context import RequestContext
 from schema import with_code
 from sources.cache import answer_ttl_s
 
+logger = logging.getLogger("passerelle.http")
+
 JSON = "application/json"
+OPERATION_TIMEOUT = "OPERATION_TIMEOUT"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
@@ -94,14 +99,18 @@ def is_request_error(result: ExecutionResult) -> bool:
     """Whether the operation never ran: no data, and only errors from before execution.
 
     ``PersistedQueryNotFound`` is not one: it stays a 200, which Apollo Client's
-    persisted-queries link expects (a 400 would make it give up on APQ).
+    persisted-queries link expects (a 400 would make it give up on APQ); nor is a
+    timeout (a 504).
     """
     errors = result.errors or []
     return (
         result.data is None
         and bool(errors)
         and all(error.path is None for error in errors)
-        and not any((error.extensions or {}).get("code") == NOT_FOUND for error in errors)
+        and not any(
+            (error.extensions or {}).get("code") in (NOT_FOUND, OPERATION_TIMEOUT)
+            for error in errors
+        )
     )
 
 
@@ -177,9 +186,19 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         resolved = await request.app.state.persisted.resolve(admitted)
         if isinstance(resolved, ExecutionResult):
             return resolved
-        return await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, resolved
-        )
+        limit = request.app.state.settings.operation_timeout_s
+        try:
+            # The fan-out deadline (3 s) normally answers long before this one.
+            async with asyncio.timeout(limit):
+                return await super().execute_single(
+                    request, request_adapter, sub_response, context, root_value, resolved
+                )
+        except TimeoutError:
+            logger.warning("operation cancelled after %.0f s", limit)
+            sub_response.status_code = 504
+            message = f"The operation took longer than {limit:g} s and was cancelled"
+            error = GraphQLError(message, extensions={"code": OPERATION_TIMEOUT})
+            return ExecutionResult(data=None, errors=[error])
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()

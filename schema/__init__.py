@@ -12,6 +12,7 @@ from strawberry.types.execution import ExecutionContext
 
 from schema.error_codes import ErrorCodes, with_code
 from schema.introspection import IntrospectionGuard
+from schema.limits import OperationLimits
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
@@ -24,7 +25,9 @@ from schema.types import Clinic, Physician, Slot
 EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
     lambda: ParserCache(maxsize=512),
     lambda: ValidationCache(maxsize=512),
-    IntrospectionGuard,  # after validation (inside the cache's hook)
+    # After validation (inside the cache's hook), before execution:
+    OperationLimits,
+    IntrospectionGuard,
     SourceErrors,
     SourceFreshness,
     ErrorCodes,
@@ -48,11 +51,24 @@ class GatewaySchema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-schema = GatewaySchema(
-    query=Query,
-    types=[Clinic, Physician, Slot],
-    extensions=EXTENSIONS,
-    config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
-)
+# A JSON array of operations in one request, when batching is enabled.
+MAX_BATCH = 10
 
-__all__ = ["EXTENSIONS", "schema", "with_code"]
+
+def make_schema(*, batching: bool = False) -> GatewaySchema:
+    """The schema; ``batching`` accepts arrays of at most ``MAX_BATCH`` operations."""
+    return GatewaySchema(
+        query=Query,
+        types=[Clinic, Physician, Slot],
+        extensions=EXTENSIONS,
+        config=StrawberryConfig(
+            auto_camel_case=True,
+            scalar_map=SCALAR_MAP,
+            batching_config={"max_operations": MAX_BATCH} if batching else None,
+        ),
+    )
+
+
+schema = make_schema()
+
+__all__ = ["EXTENSIONS", "MAX_BATCH", "make_schema", "schema", "with_code"]

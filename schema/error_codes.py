@@ -20,6 +20,7 @@ from strawberry.extensions import SchemaExtension
 logger = logging.getLogger("passerelle.errors")
 
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+TOKEN_LIMIT_EXCEEDED = "TOKEN_LIMIT_EXCEEDED"
 
 
 def with_code(error: GraphQLError) -> GraphQLError:
@@ -29,7 +30,9 @@ def with_code(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if error.path is None:
         # Raised before execution: the client's document or variables are wrong.
-        if error.message.startswith("Syntax Error"):
+        if "tokens. Parsing aborted" in error.message:
+            code = TOKEN_LIMIT_EXCEEDED
+        elif error.message.startswith("Syntax Error"):
             code = "GRAPHQL_PARSE_FAILED"
         elif error.message.startswith("Variable "):
             code = "BAD_USER_INPUT"

@@ -1,0 +1,96 @@
+"""Operation limits: each refused before execution with its code; ordinary queries pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from graphql import parse
+
+from schema import schema, with_code
+from schema.limits import DEFAULT_LIMITS, check_limits
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "queries").glob("*.graphql"))
+CONTEXT = SimpleNamespace(allow_introspection=True)
+
+
+async def run(document: str) -> Any:
+    return await schema.execute(document, context_value=CONTEXT)
+
+
+def nested(levels: int) -> str:
+    """A valid document ``levels`` deep: clinic -> physicians -> clinics -> ... -> name."""
+    inner = "name"
+    for n in range(levels - 1):
+        inner = f"physicians {{ clinics {{ {inner} }} }}" if n % 2 == 0 else inner
+    return f'{{ node(id: "x") {{ ... on Clinic {{ {inner} }} }} }}'
+
+
+@pytest.mark.parametrize(
+    ("document", "code", "message"),
+    [
+        (
+            "{ " + " ".join(f"a{i}: sources {{ id }}" for i in range(16)) + " }",
+            "ALIAS_LIMIT_EXCEEDED",
+            "The operation uses 16 aliases; at most 15 are allowed",
+        ),
+        (
+            # The alias-overloading probe of security scanners: 101 aliases.
+            "{ " + " ".join(f"a{i}: __typename" for i in range(101)) + " }",
+            "ALIAS_LIMIT_EXCEEDED",
+            "The operation uses 101 aliases; at most 15 are allowed",
+        ),
+        (
+            "{ " + "__typename @include(if: true) " * 51 + "}",
+            "DIRECTIVE_LIMIT_EXCEEDED",
+            "The operation uses 51 directives; at most 50 are allowed",
+        ),
+        (
+            "{ " + " ".join("sources { id }" for _ in range(21)) + " }",
+            "ROOT_FIELD_LIMIT_EXCEEDED",
+            "The operation asks 21 root fields; at most 20 are allowed",
+        ),
+        (
+            "{ " + "sources { id } " * 300 + "}",
+            "TOKEN_LIMIT_EXCEEDED",
+            "Syntax Error: Document contains more than 1000 tokens. Parsing aborted.",
+        ),
+    ],
+)
+async def test_each_limit_is_refused_before_execution_with_its_code(
+    document: str, code: str, message: str
+) -> None:
+    result = await run(document)
+    assert result.data is None and result.errors
+    error = with_code(result.errors[0])
+    assert error.extensions is not None and error.extensions["code"] == code
+    assert error.message == message
+
+
+def test_depth_counts_every_level_through_fragments() -> None:
+    document = parse(
+        "query { slots(first: 1) { ...E } } "
+        "fragment E on SlotConnection { edges { node { clinic { address { city } } } } }"
+    )
+    assert check_limits(document) == []  # 6 levels, as the contract's ordinary queries
+    deep = parse(
+        "{ a { b { c { d { e { f { g { h { i { j { k } } } } } } } } } } }"
+    )  # 11 levels: syntax only, check_limits needs no schema
+    (error,) = check_limits(deep)
+    assert error.extensions == {"code": "DEPTH_LIMIT_EXCEEDED", "found": 11, "limit": 10}
+    assert error.message == "The operation nests fields 11 levels deep; at most 10 are allowed"
+
+
+def test_a_fragment_cycle_does_not_hang_the_count() -> None:
+    cyclic = parse("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }")
+    assert check_limits(cyclic) == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_query_is_well_within_the_limits(path: Path) -> None:
+    document = parse(path.read_text(encoding="utf-8"))
+    assert check_limits(document) == []
+    tight = type(DEFAULT_LIMITS)(depth=7, aliases=5, tokens=500, directives=10, root_fields=5)
+    assert check_limits(document, tight) == []  # room to spare
