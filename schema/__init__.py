@@ -10,6 +10,7 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
+from schema.cost import DEFAULT_MAX_COST, CostLimit
 from schema.error_codes import ErrorCodes, with_code
 from schema.introspection import IntrospectionGuard
 from schema.limits import OperationLimits
@@ -55,12 +56,20 @@ class GatewaySchema(strawberry.Schema):
 MAX_BATCH = 10
 
 
-def make_schema(*, batching: bool = False) -> GatewaySchema:
-    """The schema; ``batching`` accepts arrays of at most ``MAX_BATCH`` operations."""
+def make_schema(
+    *, batching: bool = False, max_cost: int = DEFAULT_MAX_COST, measure_cost: bool = False
+) -> GatewaySchema:
+    """The schema; ``batching`` accepts arrays of at most ``MAX_BATCH`` operations;
+    operations costing over ``max_cost`` are refused (``measure_cost``: only reported)."""
+    extensions = list(EXTENSIONS)
+    extensions.insert(
+        extensions.index(OperationLimits) + 1,
+        lambda: CostLimit(max_cost, measure=measure_cost),
+    )
     return GatewaySchema(
         query=Query,
         types=[Clinic, Physician, Slot],
-        extensions=EXTENSIONS,
+        extensions=extensions,
         config=StrawberryConfig(
             auto_camel_case=True,
             scalar_map=SCALAR_MAP,
