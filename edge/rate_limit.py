@@ -1,0 +1,138 @@
+"""Rate limits: a token bucket per client key, or per IP for anonymous clients.
+
+``RateLimiter.take(key, rate, burst)`` answers 0 when a request may pass, else
+the seconds until one may (for ``Retry-After``). Buckets live in this process,
+or in Redis so that every instance shares them (an atomic Lua script, timed by
+Redis' own clock). When Redis fails, the buckets of this process take over
+(logged once): limits loosen to one bucket per instance, they never vanish.
+
+``client_ip`` reads ``X-Forwarded-For`` only when the peer is a trusted proxy:
+otherwise any client could pick the address it is limited by.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("passerelle.rate_limit")
+
+CODE = "RATE_LIMITED"
+MAX_BUCKETS = 100_000  # in-process buckets kept (least recently used dropped first)
+
+_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    rate: float  # requests per second, sustained
+    burst: float  # bucket size
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str | None = None, namespace: str = "passerelle:v1:rl") -> None:
+        self.namespace = namespace
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._redis = (
+            aioredis.Redis.from_url(
+                redis_url, socket_timeout=0.25, socket_connect_timeout=0.25,
+                retry=Retry(NoBackoff(), 0),
+            )
+            if redis_url
+            else None
+        )  # fmt: skip
+        self._script = self._redis.register_script(_SCRIPT) if self._redis else None
+        self._redis_down_until = 0.0
+
+    async def take(self, key: str, budget: Budget) -> float:
+        """0 when a request of ``key`` may pass now, else the seconds to wait."""
+        if self._script is not None and time.monotonic() >= self._redis_down_until:
+            try:
+                wait = await self._script(
+                    keys=[f"{self.namespace}:{key}"], args=[budget.rate, budget.burst]
+                )
+                return float(wait)
+            except (RedisError, OSError) as exc:
+                logger.warning("shared rate limits unavailable (%s): per instance for 5 s", exc)
+                self._redis_down_until = time.monotonic() + 5.0
+        return self._take_here(key, budget)
+
+    def _take_here(self, key: str, budget: Budget) -> float:
+        now = time.monotonic()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(budget.burst, now)
+            if len(self._buckets) > MAX_BUCKETS:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        bucket.tokens = min(budget.burst, bucket.tokens + (now - bucket.at) * budget.rate)
+        bucket.at = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / budget.rate
+
+    async def aclose(self) -> None:
+        if self._redis is not None:
+            try:
+                await self._redis.aclose()
+            except (RedisError, OSError):
+                pass
+
+
+def client_ip(
+    peer: str | None,
+    forwarded_for: str | None,
+    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> str:
+    """The client's address: from ``X-Forwarded-For`` (right to left, past the trusted
+    proxies) when the peer is a trusted proxy, else the peer itself."""
+    if not peer:
+        return "unknown"
+    if not forwarded_for or not _trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _trusted(
+    address: str, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
