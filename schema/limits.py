@@ -3,7 +3,8 @@
 ``check_limits(document, limits)`` counts, over the operations and the
 fragments they use: how deep fields nest (leaf fields included: the contract's
 ``slots { edges { node { clinic { address { city } } } } }`` is 6 deep), aliases,
-directives and root fields. Tokens are bounded by the parser itself (it stops
+directives and root fields; introspection's subtrees are left to graphql-core's
+own introspection depth rule. Tokens are bounded by the parser itself (it stops
 at ``tokens``). Each excess is one error with a stable code and a message that
 says the limit. ``OperationLimits`` applies them to every request, after
 validation; trusted documents are checked with the same function when they are
@@ -65,7 +66,9 @@ def _walk(
             if selection.name.value != "__typename":
                 counts.depth = max(counts.depth, level)
             yield selection
-            if selection.selection_set is not None:
+            # Introspection nests deep by design (type { ofType { ofType ... } }):
+            # graphql-core's own rule bounds it, not these limits.
+            if selection.selection_set is not None and not selection.name.value.startswith("__"):
                 yield from _walk(selection.selection_set, fragments, level + 1, counts, seen)
         elif isinstance(selection, InlineFragmentNode):
             yield from _walk(selection.selection_set, fragments, level, counts, seen)
