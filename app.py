@@ -44,7 +44,8 @@ from edge.partners_store import KEY_PEPPER_ENV, Client, PartnerStore
 from edge.persisted import PersistedQueries
 from edge.response_cache import ResponseCache
 from resolvers.context import DEFAULT_FANOUT_DEADLINE_S
-from schema import make_schema, schema
+from schema import make_schema
+from schema.cost import DEFAULT_MAX_COST
 from sources.cache import SourceCache
 from sources.cache_backends import CacheBackend, MemoryBackend, RedisBackend
 from sources.config_file import config_fingerprint, load_config
@@ -79,6 +80,9 @@ class Settings:
     response_cache: bool = True
     # All the time one operation may take; past it, it is cancelled (OPERATION_TIMEOUT).
     operation_timeout_s: float = 10.0
+    # Demand control: operations over this cost are refused (measure: only reported).
+    max_cost: int = DEFAULT_MAX_COST
+    measure_cost: bool = False
     # Arrays of operations in one request (at most schema.MAX_BATCH); off by default.
     batching: bool = False
     # Browser origins allowed to call the API cross-site (CORS); none by default.
@@ -188,7 +192,11 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     graphql = GatewayGraphQL(
-        make_schema(batching=True) if settings.batching else schema,
+        make_schema(
+            batching=settings.batching,
+            max_cost=settings.max_cost,
+            measure_cost=settings.measure_cost,
+        ),
         production=settings.production,
     )
     return Starlette(
@@ -280,6 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="a browser origin allowed to call the API, e.g. https://rendezvous.example "
         "(repeatable; default: $PASSERELLE_CORS_ORIGINS, comma-separated; none)",
+    )
+    parser.add_argument(
+        "--max-cost",
+        type=_positive_int,
+        default=DEFAULT_MAX_COST,
+        help=f"refuse operations that would cost more (COST_LIMIT_EXCEEDED; {DEFAULT_MAX_COST})",
+    )
+    parser.add_argument(
+        "--measure-cost",
+        action="store_true",
+        help="do not refuse costly operations: report extensions.cost = {requested, limit}",
     )
     parser.add_argument(
         "--batching",
@@ -391,6 +410,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _scale(text: str) -> float:
     try:
         value = float(text)
@@ -489,7 +518,7 @@ def run_documents_command(args: argparse.Namespace, database_url: str) -> int:
             store.client(args.client)  # an unknown client before a long manifest's problems
             summary = store.push_documents(args.client, read_manifest(args.manifest))
             print(
-                f"{args.client}: {len(summary.added)} documents registered, "
+                f"{args.client}: {len(summary.added)} new document(s) registered, "
                 f"{len(summary.unchanged)} already there"
             )
         elif args.action == "list":
@@ -580,6 +609,8 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
             cors_origins=tuple(args.cors_origin),
             response_cache=not args.no_response_cache,
             batching=args.batching,
+            max_cost=args.max_cost,
+            measure_cost=args.measure_cost,
         )
         config = uvicorn.Config(
             create_app(settings),

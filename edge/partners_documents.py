@@ -1,0 +1,223 @@
+"""Trusted documents: reading a partner's manifest, and checking each document.
+
+Two manifest formats are read, both as their tools write them:
+
+- Apollo's ``generate-persisted-query-manifest``::
+
+    {"format": "apollo-persisted-query-manifest", "version": 1,
+     "operations": [{"id": "<sha256 of body>", "name": "Slots", "type": "query",
+                     "body": "query Slots { ... }"}]}
+
+  where ``id`` must be the SHA-256 of ``body`` (hex), as Apollo Client sends it;
+- Relay's ``persist-output`` map, ``{"<id>": "<text>"}``, whose ids are whatever
+  the compiler chose (md5, sha256...): they are kept as given.
+
+Every document is checked by ``check_document`` before anything is stored; a
+manifest with one bad document registers nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from graphql import GraphQLError, OperationDefinitionNode, parse, validate
+
+from schema import schema
+from sources.errors import ConfigError
+
+__all__ = [
+    "APOLLO_FORMAT",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_DOCUMENT_ID_LENGTH",
+    "ManifestDocument",
+    "check_document",
+    "operations_of",
+    "parse_manifest",
+    "read_manifest",
+]
+
+APOLLO_FORMAT = "apollo-persisted-query-manifest"
+MAX_DOCUMENT_BYTES = 100 * 1024  # as for automatic persisted queries
+MAX_DOCUMENT_ID_LENGTH = 256
+_OPERATION_TYPES = ("query", "mutation", "subscription")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDocument:
+    """One document of a manifest, checked: its id, text, and its (first) operation."""
+
+    id: str
+    body: str
+    operation_name: str | None
+    operation_type: str
+
+    @property
+    def body_sha256(self) -> str:
+        return sha256_hex(self.body)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def check_document(text: str) -> str | None:
+    """What is wrong with a document a partner registers, or None if it may be registered.
+
+    The single place that decides it: parse, then validate against the gateway's
+    schema (which has only queries, so a mutation or subscription is refused
+    here too). Operation limits (depth, aliases, cost) belong here as well.
+    """
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+        return f"the document is larger than {MAX_DOCUMENT_BYTES // 1024} KiB"
+    try:
+        document = parse(text)
+    except GraphQLError as exc:
+        return exc.message
+    if not any(isinstance(d, OperationDefinitionNode) for d in document.definitions):
+        return "the document has no operation (only fragments)"
+    errors = validate(schema._schema, document)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return errors[0].message + more
+    return None
+
+
+def operations_of(text: str) -> list[tuple[str | None, str]]:
+    """(name, type) of each operation of a document that parses; [] if it does not."""
+    try:
+        document = parse(text)
+    except GraphQLError:
+        return []
+    return [
+        (d.name.value if d.name else None, d.operation.value)
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    ]
+
+
+def read_manifest(path: Path) -> list[ManifestDocument]:
+    """The checked documents of a manifest file; ``ConfigError`` naming every problem."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the manifest {path}: {exc.strerror}") from None
+    return parse_manifest(raw, where=str(path))
+
+
+def parse_manifest(raw: bytes | str, *, where: str = "manifest") -> list[ManifestDocument]:
+    """The checked documents of an Apollo or Relay manifest.
+
+    ``ConfigError`` when it is not one, or when any document is refused: its
+    message has one line per problem, each naming the operation and its id.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{where}: expected an Apollo manifest "
+            f'({{"format": "{APOLLO_FORMAT}", ...}}) or a Relay map ({{id: text}})'
+        )
+    apollo = "format" in data
+    entries = _apollo_entries(data, where) if apollo else _relay_entries(data, where)
+    documents: dict[str, ManifestDocument] = {}
+    problems: list[str] = []
+    for entry in entries:
+        problem = _check_entry(entry, apollo=apollo)
+        if problem is not None:
+            problems.append(f"{_label(entry)}: {problem}")
+            continue
+        previous = documents.get(entry.id)
+        if previous is not None and previous.body != entry.body:
+            problems.append(f"{_label(entry)}: its id is listed twice with different bodies")
+            continue
+        documents[entry.id] = entry
+    if len(problems) == 1:
+        raise ConfigError(f"{where}: {problems[0]} (nothing registered)")
+    if problems:
+        raise ConfigError(
+            f"{where}: {len(problems)} operations refused, nothing registered:\n  "
+            + "\n  ".join(problems)
+        )
+    if not documents:
+        raise ConfigError(f"{where}: no operations in the manifest")
+    return list(documents.values())
+
+
+def _apollo_entries(data: dict[str, Any], where: str) -> list[ManifestDocument]:
+    if data.get("format") != APOLLO_FORMAT:
+        raise ConfigError(f"{where}: unknown manifest format {data.get('format')!r}")
+    if data.get("version") != 1:
+        raise ConfigError(f"{where}: unsupported {APOLLO_FORMAT} version {data.get('version')!r}")
+    operations = data.get("operations")
+    if not isinstance(operations, list):
+        raise ConfigError(f"{where}: 'operations' must be a list")
+    entries = []
+    for index, operation in enumerate(operations):
+        if not isinstance(operation, dict):
+            raise ConfigError(f"{where}: operations[{index}] must be an object")
+        missing = [
+            k for k in ("id", "name", "type", "body") if not isinstance(operation.get(k), str)
+        ]
+        if missing:
+            raise ConfigError(
+                f"{where}: operations[{index}] needs string fields "
+                f"{', '.join(repr(k) for k in missing)}"
+            )
+        entries.append(
+            ManifestDocument(
+                id=operation["id"].lower(),
+                body=operation["body"],
+                operation_name=operation["name"] or None,
+                operation_type=operation["type"],
+            )
+        )
+    return entries
+
+
+def _relay_entries(data: dict[str, Any], where: str) -> list[ManifestDocument]:
+    entries = []
+    for document_id, body in data.items():
+        if not isinstance(body, str):
+            raise ConfigError(
+                f"{where}: expected an Apollo manifest or a Relay map of id to document text; "
+                f"the value of {document_id!r} is not text"
+            )
+        operations = operations_of(body)
+        name, kind = operations[0] if operations else (None, "query")
+        entries.append(
+            ManifestDocument(id=document_id, body=body, operation_name=name, operation_type=kind)
+        )
+    return entries
+
+
+def _check_entry(entry: ManifestDocument, *, apollo: bool) -> str | None:
+    if not entry.id or len(entry.id) > MAX_DOCUMENT_ID_LENGTH:
+        return f"the id must be 1 to {MAX_DOCUMENT_ID_LENGTH} characters"
+    problem = check_document(entry.body)
+    if problem is not None:
+        return problem
+    if entry.operation_type not in _OPERATION_TYPES:
+        return f"unknown operation type {entry.operation_type!r}"
+    operations = operations_of(entry.body)
+    if len(operations) == 1 and operations[0] != (entry.operation_name, entry.operation_type):
+        name, kind = operations[0]
+        return (
+            f"the manifest says {entry.operation_type} {entry.operation_name!r} but the body "
+            f"holds {kind} {name!r}"
+        )
+    if apollo and entry.id != entry.body_sha256:
+        # Apollo Client sends sha256(body) as the id: any other id could never match.
+        return f"the id is not the SHA-256 of the body (that is {entry.body_sha256})"
+    return None
+
+
+def _label(entry: ManifestDocument) -> str:
+    name = entry.operation_name or "(anonymous)"
+    shown = entry.id if len(entry.id) <= 16 else entry.id[:12] + "..."
+    return f"operation {name} (id {shown})"

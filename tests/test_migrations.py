@@ -1,0 +1,235 @@
+"""The registry database's migrations (Alembic), on SQLite files and the real PostgreSQL.
+
+Each PostgreSQL test works in a schema of its own (``search_path`` in the URL),
+dropped afterwards, as in tests/sources/test_store.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData, insert, inspect, text
+from sqlmodel import SQLModel
+
+import migrations
+from edge.partners_store import PartnerStore
+from edge.partners_store import metadata as partner_metadata
+from sources.definition import SourceDefinition
+from sources.errors import ConfigError
+from sources.records import SourceProtocol
+from sources.store import _TABLES, SourceStore
+from tests.conftest import POSTGRES_URL
+
+SOURCE_TABLES = {"source_registry", "source_registry_revision"}
+PARTNER_TABLES = {
+    "gateway_setting",
+    "partner_client",
+    "partner_document",
+    "partner_registry_revision",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        return
+    admin = sqlalchemy.create_engine(POSTGRES_URL)
+    schema = f"test_migrations_{uuid.uuid4().hex[:16]}"
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = sqlalchemy.make_url(POSTGRES_URL).update_query_dict(
+            {"options": f"-csearch_path={schema}"}
+        )
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def query(database_url: str, sql: str) -> list[Any]:
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql)))
+    finally:
+        engine.dispose()
+
+
+def tables(database_url: str) -> set[str]:
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def models() -> MetaData:
+    """What the code expects: the source registry's models and the partner tables."""
+    expected = MetaData()
+    for table in [*_TABLES, *partner_metadata.tables.values()]:
+        table.to_metadata(expected)
+    return expected
+
+
+def source(source_id: str) -> SourceDefinition:
+    return SourceDefinition(
+        id=source_id, protocol=SourceProtocol.REST_JSON, url=f"https://{source_id}.example/api"
+    )
+
+
+def test_a_fresh_database_is_migrated_to_exactly_what_the_code_expects(database_url: str) -> None:
+    with PartnerStore(database_url):
+        pass
+    assert tables(database_url) == SOURCE_TABLES | PARTNER_TABLES | {"alembic_version"}
+    assert query(database_url, "SELECT version_num FROM alembic_version") == [(migrations.head(),)]
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), models())
+    finally:
+        engine.dispose()
+    assert differences == []
+    # The source registry then opens on it as on one it made itself.
+    with SourceStore(database_url) as store:
+        store.add(source("after"))
+        assert [d.id for d in store.list()] == ["after"] and store.revision() == 1
+
+
+def create_all(database_url: str, *source_ids: str) -> None:
+    """A registry as ``SourceStore`` made it before migrations: ``create_all``, the
+    revision row, and some sources."""
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            SQLModel.metadata.create_all(connection, tables=_TABLES)
+            connection.execute(insert(_TABLES[1]).values(id=1, value=len(source_ids)))
+            for position, source_id in enumerate(source_ids, 1):
+                connection.execute(
+                    insert(_TABLES[0]).values(
+                        id=source_id,
+                        position=position,
+                        name=source_id,
+                        protocol="REST_JSON",
+                        url=f"https://{source_id}.example/api",
+                        timeout_s=2.0,
+                        enabled=True,
+                        credentials_env=None,
+                        options={"page_size": 50},
+                        origin="cli",
+                    )
+                )
+    finally:
+        engine.dispose()
+
+
+def test_revision_0001_is_what_create_all_made(database_url: str) -> None:
+    """A database stamped 0001 without running it must look like one where it ran."""
+    create_all(database_url)
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            made_by_create_all = _describe(connection, SOURCE_TABLES)
+        with engine.begin() as connection:
+            for name in ("source_registry_revision", "source_registry"):
+                connection.execute(text(f"DROP TABLE {name}"))
+        with engine.begin() as connection:
+            command.upgrade(migrations.alembic_config(connection), migrations.BASELINE)
+        with engine.connect() as connection:
+            assert _describe(connection, SOURCE_TABLES) == made_by_create_all
+    finally:
+        engine.dispose()
+
+
+def _describe(connection: sqlalchemy.Connection, names: set[str]) -> dict[str, Any]:
+    inspector = inspect(connection)
+    return {
+        name: (
+            [
+                (c["name"], str(c["type"]), c["nullable"], bool(c.get("autoincrement")))
+                for c in inspector.get_columns(name)
+            ],
+            inspector.get_pk_constraint(name)["constrained_columns"],
+            sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(name)),
+        )
+        for name in sorted(names)
+    }
+
+
+def test_an_old_create_all_database_upgrades_in_place_keeping_its_sources(
+    database_url: str,
+) -> None:
+    create_all(database_url, "kept-a", "kept-b")
+    assert "alembic_version" not in tables(database_url)
+
+    with PartnerStore(database_url) as partners:
+        partners.create_client("new-partner")
+    assert query(database_url, "SELECT version_num FROM alembic_version") == [(migrations.head(),)]
+    assert tables(database_url) >= PARTNER_TABLES
+    with SourceStore(database_url) as store:
+        assert [d.id for d in store.list()] == ["kept-a", "kept-b"]
+        assert store.get("kept-a").options == {"page_size": 50}
+        assert store.revision() == 2  # its revision row too
+        store.remove("kept-a")
+        assert store.revision() == 3
+    with PartnerStore(database_url) as partners:  # again: nothing to do
+        assert [c.name for c in partners.clients()] == ["new-partner"]
+
+
+def test_the_source_registry_opens_an_old_database_then_partners_upgrade_it(
+    database_url: str,
+) -> None:
+    """The gateway's order at start-up: the source registry first, then the partners."""
+    create_all(database_url, "kept")
+    with SourceStore(database_url) as store, PartnerStore(database_url) as partners:
+        partners.create_client("p")
+        assert [d.id for d in store.list()] == ["kept"]
+    assert query(database_url, "SELECT version_num FROM alembic_version") == [(migrations.head(),)]
+
+
+def test_gateways_starting_together_migrate_once(database_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            with PartnerStore(database_url):
+                pass
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert query(database_url, "SELECT version_num FROM alembic_version") == [(migrations.head(),)]
+    assert query(database_url, "SELECT count(*) FROM gateway_setting") == [(1,)]  # one pepper
+
+
+def test_a_database_from_a_newer_version_is_refused_clearly(database_url: str) -> None:
+    with PartnerStore(database_url):
+        pass
+    engine = sqlalchemy.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(ConfigError, match="revision '9999', which this version of Passerelle"):
+        PartnerStore(database_url)
+
+
+def test_an_in_memory_database_is_migrated_too() -> None:
+    with PartnerStore("sqlite://") as store:
+        store.create_client("a")
+        assert [c.name for c in store.clients()] == ["a"]
