@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import math
 import os
 import signal
 import sys
@@ -42,6 +44,7 @@ from edge.partners import Partners
 from edge.partners_documents import read_manifest
 from edge.partners_store import KEY_PEPPER_ENV, Client, PartnerStore
 from edge.persisted import PersistedQueries
+from edge.rate_limit import Budget, RateGuard, RateLimiter
 from edge.response_cache import ResponseCache
 from resolvers.context import DEFAULT_FANOUT_DEADLINE_S
 from schema import make_schema
@@ -60,6 +63,7 @@ DEMO_DATABASE_URL = "sqlite:///data/demo.sqlite3"
 DEMO_ORIGIN = "demo"
 REGISTRY_POLL_S = 1.0
 CACHE_CHOICES = ("memory", "redis", "off")
+PRODUCTION_ANONYMOUS_RATE = 20.0
 ENVIRONMENTS = ("development", "production")
 
 
@@ -83,6 +87,11 @@ class Settings:
     # Demand control: operations over this cost are refused (measure: only reported).
     max_cost: int = DEFAULT_MAX_COST
     measure_cost: bool = False
+    # Requests per second (burst twice that) of each anonymous client IP: None means
+    # the default, 20 in production and unlimited in development; 0 means unlimited.
+    anonymous_rate: float | None = None
+    # Proxies whose X-Forwarded-For is believed (CIDR networks); none by default.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Arrays of operations in one request (at most schema.MAX_BATCH); off by default.
     batching: bool = False
     # Browser origins allowed to call the API cross-site (CORS); none by default.
@@ -91,6 +100,12 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    def anonymous_budget(self) -> Budget | None:
+        rate = self.anonymous_rate
+        if rate is None:
+            rate = PRODUCTION_ANONYMOUS_RATE if self.production else 0.0
+        return Budget(rate, 2 * rate) if rate > 0 else None
 
     def cache_backend(self) -> CacheBackend | None:
         if self.cache == "redis":
@@ -174,6 +189,11 @@ def create_app(settings: Settings) -> Starlette:
             pepper=os.environ.get(KEY_PEPPER_ENV) or None,
         )
         app.state.partners = partners
+        # Rate limits: in Redis when the cache is there, so every instance shares them.
+        limiter = RateLimiter(settings.redis_url if settings.cache == "redis" else None)
+        app.state.rate_guard = RateGuard(
+            limiter, partners, settings.anonymous_budget(), settings.trusted_proxies
+        )
         app.state.settings = settings
         task = asyncio.create_task(watcher.run())
         try:
@@ -185,6 +205,7 @@ def create_app(settings: Settings) -> Starlette:
             await pool.aclose()
             await persisted.backend.aclose()
             await partners.aclose()
+            await limiter.aclose()
             await session.close()
             store.close()
 
@@ -288,6 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="a browser origin allowed to call the API, e.g. https://rendezvous.example "
         "(repeatable; default: $PASSERELLE_CORS_ORIGINS, comma-separated; none)",
+    )
+    parser.add_argument(
+        "--anonymous-rate",
+        type=_rate,
+        help="requests per second (burst twice that) of each client IP without a key "
+        "(default: 20 in production, no limit in development; 0: no limit)",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        type=_network,
+        metavar="CIDR",
+        help="a proxy whose X-Forwarded-For gives the client IP (repeatable; none by default)",
     )
     parser.add_argument(
         "--max-cost",
@@ -408,6 +443,25 @@ def _port(text: str) -> int:
     if not 0 < value < 65536:
         raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {value}")
     return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be 0 or more requests per second, got {text}")
+    return value
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an address or network such as 10.0.0.0/8, got {text!r}"
+        ) from None
 
 
 def _positive_int(text: str) -> int:
@@ -580,6 +634,8 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
 
     # Refuse a bad registry URL now, with one line, rather than in the lifespan.
     SourceStore(database_url).close()
+    # ...and a bad key pepper (too short) now, not as a traceback in the lifespan.
+    PartnerStore(database_url, pepper=os.environ.get(KEY_PEPPER_ENV) or None).close()
     # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the handler
     # that was installed before it ran: make that one a no-op so we get to stop
     # the demo processes and exit 0. Installed first, so that a signal during
@@ -611,6 +667,8 @@ def serve(args: argparse.Namespace, database_url: str) -> int:
             batching=args.batching,
             max_cost=args.max_cost,
             measure_cost=args.measure_cost,
+            anonymous_rate=args.anonymous_rate,
+            trusted_proxies=tuple(args.trusted_proxy),
         )
         config = uvicorn.Config(
             create_app(settings),

@@ -128,7 +128,12 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         self.production = production
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        """The response cache first (edge/response_cache.py), then strawberry."""
+        """Rate limits first (edge/rate_limit.py), then the response cache
+        (edge/response_cache.py), then strawberry."""
+        if isinstance(request, Request):
+            refusal = await request.app.state.rate_guard.check(request)
+            if refusal is not None:
+                return refusal
         cache: ResponseCache | None = getattr(request.app.state, "response_cache", None)
         if cache is not None and isinstance(request, Request):
             key = cache.key(await _payload(request), request.headers.get("authorization"))
@@ -162,9 +167,11 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         return response
 
     def should_render_graphql_ide(self, request: Any) -> bool:
-        # A GET carrying a persisted query's hash (APQ) is an operation, not a browser.
+        # A GET carrying a persisted query's hash (APQ) or a trusted document's id is
+        # an operation, not a browser.
+        params = request.query_params
         return super().should_render_graphql_ide(request) and (
-            request.query_params.get("extensions") is None
+            params.get("extensions") is None and params.get("documentId") is None
         )
 
     async def execute_single(
@@ -219,6 +226,7 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         if (
             sub_response is not None
             and sub_response.media_type == GRAPHQL_RESPONSE
+            and sub_response.status_code in (None, 200)  # a 401 or 504 stays one
             and is_request_error(result)
         ):
             # GraphQL over HTTP: a request that could not be executed at all (parse,

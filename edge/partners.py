@@ -117,6 +117,14 @@ class Partners:
                 context.allow_introspection = True
         return await self._resolve(request, request_data, client, snapshot)
 
+    async def client_of(self, authorization: str | None) -> Client | None:
+        """The valid client of an ``Authorization`` header, or None (absent or refused:
+        ``admit`` says why later)."""
+        if authorization is None:
+            return None
+        found = _authenticate(authorization, await self._current())
+        return None if isinstance(found, str) else found
+
     async def aclose(self) -> None:
         """Release what the partner registry holds."""
         self._store.close()

@@ -14,15 +14,25 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from edge.partners import Partners
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 logger = logging.getLogger("passerelle.rate_limit")
 
@@ -110,11 +120,7 @@ class RateLimiter:
                 pass
 
 
-def client_ip(
-    peer: str | None,
-    forwarded_for: str | None,
-    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
-) -> str:
+def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
     """The client's address: from ``X-Forwarded-For`` (right to left, past the trusted
     proxies) when the peer is a trusted proxy, else the peer itself."""
     if not peer:
@@ -128,11 +134,60 @@ def client_ip(
     return hops[0] if hops else peer
 
 
-def _trusted(
-    address: str, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
-) -> bool:
+def _trusted(address: str, trusted: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
     return any(ip in network for network in trusted)
+
+
+class RateGuard:
+    """Decides, first thing for every GraphQL request, whether it may go on.
+
+    A valid partner key is limited by its client's ``--rate-limit`` (burst twice
+    that; none when the client has none); anything else by its IP, with the
+    ``anonymous`` budget (production: 20 requests/s, burst 40; development: none).
+    """
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        partners: Partners,
+        anonymous: Budget | None,
+        trusted_proxies: Sequence[Network] = (),
+    ) -> None:
+        self.limiter = limiter
+        self.partners = partners
+        self.anonymous = anonymous
+        self.trusted_proxies = tuple(trusted_proxies)
+
+    async def check(self, request: Request) -> Response | None:
+        """None when the request may go on, else the 429 to answer with."""
+        client = await self.partners.client_of(request.headers.get("authorization"))
+        if client is not None:
+            if client.rate_limit_rps is None:
+                return None
+            key = f"client:{client.name}"
+            budget = Budget(client.rate_limit_rps, max(1.0, 2 * client.rate_limit_rps))
+        else:
+            if self.anonymous is None:
+                return None
+            peer = request.client.host if request.client else None
+            address = client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted_proxies)
+            key, budget = f"ip:{address}", self.anonymous
+        wait = await self.limiter.take(key, budget)
+        if wait <= 0:
+            return None
+        seconds = max(1, math.ceil(wait))
+        message = (
+            f"Too many requests: at most {budget.rate:g} per second for this "
+            f"{'client' if client is not None else 'address'}; retry in {seconds} s"
+        )
+        body = {"errors": [{"message": message,
+                            "extensions": {"code": CODE, "retryAfter": seconds}}]}  # fmt: skip
+        return Response(
+            orjson.dumps(body),
+            status_code=429,
+            headers={"retry-after": str(seconds), "content-type": "application/json"},
+        )

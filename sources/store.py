@@ -57,6 +57,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+import migrations
 from sources.base import SourceConfig
 from sources.definition import SourceDefinition, validate_definition
 from sources.errors import ConfigError
@@ -183,9 +184,9 @@ class SourceStore:
         )
         try:
             self._create_schema()
-        except (OperationalError, ProgrammingError) as exc:
+        except (OperationalError, ProgrammingError, RuntimeError) as exc:
             self._engine.dispose()
-            reason = str(exc.orig or exc).strip().splitlines()[0]
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise ConfigError(f"cannot open the source registry at {shown_url}: {reason}") from exc
 
     def close(self) -> None:
@@ -336,18 +337,10 @@ class SourceStore:
             yield session
 
     def _create_schema(self) -> None:
-        for attempt in (1, 2):
-            try:
-                SQLModel.metadata.create_all(self._engine, tables=_TABLES)
-                with Session(self._engine) as session:
-                    if session.get(_RevisionRow, _REVISION_ID) is None:
-                        session.add(_RevisionRow(id=_REVISION_ID, value=0))
-                        session.commit()
-                return
-            except (IntegrityError, ProgrammingError):
-                # Another process created the same tables or row at the same moment.
-                if attempt == 2:
-                    raise
+        # Alembic's migrations (migrations/) create or upgrade the tables, once, under
+        # a lock, so gateways starting together do not race (revision 0001 adds the
+        # revision row).
+        migrations.upgrade(self._engine)
 
 
 def _create_engine(database_url: str) -> tuple[Engine, str]:

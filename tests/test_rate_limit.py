@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import uuid
 
 import pytest
+from aiohttp.test_utils import TestServer
 
+from edge.partners_store import PartnerStore
 from edge.rate_limit import Budget, RateLimiter, client_ip
+from tests.conftest import Gateway, GatewayFactory, fhir_definition
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BUDGET = Budget(rate=2.0, burst=3.0)
@@ -60,3 +64,59 @@ def test_the_client_ip_comes_from_x_forwarded_for_only_behind_trusted_proxies(
     peer: str | None, forwarded: str | None, expected: str
 ) -> None:
     assert client_ip(peer, forwarded, PROXIES) == expected
+
+
+# -- through a live gateway ------------------------------------------------------------------
+
+QUERY = {"query": "{ sources { id } }"}
+
+
+async def statuses(gw: Gateway, count: int, headers: dict[str, str]) -> list[int]:
+    async def one() -> int:
+        async with gw.session.post(gw.url, json=QUERY, headers=headers) as response:
+            if response.status == 429:
+                body = await response.json()
+                assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+                assert int(response.headers["Retry-After"]) >= 1
+            return response.status
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def test_a_flooding_key_is_held_to_its_budget_while_another_is_served(
+    gateway_for: GatewayFactory, fhir_server: TestServer, registry_url: str
+) -> None:
+    with PartnerStore(registry_url) as store:
+        _, flooder = store.create_client("flooder", rate_limit_rps=2)
+        _, calm = store.create_client("calm", rate_limit_rps=50)
+    async with gateway_for(fhir_definition(fhir_server), env="production") as gw:
+        flood = await statuses(gw, 20, {"Authorization": f"Bearer {flooder}"})
+        served = await statuses(gw, 20, {"Authorization": f"Bearer {calm}"})
+    assert flood.count(200) == 4 and flood.count(429) == 16  # burst of twice 2/s
+    assert served == [200] * 20
+
+
+async def test_anonymous_clients_are_limited_per_address_in_production(
+    gateway_for: GatewayFactory, fhir_server: TestServer
+) -> None:
+    async with gateway_for(
+        fhir_definition(fhir_server), env="production", anonymous_rate=1.0
+    ) as gw:
+        first = await statuses(gw, 4, {})
+    assert sorted(first) == [200, 200, 429, 429]
+
+
+async def test_forwarded_addresses_count_only_behind_a_trusted_proxy(
+    gateway_for: GatewayFactory, fhir_server: TestServer
+) -> None:
+    loopback = (ipaddress.ip_network("127.0.0.1/32"),)
+    async with gateway_for(
+        fhir_definition(fhir_server), anonymous_rate=0.5, trusted_proxies=loopback
+    ) as gw:
+        a = await statuses(gw, 2, {"X-Forwarded-For": "198.51.100.1"})
+        b = await statuses(gw, 2, {"X-Forwarded-For": "198.51.100.2"})
+    assert sorted(a) == sorted(b) == [200, 429]  # one bucket per forwarded address
+
+
+async def test_no_limit_in_development_unless_configured(gateway: Gateway) -> None:
+    assert await statuses(gateway, 30, {}) == [200] * 30
