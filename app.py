@@ -4,6 +4,8 @@
     python app.py --no-demo --config sources.toml
     python app.py sources add --id clinique-a --protocol FHIR_R4 --url https://...
     python app.py sources list | disable ID | enable ID | remove ID
+    python app.py clients create NAME [--persisted-only] [--rate-limit RPS] ...
+    python app.py documents push MANIFEST --client NAME
 
 The gateway serves GraphQL (and GraphiQL to browsers) at ``/graphql``. Its
 sources come from the registry (``PASSERELLE_DATABASE_URL``, SQLite by
