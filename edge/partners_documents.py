@@ -27,6 +27,8 @@ import orjson
 from graphql import GraphQLError, OperationDefinitionNode, parse, validate
 
 from schema import schema
+from schema.cost import DEFAULT_MAX_COST, FirstTooLarge, operation_cost
+from schema.limits import DEFAULT_LIMITS, check_limits
 from sources.errors import ConfigError
 
 __all__ = [
@@ -67,22 +69,30 @@ def sha256_hex(text: str) -> str:
 def check_document(text: str) -> str | None:
     """What is wrong with a document a partner registers, or None if it may be registered.
 
-    The single place that decides it: parse, then validate against the gateway's
-    schema (which has only queries, so a mutation or subscription is refused
-    here too). Operation limits (depth, aliases, cost) belong here as well.
+    The single place that decides it: parse (within the token limit), validate
+    against the gateway's schema (which has only queries, so a mutation or
+    subscription is refused here too), then the same operation limits and cost
+    limit as every request (with the variables' defaults), so that a registered
+    document is never one the gateway would refuse.
     """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         return f"the document is larger than {MAX_DOCUMENT_BYTES // 1024} KiB"
     try:
-        document = parse(text)
+        document = parse(text, max_tokens=DEFAULT_LIMITS.tokens)
     except GraphQLError as exc:
         return exc.message
     if not any(isinstance(d, OperationDefinitionNode) for d in document.definitions):
         return "the document has no operation (only fragments)"
-    errors = validate(schema._schema, document)
+    errors = validate(schema._schema, document) or check_limits(document, DEFAULT_LIMITS)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return errors[0].message + more
+    try:
+        cost = operation_cost(schema._schema, document)
+    except FirstTooLarge as exc:
+        return str(exc)
+    if cost > DEFAULT_MAX_COST:
+        return f"the operation would cost {cost}, over the limit of {DEFAULT_MAX_COST}"
     return None
 
 

@@ -45,7 +45,9 @@ DEFAULT_MAX_COST = 5000
 LIST_SIZE = 10
 
 
-class _FirstTooLarge(Exception):
+class FirstTooLarge(ValueError):
+    """``first`` over ``MAX_FIRST`` somewhere in the operation."""
+
     def __init__(self, field: str, value: int) -> None:
         super().__init__(f"first must be between 0 and {MAX_FIRST}, got {value} (on {field})")
 
@@ -115,7 +117,7 @@ class _Costing:
                 value = found if isinstance(found, int) else value
         count = int(value)
         if count > MAX_FIRST:
-            raise _FirstTooLarge(node.name.value, count)
+            raise FirstTooLarge(node.name.value, count)
         return max(0, count)
 
 
@@ -159,7 +161,7 @@ class CostLimit(SchemaExtension):
                 self.cost = operation_cost(
                     context.schema._schema, document, context.variables, context.operation_name
                 )
-            except _FirstTooLarge as exc:
+            except FirstTooLarge as exc:
                 context.pre_execution_errors = [
                     GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"})
                 ]

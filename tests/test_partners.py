@@ -212,6 +212,32 @@ def test_apollo_and_relay_manifests_are_read() -> None:
         (json.dumps({"r1": 7}), "the value of 'r1' is not text"),
         (json.dumps({"": SOURCES}), "the id must be 1 to 256 characters"),
         (json.dumps({}), "no operations in the manifest"),
+        # The limits every request gets apply to registered documents too.
+        (
+            json.dumps(
+                {"r1": "query A { " + " ".join(f"a{i}: sources {{ id }}" for i in range(16)) + " }"}
+            ),
+            "The operation uses 16 aliases; at most 15 are allowed",
+        ),
+        (
+            json.dumps({"r1": "query T { " + "sources { id } " * 300 + "}"}),
+            "Document contains more than 1000 tokens",
+        ),
+        (
+            json.dumps(
+                {"r1": "query F { slots(filter: {region: LAVAL}, first: 500) { totalCount } }"}
+            ),
+            "first must be between 0 and 100, got 500",
+        ),
+        (
+            json.dumps(
+                {
+                    "r1": "query C { clinics(first: 100) { edges { node { name "
+                    "nextSlots(first: 100) { start clinic { name } } } } } }"
+                }
+            ),
+            "the operation would cost",
+        ),
     ],
 )
 def test_bad_manifests_are_refused_naming_the_operation_and_the_problem(
