@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import math
@@ -177,6 +178,10 @@ def create_app(settings: Settings) -> Starlette:
         # Bulk feeds load in the background; give their first load a moment so the
         # first answers are whole, without holding the start-up for long.
         await pool.wait_ready(settings.startup_wait_s)
+        # What start-up built (a bulk feed's index, the schema) lives as long as the
+        # process: out of the collector's way, full collections stay short.
+        gc.collect()
+        gc.freeze()
         app.state.pool = pool
         # APQ hashes live in the cache backend (Redis: shared by every instance).
         persisted = PersistedQueries(settings.cache_backend() or MemoryBackend())

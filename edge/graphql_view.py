@@ -136,7 +136,11 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
                 return refusal
         cache: ResponseCache | None = getattr(request.app.state, "response_cache", None)
         if cache is not None and isinstance(request, Request):
-            key = cache.key(await _payload(request), request.headers.get("authorization"))
+            key = cache.key(
+                await _payload(request),
+                request.headers.get("authorization"),
+                request.app.state.pool.fingerprint,
+            )
             if key is not None:
                 hit = await cache.get(key)
                 if hit is not None:

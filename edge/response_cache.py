@@ -29,8 +29,8 @@ from sources.cache_backends import CacheBackend, CacheUnavailable, Entry
 
 logger = logging.getLogger("passerelle.response_cache")
 
-# (data as JSON bytes, the other extensions as JSON bytes, extensions.sources, TTL)
-Stored = tuple[bytes, bytes, list[dict[str, Any]], float]
+# (data as JSON bytes, the other extensions as JSON bytes, extensions.sources, TTL, ETag)
+Stored = tuple[bytes, bytes, list[dict[str, Any]], float, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +72,10 @@ class ResponseCache:
         self.backend = backend
         self.namespace = namespace
 
-    def key(self, payload: dict[str, Any], authorization: str | None) -> str | None:
-        """The cache key of a request's payload (GET params or POST body), or None."""
+    def key(self, payload: dict[str, Any], authorization: str | None, scope: str) -> str | None:
+        """The cache key of a request's payload (GET params or POST body), or None.
+        ``scope`` names the sources answering (``SourcePool.fingerprint``): two
+        deployments sharing a Redis never serve each other's responses."""
         if authorization:
             return None
         document_id = _document_id(payload)
@@ -82,7 +84,7 @@ class ResponseCache:
             return None
         try:
             normalized = orjson.dumps(
-                [document_id, payload.get("operationName"), variables],
+                [scope, document_id, payload.get("operationName"), variables],
                 option=orjson.OPT_SORT_KEYS,
             )
         except TypeError:
@@ -97,7 +99,7 @@ class ResponseCache:
             return None
         if entry is None:
             return None
-        data, other, sources, ttl = entry.value
+        data, other, sources, ttl, etag = entry.value
         age = max(0.0, time.time() - entry.stored_at)
         if age >= ttl:
             return None
@@ -113,7 +115,6 @@ class ResponseCache:
         extensions = orjson.loads(other) if other else {}
         extensions["sources"] = shown
         body = b'{"data":' + data + b',"extensions":' + orjson.dumps(extensions) + b"}"
-        etag = 'W/"' + hashlib.sha256(data).hexdigest()[:32] + '"'
         return Hit(body, etag, max(0, int(ttl - age)))
 
     async def put(
@@ -127,7 +128,9 @@ class ResponseCache:
         if ttl <= 0:
             return 0.0
         other = {k: v for k, v in extensions.items() if k != "sources"}
-        stored: Stored = (orjson.dumps(data), orjson.dumps(other) if other else b"", sources, ttl)
+        encoded = orjson.dumps(data)
+        stored: Stored = (encoded, orjson.dumps(other) if other else b"", sources, ttl,
+                          _etag(encoded))  # fmt: skip
         try:
             await self.backend.put(key, Entry(stored, time.time()), ttl, 1)
         except CacheUnavailable as exc:
@@ -137,4 +140,9 @@ class ResponseCache:
 
 
 def etag_of(data: Any) -> str:
-    return 'W/"' + hashlib.sha256(orjson.dumps(data)).hexdigest()[:32] + '"'
+    return _etag(orjson.dumps(data))
+
+
+def _etag(encoded: bytes) -> str:
+    """Weak: the data is the same, the extensions (the age) are not."""
+    return 'W/"' + hashlib.sha256(encoded).hexdigest()[:32] + '"'

@@ -60,7 +60,9 @@ def expect_global_id(global_id: str, type_name: str, argument: str) -> str:
 def encode_slot_cursor(position: SlotPosition) -> str:
     payload = [
         "s",
-        position.start.isoformat(),
+        # In UTC: the same position gives the same cursor whatever zone the
+        # records came in (Redis-cached ones are decoded in UTC).
+        position.start.astimezone(UTC).isoformat(),
         position.distance_km,
         list(position.identity),
         position.offset,

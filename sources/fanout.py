@@ -9,6 +9,7 @@ hanging or buggy adapter never breaks the call: its failure becomes data.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import deque
@@ -129,6 +130,7 @@ class SourcePool:
         self._health: dict[str, SourceHealth] = {}
         self.enabled: tuple[Source, ...] = ()
         self.order: dict[str, int] = {}
+        self.fingerprint = ""
         self._bulkheads: dict[str, asyncio.Semaphore] = {}
         self.breakers = SourceBreakers()
         self._retiring: set[asyncio.Task[None]] = set()
@@ -152,6 +154,11 @@ class SourcePool:
             for sid, a in adapters.items()
         }
         self.order = {c.id: i for i, c in enumerate(configs)}
+        # Names the set of sources answering now: what a shared cache of whole
+        # responses must key on, so that deployments with other sources never mix.
+        self.fingerprint = hashlib.sha256(
+            "\n".join(f"{c.id} {c.url}" for c in configs if c.enabled).encode()
+        ).hexdigest()[:16]
         self.enabled = tuple(adapters[c.id] for c in configs if c.enabled and c.id in adapters)
         retired = [a for sid, a in old.items() if adapters.get(sid) is not a]
         if retired:
