@@ -31,7 +31,6 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -39,7 +38,6 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
-    Engine,
     Float,
     ForeignKey,
     Integer,
@@ -48,16 +46,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
-    ArgumentError,
     IntegrityError,
-    NoSuchModuleError,
     OperationalError,
     ProgrammingError,
 )
@@ -66,6 +60,7 @@ from sqlalchemy.pool import StaticPool
 import migrations
 from edge.partners_documents import ManifestDocument
 from sources.errors import ConfigError
+from sources.store import create_registry_engine
 
 __all__ = [
     "KEY_PEPPER_ENV",
@@ -280,7 +275,7 @@ class PartnerStore:
                 f"{KEY_PEPPER_ENV} must be at least {MIN_PEPPER_LENGTH} characters "
                 "(e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
-        self._engine, shown_url = _create_engine(database_url)
+        self._engine, shown_url = create_registry_engine(database_url, "partner registry")
         self._lock: contextlib.AbstractContextManager[object] = (
             threading.Lock()
             if isinstance(self._engine.pool, StaticPool)
@@ -542,32 +537,3 @@ def _client_from(values: dict[str, Any]) -> Client:
 
 def _unknown(name: str) -> ConfigError:
     return ConfigError(f"no client named {name!r}")
-
-
-def _create_engine(database_url: str) -> tuple[Engine, str]:
-    """As ``sources.store`` does: a clear ``ConfigError`` for a bad URL, the folder of a
-    SQLite file made, one shared connection for an in-memory database."""
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        raise ConfigError(
-            "the registry URL is not a database URL "
-            "(e.g. sqlite:///data/passerelle.sqlite3 or postgresql+psycopg://user@host/db)"
-        ) from None
-    shown = url.render_as_string(hide_password=True)
-    kwargs: dict[str, Any] = {}
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:"):
-            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-        elif not database.startswith("file:"):
-            try:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot create the folder of the registry {shown}: {exc.strerror}"
-                ) from None
-    try:
-        return create_engine(url, **kwargs), shown
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"cannot use the registry URL {shown}: {exc}") from None

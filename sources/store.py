@@ -176,7 +176,7 @@ class SourceStore:
     """
 
     def __init__(self, database_url: str = DEFAULT_DATABASE_URL) -> None:
-        self._engine, shown_url = _create_engine(database_url)
+        self._engine, shown_url = create_registry_engine(database_url)
         self._lock: contextlib.AbstractContextManager[object] = (
             threading.Lock()
             if isinstance(self._engine.pool, StaticPool)
@@ -343,12 +343,15 @@ class SourceStore:
         migrations.upgrade(self._engine)
 
 
-def _create_engine(database_url: str) -> tuple[Engine, str]:
+def create_registry_engine(database_url: str, what: str = "source registry") -> tuple[Engine, str]:
+    """An engine for a registry database, and its URL without the password: a clear
+    ``ConfigError`` naming ``what`` for a bad URL, the folder of a SQLite file made,
+    one shared connection for an in-memory database."""
     try:
         url = make_url(database_url)
     except ArgumentError:
         raise ConfigError(
-            "the source registry URL is not a database URL "
+            f"the {what} URL is not a database URL "
             "(e.g. sqlite:///data/passerelle.sqlite3 or postgresql+psycopg://user@host/db)"
         ) from None
     shown = url.render_as_string(hide_password=True)
@@ -364,12 +367,12 @@ def _create_engine(database_url: str) -> tuple[Engine, str]:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(
-                    f"cannot create the folder of the source registry {shown}: {exc.strerror}"
+                    f"cannot create the folder of the {what} {shown}: {exc.strerror}"
                 ) from None
     try:
         return create_engine(url, **kwargs), shown
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"cannot use the source registry URL {shown}: {exc}") from None
+        raise ConfigError(f"cannot use the {what} URL {shown}: {exc}") from None
 
 
 def _in_registry_order() -> SelectOfScalar[_SourceRow]:
