@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy
 import uvicorn
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlalchemy import text
 
 from app import Settings, create_app
 from examples import demo_fhir, demo_rest
@@ -25,7 +29,9 @@ from sources.store import SourceStore
 TEST_SCALE = 0.02
 REST_KEY = "test-key-not-a-secret"
 REST_KEY_ENV = "PASSERELLE_TEST_REST_KEY"
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = os.environ.get(
+    "PASSERELLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture(scope="session")
@@ -147,3 +153,42 @@ async def gateway(
 ) -> AsyncIterator[Gateway]:
     async with gateway_for(fhir_definition(fhir_server), rest_definition(rest_server)) as gw:
         yield gw
+
+
+# -- registry databases: SQLite and the real PostgreSQL --------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[sqlalchemy.Engine]:
+    engine = sqlalchemy.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except sqlalchemy.exc.OperationalError as exc:
+        engine.dispose()
+        pytest.fail(
+            f"PostgreSQL at {POSTGRES_URL} is unreachable; the registry must be tested "
+            f"against it (set PASSERELLE_TEST_POSTGRES_URL to another server): {exc}"
+        )
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A registry database on SQLite, then on the real PostgreSQL (a schema of its own)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        return
+    admin: sqlalchemy.Engine = request.getfixturevalue("postgres_admin")
+    schema = f"test_registry_{uuid.uuid4().hex[:16]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = sqlalchemy.make_url(POSTGRES_URL).update_query_dict(
+            {"options": f"-csearch_path={schema}"}
+        )
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

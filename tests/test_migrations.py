@@ -7,9 +7,6 @@ dropped afterwards, as in tests/sources/test_store.py.
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +24,6 @@ from sources.definition import SourceDefinition
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
 from sources.store import _TABLES, SourceStore
-from tests.conftest import POSTGRES_URL
 
 SOURCE_TABLES = {"source_registry", "source_registry_revision"}
 PARTNER_TABLES = {
@@ -36,26 +32,6 @@ PARTNER_TABLES = {
     "partner_document",
     "partner_registry_revision",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
-        return
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    schema = f"test_migrations_{uuid.uuid4().hex[:16]}"
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = sqlalchemy.make_url(POSTGRES_URL).update_query_dict(
-            {"options": f"-csearch_path={schema}"}
-        )
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def query(database_url: str, sql: str) -> list[Any]:

@@ -10,7 +10,6 @@ import logging
 import sqlite3
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from edge.partners import Partners
 from edge.partners_documents import check_document, parse_manifest
 from edge.partners_store import KEY_PREFIX, PartnerStore
 from sources.errors import ConfigError
-from tests.conftest import POSTGRES_URL, Gateway, GatewayFactory, fhir_definition
+from tests.conftest import Gateway, GatewayFactory, fhir_definition
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = "query Sources { sources { id status } }"
@@ -264,26 +263,6 @@ def test_check_document_is_the_single_gate() -> None:
 
 
 # -- the store on SQLite and PostgreSQL ---------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
-        return
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    schema = f"test_partners_{uuid.uuid4().hex[:16]}"
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = sqlalchemy.make_url(POSTGRES_URL).update_query_dict(
-            {"options": f"-csearch_path={schema}"}
-        )
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_pushing_is_idempotent_and_an_id_is_never_reused(database_url: str) -> None:
