@@ -40,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from edge.body_limit import BodyLimit
+from edge.cached_hits import CachedHits
 from edge.csrf import CSRFPrevention
 from edge.graphiql import graphiql_routes
 from edge.graphql_view import GatewayGraphQL
@@ -162,7 +163,7 @@ class RegistryWatcher:
                 logger.exception("registry refresh failed; retrying")
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> CachedHits:
     """The ASGI app: ``/graphql`` and ``/healthz``, sources loaded in the lifespan."""
 
     @contextlib.asynccontextmanager
@@ -227,7 +228,7 @@ def create_app(settings: Settings) -> Starlette:
         ),
         production=settings.production,
     )
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
@@ -236,6 +237,8 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         middleware=_middleware(settings),
     )
+    # Cached answers to anonymous GETs go out before Starlette's stack (edge/cached_hits.py).
+    return CachedHits(app)
 
 
 def _middleware(settings: Settings) -> list[Middleware]:

@@ -84,7 +84,7 @@ async def _payload(request: Request) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-def _hit_response(request: Request, hit: Hit) -> Response:
+def hit_response(request: Request, hit: Hit) -> Response:
     media_type = response_media_type(request.headers.get("accept"))
     headers = {"content-type": f"{media_type}; charset=utf-8", "x-cache": "HIT"}
     if request.method == "GET":
@@ -135,7 +135,8 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
             if refusal is not None:
                 return refusal
         cache: ResponseCache | None = getattr(request.app.state, "response_cache", None)
-        if cache is not None and isinstance(request, Request):
+        # Already looked up (and missed) by the fast path in front (edge/cached_hits.py)?
+        if cache is not None and getattr(request.state, "response_cache_key", None) is None:
             key = cache.key(
                 await _payload(request),
                 request.headers.get("authorization"),
@@ -144,7 +145,7 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
             if key is not None:
                 hit = await cache.get(key)
                 if hit is not None:
-                    return _hit_response(request, hit)
+                    return hit_response(request, hit)
                 request.state.response_cache_key = key
         return await super().run(request, context, root_value)
 

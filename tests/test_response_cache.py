@@ -160,3 +160,12 @@ async def test_with_redis_every_instance_serves_the_stored_response(
             _, hit, second = await get(two, variables)
     assert (stored["X-Cache"], hit["X-Cache"]) == ("MISS", "HIT")
     assert second["data"] == first["data"]
+
+
+async def test_cached_answers_still_count_against_the_rate_limit(
+    gateway_for: GatewayFactory, fhir_server: TestServer
+) -> None:
+    async with gateway_for(fhir_definition(fhir_server), anonymous_rate=1.0) as gw:
+        await register(gw)  # one token of the burst of 2
+        statuses = [(await get(gw))[0] for _ in range(3)]
+    assert statuses[0] == 200 and statuses[-1] == 429
