@@ -68,6 +68,9 @@ DEMO_ORIGIN = "demo"
 REGISTRY_POLL_S = 1.0
 CACHE_CHOICES = ("memory", "redis", "off")
 PRODUCTION_ANONYMOUS_RATE = 20.0
+# In-process stores of the edge, in kilobytes.
+APQ_MAX_KB = 20 * 1024
+RESPONSES_MAX_KB = 100 * 1024
 ENVIRONMENTS = ("development", "production")
 
 
@@ -109,7 +112,15 @@ class Settings:
         rate = self.anonymous_rate
         if rate is None:
             rate = PRODUCTION_ANONYMOUS_RATE if self.production else 0.0
-        return Budget(rate, 2 * rate) if rate > 0 else None
+        # A bucket must hold at least one token, or a slow rate would refuse everyone.
+        return Budget(rate, max(1.0, 2 * rate)) if rate > 0 else None
+
+    def edge_backend(self, max_kb: int) -> CacheBackend:
+        """Where the edge keeps APQ documents or whole responses: Redis with the Redis
+        cache (shared), else this process, bounded to ``max_kb`` kilobytes."""
+        if self.cache == "redis" and self.redis_url:
+            return RedisBackend(self.redis_url)
+        return MemoryBackend(max_weight=max_kb)
 
     def cache_backend(self) -> CacheBackend | None:
         if self.cache == "redis":
@@ -185,11 +196,12 @@ def create_app(settings: Settings) -> CachedHits:
         gc.freeze()
         app.state.pool = pool
         # APQ hashes live in the cache backend (Redis: shared by every instance).
-        persisted = PersistedQueries(settings.cache_backend() or MemoryBackend())
+        persisted = PersistedQueries(settings.edge_backend(APQ_MAX_KB))
         app.state.persisted = persisted
-        # Responses of persisted operations, in the same backend.
+        # Responses of persisted operations: a store of their own, bounded by size.
+        response_backend = settings.edge_backend(RESPONSES_MAX_KB)
         app.state.response_cache = (
-            ResponseCache(persisted.backend) if settings.response_cache else None
+            ResponseCache(response_backend) if settings.response_cache else None
         )
         partners = Partners(
             settings.database_url,
@@ -212,6 +224,7 @@ def create_app(settings: Settings) -> CachedHits:
                 await task
             await pool.aclose()
             await persisted.backend.aclose()
+            await response_backend.aclose()
             await partners.aclose()
             await limiter.aclose()
             await session.close()

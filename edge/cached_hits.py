@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from edge.graphql_view import response_media_type
+from edge.graphql_view import VARY, response_media_type
 from edge.response_cache import Hit
 
 # Query strings whose cache key is remembered (clients repeat the same GETs).
@@ -85,6 +85,7 @@ async def _send_hit(send: Send, hit: Hit, headers: dict[bytes, bytes]) -> None:
                 (b"x-cache", b"HIT"),
                 (b"cache-control", f"public, max-age={hit.max_age_s}".encode()),
                 (b"etag", etag),
+                (b"vary", VARY.encode()),
                 (b"content-length", str(len(body)).encode()),
             ],
         }

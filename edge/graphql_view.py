@@ -30,6 +30,9 @@ logger = logging.getLogger("passerelle.http")
 
 JSON = "application/json"
 OPERATION_TIMEOUT = "OPERATION_TIMEOUT"
+# A shared cache must keep answers apart by media type, and never answer a request
+# with a key (admission and its own limits must run) from an anonymous copy.
+VARY = "Accept, Authorization"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
@@ -90,6 +93,7 @@ def hit_response(request: Request, hit: Hit) -> Response:
     if request.method == "GET":
         headers["cache-control"] = f"public, max-age={hit.max_age_s}"
         headers["etag"] = hit.etag
+        headers["vary"] = VARY
         if hit.etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
     return Response(hit.body, headers=headers)
@@ -264,6 +268,7 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
             if ttl > 0:
                 sub_response.headers["cache-control"] = f"public, max-age={int(ttl)}"
                 sub_response.headers["etag"] = etag_of(data.get("data"))
+                sub_response.headers["vary"] = VARY
             else:
                 sub_response.headers["cache-control"] = "no-store"
 

@@ -207,9 +207,15 @@ def validate_client_name(name: str) -> str:
     return name
 
 
+MIN_RATE_LIMIT = 0.01  # one request every 100 s
+
+
 def validate_rate_limit(value: float | None) -> float | None:
-    if value is not None and not (value > 0 and value != float("inf")):
-        raise ConfigError(f"a rate limit must be a positive number of requests/s, got {value!r}")
+    if value is not None and not (MIN_RATE_LIMIT <= value < float("inf")):
+        raise ConfigError(
+            f"a rate limit must be a number of requests/s of at least {MIN_RATE_LIMIT}, "
+            f"got {value!r}"
+        )
     return value
 
 

@@ -21,6 +21,7 @@ from graphql import GraphQLError
 from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
+from edge.partners_documents import check_document
 from sources.cache_backends import CacheBackend, CacheUnavailable, Entry
 
 logger = logging.getLogger("passerelle.apq")
@@ -66,7 +67,9 @@ class PersistedQueries:
         encoded = request.query.encode("utf-8", "surrogatepass")
         if hashlib.sha256(encoded).hexdigest() != digest:
             return _error("provided sha256Hash does not match the query", HASH_MISMATCH)
-        if len(encoded) <= MAX_QUERY_BYTES:
+        # Only a document the gateway would run is kept (parsed, valid, within the
+        # limits and the cost): junk sent to fill the store is refused by execution.
+        if len(encoded) <= MAX_QUERY_BYTES and check_document(request.query) is None:
             await self._put(key, request.query)
         return request
 
@@ -74,12 +77,13 @@ class PersistedQueries:
         try:
             entry = await self.backend.get(key, str)
         except CacheUnavailable as exc:
-            logger.warning("persisted queries unavailable (%s)", exc)
+            logger.debug("persisted queries unavailable (%s)", exc)
             return None
         return entry.value if entry is not None and isinstance(entry.value, str) else None
 
     async def _put(self, key: str, query: str) -> None:
         try:
-            await self.backend.put(key, Entry(query, time.time()), KEEP_S, 1)
+            weight = 1 + len(query) // 1024  # in KB, as the store is bounded
+            await self.backend.put(key, Entry(query, time.time()), KEEP_S, weight)
         except CacheUnavailable as exc:
-            logger.warning("persisted queries unavailable (%s)", exc)
+            logger.debug("persisted queries unavailable (%s)", exc)

@@ -179,7 +179,7 @@ class RateGuard:
         wait = await self.limiter.take(key, budget)
         if wait <= 0:
             return None
-        seconds = max(1, math.ceil(wait))
+        seconds = max(1, math.ceil(min(wait, 3600.0)))
         message = (
             f"Too many requests: at most {budget.rate:g} per second for this "
             f"{'client' if client is not None else 'address'}; retry in {seconds} s"

@@ -41,11 +41,14 @@ class Hit:
 
 
 def _document_id(payload: dict[str, Any]) -> str | None:
+    """The id of the document the request runs, or None when it is not only an id.
+
+    A request naming two different documents (``documentId`` and an APQ hash) is
+    not cached: which one runs is admission's business, and a key taken from the
+    other would let one document's answer be stored under another's id.
+    """
     if payload.get("query"):
         return None  # a document sent in full is run (and its hash checked), not looked up
-    document_id = payload.get("documentId")
-    if isinstance(document_id, str) and document_id:
-        return document_id.removeprefix("sha256:")
     extensions = payload.get("extensions")
     if isinstance(extensions, str):
         try:
@@ -54,7 +57,12 @@ def _document_id(payload: dict[str, Any]) -> str | None:
             return None
     persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
     digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
-    return digest.lower() if isinstance(digest, str) and digest else None
+    digest = digest.lower() if isinstance(digest, str) and digest else None
+    document_id = payload.get("documentId")
+    named = document_id.removeprefix("sha256:") if isinstance(document_id, str) else None
+    if named and digest and named.lower() != digest:
+        return None
+    return digest or named or None
 
 
 def _variables(payload: dict[str, Any]) -> Any:
@@ -76,8 +84,8 @@ class ResponseCache:
         """The cache key of a request's payload (GET params or POST body), or None.
         ``scope`` names the sources answering (``SourcePool.fingerprint``): two
         deployments sharing a Redis never serve each other's responses."""
-        if authorization:
-            return None
+        if authorization is not None:
+            return None  # even empty: admission answers it (401)
         document_id = _document_id(payload)
         variables = _variables(payload)
         if document_id is None or variables is False:
@@ -95,7 +103,7 @@ class ResponseCache:
         try:
             entry = await self.backend.get(key, Stored)
         except CacheUnavailable as exc:
-            logger.warning("response cache unavailable (%s)", exc)
+            logger.debug("response cache unavailable (%s)", exc)
             return None
         if entry is None:
             return None
@@ -132,9 +140,10 @@ class ResponseCache:
         stored: Stored = (encoded, orjson.dumps(other) if other else b"", sources, ttl,
                           _etag(encoded))  # fmt: skip
         try:
-            await self.backend.put(key, Entry(stored, time.time()), ttl, 1)
+            weight = 1 + len(encoded) // 1024  # in KB, as the store is bounded
+            await self.backend.put(key, Entry(stored, time.time()), ttl, weight)
         except CacheUnavailable as exc:
-            logger.warning("response cache unavailable (%s)", exc)
+            logger.debug("response cache unavailable (%s)", exc)
             return 0.0
         return ttl
 

@@ -71,6 +71,9 @@ class _Costing:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
+        # A fragment's cost, computed once: spread many times (even in a chain that
+        # doubles at every step) it costs one walk, never an exponential one.
+        self.memo: dict[str, int] = {}
 
     def selection(self, node: SelectionSetNode, parent: GraphQLType, seen: frozenset[str]) -> int:
         total = 0
@@ -84,9 +87,14 @@ class _Costing:
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
-                if fragment is not None and name not in seen:
+                if fragment is None or name in seen:
+                    continue  # unknown or cyclic: validation says so
+                if name not in self.memo:
                     target = self.schema.get_type(fragment.type_condition.name.value)
-                    total += self.selection(fragment.selection_set, target or parent, seen | {name})
+                    self.memo[name] = self.selection(
+                        fragment.selection_set, target or parent, seen | {name}
+                    )
+                total += self.memo[name]
         return total
 
     def field(self, node: FieldNode, parent: GraphQLType, seen: frozenset[str]) -> int:
@@ -131,17 +139,27 @@ def operation_cost(
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    costing = _Costing(schema, fragments, variables or {})
     root = schema.query_type
     if root is None:
         return 0
     costs = [
-        costing.selection(d.selection_set, root, frozenset())
+        _Costing(schema, fragments, {**_defaults(d), **(variables or {})}).selection(
+            d.selection_set, root, frozenset()
+        )
         for d in document.definitions
         if isinstance(d, OperationDefinitionNode)
         and (operation_name is None or (d.name is not None and d.name.value == operation_name))
     ]
     return max(costs, default=0)
+
+
+def _defaults(operation: OperationDefinitionNode) -> dict[str, Any]:
+    """The operation's own variable defaults (``$n: Int = 100``), for variables not sent."""
+    return {
+        d.variable.name.value: int(d.default_value.value)
+        for d in operation.variable_definitions or ()
+        if isinstance(d.default_value, IntValueNode)
+    }
 
 
 class CostLimit(SchemaExtension):

@@ -42,47 +42,66 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Counts:
+    """What a selection set holds, fragments expanded: how deep its fields nest,
+    and how many aliases and directives it uses."""
+
     depth: int = 0
     aliases: int = 0
     directives: int = 0
-    root_fields: int = 0
+
+    def __add__(self, other: _Counts) -> _Counts:
+        return _Counts(
+            max(self.depth, other.depth),
+            self.aliases + other.aliases,
+            self.directives + other.directives,
+        )
 
 
-def _walk(
+_Fragments = Mapping[str, FragmentDefinitionNode]
+
+
+def _counts(
     selection_set: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    level: int,
-    counts: _Counts,
+    fragments: _Fragments,
+    memo: dict[str, _Counts],
     seen: frozenset[str],
-) -> Iterator[FieldNode]:
-    """Every field under ``selection_set`` (fragments expanded once per path), counting."""
+) -> _Counts:
+    """Counted once per fragment (``memo``): a fragment spread many times, even in
+    a chain that doubles at every step, costs one walk, never an exponential one."""
+    total = _Counts()
     for selection in selection_set.selections:
-        counts.directives += len(selection.directives or ())
+        here = _Counts(directives=len(selection.directives or ()))
         if isinstance(selection, FieldNode):
-            if selection.alias is not None:
-                counts.aliases += 1
-            if selection.name.value != "__typename":
-                counts.depth = max(counts.depth, level)
-            yield selection
+            name = selection.name.value
+            depth = 0 if name == "__typename" else 1
             # Introspection nests deep by design (type { ofType { ofType ... } }):
             # graphql-core's own rule bounds it, not these limits.
-            if selection.selection_set is not None and not selection.name.value.startswith("__"):
-                yield from _walk(selection.selection_set, fragments, level + 1, counts, seen)
+            if selection.selection_set is not None and not name.startswith("__"):
+                inner = _counts(selection.selection_set, fragments, memo, seen)
+                depth = 1 + inner.depth
+                here = here + _Counts(0, inner.aliases, inner.directives)
+            here = here + _Counts(depth, int(selection.alias is not None), 0)
         elif isinstance(selection, InlineFragmentNode):
-            yield from _walk(selection.selection_set, fragments, level, counts, seen)
+            here = here + _counts(selection.selection_set, fragments, memo, seen)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
-            if fragment is not None and name not in seen:
-                counts.directives += len(fragment.directives or ())
-                yield from _walk(fragment.selection_set, fragments, level, counts, seen | {name})
+            if fragment is None or name in seen:
+                continue  # unknown or cyclic: validation says so
+            if name not in memo:
+                inner = _counts(fragment.selection_set, fragments, memo, seen | {name})
+                memo[name] = inner + _Counts(directives=len(fragment.directives or ()))
+            here = here + memo[name]
+        total = total + here
+    return total
 
 
 def _root_fields(
     selection_set: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
+    fragments: _Fragments,
+    memo: dict[str, int],
     seen: frozenset[str] = frozenset(),
 ) -> int:
     count = 0
@@ -90,12 +109,15 @@ def _root_fields(
         if isinstance(selection, FieldNode):
             count += selection.name.value != "__typename"
         elif isinstance(selection, InlineFragmentNode):
-            count += _root_fields(selection.selection_set, fragments, seen)
+            count += _root_fields(selection.selection_set, fragments, memo, seen)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
-            if fragment is not None and name not in seen:
-                count += _root_fields(fragment.selection_set, fragments, seen | {name})
+            if fragment is None or name in seen:
+                continue
+            if name not in memo:
+                memo[name] = _root_fields(fragment.selection_set, fragments, memo, seen | {name})
+            count += memo[name]
     return count
 
 
@@ -104,21 +126,25 @@ def check_limits(document: DocumentNode, limits: Limits = DEFAULT_LIMITS) -> lis
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
+    memo: dict[str, _Counts] = {}
+    root_memo: dict[str, int] = {}
     counts = _Counts()
+    root_fields = 0
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
-            counts.directives += len(definition.directives or ())
-            for _ in _walk(definition.selection_set, fragments, 1, counts, frozenset()):
-                pass
-            counts.root_fields = max(
-                counts.root_fields, _root_fields(definition.selection_set, fragments)
+            counts = (
+                counts
+                + _counts(definition.selection_set, fragments, memo, frozenset())
+                + _Counts(directives=len(definition.directives or ()))
+            )
+            root_fields = max(
+                root_fields, _root_fields(definition.selection_set, fragments, root_memo)
             )
     checks = [
         ("DEPTH_LIMIT_EXCEEDED", counts.depth, limits.depth, "nests fields {n} levels deep"),
         ("ALIAS_LIMIT_EXCEEDED", counts.aliases, limits.aliases, "uses {n} aliases"),
         ("DIRECTIVE_LIMIT_EXCEEDED", counts.directives, limits.directives, "uses {n} directives"),
-        ("ROOT_FIELD_LIMIT_EXCEEDED", counts.root_fields, limits.root_fields,
-         "asks {n} root fields"),
+        ("ROOT_FIELD_LIMIT_EXCEEDED", root_fields, limits.root_fields, "asks {n} root fields"),
     ]  # fmt: skip
     return [
         GraphQLError(

@@ -17,6 +17,7 @@ source directly.
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -29,9 +30,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+logger = logging.getLogger("passerelle.cache")
+
 # A cache that answers slower than this is treated as down: it is there to save time.
 REDIS_TIMEOUT_S = 0.25
 DEFAULT_MAX_WEIGHT = 200_000
+# After a Redis failure, it is left alone this long before it is tried again.
+OUTAGE_PAUSE_S = 5.0
 
 
 class CacheUnavailable(Exception):
@@ -133,6 +138,21 @@ class RedisBackend(CacheBackend):
         )
         self._encoder = msgspec.msgpack.Encoder()
         self._decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
+        self._paused_until = 0.0
+
+    def _check(self) -> None:
+        """Refuse at once while paused after a failure: a dead Redis costs one timeout
+        per ``OUTAGE_PAUSE_S``, not one per request."""
+        if time.monotonic() < self._paused_until:
+            raise CacheUnavailable("redis: paused after a failure")
+
+    def _failed(self, exc: BaseException) -> CacheUnavailable:
+        if time.monotonic() >= self._paused_until:
+            logger.warning(
+                "redis unavailable (%s): not used for %.0f s", type(exc).__name__, OUTAGE_PAUSE_S
+            )
+        self._paused_until = time.monotonic() + OUTAGE_PAUSE_S
+        return CacheUnavailable(f"redis: {type(exc).__name__}")
 
     def _decoder(self, kind: Any) -> msgspec.msgpack.Decoder[Any]:
         decoder = self._decoders.get(kind)
@@ -141,10 +161,11 @@ class RedisBackend(CacheBackend):
         return decoder
 
     async def get(self, key: str, kind: Any) -> Entry | None:
+        self._check()
         try:
             raw = await self._redis.get(key)
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(f"redis: {type(exc).__name__}") from exc
+            raise self._failed(exc) from exc
         if not isinstance(raw, bytes):
             return None
         try:
@@ -154,19 +175,21 @@ class RedisBackend(CacheBackend):
         return Entry(value, stored_at)
 
     async def put(self, key: str, entry: Entry, keep_s: float, weight: int) -> None:
+        self._check()
         data = self._encoder.encode((entry.stored_at, entry.value))
         try:
             await self._redis.set(key, data, px=max(1, int(keep_s * 1000)))
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(f"redis: {type(exc).__name__}") from exc
+            raise self._failed(exc) from exc
 
     async def claim(self, key: str, hold_s: float) -> bool:
+        self._check()
         try:
             won = await self._redis.set(
                 f"{key}:refresh", b"1", px=max(1, int(hold_s * 1000)), nx=True
             )
         except (RedisError, OSError) as exc:
-            raise CacheUnavailable(f"redis: {type(exc).__name__}") from exc
+            raise self._failed(exc) from exc
         return bool(won)
 
     async def aclose(self) -> None:

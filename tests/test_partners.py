@@ -114,8 +114,18 @@ def test_clients_and_documents_from_the_command_line(tmp_path: Path) -> None:
     ("args", "expected"),
     [
         (("clients", "create", "Not_Valid"), "a client name must be 1 to 63 characters"),
-        (("clients", "create", "x", "--rate-limit", "0"), "must be a positive number"),
-        (("clients", "create", "x", "--rate-limit", "nan"), "must be a positive number"),
+        (
+            ("clients", "create", "x", "--rate-limit", "0"),
+            "must be a number of requests/s of at least 0.01",
+        ),
+        (
+            ("clients", "create", "x", "--rate-limit", "nan"),
+            "must be a number of requests/s of at least 0.01",
+        ),
+        (
+            ("clients", "create", "x", "--rate-limit", "1e-320"),
+            "must be a number of requests/s of at least 0.01",
+        ),
         (("clients", "create", "x", "--rate-limit", "fast"), "invalid float value: 'fast'"),
         (("clients", "create", "taken"), "client 'taken' already exists (active)"),
         (("clients", "revoke", "nobody"), "no client named 'nobody'"),

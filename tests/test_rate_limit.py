@@ -120,3 +120,10 @@ async def test_forwarded_addresses_count_only_behind_a_trusted_proxy(
 
 async def test_no_limit_in_development_unless_configured(gateway: Gateway) -> None:
     assert await statuses(gateway, 30, {}) == [200] * 30
+
+
+def test_a_slow_anonymous_rate_still_lets_one_request_through() -> None:
+    from app import Settings
+
+    budget = Settings(anonymous_rate=0.4).anonymous_budget()
+    assert budget is not None and budget.burst == 1.0 and budget.rate == 0.4

@@ -169,3 +169,40 @@ async def test_cached_answers_still_count_against_the_rate_limit(
         await register(gw)  # one token of the burst of 2
         statuses = [(await get(gw))[0] for _ in range(3)]
     assert statuses[0] == 200 and statuses[-1] == 429
+
+
+async def test_a_request_naming_two_documents_is_never_cached_under_either(
+    gateway_for: GatewayFactory, fhir_server: TestServer
+) -> None:
+    other = "query Near($first: Int!, $near: GeoPointInput) { sources { id } }"
+    other_hash = hashlib.sha256(other.encode()).hexdigest()
+    async with gateway_for(fhir_definition(fhir_server)) as gw:
+        await register(gw)
+        await gw.query(
+            other,
+            VARIABLES,
+            extensions={"persistedQuery": {"version": 1, "sha256Hash": other_hash}},
+        )
+        # The other document's hash, with this one's id beside it: whichever runs,
+        # its answer must not be stored under this one's id.
+        mixed = {"persistedQuery": {"version": 1, "sha256Hash": other_hash}}
+        params = {
+            "extensions": json.dumps(mixed),
+            "variables": json.dumps(VARIABLES),
+            "documentId": DIGEST,
+        }
+        async with gw.session.get(gw.url, params=params) as response:
+            assert "X-Cache" not in response.headers
+        _, headers, body = await get(gw)
+    assert headers["X-Cache"] == "MISS"
+    assert body["data"]["slots"]["edges"]  # this document's own answer
+
+
+async def test_an_empty_authorization_header_is_refused_not_answered_from_the_cache(
+    gateway_for: GatewayFactory, fhir_server: TestServer
+) -> None:
+    async with gateway_for(fhir_definition(fhir_server)) as gw:
+        await register(gw)
+        await get(gw)
+        status, headers, _ = await get(gw, Authorization="")
+    assert status == 401 and headers.get("X-Cache") != "HIT"

@@ -76,3 +76,9 @@ async def test_measure_mode_reports_the_cost_without_refusing() -> None:
     assert result.errors is None
     assert result.extensions == {"cost": {"requested": 10, "limit": 10}}
     assert over.errors is None and over.extensions == {"cost": {"requested": 20, "limit": 10}}
+
+
+def test_a_variable_default_counts_when_the_variable_is_not_sent() -> None:
+    document = "query Q($n: Int = 100) { clinics(first: $n) { edges { node { name } } } }"
+    assert cost(document) == 100 * 3
+    assert cost(document, {"n": 2}) == 2 * 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from graphql import parse
 
 from schema import schema, with_code
+from schema.cost import operation_cost
 from schema.limits import DEFAULT_LIMITS, check_limits
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "queries").glob("*.graphql"))
@@ -94,3 +96,19 @@ def test_every_example_query_is_well_within_the_limits(path: Path) -> None:
     assert check_limits(document) == []
     tight = type(DEFAULT_LIMITS)(depth=7, aliases=5, tokens=500, directives=10, root_fields=5)
     assert check_limits(document, tight) == []  # room to spare
+
+
+def _fragment_chain(levels: int) -> str:
+    """F0 spreads F1 twice, F1 spreads F2 twice...: 2**levels paths, a few hundred tokens."""
+    chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels))
+    return f"{{ ...F0 }} {chain} fragment F{levels} on Query {{ sources {{ id }} }}"
+
+
+async def test_a_fragment_chain_that_doubles_at_every_step_is_counted_at_once() -> None:
+    document = _fragment_chain(40)  # 2**40 paths: an exponential walk would never end
+    started = time.monotonic()
+    check_limits(parse(document))
+    operation_cost(schema._schema, parse(document))
+    result = await run(document)
+    assert time.monotonic() - started < 1.0
+    assert result.data is None and result.errors  # 2**40 root fields, and as costly

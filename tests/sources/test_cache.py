@@ -22,9 +22,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from sources import cache as cache_module
+from sources import cache_backends
 from sources.base import Source, SourceConfig, SourceContext
 from sources.cache import CachePolicy, Served, SourceCache
-from sources.cache_backends import Entry, MemoryBackend, RedisBackend
+from sources.cache_backends import CacheUnavailable, Entry, MemoryBackend, RedisBackend
 from sources.errors import SourceError, SourceUnavailable
 from sources.fanout import SourcePool
 from sources.reads import slots_read
@@ -386,6 +387,7 @@ async def test_redis_dying_mid_way_degrades_to_direct_calls_then_recovers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(cache_module, "OUTAGE_PAUSE_S", 0.2)
+    monkeypatch.setattr(cache_backends, "OUTAGE_PAUSE_S", 0.2)
     url, process = private_redis
     cache = SourceCache(RedisBackend(url))
     pool = make_pool(session, cache)
@@ -412,3 +414,21 @@ async def test_redis_dying_mid_way_degrades_to_direct_calls_then_recovers(
         restarted.kill()
         await restarted.wait()
         await pool.aclose()
+
+
+async def test_a_redis_that_never_answers_costs_one_timeout_then_is_skipped() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        backend = RedisBackend(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        started = time.monotonic()
+        with pytest.raises(CacheUnavailable):
+            await backend.get("k", str)
+        first = time.monotonic() - started
+        started = time.monotonic()
+        for _ in range(10):
+            with pytest.raises(CacheUnavailable):
+                await backend.get("k", str)
+        rest = time.monotonic() - started
+        await backend.aclose()
+    assert 0.2 <= first < 1.0 and rest < 0.05
