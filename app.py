@@ -25,8 +25,9 @@ import math
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -103,6 +104,9 @@ class Settings:
     batching: bool = False
     # Browser origins allowed to call the API cross-site (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
+    # What "now" is for a request (a search window never starts before it); tests pin
+    # it so that the demo world they search looks the same whatever the date.
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @property
     def production(self) -> bool:

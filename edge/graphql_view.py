@@ -158,10 +158,12 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         # kept on the sub-response, which create_response turns into the real one.
         response.media_type = response_media_type(request.headers.get("accept"))
         request.state.sub_response = response
+        settings = request.app.state.settings
         context = RequestContext(
             pool=request.app.state.pool,
             request=request,
-            fanout_deadline_s=request.app.state.settings.fanout_deadline_s,
+            now=settings.clock(),
+            fanout_deadline_s=settings.fanout_deadline_s,
             allow_introspection=not self.production,
         )
         request.state.context = context

@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,13 @@ from examples.world import World
 from sources.definition import SourceDefinition
 from sources.records import SourceProtocol
 from sources.store import SourceStore
+from sources.timeutil import MONTREAL
 
 TEST_SCALE = 0.02
+# The test world's first day and the gateway's "now" are pinned (a Monday outside any
+# daylight-saving change), so the suite searches the same province on any date.
+TEST_FIRST_DAY = date(2026, 11, 16)
+TEST_NOW = datetime.combine(TEST_FIRST_DAY, time(7, 30), MONTREAL)
 REST_KEY = "test-key-not-a-secret"
 REST_KEY_ENV = "PASSERELLE_TEST_REST_KEY"
 POSTGRES_URL = os.environ.get(
@@ -36,7 +42,12 @@ POSTGRES_URL = os.environ.get(
 
 @pytest.fixture(scope="session")
 def world() -> World:
-    return World(TEST_SCALE)
+    return World(TEST_SCALE, first_day=TEST_FIRST_DAY)
+
+
+def pinned_clock() -> datetime:
+    """The gateway's clock in tests: always :data:`TEST_NOW`."""
+    return TEST_NOW
 
 
 @contextlib.asynccontextmanager
@@ -137,6 +148,7 @@ def gateway_for(registry_url: str) -> GatewayFactory:
         for definition in definitions:
             store.add(definition)
         settings.setdefault("registry_poll_s", 0.1)
+        settings.setdefault("clock", pinned_clock)
         async with (
             run_gateway(Settings(database_url=registry_url, **settings)) as url,
             aiohttp.ClientSession() as session,

@@ -7,19 +7,32 @@ Each test runs uvicorn on a loopback port, with the demo FHIR and REST servers
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
+from examples import demo_fhir, demo_rest
 from examples.world import CLINIC_PERMIT_SYSTEM, World, WorldClinic
 from resolvers.ids import from_global_id
 from sources.definition import SourceDefinition
 from sources.merge import SlotKey
 from sources.records import SourceProtocol
 from sources.timeutil import MONTREAL
-from tests.conftest import Gateway, GatewayFactory, fhir_definition, rest_definition, serve
+from tests.conftest import (
+    REST_KEY,
+    TEST_FIRST_DAY,
+    TEST_NOW,
+    TEST_SCALE,
+    Gateway,
+    GatewayFactory,
+    fhir_definition,
+    rest_definition,
+    serve,
+)
+from tests.examples.test_demo_fhir import Client, check_start_prefixes
 
 SLOTS = """
 query Slots($f: SlotFilter!, $first: Int, $after: String) {
@@ -109,29 +122,81 @@ async def test_identical_slots_of_a_shared_clinic_are_listed_once(
     gateway: Gateway, world: World
 ) -> None:
     shared = next(c for c in world.clinics if listed_by_both(c))
-    query = """query($name: String) { clinics(filter: {nameContains: $name}, first: 50) {
-        edges { node { id address { postalCode } } } } }"""
-    found = await gateway.query(query, {"name": shared.name})
-    ids = [
-        e["node"]["id"]
-        for e in found["data"]["clinics"]["edges"]
-        if e["node"]["address"]["postalCode"] == shared.postal_code
-    ]
-    assert len(ids) == 1
-    result = await gateway.query(SLOTS, {"f": {"clinicIds": ids}, "first": 100})
+    clinic = await merged_clinic_id(gateway, shared)
+    result = await gateway.query(SLOTS, {"f": {"clinicIds": [clinic]}, "first": 100})
     assert "errors" not in result
     keys = slot_keys(result)
     assert keys and len(keys) == len(set(keys))
-    now = datetime.now(MONTREAL)
-    expected = [s for s in world.slots_between(shared.id, now, now + timedelta(days=7)) if s.free]
-    assert result["data"]["slots"]["totalCount"] == len(expected)
+    expected = free_slots_of(world, shared.id, TEST_NOW, TEST_NOW + timedelta(days=7))
+    assert_total_count_rule(result["data"]["slots"], len(expected))
+
+
+async def merged_clinic_id(gateway: Gateway, clinic: WorldClinic) -> str:
+    """The gateway's one id for a world clinic, found by name and postal code."""
+    query = """query($name: String) { clinics(filter: {nameContains: $name}, first: 50) {
+        edges { node { id address { postalCode } } } } }"""
+    found = await gateway.query(query, {"name": clinic.name})
+    ids = [
+        e["node"]["id"]
+        for e in found["data"]["clinics"]["edges"]
+        if e["node"]["address"]["postalCode"] == clinic.postal_code
+    ]
+    assert len(ids) == 1
+    return ids[0]
+
+
+def free_slots_of(world: World, clinic_id: str, start: datetime, end: datetime) -> list[Any]:
+    return [s for s in world.slots_between(clinic_id, start, end) if s.free]
+
+
+def assert_total_count_rule(connection: dict[str, Any], matching: int) -> None:
+    """The README's ``totalCount`` rule for a clinic every slot of which two systems list.
+
+    Exact when the page holds every match; otherwise each slot beyond the page may be
+    counted once per system listing it (here two), never fewer than once.
+    """
+    listed = len(connection["edges"])
+    total = connection["totalCount"]
+    if not connection["pageInfo"]["hasNextPage"]:
+        assert listed == total == matching
+    else:
+        assert matching <= total <= matching + (matching - listed)
+
+
+@pytest.mark.parametrize("offset", range(7))
+async def test_date_sensitive_answers_hold_whatever_the_first_weekday(
+    gateway_for: GatewayFactory, offset: int
+) -> None:
+    """The checks that once failed on some weekdays, over seven consecutive first days."""
+    first_day = TEST_FIRST_DAY + timedelta(days=offset)
+    now = datetime.combine(first_day, time(7, 30), MONTREAL)
+    world = World(TEST_SCALE, first_day=first_day)
+    async with (
+        serve(demo_fhir.build_app(world)) as fhir_server,
+        serve(demo_rest.build_app(world, api_key=REST_KEY)) as rest_server,
+        aiohttp.ClientSession() as session,
+    ):
+        await check_start_prefixes(Client(session, str(fhir_server.make_url("/fhir"))), world)
+        async with gateway_for(
+            fhir_definition(fhir_server), rest_definition(rest_server), clock=lambda: now
+        ) as gateway:
+            near = await gateway.query(
+                SLOTS, {"f": {"near": MONTREAL_DOWNTOWN, "radiusKm": 30}, "first": 10}
+            )
+            assert "errors" not in near and len(near["data"]["slots"]["edges"]) == 10
+            shared = next(c for c in world.clinics if listed_by_both(c))
+            result = await gateway.query(
+                SLOTS, {"f": {"clinicIds": [await merged_clinic_id(gateway, shared)]}, "first": 100}
+            )
+            expected = free_slots_of(world, shared.id, now, now + timedelta(days=7))
+            assert_total_count_rule(result["data"]["slots"], len(expected))
 
 
 async def test_pages_follow_each_other_without_gap_or_duplicate(gateway: Gateway) -> None:
     f = {
         "near": MONTREAL_DOWNTOWN,
         "radiusKm": 30,
-        "startsBefore": (datetime.now(MONTREAL) + timedelta(days=2)).isoformat(),
+        "startsBefore": (TEST_NOW + timedelta(days=2)).isoformat(),
     }
     whole = await gateway.query(SLOTS, {"f": f, "first": 100})
     want = [e["node"]["id"] for e in whole["data"]["slots"]["edges"]]

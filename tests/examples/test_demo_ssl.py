@@ -35,7 +35,7 @@ from examples.demo_ssl_publisher import Publisher
 from examples.world import CLINIC_PERMIT_SYSTEM, World
 from sources.fhir import BOOKING_DEEP_LINK_URL, BOOKING_PHONE_URL
 from sources.timeutil import MONTREAL, parse_upstream_datetime
-from tests.conftest import serve
+from tests.conftest import TEST_NOW, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_AGE = 30
@@ -177,7 +177,7 @@ async def test_an_update_moves_transaction_time_and_rewrites_only_the_files_it_t
         _, response = await ssl.get(output["url"])
         etags[output["url"]] = response.headers["ETag"]
 
-    booked = publisher.book(3)
+    booked = publisher.book(3, now=TEST_NOW)
     after = await ssl.manifest()
 
     assert len(booked) == 3 and all(s.free for s in booked)
@@ -204,7 +204,7 @@ async def test_since_lists_only_the_deltas_published_after_it(
     first = (await ssl.manifest())["transactionTime"]
     assert (await ssl.manifest(since=first))["output"] == []
 
-    booked = publisher.book(2)
+    booked = publisher.book(2, now=TEST_NOW)
     after_booking = (await ssl.manifest())["transactionTime"]
     added = publisher.add(3)
 
@@ -238,7 +238,7 @@ async def test_since_lists_only_the_deltas_published_after_it(
 async def test_without_since_the_full_files_hold_the_current_state(
     ssl: Client, publisher: Publisher, world: World
 ) -> None:
-    booked = {s.id for s in publisher.book(4)}
+    booked = {s.id for s in publisher.book(4, now=TEST_NOW)}
     added = {s.id for s in publisher.add(5)}
     slots = {}
     for output in (await ssl.manifest())["output"]:
@@ -257,7 +257,7 @@ def test_transaction_time_strictly_increases_however_fast_the_updates(
 ) -> None:
     times = [publisher.transaction_time]
     for n in range(6):
-        publisher.book(1) if n % 2 else publisher.add(1)
+        publisher.book(1, now=TEST_NOW) if n % 2 else publisher.add(1)
         times.append(publisher.transaction_time)
     assert times == sorted(set(times))
     assert [p.transaction_time for p in publisher.publications] == times[1:]

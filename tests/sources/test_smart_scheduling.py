@@ -47,7 +47,7 @@ from sources.records import (
 from sources.smart_scheduling import SmartSchedulingSource
 from sources.smart_scheduling_http import FileTooLarge, stream_ndjson
 from sources.timeutil import MONTREAL
-from tests.conftest import serve
+from tests.conftest import TEST_NOW, serve
 
 SSL = "http://fhir-registry.smarthealthit.org/StructureDefinition/"
 V2_0276 = "http://terminology.hl7.org/CodeSystem/v2-0276"
@@ -1034,7 +1034,7 @@ async def test_the_demo_publisher_is_loaded_and_its_deltas_applied(
             first = source.last_load
             assert first is not None and not first.delta and first.slots > 0
             assert source.skipped_records == first.skipped > 0  # its deviations include bad lines
-            booked = demo.book(3)
+            booked = demo.book(3, now=TEST_NOW)
             await until(lambda: (r := source.last_load) is not None and r.delta)
             report = source.last_load
             assert (
