@@ -47,20 +47,20 @@ from edge.graphiql import graphiql_routes
 from edge.graphql_view import GatewayGraphQL
 from edge.partners import Partners
 from edge.partners_documents import read_manifest
-from edge.partners_store import KEY_PEPPER_ENV, Client, PartnerStore
 from edge.persisted import PersistedQueries
 from edge.rate_limit import Budget, RateGuard, RateLimiter
 from edge.response_cache import ResponseCache
 from resolvers.context import DEFAULT_FANOUT_DEADLINE_S
 from schema import make_schema
 from schema.cost import DEFAULT_MAX_COST
-from sources.cache import SourceCache
-from sources.cache_backends import CacheBackend, MemoryBackend, RedisBackend
-from sources.config_file import config_fingerprint, load_config
-from sources.definition import parse_definition
 from sources.errors import ConfigError
-from sources.fanout import SourcePool
-from sources.store import DEFAULT_DATABASE_URL, SourceStore, config_origin
+from sources.kv.backends import CacheBackend, MemoryBackend, RedisBackend
+from sources.pool.cache import SourceCache
+from sources.pool.fanout import SourcePool
+from sources.registry.config_file import config_fingerprint, load_config
+from sources.registry.definition import parse_definition
+from sources.registry.partners import KEY_PEPPER_ENV, Client, PartnerStore
+from sources.registry.store import DEFAULT_DATABASE_URL, SourceStore, config_origin
 
 logger = logging.getLogger("passerelle")
 

@@ -27,7 +27,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.fanout import Gateway
-from edge.partners_store import PartnerStore
+from sources.registry.partners import PartnerStore
 
 QUERY = {"query": "{ sources { id status } }"}
 FLOOD_RPS, FLOOD_BUDGET = 100.0, 10.0

@@ -685,7 +685,7 @@ _FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 def frame_parts(frame: str) -> tuple[str, str]:
     """A py-spy frame ``name (file:line)`` as (name, file); files are short, as py-spy
-    prints them (``sources/merge.py``, ``graphql/execution/execute.py``)."""
+    prints them (``sources/search/merge.py``, ``graphql/execution/execute.py``)."""
     match = _FRAME.match(frame.strip())
     return (match["name"], match["file"]) if match else (frame, "?")
 

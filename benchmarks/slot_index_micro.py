@@ -1,4 +1,4 @@
-"""Micro-benchmark of ``sources.slot_index`` on a synthetic province, in process.
+"""Micro-benchmark of ``sources.slot_index.index`` on a synthetic province, in process.
 
     python benchmarks/slot_index_micro.py              # Quebec scale (about a minute)
     python benchmarks/slot_index_micro.py --scale 0.1  # a tenth (seconds)
@@ -48,7 +48,7 @@ from sources.records import (
     SlotQuery,
     SlotResult,
 )
-from sources.slot_index import SlotChange, SlotIndex, SlotIndexBuilder
+from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder
 
 SOURCE = "smart-bench"
 DOWNTOWN = GeoPoint(45.5017, -73.5673)

@@ -37,9 +37,8 @@ from graphql import GraphQLError
 from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
-from edge.partners_documents import sha256_hex
-from edge.partners_store import Client, Document, PartnerStore, Snapshot
 from resolvers.context import RequestContext
+from sources.registry.partners import Client, Document, PartnerStore, Snapshot, sha256_hex
 
 __all__ = [
     "HASH_MISMATCH",

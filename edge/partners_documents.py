@@ -18,8 +18,6 @@ manifest with one bad document registers nothing.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from schema import schema
 from schema.cost import DEFAULT_MAX_COST, FirstTooLarge, operation_cost
 from schema.limits import DEFAULT_LIMITS, check_limits
 from sources.errors import ConfigError
+from sources.registry.partners import ManifestDocument
 
 __all__ = [
     "APOLLO_FORMAT",
@@ -46,24 +45,6 @@ APOLLO_FORMAT = "apollo-persisted-query-manifest"
 MAX_DOCUMENT_BYTES = 100 * 1024  # as for automatic persisted queries
 MAX_DOCUMENT_ID_LENGTH = 256
 _OPERATION_TYPES = ("query", "mutation", "subscription")
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestDocument:
-    """One document of a manifest, checked: its id, text, and its (first) operation."""
-
-    id: str
-    body: str
-    operation_name: str | None
-    operation_type: str
-
-    @property
-    def body_sha256(self) -> str:
-        return sha256_hex(self.body)
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def check_document(text: str) -> str | None:

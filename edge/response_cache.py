@@ -7,7 +7,7 @@ partner's key is checked by running its admission, which a hit would skip).
 
 A response is stored only when it has no error and used at least one booking
 source; it lives no longer than the shortest remaining freshness of the
-sources behind it (``sources.cache.answer_ttl_s`` less the age of the answers
+sources behind it (``sources.pool.cache.answer_ttl_s`` less the age of the answers
 it used). A hit rebuilds the bytes from the stored ``data`` (as serialized
 then) and an ``extensions.sources`` that says ``fromCache`` and how old.
 GET responses carry ``Cache-Control`` and a weak ``ETag`` (304 on
@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from sources.cache_backends import CacheBackend, CacheUnavailable, Entry
+from sources.kv.backends import CacheBackend, CacheUnavailable, Entry
 
 logger = logging.getLogger("passerelle.response_cache")
 

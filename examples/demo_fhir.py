@@ -5,7 +5,7 @@
 Base URL ``http://HOST:PORT/fhir``; answers are ``application/fhir+json``. It serves
 ``Location`` (a clinic), ``Practitioner``, ``PractitionerRole`` (one per physician and
 clinic), ``Schedule`` (one per clinic and physician, ``actor`` = [Location,
-PractitionerRole]) and ``Slot``, encoded as ``sources.fhir_resources`` describes. Reads are
+PractitionerRole]) and ``Slot``, encoded as ``sources.fhir.resources`` describes. Reads are
 ``GET /fhir/{type}/{id}``; searches are ``GET /fhir/{type}?...`` or
 ``POST /fhir/{type}/_search`` with a form body:
 

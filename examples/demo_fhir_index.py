@@ -42,7 +42,7 @@ from examples.demo_fhir_resources import (
     schedule_id,
 )
 from examples.world import CLINIC_PERMIT_SYSTEM, PHYSICIAN_LICENCE_SYSTEM
-from sources.fhir_found import fold
+from sources.fhir.found import fold
 from sources.geo import distance_km
 from sources.records import AppointmentType, GeoPoint
 

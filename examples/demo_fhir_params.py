@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from sources.fhir import (
+from sources.fhir.adapter import (
     APPOINTMENT_TYPE_SYSTEM,
     V2_APPOINTMENT_REASON,
     V2_APPOINTMENT_REASON_SYSTEM,

@@ -1,6 +1,6 @@
 """The demo world's clinics, physicians and slots written as FHIR R4 resources.
 
-The encoding is the one ``sources.fhir_resources`` reads: one ``PractitionerRole`` per
+The encoding is the one ``sources.fhir.resources`` reads: one ``PractitionerRole`` per
 physician and clinic, one ``Schedule`` per clinic and physician, and ``Slot``s carrying
 their appointment type and, when free, the SMART Scheduling Links booking extensions.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from examples.world import CLINIC_PERMIT_SYSTEM, PHYSICIAN_LICENCE_SYSTEM
-from sources.fhir import (
+from sources.fhir.adapter import (
     ACCEPTING_PATIENTS_SYSTEM,
     APPOINTMENT_TYPE_SYSTEM,
     BOOKING_DEEP_LINK_URL,

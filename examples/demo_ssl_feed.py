@@ -41,7 +41,7 @@ from examples.demo_ssl_manifest import (
     SlotCounts,
     format_transaction_time,
 )
-from sources.fhir import (
+from sources.fhir.adapter import (
     APPOINTMENT_TYPE_SYSTEM,
     BOOKING_DEEP_LINK_URL,
     BOOKING_PHONE_URL,

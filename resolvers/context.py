@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiodataloader import DataLoader
 
-from sources.federation import Federation
+from sources.search.federation import Federation
 
 if TYPE_CHECKING:
     from sources.errors import SourceError
-    from sources.fanout import SourcePool, SourceView
-    from sources.federation import FoundSlot
-    from sources.merge import MergedClinic, MergedPhysician
+    from sources.pool.fanout import SourcePool, SourceView
+    from sources.search.federation import FoundSlot
+    from sources.search.merge import MergedClinic, MergedPhysician
 
 
 DEFAULT_FANOUT_DEADLINE_S = 3.0

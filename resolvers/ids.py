@@ -1,7 +1,7 @@
 """Opaque global ids and cursors.
 
 A global id is ``base64url("Type:KEY")`` where KEY is the merged key from
-``sources.merge``: stable whichever sources answer. Cursors are
+``sources.search.merge``: stable whichever sources answer. Cursors are
 ``base64url(JSON)``; clients must treat both as opaque strings.
 """
 
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import orjson
 
 from resolvers.errors import UserInputError
-from sources.federation import SlotPosition
+from sources.search.federation import SlotPosition
 
 NODE_TYPES = ("Clinic", "Physician", "Slot")
 # Offsets count slots already paged through; totalCount is a GraphQL Int (32 bits).

@@ -9,8 +9,8 @@ from resolvers.slots import slot_by_key
 
 if TYPE_CHECKING:
     from resolvers.context import RequestContext
-    from sources.federation import FoundSlot
-    from sources.merge import MergedClinic, MergedPhysician
+    from sources.search.federation import FoundSlot
+    from sources.search.merge import MergedClinic, MergedPhysician
 
 
 async def resolve_node(

@@ -20,9 +20,9 @@ from resolvers.inputs import (
     check_radius,
     check_window,
 )
-from sources.federation import FoundSlot, SlotPage, SlotSearch
-from sources.merge import MergedClinic, MergedPhysician, SlotKey
 from sources.records import AppointmentType, Region
+from sources.search.federation import FoundSlot, SlotPage, SlotSearch
+from sources.search.merge import MergedClinic, MergedPhysician, SlotKey
 
 if TYPE_CHECKING:
     from resolvers.context import NextSlotsKey, RequestContext

@@ -16,9 +16,9 @@ from resolvers.context import RequestContext
 from resolvers.ids import to_global_id
 from schema.enums import AppointmentType, Region, SourceProtocol, SourceStatus
 from schema.inputs import unset_to_none
-from sources.fanout import SourceView
-from sources.federation import FoundSlot
-from sources.merge import MergedClinic, MergedPhysician
+from sources.pool.fanout import SourceView
+from sources.search.federation import FoundSlot
+from sources.search.merge import MergedClinic, MergedPhysician
 
 Context = Info[RequestContext, None]
 

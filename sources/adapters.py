@@ -12,9 +12,9 @@ if TYPE_CHECKING:
 
 
 def _adapters() -> dict[SourceProtocol, type[Source]]:
-    from sources.fhir import FhirSource
-    from sources.rest_json import RestJsonSource
-    from sources.smart_scheduling import SmartSchedulingSource
+    from sources.fhir.adapter import FhirSource
+    from sources.rest_json.adapter import RestJsonSource
+    from sources.smart_scheduling.adapter import SmartSchedulingSource
 
     return {
         SourceProtocol.FHIR_R4: FhirSource,

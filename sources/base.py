@@ -1,6 +1,6 @@
 """The ``Source`` contract every booking-system adapter implements.
 
-An adapter is one class in one module (``sources/fhir.py``, ``sources/rest_json.py``...)
+An adapter is one class in its protocol's package (``sources/fhir/adapter.py``...)
 registered in ``sources.adapters``. It receives everything from outside: its
 ``SourceConfig``, and a ``SourceContext`` holding the app-wide aiohttp session
 and a logger named after the source. It never opens a session nor reads global

@@ -9,7 +9,7 @@
         └── UnknownProtocol          no adapter registered for that protocol name
 
 Lower-level exceptions (aiohttp, JSON, parsing) are mapped to these in one
-place, ``sources.http.map_errors``, always with ``raise ... from exc``.
+place, ``sources.transport.http.map_errors``, always with ``raise ... from exc``.
 """
 
 from __future__ import annotations

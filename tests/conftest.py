@@ -23,9 +23,9 @@ from sqlalchemy import text
 from app import Settings, create_app
 from examples import demo_fhir, demo_rest
 from examples.world import World
-from sources.definition import SourceDefinition
 from sources.records import SourceProtocol
-from sources.store import SourceStore
+from sources.registry.definition import SourceDefinition
+from sources.registry.store import SourceStore
 from sources.timeutil import MONTREAL
 
 TEST_SCALE = 0.02

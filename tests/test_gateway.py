@@ -17,9 +17,9 @@ from aiohttp import web
 from examples import demo_fhir, demo_rest
 from examples.world import CLINIC_PERMIT_SYSTEM, World, WorldClinic
 from resolvers.ids import from_global_id
-from sources.definition import SourceDefinition
-from sources.merge import SlotKey
 from sources.records import SourceProtocol
+from sources.registry.definition import SourceDefinition
+from sources.search.merge import SlotKey
 from sources.timeutil import MONTREAL
 from tests.conftest import (
     REST_KEY,

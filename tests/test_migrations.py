@@ -18,12 +18,12 @@ from sqlalchemy import MetaData, insert, inspect, text
 from sqlmodel import SQLModel
 
 import migrations
-from edge.partners_store import PartnerStore
-from edge.partners_store import metadata as partner_metadata
-from sources.definition import SourceDefinition
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
-from sources.store import _TABLES, SourceStore
+from sources.registry.definition import SourceDefinition
+from sources.registry.partners import PartnerStore
+from sources.registry.partners import metadata as partner_metadata
+from sources.registry.store import _TABLES, SourceStore
 
 SOURCE_TABLES = {"source_registry", "source_registry_revision"}
 PARTNER_TABLES = {

@@ -25,8 +25,8 @@ from strawberry.http import GraphQLRequestData
 import app
 from edge.partners import Partners
 from edge.partners_documents import check_document, parse_manifest
-from edge.partners_store import KEY_PREFIX, PartnerStore
 from sources.errors import ConfigError
+from sources.registry.partners import KEY_PREFIX, PartnerStore
 from tests.conftest import Gateway, GatewayFactory, fhir_definition
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ import uuid
 import pytest
 from aiohttp.test_utils import TestServer
 
-from edge.partners_store import PartnerStore
 from edge.rate_limit import Budget, RateLimiter, client_ip
+from sources.registry.partners import PartnerStore
 from tests.conftest import Gateway, GatewayFactory, fhir_definition
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

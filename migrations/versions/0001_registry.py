@@ -1,4 +1,4 @@
-"""The booking-source registry, as ``sources/store.py`` made it with ``create_all``.
+"""The booking-source registry, as ``sources/registry/store.py`` made it with ``create_all``.
 
 A database that predates migrations holds exactly these tables and is stamped
 with this revision instead of running it.

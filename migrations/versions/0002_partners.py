@@ -1,6 +1,6 @@
 """Partner clients, their trusted documents, and the gateway's settings.
 
-API keys are stored as keyed hashes (``edge/partners_store.py``); the settings
+API keys are stored as keyed hashes (``sources/registry/partners.py``); the settings
 table keeps the key pepper when ``PASSERELLE_KEY_PEPPER`` is unset.
 
 Revision ID: 0002

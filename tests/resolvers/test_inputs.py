@@ -16,8 +16,8 @@ from resolvers.inputs import (
     check_radius,
     check_window,
 )
-from sources.federation import SlotPosition
 from sources.records import GeoPoint
+from sources.search.federation import SlotPosition
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

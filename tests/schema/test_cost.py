@@ -13,7 +13,7 @@ from graphql import parse
 from resolvers.context import RequestContext
 from schema import make_schema, schema
 from schema.cost import DEFAULT_MAX_COST, operation_cost
-from sources.fanout import SourcePool
+from sources.pool.fanout import SourcePool
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "queries").glob("*.graphql"))
 CONTEXT = SimpleNamespace(allow_introspection=True)

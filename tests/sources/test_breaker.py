@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 
 from sources.base import SourceConfig
-from sources.breaker import SourceBreakers
-from sources.fanout import SourcePool
-from sources.reads import slots_read
+from sources.pool.breaker import SourceBreakers
+from sources.pool.fanout import SourcePool
+from sources.pool.reads import slots_read
 from sources.records import SlotQuery, SourceProtocol, SourceStatus
 from tests.conftest import serve
 from tests.sources.test_retry import Probe, upstream

@@ -21,14 +21,14 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from sources import cache as cache_module
-from sources import cache_backends
 from sources.base import Source, SourceConfig, SourceContext
-from sources.cache import CachePolicy, Served, SourceCache
-from sources.cache_backends import CacheUnavailable, Entry, MemoryBackend, RedisBackend
 from sources.errors import SourceError, SourceUnavailable
-from sources.fanout import SourcePool
-from sources.reads import slots_read
+from sources.kv import backends as cache_backends
+from sources.kv.backends import CacheUnavailable, Entry, MemoryBackend, RedisBackend
+from sources.pool import cache as cache_module
+from sources.pool.cache import CachePolicy, Served, SourceCache
+from sources.pool.fanout import SourcePool
+from sources.pool.reads import slots_read
 from sources.records import (
     Address,
     AppointmentType,
@@ -203,7 +203,7 @@ async def test_a_zero_ttl_turns_the_cache_off_for_that_source(
 
 
 def test_bulk_feed_sources_are_never_cached() -> None:
-    from sources.smart_scheduling import SmartSchedulingSource
+    from sources.smart_scheduling.adapter import SmartSchedulingSource
 
     assert not SmartSchedulingSource.cache_answers
     assert CachePolicy(0.0, 0.0).ttl_s == 0

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from sources.config_file import config_fingerprint, load_config
-from sources.definition import SourceDefinition
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
-from sources.store import ApplySummary, SourceStore, config_origin
+from sources.registry.config_file import config_fingerprint, load_config
+from sources.registry.definition import SourceDefinition
+from sources.registry.store import ApplySummary, SourceStore, config_origin
 
 FULL = """\
 [[sources]]

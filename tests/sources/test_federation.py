@@ -17,8 +17,7 @@ import pytest
 
 from sources.base import Source, SourceConfig, SourceContext
 from sources.errors import SourceUnavailable
-from sources.fanout import SourcePool
-from sources.federation import ClinicSearch, Federation, SlotSearch
+from sources.pool.fanout import SourcePool
 from sources.records import (
     Address,
     AppointmentType,
@@ -35,6 +34,7 @@ from sources.records import (
     SourceProtocol,
     SourceStatus,
 )
+from sources.search.federation import ClinicSearch, Federation, SlotSearch
 from sources.timeutil import MONTREAL
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=MONTREAL)
@@ -449,8 +449,8 @@ async def test_a_bulkhead_caps_the_calls_in_flight_to_one_source(pool):
 
 
 def test_max_concurrency_is_validated_and_kept_in_the_options() -> None:
-    from sources.definition import parse_definition
     from sources.errors import ConfigError
+    from sources.registry.definition import parse_definition
 
     raw = {"id": "a", "protocol": "FHIR_R4", "url": "http://h/fhir", "max_concurrency": 4}
     assert parse_definition(raw).options["max_concurrency"] == 4

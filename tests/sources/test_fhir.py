@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-import sources.fhir
+import sources.fhir.adapter
 from examples.world import CLINIC_PERMIT_SYSTEM, PHYSICIAN_LICENCE_SYSTEM, World, WorldSlot
 from sources.base import SourceConfig, SourceContext
 from sources.errors import SourceBadResponse, SourceTimeout, SourceUnavailable
-from sources.fhir import (
+from sources.fhir.adapter import (
     APPOINTMENT_TYPE_SYSTEM,
     BOOKING_DEEP_LINK_URL,
     BOOKING_PHONE_URL,
@@ -123,7 +123,7 @@ async def test_slots_are_free_sorted_in_the_window_and_match_the_world(
 async def test_paging_across_many_pages_has_no_gaps_or_duplicates(
     demo: FhirSource, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sources.fhir, "PAGE_SIZE", 7)
+    monkeypatch.setattr(sources.fhir.adapter, "PAGE_SIZE", 7)
     query = window(world, limit=40)
     result = await demo.search_slots(query)
 
@@ -603,7 +603,7 @@ async def test_a_next_link_loop_is_detected(
 async def test_endless_fresh_next_links_stop_at_the_page_cap(
     hostile: Callable[..., Awaitable[FhirSource]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sources.fhir, "MAX_PAGES", 4)
+    monkeypatch.setattr(sources.fhir.adapter, "MAX_PAGES", 4)
     calls: list[str] = []
 
     async def endless(request: web.Request) -> web.Response:

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from sources import http
 from sources.errors import SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
+from sources.transport import http
 from tests.conftest import serve
 
 BIG = {"items": [{"id": i, "text": "x" * 100} for i in range(5000)]}  # ~600 KB

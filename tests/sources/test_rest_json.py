@@ -46,7 +46,7 @@ from sources.records import (
     SlotQuery,
     SourceProtocol,
 )
-from sources.rest_json import (
+from sources.rest_json.adapter import (
     CODES_BY_TYPE,
     DEFAULT_CLINIC_PERMIT_SYSTEM,
     DEFAULT_PHYSICIAN_LICENCE_SYSTEM,

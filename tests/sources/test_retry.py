@@ -10,10 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from sources import http
 from sources.base import Source, SourceConfig
-from sources.fanout import SourcePool
-from sources.reads import slots_read
+from sources.pool.fanout import SourcePool
+from sources.pool.reads import slots_read
 from sources.records import (
     ClinicQuery,
     ClinicRecord,
@@ -23,6 +22,7 @@ from sources.records import (
     SlotResult,
     SourceProtocol,
 )
+from sources.transport import http
 from tests.conftest import serve
 
 

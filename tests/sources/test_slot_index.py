@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sources.geo import distance_km, normalize_postal_code
-from sources.merge import normalize_name
 from sources.records import (
     Address,
     AppointmentType,
@@ -25,7 +24,8 @@ from sources.records import (
     SlotRecord,
     SlotResult,
 )
-from sources.slot_index import SlotChange, SlotIndex, SlotIndexBuilder, slot_local_id
+from sources.search.merge import normalize_name
+from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder, slot_local_id
 
 SOURCE = "smart-test"
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

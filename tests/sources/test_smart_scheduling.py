@@ -32,8 +32,8 @@ from sources.errors import (
     SourceTimeout,
     SourceUnavailable,
 )
-from sources.fanout import SourcePool
-from sources.reads import slots_read
+from sources.pool.fanout import SourcePool
+from sources.pool.reads import slots_read
 from sources.records import (
     AppointmentType,
     ClinicQuery,
@@ -44,8 +44,8 @@ from sources.records import (
     SourceProtocol,
     SourceStatus,
 )
-from sources.smart_scheduling import SmartSchedulingSource
-from sources.smart_scheduling_http import FileTooLarge, stream_ndjson
+from sources.smart_scheduling.adapter import SmartSchedulingSource
+from sources.smart_scheduling.http import FileTooLarge, stream_ndjson
 from sources.timeutil import MONTREAL
 from tests.conftest import TEST_NOW, serve
 

@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy
 from sqlalchemy import text
 
-from sources.definition import SourceDefinition, parse_definition, validate_definition
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
-from sources.store import CLI_ORIGIN, ApplySummary, SourceStore
+from sources.registry.definition import SourceDefinition, parse_definition, validate_definition
+from sources.registry.store import CLI_ORIGIN, ApplySummary, SourceStore
 
 ORIGIN = "config:/etc/passerelle/sources.toml"
 OTHER_ORIGIN = "config:/etc/passerelle/other.toml"

@@ -1,0 +1,225 @@
+"""What one FHIR call has read, the records built from it, and their re-check against the query.
+
+Reading is lenient per entry: a malformed entry or resource is skipped and counted, and
+:meth:`Found.log` reports the counts in one line. Servers may ignore search parameters
+they do not support, so every record is checked here against the query before it is kept.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from sources.fhir.resources import (
+    appointment_type,
+    clinic_record,
+    location_point,
+    physician_record,
+    postal_code,
+    primary_language,
+    ref_id,
+    refs,
+    slot_booking_phone,
+    slot_booking_url,
+    text_value,
+)
+from sources.geo import distance_km, infer_region
+from sources.records import SlotRecord
+from sources.timeutil import parse_upstream_datetime
+
+if TYPE_CHECKING:
+    import logging
+
+    from sources.records import ClinicQuery, ClinicRecord, PhysicianRecord, SlotQuery
+
+
+class Found:
+    """The resources one call has read, by type and id, and the records built from them.
+
+    found = Found(source_id)
+    for raw in found.add(bundle, "Slot"):  # index every entry, return the matches
+        found.keep_slot(raw, query)
+    found.log(logger)
+    """
+
+    def __init__(self, source_id: str) -> None:
+        self.source_id = source_id
+        self.skipped: Counter[str] = Counter()
+        self.scope: set[str] | None = None  # Location ids a slot search was narrowed to
+        self.resources: dict[str, dict[str, dict[str, Any]]] = {
+            t: {} for t in ("Schedule", "Location", "PractitionerRole", "Practitioner")
+        }
+        self.slots: dict[str, SlotRecord] = {}
+        self._clinics: dict[str, ClinicRecord | None] = {}
+        self._physicians: dict[str, PhysicianRecord | None] = {}
+        self._roles: dict[str, list[dict[str, Any]]] = {}  # by practitioner id
+
+    def add(self, bundle: dict[str, Any], match_type: str) -> list[dict[str, Any]]:
+        """Index a Bundle's resources; return those of ``match_type`` not sent as includes."""
+        matches: list[dict[str, Any]] = []
+        for entry in bundle.get("entry") or ():
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            kind = resource.get("resourceType") if isinstance(resource, dict) else None
+            rid = text_value(resource.get("id")) if isinstance(resource, dict) else None
+            if not isinstance(resource, dict) or not isinstance(kind, str) or rid is None:
+                self.skipped["entry"] += 1
+                continue
+            resource["id"] = rid
+            if kind in self.resources and rid not in self.resources[kind]:
+                self._index(kind, rid, resource)
+            search = entry.get("search")
+            mode = search.get("mode") if isinstance(search, dict) else None
+            if kind == match_type and mode in (None, "match"):
+                matches.append(resource)
+        return matches
+
+    def _index(self, kind: str, rid: str, resource: dict[str, Any]) -> None:
+        self.resources[kind][rid] = resource
+        # Records built from earlier pages may lack what this one brings.
+        if kind == "Location" and self._clinics.get(rid, True) is None:
+            del self._clinics[rid]
+        elif kind in ("Practitioner", "PractitionerRole"):
+            role = kind == "PractitionerRole"
+            pid = ref_id(resource.get("practitioner"), "Practitioner") if role else rid
+            if role and pid:
+                self._roles.setdefault(pid, []).append(resource)
+            self._physicians.pop(pid or "", None)
+
+    def keep_slot(self, raw: dict[str, Any], query: SlotQuery) -> None:
+        """Turn one Slot into a record if it is free, well-formed and matches ``query``."""
+        if raw.get("status") != "free":
+            self.skipped["non-free Slot"] += 1
+            return
+        try:
+            start = parse_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
+            end = parse_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
+        except (ValueError, OverflowError):
+            self.skipped["Slot"] += 1
+            return
+        kind = appointment_type(raw.get("appointmentType"))
+        schedule = self.resources["Schedule"].get(ref_id(raw.get("schedule"), "Schedule") or "")
+        if end <= start or kind is None or schedule is None:
+            self.skipped["Slot"] += 1
+            return
+        if not query.starts_after <= start < query.starts_before:
+            return
+        if query.appointment_types is not None and kind not in query.appointment_types:
+            return
+        actors = schedule.get("actor")
+        clinic_id = next(iter(refs(actors, "Location")), None)
+        clinic = self.clinic(clinic_id) if clinic_id else None
+        if clinic is None:
+            self.skipped["Slot"] += 1
+            return
+        if self.scope is not None and clinic.local_id not in self.scope:
+            return
+        physician_id = next(iter(refs(actors, "Practitioner")), None)
+        for rid in refs(actors, "PractitionerRole"):
+            role = self.resources["PractitionerRole"].get(rid, {})
+            physician_id = ref_id(role.get("practitioner"), "Practitioner") or physician_id
+        if query.physician_local_ids is not None and physician_id not in query.physician_local_ids:
+            return
+        physician = self.physician(physician_id) if physician_id else None
+        if query.languages and not _speaks(query.languages, clinic, physician):
+            return
+        self.slots[raw["id"]] = SlotRecord(
+            source_id=self.source_id,
+            local_id=raw["id"],
+            start=start,
+            end=end,
+            appointment_type=kind,
+            clinic_local_id=clinic.local_id,
+            physician_local_id=physician_id,
+            booking_url=slot_booking_url(raw),
+            booking_phone=slot_booking_phone(raw),
+        )
+
+    def clinic(self, location_id: str) -> ClinicRecord | None:
+        """The clinic of a Location read so far, built once; None if absent or malformed."""
+        if location_id not in self._clinics:
+            resource = self.resources["Location"].get(location_id)
+            record = clinic_record(self.source_id, resource) if resource else None
+            self.skipped["Location"] += int(resource is not None and record is None)
+            self._clinics[location_id] = record
+        return self._clinics[location_id]
+
+    def physician(self, practitioner_id: str) -> PhysicianRecord | None:
+        """The physician from the Practitioner and roles read so far, built once."""
+        if practitioner_id not in self._physicians:
+            self._physicians[practitioner_id] = physician_record(
+                self.source_id,
+                practitioner_id,
+                self.resources["Practitioner"].get(practitioner_id),
+                self._roles.get(practitioner_id, []),
+            )
+        return self._physicians[practitioner_id]
+
+    def clinics_of(self, slots: tuple[SlotRecord, ...]) -> dict[str, ClinicRecord]:
+        return {s.clinic_local_id: c for s in slots if (c := self.clinic(s.clinic_local_id))}
+
+    def physicians_of(self, slots: tuple[SlotRecord, ...]) -> dict[str, PhysicianRecord]:
+        ids = {s.physician_local_id for s in slots if s.physician_local_id}
+        return {pid: p for pid in ids if (p := self.physician(pid)) is not None}
+
+    def log(self, logger: logging.Logger) -> None:
+        """One warning for the malformed entries skipped, one info line for busy slots."""
+        malformed = {k: n for k, n in self.skipped.items() if n and k != "non-free Slot"}
+        if malformed:
+            detail = ", ".join(f"{n} {kind}" for kind, n in sorted(malformed.items()))
+            logger.warning("skipped malformed entries: %s", detail)
+        if self.skipped["non-free Slot"]:
+            logger.info("dropped %d non-free slots", self.skipped["non-free Slot"])
+
+
+def place_matches(resource: dict[str, Any], query: ClinicQuery) -> bool:
+    """The checks of :func:`clinic_matches` that need no record: id, region, distance."""
+    if query.local_ids is not None and resource["id"] not in query.local_ids:
+        return False
+    if query.region is None and (query.near is None or query.radius_km is None):
+        return True
+    point = location_point(resource)
+    if query.near is not None and query.radius_km is not None:
+        if point is None or distance_km(query.near, point) > query.radius_km:
+            return False
+    if query.region is not None:
+        return infer_region(postal_code(resource), point) is query.region
+    return True
+
+
+def clinic_matches(clinic: ClinicRecord, query: ClinicQuery) -> bool:
+    if query.local_ids is not None and clinic.local_id not in query.local_ids:
+        return False
+    if query.identifiers is not None and not set(query.identifiers) & set(clinic.identifiers):
+        return False
+    if query.region is not None and clinic.address.region is not query.region:
+        return False
+    if query.near is not None and query.radius_km is not None:
+        if clinic.location is None or distance_km(query.near, clinic.location) > query.radius_km:
+            return False
+    if query.name_contains and fold(query.name_contains) not in fold(clinic.name):
+        return False
+    if query.postal_codes is not None:
+        code = (clinic.address.postal_code or "").replace(" ", "")
+        asked = [p.upper().replace(" ", "") for p in query.postal_codes]
+        if not code or not any(code.startswith(p) for p in asked if p):
+            return False
+    return True
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form, as FHIR string search compares."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _speaks(
+    wanted: frozenset[str], clinic: ClinicRecord, physician: PhysicianRecord | None
+) -> bool:
+    """True unless the languages we know of (physician's and clinic's) exclude ``wanted``."""
+    known = set(clinic.languages) | set(physician.languages if physician else ())
+    asked = {primary_language(w) for w in wanted}
+    return not known or bool(known & asked)
+
+
+__all__ = ["Found", "clinic_matches", "fold", "place_matches"]

@@ -1,0 +1,239 @@
+"""Source answers shared across requests: fresh, stale-while-revalidate, single-flight.
+
+``SourceCache.read`` answers one ``Read`` of one source:
+
+- a *fresh* entry (younger than the source's ``cache_ttl_s``) is served as is;
+- a *stale* one (within ``cache_stale_s`` more) is served too, and refreshed in
+  the background, one refresh per key at a time (across instances with Redis);
+- otherwise the source is called, and concurrent identical reads wait for that
+  one call (single-flight). The call runs with the source's own timeout, not the
+  first caller's deadline: each caller stops waiting at its own deadline, and
+  the answer still lands in the cache for the next request.
+
+Errors are never cached. A cache backend that fails is skipped for a few
+seconds (direct calls, logged once), never turned into an error for a client.
+Sources that answer from their own in-memory copy (bulk feeds) are not cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import orjson
+
+from sources.errors import SourceError, SourceTimeout
+from sources.kv.backends import CacheBackend, CacheUnavailable, Entry
+
+if TYPE_CHECKING:
+    from sources.base import Source, SourceConfig
+    from sources.pool.reads import Read
+
+T = TypeVar("T")
+logger = logging.getLogger("passerelle.cache")
+
+DEFAULT_TTL_S = 30.0
+DEFAULT_STALE_S = 120.0
+# After a backend failure, the cache is left alone this long before it is tried again.
+OUTAGE_PAUSE_S = 5.0
+NAMESPACE = "passerelle:v1"
+# A bulk feed's default manifest polling (sources/smart_scheduling/adapter.py).
+DEFAULT_POLL_S = 60.0
+
+# A call of one source: given a budget in seconds (None: the source's own timeout).
+Call = Callable[[float | None], Awaitable["T | SourceError"]]
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    ttl_s: float
+    stale_s: float
+
+    @classmethod
+    def of(cls, source: Source) -> CachePolicy:
+        if not source.cache_answers:
+            return cls(0.0, 0.0)
+        options = source.config.options
+        ttl = options.get("cache_ttl_s", DEFAULT_TTL_S)
+        stale = options.get("cache_stale_s", DEFAULT_STALE_S)
+        return cls(
+            float(ttl) if isinstance(ttl, int | float) else DEFAULT_TTL_S,
+            float(stale) if isinstance(stale, int | float) else DEFAULT_STALE_S,
+        )
+
+
+def answer_ttl_s(source: Source) -> float:
+    """How long an answer of this source may be reused: its cache TTL, or for a source
+    serving its own copy (a bulk feed), until its next poll at the latest."""
+    if source.cache_answers:
+        return CachePolicy.of(source).ttl_s
+    poll = source.config.options.get("poll_interval_s", DEFAULT_POLL_S)
+    return float(poll) if isinstance(poll, int | float) else DEFAULT_POLL_S
+
+
+@dataclass(frozen=True, slots=True)
+class Served(Generic[T]):
+    """A source's answer and how old it is (0 and not from cache when just fetched)."""
+
+    value: T
+    from_cache: bool = False
+    age_s: float = 0.0
+
+
+class SourceCache:
+    """The cache in front of every source call. ``backend=None`` caches nothing,
+    but identical concurrent reads are still collapsed into one call."""
+
+    def __init__(self, backend: CacheBackend | None, namespace: str = NAMESPACE) -> None:
+        self.backend = backend
+        self.namespace = namespace
+        self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._paused_until = 0.0
+
+    @property
+    def available(self) -> bool:
+        return self.backend is not None and time.monotonic() >= self._paused_until
+
+    def key(self, source: Source, read: Read[Any]) -> str:
+        return f"{self.namespace}:{source.id}:{_fingerprint(source.config)}:{read.digest()}"
+
+    async def read(
+        self, source: Source, read: Read[T], call: Call[T], budget_s: float | None
+    ) -> Served[T] | SourceError:
+        """``read`` of ``source``: from the cache when it can, else through ``call``."""
+        if budget_s is not None and budget_s <= 0:
+            return SourceTimeout(source.id, "the request's fan-out deadline had passed")
+        policy = CachePolicy.of(source)
+        if policy.ttl_s <= 0:
+            outcome = await call(budget_s)
+            return outcome if isinstance(outcome, SourceError) else Served(outcome)
+        key = self.key(source, read)
+        entry = await self._get(key, read.value_type)
+        if entry is not None:
+            age = max(0.0, time.time() - entry.stored_at)
+            if age < policy.ttl_s:
+                return Served(entry.value, True, age)
+            if age < policy.ttl_s + policy.stale_s:
+                self._refresh(key, source, read, call, policy)
+                return Served(entry.value, True, age)
+        return await self._fetch_once(key, source, read, call, policy, budget_s)
+
+    async def _fetch_once(
+        self,
+        key: str,
+        source: Source,
+        read: Read[T],
+        call: Call[T],
+        policy: CachePolicy,
+        budget_s: float | None,
+    ) -> Served[T] | SourceError:
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._fetch_and_store(key, read, call, policy))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._forget(self._inflight, key, done))
+        wait_s = source.config.timeout_s if budget_s is None else budget_s
+        try:
+            # The shared call goes on if this caller gives up (deadline, cancellation).
+            async with asyncio.timeout(wait_s):
+                outcome: T | SourceError = await asyncio.shield(task)
+        except TimeoutError:
+            return SourceTimeout(source.id, f"no answer within {wait_s:.3g} s")
+        return outcome if isinstance(outcome, SourceError) else Served(outcome)
+
+    async def _fetch_and_store(
+        self, key: str, read: Read[T], call: Call[T], policy: CachePolicy
+    ) -> T | SourceError:
+        outcome = await call(None)
+        if not isinstance(outcome, SourceError):
+            await self._put(key, read, outcome, policy)
+        return outcome
+
+    def _refresh(
+        self, key: str, source: Source, read: Read[T], call: Call[T], policy: CachePolicy
+    ) -> None:
+        if key in self._refreshing or key in self._inflight:
+            return
+
+        async def refresh() -> None:
+            if not await self._claim(key, source.config.timeout_s * 2):
+                return  # another instance is refreshing it
+            outcome = await call(None)
+            if not isinstance(outcome, SourceError):
+                await self._put(key, read, outcome, policy)
+
+        task = asyncio.create_task(refresh())
+        self._refreshing[key] = task
+        task.add_done_callback(lambda done: self._forget(self._refreshing, key, done))
+
+    @staticmethod
+    def _forget(table: dict[str, Any], key: str, task: asyncio.Task[Any]) -> None:
+        if table.get(key) is task:
+            del table[key]
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("cache task failed", exc_info=task.exception())
+
+    # -- the backend, whose failures never reach the caller ----------------------------
+
+    async def _get(self, key: str, kind: Any) -> Entry | None:
+        if not self.available or self.backend is None:
+            return None
+        try:
+            return await self.backend.get(key, kind)
+        except CacheUnavailable as exc:
+            self._pause(exc)
+            return None
+
+    async def _put(self, key: str, read: Read[T], value: T, policy: CachePolicy) -> None:
+        if not self.available or self.backend is None:
+            return
+        try:
+            await self.backend.put(
+                key, Entry(value, time.time()), policy.ttl_s + policy.stale_s, read.weight(value)
+            )
+        except CacheUnavailable as exc:
+            self._pause(exc)
+        except Exception:  # a value the backend cannot store: served, just not cached
+            logger.exception("cache: could not store an answer of %s", read.kind)
+
+    async def _claim(self, key: str, hold_s: float) -> bool:
+        if not self.available or self.backend is None:
+            return True
+        try:
+            return await self.backend.claim(key, hold_s)
+        except CacheUnavailable as exc:
+            self._pause(exc)
+            return True
+
+    def _pause(self, exc: CacheUnavailable) -> None:
+        if self.available:
+            name = self.backend.name if self.backend is not None else "cache"
+            logger.warning(
+                "%s cache unavailable (%s): calling sources directly for %.0f s",
+                name,
+                exc,
+                OUTAGE_PAUSE_S,
+            )
+        self._paused_until = time.monotonic() + OUTAGE_PAUSE_S
+
+    async def aclose(self) -> None:
+        tasks = [*self._inflight.values(), *self._refreshing.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.backend is not None:
+            await self.backend.aclose()
+
+
+def _fingerprint(config: SourceConfig) -> str:
+    """Changes when the source is re-pointed or reconfigured, so old answers are not served."""
+    data = orjson.dumps(
+        [config.protocol.value, config.url, dict(config.options)], option=orjson.OPT_SORT_KEYS
+    )
+    return hashlib.sha256(data).hexdigest()[:12]

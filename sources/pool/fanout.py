@@ -1,0 +1,323 @@
+"""Concurrent calls to every source, each bounded by its own timeout.
+
+``SourcePool`` holds the live adapters, in registry order, and their health;
+``fan_out`` calls a coroutine on several sources at once and returns what the
+healthy ones answered plus one ``SourceError`` per failed source. A failing,
+hanging or buggy adapter never breaks the call: its failure becomes data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from sources.adapters import adapter_for
+from sources.base import SourceConfig, SourceContext
+from sources.errors import (
+    ConfigError,
+    SourceBadResponse,
+    SourceError,
+    SourceTimeout,
+    SourceUnavailable,
+)
+from sources.pool.breaker import CircuitOpen, SourceBreakers
+from sources.pool.cache import Served, SourceCache
+from sources.records import SourceProtocol, SourceStatus
+from sources.registry.definition import DEFAULT_MAX_CONCURRENCY
+from sources.transport.retry import CALL_DEADLINE
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from sources.base import Source
+    from sources.pool.reads import Read
+
+T = TypeVar("T")
+logger = logging.getLogger("passerelle.sources")
+
+# Health is judged on the last few calls: three failures in a row -> DOWN,
+# any failure among the last ten -> DEGRADED.
+_WINDOW = 10
+_DOWN_AFTER = 3
+# A replaced or removed adapter is closed this long after, once the requests
+# that took it have finished.
+RETIRE_AFTER_S = 30.0
+
+
+@dataclass(slots=True)
+class SourceHealth:
+    """What the gateway has seen of one source; no upstream data is kept here."""
+
+    outcomes: deque[bool] = field(default_factory=lambda: deque(maxlen=_WINDOW))
+    last_success_at: datetime | None = None
+    latency_ms: float | None = None
+
+    def record(self, ok: bool, latency_ms: float) -> None:
+        self.outcomes.append(ok)
+        if ok:
+            self.last_success_at = datetime.now(UTC)
+            self.latency_ms = round(latency_ms, 1)
+
+    def status(self, enabled: bool) -> SourceStatus:
+        if not enabled:
+            return SourceStatus.DISABLED
+        recent = list(self.outcomes)
+        if len(recent) >= _DOWN_AFTER and not any(recent[-_DOWN_AFTER:]):
+            return SourceStatus.DOWN
+        if not all(recent):
+            return SourceStatus.DEGRADED
+        return SourceStatus.UP
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    """A registered source as the API shows it."""
+
+    id: str
+    name: str
+    protocol: SourceProtocol
+    status: SourceStatus
+    last_success_at: datetime | None
+    latency_ms: float | None
+    data_as_of: datetime | None = None
+    skipped_records: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutResult(Generic[T]):
+    results: dict[str, T]
+    errors: list[SourceError]
+    # How each answer was served: from the cache or not, and how old.
+    served: dict[str, Served[T]] = field(default_factory=dict)
+
+
+def _limit(source: Source) -> int:
+    value = source.config.options.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
+    return value if isinstance(value, int) and value > 0 else DEFAULT_MAX_CONCURRENCY
+
+
+def _build_adapter(config: SourceConfig, context: SourceContext) -> Source:
+    return adapter_for(config.protocol)(config, context)
+
+
+class SourcePool:
+    """The live adapters, rebuilt from registry configs without a restart.
+
+    ``sync(configs)`` keeps the adapter of every source whose config did not
+    change, builds the new ones and closes the removed ones. Readers take
+    ``pool.enabled`` (an immutable tuple) once per request.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        factory: Callable[[SourceConfig, SourceContext], Source] | None = None,
+        cache: SourceCache | None = None,
+    ) -> None:
+        self._session = session
+        # Without a cache backend, identical concurrent reads are still collapsed.
+        self.cache = cache or SourceCache(None)
+        self._factory = factory or _build_adapter
+        self._configs: tuple[SourceConfig, ...] = ()
+        self._adapters: dict[str, Source] = {}
+        self._health: dict[str, SourceHealth] = {}
+        self.enabled: tuple[Source, ...] = ()
+        self.order: dict[str, int] = {}
+        self.fingerprint = ""
+        self._bulkheads: dict[str, asyncio.Semaphore] = {}
+        self.breakers = SourceBreakers()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def sync(self, configs: Sequence[SourceConfig]) -> None:
+        old = self._adapters
+        adapters: dict[str, Source] = {}
+        for config in configs:
+            current = old.get(config.id)
+            if current is not None and current.config == config:
+                adapters[config.id] = current
+                continue
+            adapter = await self._build(config)
+            if adapter is not None:
+                adapters[config.id] = adapter
+        self._configs = tuple(configs)
+        self._adapters = adapters
+        self._health = {c.id: self._health.get(c.id, SourceHealth()) for c in configs}
+        self._bulkheads = {
+            sid: self._bulkheads[sid] if old.get(sid) is a else asyncio.Semaphore(_limit(a))
+            for sid, a in adapters.items()
+        }
+        self.order = {c.id: i for i, c in enumerate(configs)}
+        # Names the set of sources answering now: what a shared cache of whole
+        # responses must key on, so that deployments with other sources never mix.
+        self.fingerprint = hashlib.sha256(
+            "\n".join(f"{c.id} {c.url}" for c in configs if c.enabled).encode()
+        ).hexdigest()[:16]
+        self.enabled = tuple(adapters[c.id] for c in configs if c.enabled and c.id in adapters)
+        retired = [a for sid, a in old.items() if adapters.get(sid) is not a]
+        if retired:
+            # Requests already running still hold the old adapters: close them later.
+            task = asyncio.create_task(self._retire(retired))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait, at most ``timeout_s``, for every enabled source to be able to answer."""
+        waits = [asyncio.ensure_future(s.ready()) for s in self.enabled]
+        if not waits:
+            return
+        _, pending = await asyncio.wait(waits, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        late = [s.id for s, t in zip(self.enabled, waits, strict=True) if t in pending]
+        if late:
+            logger.warning("still loading after %.0f s, serving without: %s", timeout_s, late)
+
+    async def _build(self, config: SourceConfig) -> Source | None:
+        """A started adapter, or None (logged) when its config or its start fails."""
+        context = SourceContext(self._session, logger.getChild(config.id))
+        try:
+            adapter = self._factory(config, context)
+        except ConfigError as exc:
+            logger.error("source %s not loaded: %s", config.id, exc)
+            return None
+        if config.enabled:
+            try:
+                await adapter.start()
+            except Exception:
+                logger.exception("source %s not loaded: its adapter failed to start", config.id)
+                await self._close(adapter)
+                return None
+        return adapter
+
+    async def _retire(self, adapters: list[Source]) -> None:
+        await asyncio.sleep(RETIRE_AFTER_S)
+        for adapter in adapters:
+            await self._close(adapter)
+
+    @staticmethod
+    async def _close(adapter: Source) -> None:
+        try:
+            await adapter.aclose()
+        except Exception:
+            logger.exception("source %s did not close cleanly", adapter.id)
+
+    async def aclose(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()
+        await self.cache.aclose()
+        retiring = [a for a in self._adapters.values()]
+        self._adapters = {}
+        self.enabled = ()
+        for adapter in retiring:
+            await self._close(adapter)
+
+    def health(self, source_id: str) -> SourceHealth:
+        return self._health.setdefault(source_id, SourceHealth())
+
+    def views(self) -> list[SourceView]:
+        out = []
+        for config in self._configs:
+            health = self.health(config.id)
+            adapter = self._adapters.get(config.id)
+            status = health.status(config.enabled and adapter is not None)
+            if adapter is not None and status is not SourceStatus.DISABLED:
+                status = self.breakers.status(config.id) or adapter.status_hint() or status
+            out.append(
+                SourceView(
+                    id=config.id,
+                    name=config.name,
+                    protocol=config.protocol,
+                    status=status,
+                    last_success_at=health.last_success_at,
+                    latency_ms=health.latency_ms,
+                    data_as_of=adapter.data_as_of if adapter is not None else None,
+                    skipped_records=adapter.skipped_records if adapter is not None else None,
+                )
+            )
+        return out
+
+    def view(self, source_id: str) -> SourceView | None:
+        return next((v for v in self.views() if v.id == source_id), None)
+
+    async def fan_out(
+        self,
+        sources: Iterable[Source],
+        read_for: Callable[[Source], Read[T]],
+        budget_s: float | None = None,
+    ) -> FanOutResult[T]:
+        """Read ``read_for(source)`` of every source concurrently, from the cache when
+        it can, each within its timeout and within ``budget_s`` (what is left of the
+        request's fan-out deadline)."""
+        sources = list(sources)
+        outcomes = await asyncio.gather(*(self.read(s, read_for(s), budget_s) for s in sources))
+        results: dict[str, T] = {}
+        served: dict[str, Served[T]] = {}
+        errors: list[SourceError] = []
+        for source, outcome in zip(sources, outcomes, strict=True):
+            if isinstance(outcome, SourceError):
+                errors.append(outcome)
+            else:
+                results[source.id] = outcome.value
+                served[source.id] = outcome
+        return FanOutResult(results, errors, served)
+
+    async def read(
+        self, source: Source, read: Read[T], budget_s: float | None = None
+    ) -> Served[T] | SourceError:
+        """One read of one source: cache, then breaker, timeout, bulkhead and retries."""
+
+        def call(budget: float | None) -> Awaitable[T | SourceError]:
+            return self._call_one(source, read.run, budget)
+
+        return await self.cache.read(source, read, call, budget_s)
+
+    async def _call_one(
+        self, source: Source, call: Callable[[Source], Awaitable[T]], budget_s: float | None
+    ) -> T | SourceError:
+        started = time.perf_counter()
+        timeout_s = source.config.timeout_s
+        if budget_s is not None and budget_s < timeout_s:
+            if budget_s <= 0:
+                return SourceTimeout(source.id, "the request's fan-out deadline had passed")
+            timeout_s = budget_s
+        bulkhead = self._bulkheads.get(source.id) or asyncio.Semaphore(_limit(source))
+        breaker = await self.breakers.breaker(source.id)
+        try:
+            # Waiting for a free slot in the bulkhead counts against the timeout.
+            async with breaker, asyncio.timeout(timeout_s), bulkhead:
+                # The adapter's requests retry on their own, up to this instant.
+                token = CALL_DEADLINE.set(time.monotonic() + timeout_s)
+                try:
+                    result = await call(source)
+                finally:
+                    CALL_DEADLINE.reset(token)
+        except CircuitOpen:
+            wait = self.breakers.reopens_in(source.id)
+            return SourceUnavailable(
+                source.id,
+                f"not called: it failed repeatedly (circuit open, next try in {wait:.0f} s)",
+                retryable=False,
+            )
+        except SourceError as exc:
+            outcome: T | SourceError = exc
+        except TimeoutError:
+            outcome = SourceTimeout(source.id, f"no answer within {timeout_s:.3g} s")
+        except Exception as exc:  # an adapter bug must not break the answer
+            source.logger.exception("adapter raised an unexpected %s", type(exc).__name__)
+            # Our bug, not the upstream's failure: its health is left as it was.
+            return SourceBadResponse(source.id, "the adapter could not read the answer")
+        else:
+            outcome = result
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        ok = not isinstance(outcome, SourceError)
+        self.health(source.id).record(ok, elapsed_ms)
+        if not ok:
+            source.logger.warning("%s (%.0f ms)", outcome, elapsed_ms)
+        return outcome

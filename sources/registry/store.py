@@ -1,0 +1,397 @@
+"""The registry of booking sources, stored with sqlmodel in SQLite or any SQLAlchemy database.
+
+Sources are added, listed, disabled and removed at run time, by the CLI or by a
+config file (``sources.registry.config_file``), without code changes. A running gateway
+polls ``revision()``, one tiny row read, about once a second, and rebuilds its
+sources from ``configs(os.environ)`` when the number moves.
+
+    store = SourceStore("sqlite:///data/passerelle.sqlite3")
+    store.add(SourceDefinition(id="clinique-a", protocol=SourceProtocol.FHIR_R4,
+                               url="https://fhir.clinique-a.example/r4",
+                               credentials_env="CLINIQUE_A_TOKEN"))
+    seen = store.revision()
+    ...
+    if store.revision() != seen:
+        configs = store.configs(os.environ)
+
+Secrets never reach the database: a row holds the *name* of the environment
+variable (``credentials_env``), resolved by ``configs`` each time it is called.
+Definitions are checked by ``sources.registry.definition`` before they are stored.
+
+Every change runs in one transaction that first bumps the revision row. That
+row is therefore also the registry's write lock: concurrent writers (the CLI, a
+gateway applying its config file) queue on it, and a change that turns out to
+be a no-op is rolled back together with its bump, so the revision only moves
+when the sources really changed.
+
+Each source records its ``origin``: ``"cli"`` or ``"config:<absolute path>"``.
+``apply_config`` upserts a file's sources and removes those the same file
+listed earlier but no longer does; it leaves other origins alone, except when
+an id collides: the file wins, overwrites that source and takes ownership of it
+(reported in ``ApplySummary.adopted``). A ``set_enabled`` or ``remove`` on a
+file-owned source lasts until that file is applied again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import JSON, Engine, func, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+import migrations
+from sources.base import SourceConfig
+from sources.errors import ConfigError
+from sources.records import SourceProtocol
+from sources.registry.definition import SourceDefinition, validate_definition
+
+__all__ = [
+    "CLI_ORIGIN",
+    "DEFAULT_DATABASE_URL",
+    "ApplySummary",
+    "SourceStore",
+    "config_origin",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///data/passerelle.sqlite3"
+"""Used when ``PASSERELLE_DATABASE_URL`` is unset; relative to the working directory."""
+
+CLI_ORIGIN = "cli"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplySummary:
+    """What ``apply_config`` changed. ``adopted`` ids are also in ``updated``:
+    sources of another origin that the file took over."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    adopted: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def config_origin(path: str | os.PathLike[str]) -> str:
+    """The origin recorded for the sources of a config file: its absolute path.
+
+    Symlinks are deliberately not resolved: a Kubernetes ConfigMap is a symlink
+    into a directory renamed on every update, and the origin must not move."""
+    return f"config:{os.path.abspath(path)}"
+
+
+# -- the tables ---------------------------------------------------------------------
+
+
+class _SourceRow(SQLModel, table=True):
+    __tablename__ = "source_registry"
+
+    id: str = Field(primary_key=True, max_length=63)
+    # Registry order: the order sources were first added; updates keep it.
+    position: int = Field(index=True)
+    name: str
+    # The enum's value, not a database enum: a new protocol needs no migration.
+    protocol: str = Field(max_length=64)
+    url: str
+    timeout_s: float
+    enabled: bool
+    credentials_env: str | None = Field(default=None)
+    options: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    origin: str
+
+
+class _RevisionRow(SQLModel, table=True):
+    __tablename__ = "source_registry_revision"
+
+    id: int = Field(primary_key=True)
+    value: int = 0
+
+
+_REVISION_ID = 1
+_TABLES = [_SourceRow.__table__, _RevisionRow.__table__]  # type: ignore[attr-defined]
+
+
+def _definition_from_row(row: _SourceRow) -> SourceDefinition:
+    try:
+        protocol = SourceProtocol(row.protocol)
+    except ValueError:
+        raise ConfigError(
+            f"source {row.id!r} in the registry has unknown protocol {row.protocol!r}; "
+            "remove it or upgrade the gateway"
+        ) from None
+    return SourceDefinition(
+        id=row.id,
+        name=row.name,
+        protocol=protocol,
+        url=row.url,
+        timeout_s=row.timeout_s,
+        enabled=row.enabled,
+        credentials_env=row.credentials_env,
+        options=dict(row.options),
+    )
+
+
+def _row_values(definition: SourceDefinition, origin: str) -> dict[str, Any]:
+    return {
+        "name": definition.name,
+        "protocol": definition.protocol.value,
+        "url": definition.url,
+        "timeout_s": definition.timeout_s,
+        "enabled": definition.enabled,
+        "credentials_env": definition.credentials_env,
+        "options": dict(definition.options),
+        "origin": origin,
+    }
+
+
+# -- the store ------------------------------------------------------------------------
+
+
+class SourceStore:
+    """The source registry. Methods are synchronous and thread-safe: call them from
+    async code through ``asyncio.to_thread``. Creates its tables if missing.
+
+        with SourceStore(os.environ.get("PASSERELLE_DATABASE_URL", DEFAULT_DATABASE_URL)) as s:
+            s.set_enabled("clinique-a", False)
+    """
+
+    def __init__(self, database_url: str = DEFAULT_DATABASE_URL) -> None:
+        self._engine, shown_url = create_registry_engine(database_url)
+        self._lock: contextlib.AbstractContextManager[object] = (
+            threading.Lock()
+            if isinstance(self._engine.pool, StaticPool)
+            else contextlib.nullcontext()
+        )
+        try:
+            self._create_schema()
+        except (OperationalError, ProgrammingError, RuntimeError) as exc:
+            self._engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise ConfigError(f"cannot open the source registry at {shown_url}: {reason}") from exc
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> SourceStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- reading --------------------------------------------------------------------
+
+    def revision(self) -> int:
+        """A number that changes with every change to the sources; cheap to poll."""
+        with self._lock, Session(self._engine) as session:
+            row = session.get(_RevisionRow, _REVISION_ID)
+            return row.value if row is not None else 0
+
+    def list(self) -> builtins.list[SourceDefinition]:
+        """Every source, enabled or not, in registry order."""
+        return [_definition_from_row(row) for row in self._rows()]
+
+    def get(self, source_id: str) -> SourceDefinition:
+        """One source; ``ConfigError`` if there is none with that id."""
+        with self._lock, Session(self._engine) as session:
+            row = session.get(_SourceRow, source_id)
+            if row is None:
+                raise _unknown(source_id)
+            return _definition_from_row(row)
+
+    def origins(self) -> dict[str, str]:
+        """Source id -> origin (``"cli"`` or ``"config:<path>"``), e.g. for a listing."""
+        return {row.id: row.origin for row in self._rows()}
+
+    def configs(self, environ: Mapping[str, str]) -> builtins.list[SourceConfig]:
+        """Every source, enabled or not, in registry order, with its credentials read
+        from ``environ``. An unset or empty variable gives ``credentials=None``."""
+        configs = []
+        for definition in self.list():
+            secret = environ.get(definition.credentials_env) if definition.credentials_env else None
+            configs.append(
+                SourceConfig(
+                    id=definition.id,
+                    name=definition.name,
+                    protocol=definition.protocol,
+                    url=definition.url,
+                    timeout_s=definition.timeout_s,
+                    enabled=definition.enabled,
+                    credentials=secret or None,
+                    options=MappingProxyType(dict(definition.options)),
+                )
+            )
+        return configs
+
+    # -- changing -------------------------------------------------------------------
+
+    def add(self, definition: SourceDefinition) -> SourceDefinition:
+        """Add a source at the end of the registry (origin ``"cli"``); returns it
+        normalized. ``ConfigError`` if invalid or if the id exists."""
+        definition = validate_definition(definition)
+        with self._change() as session:
+            existing = session.get(_SourceRow, definition.id)
+            if existing is not None:
+                raise ConfigError(
+                    f"source {definition.id!r} already exists (origin: {existing.origin}); "
+                    "remove it first or pick another id"
+                )
+            session.add(_new_row(session, definition, CLI_ORIGIN))
+            _commit(session, definition.id)
+        return definition
+
+    def set_enabled(self, source_id: str, enabled: bool) -> None:
+        """Enable or disable a source; ``ConfigError`` for an unknown id."""
+        with self._change() as session:
+            row = session.get(_SourceRow, source_id)
+            if row is None:
+                raise _unknown(source_id)
+            if row.enabled != enabled:
+                row.enabled = enabled
+                session.commit()
+
+    def remove(self, source_id: str) -> None:
+        """Remove a source; ``ConfigError`` for an unknown id."""
+        with self._change() as session:
+            row = session.get(_SourceRow, source_id)
+            if row is None:
+                raise _unknown(source_id)
+            session.delete(row)
+            session.commit()
+
+    def apply_config(self, definitions: Iterable[SourceDefinition], origin: str) -> ApplySummary:
+        """Make the registry hold exactly ``definitions`` for ``origin`` (see the module
+        docstring for ownership). All or nothing; an unchanged file changes nothing,
+        not even the revision."""
+        if not origin or origin == CLI_ORIGIN:
+            raise ConfigError(f"apply_config needs a config origin, got {origin!r}")
+        wanted = [validate_definition(d) for d in definitions]
+        seen: set[str] = set()
+        for definition in wanted:
+            if definition.id in seen:
+                raise ConfigError(f"{origin}: source id {definition.id!r} is listed twice")
+            seen.add(definition.id)
+
+        added: builtins.list[str] = []
+        updated: builtins.list[str] = []
+        adopted: builtins.list[str] = []
+        removed: builtins.list[str] = []
+        with self._change() as session:
+            rows = {row.id: row for row in session.exec(_in_registry_order()).all()}
+            for definition in wanted:
+                row = rows.get(definition.id)
+                if row is None:
+                    session.add(_new_row(session, definition, origin))
+                    session.flush()  # the next _new_row must see this position
+                    added.append(definition.id)
+                elif _definition_from_row(row) != definition or row.origin != origin:
+                    if row.origin != origin:
+                        adopted.append(definition.id)
+                    row.sqlmodel_update(_row_values(definition, origin))
+                    updated.append(definition.id)
+            for row in rows.values():
+                if row.origin == origin and row.id not in seen:
+                    session.delete(row)
+                    removed.append(row.id)
+            summary = ApplySummary(tuple(added), tuple(updated), tuple(removed), tuple(adopted))
+            if summary.changed:
+                session.commit()
+        return summary
+
+    # -- internals ------------------------------------------------------------------
+
+    def _rows(self) -> builtins.list[_SourceRow]:
+        with self._lock, Session(self._engine) as session:
+            return builtins.list(session.exec(_in_registry_order()).all())
+
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[Session]:
+        """A write transaction that starts by bumping the revision (taking the
+        registry's write lock). Whatever the body does not commit is rolled back,
+        the bump included."""
+        with self._lock, Session(self._engine, expire_on_commit=False) as session:
+            session.execute(
+                update(_RevisionRow)
+                .where(col(_RevisionRow.id) == _REVISION_ID)
+                .values(value=col(_RevisionRow.value) + 1)
+            )
+            yield session
+
+    def _create_schema(self) -> None:
+        # Alembic's migrations (migrations/) create or upgrade the tables, once, under
+        # a lock, so gateways starting together do not race (revision 0001 adds the
+        # revision row).
+        migrations.upgrade(self._engine)
+
+
+def create_registry_engine(database_url: str, what: str = "source registry") -> tuple[Engine, str]:
+    """An engine for a registry database, and its URL without the password: a clear
+    ``ConfigError`` naming ``what`` for a bad URL, the folder of a SQLite file made,
+    one shared connection for an in-memory database."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ConfigError(
+            f"the {what} URL is not a database URL "
+            "(e.g. sqlite:///data/passerelle.sqlite3 or postgresql+psycopg://user@host/db)"
+        ) from None
+    shown = url.render_as_string(hide_password=True)
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:"):
+            # One shared connection, or every thread of asyncio.to_thread would
+            # see its own empty database; the store serializes access to it.
+            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        elif not database.startswith("file:"):
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the folder of the {what} {shown}: {exc.strerror}"
+                ) from None
+    try:
+        return create_engine(url, **kwargs), shown
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"cannot use the {what} URL {shown}: {exc}") from None
+
+
+def _in_registry_order() -> SelectOfScalar[_SourceRow]:
+    return select(_SourceRow).order_by(col(_SourceRow.position), col(_SourceRow.id))
+
+
+def _new_row(session: Session, definition: SourceDefinition, origin: str) -> _SourceRow:
+    last = session.exec(select(func.max(_SourceRow.position))).one()
+    position = (last or 0) + 1
+    return _SourceRow(id=definition.id, position=position, **_row_values(definition, origin))
+
+
+def _commit(session: Session, source_id: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError:
+        # Only reachable if a writer bypassed the revision lock.
+        raise ConfigError(f"source {source_id!r} already exists") from None
+
+
+def _unknown(source_id: str) -> ConfigError:
+    return ConfigError(f"no source with id {source_id!r} in the registry")

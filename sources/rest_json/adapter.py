@@ -1,0 +1,508 @@
+"""Adapter for the proprietary REST/JSON booking API ("RDV Québec" style).
+
+The API itself is documented in ``examples/demo_rest.py``: French field names,
+Montreal local times without offset, ``page``/``limite`` paging, integer ids,
+an ``X-Cle-Api`` key header. This adapter pushes every filter the API knows
+down, follows pages only as far as the query needs, then fetches the clinics
+and physicians the slots refer to, batched by ids.
+
+    source = RestJsonSource(
+        SourceConfig("rdvq", "RDV Québec", SourceProtocol.REST_JSON,
+                     "http://127.0.0.1:8102/api/v1", credentials="KEY"),
+        SourceContext(session, logging.getLogger("passerelle.sources.rdvq")),
+    )
+    result = await source.search_slots(SlotQuery(start, end, limit=50))
+
+Options (``SourceConfig.options``): ``clinic_permit_system`` and
+``physician_licence_system`` (identifier systems of ``no_permis`` and
+``no_licence``), ``api_key_header``, ``page_size`` (the largest page asked
+for, 1 to 500; slot searches ask for no more than their limit).
+
+Tolerance: a malformed item is skipped and counted in one log line per call
+(counts only, never payloads); a body that is not the paging envelope is a
+``SourceBadResponse``. Reading bodies is ``sources.rest_json.payload``'s part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from sources.base import Source
+from sources.geo import valid_point
+from sources.records import (
+    AppointmentType,
+    ClinicQuery,
+    ClinicRecord,
+    GeoPoint,
+    Identifier,
+    PhysicianQuery,
+    PhysicianRecord,
+    Region,
+    SlotQuery,
+    SlotRecord,
+    SlotResult,
+    SourceProtocol,
+)
+from sources.rest_json.payload import TYPES_BY_CODE, ItemReader, api_id, read_item, read_page
+from sources.timeutil import MONTREAL, to_montreal
+from sources.transport.http import request_json
+
+if TYPE_CHECKING:
+    from sources.base import SourceConfig, SourceContext
+    from sources.rest_json.payload import Page, Reader
+
+MAX_PAGE_SIZE: Final = 500
+# A hostile or broken upstream may announce any number of pages; never follow more.
+MAX_PAGES: Final = 50
+# The API refuses a list parameter of more values than this.
+MAX_LIST_VALUES: Final = 1000
+# Characters of ids per batched lookup, to keep URLs well under common 8 KiB
+# request-line limits: short ids go up to MAX_LIST_VALUES per call, long ones fewer.
+ID_CHARS_PER_CALL: Final = 5000
+MAX_RADIUS_KM: Final = 1000.0
+DEFAULT_API_KEY_HEADER: Final = "X-Cle-Api"
+DEFAULT_CLINIC_PERMIT_SYSTEM: Final = "urn:passerelle:demo:clinic-permit"
+DEFAULT_PHYSICIAN_LICENCE_SYSTEM: Final = "urn:passerelle:demo:physician-licence"
+
+CODES_BY_TYPE: Final[Mapping[AppointmentType, str]] = {t: c for c, t in TYPES_BY_CODE.items()}
+# Official codes of Quebec's administrative regions, "01" to "17", in Region's order.
+REGION_CODES: Final[Mapping[Region, str]] = {r: f"{i:02d}" for i, r in enumerate(Region, 1)}
+
+_R = TypeVar("_R", SlotRecord, ClinicRecord, PhysicianRecord)
+
+
+@dataclass(slots=True)
+class _Paging:
+    """Where a paged listing stands: ``last`` once the upstream has no further page,
+    ``stuck`` when it stopped making progress (page cap, page that does not advance)."""
+
+    page: int = 1
+    last: bool = False
+    stuck: bool = False
+    total: int | None = None
+
+    @property
+    def more(self) -> bool:
+        return not (self.last or self.stuck)
+
+
+class RestJsonSource(Source):
+    """The REST/JSON booking system. See the module docstring."""
+
+    protocol = SourceProtocol.REST_JSON
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        super().__init__(config, context)
+        self._base = config.url.rstrip("/")
+        options = config.options
+        self._key_header = _option_str(options, "api_key_header", DEFAULT_API_KEY_HEADER)
+        self._permit_system = _option_str(
+            options, "clinic_permit_system", DEFAULT_CLINIC_PERMIT_SYSTEM
+        )
+        self._licence_system = _option_str(
+            options, "physician_licence_system", DEFAULT_PHYSICIAN_LICENCE_SYSTEM
+        )
+        self._items = ItemReader(self.id, self._permit_system, self._licence_system)
+        page_size = options.get("page_size", MAX_PAGE_SIZE)
+        self._page_size = (
+            min(MAX_PAGE_SIZE, max(1, page_size))
+            if isinstance(page_size, int) and not isinstance(page_size, bool)
+            else MAX_PAGE_SIZE
+        )
+
+    # -- slots --------------------------------------------------------------
+
+    async def search_slots(self, query: SlotQuery) -> SlotResult:
+        query = _aware(query)
+        if query.starts_before < query.starts_after:
+            return SlotResult(slots=(), complete=True, total=0)
+        pushed = self._slot_params(query)
+        if pushed is None:  # a filter no slot of this source can match
+            return SlotResult(slots=(), complete=True, total=0)
+        params, wanted = pushed
+        limit = max(1, query.limit)
+        page_size = min(self._page_size, limit)
+        skipped: Counter[str] = Counter()
+        candidates: dict[str, SlotRecord] = {}
+        clinics: dict[str, ClinicRecord] = {}
+        physicians: dict[str, PhysicianRecord] = {}
+        unknown_clinics: set[str] = set()
+        looked_up_physicians: set[str] = set()
+        paging = _Paging()
+
+        def usable() -> list[SlotRecord]:
+            return [s for s in candidates.values() if s.clinic_local_id not in unknown_clinics]
+
+        while True:
+            while paging.more and len(usable()) < limit:
+                answer = await self._next_page("disponibilites", params, paging, page_size)
+                if answer is None:
+                    break
+                if _add_items(answer.items, self._items.slot, candidates, skipped, wanted):
+                    self.logger.warning("disponibilites: a page repeated earlier slots; stopped")
+                    paging.stuck = True
+            # Clinics decide which slots stay (their region must be known): look
+            # up the new ones, and the new physicians alongside.
+            new_clinics = {s.clinic_local_id for s in candidates.values()}
+            new_clinics -= clinics.keys() | unknown_clinics
+            new_physicians = {
+                s.physician_local_id
+                for s in candidates.values()
+                if s.physician_local_id is not None
+            } - looked_up_physicians
+            found_clinics, found_physicians = await asyncio.gather(
+                self._by_ids("cliniques", new_clinics, self._items.clinic, skipped),
+                self._by_ids("medecins", new_physicians, self._items.physician, skipped),
+            )
+            clinics.update(found_clinics)
+            physicians.update(found_physicians)
+            unknown_clinics |= new_clinics - found_clinics.keys()
+            looked_up_physicians |= new_physicians
+            if len(usable()) >= limit or not paging.more:
+                break
+
+        kept = sorted(usable(), key=lambda s: (s.start.timestamp(), s.local_id))
+        if unknown_clinics:
+            skipped["slot of an unknown clinic"] += len(candidates) - len(kept)
+        complete = paging.last and len(kept) <= limit
+        kept = kept[:limit]
+        slots = tuple(
+            s
+            if s.physician_local_id is None or s.physician_local_id in physicians
+            else replace(s, physician_local_id=None)
+            for s in kept
+        )
+        self._log_skipped("slot search", skipped)
+        return SlotResult(
+            slots=slots,
+            complete=complete,
+            total=paging.total,
+            clinics={s.clinic_local_id: clinics[s.clinic_local_id] for s in slots},
+            physicians={
+                s.physician_local_id: physicians[s.physician_local_id]
+                for s in slots
+                if s.physician_local_id is not None
+            },
+        )
+
+    def _slot_params(self, query: SlotQuery) -> tuple[list[tuple[str, str]], _SlotFilter] | None:
+        """The API parameters for ``query`` and the filter re-checking them, ``None``
+        when nothing can match."""
+        clinic_ids = physician_ids = None
+        params = [
+            ("statut", "libre"),
+            ("debut_min", _local_bound(query.starts_after, upper=False)),
+            ("debut_max", _local_bound(query.starts_before, upper=True)),
+        ]
+        # A list too long for the API is not pushed down; the filter re-checks it.
+        if query.clinic_local_ids is not None:
+            clinic_ids = _api_ids(query.clinic_local_ids)
+            if not clinic_ids:
+                return None
+            if len(clinic_ids) <= MAX_LIST_VALUES:
+                params.append(("cliniques", ",".join(clinic_ids)))
+        if query.physician_local_ids is not None:
+            physician_ids = _api_ids(query.physician_local_ids)
+            if not physician_ids:
+                return None
+            if len(physician_ids) <= MAX_LIST_VALUES:
+                params.append(("medecins", ",".join(physician_ids)))
+        if query.appointment_types is not None:
+            if not query.appointment_types:
+                return None
+            codes = sorted(CODES_BY_TYPE[t] for t in query.appointment_types)
+            params.append(("types", ",".join(codes)))
+        if query.region is not None:
+            params.append(("region", REGION_CODES[query.region]))
+        params += _circle_params(query.near, query.radius_km)
+        return params, _SlotFilter(
+            after=query.starts_after,
+            before=query.starts_before,
+            types=query.appointment_types,
+            clinics=None if clinic_ids is None else frozenset(clinic_ids),
+            physicians=None if physician_ids is None else frozenset(physician_ids),
+        )
+
+    # -- clinics and physicians ---------------------------------------------
+
+    async def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
+        params: list[tuple[str, str]] = []
+        # Long id or permit lists are asked for in batches, each with the other filters.
+        batches: list[list[tuple[str, str]]] = [[]]
+        if query.local_ids is not None:
+            ids = _api_ids(query.local_ids)
+            if not ids:
+                return []
+            batches = [[("ids", ",".join(c))] for c in _chunks(ids)]
+        if query.identifiers is not None:
+            permits = _values_of(query.identifiers, self._permit_system)
+            if not permits:
+                return []
+            batches = [
+                [*batch, ("no_permis", ",".join(c))] for batch in batches for c in _chunks(permits)
+            ]
+        if query.postal_codes is not None:
+            codes = sorted({_compact(c) for c in query.postal_codes if _compact(c)})
+            if not codes:
+                return []
+            params.append(("code_postal", ",".join(codes)))
+        if query.name_contains is not None and query.name_contains.strip():
+            params.append(("nom", query.name_contains.strip()))
+        if query.region is not None:
+            params.append(("region", REGION_CODES[query.region]))
+        params += _circle_params(query.near, query.radius_km)
+        skipped: Counter[str] = Counter()
+        answers = await asyncio.gather(
+            *(
+                self._listing("cliniques", [*b, *params], self._items.clinic, skipped)
+                for b in batches
+            )
+        )
+        self._log_skipped("clinic search", skipped)
+        return _first_of_each(answers)
+
+    async def get_physicians(self, query: PhysicianQuery) -> list[PhysicianRecord]:
+        # The API combines different filters with AND; the query means any of them.
+        lookups: list[tuple[str, list[str]]] = [
+            ("ids", _api_ids(query.local_ids)),
+            ("no_licence", _values_of(query.identifiers, self._licence_system)),
+            ("clinique", _api_ids(query.clinic_local_ids)),
+        ]
+        skipped: Counter[str] = Counter()
+        answers = await asyncio.gather(
+            *(
+                self._listing("medecins", [(name, ",".join(c))], self._items.physician, skipped)
+                for name, values in lookups
+                for c in _chunks(values)
+            )
+        )
+        self._log_skipped("physician lookup", skipped)
+        return _first_of_each(answers)
+
+    # -- paging and calls ---------------------------------------------------
+
+    async def _by_ids(
+        self,
+        resource: str,
+        ids: Iterable[str],
+        read: Reader[_R],
+        skipped: Counter[str],
+    ) -> dict[str, _R]:
+        """Records by local id, one paged call per batch of ids, batches concurrently."""
+        chunks = _chunks(sorted(ids, key=lambda i: (len(i), i)))
+        answers = await asyncio.gather(
+            *(self._listing(resource, [("ids", ",".join(c))], read, skipped) for c in chunks)
+        )
+        return {k: v for answer in answers for k, v in answer.items()}
+
+    async def _listing(
+        self,
+        resource: str,
+        params: list[tuple[str, str]],
+        read: Reader[_R],
+        skipped: Counter[str],
+    ) -> dict[str, _R]:
+        """Every record of a paged listing (up to ``MAX_PAGES`` pages), by local id."""
+        found: dict[str, _R] = {}
+        paging = _Paging()
+        while paging.more:
+            answer = await self._next_page(resource, params, paging, self._page_size)
+            if answer is None:
+                break
+            if _add_items(answer.items, read, found, skipped):
+                self.logger.warning("%s: a page repeated earlier records; stopped", resource)
+                paging.stuck = True
+        return found
+
+    async def _next_page(
+        self, resource: str, params: list[tuple[str, str]], paging: _Paging, page_size: int
+    ) -> Page | None:
+        """Fetch ``paging.page`` and advance ``paging``; ``None`` when paging must stop."""
+        if paging.page > MAX_PAGES:
+            self.logger.warning("%s: stopped after %d pages", resource, MAX_PAGES)
+            paging.stuck = True
+            return None
+        requested = paging.page
+        answer = await self._get(
+            resource, [*params, ("page", str(requested)), ("limite", str(page_size))]
+        )
+        if answer.total is not None:
+            paging.total = answer.total
+        if answer.page is not None and answer.page != requested:
+            self.logger.warning(
+                "%s: asked for page %d, got page %d; stopped", resource, requested, answer.page
+            )
+            paging.stuck = True
+            return answer if requested == 1 else None
+        if answer.pages is not None:
+            paging.last = requested >= answer.pages
+        else:  # no page count: a short page is the last one
+            paging.last = len(answer.items) < page_size
+        if not answer.items and not paging.last:
+            paging.stuck = True
+        paging.page += 1
+        return answer
+
+    async def _get(self, resource: str, params: list[tuple[str, str]]) -> Page:
+        headers = {"Accept": "application/json"}
+        if self.config.credentials:
+            headers[self._key_header] = self.config.credentials
+        body = await request_json(
+            self.session,
+            self.id,
+            "GET",
+            f"{self._base}/{resource}",
+            timeout_s=self.config.timeout_s,
+            connect_timeout_s=self.config.connect_timeout_s,
+            read_timeout_s=self.config.read_timeout_s,
+            params=params,
+            headers=headers,
+        )
+        return read_page(self.id, resource, body)
+
+    def _log_skipped(self, what: str, skipped: Counter[str]) -> None:
+        if skipped:
+            detail = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+            self.logger.warning("%s: skipped %d item(s): %s", what, skipped.total(), detail)
+
+
+# -- reading answers ----------------------------------------------------------
+
+
+def _add_items(
+    items: list[object],
+    read: Reader[_R],
+    found: dict[str, _R],
+    skipped: Counter[str],
+    keep: Callable[[_R], bool] | None = None,
+) -> bool:
+    """Add the readable items that ``keep`` accepts to ``found``, by local id.
+
+    True when the page brought nothing new but repeated earlier records: the
+    upstream is not advancing, and paging must stop.
+    """
+    known = len(found)
+    duplicates = 0
+    for item in items:
+        record = read_item(read, item, skipped)
+        if record is None or (keep is not None and not keep(record)):
+            continue
+        if record.local_id in found:
+            duplicates += 1
+        else:
+            found[record.local_id] = record
+    return bool(duplicates) and len(found) == known
+
+
+def _first_of_each(answers: Iterable[Mapping[str, _R]]) -> list[_R]:
+    """The records of several answers, the first one of each local id kept."""
+    merged: dict[str, _R] = {}
+    for answer in answers:
+        for local_id, record in answer.items():
+            merged.setdefault(local_id, record)
+    return list(merged.values())
+
+
+# -- building queries ---------------------------------------------------------
+
+
+def _api_ids(ids: Iterable[str]) -> list[str]:
+    """The ids this API can be asked for; others cannot name any of its records."""
+    return sorted({i for i in map(api_id, ids) if i is not None}, key=lambda i: (len(i), i))
+
+
+def _values_of(identifiers: Iterable[Identifier], system: str) -> list[str]:
+    # Commas separate list values in this API; a value holding one cannot be asked for.
+    return sorted({i.value for i in identifiers if i.system == system and "," not in i.value})
+
+
+def _compact(postal_code: str) -> str:
+    return "".join(postal_code.split()).replace("-", "").replace(",", "").upper()
+
+
+def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
+    """Values in batches of at most ``MAX_LIST_VALUES`` and ``ID_CHARS_PER_CALL`` characters."""
+    chunks: list[Sequence[str]] = []
+    start = chars = 0
+    for i, value in enumerate(values):
+        size = len(value) + 1  # and its comma
+        if i > start and (i - start >= MAX_LIST_VALUES or chars + size > ID_CHARS_PER_CALL):
+            chunks.append(values[start:i])
+            start, chars = i, 0
+        chars += size
+    if start < len(values):
+        chunks.append(values[start:])
+    return chunks
+
+
+def _circle_params(near: GeoPoint | None, radius_km: float | None) -> list[tuple[str, str]]:
+    """``lat``/``lng``/``rayon_km`` when the API can take them; the gateway re-checks anyway."""
+    if near is None or radius_km is None or valid_point(near.latitude, near.longitude) is None:
+        return []
+    if not (math.isfinite(radius_km) and 0 < radius_km <= MAX_RADIUS_KM):
+        return []
+    return [
+        ("lat", repr(near.latitude)),
+        ("lng", repr(near.longitude)),
+        ("rayon_km", repr(float(radius_km))),
+    ]
+
+
+def _local_bound(value: datetime, *, upper: bool) -> str:
+    """A bound as the API's naive Montreal time, never narrower than asked.
+
+    The API reads a naive time in the repeated autumn hour as its first
+    occurrence, so an upper bound in the second one is pushed an hour later.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=MONTREAL)
+    local = to_montreal(value)
+    naive = local.replace(tzinfo=None)
+    if upper:
+        if local.fold == 1 and local.utcoffset() != local.replace(fold=0).utcoffset():
+            naive += timedelta(hours=1)
+        if naive.microsecond:
+            naive += timedelta(seconds=1)
+    return naive.replace(microsecond=0).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class _SlotFilter:
+    """Re-checks the filters pushed down, so that ``limit`` counts only true matches."""
+
+    after: datetime
+    before: datetime
+    types: frozenset[AppointmentType] | None
+    clinics: frozenset[str] | None
+    physicians: frozenset[str] | None
+
+    def __call__(self, slot: SlotRecord) -> bool:
+        return (
+            self.after <= slot.start <= self.before
+            and (self.types is None or slot.appointment_type in self.types)
+            and (self.clinics is None or slot.clinic_local_id in self.clinics)
+            and (self.physicians is None or slot.physician_local_id in self.physicians)
+        )
+
+
+def _aware(query: SlotQuery) -> SlotQuery:
+    """The query with naive bounds read as Montreal time (the contract wants aware ones)."""
+    if query.starts_after.tzinfo is None:
+        query = replace(query, starts_after=query.starts_after.replace(tzinfo=MONTREAL))
+    if query.starts_before.tzinfo is None:
+        query = replace(query, starts_before=query.starts_before.replace(tzinfo=MONTREAL))
+    return query
+
+
+def _option_str(options: Mapping[str, object], name: str, default: str) -> str:
+    value = options.get(name)
+    return value if isinstance(value, str) and value else default
+
+
+__all__ = ["CODES_BY_TYPE", "REGION_CODES", "TYPES_BY_CODE", "RestJsonSource"]

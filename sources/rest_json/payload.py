@@ -1,0 +1,300 @@
+"""Reading the REST/JSON booking API's bodies: the paging envelope, and its French
+items turned into the gateway's records.
+
+The envelope is strict: a body that is not ``{"resultats": [...], ...}`` is a
+``SourceBadResponse``. Items are read leniently (``"oui"`` is true, ``"45.5"`` a
+latitude, a bad booking link is dropped); an item that cannot become a record is
+skipped by ``read_item`` and counted by reason, so that the adapter logs one line
+per call (counts only, never payloads).
+
+    reader = ItemReader("rdvq", permit_system=PERMITS, licence_system=LICENCES)
+    page = read_page("rdvq", "disponibilites", body)
+    skipped: Counter[str] = Counter()
+    slots = [read_item(reader.slot, item, skipped) for item in page.items]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
+
+from sources.geo import infer_region, normalize_postal_code, valid_point
+from sources.records import (
+    Address,
+    AppointmentType,
+    ClinicRecord,
+    Identifier,
+    PhysicianRecord,
+    SlotRecord,
+)
+from sources.timeutil import MONTREAL, parse_upstream_datetime
+from sources.transport.http import shape_error
+
+if TYPE_CHECKING:
+    from collections import Counter
+    from datetime import datetime
+
+TYPES_BY_CODE: Final[Mapping[str, AppointmentType]] = {
+    "sans_rendez_vous": AppointmentType.WALK_IN,
+    "urgent": AppointmentType.URGENT,
+    "prioritaire": AppointmentType.PRIORITY,
+    "regulier": AppointmentType.ROUTINE,
+    "suivi": AppointmentType.FOLLOW_UP,
+    "bilan": AppointmentType.CHECKUP,
+    "suivi_grossesse": AppointmentType.PREGNANCY_FOLLOW_UP,
+    "suivi_enfant": AppointmentType.CHILD_FOLLOW_UP,
+    "nouveau_patient": AppointmentType.NEW_PATIENT,
+}
+
+_URL_SCHEMES = ("https://", "http://")
+_API_ID = re.compile(r"^\d{1,18}$")
+_TRUE = frozenset({"true", "oui", "1", "vrai", "yes"})
+_FALSE = frozenset({"false", "non", "0", "faux", "no"})
+# What a malformed item can raise while being read; it is then skipped.
+_ITEM_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+_T = TypeVar("_T")
+Reader: TypeAlias = Callable[[object], _T | None]
+"""Reads one item into a record (``None``: not wanted); raises when it is malformed."""
+
+
+class _Malformed(Exception):
+    """One item cannot be read; ``reason`` names the kind for the log line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One answer of a paged listing; paging fields the upstream got wrong are ``None``."""
+
+    items: list[object]
+    page: int | None
+    pages: int | None
+    total: int | None
+
+
+def read_page(source_id: str, resource: str, body: object) -> Page:
+    """The paging envelope of ``body``; ``SourceBadResponse`` when it is not one."""
+    if not isinstance(body, dict):
+        raise shape_error(source_id, f"{resource}: expected an object, got {_kind(body)}")
+    items = body.get("resultats")
+    if not isinstance(items, list):
+        raise shape_error(source_id, f"{resource}: 'resultats' is {_kind(items)}, not a list")
+    return Page(
+        items=items,
+        page=_count(body.get("page")),
+        pages=_count(body.get("pages")),
+        total=_count(body.get("total")),
+    )
+
+
+def read_item(read: Reader[_T], item: object, skipped: Counter[str]) -> _T | None:
+    """``read(item)``, or ``None`` with the reason counted in ``skipped`` when the
+    item is malformed."""
+    try:
+        return read(item)
+    except _Malformed as exc:
+        skipped[exc.reason] += 1
+    except _ITEM_ERRORS as exc:
+        skipped[f"unreadable ({type(exc).__name__})"] += 1
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemReader:
+    """Reads one source's items into records; the systems name the identifiers
+    ``no_permis`` and ``no_licence`` are values of."""
+
+    source_id: str
+    permit_system: str
+    licence_system: str
+
+    def slot(self, item: object) -> SlotRecord | None:
+        """A free slot, ``None`` for a busy one."""
+        data = _mapping(item)
+        status = data.get("statut")
+        if not isinstance(status, str) or status.strip().lower() != "libre":
+            return None
+        local_id = _opaque_id(data.get("id"))
+        clinic_id = api_id(data.get("clinique_id"))
+        if local_id is None or clinic_id is None:
+            raise _Malformed("missing id")
+        code = data.get("type_rdv")
+        kind = TYPES_BY_CODE.get(code.strip().lower()) if isinstance(code, str) else None
+        if kind is None:
+            raise _Malformed("unknown appointment type")
+        start, end = _time(data.get("debut")), _time(data.get("fin"))
+        if end.timestamp() <= start.timestamp() and end.tzinfo is MONTREAL:
+            # A naive end in the repeated autumn hour may be its second occurrence.
+            later = end.replace(fold=1)
+            if later.timestamp() > start.timestamp():
+                end = later
+        if end.timestamp() <= start.timestamp():
+            raise _Malformed("end not after start")
+        url = _str(data.get("lien_reservation"))
+        return SlotRecord(
+            source_id=self.source_id,
+            local_id=local_id,
+            start=start,
+            end=end,
+            appointment_type=kind,
+            clinic_local_id=clinic_id,
+            physician_local_id=api_id(data.get("medecin_id")),
+            booking_url=url if url is not None and url.startswith(_URL_SCHEMES) else None,
+            booking_phone=_str(data.get("telephone_reservation")),
+        )
+
+    def clinic(self, item: object) -> ClinicRecord:
+        """A clinic; malformed also when its region cannot be told."""
+        data = _mapping(item)
+        local_id = api_id(data.get("id"))
+        name = _str(data.get("nom"))
+        if local_id is None or name is None:
+            raise _Malformed("missing id or name")
+        address = _mapping_or_empty(data.get("adresse"))
+        postal_code = normalize_postal_code(_str(address.get("code_postal")))
+        location = valid_point(_number(data.get("lat")), _number(data.get("lng")))
+        region = infer_region(postal_code, location)
+        if region is None:
+            raise _Malformed("clinic of unknown region")
+        permit = _opaque_id(data.get("no_permis"))
+        return ClinicRecord(
+            source_id=self.source_id,
+            local_id=local_id,
+            name=name,
+            address=Address(
+                city=_str(address.get("ville")) or "",
+                region=region,
+                line=_str(address.get("rue")),
+                postal_code=postal_code,
+            ),
+            location=location,
+            phone=_str(data.get("telephone")),
+            languages=_languages(data.get("langues")),
+            identifiers=(Identifier(self.permit_system, permit),) if permit else (),
+        )
+
+    def physician(self, item: object) -> PhysicianRecord:
+        data = _mapping(item)
+        local_id = api_id(data.get("id"))
+        parts = [_str(data.get(k)) for k in ("titre", "prenom", "nom")]
+        if local_id is None or not (parts[1] or parts[2]):
+            raise _Malformed("missing id or name")
+        licence = _opaque_id(data.get("no_licence"))
+        clinics = data.get("cliniques")
+        clinic_ids = (
+            tuple(dict.fromkeys(i for i in map(api_id, clinics) if i is not None))
+            if isinstance(clinics, list)
+            else ()
+        )
+        return PhysicianRecord(
+            source_id=self.source_id,
+            local_id=local_id,
+            display_name=" ".join(p for p in parts if p),
+            languages=_languages(data.get("langues")),
+            identifiers=(Identifier(self.licence_system, licence),) if licence else (),
+            clinic_local_ids=clinic_ids,
+            accepting_new_patients=_boolean(data.get("accepte_nouveaux_patients")),
+        )
+
+
+def api_id(value: object) -> str | None:
+    """An integer id of this API (a JSON number or a string of digits), as text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if value >= 0 else None
+    if isinstance(value, str) and _API_ID.match(value.strip()):
+        return str(int(value.strip()))
+    return None
+
+
+# -- reading values -----------------------------------------------------------
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    if not isinstance(value, dict):
+        raise _Malformed("not an object")
+    return value
+
+
+def _mapping_or_empty(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
+
+
+def _opaque_id(value: object) -> str | None:
+    """A slot id or an identifier value: any number or non-blank string, as text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _str(value)
+
+
+def _number(value: object) -> object:
+    """Numbers sent as strings are read as numbers; anything else is left to ``valid_point``."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _count(value: object) -> int | None:
+    """A non-negative integer paging field, tolerating ``"3"`` and ``3.0``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def _boolean(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | str):
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    return None
+
+
+def _languages(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        dict.fromkeys(v.strip().lower() for v in value if isinstance(v, str) and v.strip())
+    )
+
+
+def _time(value: object) -> datetime:
+    text = _str(value)
+    if text is None:
+        raise _Malformed("missing time")
+    try:
+        return parse_upstream_datetime(text)
+    except ValueError:
+        raise _Malformed("bad time") from None
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+__all__ = ["TYPES_BY_CODE", "ItemReader", "Page", "Reader", "api_id", "read_item", "read_page"]

@@ -1,0 +1,652 @@
+"""The federated queries: fan a search out to the sources, merge, order, paginate.
+
+``Federation`` is what the resolvers call. It asks every enabled source that
+can cover a query, concurrently (``SourcePool.fan_out``), re-checks every
+filter on what comes back (an upstream is never trusted to have filtered),
+merges clinics and physicians across sources (``sources.search.merge``), removes
+duplicate slots and returns one ordered page.
+
+Slot pages use keyset pagination over ``(start, distance, key)``. Each source
+returns at most ``limit`` slots ordered by start; a source that had more is
+*truncated*, and only slots starting before the earliest last-start of the
+truncated sources (the *horizon*) are known to be complete and ordered. The
+search widens ``limit`` until a full page lies before the horizon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from sources.geo import distance_km
+from sources.pool.fanout import FanOutResult
+from sources.pool.reads import Read, clinics_read, physicians_read, slots_read
+from sources.records import (
+    AppointmentType,
+    ClinicQuery,
+    ClinicRecord,
+    GeoPoint,
+    PhysicianQuery,
+    Region,
+    SlotQuery,
+    SlotRecord,
+    SlotResult,
+)
+from sources.search.merge import (
+    MergedClinic,
+    MergedPhysician,
+    identifier_key,
+    merge_clinics,
+    merge_physicians,
+    name_key,
+    normalize_name,
+    parse_identifier_key,
+    parse_name_key,
+    parse_source_key,
+    slot_key,
+    source_key,
+)
+
+if TYPE_CHECKING:
+    from sources.base import Source
+    from sources.errors import SourceError
+    from sources.pool.fanout import SourcePool
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+# Past the fan-out deadline, a further phase of the same request still waits this long.
+MIN_PHASE_BUDGET_S = 0.2
+
+# Queries sent to sources have their time bounds widened to whole minutes, so that
+# requests made within the same minute ask the same thing (and share cache entries);
+# the exact bounds are re-checked on what comes back.
+QUERY_GRANULARITY = timedelta(minutes=1)
+
+# Each source is asked for at least this many slots: many slots share a start
+# (sessions begin on the hour), and an answer cut inside such a tie settles nothing
+# before it, which would cost another round of calls.
+MIN_SOURCE_LIMIT = 25
+
+# A page is widened at most this far per source before the search settles for
+# the complete part it has (and says there is a next page).
+MAX_SOURCE_LIMIT = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSearch:
+    """A slot search as the API asks it; ids are merged keys, not source ids."""
+
+    starts_after: datetime
+    starts_before: datetime
+    near: GeoPoint | None = None
+    radius_km: float | None = None
+    region: Region | None = None
+    appointment_types: frozenset[AppointmentType] | None = None
+    languages: frozenset[str] | None = None
+    clinic_keys: tuple[str, ...] | None = None
+    physician_keys: tuple[str, ...] | None = None
+
+
+# What makes two slots the same slot whichever source lists it, in sortable form:
+# (clinic key, physician key or "", start and end in UTC microseconds, type).
+SlotIdentity = tuple[str, str, int, int, str]
+LOWEST_IDENTITY: SlotIdentity = ("", "", 0, 0, "")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // _MICROSECOND
+
+
+@dataclass(frozen=True, slots=True)
+class SlotPosition:
+    """Where a page ended: the sort key of its last slot and how many came before."""
+
+    start: datetime
+    distance_km: float | None
+    identity: SlotIdentity
+    offset: int
+
+    def sort_key(self) -> tuple[datetime, float, SlotIdentity]:
+        return (self.start, _distance_rank(self.distance_km), self.identity)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundSlot:
+    identity: SlotIdentity
+    record: SlotRecord
+    clinic: MergedClinic
+    physician: MergedPhysician | None
+    distance_km: float | None
+
+    @property
+    def key(self) -> str:
+        """The slot's global key (what its id encodes)."""
+        return slot_key(
+            self.record, self.clinic.key, self.physician.key if self.physician else None
+        ).encode()
+
+    def sort_key(self) -> tuple[datetime, float, SlotIdentity]:
+        return (self.record.start, _distance_rank(self.distance_km), self.identity)
+
+    def position(self, offset: int) -> SlotPosition:
+        return SlotPosition(self.record.start, self.distance_km, self.identity, offset)
+
+
+@dataclass(slots=True)
+class SlotPage:
+    """One page. ``resume`` is where the next page starts when ``slots`` is empty
+    but more may follow (the sources' answers settled no slot in this round)."""
+
+    slots: list[FoundSlot]
+    has_next: bool
+    total: int | None
+    offset: int
+    errors: list[SourceError] = field(default_factory=list)
+    resume: SlotPosition | None = None
+
+    def end(self) -> SlotPosition | None:
+        """Where the next page starts (None when there is none)."""
+        if not self.has_next:
+            return None
+        if self.slots:
+            return self.slots[-1].position(self.offset + len(self.slots))
+        return self.resume
+
+
+@dataclass(frozen=True, slots=True)
+class FoundClinic:
+    clinic: MergedClinic
+    distance_km: float | None
+
+    def sort_key(self) -> tuple[float, str, str]:
+        return (_distance_rank(self.distance_km), normalize_name(self.clinic.name), self.clinic.key)
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicSearch:
+    near: GeoPoint | None = None
+    radius_km: float | None = None
+    region: Region | None = None
+    name_contains: str | None = None
+
+
+@dataclass(slots=True)
+class SourceUse:
+    """How a source took part in one request: from the cache or not, and how old
+    its oldest answer was."""
+
+    from_cache: bool = False
+    age_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Found(Generic[T]):
+    """A value, plus the errors of the sources that failed while computing it."""
+
+    value: T
+    errors: list[SourceError] = field(default_factory=list)
+
+
+def _distance_rank(distance: float | None) -> float:
+    return math.inf if distance is None else distance
+
+
+def _within(location: GeoPoint | None, near: GeoPoint | None, radius: float | None) -> bool:
+    if near is None:
+        return True
+    if location is None:
+        return False
+    return radius is None or distance_km(near, location) <= radius
+
+
+class Federation:
+    """Federated reads over the pool's enabled sources (snapshotted per instance)."""
+
+    def __init__(self, pool: SourcePool, deadline_s: float | None = None) -> None:
+        """``deadline_s``: how long, from now, this federation may wait on sources in all
+        (a request's fan-out deadline); past it, it answers with what it has."""
+        self.pool = pool
+        self.sources: tuple[Source, ...] = pool.enabled
+        self.order: Mapping[str, int] = pool.order
+        # The sources this federation has asked, in the order first asked.
+        self.asked: dict[str, SourceUse] = {}
+        self._deadline = None if deadline_s is None else time.monotonic() + deadline_s
+
+    async def _fan_out(
+        self, sources: Iterable[Source], read_for: Callable[[Source], Read[T]]
+    ) -> FanOutResult[T]:
+        sources = list(sources)
+        for source in sources:
+            self.asked.setdefault(source.id, SourceUse())
+        budget = None
+        if self._deadline is not None:
+            # A later phase (slots after a clinic lookup) still gets a moment, so the
+            # sources that answer fast are not starved by one that used the budget up.
+            budget = max(self._deadline - time.monotonic(), MIN_PHASE_BUDGET_S)
+        fan = await self.pool.fan_out(sources, read_for, budget)
+        for source_id, served in fan.served.items():
+            use = self.asked[source_id]
+            use.from_cache = use.from_cache or served.from_cache
+            use.age_s = max(use.age_s, served.age_s)
+        return fan
+
+    # -- clinics and physicians --------------------------------------------------
+
+    async def clinics_by_keys(self, keys: Sequence[str]) -> Found[dict[str, MergedClinic]]:
+        """Merged clinics for merged keys; keys no source knows are absent."""
+        identifiers = tuple(i for k in keys if (i := parse_identifier_key(k)) is not None)
+        names = {p for k in keys if (p := parse_name_key(k)) is not None}
+        by_source: dict[str, list[str]] = {}
+        for k in keys:
+            if (sk := parse_source_key(k)) is not None:
+                by_source.setdefault(sk[0], []).append(sk[1])
+        postal_codes = tuple(sorted({postal for _, postal in names}))
+        wanted_names = {f"n:{n}|{p}" for n, p in names}
+        # Up to three lookups, each one batched read per source, all at once.
+        none: FanOutResult[list[ClinicRecord]] = FanOutResult({}, [])
+        by_identifier = clinics_read(ClinicQuery(identifiers=identifiers))
+        by_postal = clinics_read(ClinicQuery(postal_codes=postal_codes))
+        targets = [s for s in self.sources if s.id in by_source]
+        fans = await asyncio.gather(
+            self._fan_out(self.sources, lambda s: by_identifier) if identifiers else _done(none),
+            self._fan_out(self.sources, lambda s: by_postal) if postal_codes else _done(none),
+            self._fan_out(
+                targets, lambda s: clinics_read(ClinicQuery(local_ids=tuple(by_source[s.id])))
+            ),
+        )
+        records = _flatten(fans[0].results.values()) + _flatten(fans[2].results.values())
+        # A postal code is shared by neighbours: keep only the clinics of the asked names.
+        records += [r for r in _flatten(fans[1].results.values()) if name_key(r) in wanted_names]
+        errors = [e for fan in fans for e in fan.errors]
+        merged = merge_clinics(records, self.order)
+        return Found(_assign_clinics(keys, merged), errors)
+
+    async def search_clinics(self, search: ClinicSearch) -> Found[list[FoundClinic]]:
+        """Every clinic matching ``search``, merged and ordered (distance, name, key)."""
+        query = ClinicQuery(
+            near=search.near,
+            radius_km=search.radius_km,
+            region=search.region,
+            name_contains=search.name_contains,
+        )
+        read = clinics_read(query)
+        fan = await self._fan_out(self.sources, lambda s: read)
+        wanted = (search.name_contains or "").strip()
+        wanted_norm = normalize_name(wanted) if wanted else ""
+        found = []
+        for clinic in merge_clinics(_flatten(fan.results.values()), self.order):
+            records = [
+                r
+                for r in clinic.records
+                if _within(r.location, search.near, search.radius_km)
+                and (search.region is None or r.address.region == search.region)
+                and (not wanted_norm or wanted_norm in normalize_name(r.name))
+            ]
+            if not records:
+                continue
+            clinic = MergedClinic(clinic.key, tuple(records))
+            distance = (
+                distance_km(search.near, clinic.location)
+                if search.near is not None and clinic.location is not None
+                else None
+            )
+            found.append(FoundClinic(clinic, distance))
+        found.sort(key=FoundClinic.sort_key)
+        return Found(found, fan.errors)
+
+    async def physicians_by_keys(self, keys: Sequence[str]) -> Found[dict[str, MergedPhysician]]:
+        identifiers = tuple(i for k in keys if (i := parse_identifier_key(k)) is not None)
+        by_source: dict[str, list[str]] = {}
+        for k in keys:
+            if (sk := parse_source_key(k)) is not None:
+                by_source.setdefault(sk[0], []).append(sk[1])
+
+        targets = [s for s in self.sources if identifiers or s.id in by_source]
+        fan = await self._fan_out(
+            targets,
+            lambda s: physicians_read(
+                PhysicianQuery(identifiers=identifiers, local_ids=tuple(by_source.get(s.id, ())))
+            ),
+        )
+        merged = merge_physicians(_flatten(fan.results.values()), self.order)
+        out: dict[str, MergedPhysician] = {}
+        for physician in merged:
+            for record in physician.records:
+                for k in [identifier_key(i) for i in record.identifiers] + [
+                    source_key(record.source_id, record.local_id)
+                ]:
+                    out.setdefault(k, physician)
+        return Found({k: out[k] for k in keys if k in out}, fan.errors)
+
+    async def physicians_of_clinics(
+        self, clinics: Sequence[MergedClinic]
+    ) -> Found[dict[str, list[MergedPhysician]]]:
+        """The physicians working at each clinic, keyed by clinic key."""
+        wanted = {
+            s.id: tuple(lid for c in clinics for lid in c.local_ids(s.id)) for s in self.sources
+        }
+        targets = [s for s in self.sources if wanted[s.id]]
+        fan = await self._fan_out(
+            targets, lambda s: physicians_read(PhysicianQuery(clinic_local_ids=wanted[s.id]))
+        )
+        merged = merge_physicians(_flatten(fan.results.values()), self.order)
+        out: dict[str, list[MergedPhysician]] = {c.key: [] for c in clinics}
+        for clinic in clinics:
+            local = {(r.source_id, r.local_id) for r in clinic.records}
+            for physician in merged:
+                if any(
+                    (r.source_id, cid) in local
+                    for r in physician.records
+                    for cid in r.clinic_local_ids
+                ):
+                    out[clinic.key].append(physician)
+            out[clinic.key].sort(key=lambda p: (normalize_name(p.display_name), p.key))
+        return Found(out, fan.errors)
+
+    async def clinics_of_physicians(
+        self, physicians: Sequence[MergedPhysician]
+    ) -> Found[dict[str, list[MergedClinic]]]:
+        wanted = {
+            s.id: tuple(
+                cid
+                for p in physicians
+                for r in p.records
+                if r.source_id == s.id
+                for cid in r.clinic_local_ids
+            )
+            for s in self.sources
+        }
+        targets = [s for s in self.sources if wanted[s.id]]
+        fan = await self._fan_out(
+            targets, lambda s: clinics_read(ClinicQuery(local_ids=wanted[s.id]))
+        )
+        merged = merge_clinics(_flatten(fan.results.values()), self.order)
+        by_local = {(r.source_id, r.local_id): c for c in merged for r in c.records}
+        out: dict[str, list[MergedClinic]] = {}
+        for physician in physicians:
+            found: dict[str, MergedClinic] = {}
+            for r in physician.records:
+                for cid in r.clinic_local_ids:
+                    clinic = by_local.get((r.source_id, cid))
+                    if clinic is not None:
+                        found.setdefault(clinic.key, clinic)
+            out[physician.key] = sorted(
+                found.values(), key=lambda c: (normalize_name(c.name), c.key)
+            )
+        return Found(out, fan.errors)
+
+    # -- slots ---------------------------------------------------------------------
+
+    async def search_slots(
+        self, search: SlotSearch, first: int, after: SlotPosition | None = None
+    ) -> SlotPage:
+        """One page of ``first`` slots after ``after``, ordered by (start, distance, key)."""
+        errors: list[SourceError] = []
+        scopes: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
+            s.id: (None, None) for s in self.sources
+        }
+        if search.clinic_keys is not None:
+            found = await self.clinics_by_keys(search.clinic_keys)
+            errors += found.errors
+            for sid in scopes:
+                ids = tuple(lid for c in found.value.values() for lid in c.local_ids(sid))
+                scopes[sid] = (ids, scopes[sid][1])
+        if search.physician_keys is not None:
+            doctors = await self.physicians_by_keys(search.physician_keys)
+            errors += doctors.errors
+            for sid in scopes:
+                ids = tuple(lid for p in doctors.value.values() for lid in p.local_ids(sid))
+                scopes[sid] = (scopes[sid][0], ids)
+        # A source that knows none of the asked clinics or physicians cannot cover the query.
+        targets = [s for s in self.sources if all(ids is None or ids for ids in scopes[s.id])]
+        page = await self._search_scoped(search, scopes, targets, first, after)
+        page.errors = errors + page.errors
+        return page
+
+    async def slots_of(
+        self,
+        search: SlotSearch,
+        owners: Sequence[MergedClinic | MergedPhysician],
+        first: int,
+        after: SlotPosition | None = None,
+    ) -> SlotPage:
+        """Slots of given clinics, or of given physicians (not mixed), in one search per source."""
+        clinics = all(isinstance(o, MergedClinic) for o in owners)
+        scopes: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {}
+        for source in self.sources:
+            ids = tuple(lid for o in owners for lid in o.local_ids(source.id))
+            scopes[source.id] = (ids, None) if clinics else (None, ids)
+        targets = [s for s in self.sources if any(scopes[s.id])]
+        # The owners' own records take part in the merge, so a slot's clinic is the
+        # same merged clinic (same key) as its owner, whatever else the sources sent.
+        known = [r for o in owners if isinstance(o, MergedClinic) for r in o.records]
+        return await self._search_scoped(search, scopes, targets, first, after, known)
+
+    async def _search_scoped(
+        self,
+        search: SlotSearch,
+        scopes: Mapping[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]],
+        targets: Sequence[Source],
+        first: int,
+        after: SlotPosition | None,
+        known: Sequence[ClinicRecord] = (),
+    ) -> SlotPage:
+        lower = max(search.starts_after, after.start) if after else search.starts_after
+        base = SlotQuery(
+            starts_after=_floor(lower),
+            starts_before=_ceil(search.starts_before),
+            limit=first + 1,
+            near=search.near,
+            radius_km=search.radius_km,
+            region=search.region,
+            appointment_types=search.appointment_types,
+            languages=search.languages,
+        )
+        cut = after.sort_key() if after is not None else None
+        results: dict[str, SlotResult] = {}
+        errors: list[SourceError] = []
+        pending = list(targets)
+        limit = min(max(first + 1, MIN_SOURCE_LIMIT), MAX_SOURCE_LIMIT)
+        while True:
+            query = replace(base, limit=limit)
+
+            def ask(source: Source, query: SlotQuery = query) -> Read[SlotResult]:
+                clinics, physicians = scopes[source.id]
+                return slots_read(
+                    replace(query, clinic_local_ids=clinics, physician_local_ids=physicians)
+                )
+
+            fan = await self._fan_out(pending, ask)
+            errors += fan.errors
+            for error in fan.errors:
+                # A source failing in a later round contributes nothing: its earlier,
+                # shorter answer would keep the horizon low and bring it back each round.
+                results.pop(error.source_id, None)
+            results.update(fan.results)
+            slots = self._collect(search, scopes, results, known)
+            if cut is not None:
+                slots = [s for s in slots if s.sort_key() > cut]
+            truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
+            bounds = [_bound(results[sid], search.near) for sid in truncated]
+            horizon = min((b[0] for b in bounds), default=None)
+            settled = [s for s in slots if all(_before(s, b) for b in bounds)]
+            # ``first`` settled slots make a full page; with a truncated source left
+            # there is a next page too (even if its slots may all be filtered out).
+            if len(settled) >= first or not truncated or limit >= MAX_SOURCE_LIMIT:
+                break
+            limit = min(limit * 4, MAX_SOURCE_LIMIT)
+            pending = [s for s in targets if s.id in truncated]
+        offset = after.offset if after else 0
+        page = settled[:first]
+        has_next = len(settled) > first or bool(truncated)
+        resume = None
+        if has_next and not page and horizon is not None:
+            # Nothing settled before the horizon: resume there rather than strand the client.
+            resume = SlotPosition(horizon, -1.0, LOWEST_IDENTITY, offset)
+        total = self._total(search, results, truncated, slots, offset)
+        return SlotPage(page, has_next, total, offset, errors, resume)
+
+    def _collect(
+        self,
+        search: SlotSearch,
+        scopes: Mapping[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]],
+        results: Mapping[str, SlotResult],
+        known: Sequence[ClinicRecord] = (),
+    ) -> list[FoundSlot]:
+        """Every slot that truly matches, merged across sources, ordered, without duplicates."""
+        clinics = merge_clinics(
+            [*known, *(c for r in results.values() for c in r.clinics.values())], self.order
+        )
+        physicians = merge_physicians(
+            (p for r in results.values() for p in r.physicians.values()), self.order
+        )
+        clinic_of = {(rec.source_id, rec.local_id): c for c in clinics for rec in c.records}
+        physician_of = {(rec.source_id, rec.local_id): p for p in physicians for rec in p.records}
+        near, radius = search.near, search.radius_km
+        found: dict[SlotIdentity, FoundSlot] = {}
+        for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
+            clinic_scope, physician_scope = scopes[source_id]
+            clinic_set = None if clinic_scope is None else set(clinic_scope)
+            physician_set = None if physician_scope is None else set(physician_scope)
+            for slot in results[source_id].slots:
+                if clinic_set is not None and slot.clinic_local_id not in clinic_set:
+                    continue
+                if physician_set is not None and slot.physician_local_id not in physician_set:
+                    continue
+                clinic = clinic_of.get((source_id, slot.clinic_local_id))
+                if clinic is None:
+                    continue  # a slot whose clinic the source did not describe
+                physician = (
+                    physician_of.get((source_id, slot.physician_local_id))
+                    if slot.physician_local_id
+                    else None
+                )
+                if not _slot_matches(search, slot, clinic, physician):
+                    continue
+                identity = (
+                    clinic.key,
+                    physician.key if physician is not None else "",
+                    _micros(slot.start),
+                    _micros(slot.end),
+                    slot.appointment_type.value,
+                )
+                if identity in found:
+                    continue
+                location = clinic.location
+                distance = (
+                    distance_km(near, location)
+                    if near is not None and location is not None
+                    else None
+                )
+                if radius is not None and distance is not None and distance > radius:
+                    continue
+                found[identity] = FoundSlot(identity, slot, clinic, physician, distance)
+        return sorted(found.values(), key=FoundSlot.sort_key)
+
+    @staticmethod
+    def _total(
+        search: SlotSearch,
+        results: Mapping[str, SlotResult],
+        truncated: Sequence[str],
+        remaining: Sequence[FoundSlot],
+        offset: int,
+    ) -> int | None:
+        """Matches of the whole search: exact when every source answered completely.
+
+        Otherwise the truncated sources' own counts of what they did not send are
+        added; a slot listed by two sources beyond what was fetched is then counted
+        twice. Null when a truncated source cannot count, or when the gateway itself
+        filters on something the sources do not count (languages).
+        """
+        if not truncated:
+            return offset + len(remaining)
+        if search.languages or any(results[sid].total is None for sid in truncated):
+            return None
+        unfetched = sum((results[sid].total or 0) - len(results[sid].slots) for sid in truncated)
+        return offset + len(remaining) + max(0, unfetched)
+
+
+# How far a truncated source's answer can be trusted: up to its last slot's start
+# (and distance, when it orders by distance), that point included when it sent
+# the whole tie group there.
+_Bound = tuple[datetime, float | None, bool]
+
+
+def _bound(result: SlotResult, near: GeoPoint | None) -> _Bound:
+    last = result.slots[-1]
+    if result.ordered_by_distance and near is not None:
+        clinic = result.clinics.get(last.clinic_local_id)
+        location = clinic.location if clinic is not None else None
+        if location is not None:
+            return (last.start, distance_km(near, location), result.ties_complete)
+    return (last.start, None, result.ties_complete)
+
+
+def _before(slot: FoundSlot, bound: _Bound) -> bool:
+    """Whether a slot comes before what a truncated source may still hold."""
+    start, distance, inclusive = bound
+    if slot.record.start != start:
+        return slot.record.start < start
+    if distance is not None and _distance_rank(slot.distance_km) != distance:
+        return _distance_rank(slot.distance_km) < distance
+    return inclusive
+
+
+def _slot_matches(
+    search: SlotSearch,
+    slot: SlotRecord,
+    clinic: MergedClinic,
+    physician: MergedPhysician | None,
+) -> bool:
+    if not (search.starts_after <= slot.start < search.starts_before) or slot.end <= slot.start:
+        return False
+    if search.appointment_types and slot.appointment_type not in search.appointment_types:
+        return False
+    if search.region is not None and clinic.region != search.region:
+        return False
+    if search.near is not None and clinic.location is None:
+        return False
+    if search.languages:
+        spoken = physician.languages if physician is not None else clinic.languages
+        if not search.languages.intersection(spoken):
+            return False
+    return True
+
+
+def _assign_clinics(keys: Sequence[str], merged: Sequence[MergedClinic]) -> dict[str, MergedClinic]:
+    index: dict[str, MergedClinic] = {}
+    for clinic in merged:
+        index.setdefault(clinic.key, clinic)
+        for record in clinic.records:
+            for identifier in record.identifiers:
+                index.setdefault(identifier_key(identifier), clinic)
+            nk = name_key(record)
+            if nk is not None:
+                index.setdefault(nk, clinic)
+            index.setdefault(source_key(record.source_id, record.local_id), clinic)
+    return {k: index[k] for k in keys if k in index}
+
+
+def _floor(moment: datetime) -> datetime:
+    return moment - (moment - _EPOCH) % QUERY_GRANULARITY
+
+
+def _ceil(moment: datetime) -> datetime:
+    rest = (moment - _EPOCH) % QUERY_GRANULARITY
+    return moment + (QUERY_GRANULARITY - rest) if rest else moment
+
+
+async def _done(value: U) -> U:
+    return value
+
+
+def _flatten(groups: Iterable[Iterable[T]]) -> list[T]:
+    return [item for group in groups for item in group]

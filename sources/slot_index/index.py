@@ -1,0 +1,390 @@
+"""An in-process, immutable, compact index of one source's clinics, physicians and free slots.
+
+Adapters that serve from a local copy (the SMART Scheduling Links bulk feed)
+load the copy into a ``SlotIndexBuilder``, ``build()`` a ``SlotIndex`` and
+answer ``search_slots``/``search_clinics``/``get_physicians`` from it, exactly
+as ``sources.base.Source`` asks. An incremental update makes a new index with
+``with_slot_changes``, sharing every clinic it does not touch, and the adapter
+swaps the reference: readers never see a half-applied change.
+
+    builder = SlotIndexBuilder("smart-qc")
+    builder.add_clinic(clinic)
+    builder.add_slot("loc-1", "dr-7", 1_767_000_000, 1_767_000_900, AppointmentType.ROUTINE)
+    index = builder.build()
+    result = index.search_slots(query)
+
+Clinics are found by region, by a grid over their positions (``near``) or by
+id (``sources.slot_index.records``); each clinic's slots sit in time-sorted
+compact columns, 13 bytes a slot (``sources.slot_index.columns``), so a query
+costs two bisections per candidate clinic and a heap merge of ``limit`` slots
+(``sources.slot_index.query``), never a scan of all slots, and its ``total``
+is exact. Only returned slots become ``SlotRecord`` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, NoReturn
+
+from sources.geo import distances_km
+from sources.records import (
+    ClinicQuery,
+    ClinicRecord,
+    PhysicianQuery,
+    PhysicianRecord,
+    SlotQuery,
+    SlotRecord,
+    SlotResult,
+)
+from sources.slot_index.build import FLUSH, SlotColumns, freeze
+from sources.slot_index.columns import (
+    MAX_CAPACITY,
+    MAX_DURATION_S,
+    ClinicSlots,
+    Identity,
+    SlotChange,
+    slot_local_id,
+)
+from sources.slot_index.query import SlotSearch
+from sources.slot_index.records import Directory
+from sources.slot_index.splice import with_changes
+from sources.timeutil import MONTREAL
+
+if TYPE_CHECKING:
+    from sources.records import AppointmentType
+
+__all__ = ["SlotChange", "SlotIndex", "SlotIndexBuilder", "slot_local_id"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND = timedelta(seconds=1)
+
+
+class SlotIndexBuilder:
+    """Gathers one source's records and slots; ``build()`` once to get the ``SlotIndex``.
+
+    ``start``/``end`` are UTC epoch seconds. A slot ending at or before its start,
+    or with a capacity below 1, is not a free slot: it is dropped and counted in
+    ``invalid_slots``. An empty physician id means no physician.
+    """
+
+    def __init__(self, source_id: str) -> None:
+        self.source_id = source_id
+        self._clinics: dict[str, ClinicRecord] = {}
+        self._physicians: dict[str, PhysicianRecord] = {}
+        self._slots: dict[str, SlotColumns] = {}
+        self._invalid = 0
+        self._built = False
+
+    @property
+    def invalid_slots(self) -> int:
+        return self._invalid
+
+    def add_clinic(self, record: ClinicRecord) -> None:
+        """Add a clinic; a second record with the same local id replaces the first."""
+        self._check_open()
+        self._clinics[record.local_id] = record
+
+    def add_physician(self, record: PhysicianRecord) -> None:
+        """Add a physician; a second record with the same local id replaces the first."""
+        self._check_open()
+        self._physicians[record.local_id] = record
+
+    def add_slot(
+        self,
+        clinic_local_id: str,
+        physician_local_id: str | None,
+        start: int,
+        end: int,
+        appointment_type: AppointmentType,
+        booking_url: str | None = None,
+        booking_phone: str | None = None,
+        capacity: int = 1,
+    ) -> None:
+        """Add a free slot; the same (clinic, physician, start, end, type) again replaces it."""
+        if self._built:
+            self._check_open()
+        if not 0 < end - start <= MAX_DURATION_S or not 1 <= capacity <= MAX_CAPACITY:
+            self._invalid += 1
+            return
+        columns = self._slots.get(clinic_local_id)
+        if columns is None:
+            columns = self._slots[clinic_local_id] = SlotColumns()
+        # SlotColumns.append, inlined: this runs for every slot of a whole feed.
+        key = (physician_local_id or None, appointment_type._value_)
+        part = columns.part_keys.get(key)
+        if part is None:
+            part = columns.part_keys[key] = len(columns.part_keys)
+        string_ids = columns.string_ids
+        url = string_ids.get(booking_url)
+        if url is None:
+            url = columns.intern(booking_url)
+        phone = string_ids.get(booking_phone)
+        if phone is None:
+            phone = columns.intern(booking_phone)
+        if capacity != 1:
+            columns.capacities[len(columns)] = capacity
+        pending = columns.pending
+        pending += (start, end, part, url, phone)
+        if len(pending) >= FLUSH:
+            columns.flush()
+
+    def build(self) -> SlotIndex:
+        """The index; slots of clinics never added are dropped and counted."""
+        self._check_open()
+        self._built = True
+        directory = Directory(self._clinics, self._physicians)
+        dropped = sum(len(c) for cid, c in self._slots.items() if cid not in directory.numbers)
+        slots: list[ClinicSlots | None] = []
+        for number, clinic in enumerate(directory.clinics):
+            # Freeze clinic by clinic, letting each builder column go at once.
+            columns = self._slots.pop(clinic.local_id, None)
+            frozen = None
+            if columns is not None:
+                frozen = freeze(clinic.local_id, columns, directory.languages_of(number))
+            slots.append(frozen)
+        self._slots.clear()
+        return SlotIndex._create(self.source_id, directory, slots, dropped, self._invalid)
+
+    def _check_open(self) -> None:
+        if self._built:
+            raise RuntimeError("SlotIndexBuilder.build() was already called; use a new builder")
+
+
+def _epoch_ceil(value: datetime) -> int:
+    """The smallest whole epoch second at or after ``value`` (naive: Montreal time)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=MONTREAL, fold=0)
+    seconds, rest = divmod(value - _EPOCH, _ONE_SECOND)
+    return int(seconds) + (1 if rest else 0)
+
+
+class SlotIndex:
+    """One source's clinics, physicians and free slots, immutable once built.
+
+    Safe to share between concurrent readers: queries never change it, and
+    ``with_slot_changes`` returns a new index.
+
+        index = builder.build()
+        result = index.search_slots(query)
+        index = index.with_slot_changes(added=[change], removed=[])  # swap the reference
+    """
+
+    __slots__ = (
+        "_directory",
+        "_physician_clinics",
+        "_slots",
+        "clinic_count",
+        "dropped_slots",
+        "invalid_slots",
+        "physician_count",
+        "slot_count",
+        "source_id",
+    )
+
+    source_id: str
+    clinic_count: int
+    physician_count: int
+    slot_count: int
+    dropped_slots: int  # slots of clinics the source did not describe
+    invalid_slots: int  # slots ending at or before their start, or without a seat
+    _directory: Directory
+    _slots: tuple[ClinicSlots | None, ...]  # by clinic number
+    _physician_clinics: dict[str, tuple[int, ...]]  # clinics holding a physician's slots
+
+    def __init__(self) -> None:
+        raise TypeError("build a SlotIndex with SlotIndexBuilder, or SlotIndex.empty()")
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"SlotIndex is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"SlotIndex is immutable; cannot delete {name!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"<SlotIndex {self.source_id!r}: {self.clinic_count} clinics, "
+            f"{self.physician_count} physicians, {self.slot_count} slots>"
+        )
+
+    @classmethod
+    def empty(cls, source_id: str) -> SlotIndex:
+        return cls._create(source_id, Directory({}, {}), (), 0, 0)
+
+    @classmethod
+    def _create(
+        cls,
+        source_id: str,
+        directory: Directory,
+        slots: Sequence[ClinicSlots | None],
+        dropped: int,
+        invalid: int,
+        physician_clinics: dict[str, tuple[int, ...]] | None = None,
+    ) -> SlotIndex:
+        if physician_clinics is None:
+            held: dict[str, list[int]] = {}
+            for number, clinic in enumerate(slots):
+                for physician in clinic.by_physician if clinic is not None else ():
+                    held.setdefault(physician, []).append(number)
+            physician_clinics = {k: tuple(v) for k, v in held.items()}
+        index = object.__new__(cls)
+        fields = {
+            "source_id": source_id,
+            "clinic_count": len(directory.clinics),
+            "physician_count": len(directory.physicians),
+            "slot_count": sum(len(s) for s in slots if s is not None),
+            "dropped_slots": dropped,
+            "invalid_slots": invalid,
+            "_directory": directory,
+            "_slots": tuple(slots),
+            "_physician_clinics": physician_clinics,
+        }
+        for name, value in fields.items():
+            object.__setattr__(index, name, value)
+        return index
+
+    # -- slots ---------------------------------------------------------------------
+
+    def search_slots(self, query: SlotQuery) -> SlotResult:
+        """Every slot matching all of ``query``'s criteria, ordered by (start, local id).
+
+        At most ``query.limit`` slots; ``total`` is the exact number of matches.
+        """
+        after, before = _epoch_ceil(query.starts_after), _epoch_ceil(query.starts_before)
+        if before <= after or query.physician_local_ids == ():
+            return SlotResult(
+                (),
+                complete=True,
+                total=0,
+                ties_complete=True,
+                ordered_by_distance=query.near is not None,
+            )
+        numbers = list(self._directory.slot_clinics(query, self._physician_clinics))
+        near = query.near
+        distances = None
+        if near is not None:
+            points = self._directory.points
+            located = [n for n in numbers if n in points]
+            distances = dict(
+                zip(located, distances_km(near, [points[n] for n in located]), strict=True)
+            )
+        search = SlotSearch(
+            after,
+            before,
+            query.appointment_types or None,  # empty: no constraint, as the federation reads it
+            query.languages or None,
+            query.physician_local_ids,
+            distances,
+        )
+        search.add_all(self._slots, numbers)
+        limit = max(query.limit, 0)
+        found = search.first(self._slots, limit) if limit else []
+        result = self._result(found, search.total, ties=not search.ties_cut)
+        if near is not None:
+            result = replace(result, ordered_by_distance=True)
+        return result
+
+    def _result(self, found: list[tuple[int, int]], total: int, *, ties: bool) -> SlotResult:
+        source_id, records = self.source_id, self._directory
+        slots: list[SlotRecord] = []
+        clinics: dict[str, ClinicRecord] = {}
+        physicians: dict[str, PhysicianRecord] = {}
+        for number, pos in found:
+            clinic = records.clinics[number]
+            record = self._slots[number].record(pos, source_id, clinic.local_id)  # type: ignore[union-attr]
+            slots.append(record)
+            clinics[clinic.local_id] = clinic
+            if record.physician_local_id is not None:
+                physician = records.physicians.get(record.physician_local_id)
+                if physician is not None:
+                    physicians[physician.local_id] = physician
+        return SlotResult(
+            tuple(slots), len(slots) == total, total, clinics, physicians, ties_complete=ties
+        )
+
+    # -- clinics and physicians ---------------------------------------------------
+
+    def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
+        """Every clinic meeting all of ``query``'s criteria, in the order they were added."""
+        return self._directory.search_clinics(query)
+
+    def get_physicians(self, query: PhysicianQuery) -> list[PhysicianRecord]:
+        """Physicians by local id, by identifier, or listing one of the clinics (any match)."""
+        return self._directory.get_physicians(query)
+
+    # -- incremental updates ----------------------------------------------------------
+
+    def with_slot_changes(
+        self, added: Iterable[SlotChange], removed: Iterable[SlotChange]
+    ) -> SlotIndex:
+        """A new index with ``removed`` taken out, then ``added`` put in.
+
+        Removal matches on (clinic, physician, start, end, type); adding a slot
+        already present replaces it (its booking details and capacity updated),
+        so adding one twice keeps one. Clinics no change touches are shared
+        with this index, which stays as it was. Added slots of unknown clinics
+        are dropped and counted in ``dropped_slots``, invalid ones in
+        ``invalid_slots``.
+        """
+        removals: dict[int, set[Identity]] = {}
+        additions: dict[int, dict[Identity, SlotChange]] = {}
+        dropped, invalid = self.dropped_slots, self.invalid_slots
+        directory = self._directory
+        for change in removed:
+            number = directory.numbers.get(change.clinic_local_id)
+            if number is not None:
+                removals.setdefault(number, set()).add(change.identity)
+        for change in added:
+            number = directory.numbers.get(change.clinic_local_id)
+            if number is None:
+                dropped += 1
+            elif not change.valid:
+                invalid += 1
+            else:
+                additions.setdefault(number, {})[change.identity] = change
+        slots = list(self._slots)
+        changed: dict[int, ClinicSlots | None] = {}
+        for number in sorted(removals.keys() | additions.keys()):
+            old, languages = self._slots[number], directory.languages_of(number)
+            gone, new_slots = removals.get(number, set()), additions.get(number, {})
+            if old is None:
+                columns = SlotColumns()
+                for change in new_slots.values():
+                    physician, start, end, kind = change.identity
+                    columns.append(
+                        physician,
+                        start,
+                        end,
+                        kind,
+                        change.booking_url,
+                        change.booking_phone,
+                        change.capacity,
+                    )
+                new = freeze(directory.clinics[number].local_id, columns, languages)
+            else:
+                new = with_changes(old, gone, new_slots, languages)
+            if new is not old:
+                slots[number] = changed[number] = new
+        held = self._physicians_moved(changed)
+        return SlotIndex._create(self.source_id, directory, slots, dropped, invalid, held)
+
+    def _physicians_moved(
+        self, changed: dict[int, ClinicSlots | None]
+    ) -> dict[str, tuple[int, ...]]:
+        """``_physician_clinics`` after these clinics changed (copied, not changed)."""
+        held = dict(self._physician_clinics)
+        now_at: dict[str, list[int]] = {}
+        for number, new in changed.items():
+            old = self._slots[number]
+            for physician in old.by_physician if old is not None else ():
+                now_at.setdefault(physician, [])
+            for physician in new.by_physician if new is not None else ():
+                now_at.setdefault(physician, []).append(number)
+        for physician, at in now_at.items():
+            at += [n for n in held.get(physician, ()) if n not in changed]
+            if at:
+                held[physician] = tuple(sorted(at))
+            else:
+                held.pop(physician, None)
+        return held

@@ -1,0 +1,188 @@
+"""Applying an incremental update to one clinic's ``ClinicSlots``: a changed copy.
+
+A feed's ``_since`` update touches a few slots per clinic; ``with_changes``
+finds them by bisection and rebuilds each column as slices of the old one
+around the edits (C-speed copies), never visiting slots one by one, so a
+1,200-slot clinic takes a fraction of a millisecond. The old ``ClinicSlots``
+is left as it was: indexes that share it keep answering from it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
+from typing import Any, overload
+
+from sources.slot_index.columns import (
+    PARTITION_TABLES,
+    Attribute,
+    ClinicSlots,
+    Identity,
+    Languages,
+    SlotChange,
+    index_typecode,
+    part_column,
+    part_kind,
+    partition_tables,
+)
+
+
+def with_changes(
+    old: ClinicSlots,
+    removed: Iterable[Identity],
+    added: Mapping[Identity, SlotChange],
+    languages_of: Languages,
+) -> ClinicSlots | None:
+    """``old`` with ``removed`` taken out and ``added`` put in (or replacing the same).
+
+    ``old`` itself when nothing changes; None when no slot is left.
+    """
+    return _Splice(old, languages_of).apply(removed, added)
+
+
+# An edit of a column: (position, 0 to insert before it | 1 to delete it, sort key, values).
+_Edit = tuple[int, int, Any, tuple[int, ...]]
+
+
+@overload
+def _splice(old: array[int], edits: list[_Edit], field: int) -> array[int]: ...
+@overload
+def _splice(old: bytes | array[int], edits: list[_Edit], field: int) -> bytes | array[int]: ...
+def _splice(old: bytes | array[int], edits: list[_Edit], field: int) -> bytes | array[int]:
+    """``old`` with ``edits`` (sorted) applied, copying the untouched runs whole."""
+    if isinstance(old, bytes):
+        return bytes(_splice(array("B", old), edits, field))
+    out = array(old.typecode)
+    at = 0
+    for pos, op, _key, values in edits:
+        if pos > at:
+            out += old[at:pos]
+            at = pos
+        if op == 0:
+            out.append(values[field])
+        else:
+            at = pos + 1
+    out += old[at:]
+    return out
+
+
+class _Splice:
+    """Applies one batch of changes to a ``ClinicSlots`` (see ``with_changes``)."""
+
+    def __init__(self, old: ClinicSlots, languages_of: Languages) -> None:
+        self.old = old
+        self.languages_of = languages_of
+        self.keys = list(old.part_ids)
+        self.strings = list(old.strings)
+        self.string_ids = old.string_ids
+
+    def apply(
+        self, removed: Iterable[Identity], added: Mapping[Identity, SlotChange]
+    ) -> ClinicSlots | None:
+        old = self.old
+        deleted = sorted({p for i in removed if i not in added and (p := old.find(i)) is not None})
+        replaced: dict[int, SlotChange] = {}
+        inserted: list[SlotChange] = []
+        for identity, change in added.items():
+            pos = old.find(identity)
+            if pos is None:
+                inserted.append(change)
+            else:
+                replaced[pos] = change
+        if not deleted and not inserted and not replaced:
+            return old
+        if len(deleted) == len(old) and not inserted:
+            return None
+        # Partitions are numbered for good: new ones come last, emptied ones stay.
+        for change in inserted:
+            key = (change.physician_local_id or None, change.appointment_type)
+            if key not in old.part_ids and key not in self.keys:
+                self.keys.append(key)
+        new = ClinicSlots()
+        new.sort_key = old.sort_key
+        if len(self.keys) == old.partition_count:
+            for name in PARTITION_TABLES:
+                setattr(new, name, getattr(old, name))
+        else:
+            partition_tables(new, self.keys, self.languages_of)
+        edits: list[_Edit] = [(pos, 1, (), ()) for pos in deleted]
+        for pos, change in replaced.items():
+            order = (change.start, new.part_rank[old.part_of[pos]], str(change.end))
+            edits += [(pos, 0, order, self._values(new, change)), (pos, 1, (), ())]
+        for change in inserted:
+            edits.append(self._insertion(new, change))
+        edits.sort(key=lambda e: e[:3])
+        self._clinic_order(new, edits)
+        return new
+
+    def _values(self, new: ClinicSlots, change: SlotChange) -> tuple[int, ...]:
+        part = new.part_ids[(change.physician_local_id or None, change.appointment_type)]
+        return (
+            change.start,
+            change.end - change.start,
+            part,
+            self._intern(change.booking_url),
+            self._intern(change.booking_phone),
+            change.capacity,
+        )
+
+    def _intern(self, text: str | None) -> int:
+        sid = self.string_ids.get(text)
+        if sid is None:
+            if self.string_ids is self.old.string_ids:
+                self.string_ids = dict(self.string_ids)  # copy on first write
+            sid = self.string_ids[text] = len(self.strings)
+            self.strings.append(text)
+        return sid
+
+    def _insertion(self, new: ClinicSlots, change: SlotChange) -> _Edit:
+        """Where a new slot goes in clinic order: after the slots its local id follows."""
+        old, rank = self.old, new.part_rank
+        values = self._values(new, change)
+        start, end, part = change.start, change.end, values[2]
+        key = (rank[part], str(end))
+        at = bisect_left(old.starts, start)
+        stop = bisect_right(old.starts, start, at)
+        while at < stop:
+            other = (rank[old.part_of[at]], str(start + old.durations[at]))
+            if other > key:
+                break
+            at += 1
+        return (at, 0, (start, *key), values)
+
+    def _clinic_order(self, new: ClinicSlots, edits: list[_Edit]) -> None:
+        old = self.old
+        new.starts = _splice(old.starts, edits, 0)
+        new.durations = _splice(old.durations, edits, 1)
+        part_of = old.part_of
+        kind = part_kind(len(self.keys))
+        if kind != ("bytes" if isinstance(part_of, bytes) else part_of.typecode):
+            part_of = part_column(part_of, len(self.keys))  # outgrew bytes (or 16 bits)
+        new.part_of = _splice(part_of, edits, 2)
+        new.strings = tuple(self.strings)
+        new.string_ids = self.string_ids
+        typecode = index_typecode(len(self.strings))
+        inserted = [e for e in edits if e[1] == 0]
+        for name, field, code in (("url_ids", 3, typecode), ("phone_ids", 4, typecode)):
+            setattr(new, name, self._attribute(getattr(old, name), edits, inserted, field, code))
+        new.capacities = self._attribute(old.capacities, edits, inserted, 5, "I")
+
+    def _attribute(
+        self, old: Attribute, edits: list[_Edit], inserted: list[_Edit], field: int, code: str
+    ) -> Attribute:
+        """An attribute column with the edits: by partition while that still holds."""
+        if isinstance(old, tuple):
+            by_part: list[int | None] = [*old, *[None] * (len(self.keys) - len(old))]
+            for _pos, _op, _key, values in inserted:
+                part, value = values[2], values[field]
+                if by_part[part] is None:
+                    by_part[part] = value
+                elif by_part[part] != value:
+                    break
+            else:
+                return tuple(v or 0 for v in by_part)  # None: a partition left empty
+            old = array(code, map(old.__getitem__, self.old.part_of))
+        elif old.typecode != code:
+            old = array(code, old)
+        return _splice(old, edits, field)

@@ -1,0 +1,353 @@
+"""Reading one SMART Scheduling Links NDJSON file into compact, not yet resolved, data.
+
+:class:`FeedReader` takes the lines of one file as they arrive and keeps:
+
+- Locations as ``ClinicRecord``s (a Location without a name or a Quebec region is skipped);
+- Practitioners and PractitionerRoles as their JSON objects (few, and needed whole to
+  build ``PhysicianRecord``s once every file is read);
+- Schedules as their actors' ids;
+- free Slots in :class:`SlotColumns`, one typed array per field (about 50 bytes a slot
+  plus its booking link), since slot files are the bulk of a feed.
+
+A ``slot-capacity`` group is one slot with its capacity. In a ``_since`` delta, bulk-data
+``deleted`` Bundles (DELETE entries) name removed resources; outside one they are skipped.
+Busy slots are counted and dropped here; they are never stored. References are resolved
+later (``sources.smart_scheduling.load``), when every file of a load is read, because
+files come in any order. Lines are dispatched on their own ``resourceType``, whatever
+the manifest said the file holds. A line that cannot be read is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from sources.fhir.resources import (
+    BOOKING_DEEP_LINK_URL,
+    BOOKING_PHONE_URL,
+    appointment_type,
+    clinic_record,
+    ref_id,
+    refs,
+    slot_booking_phone,
+    slot_booking_url,
+    text_value,
+)
+from sources.records import AppointmentType
+from sources.timeutil import parse_upstream_datetime
+
+if TYPE_CHECKING:
+    from sources.records import ClinicRecord
+
+SLOT_CAPACITY_URL = "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
+MAX_CAPACITY = 100_000
+
+KINDS: tuple[AppointmentType, ...] = tuple(AppointmentType)
+_KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
+_TIME_CACHE = 65_536  # distinct timestamps remembered per file (slot files repeat them)
+# An http(s) link with a plain host: what slot_booking_url accepts, checked without yarl.
+_PLAIN_LINK = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#]\S*)?", re.IGNORECASE)
+
+
+class SlotColumns:
+    """The free slots of one file, one array per field; row ``i`` is one slot.
+
+    ``ids`` holds ``hash(slot id)``: 8 bytes instead of a string, enough to find a slot
+    again within this process (a 64-bit collision among a million ids is ~3e-8 likely).
+    """
+
+    __slots__ = (
+        "_schedule_codes",
+        "capacities",
+        "ends",
+        "ids",
+        "kinds",
+        "phones",
+        "schedule_ids",
+        "schedules",
+        "starts",
+        "urls",
+    )
+
+    def __init__(self) -> None:
+        self.ids = array("q")
+        self.schedules = array("I")  # index into schedule_ids
+        self.schedule_ids: list[str] = []
+        self.starts = array("q")  # epoch seconds
+        self.ends = array("q")
+        self.kinds = array("B")  # index into KINDS
+        self.capacities = array("I")
+        self.urls: list[str | None] = []
+        self.phones: list[str | None] = []  # shared strings: FeedReader interns them
+        self._schedule_codes: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def append(
+        self,
+        slot_id: str,
+        schedule_id: str,
+        start: int,
+        end: int,
+        kind: AppointmentType,
+        url: str | None,
+        phone: str | None,
+        capacity: int,
+    ) -> None:
+        code = self._schedule_codes.get(schedule_id)
+        if code is None:
+            code = self._schedule_codes[schedule_id] = len(self.schedule_ids)
+            self.schedule_ids.append(schedule_id)
+        self.ids.append(hash(slot_id))
+        self.schedules.append(code)
+        self.starts.append(start)
+        self.ends.append(end)
+        self.kinds.append(_KIND_CODES[kind])
+        self.capacities.append(capacity)
+        self.urls.append(url)
+        self.phones.append(phone)
+
+    def finish(self) -> None:
+        self._schedule_codes = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A Schedule's actors, by id."""
+
+    location_ids: tuple[str, ...]
+    role_ids: tuple[str, ...]
+    practitioner_ids: tuple[str, ...]
+
+
+@dataclass(slots=True, eq=False)
+class FeedFile:
+    """What one file held, with its counts. ``unresolved`` is set when the load resolves it.
+
+    Compared by identity: a load reuses the very object of a file it did not fetch again.
+    """
+
+    name: str
+    locations: dict[str, ClinicRecord] = field(default_factory=dict)
+    practitioners: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    slots: SlotColumns = field(default_factory=SlotColumns)
+    # hash(id) of every slot a delta says is no longer free (busy, or deleted).
+    gone_slots: array[int] = field(default_factory=lambda: array("q"))
+    gone_other: int = 0  # non-slot resources a delta deletes
+    lines: int = 0
+    busy: int = 0
+    malformed: int = 0
+    unresolved: int = 0
+
+    @property
+    def skipped(self) -> int:
+        return self.malformed + self.unresolved
+
+    @property
+    def kept(self) -> int:
+        """Records read and resolved: what the load uses of this file."""
+        read = (
+            len(self.locations)
+            + len(self.practitioners)
+            + len(self.roles)
+            + len(self.schedules)
+            + len(self.slots)
+        )
+        return read - self.unresolved
+
+    @property
+    def has_non_slots(self) -> bool:
+        return bool(
+            self.locations or self.practitioners or self.roles or self.schedules or self.gone_other
+        )
+
+
+class FeedReader:
+    """Feed it a file's lines with :meth:`line`; :meth:`finish` returns the ``FeedFile``.
+
+    With ``delta=True`` the ids of non-free and deleted slots are kept too, for a
+    ``_since`` delta to remove them.
+    """
+
+    def __init__(self, source_id: str, name: str, *, delta: bool = False) -> None:
+        self.source_id = source_id
+        self.file = FeedFile(name)
+        self._delta = delta
+        self._times: dict[str, int] = {}
+        self._phones: dict[str, str] = {}
+
+    def line(self, data: bytes) -> None:
+        self.file.lines += 1
+        try:
+            resource = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self.file.malformed += 1
+            return
+        if not isinstance(resource, dict) or not self._read(resource):
+            self.file.malformed += 1
+
+    def oversized(self, count: int) -> None:
+        self.file.lines += count
+        self.file.malformed += count
+
+    def finish(self) -> FeedFile:
+        self.file.slots.finish()
+        self._times = {}
+        return self.file
+
+    def _read(self, resource: dict[str, Any]) -> bool:
+        kind = resource.get("resourceType")
+        if kind == "Slot":
+            return self._slot(resource)
+        if kind == "Bundle":
+            return self._deleted(resource)
+        rid = text_value(resource.get("id"))
+        if rid is None:
+            return False
+        resource["id"] = rid
+        if kind == "Location":
+            clinic = clinic_record(self.source_id, resource)
+            if clinic is None:
+                return False
+            self.file.locations[rid] = clinic
+        elif kind == "Schedule":
+            actors = resource.get("actor")
+            schedule = Schedule(
+                refs(actors, "Location"),
+                refs(actors, "PractitionerRole"),
+                refs(actors, "Practitioner"),
+            )
+            if not schedule.location_ids:
+                return False
+            self.file.schedules[rid] = schedule
+        elif kind == "Practitioner":
+            self.file.practitioners[rid] = resource
+        elif kind == "PractitionerRole":
+            self.file.roles[rid] = resource
+        else:
+            return False
+        return True
+
+    def _slot(self, slot: dict[str, Any]) -> bool:
+        status = slot.get("status")
+        slot_id = text_value(slot.get("id"))
+        if not isinstance(status, str) or slot_id is None:
+            return False
+        if status != "free":
+            self.file.busy += 1
+            if self._delta:
+                self.file.gone_slots.append(hash(slot_id))
+            return True
+        schedule_id = ref_id(slot.get("schedule"), "Schedule")
+        start = self._epoch(slot.get("start"))
+        end = self._epoch(slot.get("end"))
+        kind = slot_type(slot)
+        if schedule_id is None or start is None or end is None or end <= start or kind is None:
+            return False
+        url = phone = None
+        capacity: int | None = 1
+        extensions = slot.get("extension")
+        if extensions:
+            present = {e.get("url") for e in extensions if isinstance(e, dict)}
+            if BOOKING_DEEP_LINK_URL in present:
+                url = _booking_url(slot, extensions)
+            if BOOKING_PHONE_URL in present:
+                phone = slot_booking_phone(slot)
+                phone = None if phone is None else self._phones.setdefault(phone, phone)
+            if SLOT_CAPACITY_URL in present:
+                capacity = slot_capacity(slot)
+        if capacity is None:
+            return False
+        self.file.slots.append(slot_id, schedule_id, start, end, kind, url, phone, capacity)
+        return True
+
+    def _deleted(self, bundle: dict[str, Any]) -> bool:
+        """A bulk-data ``deleted`` Bundle: DELETE entries naming what a delta removed."""
+        if not self._delta:
+            return False
+        entries = bundle.get("entry")
+        if not isinstance(entries, list):
+            return False
+        for entry in entries:
+            request = entry.get("request") if isinstance(entry, dict) else None
+            if not isinstance(request, dict) or request.get("method") != "DELETE":
+                continue
+            url = text_value(request.get("url"))
+            parts = url.split("?", 1)[0].split("/") if url else []
+            if len(parts) < 2 or not parts[-1]:
+                continue
+            if parts[-2] == "Slot":
+                self.file.gone_slots.append(hash(parts[-1]))
+            else:
+                self.file.gone_other += 1
+        return True
+
+    def _epoch(self, value: object) -> int | None:
+        if not isinstance(value, str):
+            return None
+        epoch = self._times.get(value)
+        if epoch is None:
+            try:
+                epoch = int(parse_upstream_datetime(value).timestamp())
+            except (ValueError, OverflowError):
+                return None
+            if len(self._times) < _TIME_CACHE:
+                self._times[value] = epoch
+        return epoch
+
+
+def _booking_url(slot: dict[str, Any], extensions: list[Any]) -> str | None:
+    """``slot_booking_url``, without parsing the common plain http(s) link (the hot path)."""
+    for extension in extensions:
+        if isinstance(extension, dict) and extension.get("url") == BOOKING_DEEP_LINK_URL:
+            for key in ("valueUrl", "valueUri", "valueString"):
+                if value := text_value(extension.get(key)):
+                    return value if _PLAIN_LINK.fullmatch(value) else slot_booking_url(slot)
+    return None
+
+
+def slot_type(slot: dict[str, Any]) -> AppointmentType | None:
+    """``appointmentType`` decides when present (None, to skip, if coded only in unknown
+    systems, as the FHIR adapter does); else a ``serviceType`` coded in a system we know
+    (SMART feeds put the service, e.g. COVID-19 immunization, there); else ROUTINE."""
+    if slot.get("appointmentType") is not None:
+        return appointment_type(slot["appointmentType"])
+    service_types = slot.get("serviceType")
+    if isinstance(service_types, dict):
+        service_types = [service_types]
+    for concept in service_types if isinstance(service_types, list) else ():
+        kind = appointment_type(concept)
+        if kind is not None and isinstance(concept, dict) and concept.get("coding"):
+            return kind
+    return AppointmentType.ROUTINE
+
+
+def slot_capacity(slot: dict[str, Any]) -> int | None:
+    """The ``slot-capacity`` extension's count (1 without it); None when it is not a count."""
+    extensions = slot.get("extension")
+    for extension in extensions if isinstance(extensions, list) else ():
+        if isinstance(extension, dict) and extension.get("url") == SLOT_CAPACITY_URL:
+            value = extension.get("valueInteger")
+            if isinstance(value, bool) or not isinstance(value, int):
+                return None
+            return value if 1 <= value <= MAX_CAPACITY else None
+    return 1
+
+
+__all__ = [
+    "KINDS",
+    "SLOT_CAPACITY_URL",
+    "FeedFile",
+    "FeedReader",
+    "Schedule",
+    "SlotColumns",
+    "slot_capacity",
+    "slot_type",
+]

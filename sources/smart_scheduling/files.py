@@ -1,0 +1,183 @@
+"""Fetching the files of a SMART Scheduling Links feed politely, and remembering them.
+
+A file is fetched again only once its ``Cache-Control: max-age`` has run out and no
+sooner than ``FetchRules.min_interval_s`` after the last fetch (the spec: once a minute);
+until then the copy read last time is reused. A fetch sends the file's validators, and a
+304 reuses the copy. At most ``concurrency`` files are streamed at once, and the first
+failure cancels the others: a load is whole or not at all. A file over the size cap is
+refused (``"refused"``) rather than failing the load.
+
+    files = FeedFiles(session, source_id, logger)
+    entries = await files.fetch(urls, rules, now)  # [(Cached | None, How)], in order
+    files.keep(urls, entries)  # once the load built from them is being served
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from sources.errors import SourceBadResponse, SourceError
+from sources.smart_scheduling.feed import FeedReader
+from sources.smart_scheduling.http import FileTooLarge, conditional_headers, stream_ndjson
+from sources.smart_scheduling.manifest import file_name
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+    import aiohttp
+
+    from sources.smart_scheduling.feed import FeedFile
+    from sources.smart_scheduling.http import Fetched
+
+How = Literal["fetched", "not modified", "fresh", "refused"]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRules:
+    """The limits every fetch honours; the source builds them from its settings."""
+
+    min_interval_s: float
+    max_cache_age_s: float  # a longer max-age is honoured for this long only
+    timeout_s: float  # connection and each read
+    deadline_s: float  # a whole file
+    max_bytes: int
+    max_line_bytes: int
+    concurrency: int
+
+    def fresh_until(self, now: float, fetched: Fetched) -> float:
+        if fetched.fresh_for_s is None:
+            return now
+        return now + min(fetched.fresh_for_s, self.max_cache_age_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """A file as read, and what it takes to ask for it again."""
+
+    file: FeedFile
+    etag: str | None
+    last_modified: str | None
+    fetched_at: float
+    fresh_until: float
+
+
+class FeedFiles:
+    """The files of the last full load, by URL, and the fetches of the next ones."""
+
+    def __init__(self, session: aiohttp.ClientSession, source_id: str, logger: logging.Logger):
+        self.session = session
+        self.source_id = source_id
+        self.logger = logger
+        self.cached: dict[str, Cached] = {}
+        self._delta_fetched: dict[str, float] = {}
+
+    @property
+    def base(self) -> list[FeedFile]:
+        return [entry.file for entry in self.cached.values()]
+
+    async def fetch(
+        self, urls: Sequence[str], rules: FetchRules, now: float, *, revalidate: bool = False
+    ) -> list[tuple[Cached | None, How]]:
+        """Every file of a full load: reused, revalidated or fetched (None when refused).
+
+        ``revalidate`` asks again for files still within their max-age: the caller knows
+        they changed since (deltas were applied on top of them).
+        """
+        jobs = [functools.partial(self._fetch_one, url, rules, now, revalidate) for url in urls]
+        return await bounded(jobs, rules.concurrency)
+
+    def keep(self, urls: Sequence[str], entries: Sequence[tuple[Cached | None, How]]) -> None:
+        self.cached = {
+            url: entry for url, (entry, _) in zip(urls, entries, strict=True) if entry is not None
+        }
+
+    async def fetch_deltas(
+        self, urls: Sequence[str], rules: FetchRules, now: float
+    ) -> list[FeedFile] | None:
+        """The files of a ``_since`` delta; None when one was fetched too recently."""
+        self._delta_fetched = {
+            url: at for url, at in self._delta_fetched.items() if now - at < rules.min_interval_s
+        }
+        if any(url in self._delta_fetched for url in urls):
+            return None
+        self._delta_fetched.update(dict.fromkeys(urls, now))
+        jobs = [functools.partial(self._fetch_delta, url, rules) for url in urls]
+        return await bounded(jobs, rules.concurrency)
+
+    async def _fetch_one(
+        self, url: str, rules: FetchRules, now: float, revalidate: bool
+    ) -> tuple[Cached | None, How]:
+        cached = self.cached.get(url)
+        if cached is not None and (
+            (now < cached.fresh_until and not revalidate)
+            or now - cached.fetched_at < rules.min_interval_s
+        ):
+            return cached, "fresh"
+        reader = FeedReader(self.source_id, file_name(url))
+        headers = conditional_headers(cached.etag, cached.last_modified) if cached else {}
+        try:
+            fetched = await self._stream(url, headers, reader, rules)
+        except FileTooLarge:
+            self.logger.warning(
+                "%s: refused, larger than %d bytes", reader.file.name, rules.max_bytes
+            )
+            return None, "refused"
+        fresh_until = rules.fresh_until(now, fetched)
+        if not fetched.not_modified:
+            file = reader.finish()
+            return Cached(file, fetched.etag, fetched.last_modified, now, fresh_until), "fetched"
+        if cached is None:
+            raise SourceBadResponse(self.source_id, "file answered 304 to an unconditional request")
+        etag = fetched.etag or cached.etag
+        modified = fetched.last_modified or cached.last_modified
+        return Cached(cached.file, etag, modified, now, fresh_until), "not modified"
+
+    async def _fetch_delta(self, url: str, rules: FetchRules) -> FeedFile:
+        reader = FeedReader(self.source_id, file_name(url), delta=True)
+        fetched = await self._stream(url, {}, reader, rules)
+        if fetched.not_modified:
+            raise SourceBadResponse(self.source_id, "file answered 304 to an unconditional request")
+        return reader.finish()
+
+    async def _stream(
+        self, url: str, headers: dict[str, str], reader: FeedReader, rules: FetchRules
+    ) -> Fetched:
+        fetched = await stream_ndjson(
+            self.session,
+            self.source_id,
+            url,
+            headers=headers,
+            timeout_s=rules.timeout_s,
+            deadline_s=rules.deadline_s,
+            max_bytes=rules.max_bytes,
+            max_line_bytes=rules.max_line_bytes,
+            on_line=reader.line,
+        )
+        reader.oversized(fetched.oversized_lines)
+        return fetched
+
+
+async def bounded(jobs: Iterable[Callable[[], Awaitable[_T]]], limit: int) -> list[_T]:
+    """Run ``jobs`` at most ``limit`` at a time, results in order; the first failure
+    cancels the rest and is raised (a ``SourceError`` in preference)."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Awaitable[_T]]) -> _T:
+        async with semaphore:
+            return await job()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(job)) for job in jobs]
+    except ExceptionGroup as failed:
+        errors = [e for e in failed.exceptions if isinstance(e, SourceError)]
+        raise (errors or failed.exceptions)[0]  # noqa: B904 - keeps the error's own cause
+    return [task.result() for task in tasks]
+
+
+__all__ = ["Cached", "FeedFiles", "FetchRules", "How", "bounded"]
