@@ -3,7 +3,7 @@
     python benchmarks/flood.py              # 60 s
     python benchmarks/flood.py --seconds 10
 
-Run by hand, not by CI (its short version is ``tests/test_rate_limit.py``).
+Run by hand, not by CI (its short version is ``tests/edge/test_rate_limit.py``).
 Starts ``python app.py --env production`` over the demo (small world) with a
 throw-away registry holding two clients: ``flooder`` (``--rate-limit 10``) and
 ``calm`` (``--rate-limit 50``). ``flooder`` sends 100 requests/s open loop,

@@ -191,7 +191,7 @@ async def test_graphiql_is_served_to_browsers_with_the_example_query(tmp_path: P
     assert response.status == 200
     assert "graphiql" in html.lower()
     assert "defaultQuery" in html and "SlotsNearMe" in html
-    # Served by the gateway itself (tests/test_graphiql_browser.py runs it in Chromium).
+    # Served by the gateway itself (tests/edge/test_graphiql_browser.py runs it in Chromium).
     assert "/graphql/static/" in html and "://" not in html
 
 

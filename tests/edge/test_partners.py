@@ -29,7 +29,7 @@ from sources.errors import ConfigError
 from sources.registry.partners import KEY_PREFIX, PartnerStore
 from tests.conftest import Gateway, GatewayFactory, fhir_definition
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = "query Sources { sources { id status } }"
 IDS = "query Ids { sources { id } }"
 FREE = "{ sources { id } }"

@@ -1,7 +1,7 @@
 """The registry database's migrations (Alembic), on SQLite files and the real PostgreSQL.
 
 Each PostgreSQL test works in a schema of its own (``search_path`` in the URL),
-dropped afterwards, as in tests/sources/test_store.py.
+dropped afterwards, as in tests/sources/registry/test_store.py.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.conftest import GatewayFactory, fhir_definition
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INTROSPECTION = "{ __schema { queryType { name } } }"
 TYPO = "{ sourcez { id } }"
 

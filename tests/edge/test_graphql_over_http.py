@@ -1,7 +1,7 @@
 """GraphQL over HTTP, as audited by the ``graphql-http`` package (npm).
 
 The audit runs in Node against a live gateway; every MUST and every SHOULD must
-pass. ``npm ci`` installs the pinned audit the first time (tests/http_audit).
+pass. ``npm ci`` installs the pinned audit the first time (tests/edge/http_audit).
 """
 
 from __future__ import annotations

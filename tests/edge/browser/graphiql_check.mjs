@@ -1,7 +1,7 @@
 // Opens GraphiQL in Debian's headless Chromium, runs the preloaded query and prints what
-// happened as one JSON object on stdout (tests/test_graphiql_browser.py asserts on it).
+// happened as one JSON object on stdout (tests/edge/test_graphiql_browser.py asserts on it).
 //
-//   node tests/browser/graphiql_check.mjs http://127.0.0.1:PORT/graphql [--screenshot FILE]
+//   node tests/edge/browser/graphiql_check.mjs http://127.0.0.1:PORT/graphql [--screenshot FILE]
 //
 // Every request to a host other than the page's own is recorded and aborted, so a page
 // that still reaches for a CDN fails fast instead of hanging on a closed network.

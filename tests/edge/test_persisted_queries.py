@@ -1,5 +1,5 @@
 """Automatic persisted queries (Apollo's APQ), with raw requests and with the real
-``@apollo/client`` persisted-queries link in Node (tests/apollo)."""
+``@apollo/client`` persisted-queries link in Node (tests/edge/apollo)."""
 
 from __future__ import annotations
 

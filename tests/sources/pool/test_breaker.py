@@ -15,7 +15,7 @@ from sources.pool.fanout import SourcePool
 from sources.pool.reads import slots_read
 from sources.records import SlotQuery, SourceProtocol, SourceStatus
 from tests.conftest import serve
-from tests.sources.test_retry import Probe, upstream
+from tests.sources.transport.test_retry import Probe, upstream
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 its example query in headless Chromium without asking any other host for anything.
 
 The browser is Debian's Chromium (``apt-get install chromium``; ``.ci/run`` installs it),
-driven by ``playwright-core`` from npm (``tests/browser/``, installed with ``npm ci`` on
+driven by ``playwright-core`` from npm (``tests/edge/browser/``, installed with ``npm ci`` on
 first use). A missing tool fails the test, never skips it.
 """
 
@@ -23,8 +23,8 @@ import pytest
 
 from tests.conftest import Gateway
 
-ROOT = Path(__file__).resolve().parents[1]
-BROWSER_DIR = ROOT / "tests" / "browser"
+ROOT = Path(__file__).resolve().parents[2]
+BROWSER_DIR = Path(__file__).parent / "browser"
 ASSETS_DIR = ROOT / "edge" / "static" / "graphiql"
 EXAMPLE = (ROOT / "examples" / "queries" / "slots_near_me.graphql").read_text(encoding="utf-8")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -39,7 +39,7 @@ def _pinned_playwright() -> str:
 
 @pytest.fixture(scope="session")
 def browser_driver() -> Path:
-    """``tests/browser/graphiql_check.mjs``, with Node, Chromium and playwright-core ready."""
+    """``tests/edge/browser/graphiql_check.mjs``, with Node, Chromium and playwright-core ready."""
     missing = [
         f"{what} ({how})"
         for what, found, how in (
@@ -62,7 +62,7 @@ def browser_driver() -> Path:
             text=True,
             check=False,
         )
-        assert done.returncode == 0, f"npm ci in tests/browser failed:\n{done.stderr}"
+        assert done.returncode == 0, f"npm ci in tests/edge/browser failed:\n{done.stderr}"
     return BROWSER_DIR / "graphiql_check.mjs"
 
 
