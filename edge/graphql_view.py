@@ -24,7 +24,7 @@ from edge.persisted import NOT_FOUND
 from edge.response_cache import Hit, ResponseCache, etag_of
 from resolvers.context import RequestContext
 from schema import with_code
-from sources.pool.cache import answer_ttl_s
+from sources.pool import answer_ttl_s
 
 logger = logging.getLogger("passerelle.http")
 

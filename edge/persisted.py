@@ -22,7 +22,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
 from edge.partners_documents import check_document
-from sources.kv.backends import CacheBackend, CacheUnavailable, Entry
+from sources.kv import CacheBackend, CacheUnavailable, Entry
 
 logger = logging.getLogger("passerelle.apq")
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from sources.kv.backends import CacheBackend, CacheUnavailable, Entry
+from sources.kv import CacheBackend, CacheUnavailable, Entry
 
 logger = logging.getLogger("passerelle.response_cache")
 

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 from resolvers.context import NextSlotsKey
 from resolvers.ids import decode_offset_cursor, encode_offset_cursor
 from resolvers.inputs import check_first, check_point, check_radius, check_text
-from sources.search.federation import ClinicSearch, FoundClinic
-from sources.search.merge import normalize_name
+from sources.names import normalize_name
+from sources.search import ClinicSearch, FoundClinic
 
 if TYPE_CHECKING:
     from resolvers.context import RequestContext
     from sources.records import AppointmentType, Region
-    from sources.search.federation import FoundSlot
-    from sources.search.merge import MergedClinic, MergedPhysician
+    from sources.search import FoundSlot, MergedClinic, MergedPhysician
 
 MAX_NAME_LENGTH = 200
 CLINIC_CURSOR = "c"

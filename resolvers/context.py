@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiodataloader import DataLoader
 
-from sources.search.federation import Federation
+from sources.search import Federation
 
 if TYPE_CHECKING:
     from sources.errors import SourceError
-    from sources.pool.fanout import SourcePool, SourceView
-    from sources.search.federation import FoundSlot
-    from sources.search.merge import MergedClinic, MergedPhysician
+    from sources.pool import SourcePool, SourceView
+    from sources.search import FoundSlot, MergedClinic, MergedPhysician
 
 
 DEFAULT_FANOUT_DEADLINE_S = 3.0

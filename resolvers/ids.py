@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import orjson
 
 from resolvers.errors import UserInputError
-from sources.search.federation import SlotPosition
+from sources.search import SlotPosition
 
 NODE_TYPES = ("Clinic", "Physician", "Slot")
 # Offsets count slots already paged through; totalCount is a GraphQL Int (32 bits).

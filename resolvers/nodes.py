@@ -9,8 +9,7 @@ from resolvers.slots import slot_by_key
 
 if TYPE_CHECKING:
     from resolvers.context import RequestContext
-    from sources.search.federation import FoundSlot
-    from sources.search.merge import MergedClinic, MergedPhysician
+    from sources.search import FoundSlot, MergedClinic, MergedPhysician
 
 
 async def resolve_node(

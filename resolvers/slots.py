@@ -21,8 +21,7 @@ from resolvers.inputs import (
     check_window,
 )
 from sources.records import AppointmentType, Region
-from sources.search.federation import FoundSlot, SlotPage, SlotSearch
-from sources.search.merge import MergedClinic, MergedPhysician, SlotKey
+from sources.search import FoundSlot, MergedClinic, MergedPhysician, SlotKey, SlotPage, SlotSearch
 
 if TYPE_CHECKING:
     from resolvers.context import NextSlotsKey, RequestContext

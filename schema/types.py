@@ -16,9 +16,8 @@ from resolvers.context import RequestContext
 from resolvers.ids import to_global_id
 from schema.enums import AppointmentType, Region, SourceProtocol, SourceStatus
 from schema.inputs import unset_to_none
-from sources.pool.fanout import SourceView
-from sources.search.federation import FoundSlot
-from sources.search.merge import MergedClinic, MergedPhysician
+from sources.pool import SourceView
+from sources.search import FoundSlot, MergedClinic, MergedPhysician
 
 Context = Info[RequestContext, None]
 

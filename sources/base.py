@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 
 DEFAULT_CONNECT_TIMEOUT_S = 1.0
+# Calls in flight to one source at once (a bulkhead: one slow source cannot take
+# every connection); the default when a source does not say.
+DEFAULT_MAX_CONCURRENCY = 10
 
 
 @dataclass(frozen=True, slots=True)

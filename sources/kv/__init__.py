@@ -4,3 +4,7 @@ source cache, automatic persisted queries and the response cache.
 
 Imports nothing else of the project.
 """
+
+from sources.kv.backends import CacheBackend, CacheUnavailable, Entry, MemoryBackend, RedisBackend
+
+__all__ = ["CacheBackend", "CacheUnavailable", "Entry", "MemoryBackend", "RedisBackend"]

@@ -7,3 +7,8 @@ cross-request source cache: TTLs, stale-while-revalidate, single-flight) and
 May import the contract, ``sources.adapters``, ``sources.kv`` and
 ``sources.transport``; never ``search`` or ``registry``.
 """
+
+from sources.pool.cache import SourceCache, answer_ttl_s
+from sources.pool.fanout import SourcePool, SourceView
+
+__all__ = ["SourceCache", "SourcePool", "SourceView", "answer_ttl_s"]

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.adapters import adapter_for
-from sources.base import SourceConfig, SourceContext
+from sources.base import DEFAULT_MAX_CONCURRENCY, SourceConfig, SourceContext
 from sources.errors import (
     ConfigError,
     SourceBadResponse,
@@ -30,7 +30,6 @@ from sources.errors import (
 from sources.pool.breaker import CircuitOpen, SourceBreakers
 from sources.pool.cache import Served, SourceCache
 from sources.records import SourceProtocol, SourceStatus
-from sources.registry.definition import DEFAULT_MAX_CONCURRENCY
 from sources.transport.retry import CALL_DEADLINE
 
 if TYPE_CHECKING:

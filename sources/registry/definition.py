@@ -26,9 +26,6 @@ __all__ = ["SOURCE_KEYS", "SourceDefinition", "parse_definition", "validate_defi
 
 DEFAULT_TIMEOUT_S = 2.0
 MAX_TIMEOUT_S = 60.0
-# Calls in flight to one source at once (a bulkhead: one slow source cannot take
-# every connection); the default when a source does not say.
-DEFAULT_MAX_CONCURRENCY = 10
 MAX_CONCURRENCY = 1000
 # SMART Scheduling Links: clients poll the manifest every 1 to 5 minutes.
 MIN_POLL_INTERVAL_S = 60

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.geo import distance_km
+from sources.names import normalize_name
 from sources.pool.fanout import FanOutResult
 from sources.pool.reads import Read, clinics_read, physicians_read, slots_read
 from sources.records import (
@@ -44,7 +45,6 @@ from sources.search.merge import (
     merge_clinics,
     merge_physicians,
     name_key,
-    normalize_name,
     parse_identifier_key,
     parse_name_key,
     parse_source_key,

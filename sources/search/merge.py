@@ -13,17 +13,15 @@ identifier keeps a source-scoped key ``s:SOURCE|LOCAL_ID``.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
-from functools import lru_cache
 from typing import Generic, TypeVar
 
 import orjson
 
 from sources.geo import normalize_postal_code
+from sources.names import normalize_name
 from sources.records import (
     Address,
     ClinicRecord,
@@ -33,17 +31,6 @@ from sources.records import (
     Region,
     SlotRecord,
 )
-
-
-@lru_cache(maxsize=65536)  # clinic names repeat across requests; NFKD is not cheap
-def normalize_name(name: str) -> str:
-    """Case, accents, punctuation and spacing removed.
-
-    ``"Clinique  St-Éloi"`` -> ``"clinique st eloi"``
-    """
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", bare).split())
 
 
 def identifier_key(identifier: Identifier) -> str:

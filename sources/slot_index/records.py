@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from sources.geo import distance_km, normalize_postal_code, prepare
+from sources.names import normalize_name
 from sources.records import (
     ClinicQuery,
     ClinicRecord,
@@ -20,7 +21,6 @@ from sources.records import (
     Region,
     SlotQuery,
 )
-from sources.search.merge import normalize_name
 from sources.slot_index.columns import Languages
 from sources.slot_index.grid import ClinicGrid
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sources.geo import distance_km, normalize_postal_code
+from sources.names import normalize_name
 from sources.records import (
     Address,
     AppointmentType,
@@ -24,7 +25,6 @@ from sources.records import (
     SlotRecord,
     SlotResult,
 )
-from sources.search.merge import normalize_name
 from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder, slot_local_id
 
 SOURCE = "smart-test"
