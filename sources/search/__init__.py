@@ -1,21 +1,22 @@
 """Searches merged across sources: cross-source identity of clinics, physicians
 and slots (``merge``), and the federated searches with keyset paging, widening
-and ``nextSlots`` batching (``federation``).
+and ``nextSlots`` batching (``federation``), over the values they take and give
+(``results``).
 
 May import the contract and ``sources.pool``; never an adapter's package, nor
 ``registry``.
 """
 
-from sources.search.federation import (
+from sources.search.federation import Federation
+from sources.search.merge import MergedClinic, MergedPhysician, SlotKey
+from sources.search.results import (
     ClinicSearch,
-    Federation,
     FoundClinic,
     FoundSlot,
     SlotPage,
     SlotPosition,
     SlotSearch,
 )
-from sources.search.merge import MergedClinic, MergedPhysician, SlotKey
 
 __all__ = [
     "ClinicSearch",

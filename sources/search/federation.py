@@ -11,29 +11,30 @@ returns at most ``limit`` slots ordered by start; a source that had more is
 *truncated*, and only slots starting before the earliest last-start of the
 truncated sources (the *horizon*) are known to be complete and ordered. The
 search widens ``limit`` until a full page lies before the horizon.
+
+The module is one class and stays whole (past 400 lines): every read of a request
+shares its snapshot of the sources, its deadline and its phase budget. The values
+it takes and gives are in ``sources.search.results``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Generic, TypeVar
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from sources.geo import distance_km
 from sources.names import normalize_name
 from sources.pool.fanout import FanOutResult
 from sources.pool.reads import Read, clinics_read, physicians_read, slots_read
 from sources.records import (
-    AppointmentType,
     ClinicQuery,
     ClinicRecord,
     GeoPoint,
     PhysicianQuery,
-    Region,
     SlotQuery,
     SlotRecord,
     SlotResult,
@@ -48,8 +49,23 @@ from sources.search.merge import (
     parse_identifier_key,
     parse_name_key,
     parse_source_key,
-    slot_key,
     source_key,
+)
+from sources.search.results import (
+    EPOCH,
+    LOWEST_IDENTITY,
+    ClinicSearch,
+    Found,
+    FoundClinic,
+    FoundSlot,
+    SlotIdentity,
+    SlotPage,
+    SlotPosition,
+    SlotSearch,
+    SourceUse,
+    distance_rank,
+    micros,
+    within,
 )
 
 if TYPE_CHECKING:
@@ -76,135 +92,6 @@ MIN_SOURCE_LIMIT = 25
 # A page is widened at most this far per source before the search settles for
 # the complete part it has (and says there is a next page).
 MAX_SOURCE_LIMIT = 4000
-
-
-@dataclass(frozen=True, slots=True)
-class SlotSearch:
-    """A slot search as the API asks it; ids are merged keys, not source ids."""
-
-    starts_after: datetime
-    starts_before: datetime
-    near: GeoPoint | None = None
-    radius_km: float | None = None
-    region: Region | None = None
-    appointment_types: frozenset[AppointmentType] | None = None
-    languages: frozenset[str] | None = None
-    clinic_keys: tuple[str, ...] | None = None
-    physician_keys: tuple[str, ...] | None = None
-
-
-# What makes two slots the same slot whichever source lists it, in sortable form:
-# (clinic key, physician key or "", start and end in UTC microseconds, type).
-SlotIdentity = tuple[str, str, int, int, str]
-LOWEST_IDENTITY: SlotIdentity = ("", "", 0, 0, "")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _micros(value: datetime) -> int:
-    return (value - _EPOCH) // _MICROSECOND
-
-
-@dataclass(frozen=True, slots=True)
-class SlotPosition:
-    """Where a page ended: the sort key of its last slot and how many came before."""
-
-    start: datetime
-    distance_km: float | None
-    identity: SlotIdentity
-    offset: int
-
-    def sort_key(self) -> tuple[datetime, float, SlotIdentity]:
-        return (self.start, _distance_rank(self.distance_km), self.identity)
-
-
-@dataclass(frozen=True, slots=True)
-class FoundSlot:
-    identity: SlotIdentity
-    record: SlotRecord
-    clinic: MergedClinic
-    physician: MergedPhysician | None
-    distance_km: float | None
-
-    @property
-    def key(self) -> str:
-        """The slot's global key (what its id encodes)."""
-        return slot_key(
-            self.record, self.clinic.key, self.physician.key if self.physician else None
-        ).encode()
-
-    def sort_key(self) -> tuple[datetime, float, SlotIdentity]:
-        return (self.record.start, _distance_rank(self.distance_km), self.identity)
-
-    def position(self, offset: int) -> SlotPosition:
-        return SlotPosition(self.record.start, self.distance_km, self.identity, offset)
-
-
-@dataclass(slots=True)
-class SlotPage:
-    """One page. ``resume`` is where the next page starts when ``slots`` is empty
-    but more may follow (the sources' answers settled no slot in this round)."""
-
-    slots: list[FoundSlot]
-    has_next: bool
-    total: int | None
-    offset: int
-    errors: list[SourceError] = field(default_factory=list)
-    resume: SlotPosition | None = None
-
-    def end(self) -> SlotPosition | None:
-        """Where the next page starts (None when there is none)."""
-        if not self.has_next:
-            return None
-        if self.slots:
-            return self.slots[-1].position(self.offset + len(self.slots))
-        return self.resume
-
-
-@dataclass(frozen=True, slots=True)
-class FoundClinic:
-    clinic: MergedClinic
-    distance_km: float | None
-
-    def sort_key(self) -> tuple[float, str, str]:
-        return (_distance_rank(self.distance_km), normalize_name(self.clinic.name), self.clinic.key)
-
-
-@dataclass(frozen=True, slots=True)
-class ClinicSearch:
-    near: GeoPoint | None = None
-    radius_km: float | None = None
-    region: Region | None = None
-    name_contains: str | None = None
-
-
-@dataclass(slots=True)
-class SourceUse:
-    """How a source took part in one request: from the cache or not, and how old
-    its oldest answer was."""
-
-    from_cache: bool = False
-    age_s: float = 0.0
-
-
-@dataclass(slots=True)
-class Found(Generic[T]):
-    """A value, plus the errors of the sources that failed while computing it."""
-
-    value: T
-    errors: list[SourceError] = field(default_factory=list)
-
-
-def _distance_rank(distance: float | None) -> float:
-    return math.inf if distance is None else distance
-
-
-def _within(location: GeoPoint | None, near: GeoPoint | None, radius: float | None) -> bool:
-    if near is None:
-        return True
-    if location is None:
-        return False
-    return radius is None or distance_km(near, location) <= radius
 
 
 class Federation:
@@ -286,7 +173,7 @@ class Federation:
             records = [
                 r
                 for r in clinic.records
-                if _within(r.location, search.near, search.radius_km)
+                if within(r.location, search.near, search.radius_km)
                 and (search.region is None or r.address.region == search.region)
                 and (not wanted_norm or wanted_norm in normalize_name(r.name))
             ]
@@ -534,8 +421,8 @@ class Federation:
                 identity = (
                     clinic.key,
                     physician.key if physician is not None else "",
-                    _micros(slot.start),
-                    _micros(slot.end),
+                    micros(slot.start),
+                    micros(slot.end),
                     slot.appointment_type.value,
                 )
                 if identity in found:
@@ -595,8 +482,8 @@ def _before(slot: FoundSlot, bound: _Bound) -> bool:
     start, distance, inclusive = bound
     if slot.record.start != start:
         return slot.record.start < start
-    if distance is not None and _distance_rank(slot.distance_km) != distance:
-        return _distance_rank(slot.distance_km) < distance
+    if distance is not None and distance_rank(slot.distance_km) != distance:
+        return distance_rank(slot.distance_km) < distance
     return inclusive
 
 
@@ -636,11 +523,11 @@ def _assign_clinics(keys: Sequence[str], merged: Sequence[MergedClinic]) -> dict
 
 
 def _floor(moment: datetime) -> datetime:
-    return moment - (moment - _EPOCH) % QUERY_GRANULARITY
+    return moment - (moment - EPOCH) % QUERY_GRANULARITY
 
 
 def _ceil(moment: datetime) -> datetime:
-    rest = (moment - _EPOCH) % QUERY_GRANULARITY
+    rest = (moment - EPOCH) % QUERY_GRANULARITY
     return moment + (QUERY_GRANULARITY - rest) if rest else moment
 
 

@@ -17,7 +17,7 @@ from resolvers.inputs import (
     check_window,
 )
 from sources.records import GeoPoint
-from sources.search.federation import SlotPosition
+from sources.search import SlotPosition
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

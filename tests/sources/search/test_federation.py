@@ -34,7 +34,7 @@ from sources.records import (
     SourceProtocol,
     SourceStatus,
 )
-from sources.search.federation import ClinicSearch, Federation, SlotSearch
+from sources.search import ClinicSearch, Federation, SlotSearch
 from sources.timeutil import MONTREAL
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=MONTREAL)
