@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from examples.demo_fhir_params import (
+from examples.demo_fhir.params import (
     INCLUDES,
     BadRequest,
     Params,
@@ -32,7 +32,7 @@ from examples.demo_fhir_params import (
     split_token,
     split_values,
 )
-from examples.demo_fhir_resources import (
+from examples.demo_fhir.resources import (
     render_location,
     render_practitioner,
     render_role,

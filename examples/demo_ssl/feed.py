@@ -10,7 +10,7 @@ resource a line, never holding more than one clinic's slots:
 - ``slots-qc-RR.ndjson``, one ``Slot`` file per administrative region ``RR`` (``"01"`` to
   ``"17"``, as ``sources.records.Region`` orders them), free and busy slots alike, free ones
   with the ``booking-deep-link`` and ``booking-phone`` extensions;
-- ``$bulk-publish``, the manifest (``examples.demo_ssl_manifest``), whose ``Slot`` outputs
+- ``$bulk-publish``, the manifest (``examples.demo_ssl.manifest``), whose ``Slot`` outputs
   carry ``extension.state`` ``["QC"]``.
 
 With ``deviations=True`` the feed is what real publishers send: ``state`` as a string,
@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from examples.demo_fhir_resources import render_location, render_practitioner, render_role
-from examples.demo_ssl_manifest import (
+from examples.demo_fhir.resources import render_location, render_practitioner, render_role
+from examples.demo_ssl.manifest import (
     DATA_PATH,
     MANIFEST_NAME,
     Feed,
