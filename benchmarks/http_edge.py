@@ -8,7 +8,7 @@
 
 Run by hand, not by CI. Needs ``wrk`` (Debian: ``apt-get install wrk``) and,
 for case (a) on Redis, a Redis server at ``--redis-url``. The query is
-``examples/queries/slots_near_me.graphql``, registered once as an automatic
+``edge/static/example_query.graphql``, registered once as an automatic
 persisted query (a POST with the query and its hash), then asked by hash
 only, ``GET /graphql?extensions=...&variables={}`` with ``Accept:
 application/json``. Each case runs in its own process on one uvicorn worker
@@ -73,7 +73,7 @@ from strawberry.asgi import GraphQL
 from strawberry.types import Info
 
 ROOT = Path(__file__).resolve().parents[1]
-QUERY_FILE = ROOT / "examples" / "queries" / "slots_near_me.graphql"
+QUERY_FILE = ROOT / "edge" / "static" / "example_query.graphql"  # GraphiQL's example query
 ACCEPT = "application/json"
 CASES = ("a", "a-redis", "b", "c", "d")
 LUA_DONE = """\

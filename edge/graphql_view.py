@@ -4,6 +4,7 @@ and GraphiQL preloaded with the example query."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from pathlib import Path
@@ -118,7 +119,14 @@ def is_request_error(result: ExecutionResult) -> bool:
     )
 
 
-EXAMPLE_QUERY = Path(__file__).parents[1] / "examples" / "queries" / "slots_near_me.graphql"
+# Package data (pyproject.toml), so that an installed gateway has it too; the tests run it
+# with the queries of examples/queries/ (tests/examples/test_queries.py).
+EXAMPLE_QUERY = Path(__file__).parent / "static" / "example_query.graphql"
+
+
+@functools.cache
+def _example_query() -> str:
+    return EXAMPLE_QUERY.read_text(encoding="utf-8")
 
 
 class GatewayGraphQL(GraphQL[RequestContext, None]):
@@ -276,5 +284,4 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
 
     async def render_graphql_ide(self, request: Any) -> Any:
         # Our own page over vendored assets (edge/graphiql.py): strawberry's loads a CDN.
-        example = EXAMPLE_QUERY.read_text(encoding="utf-8") if EXAMPLE_QUERY.exists() else ""
-        return graphiql_response(request.url.path, default_query=example)
+        return graphiql_response(request.url.path, default_query=_example_query())

@@ -21,12 +21,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from edge.graphql_view import EXAMPLE_QUERY
 from tests.conftest import Gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER_DIR = Path(__file__).parent / "browser"
 ASSETS_DIR = ROOT / "edge" / "static" / "graphiql"
-EXAMPLE = (ROOT / "examples" / "queries" / "slots_near_me.graphql").read_text(encoding="utf-8")
+EXAMPLE = EXAMPLE_QUERY.read_text(encoding="utf-8")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ASSET_URL = re.compile(r'(?:src|href)="(/graphql/static/[0-9a-f]{16}/[^"]+)"')
 

@@ -24,14 +24,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from examples.demo_ssl import build_app
-from examples.demo_ssl_feed import (
+from examples.demo_ssl.feed import (
     MANIFEST_NAME,
     SLOT_CAPACITY_URL,
     format_transaction_time,
     slot_file_name,
     write_feed,
 )
-from examples.demo_ssl_publisher import Publisher
+from examples.demo_ssl.publisher import Publisher
 from examples.world import CLINIC_PERMIT_SYSTEM, World
 from sources.fhir.adapter import BOOKING_DEEP_LINK_URL, BOOKING_PHONE_URL
 from sources.timeutil import MONTREAL, parse_upstream_datetime

@@ -6,14 +6,23 @@ from pathlib import Path
 
 import pytest
 
+from edge.graphql_view import EXAMPLE_QUERY
 from tests.conftest import Gateway
 
-QUERIES = {
-    path.stem: path.read_text(encoding="utf-8")
-    for path in sorted(
-        (Path(__file__).resolve().parents[2] / "examples" / "queries").glob("*.graphql")
-    )
-}
+# examples/queries/ and the one GraphiQL opens with, which ships with the edge.
+EXAMPLE_QUERIES = sorted(
+    [
+        *(Path(__file__).resolve().parents[2] / "examples" / "queries").glob("*.graphql"),
+        EXAMPLE_QUERY,
+    ]
+)
+QUERIES = {path.stem: path.read_text(encoding="utf-8") for path in EXAMPLE_QUERIES}
+
+
+def test_graphiql_example_query_is_package_data_of_the_edge() -> None:
+    assert EXAMPLE_QUERY.is_file()
+    assert EXAMPLE_QUERY.is_relative_to(Path(__file__).resolve().parents[2] / "edge")
+    assert "example_query" in QUERIES
 
 
 def _leaves(value: object) -> int:

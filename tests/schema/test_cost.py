@@ -14,8 +14,9 @@ from resolvers.context import RequestContext
 from schema import make_schema, schema
 from schema.cost import DEFAULT_MAX_COST, operation_cost
 from sources.pool.fanout import SourcePool
+from tests.examples.test_queries import EXAMPLE_QUERIES
 
-EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "queries").glob("*.graphql"))
+EXAMPLES = EXAMPLE_QUERIES
 CONTEXT = SimpleNamespace(allow_introspection=True)
 GREEDY = """query Greedy($n: Int) {
   clinics(first: $n) { edges { node { name physicians { displayName }

@@ -13,8 +13,9 @@ from graphql import parse
 from schema import schema, with_code
 from schema.cost import operation_cost
 from schema.limits import DEFAULT_LIMITS, check_limits
+from tests.examples.test_queries import EXAMPLE_QUERIES
 
-EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "queries").glob("*.graphql"))
+EXAMPLES = EXAMPLE_QUERIES
 CONTEXT = SimpleNamespace(allow_introspection=True)
 
 

@@ -1,4 +1,4 @@
-"""RestJsonSource against the real demo API (examples/demo_rest.py) and hostile upstreams."""
+"""RestJsonSource against the real demo API (examples/demo_rest/server.py) and hostile upstreams."""
 
 from __future__ import annotations
 

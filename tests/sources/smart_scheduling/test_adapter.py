@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from examples import demo_ssl
-from examples.demo_ssl_publisher import Publisher as DemoPublisher
+from examples.demo_ssl.publisher import Publisher as DemoPublisher
 from examples.world import World
 from sources.adapters import adapter_for
 from sources.base import SourceConfig, SourceContext

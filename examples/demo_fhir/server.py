@@ -26,9 +26,9 @@ linked by ``next`` URLs carrying an opaque ``_page_token``. Unknown parameters, 
 values and modifiers it does not know are a 400 ``OperationOutcome``.
 ``GET /fhir/metadata`` is a minimal CapabilityStatement; ``GET /_stats`` counts requests.
 
-This module is the HTTP face; the index and search engine is ``examples.demo_fhir_index``,
-the parameters it accepts ``examples.demo_fhir_params`` and the resources it writes
-``examples.demo_fhir_resources``.
+This module is the HTTP face; the index and search engine is ``examples.demo_fhir.index``,
+the parameters it accepts ``examples.demo_fhir.params`` and the resources it writes
+``examples.demo_fhir.resources``.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ import orjson
 from aiohttp import web
 
 from examples import request_stats
-from examples.demo_fhir_index import FhirIndex
-from examples.demo_fhir_params import INCLUDES, PARAMS, RESOURCE_TYPES, BadRequest, Params
+from examples.demo_fhir.index import FhirIndex
+from examples.demo_fhir.params import INCLUDES, PARAMS, RESOURCE_TYPES, BadRequest, Params
 from examples.faults import FAULTS_HELP, Faults, faults_argument
 from examples.faults import install as install_faults
 from examples.world import World
@@ -133,7 +133,9 @@ def _capability_statement() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.demo_fhir", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8101)
     parser.add_argument("--scale", type=float, default=0.01)
@@ -147,7 +149,3 @@ def main(argv: list[str] | None = None) -> None:
     gc.freeze()
     print(f"FHIR demo on http://{args.host}:{args.port}/fhir", flush=True)
     web.run_app(app, host=args.host, port=args.port, print=None)  # exits cleanly on SIGTERM
-
-
-if __name__ == "__main__":
-    main()

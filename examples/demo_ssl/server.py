@@ -12,7 +12,7 @@ province) to ``--data-dir``, or to a temporary directory removed on exit, then s
   lists only the delta files holding the slots changed after ``T`` (an empty ``output``
   when nothing changed); a ``T`` before the first publication gets the full feed.
 - ``GET /data/{name}.ndjson``: the files (``application/fhir+ndjson``), laid out as
-  ``examples.demo_ssl_feed`` describes.
+  ``examples.demo_ssl.feed`` describes.
 - Every answer carries ``ETag``, ``Last-Modified`` and ``Cache-Control: max-age=N``
   (``--max-age``, default 60 s: clients poll the manifest every 1 to 5 minutes and fetch
   a file at most once a minute) and honours ``If-None-Match`` and, when that header is
@@ -20,8 +20,8 @@ province) to ``--data-dir``, or to a temporary directory removed on exit, then s
 - ``GET /_stats``: ``{"requests": N}``, the requests received but its own.
 
 ``--update-every S`` books and opens a few slots every ``S`` seconds, as a live
-publisher would. ``build_app`` serves a :class:`~examples.demo_ssl_publisher.Publisher`
-or a directory already written by :func:`~examples.demo_ssl_feed.write_feed`; a directory
+publisher would. ``build_app`` serves a :class:`~examples.demo_ssl.publisher.Publisher`
+or a directory already written by :func:`~examples.demo_ssl.feed.write_feed`; a directory
 is served as a static host would, ignoring ``_since``. The server exits cleanly on SIGTERM.
 """
 
@@ -45,16 +45,11 @@ import orjson
 from aiohttp import web
 
 from examples import request_stats
-from examples.demo_ssl_feed import (
+from examples.demo_ssl.feed import (
     DATA_PATH,
-    MALFORMED_KINDS,
     MANIFEST_NAME,
-    Feed,
-    FeedFile,
-    SlotCounts,
-    write_feed,
 )
-from examples.demo_ssl_publisher import Publication, Publisher
+from examples.demo_ssl.publisher import Publisher
 from examples.world import MAX_SESSIONS_PER_DAY, World
 from sources.timeutil import parse_upstream_datetime
 
@@ -166,7 +161,9 @@ async def _keep_updating(publisher: Publisher, every_s: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.demo_ssl", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8103)
     parser.add_argument("--scale", type=float, default=0.01)
@@ -226,17 +223,4 @@ def _updates(
     return run
 
 
-__all__ = [
-    "MALFORMED_KINDS",
-    "Feed",
-    "FeedFile",
-    "Publication",
-    "Publisher",
-    "SlotCounts",
-    "build_app",
-    "main",
-    "write_feed",
-]
-
-if __name__ == "__main__":
-    main()
+__all__ = ["DEFAULT_MAX_AGE_S", "NDJSON", "build_app", "main"]

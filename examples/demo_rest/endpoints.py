@@ -1,7 +1,7 @@
 """The demo REST API's three listings: parameters read and checked, the catalogue
 filtered, one page answered in the paging envelope.
 
-``examples.demo_rest`` documents the parameters and items, and wraps these
+``examples.demo_rest.server`` documents the parameters and items, and wraps these
 handlers in the edge (API key, rate limit, errors): a bad parameter raises
 ``BadRequest``, which the edge turns into a ``400``.
 
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 import orjson
 from aiohttp import web
 
-from examples.demo_rest_catalogue import (
+from examples.demo_rest.catalogue import (
     ENTRY_START,
     REGIONS_BY_CODE,
     TYPE_CODES,

@@ -10,7 +10,7 @@ resource a line, never holding more than one clinic's slots:
 - ``slots-qc-RR.ndjson``, one ``Slot`` file per administrative region ``RR`` (``"01"`` to
   ``"17"``, as ``sources.records.Region`` orders them), free and busy slots alike, free ones
   with the ``booking-deep-link`` and ``booking-phone`` extensions;
-- ``$bulk-publish``, the manifest (``examples.demo_ssl_manifest``), whose ``Slot`` outputs
+- ``$bulk-publish``, the manifest (``examples.demo_ssl.manifest``), whose ``Slot`` outputs
   carry ``extension.state`` ``["QC"]``.
 
 With ``deviations=True`` the feed is what real publishers send: ``state`` as a string,
@@ -19,11 +19,16 @@ extra top-level manifest fields, ids with ``_`` or spaces, five timestamp spelli
 the clinics pooled in one ``Slot`` with the ``slot-capacity`` extension under a
 Location-only ``Schedule``, and a few malformed lines per file, counted in
 :attr:`FeedFile.malformed` by kind (:data:`MALFORMED_KINDS`).
+
+Writing the files (whole, dated by publication, counted) is ``examples.demo_ssl.files``.
+What is left stays one module past 400 lines because :class:`FeedWriter` is one state per
+publication: the same id function names a resource and every reference to it, and the Slot
+line template, the pooled slots and the deviations all read it; split, they would pass it
+around instead.
 """
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -32,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from examples.demo_fhir_resources import render_location, render_practitioner, render_role
-from examples.demo_ssl_manifest import (
+from examples.demo_fhir.resources import render_location, render_practitioner, render_role
+from examples.demo_ssl.files import NdjsonFile, replace_file
+from examples.demo_ssl.manifest import (
     DATA_PATH,
     MANIFEST_NAME,
     Feed,
@@ -53,7 +59,6 @@ from sources.records import AppointmentType, Region
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from pathlib import Path
-    from typing import BinaryIO
 
     from examples.world import World, WorldClinic, WorldPhysician, WorldSlot
 
@@ -126,7 +131,7 @@ def write_feed(
 
 
 def write_manifest(feed: Feed, base_url: str) -> None:
-    _replace_file(feed.directory / MANIFEST_NAME, orjson.dumps(feed.manifest(base_url)), feed)
+    replace_file(feed.directory / MANIFEST_NAME, orjson.dumps(feed.manifest(base_url)), feed)
 
 
 class FeedWriter:
@@ -188,12 +193,12 @@ class FeedWriter:
 
     def write(self, directory: Path, transaction_time: datetime) -> Feed:
         directory.mkdir(parents=True, exist_ok=True)
-        fixed = {rtype: _Out(directory, name, rtype) for rtype, name in _FIXED_FILES}
+        fixed = {rtype: NdjsonFile(directory, name, rtype) for rtype, name in _FIXED_FILES}
         written_physicians: set[str] = set()
         region_files: list[FeedFile] = []
         try:
             for region, clinics in self.by_region.items():
-                with _Out(directory, slot_file_name(region), "Slot") as slots_out:
+                with NdjsonFile(directory, slot_file_name(region), "Slot") as slots_out:
                     for clinic in clinics:
                         self._write_clinic(clinic, fixed, written_physicians)
                         self._write_slots(clinic, slots_out)
@@ -210,7 +215,7 @@ class FeedWriter:
     def write_region(self, directory: Path, region: Region, transaction_time: datetime) -> FeedFile:
         """Rewrite one region's slot file from the current state."""
         clinics = self.by_region[region]
-        with _Out(directory, slot_file_name(region), "Slot") as out:
+        with NdjsonFile(directory, slot_file_name(region), "Slot") as out:
             for clinic in clinics:
                 self._write_slots(clinic, out)
             self._write_bad_slots(clinics, out)
@@ -224,13 +229,13 @@ class FeedWriter:
         transaction_time: datetime,
     ) -> FeedFile:
         """A file of the given slots as they stand now (a delta file)."""
-        with _Out(directory, name, "Slot") as out:
+        with NdjsonFile(directory, name, "Slot") as out:
             for clinic, slot in slots:
                 out.slot(self.slot_line(clinic, slot), slot.free, 1)
         return out.finish(transaction_time)
 
     def _write_clinic(
-        self, clinic: WorldClinic, fixed: dict[str, _Out], written_physicians: set[str]
+        self, clinic: WorldClinic, fixed: dict[str, NdjsonFile], written_physicians: set[str]
     ) -> None:
         location = render_location(clinic)
         location["id"] = self.location_id(clinic.id)
@@ -269,7 +274,7 @@ class FeedWriter:
             ],
         }
 
-    def _write_slots(self, clinic: WorldClinic, out: _Out) -> None:
+    def _write_slots(self, clinic: WorldClinic, out: NdjsonFile) -> None:
         for line, free, seats in self.slot_lines(clinic):
             out.slot(line, free, seats)
 
@@ -373,7 +378,7 @@ class FeedWriter:
 
     # -- what real publishers get wrong ----------------------------------------------
 
-    def _write_bad_slots(self, clinics: list[WorldClinic], out: _Out) -> None:
+    def _write_bad_slots(self, clinics: list[WorldClinic], out: NdjsonFile) -> None:
         if not self.deviations:
             return
         clinic = next((c for c in clinics if self.world.physicians_by_clinic[c.id]), None)
@@ -399,7 +404,7 @@ class FeedWriter:
         truncated = f'{{"resourceType":"Slot","id":"bad-{code}-4","schedule":{{"refer'
         out.malformed_text("bad_json", truncated.encode())
 
-    def _write_bad_locations_and_schedules(self, fixed: dict[str, _Out]) -> None:
+    def _write_bad_locations_and_schedules(self, fixed: dict[str, NdjsonFile]) -> None:
         if not self.deviations:
             return
         fixed["Location"].malformed_text("bad_json", b'{"resourceType":"Location","id":"x" "name"}')
@@ -413,75 +418,6 @@ class FeedWriter:
             },
         )
         fixed["Schedule"].malformed_text("bad_json", b"<html>502 Bad Gateway</html>")
-
-
-class _Out:
-    """An NDJSON file being written under a temporary name, counted as it goes."""
-
-    def __init__(self, directory: Path, name: str, resource_type: str) -> None:
-        self.path = directory / name
-        self.tmp = directory / f".{name}.tmp"
-        self.name = name
-        self.type = resource_type
-        self.resources = 0
-        self.bad: dict[str, int] = defaultdict(int)
-        self.counts = [0, 0, 0, 0, 0]  # free, busy, free seats, busy seats, grouped
-        self.file: BinaryIO = self.tmp.open("wb", buffering=1 << 18)
-
-    def __enter__(self) -> _Out:
-        return self
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is not None:
-            self.abandon()
-
-    def resource(self, resource: dict[str, Any]) -> None:
-        self.file.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
-        self.resources += 1
-
-    def slot(self, line: bytes, free: bool, seats: int) -> None:
-        self.file.write(line)
-        self.resources += 1
-        counts = self.counts
-        counts[0 if free else 1] += 1
-        counts[2 if free else 3] += seats
-        if seats > 1:
-            counts[4] += 1
-
-    def malformed(self, kind: str, resource: dict[str, Any]) -> None:
-        self.malformed_text(kind, orjson.dumps(resource))
-
-    def malformed_text(self, kind: str, line: bytes) -> None:
-        self.file.write(line + b"\n")
-        self.bad[kind] += 1
-
-    def finish(self, transaction_time: datetime) -> FeedFile:
-        self.file.close()
-        _publish(self.tmp, self.path, transaction_time)
-        counts = SlotCounts(*self.counts)
-        return FeedFile(self.name, self.type, self.resources, dict(self.bad), counts)
-
-    def abandon(self) -> None:
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-def _replace_file(path: Path, body: bytes, feed: Feed) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(body)
-    _publish(tmp, path, feed.transaction_time)
-
-
-def _publish(tmp: Path, path: Path, transaction_time: datetime) -> None:
-    """Move a finished file in place, dated by its publication.
-
-    Readers never see half a file, and as a static server's ETag is the file's time and
-    size, it changes with every publication that rewrites the file and with no other.
-    """
-    seconds = int(transaction_time.timestamp())
-    ns = seconds * 1_000_000_000 + transaction_time.microsecond * 1000
-    os.utime(tmp, ns=(ns, ns))
-    os.replace(tmp, path)
 
 
 def _stamp(value: datetime, style: int) -> str:

@@ -1,8 +1,8 @@
 """What the demo REST API serves, indexed once at startup: the world's ``"rest"``
 clinics, their physicians and slots under this system's own ids and codes.
 
-The endpoints (``examples.demo_rest_endpoints``) only filter and page what
-``Catalogue`` holds; the API's conventions are in ``examples.demo_rest``.
+The endpoints (``examples.demo_rest.endpoints``) only filter and page what
+``Catalogue`` holds; the API's conventions are in ``examples.demo_rest.server``.
 
     catalogue = Catalogue.of(World(scale=0.02))
     nearby = catalogue.clinics_in_circle(GeoPoint(45.5, -73.57), radius_km=5)

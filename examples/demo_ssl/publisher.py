@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from examples.demo_ssl_feed import (
+from examples.demo_ssl.feed import (
     Changes,
     Feed,
     FeedWriter,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-    from examples.demo_ssl_feed import FeedFile
+    from examples.demo_ssl.feed import FeedFile
     from examples.world import World, WorldClinic
     from sources.records import Region
 

@@ -97,8 +97,8 @@ Always JSON ``{"erreur": "<message in French>"}``:
   key has a token bucket (``rate_limit_rps`` tokens per second, ``rate_limit_burst``
   deep); ``build_app`` sets both.
 
-The code: ``examples.demo_rest_catalogue`` indexes the world under this API's
-ids and codes, ``examples.demo_rest_endpoints`` answers the three listings, and
+The code: ``examples.demo_rest.catalogue`` indexes the world under this API's
+ids and codes, ``examples.demo_rest.endpoints`` answers the three listings, and
 this module adds the edge (key, rate limit, errors, stats) and the command line.
 """
 
@@ -116,15 +116,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from examples import request_stats
-from examples.demo_rest_catalogue import (
-    REGION_CODES,
-    TYPE_CODES,
-    Catalogue,
-    clinic_api_id,
-    physician_api_id,
-    slot_api_id,
-)
-from examples.demo_rest_endpoints import BadRequest, Endpoints, json_response
+from examples.demo_rest.catalogue import Catalogue
+from examples.demo_rest.endpoints import BadRequest, Endpoints, json_response
 from examples.faults import FAULTS_HELP, Faults, faults_argument
 from examples.faults import install as install_faults
 from examples.world import World
@@ -255,19 +248,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     web.run_app(app, host=args.host, port=args.port, access_log=None)
 
 
-__all__ = [
-    "API_KEY_ENV",
-    "API_KEY_HEADER",
-    "DEFAULT_BOOKING_BASE_URL",
-    "REGION_CODES",
-    "TYPE_CODES",
-    "build_app",
-    "clinic_api_id",
-    "main",
-    "physician_api_id",
-    "slot_api_id",
-]
-
-
-if __name__ == "__main__":
-    main()
+__all__ = ["API_KEY_ENV", "API_KEY_HEADER", "DEFAULT_BOOKING_BASE_URL", "build_app", "main"]
