@@ -36,6 +36,10 @@ def main(argv: Sequence[str] | None, *, create_app: AppFactory) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.log_level != "debug":
+        # Alembic lists its plugins at INFO when it loads, which is now after logging is
+        # set up (it used to load with app.py, before): keep that to --log-level debug.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     serving_demo = args.command is None and not args.no_demo
     database_url = args.database_url or (
         os.environ.get("PASSERELLE_DEMO_DATABASE_URL") or DEMO_DATABASE_URL
