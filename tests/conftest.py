@@ -20,7 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
-from app import Settings, create_app
+from app import create_app
+from edge.settings import Settings
 from examples import demo_fhir, demo_rest
 from examples.world import World
 from sources.records import SourceProtocol

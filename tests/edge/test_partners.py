@@ -126,7 +126,10 @@ def test_clients_and_documents_from_the_command_line(tmp_path: Path) -> None:
             ("clients", "create", "x", "--rate-limit", "1e-320"),
             "must be a number of requests/s of at least 0.01",
         ),
-        (("clients", "create", "x", "--rate-limit", "fast"), "invalid float value: 'fast'"),
+        (
+            ("clients", "create", "x", "--rate-limit", "fast"),
+            "--rate-limit: 'fast' is not a number of requests per second",
+        ),
         (("clients", "create", "taken"), "client 'taken' already exists (active)"),
         (("clients", "revoke", "nobody"), "no client named 'nobody'"),
         (("clients", "update", "nobody", "--log-only"), "no client named 'nobody'"),

@@ -64,7 +64,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 @pytest.mark.parametrize(
     ("args", "env", "expected"),
     [
-        (("--env", "prod"), {}, "argument --env: invalid choice: 'prod'"),
+        (("--env", "prod"), {}, "passerelle: --env: invalid choice: 'prod'"),
         (
             (),
             {"PASSERELLE_ENV": "staging"},

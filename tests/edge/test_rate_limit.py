@@ -123,7 +123,7 @@ async def test_no_limit_in_development_unless_configured(gateway: Gateway) -> No
 
 
 def test_a_slow_anonymous_rate_still_lets_one_request_through() -> None:
-    from app import Settings
+    from edge.settings import Settings
 
     budget = Settings(anonymous_rate=0.4).anonymous_budget()
     assert budget is not None and budget.burst == 1.0 and budget.rate == 0.4

@@ -1,0 +1,300 @@
+"""The command line's grammar: every flag and command of ``python app.py``.
+
+Only argparse and light validators: ``--help`` and a mistyped flag must answer in
+well under 0.3 s, so nothing here may import the stores, the schema or the server.
+A mistake is told in one line, ``passerelle: WHAT: WHY``, and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from edge.settings import CACHE_CHOICES, DEFAULT_DATABASE_URL, DEFAULT_MAX_COST, ENVIRONMENTS
+
+if TYPE_CHECKING:
+    import ipaddress
+
+__all__ = ["DEMO_DATABASE_URL", "PasserelleParser", "UsageError", "build_parser"]
+
+DEMO_DATABASE_URL = "sqlite:///data/demo.sqlite3"
+
+
+class UsageError(Exception):
+    """A command line that parsed but cannot be run as given (told as one line, exit 2)."""
+
+
+class PasserelleParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, not a usage block: given
+    ``python app.py --port http``, it says ``passerelle: --port: not a port number:
+    'http'`` on stderr and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        # argparse says "argument --port: ..."; the flag alone reads better.
+        message = " ".join(message.removeprefix("argument ").split())
+        self.exit(2, f"passerelle: {message}\n")
+
+
+def build_parser() -> PasserelleParser:
+    """Every flag and command; the subparsers are ``PasserelleParser`` s too."""
+    parser = PasserelleParser(
+        prog="python app.py",
+        description="Passerelle: every free family-doctor slot, whichever booking system.",
+    )
+    _add_serve_arguments(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Accept --database-url after the action too (argparse.SUPPRESS keeps the global one).
+    shared = PasserelleParser(add_help=False)
+    shared.add_argument("--database-url", default=argparse.SUPPRESS, help="registry database")
+    _add_sources_commands(commands, shared)
+    _add_clients_commands(commands, shared)
+    _add_documents_commands(commands, shared)
+    return parser
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
+    parser.add_argument("--config", type=Path, help="TOML file of [[sources]], watched for changes")
+    parser.add_argument(
+        "--no-demo", action="store_true", help="do not start the demo booking systems"
+    )
+    parser.add_argument(
+        "--scale",
+        type=_scale,
+        default=1.0,
+        help="size of the demo world as a fraction of Quebec (1.0; 0.01 gives ~13 clinics)",
+    )
+    parser.add_argument(
+        "--demo-base-port",
+        type=_port,
+        default=8101,
+        help="first port of the demo systems: demo-fhir, then demo-rest, demo-ssl (8101)",
+    )
+    parser.add_argument(
+        "--demo-faults",
+        action="append",
+        default=[],
+        metavar="SOURCE=SPEC",
+        help="make a demo system misbehave, e.g. demo-rest=latency:50ms,errors:0.2 "
+        "(repeatable; keys: latency:D jitter:D errors:P malformed:P ratelimit:R hang)",
+    )
+    parser.add_argument(
+        "--cache",
+        choices=CACHE_CHOICES,
+        help="where source answers are cached across requests: memory (one process), "
+        "redis (shared by every instance) or off (default: $PASSERELLE_CACHE, else redis "
+        "when $PASSERELLE_REDIS_URL is set, else memory)",
+    )
+    parser.add_argument(
+        "--env",
+        choices=ENVIRONMENTS,
+        help="development (GraphiQL, introspection) or production (neither, and no field "
+        "suggestions) (default: $PASSERELLE_ENV, else development)",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the API, e.g. https://rendezvous.example "
+        "(repeatable; default: $PASSERELLE_CORS_ORIGINS, comma-separated; none)",
+    )
+    parser.add_argument(
+        "--anonymous-rate",
+        type=_rate,
+        help="requests per second (burst twice that) of each client IP without a key "
+        "(default: 20 in production, no limit in development; 0: no limit)",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        type=_network,
+        metavar="CIDR",
+        help="a proxy whose X-Forwarded-For gives the client IP (repeatable; none by default)",
+    )
+    parser.add_argument(
+        "--max-cost",
+        type=_positive_int,
+        default=DEFAULT_MAX_COST,
+        help=f"refuse operations that would cost more (COST_LIMIT_EXCEEDED; {DEFAULT_MAX_COST})",
+    )
+    parser.add_argument(
+        "--measure-cost",
+        action="store_true",
+        help="do not refuse costly operations: report extensions.cost = {requested, limit}",
+    )
+    parser.add_argument(
+        "--batching",
+        action="store_true",
+        help="accept a JSON array of at most 10 operations in one request (off by default)",
+    )
+    parser.add_argument(
+        "--no-response-cache",
+        action="store_true",
+        help="execute every persisted operation instead of reusing its cached response",
+    )
+    parser.add_argument(
+        "--redis-url",
+        help="Redis for the shared cache, e.g. redis://127.0.0.1:6379/0 "
+        "(default: $PASSERELLE_REDIS_URL)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="registry database (default: $PASSERELLE_DATABASE_URL, else "
+        f"{DEFAULT_DATABASE_URL}; the demo uses {DEMO_DATABASE_URL})",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+
+
+def _add_sources_commands(
+    commands: argparse._SubParsersAction[PasserelleParser], shared: PasserelleParser
+) -> None:
+    sources = commands.add_parser("sources", help="manage the registry of booking sources")
+    actions = sources.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="register a booking source", parents=[shared])
+    add.add_argument("--id", required=True)
+    add.add_argument(
+        "--protocol", required=True, help="FHIR_R4, SMART_SCHEDULING_LINKS or REST_JSON"
+    )
+    add.add_argument("--url", required=True)
+    add.add_argument("--name")
+    add.add_argument("--timeout-s", default=2.0, help="per-call timeout in seconds (2)")
+    add.add_argument("--credentials-env", help="environment variable holding the API key/token")
+    add.add_argument("--disabled", action="store_true", help="register it switched off")
+    actions.add_parser("list", help="list the registered sources", parents=[shared])
+    for name, text in (
+        ("disable", "switch a source off"),
+        ("enable", "switch a source on"),
+        ("remove", "delete a source"),
+    ):
+        actions.add_parser(name, help=text, parents=[shared]).add_argument("id")
+
+
+def _add_clients_commands(
+    commands: argparse._SubParsersAction[PasserelleParser], shared: PasserelleParser
+) -> None:
+    clients = commands.add_parser("clients", help="manage partner clients and their API keys")
+    actions = clients.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser(
+        "create", help="create a client and print its API key (shown once)", parents=[shared]
+    )
+    update = actions.add_parser(
+        "update", help="change a client's options (its key stays)", parents=[shared]
+    )
+    flags: tuple[tuple[argparse.ArgumentParser, type[argparse.Action] | str], ...] = (
+        (create, "store_true"),
+        (update, argparse.BooleanOptionalAction),
+    )
+    for command, flag in flags:
+        command.add_argument("name")
+        command.add_argument(
+            "--persisted-only",
+            action=flag,
+            help="may run only the documents registered for it (documents push)",
+        )
+        command.add_argument(
+            "--log-only",
+            action=flag,
+            help="persisted-only in report mode: serve other operations and log their hash "
+            "(gradual rollout; implies --persisted-only)",
+        )
+        command.add_argument(
+            "--allow-introspection",
+            action=flag,
+            help="may introspect the schema even in production",
+        )
+        command.add_argument(
+            "--rate-limit",
+            type=_requests_per_second,
+            metavar="RPS",
+            help="requests per second allowed to this client",
+        )
+    update.add_argument("--no-rate-limit", action="store_true", help="remove its rate limit")
+    actions.add_parser("list", help="list the clients (never their keys)", parents=[shared])
+    actions.add_parser(
+        "revoke", help="revoke a client's key for good", parents=[shared]
+    ).add_argument("name")
+
+
+def _add_documents_commands(
+    commands: argparse._SubParsersAction[PasserelleParser], shared: PasserelleParser
+) -> None:
+    documents = commands.add_parser("documents", help="manage partners' trusted documents")
+    actions = documents.add_subparsers(dest="action", metavar="ACTION", required=True)
+    push = actions.add_parser(
+        "push",
+        help="register the operations of an Apollo persisted-query manifest or a Relay "
+        "{id: text} map for a client (each checked against the schema)",
+        parents=[shared],
+    )
+    push.add_argument("manifest", type=Path, metavar="MANIFEST")
+    listing = actions.add_parser("list", help="list a client's documents", parents=[shared])
+    for command in (push, listing):
+        command.add_argument("--client", required=True, metavar="NAME")
+
+
+# -- validators: argparse types, each a one-line message ------------------------------
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {value}")
+    return value
+
+
+def _requests_per_second(text: str) -> float:
+    """A number; whether it is a usable rate is for whoever receives it to say."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of requests per second"
+        ) from None
+
+
+def _rate(text: str) -> float:
+    value = _requests_per_second(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be 0 or more requests per second, got {text}")
+    return value
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    import ipaddress  # 15 ms: only when the flag is given
+
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an address or network such as 10.0.0.0/8, got {text!r}"
+        ) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 10:
+        raise argparse.ArgumentTypeError(f"scale must be in (0, 10], got {value:g}")
+    return value

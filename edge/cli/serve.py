@@ -1,0 +1,147 @@
+"""``python app.py [--no-demo] [--config FILE] ...``: serve the gateway, and the demo.
+
+The server, the stores and the demo are imported inside :func:`serve`, once the
+command line has been read: ``--help`` and a mistyped flag must not pay for them.
+The app itself comes from the caller (``app.create_app``), so that this package
+never imports ``app``: imports point down the house.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from edge.cli.parser import UsageError
+from edge.settings import CACHE_CHOICES, ENVIRONMENTS, Settings
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+__all__ = ["DEMO_ORIGIN", "AppFactory", "serve"]
+
+AppFactory = Callable[[Settings], "ASGIApp"]
+DEMO_ORIGIN = "demo"
+
+logger = logging.getLogger("passerelle")
+
+
+def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -> int:
+    """Start the demo booking systems (unless ``--no-demo``), then serve the app that
+    ``create_app`` builds until SIGTERM or SIGINT; stop the demo, and return 0."""
+    from examples.faults import parse_demo_faults
+    from examples.launcher import PROVIDERS, DemoProviders
+
+    try:
+        demo_faults = parse_demo_faults(args.demo_faults, (p.id for p in PROVIDERS))
+    except ValueError as exc:
+        raise UsageError(f"--demo-faults: {exc}") from None
+    problem = _settle_cache_args(args) or _settle_edge_args(args)
+    if problem:
+        raise UsageError(problem)
+
+    import uvicorn
+
+    from sources.registry.config_file import load_config
+    from sources.registry.definition import parse_definition
+    from sources.registry.partners import KEY_PEPPER_ENV, PartnerStore
+    from sources.registry.store import SourceStore
+
+    if args.config is not None:
+        load_config(args.config)  # refuse a bad file before anything starts
+    # Refuse a bad registry URL now, with one line, rather than in the lifespan.
+    SourceStore(database_url).close()
+    # ...and a bad key pepper (too short) now, not as a traceback in the lifespan.
+    PartnerStore(database_url, pepper=os.environ.get(KEY_PEPPER_ENV) or None).close()
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was installed before it ran: make that one a no-op so we get to stop
+    # the demo processes and exit 0. Installed first, so that a signal during
+    # the demo's start-up also ends in the finally below.
+    stopping: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, _frame: stopping.append(signum))
+    demo = None
+    try:
+        if not args.no_demo:
+            demo = DemoProviders(
+                scale=args.scale, base_port=args.demo_base_port, faults=demo_faults
+            )
+            logger.info("starting the demo booking systems (scale %g)...", args.scale)
+            demo.start()
+            with SourceStore(database_url) as store:
+                definitions = [parse_definition(d, where="demo") for d in demo.definitions()]
+                store.apply_config(definitions, DEMO_ORIGIN)
+        if stopping:
+            return 0
+        config = uvicorn.Config(
+            create_app(_settings(args, database_url)),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            timeout_graceful_shutdown=10,
+        )
+        uvicorn.Server(config).run()
+    finally:
+        if demo is not None:
+            demo.stop()
+    return 0
+
+
+def _settings(args: argparse.Namespace, database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        config_path=args.config,
+        cache=args.cache,
+        redis_url=args.redis_url,
+        env=args.env,
+        cors_origins=tuple(args.cors_origin),
+        response_cache=not args.no_response_cache,
+        batching=args.batching,
+        max_cost=args.max_cost,
+        measure_cost=args.measure_cost,
+        anonymous_rate=args.anonymous_rate,
+        trusted_proxies=tuple(args.trusted_proxy),
+    )
+
+
+def _settle_cache_args(args: argparse.Namespace) -> str | None:
+    """Fill ``--cache``/``--redis-url`` from the environment; a problem as one line."""
+    args.redis_url = args.redis_url or os.environ.get("PASSERELLE_REDIS_URL") or None
+    if args.cache is None:
+        env = os.environ.get("PASSERELLE_CACHE")
+        if env is not None and env not in CACHE_CHOICES:
+            return f"PASSERELLE_CACHE must be one of {', '.join(CACHE_CHOICES)}, got {env!r}"
+        args.cache = env or ("redis" if args.redis_url else "memory")
+    if args.cache == "redis":
+        if not args.redis_url:
+            return "--cache redis needs --redis-url or $PASSERELLE_REDIS_URL"
+        from sources.kv.backends import RedisBackend
+
+        try:
+            RedisBackend(args.redis_url)  # parses the URL; connects only when used
+        except ValueError as exc:
+            return f"--redis-url: {exc}"
+    return None
+
+
+def _settle_edge_args(args: argparse.Namespace) -> str | None:
+    """Fill ``--env``/``--cors-origin`` from the environment; a problem as one line."""
+    if args.env is None:
+        env = os.environ.get("PASSERELLE_ENV") or "development"
+        if env not in ENVIRONMENTS:
+            return f"PASSERELLE_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}"
+        args.env = env
+    origins = args.cors_origin
+    if origins is None:
+        origins = [o for o in os.environ.get("PASSERELLE_CORS_ORIGINS", "").split(",") if o.strip()]
+    args.cors_origin = []
+    for origin in (o.strip() for o in origins):
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            return f"--cors-origin: expected an origin such as https://example.org, got {origin!r}"
+        args.cors_origin.append(origin)
+    return None

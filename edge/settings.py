@@ -1,0 +1,126 @@
+"""What one gateway process is told at start: :class:`Settings`, and its defaults.
+
+Light on purpose: the command line builds its parser from these defaults and must
+answer ``--help`` in well under 0.3 s, so this module imports only the standard
+library at load time. The backends that settings describe (Redis, the in-process
+store, the rate-limit budget) are imported when they are built, at start-up.
+
+Three defaults belong to lower layers that are heavy to import (the registry store,
+the schema's cost rules, the resolvers' deadline); they are repeated here, and
+``tests/edge/test_settings.py`` checks that each copy equals its original.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sources.errors import ConfigError
+
+if TYPE_CHECKING:
+    import ipaddress
+
+    from edge.rate_limit import Budget
+    from sources.kv.backends import CacheBackend
+
+__all__ = [
+    "CACHE_CHOICES",
+    "DEFAULT_DATABASE_URL",
+    "DEFAULT_FANOUT_DEADLINE_S",
+    "DEFAULT_MAX_COST",
+    "ENVIRONMENTS",
+    "PRODUCTION_ANONYMOUS_RATE",
+    "REGISTRY_POLL_S",
+    "Settings",
+]
+
+# Copies of sources.registry.store, resolvers.context and schema.cost (see above).
+DEFAULT_DATABASE_URL = "sqlite:///data/passerelle.sqlite3"
+DEFAULT_FANOUT_DEADLINE_S = 3.0
+DEFAULT_MAX_COST = 5000
+
+REGISTRY_POLL_S = 1.0
+CACHE_CHOICES = ("memory", "redis", "off")
+ENVIRONMENTS = ("development", "production")
+PRODUCTION_ANONYMOUS_RATE = 20.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The gateway's settings; every field has a working default.
+
+    >>> Settings(env="production").anonymous_budget()
+    Budget(rate=20.0, burst=40.0)
+    """
+
+    database_url: str = DEFAULT_DATABASE_URL
+    config_path: Path | None = None
+    registry_poll_s: float = REGISTRY_POLL_S
+    startup_wait_s: float = 10.0
+    fanout_deadline_s: float = DEFAULT_FANOUT_DEADLINE_S
+    # Where source answers are cached across requests: "memory" (this process),
+    # "redis" (shared by every instance, at redis_url) or "off".
+    cache: str = "memory"
+    redis_url: str | None = None
+    # "production": no GraphiQL, no introspection, no field suggestions.
+    env: str = "development"
+    # Whole responses of persisted operations, reused within their sources' TTLs.
+    response_cache: bool = True
+    # All the time one operation may take; past it, it is cancelled (OPERATION_TIMEOUT).
+    operation_timeout_s: float = 10.0
+    # Demand control: operations over this cost are refused (measure: only reported).
+    max_cost: int = DEFAULT_MAX_COST
+    measure_cost: bool = False
+    # Requests per second (burst twice that) of each anonymous client IP: None means
+    # the default, 20 in production and unlimited in development; 0 means unlimited.
+    anonymous_rate: float | None = None
+    # Proxies whose X-Forwarded-For is believed (CIDR networks); none by default.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Arrays of operations in one request (at most schema.MAX_BATCH); off by default.
+    batching: bool = False
+    # Browser origins allowed to call the API cross-site (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
+    # What "now" is for a request (a search window never starts before it); tests pin
+    # it so that the demo world they search looks the same whatever the date.
+    clock: Callable[[], datetime] = _now
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def anonymous_budget(self) -> Budget | None:
+        from edge.rate_limit import Budget
+
+        rate = self.anonymous_rate
+        if rate is None:
+            rate = PRODUCTION_ANONYMOUS_RATE if self.production else 0.0
+        # A bucket must hold at least one token, or a slow rate would refuse everyone.
+        return Budget(rate, max(1.0, 2 * rate)) if rate > 0 else None
+
+    def edge_backend(self, max_kb: int) -> CacheBackend:
+        """Where the edge keeps APQ documents or whole responses: Redis with the Redis
+        cache (shared), else this process, bounded to ``max_kb`` kilobytes."""
+        from sources.kv.backends import MemoryBackend, RedisBackend
+
+        if self.cache == "redis" and self.redis_url:
+            return RedisBackend(self.redis_url)
+        return MemoryBackend(max_weight=max_kb)
+
+    def cache_backend(self) -> CacheBackend | None:
+        """Where source answers are cached across requests, or ``None`` when off."""
+        from sources.kv.backends import MemoryBackend, RedisBackend
+
+        if self.cache == "redis":
+            if not self.redis_url:
+                raise ConfigError("the redis cache needs a URL (PASSERELLE_REDIS_URL)")
+            return RedisBackend(self.redis_url)
+        if self.cache == "memory":
+            return MemoryBackend()
+        return None
