@@ -1,9 +1,10 @@
 """Booking sources: the contract, one package per protocol, and what runs around them.
 
 - the contract: ``base`` (``Source``, ``SourceConfig``, ``SourceContext``),
-  ``records`` (the normalized records every adapter returns), ``errors`` (the
-  exception tree), with ``geo`` and ``timeutil``; ``adapters`` maps each protocol
-  to its adapter (one line per protocol);
+  ``settings`` (the common settings' defaults and bounds, the base of each
+  protocol's typed options), ``records`` (the normalized records every adapter
+  returns), ``errors`` (the exception tree), with ``geo`` and ``timeutil``;
+  ``adapters`` maps each protocol to its adapter and options (one line per protocol);
 - the adapters: ``fhir/``, ``rest_json/``, ``smart_scheduling/`` (and the
   ``slot_index/`` that bulk feeds answer from), over the shared ``transport/``;
 - around them: ``pool/`` (the live adapters with their breaker, bulkhead, cache

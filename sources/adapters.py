@@ -1,36 +1,67 @@
-"""Protocol name -> adapter class. Adding a protocol is one module and one line here."""
+"""Protocol name -> its adapter class and its options model.
+
+Adding a protocol is one package under ``sources/`` (its adapter and its
+``options`` model) and one line in ``_protocols``. Adapters are imported on first
+use (they pull in aiohttp and their parsers); options models at once.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from sources.errors import UnknownProtocol
+from sources.fhir.options import FhirOptions
 from sources.records import SourceProtocol
+from sources.rest_json.options import RestJsonOptions
+from sources.smart_scheduling.options import SmartSchedulingOptions
 
 if TYPE_CHECKING:
     from sources.base import Source
+    from sources.settings import ProtocolOptions
+
+__all__ = ["adapter_for", "options_for", "top_level_option_keys"]
 
 
-def _adapters() -> dict[SourceProtocol, type[Source]]:
+def _protocols() -> dict[SourceProtocol, tuple[type[Source], type[ProtocolOptions]]]:
+    # Adapters pull in aiohttp and their parsers: imported when first asked for.
     from sources.fhir.adapter import FhirSource
     from sources.rest_json.adapter import RestJsonSource
     from sources.smart_scheduling.adapter import SmartSchedulingSource
 
     return {
-        SourceProtocol.FHIR_R4: FhirSource,
-        SourceProtocol.REST_JSON: RestJsonSource,
-        SourceProtocol.SMART_SCHEDULING_LINKS: SmartSchedulingSource,
+        SourceProtocol.FHIR_R4: (FhirSource, FhirOptions),
+        SourceProtocol.REST_JSON: (RestJsonSource, RestJsonOptions),
+        SourceProtocol.SMART_SCHEDULING_LINKS: (SmartSchedulingSource, SmartSchedulingOptions),
     }
 
 
 def adapter_for(protocol: SourceProtocol | str) -> type[Source]:
     """The adapter class for a protocol; ``UnknownProtocol`` names the known ones."""
-    adapters = _adapters()
+    return _protocol(protocol)[0]
+
+
+def options_for(protocol: SourceProtocol | str) -> type[ProtocolOptions]:
+    """The options model of a protocol; ``UnknownProtocol`` names the known ones."""
+    return _protocol(protocol)[1]
+
+
+def top_level_option_keys() -> dict[str, tuple[SourceProtocol, ...]]:
+    """Options that may be written at the top level of a source's table -> the
+    protocols that know them (``poll_interval_s`` -> SMART Scheduling Links)."""
+    keys: dict[str, tuple[SourceProtocol, ...]] = {}
+    for protocol, (_, options) in _protocols().items():
+        for key in options.TOP_LEVEL_KEYS:
+            keys[key] = (*keys.get(key, ()), protocol)
+    return keys
+
+
+def _protocol(protocol: SourceProtocol | str) -> tuple[type[Source], type[ProtocolOptions]]:
+    protocols = _protocols()
     try:
         key = protocol if isinstance(protocol, SourceProtocol) else SourceProtocol(protocol)
-        return adapters[key]
+        return protocols[key]
     except (ValueError, KeyError):
-        known = ", ".join(sorted(p.value for p in adapters))
+        known = ", ".join(sorted(p.value for p in protocols))
         raise UnknownProtocol(
             f"unknown source protocol {getattr(protocol, 'value', protocol)!r} (known: {known})"
         ) from None

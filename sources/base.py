@@ -2,7 +2,8 @@
 
 An adapter is one class in its protocol's package (``sources/fhir/adapter.py``...)
 registered in ``sources.adapters``. It receives everything from outside: its
-``SourceConfig``, and a ``SourceContext`` holding the app-wide aiohttp session
+``SourceConfig`` (common settings as fields, its protocol's typed ``options``),
+and a ``SourceContext`` holding the app-wide aiohttp session
 and a logger named after the source. It never opens a session nor reads global
 settings, and it returns only the normalized records of ``sources.records``.
 
@@ -20,10 +21,18 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+from sources.errors import ConfigError
+from sources.settings import (
+    DEFAULT_CACHE_STALE_S,
+    DEFAULT_CACHE_TTL_S,
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT_S,
+    ProtocolOptions,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -41,44 +50,75 @@ if TYPE_CHECKING:
         SourceStatus,
     )
 
+# Stands for "the protocol's defaults" until __post_init__ knows the protocol.
+_DEFAULT_OPTIONS = ProtocolOptions()
 
-DEFAULT_CONNECT_TIMEOUT_S = 1.0
-# Calls in flight to one source at once (a bulkhead: one slow source cannot take
-# every connection); the default when a source does not say.
-DEFAULT_MAX_CONCURRENCY = 10
+OptionsT = TypeVar("OptionsT", bound=ProtocolOptions)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SourceConfig:
-    """One registered booking source, as the registry holds it.
+    """One booking source, in the one shape it has from the config file (or the CLI,
+    or a registry row) to its adapter: common settings as fields, the protocol's own
+    settings as its typed ``options`` (``sources.adapters.options_for``).
 
-    ``credentials`` is the resolved secret (read from the environment variable
-    the registry names), never stored in a file or the database.
-    ``options`` holds protocol-specific settings.
+    ``credentials_env`` names the environment variable holding the secret;
+    ``credentials`` is that secret, filled in by ``SourceStore.configs`` and never
+    stored. An empty ``name`` is the ``id``; omitted ``options`` are the protocol's
+    defaults. ``sources.registry.definition.parse_definition`` checks untyped input.
+
+        SourceConfig(id="clinique-a", protocol=SourceProtocol.REST_JSON,
+                     url="https://api.clinique-a.example/v1",
+                     credentials_env="CLINIQUE_A_API_KEY",
+                     options=RestJsonOptions(page_size=100))
     """
 
     id: str
-    name: str
+    name: str = ""
     protocol: SourceProtocol
     url: str
-    timeout_s: float = 2.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     enabled: bool = True
+    credentials_env: str | None = None
+    connect_timeout_s: float | None = None
+    """None: ``DEFAULT_CONNECT_TIMEOUT_S``; never above ``timeout_s``."""
+    read_timeout_s: float | None = None
+    """None: ``timeout_s``, for each read of an answer."""
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    cache_ttl_s: float = DEFAULT_CACHE_TTL_S
+    cache_stale_s: float = DEFAULT_CACHE_STALE_S
+    options: ProtocolOptions = field(default=_DEFAULT_OPTIONS, hash=False)
     credentials: str | None = field(default=None, repr=False)
-    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        from sources.adapters import options_for
+
+        if not self.name:
+            object.__setattr__(self, "name", self.id)
+        model = options_for(self.protocol)
+        if self.options is _DEFAULT_OPTIONS:
+            object.__setattr__(self, "options", model())
+        elif type(self.options) is not model:
+            raise ConfigError(
+                f"source {self.id!r}: the options of a {self.protocol.value} source are "
+                f"{model.__name__}, got {type(self.options).__name__}"
+            )
 
     @property
-    def connect_timeout_s(self) -> float:
+    def effective_connect_timeout_s(self) -> float:
         """How long to wait for a connection (default 1 s, never above ``timeout_s``)."""
-        return min(self._seconds("connect_timeout_s", DEFAULT_CONNECT_TIMEOUT_S), self.timeout_s)
+        return min(self.connect_timeout_s or DEFAULT_CONNECT_TIMEOUT_S, self.timeout_s)
 
     @property
-    def read_timeout_s(self) -> float:
+    def effective_read_timeout_s(self) -> float:
         """How long to wait for each read of an answer (default ``timeout_s``)."""
-        return min(self._seconds("read_timeout_s", self.timeout_s), self.timeout_s)
+        return min(self.read_timeout_s or self.timeout_s, self.timeout_s)
 
-    def _seconds(self, key: str, default: float) -> float:
-        value = self.options.get(key)
-        return float(value) if isinstance(value, int | float) and value > 0 else default
+    def options_as(self, model: type[OptionsT]) -> OptionsT:
+        """The options, typed as the adapter's model (checked on construction)."""
+        if type(self.options) is not model:
+            raise ConfigError(f"source {self.id!r}: options are not {model.__name__}")
+        return self.options
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,4 +184,9 @@ class Source(ABC):
     @property
     def skipped_records(self) -> int | None:
         """Records skipped as malformed in the last load, for sources that load feeds."""
+        return None
+
+    @property
+    def refresh_interval_s(self) -> float | None:
+        """How often a source serving its own copy refreshes it (None: it does not)."""
         return None

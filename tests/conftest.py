@@ -24,8 +24,8 @@ from app import create_app
 from edge.settings import Settings
 from examples import demo_fhir, demo_rest
 from examples.world import World
+from sources.base import SourceConfig
 from sources.records import SourceProtocol
-from sources.registry.definition import SourceDefinition
 from sources.registry.store import SourceStore
 from sources.timeutil import MONTREAL
 
@@ -73,8 +73,8 @@ async def rest_server(world: World) -> AsyncIterator[TestServer]:
         yield server
 
 
-def fhir_definition(server: TestServer, source_id: str = "demo-fhir") -> SourceDefinition:
-    return SourceDefinition(
+def fhir_definition(server: TestServer, source_id: str = "demo-fhir") -> SourceConfig:
+    return SourceConfig(
         id=source_id,
         name="Demo FHIR",
         protocol=SourceProtocol.FHIR_R4,
@@ -82,8 +82,8 @@ def fhir_definition(server: TestServer, source_id: str = "demo-fhir") -> SourceD
     )
 
 
-def rest_definition(server: TestServer, source_id: str = "demo-rest") -> SourceDefinition:
-    return SourceDefinition(
+def rest_definition(server: TestServer, source_id: str = "demo-rest") -> SourceConfig:
+    return SourceConfig(
         id=source_id,
         name="Demo REST",
         protocol=SourceProtocol.REST_JSON,
@@ -144,7 +144,7 @@ def gateway_for(registry_url: str) -> GatewayFactory:
     """``async with gateway_for(definition, ...) as gw``: a live gateway over those sources."""
 
     @contextlib.asynccontextmanager
-    async def make(*definitions: SourceDefinition, **settings: Any) -> AsyncIterator[Gateway]:
+    async def make(*definitions: SourceConfig, **settings: Any) -> AsyncIterator[Gateway]:
         store = SourceStore(registry_url)
         for definition in definitions:
             store.add(definition)

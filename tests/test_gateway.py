@@ -17,8 +17,8 @@ from aiohttp import web
 from examples import demo_fhir, demo_rest
 from examples.world import CLINIC_PERMIT_SYSTEM, World, WorldClinic
 from resolvers.ids import from_global_id
+from sources.base import SourceConfig
 from sources.records import SourceProtocol
-from sources.registry.definition import SourceDefinition
 from sources.search.merge import SlotKey
 from sources.timeutil import MONTREAL
 from tests.conftest import (
@@ -232,7 +232,7 @@ async def test_a_source_down_still_gives_the_others_and_names_it(
     gateway_for: GatewayFactory, fhir_server: Any
 ) -> None:
     # Nothing listens on port 9 (discard) on loopback: connections are refused.
-    down = SourceDefinition(
+    down = SourceConfig(
         id="demo-rest", protocol=SourceProtocol.REST_JSON, url="http://127.0.0.1:9/api/v1"
     )
     async with gateway_for(fhir_definition(fhir_server), down) as gw:
@@ -406,7 +406,7 @@ async def _post(gateway: Gateway, body: dict[str, Any]) -> dict[str, Any]:
 async def test_extensions_sources_say_which_sources_answered_and_how_fresh(
     gateway_for: GatewayFactory, fhir_server: Any
 ) -> None:
-    down = SourceDefinition(
+    down = SourceConfig(
         id="demo-rest", protocol=SourceProtocol.REST_JSON, url="http://127.0.0.1:9/api/v1"
     )
     async with gateway_for(fhir_definition(fhir_server), down) as gw:

@@ -28,6 +28,7 @@ from yarl import URL
 from sources.base import Source
 from sources.errors import SourceBadResponse
 from sources.fhir.found import Found, clinic_matches, place_matches
+from sources.fhir.options import MAX_PAGE_SIZE, FhirOptions
 from sources.fhir.resources import (
     ACCEPTING_PATIENTS_SYSTEM,
     APPOINTMENT_TYPE_SYSTEM,
@@ -62,7 +63,7 @@ if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
 
 MAX_PAGES = 50
-PAGE_SIZE = 1000  # the largest _count the demo (and most servers) honour
+PAGE_SIZE = MAX_PAGE_SIZE
 
 _MAX_URL = 64 * 1024
 
@@ -74,6 +75,7 @@ class FhirSource(Source):
 
     def __init__(self, config: SourceConfig, context: SourceContext) -> None:
         super().__init__(config, context)
+        self.options = config.options_as(FhirOptions)
         self._base = config.url.rstrip("/")
         self._origin: URL | None
         try:
@@ -82,6 +84,11 @@ class FhirSource(Source):
             self._origin = None  # every call then fails with SourceBadResponse
 
     # -- the contract ---------------------------------------------------------
+
+    @property
+    def _page_size(self) -> int:
+        """The ``_count`` asked for: the source's ``page_size`` option, within ``PAGE_SIZE``."""
+        return min(PAGE_SIZE, self.options.page_size)
 
     async def search_slots(self, query: SlotQuery) -> SlotResult:
         found = Found(self.id)
@@ -106,7 +113,7 @@ class FhirSource(Source):
             ("start", "ge" + _instant(query.starts_after)),
             ("start", "lt" + _instant(query.starts_before)),
             ("_sort", "start"),
-            ("_count", str(min(PAGE_SIZE, max(1, query.limit)))),
+            ("_count", str(min(self._page_size, max(1, query.limit)))),
             ("_include", "Slot:schedule"),
             ("_include:iterate", "Schedule:actor"),
             ("_include:iterate", "PractitionerRole:practitioner"),
@@ -168,7 +175,7 @@ class FhirSource(Source):
         Records are built later and only for the clinics that are used: building one
         costs far more than this check, and a region scope can hold hundreds of clinics.
         """
-        params = [("_count", str(PAGE_SIZE))]
+        params = [("_count", str(self._page_size))]
         if query.local_ids is not None:
             if not query.local_ids:
                 return []
@@ -245,8 +252,8 @@ class FhirSource(Source):
             method,
             url,
             timeout_s=self.config.timeout_s,
-            connect_timeout_s=self.config.connect_timeout_s,
-            read_timeout_s=self.config.read_timeout_s,
+            connect_timeout_s=self.config.effective_connect_timeout_s,
+            read_timeout_s=self.config.effective_read_timeout_s,
             data=data,
             headers=headers,
         )
@@ -282,7 +289,7 @@ class FhirSource(Source):
         """Every page of a search, following next links up to ``MAX_PAGES``; pages as
         large as the server allows (``_count``), so a search takes as few calls as it can."""
         if not any(name == "_count" for name, _ in params):
-            params = [*params, ("_count", str(PAGE_SIZE))]
+            params = [*params, ("_count", str(self._page_size))]
         bundles = [await self._bundle("POST", f"{self._base}/{resource_type}/_search", params)]
         visited: set[str] = set()
         while (link := _next_link(bundles[-1])) is not None:

@@ -37,12 +37,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 logger = logging.getLogger("passerelle.cache")
 
-DEFAULT_TTL_S = 30.0
-DEFAULT_STALE_S = 120.0
 # After a backend failure, the cache is left alone this long before it is tried again.
 OUTAGE_PAUSE_S = 5.0
 NAMESPACE = "passerelle:v1"
-# A bulk feed's default manifest polling (sources/smart_scheduling/adapter.py).
+# For a source serving its own copy that does not say how often it refreshes it.
 DEFAULT_POLL_S = 60.0
 
 # A call of one source: given a budget in seconds (None: the source's own timeout).
@@ -58,13 +56,7 @@ class CachePolicy:
     def of(cls, source: Source) -> CachePolicy:
         if not source.cache_answers:
             return cls(0.0, 0.0)
-        options = source.config.options
-        ttl = options.get("cache_ttl_s", DEFAULT_TTL_S)
-        stale = options.get("cache_stale_s", DEFAULT_STALE_S)
-        return cls(
-            float(ttl) if isinstance(ttl, int | float) else DEFAULT_TTL_S,
-            float(stale) if isinstance(stale, int | float) else DEFAULT_STALE_S,
-        )
+        return cls(source.config.cache_ttl_s, source.config.cache_stale_s)
 
 
 def answer_ttl_s(source: Source) -> float:
@@ -72,8 +64,7 @@ def answer_ttl_s(source: Source) -> float:
     serving its own copy (a bulk feed), until its next poll at the latest."""
     if source.cache_answers:
         return CachePolicy.of(source).ttl_s
-    poll = source.config.options.get("poll_interval_s", DEFAULT_POLL_S)
-    return float(poll) if isinstance(poll, int | float) else DEFAULT_POLL_S
+    return source.refresh_interval_s or DEFAULT_POLL_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +225,7 @@ class SourceCache:
 def _fingerprint(config: SourceConfig) -> str:
     """Changes when the source is re-pointed or reconfigured, so old answers are not served."""
     data = orjson.dumps(
-        [config.protocol.value, config.url, dict(config.options)], option=orjson.OPT_SORT_KEYS
+        [config.protocol.value, config.url, config.options.as_table()],
+        option=orjson.OPT_SORT_KEYS,
     )
     return hashlib.sha256(data).hexdigest()[:12]

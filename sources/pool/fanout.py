@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.adapters import adapter_for
-from sources.base import DEFAULT_MAX_CONCURRENCY, SourceConfig, SourceContext
+from sources.base import SourceConfig, SourceContext
 from sources.errors import (
     ConfigError,
     SourceBadResponse,
@@ -97,9 +97,8 @@ class FanOutResult(Generic[T]):
     served: dict[str, Served[T]] = field(default_factory=dict)
 
 
-def _limit(source: Source) -> int:
-    value = source.config.options.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
-    return value if isinstance(value, int) and value > 0 else DEFAULT_MAX_CONCURRENCY
+def _bulkhead(source: Source) -> asyncio.Semaphore:
+    return asyncio.Semaphore(source.config.max_concurrency)
 
 
 def _build_adapter(config: SourceConfig, context: SourceContext) -> Source:
@@ -149,7 +148,9 @@ class SourcePool:
         self._adapters = adapters
         self._health = {c.id: self._health.get(c.id, SourceHealth()) for c in configs}
         self._bulkheads = {
-            sid: self._bulkheads[sid] if old.get(sid) is a else asyncio.Semaphore(_limit(a))
+            sid: self._bulkheads[sid]
+            if old.get(sid) is a
+            else asyncio.Semaphore(a.config.max_concurrency)
             for sid, a in adapters.items()
         }
         self.order = {c.id: i for i, c in enumerate(configs)}
@@ -286,7 +287,9 @@ class SourcePool:
             if budget_s <= 0:
                 return SourceTimeout(source.id, "the request's fan-out deadline had passed")
             timeout_s = budget_s
-        bulkhead = self._bulkheads.get(source.id) or asyncio.Semaphore(_limit(source))
+        bulkhead = self._bulkheads.get(source.id) or asyncio.Semaphore(
+            source.config.max_concurrency
+        )
         breaker = await self.breakers.breaker(source.id)
         try:
             # Waiting for a free slot in the bulkhead counts against the timeout.

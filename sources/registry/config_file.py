@@ -9,11 +9,12 @@
     timeout_s = 3
     credentials_env = "CLINIQUE_A_API_KEY"   # the variable's NAME, never the key
 
-    [sources.options]
+    [sources.options]                        # the protocol's own, typed: RestJsonOptions
     page_size = 100
 
 Keys of a ``[[sources]]`` table are ``sources.registry.definition.SOURCE_KEYS``; anything else
-is refused, as is any top-level key but ``sources``. Every error is a one-line
+is refused, as is any top-level key but ``sources``, and any option its protocol's
+model (``sources.adapters.options_for``) refuses. Every error is a one-line
 ``ConfigError`` naming the file, the source (number and id) and the key.
 
 The gateway polls ``config_fingerprint`` and, when it moves, applies the file:
@@ -31,12 +32,12 @@ from sources.errors import ConfigError
 from sources.registry.definition import parse_definition
 
 if TYPE_CHECKING:
-    from sources.registry.definition import SourceDefinition
+    from sources.base import SourceConfig
 
 __all__ = ["config_fingerprint", "load_config"]
 
 
-def load_config(path: str | os.PathLike[str]) -> list[SourceDefinition]:
+def load_config(path: str | os.PathLike[str]) -> list[SourceConfig]:
     """The sources a config file declares, in file order, validated.
 
     A file without any ``[[sources]]`` declares no source (applying it removes
@@ -58,7 +59,7 @@ def load_config(path: str | os.PathLike[str]) -> list[SourceDefinition]:
             "under its own [[sources]] header"
         )
 
-    definitions: list[SourceDefinition] = []
+    definitions: list[SourceConfig] = []
     first_seen: dict[str, int] = {}
     for number, table in enumerate(tables, start=1):
         if not isinstance(table, dict):

@@ -1,11 +1,18 @@
-"""A booking source as the registry stores it, and the validation every way in goes through.
+"""Reading a booking source's definition: the one validation every way in goes through.
 
-The CLI, the config file (``sources.registry.config_file``) and ``SourceStore`` all build
-definitions with ``parse_definition`` (untyped input) or ``validate_definition``
-(a definition built in code), so one set of rules and messages applies to all.
+The CLI, the config file (``sources.registry.config_file``) and ``SourceStore`` (its
+rows) all read definitions with ``parse_definition`` (untyped input, e.g. a TOML
+table) or ``validate_definition`` (a ``SourceConfig`` built in code), so one set of
+rules and messages applies to all. ``definition_table`` is the inverse: the table a
+definition reads back from, which the store keeps as a row.
 
     definition = parse_definition({"id": "clinique-a", "protocol": "REST_JSON",
                                    "url": "https://api.clinique-a.example/v1"})
+    definition.options.page_size  # 500: RestJsonOptions, typed
+
+Common settings are checked here; each protocol's options by its own model
+(``sources.adapters.options_for``), which may also refuse common settings that do
+not apply to it. Either may be written at the top level or under ``options``.
 """
 
 from __future__ import annotations
@@ -15,49 +22,49 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
+from sources.adapters import options_for, top_level_option_keys
+from sources.base import SourceConfig
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
+from sources.settings import (
+    DEFAULT_CACHE_STALE_S,
+    DEFAULT_CACHE_TTL_S,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT_S,
+    MAX_CACHE_STALE_S,
+    MAX_CACHE_TTL_S,
+    MAX_CONCURRENCY,
+    MAX_TIMEOUT_S,
+)
 
-__all__ = ["SOURCE_KEYS", "SourceDefinition", "parse_definition", "validate_definition"]
+__all__ = ["SOURCE_KEYS", "definition_table", "parse_definition", "validate_definition"]
 
-DEFAULT_TIMEOUT_S = 2.0
-MAX_TIMEOUT_S = 60.0
-MAX_CONCURRENCY = 1000
-# SMART Scheduling Links: clients poll the manifest every 1 to 5 minutes.
-MIN_POLL_INTERVAL_S = 60
-MAX_POLL_INTERVAL_S = 300
+# Common settings also accepted under ``options`` (where rows keep them), and their
+# defaults: a setting at its default is not written back.
+_SETTINGS: dict[str, object] = {
+    "cache_stale_s": DEFAULT_CACHE_STALE_S,
+    "cache_ttl_s": DEFAULT_CACHE_TTL_S,
+    "connect_timeout_s": None,
+    "max_concurrency": DEFAULT_MAX_CONCURRENCY,
+    "read_timeout_s": None,
+}
+_PROTOCOL_KEYS = top_level_option_keys()
 
-# Answers of live sources are cached this long (0: not cached), then served stale
-# this much longer while one background call refreshes them.
-MAX_CACHE_TTL_S = 3600
-MAX_CACHE_STALE_S = 86400
-
-SOURCE_KEYS = (
-    "cache_stale_s",
-    "cache_ttl_s",
-    "connect_timeout_s",
-    "credentials_env",
-    "enabled",
-    "id",
-    "max_concurrency",
-    "name",
-    "options",
-    "poll_interval_s",
-    "protocol",
-    "read_timeout_s",
-    "timeout_s",
-    "url",
+SOURCE_KEYS = tuple(
+    sorted(
+        {"credentials_env", "enabled", "id", "name", "options", "protocol", "timeout_s", "url"}
+        | _SETTINGS.keys()
+        | _PROTOCOL_KEYS.keys()
+    )
 )
 """Every key a source definition may hold (a config file's ``[[sources]]`` table)."""
 
 _REQUIRED_KEYS = ("id", "protocol", "url")
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SMART_MANIFEST_SUFFIX = "$bulk-publish"
 # User info in a URL is a secret: refused, and masked in messages. The mask is
 # wider than the refusal: a password holding '/' reads as host, bad port, path.
 _USERINFO_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^@/?#]*@")
@@ -66,29 +73,9 @@ _MASK_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^@]*@")
 _Fail = Callable[[str], ConfigError]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SourceDefinition:
-    """A booking source as the registry stores it: no secret, only the name of
-    the environment variable holding it. An empty ``name`` defaults to ``id``.
-
-        SourceDefinition(id="clinique-a", protocol=SourceProtocol.REST_JSON,
-                         url="https://api.clinique-a.example/v1",
-                         credentials_env="CLINIQUE_A_API_KEY")
-    """
-
-    id: str
-    name: str = ""
-    protocol: SourceProtocol
-    url: str
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    enabled: bool = True
-    credentials_env: str | None = None
-    # Protocol-specific settings, validated by the adapter that reads them.
-    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
-
-
-def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> SourceDefinition:
-    """Check untyped input (a TOML table, CLI arguments) and build a definition.
+def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> SourceConfig:
+    """Check untyped input (a TOML table, CLI arguments, a registry row) and build a
+    definition, its options typed.
 
     Raises ``ConfigError`` with a one-line message prefixed by ``where``
     (default ``source '<id>'``) that says what to fix.
@@ -115,19 +102,14 @@ def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> 
         )
 
     protocol = _parse_protocol(raw["protocol"], fail)
-    url = _parse_url(raw["url"], protocol, fail)
+    url = _parse_url(raw["url"], fail)
 
     name = raw.get("name", source_id)
     if not isinstance(name, str) or not name.strip():
         raise fail(f"name must be a non-empty string, got {name!r}")
 
     timeout_s = raw.get("timeout_s", DEFAULT_TIMEOUT_S)
-    if (
-        not isinstance(timeout_s, int | float)
-        or isinstance(timeout_s, bool)
-        or not math.isfinite(timeout_s)
-        or not 0 < timeout_s <= MAX_TIMEOUT_S
-    ):
+    if not _number(timeout_s) or not 0 < timeout_s <= MAX_TIMEOUT_S:
         raise fail(f"timeout_s must be a number between 0 and {MAX_TIMEOUT_S:g}, got {timeout_s!r}")
 
     enabled = raw.get("enabled", True)
@@ -146,61 +128,47 @@ def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> 
         )
 
     options = _parse_options(raw.get("options", {}), fail)
-    concurrency = raw.get("max_concurrency", options.get("max_concurrency"))
-    if concurrency is not None:
-        if (
-            not isinstance(concurrency, int)
-            or isinstance(concurrency, bool)
-            or not 1 <= concurrency <= MAX_CONCURRENCY
-        ):
-            raise fail(
-                f"max_concurrency must be a whole number between 1 and {MAX_CONCURRENCY}, "
-                f"got {concurrency!r}"
-            )
-        options["max_concurrency"] = concurrency
-    poll = raw.get("poll_interval_s", options.get("poll_interval_s"))
-    if poll is not None:
-        if protocol is not SourceProtocol.SMART_SCHEDULING_LINKS:
-            raise fail("poll_interval_s applies to SMART_SCHEDULING_LINKS sources only")
-        if (
-            not isinstance(poll, int | float)
-            or isinstance(poll, bool)
-            or not MIN_POLL_INTERVAL_S <= poll <= MAX_POLL_INTERVAL_S
-        ):
-            raise fail(
-                f"poll_interval_s must be a number of seconds between {MIN_POLL_INTERVAL_S} "
-                f"and {MAX_POLL_INTERVAL_S} (the feed's publishers expect 1 to 5 minutes), "
-                f"got {poll!r}"
-            )
-        options["poll_interval_s"] = float(poll)
-    for key, low, high in (
-        ("connect_timeout_s", 0.0, float(timeout_s)),
-        ("read_timeout_s", 0.0, float(timeout_s)),
+    settings = {key: raw.get(key, options.pop(key, None)) for key in _SETTINGS}
+    given = {key for key, value in settings.items() if value is not None}
+    concurrency = settings["max_concurrency"]
+    if concurrency is not None and (
+        not isinstance(concurrency, int)
+        or isinstance(concurrency, bool)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
     ):
-        _number_option(
-            raw,
-            options,
-            key,
-            low,
-            high,
-            fail,
-            what="a number of seconds above 0 and at most timeout_s",
+        raise fail(
+            f"max_concurrency must be a whole number between 1 and {MAX_CONCURRENCY}, "
+            f"got {concurrency!r}"
         )
-    for key, high in (("cache_ttl_s", MAX_CACHE_TTL_S), ("cache_stale_s", MAX_CACHE_STALE_S)):
-        if _number_option(
-            raw,
-            options,
-            key,
-            -1.0,
-            float(high),
-            fail,
-            what=f"a number of seconds between 0 and {high}",
-        ) and (protocol is SourceProtocol.SMART_SCHEDULING_LINKS):
+    for key in ("connect_timeout_s", "read_timeout_s"):
+        value = settings[key]
+        if value is not None and (not _number(value) or not 0 < value <= timeout_s):
             raise fail(
-                f"{key} does not apply to SMART_SCHEDULING_LINKS sources "
-                "(they answer from their own copy of the feed, refreshed by poll_interval_s)"
+                f"{key} must be a number of seconds above 0 and at most timeout_s, got {value!r}"
             )
-    return SourceDefinition(
+    for key, high in (("cache_ttl_s", MAX_CACHE_TTL_S), ("cache_stale_s", MAX_CACHE_STALE_S)):
+        value = settings[key]
+        if value is not None and (not _number(value) or not 0 <= value <= high):
+            raise fail(f"{key} must be a number of seconds between 0 and {high}, got {value!r}")
+
+    for key, protocols in _PROTOCOL_KEYS.items():
+        value = raw.get(key, options.get(key))
+        if value is None:
+            continue
+        if protocol not in protocols:
+            raise fail(f"{key} applies to {' and '.join(p.value for p in protocols)} sources only")
+        options[key] = value
+    model = options_for(protocol)
+    typed = model.parse(options, where)
+    problem = model.source_problem(url, given)
+    if problem:
+        raise fail(problem)
+
+    def setting(key: str) -> Any:
+        value = settings[key]
+        return _SETTINGS[key] if value is None else value
+
+    return SourceConfig(
         id=source_id,
         name=name,
         protocol=protocol,
@@ -208,25 +176,49 @@ def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> 
         timeout_s=float(timeout_s),
         enabled=enabled,
         credentials_env=credentials_env,
-        options=options,
+        connect_timeout_s=_seconds(setting("connect_timeout_s")),
+        read_timeout_s=_seconds(setting("read_timeout_s")),
+        max_concurrency=setting("max_concurrency"),
+        cache_ttl_s=float(setting("cache_ttl_s")),
+        cache_stale_s=float(setting("cache_stale_s")),
+        options=typed,
     )
 
 
-def validate_definition(definition: SourceDefinition) -> SourceDefinition:
-    """Check a definition built in code; returns it normalized (name, float timeout,
-    options as plain JSON values). Same rules and messages as ``parse_definition``."""
-    raw: dict[str, object] = {
+def definition_table(definition: SourceConfig) -> dict[str, Any]:
+    """The table ``definition`` reads back from (what a registry row holds): common
+    settings left at their defaults are not written; those set are kept under
+    ``options``, with the protocol's options as written. Never the secret."""
+    options = definition.options.as_table()
+    for key, default in _SETTINGS.items():
+        value = getattr(definition, key)
+        if value != default:
+            options[key] = value
+    return {
         "id": definition.id,
-        "protocol": definition.protocol,
+        "name": definition.name or definition.id,
+        "protocol": definition.protocol.value,
         "url": definition.url,
         "timeout_s": definition.timeout_s,
         "enabled": definition.enabled,
         "credentials_env": definition.credentials_env,
-        "options": definition.options,
+        "options": options,
     }
-    if definition.name:
-        raw["name"] = definition.name
-    return parse_definition(raw)
+
+
+def validate_definition(definition: SourceConfig) -> SourceConfig:
+    """Check a definition built in code; returns it normalized (name, float numbers,
+    options as plain JSON gives them back). Same rules and messages as
+    ``parse_definition``; the resolved ``credentials`` are dropped."""
+    return parse_definition(definition_table(definition))
+
+
+def _number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _unknown_key_problem(key: str) -> str:
@@ -245,7 +237,7 @@ def _parse_protocol(value: object, fail: _Fail) -> SourceProtocol:
         raise fail(f"protocol must be one of {known}, got {value!r}") from None
 
 
-def _parse_url(value: object, protocol: SourceProtocol, fail: _Fail) -> str:
+def _parse_url(value: object, fail: _Fail) -> str:
     if not isinstance(value, str):
         raise fail(f"url must be a string, got {value!r}")
     shown = _MASK_RE.sub(r"\1***@", value)
@@ -263,40 +255,7 @@ def _parse_url(value: object, protocol: SourceProtocol, fail: _Fail) -> str:
         raise fail(problem) from None
     if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in value):
         raise fail(problem)
-    if protocol is SourceProtocol.SMART_SCHEDULING_LINKS and not parts.path.endswith(
-        _SMART_MANIFEST_SUFFIX
-    ):
-        raise fail(
-            f"url of a SMART_SCHEDULING_LINKS source must end with "
-            f"{_SMART_MANIFEST_SUFFIX!r} (the manifest), got {shown!r}"
-        )
     return value
-
-
-def _number_option(
-    raw: Mapping[str, object],
-    options: dict[str, Any],
-    key: str,
-    above: float,
-    high: float,
-    fail: _Fail,
-    *,
-    what: str,
-) -> bool:
-    """Check a numeric key given at the top level or in ``options`` (strictly above
-    ``above``, at most ``high``) and keep it in ``options``; False when absent."""
-    value = raw.get(key, options.get(key))
-    if value is None:
-        return False
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or not above < value <= high
-    ):
-        raise fail(f"{key} must be {what}, got {value!r}")
-    options[key] = float(value)
-    return True
 
 
 def _parse_options(value: object, fail: _Fail) -> dict[str, Any]:

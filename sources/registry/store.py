@@ -6,7 +6,7 @@ polls ``revision()``, one tiny row read, about once a second, and rebuilds its
 sources from ``configs(os.environ)`` when the number moves.
 
     store = SourceStore("sqlite:///data/passerelle.sqlite3")
-    store.add(SourceDefinition(id="clinique-a", protocol=SourceProtocol.FHIR_R4,
+    store.add(SourceConfig(id="clinique-a", protocol=SourceProtocol.FHIR_R4,
                                url="https://fhir.clinique-a.example/r4",
                                credentials_env="CLINIQUE_A_TOKEN"))
     seen = store.revision()
@@ -16,7 +16,8 @@ sources from ``configs(os.environ)`` when the number moves.
 
 Secrets never reach the database: a row holds the *name* of the environment
 variable (``credentials_env``), resolved by ``configs`` each time it is called.
-Definitions are checked by ``sources.registry.definition`` before they are stored.
+Definitions are checked by ``sources.registry.definition`` before they are stored,
+and again when their rows are read (a row holds what ``definition_table`` gives).
 
 Every change runs in one transaction that first bumps the revision row. That
 row is therefore also the registry's write lock: concurrent writers (the CLI, a
@@ -39,9 +40,8 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import JSON, Engine, func, update
@@ -61,7 +61,11 @@ import migrations
 from sources.base import SourceConfig
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
-from sources.registry.definition import SourceDefinition, validate_definition
+from sources.registry.definition import (
+    definition_table,
+    parse_definition,
+    validate_definition,
+)
 
 __all__ = [
     "CLI_ORIGIN",
@@ -131,37 +135,26 @@ _REVISION_ID = 1
 _TABLES = [_SourceRow.__table__, _RevisionRow.__table__]  # type: ignore[attr-defined]
 
 
-def _definition_from_row(row: _SourceRow) -> SourceDefinition:
+# A row is a definition's table (``definition_table``) plus its place and origin, and is
+# read back, and checked, by ``parse_definition``: the one mapping between the two.
+
+
+def _definition_from_row(row: _SourceRow) -> SourceConfig:
     try:
-        protocol = SourceProtocol(row.protocol)
+        SourceProtocol(row.protocol)
     except ValueError:
         raise ConfigError(
             f"source {row.id!r} in the registry has unknown protocol {row.protocol!r}; "
             "remove it or upgrade the gateway"
         ) from None
-    return SourceDefinition(
-        id=row.id,
-        name=row.name,
-        protocol=protocol,
-        url=row.url,
-        timeout_s=row.timeout_s,
-        enabled=row.enabled,
-        credentials_env=row.credentials_env,
-        options=dict(row.options),
-    )
+    table = row.model_dump(exclude={"position", "origin"})
+    return parse_definition(table, where=f"source {row.id!r} in the registry")
 
 
-def _row_values(definition: SourceDefinition, origin: str) -> dict[str, Any]:
-    return {
-        "name": definition.name,
-        "protocol": definition.protocol.value,
-        "url": definition.url,
-        "timeout_s": definition.timeout_s,
-        "enabled": definition.enabled,
-        "credentials_env": definition.credentials_env,
-        "options": dict(definition.options),
-        "origin": origin,
-    }
+def _row_values(definition: SourceConfig, origin: str) -> dict[str, Any]:
+    values = definition_table(definition)
+    del values["id"]
+    return {**values, "origin": origin}
 
 
 # -- the store ------------------------------------------------------------------------
@@ -206,11 +199,11 @@ class SourceStore:
             row = session.get(_RevisionRow, _REVISION_ID)
             return row.value if row is not None else 0
 
-    def list(self) -> builtins.list[SourceDefinition]:
+    def list(self) -> builtins.list[SourceConfig]:
         """Every source, enabled or not, in registry order."""
         return [_definition_from_row(row) for row in self._rows()]
 
-    def get(self, source_id: str) -> SourceDefinition:
+    def get(self, source_id: str) -> SourceConfig:
         """One source; ``ConfigError`` if there is none with that id."""
         with self._lock, Session(self._engine) as session:
             row = session.get(_SourceRow, source_id)
@@ -228,23 +221,12 @@ class SourceStore:
         configs = []
         for definition in self.list():
             secret = environ.get(definition.credentials_env) if definition.credentials_env else None
-            configs.append(
-                SourceConfig(
-                    id=definition.id,
-                    name=definition.name,
-                    protocol=definition.protocol,
-                    url=definition.url,
-                    timeout_s=definition.timeout_s,
-                    enabled=definition.enabled,
-                    credentials=secret or None,
-                    options=MappingProxyType(dict(definition.options)),
-                )
-            )
+            configs.append(replace(definition, credentials=secret or None))
         return configs
 
     # -- changing -------------------------------------------------------------------
 
-    def add(self, definition: SourceDefinition) -> SourceDefinition:
+    def add(self, definition: SourceConfig) -> SourceConfig:
         """Add a source at the end of the registry (origin ``"cli"``); returns it
         normalized. ``ConfigError`` if invalid or if the id exists."""
         definition = validate_definition(definition)
@@ -278,7 +260,7 @@ class SourceStore:
             session.delete(row)
             session.commit()
 
-    def apply_config(self, definitions: Iterable[SourceDefinition], origin: str) -> ApplySummary:
+    def apply_config(self, definitions: Iterable[SourceConfig], origin: str) -> ApplySummary:
         """Make the registry hold exactly ``definitions`` for ``origin`` (see the module
         docstring for ownership). All or nothing; an unchanged file changes nothing,
         not even the revision."""
@@ -379,7 +361,7 @@ def _in_registry_order() -> SelectOfScalar[_SourceRow]:
     return select(_SourceRow).order_by(col(_SourceRow.position), col(_SourceRow.id))
 
 
-def _new_row(session: Session, definition: SourceDefinition, origin: str) -> _SourceRow:
+def _new_row(session: Session, definition: SourceConfig, origin: str) -> _SourceRow:
     last = session.exec(select(func.max(_SourceRow.position))).one()
     position = (last or 0) + 1
     return _SourceRow(id=definition.id, position=position, **_row_values(definition, origin))

@@ -7,16 +7,14 @@ down, follows pages only as far as the query needs, then fetches the clinics
 and physicians the slots refer to, batched by ids.
 
     source = RestJsonSource(
-        SourceConfig("rdvq", "RDV Québec", SourceProtocol.REST_JSON,
-                     "http://127.0.0.1:8102/api/v1", credentials="KEY"),
+        SourceConfig(id="rdvq", name="RDV Québec", protocol=SourceProtocol.REST_JSON,
+                     url="http://127.0.0.1:8102/api/v1", credentials="KEY"),
         SourceContext(session, logging.getLogger("passerelle.sources.rdvq")),
     )
     result = await source.search_slots(SlotQuery(start, end, limit=50))
 
-Options (``SourceConfig.options``): ``clinic_permit_system`` and
-``physician_licence_system`` (identifier systems of ``no_permis`` and
-``no_licence``), ``api_key_header``, ``page_size`` (the largest page asked
-for, 1 to 500; slot searches ask for no more than their limit).
+Options: ``sources.rest_json.options.RestJsonOptions`` (page size, key header,
+identifier systems), typed and checked when the definition is read.
 
 Tolerance: a malformed item is skipped and counted in one log line per call
 (counts only, never payloads); a body that is not the paging envelope is a
@@ -49,15 +47,16 @@ from sources.records import (
     SlotResult,
     SourceProtocol,
 )
+from sources.rest_json.options import RestJsonOptions
 from sources.rest_json.payload import TYPES_BY_CODE, ItemReader, api_id, read_item, read_page
 from sources.timeutil import MONTREAL, to_montreal
 from sources.transport.http import request_json
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
-    from sources.rest_json.payload import Page, Reader
+    from sources.rest_json.options import RestJsonOptions
+from sources.rest_json.payload import Page, Reader
 
-MAX_PAGE_SIZE: Final = 500
 # A hostile or broken upstream may announce any number of pages; never follow more.
 MAX_PAGES: Final = 50
 # The API refuses a list parameter of more values than this.
@@ -66,9 +65,6 @@ MAX_LIST_VALUES: Final = 1000
 # request-line limits: short ids go up to MAX_LIST_VALUES per call, long ones fewer.
 ID_CHARS_PER_CALL: Final = 5000
 MAX_RADIUS_KM: Final = 1000.0
-DEFAULT_API_KEY_HEADER: Final = "X-Cle-Api"
-DEFAULT_CLINIC_PERMIT_SYSTEM: Final = "urn:passerelle:demo:clinic-permit"
-DEFAULT_PHYSICIAN_LICENCE_SYSTEM: Final = "urn:passerelle:demo:physician-licence"
 
 CODES_BY_TYPE: Final[Mapping[AppointmentType, str]] = {t: c for c, t in TYPES_BY_CODE.items()}
 # Official codes of Quebec's administrative regions, "01" to "17", in Region's order.
@@ -100,21 +96,12 @@ class RestJsonSource(Source):
     def __init__(self, config: SourceConfig, context: SourceContext) -> None:
         super().__init__(config, context)
         self._base = config.url.rstrip("/")
-        options = config.options
-        self._key_header = _option_str(options, "api_key_header", DEFAULT_API_KEY_HEADER)
-        self._permit_system = _option_str(
-            options, "clinic_permit_system", DEFAULT_CLINIC_PERMIT_SYSTEM
-        )
-        self._licence_system = _option_str(
-            options, "physician_licence_system", DEFAULT_PHYSICIAN_LICENCE_SYSTEM
-        )
+        self.options = config.options_as(RestJsonOptions)
+        self._key_header = self.options.api_key_header
+        self._permit_system = self.options.clinic_permit_system
+        self._licence_system = self.options.physician_licence_system
         self._items = ItemReader(self.id, self._permit_system, self._licence_system)
-        page_size = options.get("page_size", MAX_PAGE_SIZE)
-        self._page_size = (
-            min(MAX_PAGE_SIZE, max(1, page_size))
-            if isinstance(page_size, int) and not isinstance(page_size, bool)
-            else MAX_PAGE_SIZE
-        )
+        self._page_size = self.options.page_size
 
     # -- slots --------------------------------------------------------------
 
@@ -359,8 +346,8 @@ class RestJsonSource(Source):
             "GET",
             f"{self._base}/{resource}",
             timeout_s=self.config.timeout_s,
-            connect_timeout_s=self.config.connect_timeout_s,
-            read_timeout_s=self.config.read_timeout_s,
+            connect_timeout_s=self.config.effective_connect_timeout_s,
+            read_timeout_s=self.config.effective_read_timeout_s,
             params=params,
             headers=headers,
         )
@@ -498,11 +485,6 @@ def _aware(query: SlotQuery) -> SlotQuery:
     if query.starts_before.tzinfo is None:
         query = replace(query, starts_before=query.starts_before.replace(tzinfo=MONTREAL))
     return query
-
-
-def _option_str(options: Mapping[str, object], name: str, default: str) -> str:
-    value = options.get(name)
-    return value if isinstance(value, str) and value else default
 
 
 __all__ = ["CODES_BY_TYPE", "REGION_CODES", "TYPES_BY_CODE", "RestJsonSource"]

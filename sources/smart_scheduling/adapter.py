@@ -3,7 +3,7 @@
     source = SmartSchedulingSource(
         SourceConfig(id="ssl-qc", name="SSL Québec", protocol=SourceProtocol.SMART_SCHEDULING_LINKS,
                      url="https://publisher.example/fhir/$bulk-publish",
-                     options={"poll_interval_s": 120}),
+                     options=SmartSchedulingOptions(poll_interval_s=120)),
         SourceContext(session, logging.getLogger("passerelle.sources.ssl-qc")),
     )
     await source.start()  # loads the feed, then polls it in the background
@@ -31,8 +31,9 @@ new one aside and swaps the reference. Until the first load completes, searches 
 ``SourceUnavailable`` and the status is DEGRADED; after a failed refresh the previous
 copy is served, DEGRADED, while retries back off up to ``MAX_BACKOFF_S``.
 
-**Options.** ``poll_interval_s``; ``max_file_bytes`` (default 2 GiB): a larger file is
-refused (skipped, status DEGRADED). A line over ``MAX_LINE_BYTES`` is skipped.
+**Options** (``sources.smart_scheduling.options.SmartSchedulingOptions``):
+``poll_interval_s``; ``max_file_bytes`` (default 2 GiB): a larger file is refused
+(skipped, status DEGRADED). A line over ``MAX_LINE_BYTES`` is skipped.
 """
 
 from __future__ import annotations
@@ -46,12 +47,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from sources.base import Source
-from sources.errors import ConfigError, SourceBadResponse, SourceError, SourceUnavailable
+from sources.errors import SourceBadResponse, SourceError, SourceUnavailable
 from sources.records import SourceProtocol, SourceStatus
 from sources.smart_scheduling.files import FeedFiles, FetchRules
 from sources.smart_scheduling.http import conditional_headers, fetch_manifest
 from sources.smart_scheduling.load import resolve, slot_changes
 from sources.smart_scheduling.manifest import covers_since, file_name, read_manifest
+from sources.smart_scheduling.options import SmartSchedulingOptions
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
@@ -113,14 +115,12 @@ class SmartSchedulingSource(Source):
     FILE_DEADLINE_S: ClassVar[float] = 900.0
     FILE_CONCURRENCY: ClassVar[int] = 4
     MAX_LINE_BYTES: ClassVar[int] = 1024 * 1024
-    DEFAULT_MAX_FILE_BYTES: ClassVar[int] = 2 * 1024**3
 
     def __init__(self, config: SourceConfig, context: SourceContext) -> None:
         super().__init__(config, context)
-        self._poll_s = _option(config, "poll_interval_s")
-        self._max_file_bytes = int(
-            _option(config, "max_file_bytes", whole=True) or self.DEFAULT_MAX_FILE_BYTES
-        )
+        self.options = config.options_as(SmartSchedulingOptions)
+        self._poll_s = self.options.poll_interval_s
+        self._max_file_bytes = self.options.max_file_bytes
         self._task: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
         self._index: SlotIndex | None = None
@@ -175,6 +175,10 @@ class SmartSchedulingSource(Source):
         return self._as_of
 
     @property
+    def refresh_interval_s(self) -> float:
+        return max(self.MIN_POLL_INTERVAL_S, self._poll_s or self.DEFAULT_POLL_INTERVAL_S)
+
+    @property
     def skipped_records(self) -> int | None:
         return self._skipped
 
@@ -214,7 +218,7 @@ class SmartSchedulingSource(Source):
             await asyncio.sleep(delay)
 
     def _next_delay(self) -> float:
-        interval = max(self.MIN_POLL_INTERVAL_S, self._poll_s or self.DEFAULT_POLL_INTERVAL_S)
+        interval = self.refresh_interval_s
         if self._failures:
             backoff = interval * 2 ** min(self._failures - 1, 16)
             interval = min(backoff, max(self.MAX_BACKOFF_S, interval))
@@ -378,17 +382,6 @@ def _report(file: FeedFile, how: How) -> FileReport:
     return FileReport(
         file.name, how, file.lines, file.kept, file.busy, file.malformed, file.unresolved
     )
-
-
-def _option(config: SourceConfig, name: str, *, whole: bool = False) -> float | None:
-    value = config.options.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ConfigError(f"source {config.id!r}: option {name} must be a positive number")
-    if whole and value != int(value):
-        raise ConfigError(f"source {config.id!r}: option {name} must be a whole number")
-    return float(value)
 
 
 __all__ = ["FileReport", "LoadReport", "SmartSchedulingSource"]

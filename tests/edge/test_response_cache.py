@@ -94,7 +94,7 @@ async def test_variables_in_another_order_are_the_same_entry_and_others_are_not(
 async def test_a_source_that_must_not_be_cached_makes_the_response_uncacheable(
     gateway_for: GatewayFactory, fhir_server: TestServer
 ) -> None:
-    uncached = replace(fhir_definition(fhir_server), options={"cache_ttl_s": 0})
+    uncached = replace(fhir_definition(fhir_server), cache_ttl_s=0.0)
     async with gateway_for(uncached) as gw:
         await register(gw)
         _, first, _ = await get(gw)
@@ -106,7 +106,7 @@ async def test_a_source_that_must_not_be_cached_makes_the_response_uncacheable(
 async def test_a_response_is_not_served_past_the_ttl_of_its_sources(
     gateway_for: GatewayFactory, fhir_server: TestServer
 ) -> None:
-    short = replace(fhir_definition(fhir_server), options={"cache_ttl_s": 1, "cache_stale_s": 0})
+    short = replace(fhir_definition(fhir_server), cache_ttl_s=1.0, cache_stale_s=0.0)
     async with gateway_for(short) as gw:
         await register(gw)
         await asyncio.sleep(1.05)  # the registration's source answers have expired

@@ -33,7 +33,9 @@ async def test_the_circuit_opens_after_failures_then_half_opens_and_closes(
     app, seen = upstream(*[(401, {})] * 4)
     async with serve(app) as server:
         pool = SourcePool(session, lambda config, context: Probe(config, context))
-        config = SourceConfig("p", "p", SourceProtocol.REST_JSON, str(server.make_url("/")))
+        config = SourceConfig(
+            id="p", protocol=SourceProtocol.REST_JSON, url=str(server.make_url("/"))
+        )
         await pool.sync([config])
         now = datetime.now(UTC)
         query = SlotQuery(now, now, limit=1)

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from types import MappingProxyType
+from typing import Any
 
 import aiohttp
 import pytest
@@ -86,11 +86,15 @@ class Fake(Source):
         return []
 
 
-def config(**options: object) -> SourceConfig:
+def config(**settings: Any) -> SourceConfig:
     return SourceConfig(
-        "fake", "Fake", SourceProtocol.REST_JSON, "http://fake.test", 1.0, True, None,
-        MappingProxyType(options),
-    )  # fmt: skip
+        id="fake",
+        name="Fake",
+        protocol=SourceProtocol.REST_JSON,
+        url="http://fake.test",
+        timeout_s=1.0,
+        **settings,
+    )
 
 
 @pytest.fixture

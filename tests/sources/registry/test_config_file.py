@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from sources.base import SourceConfig
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
 from sources.registry.config_file import config_fingerprint, load_config
-from sources.registry.definition import SourceDefinition
 from sources.registry.store import ApplySummary, SourceStore, config_origin
+from sources.rest_json.options import RestJsonOptions
 
 FULL = """\
 [[sources]]
@@ -55,7 +56,7 @@ def test_a_config_file_gives_its_sources_in_file_order(tmp_path: Path) -> None:
     path = write(tmp_path, FULL)
 
     assert load_config(path) == [
-        SourceDefinition(
+        SourceConfig(
             id="clinique-a",
             name="Clinique A",
             protocol=SourceProtocol.REST_JSON,
@@ -63,9 +64,9 @@ def test_a_config_file_gives_its_sources_in_file_order(tmp_path: Path) -> None:
             timeout_s=3.0,
             enabled=False,
             credentials_env="CLINIQUE_A_API_KEY",
-            options={"page_size": 100, "regions": ["MONTREAL", "LAVAL"]},
+            options=RestJsonOptions(page_size=100, regions=["MONTREAL", "LAVAL"]),
         ),
-        SourceDefinition(
+        SourceConfig(
             id="publisher-b",
             name="publisher-b",
             protocol=SourceProtocol.SMART_SCHEDULING_LINKS,

@@ -18,9 +18,9 @@ from sqlalchemy import MetaData, insert, inspect, text
 from sqlmodel import SQLModel
 
 import migrations
+from sources.base import SourceConfig
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
-from sources.registry.definition import SourceDefinition
 from sources.registry.partners import PartnerStore
 from sources.registry.partners import metadata as partner_metadata
 from sources.registry.store import _TABLES, SourceStore
@@ -59,8 +59,8 @@ def models() -> MetaData:
     return expected
 
 
-def source(source_id: str) -> SourceDefinition:
-    return SourceDefinition(
+def source(source_id: str) -> SourceConfig:
+    return SourceConfig(
         id=source_id, protocol=SourceProtocol.REST_JSON, url=f"https://{source_id}.example/api"
     )
 
@@ -155,7 +155,7 @@ def test_an_old_create_all_database_upgrades_in_place_keeping_its_sources(
     assert tables(database_url) >= PARTNER_TABLES
     with SourceStore(database_url) as store:
         assert [d.id for d in store.list()] == ["kept-a", "kept-b"]
-        assert store.get("kept-a").options == {"page_size": 50}
+        assert store.get("kept-a").options.as_table() == {"page_size": 50}
         assert store.revision() == 2  # its revision row too
         store.remove("kept-a")
         assert store.revision() == 3

@@ -17,23 +17,28 @@ import pytest
 import sqlalchemy
 from sqlalchemy import text
 
+from sources.adapters import options_for
+from sources.base import SourceConfig
 from sources.errors import ConfigError
+from sources.fhir.options import FhirOptions
 from sources.records import SourceProtocol
-from sources.registry.definition import SourceDefinition, parse_definition, validate_definition
+from sources.registry.definition import parse_definition, validate_definition
 from sources.registry.store import CLI_ORIGIN, ApplySummary, SourceStore
 
 ORIGIN = "config:/etc/passerelle/sources.toml"
 OTHER_ORIGIN = "config:/etc/passerelle/other.toml"
 
 
-def source(source_id: str, **changes: Any) -> SourceDefinition:
+def source(source_id: str, **changes: Any) -> SourceConfig:
     fields: dict[str, Any] = {
         "id": source_id,
         "protocol": SourceProtocol.REST_JSON,
         "url": f"https://{source_id}.example/api",
     }
     fields.update(changes)
-    return SourceDefinition(**fields)
+    if isinstance(fields.get("options"), dict):
+        fields["options"] = options_for(fields["protocol"])(**fields["options"])
+    return SourceConfig(**fields)
 
 
 @pytest.fixture
@@ -74,7 +79,7 @@ def test_add_returns_and_stores_the_normalized_definition(store: SourceStore) ->
         )
     )
 
-    expected = SourceDefinition(
+    expected = SourceConfig(
         id="clinique-a",
         name="clinique-a",
         protocol=SourceProtocol.FHIR_R4,
@@ -82,7 +87,7 @@ def test_add_returns_and_stores_the_normalized_definition(store: SourceStore) ->
         timeout_s=5.0,
         enabled=True,
         credentials_env="CLINIQUE_A_TOKEN",
-        options={"page_size": 50, "filters": {"types": ["ROUTINE", "URGENT"]}, "on": True},
+        options=FhirOptions(page_size=50, filters={"types": ["ROUTINE", "URGENT"]}, on=True),
     )
     assert added == expected
     assert store.get("clinique-a") == expected
@@ -354,7 +359,7 @@ def test_configs_resolve_credentials_from_the_environment(store: SourceStore) ->
         "https://with-key.example/api",
         2.0,
     )
-    assert dict(first.options) == {"page_size": 20}
+    assert first.options.as_table() == {"page_size": 20}
     with pytest.raises(TypeError):
         first.options["page_size"] = 1  # type: ignore[index]
     assert configs[3].timeout_s == 7.0
@@ -515,7 +520,7 @@ def test_valid_edge_values_are_accepted_and_normalized() -> None:
     assert definition.timeout_s == 60.0
     assert isinstance(definition.timeout_s, float)
     assert definition.enabled is True
-    assert definition.options == {}
+    assert definition.options.as_table() == {}
 
 
 def test_an_at_sign_in_the_url_path_is_no_credential() -> None:
@@ -528,7 +533,7 @@ def test_validate_definition_defaults_an_empty_name_to_the_id() -> None:
     definition = validate_definition(source("a", name="", options={"pages": (1, 2)}))
 
     assert definition.name == "a"
-    assert definition.options == {"pages": [1, 2]}  # stored as JSON gives it back
+    assert definition.options.as_table() == {"pages": [1, 2]}  # stored as JSON gives it back
 
 
 def test_a_definition_with_options_is_hashable() -> None:

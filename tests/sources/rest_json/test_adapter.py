@@ -48,12 +48,15 @@ from sources.records import (
 )
 from sources.rest_json.adapter import (
     CODES_BY_TYPE,
-    DEFAULT_CLINIC_PERMIT_SYSTEM,
-    DEFAULT_PHYSICIAN_LICENCE_SYSTEM,
     MAX_PAGES,
     REGION_CODES,
     RestJsonSource,
     _local_bound,
+)
+from sources.rest_json.options import (
+    DEFAULT_CLINIC_PERMIT_SYSTEM,
+    DEFAULT_PHYSICIAN_LICENCE_SYSTEM,
+    RestJsonOptions,
 )
 from sources.timeutil import MONTREAL
 
@@ -113,7 +116,7 @@ def make_source(
         url=url,
         timeout_s=timeout_s,
         credentials=key,
-        options=options,
+        options=RestJsonOptions(**options),
     )
     return RestJsonSource(config, SourceContext(session, logging.getLogger("test.rdvq")))
 

@@ -139,7 +139,12 @@ class Pool(SourcePool):
         await self.sync([])
         await self.sync(
             [
-                SourceConfig(sid, sid, SourceProtocol.REST_JSON, f"http://{sid}.test", timeout_s)
+                SourceConfig(
+                    id=sid,
+                    protocol=SourceProtocol.REST_JSON,
+                    url=f"http://{sid}.test",
+                    timeout_s=timeout_s,
+                )
                 for sid, _, _ in specs
             ]
         )
@@ -400,7 +405,7 @@ async def test_a_source_whose_adapter_fails_to_start_is_skipped_and_the_rest_loa
 
     pool._factory = factory
     configs = [
-        SourceConfig(sid, sid, SourceProtocol.REST_JSON, f"http://{sid}.test")
+        SourceConfig(id=sid, protocol=SourceProtocol.REST_JSON, url=f"http://{sid}.test")
         for sid in ("a", "bad", "c")
     ]
     await pool.sync(configs)
@@ -450,9 +455,10 @@ async def test_a_bulkhead_caps_the_calls_in_flight_to_one_source(pool):
 
 def test_max_concurrency_is_validated_and_kept_in_the_options() -> None:
     from sources.errors import ConfigError
-    from sources.registry.definition import parse_definition
+    from sources.registry.definition import definition_table, parse_definition
 
     raw = {"id": "a", "protocol": "FHIR_R4", "url": "http://h/fhir", "max_concurrency": 4}
-    assert parse_definition(raw).options["max_concurrency"] == 4
+    assert parse_definition(raw).max_concurrency == 4
+    assert definition_table(parse_definition(raw))["options"] == {"max_concurrency": 4}
     with pytest.raises(ConfigError, match="max_concurrency must be a whole number"):
         parse_definition({**raw, "max_concurrency": 0})

@@ -46,6 +46,7 @@ from sources.records import (
 )
 from sources.smart_scheduling.adapter import SmartSchedulingSource
 from sources.smart_scheduling.http import FileTooLarge, stream_ndjson
+from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.timeutil import MONTREAL
 from tests.conftest import TEST_NOW, serve
 
@@ -184,7 +185,8 @@ def make_source(
             protocol=SourceProtocol.SMART_SCHEDULING_LINKS,
             url=publisher.base + MANIFEST,
             timeout_s=1.0,
-            options=options,
+            # Checked as a definition read from a file would be.
+            options=SmartSchedulingOptions.parse(options, "source 'ssl-test'"),
         ),
         SourceContext(session=session, logger=logging.getLogger(LOGGER)),
     )

@@ -68,7 +68,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 async def ask(session: aiohttp.ClientSession, url: str, timeout_s: float = 2.0) -> object:
     pool = SourcePool(session, lambda config, context: Probe(config, context))
-    await pool.sync([SourceConfig("probe", "probe", SourceProtocol.REST_JSON, url, timeout_s)])
+    await pool.sync(
+        [SourceConfig(id="probe", protocol=SourceProtocol.REST_JSON, url=url, timeout_s=timeout_s)]
+    )
     now = datetime.now(UTC)
     query = SlotQuery(now, now, limit=1)
     fan = await pool.fan_out(pool.enabled, lambda s: slots_read(query))

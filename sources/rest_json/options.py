@@ -1,0 +1,51 @@
+"""The options of a REST/JSON source, checked when its definition is read.
+
+[sources.options]
+page_size = 100
+api_key_header = "X-Api-Key"
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import Field
+
+from sources.settings import ProtocolOptions
+
+__all__ = [
+    "DEFAULT_API_KEY_HEADER",
+    "DEFAULT_CLINIC_PERMIT_SYSTEM",
+    "DEFAULT_PHYSICIAN_LICENCE_SYSTEM",
+    "MAX_PAGE_SIZE",
+    "RestJsonOptions",
+]
+
+MAX_PAGE_SIZE: Final = 500
+DEFAULT_API_KEY_HEADER: Final = "X-Cle-Api"
+DEFAULT_CLINIC_PERMIT_SYSTEM: Final = "urn:passerelle:demo:clinic-permit"
+DEFAULT_PHYSICIAN_LICENCE_SYSTEM: Final = "urn:passerelle:demo:physician-licence"
+_TEXT = "a non-empty string"
+
+
+class RestJsonOptions(ProtocolOptions):
+    """What a REST/JSON source may set beyond the common settings.
+
+    RestJsonOptions(page_size=100).api_key_header  # "X-Cle-Api"
+    """
+
+    page_size: int = Field(
+        MAX_PAGE_SIZE,
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description=f"a whole number between 1 and {MAX_PAGE_SIZE}",
+    )
+    """The largest page asked for; slot searches ask for no more than their limit."""
+    api_key_header: str = Field(DEFAULT_API_KEY_HEADER, min_length=1, description=_TEXT)
+    """The header carrying the API key (the source's credentials)."""
+    clinic_permit_system: str = Field(DEFAULT_CLINIC_PERMIT_SYSTEM, min_length=1, description=_TEXT)
+    """The identifier system of the clinics' ``no_permis``."""
+    physician_licence_system: str = Field(
+        DEFAULT_PHYSICIAN_LICENCE_SYSTEM, min_length=1, description=_TEXT
+    )
+    """The identifier system of the physicians' ``no_licence``."""
