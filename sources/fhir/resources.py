@@ -1,6 +1,6 @@
 """Reading FHIR R4 JSON resources into the gateway's records, and the codes both ends share.
 
-How the gateway's model sits on FHIR R4 (``examples/demo_fhir.py`` serves exactly this):
+How the gateway's model sits on FHIR R4 (``examples/demo_fhir/`` serves exactly this):
 
 - Clinic = ``Location``: ``identifier``, ``name``, a ``telecom`` phone, ``address``,
   ``position``; its languages as the core extension ``location-communication``

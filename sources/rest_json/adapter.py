@@ -1,6 +1,6 @@
 """Adapter for the proprietary REST/JSON booking API ("RDV Québec" style).
 
-The API itself is documented in ``examples/demo_rest.py``: French field names,
+The API itself is documented in ``examples/demo_rest/``: French field names,
 Montreal local times without offset, ``page``/``limite`` paging, integer ids,
 an ``X-Cle-Api`` key header. This adapter pushes every filter the API knows
 down, follows pages only as far as the query needs, then fetches the clinics
