@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -74,6 +75,8 @@ __all__ = [
     "SourceStore",
     "config_origin",
 ]
+
+logger = logging.getLogger("passerelle")
 
 DEFAULT_DATABASE_URL = "sqlite:///data/passerelle.sqlite3"
 """Used when ``PASSERELLE_DATABASE_URL`` is unset; relative to the working directory."""
@@ -217,9 +220,18 @@ class SourceStore:
 
     def configs(self, environ: Mapping[str, str]) -> builtins.list[SourceConfig]:
         """Every source, enabled or not, in registry order, with its credentials read
-        from ``environ``. An unset or empty variable gives ``credentials=None``."""
+        from ``environ``. An unset or empty variable gives ``credentials=None``; a row
+        that does not validate is logged as an error naming it and what is wrong, and
+        left out (``list`` and ``sources list`` refuse it with that message)."""
         configs = []
-        for definition in self.list():
+        for row in self._rows():
+            try:
+                definition = _definition_from_row(row)
+            except ConfigError as exc:
+                # One row this gateway cannot read (written by another version, or by
+                # hand) must not take every other source down with it: said, and skipped.
+                logger.error("source not served: %s", exc)
+                continue
             secret = environ.get(definition.credentials_env) if definition.credentials_env else None
             configs.append(replace(definition, credentials=secret or None))
         return configs

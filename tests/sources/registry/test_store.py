@@ -578,3 +578,25 @@ def test_a_sqlite_registry_in_a_folder_that_does_not_exist_yet_creates_it(
     with SourceStore(f"sqlite:///{path}") as store:
         assert store.list() == []
     assert path.exists()
+
+
+def test_a_row_that_no_longer_validates_is_logged_and_left_out_of_the_served_sources(
+    store: SourceStore, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.add(source("good"))
+    store.add(source("bad"))
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.begin() as connection:  # as an older gateway or a hand edit left it
+            connection.execute(
+                text("UPDATE source_registry SET options = :o WHERE id = 'bad'"),
+                {"o": '{"page_size": 1000}'},
+            )
+    finally:
+        engine.dispose()
+
+    assert [c.id for c in store.configs({})] == ["good"]
+    assert "source not served: " in caplog.text and "'bad'" in caplog.text
+    assert "page_size" in caplog.text
+    with pytest.raises(ConfigError, match="page_size"):
+        store.list()
