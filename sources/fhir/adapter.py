@@ -16,6 +16,11 @@ A slot without ``appointmentType`` is ROUTINE (v2 table 0276: "default if not va
 slot coded only in unknown systems is skipped rather than guessed. Only free slots are kept.
 Next links are followed only on the origin of ``config.url``, never twice, at most
 ``MAX_PAGES`` pages per search.
+
+It stays one module past 400 lines because :class:`FhirSource` is one conversation with
+one server: the Location scope, paging, ``_include`` and the same-origin checks all read
+the same base URL and search state; the resources and results are already apart
+(``resources``, ``found``).
 """
 
 from __future__ import annotations

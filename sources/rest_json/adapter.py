@@ -19,6 +19,10 @@ identifier systems), typed and checked when the definition is read.
 Tolerance: a malformed item is skipped and counted in one log line per call
 (counts only, never payloads); a body that is not the paging envelope is a
 ``SourceBadResponse``. Reading bodies is ``sources.rest_json.payload``'s part.
+
+It stays one module past 400 lines because :class:`RestJsonSource` is one API's requests:
+paging, id batching by URL length and the local-time bounds share its paging state;
+the payloads are already apart (``payload``).
 """
 
 from __future__ import annotations
