@@ -79,7 +79,9 @@ def create_app(settings: Settings) -> CachedHits:
         session = aiohttp.ClientSession(
             connector=connector, headers={"User-Agent": "Passerelle/0.1"}
         )
-        pool = SourcePool(session, cache=SourceCache(settings.cache_backend()))
+        # One Redis client (and one outage pause) for every user of Redis, if any.
+        link = settings.redis_link()
+        pool = SourcePool(session, cache=SourceCache(settings.cache_backend(link)))
         watcher = RegistryWatcher(
             store, pool, config_path=settings.config_path, poll_s=settings.registry_poll_s
         )
@@ -93,10 +95,10 @@ def create_app(settings: Settings) -> CachedHits:
         gc.freeze()
         app.state.pool = pool
         # APQ hashes live in the cache backend (Redis: shared by every instance).
-        persisted = PersistedQueries(settings.edge_backend(APQ_MAX_KB))
+        persisted = PersistedQueries(settings.edge_backend(APQ_MAX_KB, link))
         app.state.persisted = persisted
         # Responses of persisted operations: a store of their own, bounded by size.
-        response_backend = settings.edge_backend(RESPONSES_MAX_KB)
+        response_backend = settings.edge_backend(RESPONSES_MAX_KB, link)
         app.state.response_cache = (
             ResponseCache(response_backend) if settings.response_cache else None
         )
@@ -107,7 +109,7 @@ def create_app(settings: Settings) -> CachedHits:
         )
         app.state.partners = partners
         # Rate limits: in Redis when the cache is there, so every instance shares them.
-        limiter = RateLimiter(settings.redis_url if settings.cache == "redis" else None)
+        limiter = RateLimiter(link)
         app.state.rate_guard = RateGuard(
             limiter, partners, settings.anonymous_budget(), settings.trusted_proxies
         )
@@ -123,7 +125,8 @@ def create_app(settings: Settings) -> CachedHits:
             await persisted.backend.aclose()
             await response_backend.aclose()
             await partners.aclose()
-            await limiter.aclose()
+            if link is not None:
+                await link.aclose()
             await session.close()
             store.close()
 

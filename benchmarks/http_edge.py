@@ -693,7 +693,7 @@ def frame_parts(frame: str) -> tuple[str, str]:
 def phase_of(frames: Sequence[str]) -> str:
     for frame in reversed(frames):
         name, file = frame_parts(frame)
-        if file.startswith("sources/cache_backends"):
+        if file.startswith("sources/kv/"):
             continue
         for phase, files, names in PHASES:
             if file.startswith(files) or (names and name.startswith(names)):

@@ -4,7 +4,8 @@
 the seconds until one may (for ``Retry-After``). Buckets live in this process,
 or in Redis so that every instance shares them (an atomic Lua script, timed by
 Redis' own clock). When Redis fails, the buckets of this process take over
-(logged once): limits loosen to one bucket per instance, they never vanish.
+(the gateway's one ``RedisLink`` logs it once and pauses): limits loosen to one
+bucket per instance, they never vanish.
 
 ``client_ip`` reads ``X-Forwarded-For`` only when the peer is a trusted proxy:
 otherwise any client could pick the address it is limited by.
@@ -22,15 +23,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import orjson
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sources.kv import CacheUnavailable
+
 if TYPE_CHECKING:
     from edge.partners import Partners
+    from sources.kv import RedisLink
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -69,31 +69,21 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str | None = None, namespace: str = "passerelle:v1:rl") -> None:
+    def __init__(self, link: RedisLink | None = None, namespace: str = "passerelle:v1:rl") -> None:
         self.namespace = namespace
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        self._redis = (
-            aioredis.Redis.from_url(
-                redis_url, socket_timeout=0.25, socket_connect_timeout=0.25,
-                retry=Retry(NoBackoff(), 0),
-            )
-            if redis_url
-            else None
-        )  # fmt: skip
-        self._script = self._redis.register_script(_SCRIPT) if self._redis else None
-        self._redis_down_until = 0.0
+        self._script = link.script(_SCRIPT) if link is not None else None
 
     async def take(self, key: str, budget: Budget) -> float:
         """0 when a request of ``key`` may pass now, else the seconds to wait."""
-        if self._script is not None and time.monotonic() >= self._redis_down_until:
+        if self._script is not None:
             try:
                 wait = await self._script(
                     keys=[f"{self.namespace}:{key}"], args=[budget.rate, budget.burst]
                 )
                 return float(wait)
-            except (RedisError, OSError) as exc:
-                logger.warning("shared rate limits unavailable (%s): per instance for 5 s", exc)
-                self._redis_down_until = time.monotonic() + 5.0
+            except CacheUnavailable:
+                pass  # Redis is down (the link said so once, and pauses): this bucket
         return self._take_here(key, budget)
 
     def _take_here(self, key: str, budget: Budget) -> float:
@@ -111,13 +101,6 @@ class RateLimiter:
             bucket.tokens -= 1
             return 0.0
         return (1 - bucket.tokens) / budget.rate
-
-    async def aclose(self) -> None:
-        if self._redis is not None:
-            try:
-                await self._redis.aclose()
-            except (RedisError, OSError):
-                pass
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import ipaddress
 
     from edge.rate_limit import Budget
-    from sources.kv.backends import CacheBackend
+    from sources.kv import CacheBackend, RedisLink
 
 __all__ = [
     "CACHE_CHOICES",
@@ -104,23 +104,32 @@ class Settings:
         # A bucket must hold at least one token, or a slow rate would refuse everyone.
         return Budget(rate, max(1.0, 2 * rate)) if rate > 0 else None
 
-    def edge_backend(self, max_kb: int) -> CacheBackend:
-        """Where the edge keeps APQ documents or whole responses: Redis with the Redis
-        cache (shared), else this process, bounded to ``max_kb`` kilobytes."""
-        from sources.kv.backends import MemoryBackend, RedisBackend
+    def redis_link(self) -> RedisLink | None:
+        """The gateway's one Redis client, when Redis is used (``cache="redis"``): the
+        source cache, persisted queries, responses and rate limits all share it."""
+        from sources.kv import RedisLink
 
-        if self.cache == "redis" and self.redis_url:
-            return RedisBackend(self.redis_url)
-        return MemoryBackend(max_weight=max_kb)
+        if self.cache != "redis":
+            return None
+        if not self.redis_url:
+            raise ConfigError("the redis cache needs a URL (PASSERELLE_REDIS_URL)")
+        return RedisLink.from_url(self.redis_url)
 
-    def cache_backend(self) -> CacheBackend | None:
-        """Where source answers are cached across requests, or ``None`` when off."""
-        from sources.kv.backends import MemoryBackend, RedisBackend
+    def edge_backend(self, max_kb: int, link: RedisLink | None) -> CacheBackend:
+        """Where the edge keeps APQ documents or whole responses: Redis through
+        ``link`` (shared by every instance), else this process, bounded to ``max_kb``
+        kilobytes."""
+        from sources.kv import MemoryBackend, RedisBackend
 
-        if self.cache == "redis":
-            if not self.redis_url:
-                raise ConfigError("the redis cache needs a URL (PASSERELLE_REDIS_URL)")
-            return RedisBackend(self.redis_url)
+        return RedisBackend(link) if link is not None else MemoryBackend(max_weight=max_kb)
+
+    def cache_backend(self, link: RedisLink | None) -> CacheBackend | None:
+        """Where source answers are cached across requests (Redis through ``link``, or
+        this process), or ``None`` when off."""
+        from sources.kv import MemoryBackend, RedisBackend
+
+        if link is not None:
+            return RedisBackend(link)
         if self.cache == "memory":
             return MemoryBackend()
         return None

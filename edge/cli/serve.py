@@ -119,12 +119,11 @@ def _settle_cache_args(args: argparse.Namespace) -> str | None:
     if args.cache == "redis":
         if not args.redis_url:
             return "--cache redis needs --redis-url or $PASSERELLE_REDIS_URL"
-        from sources.kv.backends import RedisBackend
+        from sources.kv import RedisLink
 
-        try:
-            RedisBackend(args.redis_url)  # parses the URL; connects only when used
-        except ValueError as exc:
-            return f"--redis-url: {exc}"
+        problem = RedisLink.url_problem(args.redis_url)
+        if problem is not None:
+            return f"--redis-url: {problem}"
     return None
 
 

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import orjson
 
 from sources.errors import SourceError, SourceTimeout
-from sources.kv.backends import CacheBackend, CacheUnavailable, Entry
+from sources.kv import CacheBackend, CacheUnavailable, Entry
+from sources.kv.link import OUTAGE_PAUSE_S
 
 if TYPE_CHECKING:
     from sources.base import Source, SourceConfig
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 logger = logging.getLogger("passerelle.cache")
 
-# After a backend failure, the cache is left alone this long before it is tried again.
-OUTAGE_PAUSE_S = 5.0
 NAMESPACE = "passerelle:v1"
 # For a source serving its own copy that does not say how often it refreshes it.
 DEFAULT_POLL_S = 60.0
@@ -85,11 +84,13 @@ class SourceCache:
         self.namespace = namespace
         self._inflight: dict[str, asyncio.Task[Any]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
-        self._paused_until = 0.0
+        # Whether the last use of the backend worked: an outage is logged once.
+        self._was_available = True
 
     @property
     def available(self) -> bool:
-        return self.backend is not None and time.monotonic() >= self._paused_until
+        """False without a backend, or while it is down (Redis: the link's pause)."""
+        return self.backend is not None and self.backend.available
 
     def key(self, source: Source, read: Read[Any]) -> str:
         return f"{self.namespace}:{source.id}:{_fingerprint(source.config)}:{read.digest()}"
@@ -176,10 +177,12 @@ class SourceCache:
         if not self.available or self.backend is None:
             return None
         try:
-            return await self.backend.get(key, kind)
+            entry = await self.backend.get(key, kind)
         except CacheUnavailable as exc:
             self._pause(exc)
             return None
+        self._was_available = True
+        return entry
 
     async def _put(self, key: str, read: Read[T], value: T, policy: CachePolicy) -> None:
         if not self.available or self.backend is None:
@@ -203,7 +206,9 @@ class SourceCache:
             return True
 
     def _pause(self, exc: CacheUnavailable) -> None:
-        if self.available:
+        # The backend pauses itself (one pause for every user of Redis); the source
+        # cache says once what that means for it.
+        if self._was_available:
             name = self.backend.name if self.backend is not None else "cache"
             logger.warning(
                 "%s cache unavailable (%s): calling sources directly for %.0f s",
@@ -211,7 +216,7 @@ class SourceCache:
                 exc,
                 OUTAGE_PAUSE_S,
             )
-        self._paused_until = time.monotonic() + OUTAGE_PAUSE_S
+        self._was_available = False
 
     async def aclose(self) -> None:
         tasks = [*self._inflight.values(), *self._refreshing.values()]

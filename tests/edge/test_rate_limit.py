@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from edge.rate_limit import Budget, RateLimiter, client_ip
+from sources.kv import RedisLink
 from sources.registry.partners import PartnerStore
 from tests.conftest import Gateway, GatewayFactory, fhir_definition
 
@@ -28,22 +29,25 @@ async def test_a_bucket_lets_its_burst_through_then_says_how_long_to_wait() -> N
 
 async def test_redis_buckets_are_shared_by_every_instance() -> None:
     namespace = f"passerelle-test:rl:{uuid.uuid4().hex}"
-    one, two = RateLimiter(REDIS_URL, namespace), RateLimiter(REDIS_URL, namespace)
+    links = [RedisLink.from_url(REDIS_URL), RedisLink.from_url(REDIS_URL)]
+    one, two = (RateLimiter(link, namespace) for link in links)
     waits = [await one.take("k", BUDGET), await two.take("k", BUDGET), await one.take("k", BUDGET)]
     assert waits == [0.0, 0.0, 0.0]
     assert await two.take("k", BUDGET) > 0.3  # the fourth, on either instance, waits
-    await one.aclose()
-    await two.aclose()
+    for link in links:
+        await link.aclose()
 
 
 async def test_with_redis_down_the_instance_keeps_limiting_on_its_own() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    limiter = RateLimiter(f"redis://127.0.0.1:{port}/0")
+    link = RedisLink.from_url(f"redis://127.0.0.1:{port}/0")
+    limiter = RateLimiter(link)
     waits = [await limiter.take("k", BUDGET) for _ in range(4)]
     assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] > 0.3
-    await limiter.aclose()
+    assert not link.available  # paused after the first failure, for every user of it
+    await link.aclose()
 
 
 PROXIES = [ipaddress.ip_network("10.0.0.0/8")]

@@ -8,7 +8,7 @@ import edge.settings
 from resolvers.context import DEFAULT_FANOUT_DEADLINE_S
 from schema.cost import DEFAULT_MAX_COST
 from sources.errors import ConfigError
-from sources.kv.backends import MemoryBackend, RedisBackend
+from sources.kv import MemoryBackend, RedisBackend, RedisLink
 from sources.registry.store import DEFAULT_DATABASE_URL
 
 
@@ -18,16 +18,21 @@ def test_copied_defaults_equal_their_originals() -> None:
     assert edge.settings.DEFAULT_MAX_COST == DEFAULT_MAX_COST
 
 
-def test_backends_are_built_when_asked_for() -> None:
+async def test_backends_are_built_when_asked_for_over_one_redis_link() -> None:
     memory = edge.settings.Settings()
-    assert isinstance(memory.cache_backend(), MemoryBackend)
-    assert isinstance(memory.edge_backend(1024), MemoryBackend)
-    assert edge.settings.Settings(cache="off").cache_backend() is None
+    assert memory.redis_link() is None
+    assert isinstance(memory.cache_backend(None), MemoryBackend)
+    assert isinstance(memory.edge_backend(1024, None), MemoryBackend)
+    assert edge.settings.Settings(cache="off").cache_backend(None) is None
     shared = edge.settings.Settings(cache="redis", redis_url="redis://127.0.0.1:1/0")
-    assert isinstance(shared.cache_backend(), RedisBackend)
-    assert isinstance(shared.edge_backend(1024), RedisBackend)
+    link = shared.redis_link()
+    assert isinstance(link, RedisLink)
+    backends = [shared.cache_backend(link), shared.edge_backend(1024, link)]
+    # Every user of Redis goes through the one link: one client, one outage pause.
+    assert all(isinstance(b, RedisBackend) and b.link is link for b in backends)
+    await link.aclose()
     with pytest.raises(ConfigError, match="needs a URL"):
-        edge.settings.Settings(cache="redis").cache_backend()
+        edge.settings.Settings(cache="redis").redis_link()
 
 
 def test_production_limits_anonymous_clients_by_default() -> None:

@@ -23,9 +23,8 @@ import redis.asyncio as aioredis
 
 from sources.base import Source, SourceConfig, SourceContext
 from sources.errors import SourceError, SourceUnavailable
-from sources.kv import backends as cache_backends
-from sources.kv.backends import CacheUnavailable, Entry, MemoryBackend, RedisBackend
-from sources.pool import cache as cache_module
+from sources.kv import CacheUnavailable, Entry, MemoryBackend, RedisBackend
+from sources.kv import link as kv_link
 from sources.pool.cache import CachePolicy, Served, SourceCache
 from sources.pool.fanout import SourcePool
 from sources.pool.reads import slots_read
@@ -290,8 +289,8 @@ def test_cache_keys_do_not_depend_on_set_order_or_process() -> None:
 async def test_redis_shares_entries_between_instances(
     session: aiohttp.ClientSession, namespace: str
 ) -> None:
-    one = make_pool(session, SourceCache(RedisBackend(REDIS_URL), namespace))
-    two = make_pool(session, SourceCache(RedisBackend(REDIS_URL), namespace))
+    one = make_pool(session, SourceCache(RedisBackend.from_url(REDIS_URL), namespace))
+    two = make_pool(session, SourceCache(RedisBackend.from_url(REDIS_URL), namespace))
     await one.sync([config(cache_ttl_s=60.0, cache_stale_s=30.0)])
     await two.sync([config(cache_ttl_s=60.0, cache_stale_s=30.0)])
     first = await read(one, one.enabled[0])
@@ -312,7 +311,7 @@ async def test_redis_shares_entries_between_instances(
 async def test_a_corrupt_redis_entry_is_a_miss(
     session: aiohttp.ClientSession, namespace: str
 ) -> None:
-    cache = SourceCache(RedisBackend(REDIS_URL), namespace)
+    cache = SourceCache(RedisBackend.from_url(REDIS_URL), namespace)
     pool = make_pool(session, cache)
     await pool.sync([config(cache_ttl_s=60.0)])
     (source,) = pool.enabled
@@ -327,7 +326,10 @@ async def test_a_corrupt_redis_entry_is_a_miss(
 async def test_only_one_instance_refreshes_a_stale_redis_entry(
     session: aiohttp.ClientSession, namespace: str
 ) -> None:
-    pools = [make_pool(session, SourceCache(RedisBackend(REDIS_URL), namespace)) for _ in range(3)]
+    pools = [
+        make_pool(session, SourceCache(RedisBackend.from_url(REDIS_URL), namespace))
+        for _ in range(3)
+    ]
     for pool in pools:
         await pool.sync([config(cache_ttl_s=0.2, cache_stale_s=30.0)])
     await read(pools[0], pools[0].enabled[0])
@@ -353,7 +355,7 @@ def _free_port() -> int:
 async def test_redis_unreachable_means_direct_calls_never_errors(
     session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = SourceCache(RedisBackend(f"redis://127.0.0.1:{_free_port()}/0"))
+    cache = SourceCache(RedisBackend.from_url(f"redis://127.0.0.1:{_free_port()}/0"))
     pool = make_pool(session, cache)
     await pool.sync([config(cache_ttl_s=60.0)])
     (source,) = pool.enabled
@@ -390,10 +392,9 @@ async def test_redis_dying_mid_way_degrades_to_direct_calls_then_recovers(
     private_redis: tuple[str, subprocess.Popen[bytes]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cache_module, "OUTAGE_PAUSE_S", 0.2)
-    monkeypatch.setattr(cache_backends, "OUTAGE_PAUSE_S", 0.2)
+    monkeypatch.setattr(kv_link, "OUTAGE_PAUSE_S", 0.2)
     url, process = private_redis
-    cache = SourceCache(RedisBackend(url))
+    cache = SourceCache(RedisBackend.from_url(url))
     pool = make_pool(session, cache)
     await pool.sync([config(cache_ttl_s=60.0)])
     (source,) = pool.enabled
@@ -424,7 +425,7 @@ async def test_a_redis_that_never_answers_costs_one_timeout_then_is_skipped() ->
     with socket.socket() as silent:  # accepts connections (the kernel does), never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
-        backend = RedisBackend(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        backend = RedisBackend.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
         started = time.monotonic()
         with pytest.raises(CacheUnavailable):
             await backend.get("k", str)
