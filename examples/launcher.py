@@ -3,16 +3,24 @@
 ``DemoProviders`` runs ``python -m examples.demo_fhir``, ``examples.demo_rest``
 and ``examples.demo_ssl`` on loopback ports (base port, + 1, + 2), waits until
 they answer, and gives the registry definitions that point the gateway at them.
+
+Their own output goes to one log file each (``log_dir``), so that the console
+holds the gateway's lines only; ``log_dir=None`` shows it (``--log-level debug``).
+A watchdog reaps a demo process that dies (no zombie is left) and logs it once,
+with its exit status and where its output went: the gateway then reports that
+source unavailable.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +32,10 @@ from sources.records import SourceProtocol
 DEFAULT_BASE_PORT = 8101
 REST_KEY_ENV = API_KEY_ENV
 ROOT = Path(__file__).resolve().parents[1]
+# How often the watchdog looks at the demo processes.
+WATCH_EVERY_S = 0.5
+
+logger = logging.getLogger("passerelle.demo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +85,12 @@ class DemoProviders:
     host: str = "127.0.0.1"
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     faults: dict[str, Faults] = field(default_factory=dict)
+    # Where each demo system's own output goes (<id>.log); None: this console.
+    log_dir: Path | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stop_watching: threading.Event = field(default_factory=threading.Event, repr=False)
+    _watchdog: threading.Thread | None = field(default=None, repr=False)
 
     def port(self, provider: DemoProvider) -> int:
         return self.base_port + provider.offset
@@ -105,7 +122,7 @@ class DemoProviders:
                 argv += ["--faults", self.faults[provider.id].to_spec()]
             # The key goes through the environment, not argv, which any user can read.
             env = {**os.environ, REST_KEY_ENV: self.api_key}
-            self.processes[provider.id] = subprocess.Popen(argv, cwd=ROOT, env=env)
+            self.processes[provider.id] = self._spawn(provider, argv, env)
         deadline = time.monotonic() + timeout_s
         for provider in PROVIDERS:
             while not _port_open(self.host, self.port(provider)):
@@ -117,12 +134,56 @@ class DemoProviders:
                     self.stop()
                     raise RuntimeError(f"demo provider {provider.id} did not start in time")
                 time.sleep(0.05)
+        self._stop_watching.clear()
+        self._watchdog = threading.Thread(target=self._watch, name="demo-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def log_path(self, provider_id: str) -> Path | None:
+        """Where a demo system's own output goes, or None when it is shown."""
+        return self.log_dir / f"{provider_id}.log" if self.log_dir is not None else None
+
+    def _spawn(
+        self, provider: DemoProvider, argv: list[str], env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        path = self.log_path(provider.id)
+        if path is None:
+            return subprocess.Popen(argv, cwd=ROOT, env=env)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def _watch(self) -> None:
+        """Reap and report, once, every demo process that exits on its own."""
+        while not self._stop_watching.wait(WATCH_EVERY_S):
+            with self._lock:
+                running = list(self.processes.items())
+            for provider_id, process in running:
+                code = process.poll()  # reaps it: no zombie is left behind
+                if code is None or self._stop_watching.is_set():
+                    continue
+                with self._lock:
+                    if self.processes.get(provider_id) is not process:
+                        continue  # stopped on purpose meanwhile
+                    del self.processes[provider_id]
+                path = self.log_path(provider_id)
+                logger.error(
+                    "demo booking system %s exited (%s)%s; the gateway reports it unavailable",
+                    provider_id,
+                    exit_status(code),
+                    f", its output is in {path}" if path is not None else "",
+                )
 
     def stop(self, provider_id: str | None = None) -> None:
         """Stop one provider (SIGTERM, then SIGKILL after 5 s), or all of them."""
-        for pid, process in list(self.processes.items()):
-            if provider_id is not None and pid != provider_id:
-                continue
+        if provider_id is None:
+            self._stop_watching.set()
+        with self._lock:
+            chosen = {
+                pid: self.processes.pop(pid)
+                for pid in list(self.processes)
+                if provider_id is None or pid == provider_id
+            }
+        for process in chosen.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
@@ -130,7 +191,9 @@ class DemoProviders:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-            del self.processes[pid]
+        if provider_id is None and self._watchdog is not None:
+            self._watchdog.join(timeout=2 * WATCH_EVERY_S)
+            self._watchdog = None
 
     def definitions(self) -> list[dict[str, object]]:
         """Registry entries for the demo sources (the REST key comes from the environment)."""
@@ -153,6 +216,16 @@ class DemoProviders:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def exit_status(code: int) -> str:
+    """``-9`` -> ``"killed by SIGKILL"``, ``1`` -> ``"exit code 1"``."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _port_open(host: str, port: int) -> bool:

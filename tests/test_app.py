@@ -148,9 +148,19 @@ async def test_python_app_py_serves_slots_near_me_from_both_demo_systems(tmp_pat
 async def test_killing_one_demo_provider_leaves_the_other_and_one_error(tmp_path: Path) -> None:
     async with app_process("--scale", "0.02", cwd=tmp_path) as app:
         assert app.demo_port is not None
-        os.kill(demo_pid("examples.demo_rest", app.demo_port + 1), signal.SIGKILL)
+        rest = demo_pid("examples.demo_rest", app.demo_port + 1)
+        os.kill(rest, signal.SIGKILL)
         await asyncio.sleep(0.2)
         result = await app.query(NEAR_ME)
+        # The gateway reaps it (no zombie left) and says so once, naming it.
+        deadline = time.monotonic() + 5
+        while "demo-rest exited" not in (tmp_path / "app.log").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "app.log").read_text()
+            await asyncio.sleep(0.1)
+        assert _reaped(rest)
+    log = (tmp_path / "app.log").read_text()
+    assert log.count("demo booking system demo-rest exited (killed by SIGKILL)") == 1
+    assert "demo-logs/demo-rest.log" in log
     nodes = [e["node"] for e in result["data"]["slots"]["edges"]]
     assert nodes and "demo-fhir" in {n["source"]["id"] for n in nodes}
     assert "demo-rest" not in {n["source"]["id"] for n in nodes}
@@ -170,6 +180,11 @@ async def test_sigterm_stops_the_gateway_and_the_demo_processes(tmp_path: Path) 
         app.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(app.process.wait, 20) == 0
     assert not [pid for pid in children if _alive(pid)]
+
+
+def _reaped(pid: int) -> bool:
+    """Gone altogether: not even a zombie waiting for its parent."""
+    return not Path(f"/proc/{pid}").exists()
 
 
 def _alive(pid: int) -> bool:
@@ -334,3 +349,26 @@ def test_help_documents_the_options_and_subcommands(tmp_path: Path) -> None:
         "sources",
     ):
         assert option in done.stdout
+
+
+async def test_start_up_ends_with_graphiqls_url_and_the_demo_systems_stay_quiet(
+    tmp_path: Path,
+) -> None:
+    async with app_process("--scale", "0.01", "--log-level", "info", cwd=tmp_path) as app:
+        port = app.url.rsplit(":", 1)[1].split("/")[0]
+        deadline = time.monotonic() + 5
+        while "ready: " not in (tmp_path / "app.log").read_text():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+    log = (tmp_path / "app.log").read_text()
+    started = log[: log.index("ready: ")]
+    assert log.splitlines()[started.count("\n")].endswith(
+        f"ready: GraphiQL at http://127.0.0.1:{port}/graphql (open it in a browser)"
+    )
+    # The demo systems' own banners went to their log files, not to this console.
+    assert "demo on http" not in started and "Running on" not in started
+    assert started.count("Press CTRL+C to quit") == 1  # the gateway's own uvicorn line
+    demo_logs = tmp_path / "data" / "demo-logs"
+    assert "FHIR demo on http" in (demo_logs / "demo-fhir.log").read_text()
+    # A bulk feed read whole: one summary line, not one line per file.
+    assert "records kept" not in started and "feed loaded" in started

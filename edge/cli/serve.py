@@ -13,7 +13,8 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from edge.cli.parser import UsageError
@@ -22,10 +23,11 @@ from edge.settings import CACHE_CHOICES, ENVIRONMENTS, Settings
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-__all__ = ["DEMO_ORIGIN", "AppFactory", "serve"]
+__all__ = ["DEMO_LOG_DIR", "DEMO_ORIGIN", "AppFactory", "banner", "serve"]
 
 AppFactory = Callable[[Settings], "ASGIApp"]
 DEMO_ORIGIN = "demo"
+DEMO_LOG_DIR = Path("data") / "demo-logs"
 
 logger = logging.getLogger("passerelle")
 
@@ -67,8 +69,13 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
     demo = None
     try:
         if not args.no_demo:
+            # The demo systems' own output goes to data/demo-logs/ unless debugging: the
+            # console is the gateway's.
             demo = DemoProviders(
-                scale=args.scale, base_port=args.demo_base_port, faults=demo_faults
+                scale=args.scale,
+                base_port=args.demo_base_port,
+                faults=demo_faults,
+                log_dir=None if args.log_level == "debug" else DEMO_LOG_DIR,
             )
             logger.info("starting the demo booking systems (scale %g)...", args.scale)
             demo.start()
@@ -77,18 +84,40 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
                 store.apply_config(definitions, DEMO_ORIGIN)
         if stopping:
             return 0
+        settings = _settings(args, database_url)
         config = uvicorn.Config(
-            create_app(_settings(args, database_url)),
+            create_app(settings),
             host=args.host,
             port=args.port,
             log_level=args.log_level,
             timeout_graceful_shutdown=10,
         )
-        uvicorn.Server(config).run()
+        _server_with_banner(uvicorn.Server, config, settings).run()
     finally:
         if demo is not None:
             demo.stop()
     return 0
+
+
+def _server_with_banner(server: type[Any], config: Any, settings: Settings) -> Any:
+    """A uvicorn server whose start-up ends with one line saying where to go."""
+
+    class Server(server):  # type: ignore[misc]  # uvicorn.Server, imported lazily
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started and not self.should_exit:
+                logger.info("ready: %s", banner(config.host, config.port, settings))
+
+    return Server(config)
+
+
+def banner(host: str, port: int, settings: Settings) -> str:
+    """The last start-up line: the URL to open (GraphiQL, or the API in production)."""
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/graphql"
+    if settings.production:
+        return f"GraphQL API at {url} (production: no GraphiQL)"
+    return f"GraphiQL at {url} (open it in a browser)"
 
 
 def _settings(args: argparse.Namespace, database_url: str) -> Settings:

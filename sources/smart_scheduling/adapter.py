@@ -364,7 +364,8 @@ class SmartSchedulingSource(Source):
         if report.how != "fetched":
             self.logger.debug("%s: %s, %d records reused", report.name, report.how, report.kept)
             return
-        log = self.logger.warning if report.skipped else self.logger.info
+        # A file read whole says so only when debugging; one that lost records, always.
+        log = self.logger.warning if report.skipped else self.logger.debug
         log(
             "%s: %d lines, %d records kept, %d busy slots dropped, %d skipped "
             "(%d malformed, %d referring to unknown or skipped records)",
