@@ -1,9 +1,14 @@
-"""Where sources and partner clients are defined and kept: a source's definition
-and its validation (``definition``: the common settings, each protocol's own
-through its ``options`` model in ``sources.adapters``), the TOML config file
-(``config_file``), the source registry (``store``) and the partner registry
-(``partners``) in one database made by the Alembic ``migrations``, and the
-``watcher`` that keeps a running pool in step with the registry and the file.
+"""Where sources and partner clients are defined and kept.
+
+- ``definition``: a source's definition and its validation (the common settings;
+  each protocol's own through its ``options`` model in ``sources.adapters``);
+  ``config_file``: the TOML file of sources;
+- ``database``: the plumbing both registries share (engine, lock, migrations run
+  when opened, write transactions that bump a registry's revision); ``tables``:
+  their rows, as SQLModel tables, made by the Alembic ``migrations``;
+- ``store``: the source registry; ``partners``: the partner registry, over the
+  records of ``clients`` (clients, key hashes, trusted documents);
+- ``watcher``: keeps a running pool in step with the registry and the file.
 
 May import the contract and ``sources.adapters``; never ``pool`` or ``search``
 (the watcher takes any pool with an async ``sync``).

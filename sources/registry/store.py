@@ -39,34 +39,27 @@ import builtins
 import contextlib
 import logging
 import os
-import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Engine, func, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import func
 from sqlalchemy.exc import (
-    ArgumentError,
     IntegrityError,
-    NoSuchModuleError,
-    OperationalError,
-    ProgrammingError,
 )
-from sqlalchemy.pool import StaticPool
-from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-import migrations
 from sources.base import SourceConfig
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
+from sources.registry.database import RegistryDatabase
 from sources.registry.definition import (
     definition_table,
     parse_definition,
     validate_definition,
 )
+from sources.registry.tables import SourceRevisionRow, SourceRow
 
 __all__ = [
     "CLI_ORIGIN",
@@ -107,42 +100,11 @@ def config_origin(path: str | os.PathLike[str]) -> str:
     return f"config:{os.path.abspath(path)}"
 
 
-# -- the tables ---------------------------------------------------------------------
-
-
-class _SourceRow(SQLModel, table=True):
-    __tablename__ = "source_registry"
-
-    id: str = Field(primary_key=True, max_length=63)
-    # Registry order: the order sources were first added; updates keep it.
-    position: int = Field(index=True)
-    name: str
-    # The enum's value, not a database enum: a new protocol needs no migration.
-    protocol: str = Field(max_length=64)
-    url: str
-    timeout_s: float
-    enabled: bool
-    credentials_env: str | None = Field(default=None)
-    options: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    origin: str
-
-
-class _RevisionRow(SQLModel, table=True):
-    __tablename__ = "source_registry_revision"
-
-    id: int = Field(primary_key=True)
-    value: int = 0
-
-
-_REVISION_ID = 1
-_TABLES = [_SourceRow.__table__, _RevisionRow.__table__]  # type: ignore[attr-defined]
-
-
 # A row is a definition's table (``definition_table``) plus its place and origin, and is
 # read back, and checked, by ``parse_definition``: the one mapping between the two.
 
 
-def _definition_from_row(row: _SourceRow) -> SourceConfig:
+def _definition_from_row(row: SourceRow) -> SourceConfig:
     try:
         SourceProtocol(row.protocol)
     except ValueError:
@@ -172,21 +134,10 @@ class SourceStore:
     """
 
     def __init__(self, database_url: str = DEFAULT_DATABASE_URL) -> None:
-        self._engine, shown_url = create_registry_engine(database_url)
-        self._lock: contextlib.AbstractContextManager[object] = (
-            threading.Lock()
-            if isinstance(self._engine.pool, StaticPool)
-            else contextlib.nullcontext()
-        )
-        try:
-            self._create_schema()
-        except (OperationalError, ProgrammingError, RuntimeError) as exc:
-            self._engine.dispose()
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise ConfigError(f"cannot open the source registry at {shown_url}: {reason}") from exc
+        self._database = RegistryDatabase(database_url, "source registry")
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._database.close()
 
     def __enter__(self) -> SourceStore:
         return self
@@ -198,9 +149,7 @@ class SourceStore:
 
     def revision(self) -> int:
         """A number that changes with every change to the sources; cheap to poll."""
-        with self._lock, Session(self._engine) as session:
-            row = session.get(_RevisionRow, _REVISION_ID)
-            return row.value if row is not None else 0
+        return self._database.revision(SourceRevisionRow)
 
     def list(self) -> builtins.list[SourceConfig]:
         """Every source, enabled or not, in registry order."""
@@ -208,8 +157,8 @@ class SourceStore:
 
     def get(self, source_id: str) -> SourceConfig:
         """One source; ``ConfigError`` if there is none with that id."""
-        with self._lock, Session(self._engine) as session:
-            row = session.get(_SourceRow, source_id)
+        with self._database.reading() as session:
+            row = session.get(SourceRow, source_id)
             if row is None:
                 raise _unknown(source_id)
             return _definition_from_row(row)
@@ -243,7 +192,7 @@ class SourceStore:
         normalized. ``ConfigError`` if invalid or if the id exists."""
         definition = validate_definition(definition)
         with self._change() as session:
-            existing = session.get(_SourceRow, definition.id)
+            existing = session.get(SourceRow, definition.id)
             if existing is not None:
                 raise ConfigError(
                     f"source {definition.id!r} already exists (origin: {existing.origin}); "
@@ -256,7 +205,7 @@ class SourceStore:
     def set_enabled(self, source_id: str, enabled: bool) -> None:
         """Enable or disable a source; ``ConfigError`` for an unknown id."""
         with self._change() as session:
-            row = session.get(_SourceRow, source_id)
+            row = session.get(SourceRow, source_id)
             if row is None:
                 raise _unknown(source_id)
             if row.enabled != enabled:
@@ -266,7 +215,7 @@ class SourceStore:
     def remove(self, source_id: str) -> None:
         """Remove a source; ``ConfigError`` for an unknown id."""
         with self._change() as session:
-            row = session.get(_SourceRow, source_id)
+            row = session.get(SourceRow, source_id)
             if row is None:
                 raise _unknown(source_id)
             session.delete(row)
@@ -313,70 +262,24 @@ class SourceStore:
 
     # -- internals ------------------------------------------------------------------
 
-    def _rows(self) -> builtins.list[_SourceRow]:
-        with self._lock, Session(self._engine) as session:
+    def _rows(self) -> builtins.list[SourceRow]:
+        with self._database.reading() as session:
             return builtins.list(session.exec(_in_registry_order()).all())
 
-    @contextlib.contextmanager
-    def _change(self) -> Iterator[Session]:
-        """A write transaction that starts by bumping the revision (taking the
-        registry's write lock). Whatever the body does not commit is rolled back,
-        the bump included."""
-        with self._lock, Session(self._engine, expire_on_commit=False) as session:
-            session.execute(
-                update(_RevisionRow)
-                .where(col(_RevisionRow.id) == _REVISION_ID)
-                .values(value=col(_RevisionRow.value) + 1)
-            )
-            yield session
-
-    def _create_schema(self) -> None:
-        # Alembic's migrations (migrations/) create or upgrade the tables, once, under
-        # a lock, so gateways starting together do not race (revision 0001 adds the
-        # revision row).
-        migrations.upgrade(self._engine)
+    def _change(self) -> contextlib.AbstractContextManager[Session]:
+        """A write transaction that starts by bumping the revision (see
+        ``RegistryDatabase.changing``)."""
+        return self._database.changing(SourceRevisionRow)
 
 
-def create_registry_engine(database_url: str, what: str = "source registry") -> tuple[Engine, str]:
-    """An engine for a registry database, and its URL without the password: a clear
-    ``ConfigError`` naming ``what`` for a bad URL, the folder of a SQLite file made,
-    one shared connection for an in-memory database."""
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        raise ConfigError(
-            f"the {what} URL is not a database URL "
-            "(e.g. sqlite:///data/passerelle.sqlite3 or postgresql+psycopg://user@host/db)"
-        ) from None
-    shown = url.render_as_string(hide_password=True)
-    kwargs: dict[str, Any] = {}
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:"):
-            # One shared connection, or every thread of asyncio.to_thread would
-            # see its own empty database; the store serializes access to it.
-            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-        elif not database.startswith("file:"):
-            try:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot create the folder of the {what} {shown}: {exc.strerror}"
-                ) from None
-    try:
-        return create_engine(url, **kwargs), shown
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"cannot use the {what} URL {shown}: {exc}") from None
+def _in_registry_order() -> SelectOfScalar[SourceRow]:
+    return select(SourceRow).order_by(col(SourceRow.position), col(SourceRow.id))
 
 
-def _in_registry_order() -> SelectOfScalar[_SourceRow]:
-    return select(_SourceRow).order_by(col(_SourceRow.position), col(_SourceRow.id))
-
-
-def _new_row(session: Session, definition: SourceConfig, origin: str) -> _SourceRow:
-    last = session.exec(select(func.max(_SourceRow.position))).one()
+def _new_row(session: Session, definition: SourceConfig, origin: str) -> SourceRow:
+    last = session.exec(select(func.max(SourceRow.position))).one()
     position = (last or 0) + 1
-    return _SourceRow(id=definition.id, position=position, **_row_values(definition, origin))
+    return SourceRow(id=definition.id, position=position, **_row_values(definition, origin))
 
 
 def _commit(session: Session, source_id: str) -> None:

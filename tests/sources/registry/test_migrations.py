@@ -22,10 +22,11 @@ from sources.base import SourceConfig
 from sources.errors import ConfigError
 from sources.records import SourceProtocol
 from sources.registry.partners import PartnerStore
-from sources.registry.partners import metadata as partner_metadata
-from sources.registry.store import _TABLES, SourceStore
+from sources.registry.store import SourceStore
+from sources.registry.tables import TABLES
 
 SOURCE_TABLES = {"source_registry", "source_registry_revision"}
+SOURCE_ROWS = [t for t in TABLES if t.name in ("source_registry", "source_registry_revision")]
 PARTNER_TABLES = {
     "gateway_setting",
     "partner_client",
@@ -52,9 +53,9 @@ def tables(database_url: str) -> set[str]:
 
 
 def models() -> MetaData:
-    """What the code expects: the source registry's models and the partner tables."""
+    """What the code expects: the rows of both registries (sources.registry.tables)."""
     expected = MetaData()
-    for table in [*_TABLES, *partner_metadata.tables.values()]:
+    for table in TABLES:
         table.to_metadata(expected)
     return expected
 
@@ -89,11 +90,11 @@ def create_all(database_url: str, *source_ids: str) -> None:
     engine = sqlalchemy.create_engine(database_url)
     try:
         with engine.begin() as connection:
-            SQLModel.metadata.create_all(connection, tables=_TABLES)
-            connection.execute(insert(_TABLES[1]).values(id=1, value=len(source_ids)))
+            SQLModel.metadata.create_all(connection, tables=SOURCE_ROWS)
+            connection.execute(insert(SOURCE_ROWS[1]).values(id=1, value=len(source_ids)))
             for position, source_id in enumerate(source_ids, 1):
                 connection.execute(
-                    insert(_TABLES[0]).values(
+                    insert(SOURCE_ROWS[0]).values(
                         id=source_id,
                         position=position,
                         name=source_id,
