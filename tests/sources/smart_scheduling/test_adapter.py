@@ -26,6 +26,7 @@ from examples.world import World
 from sources.adapters import adapter_for
 from sources.base import SourceConfig, SourceContext
 from sources.errors import (
+    AnswerTooLarge,
     ConfigError,
     SourceBadResponse,
     SourceError,
@@ -45,7 +46,7 @@ from sources.records import (
     SourceStatus,
 )
 from sources.smart_scheduling.adapter import SmartSchedulingSource
-from sources.smart_scheduling.http import FileTooLarge, stream_ndjson
+from sources.smart_scheduling.http import stream_ndjson
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.timeutil import MONTREAL
 from tests.conftest import TEST_NOW, serve
@@ -1127,7 +1128,7 @@ async def test_streaming_splits_lines_and_skips_blank_ones(files: str) -> None:
 
 @pytest.mark.parametrize("path", ["/big", "/big-chunked"])
 async def test_streaming_refuses_a_file_over_the_cap(files: str, path: str) -> None:
-    with pytest.raises(FileTooLarge):
+    with pytest.raises(AnswerTooLarge):
         await read(files + path, max_bytes=4096)
 
 
