@@ -382,7 +382,7 @@ async def test_a_clean_feed_is_ingested(
         ("dr-1", "Marie Tremblay", ("loc-1",)),
         ("dr-2", "Jean Gagnon", ()),
     ]
-    assert source.status_hint() is None
+    assert source.status_hint() is SourceStatus.UP
     assert source.data_as_of == datetime(2031, 3, 1, 12, tzinfo=UTC)
     assert source.skipped_records == 0
 
@@ -897,7 +897,7 @@ async def test_before_the_first_load_searches_fail_and_the_source_is_degraded(
 
     publisher.gate.set()
     await loaded(source)
-    assert source.status_hint() is None
+    assert source.status_hint() is SourceStatus.UP
     assert len(await slots(source)) == 3
 
 
@@ -915,7 +915,7 @@ async def test_a_failed_refresh_keeps_serving_the_previous_copy(
     assert "refresh failed (upstream answered HTTP 503); serving the previous copy" in caplog.text
 
     del publisher.fail["/files/slots.ndjson"]
-    await until(lambda: source.status_hint() is None)
+    await until(lambda: source.status_hint() is SourceStatus.UP)
     assert starts(await slots(source)) == [at(10, 9)]
 
 
@@ -932,7 +932,7 @@ async def test_a_failing_first_load_is_retried(
 
     del publisher.fail[MANIFEST]
     await loaded(source)
-    assert source.status_hint() is None
+    assert source.status_hint() is SourceStatus.UP
 
 
 async def test_a_manifest_that_is_not_one_fails_the_load(
