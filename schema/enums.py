@@ -15,7 +15,8 @@ strawberry.enum(AppointmentType)
 strawberry.enum(SourceProtocol)
 strawberry.enum(
     SourceStatus,
-    description="UP: answering; DEGRADED: failing part of its calls; DOWN: failing; "
+    description="UP: answering; DEGRADED: failing part of its calls, or not answered yet; "
+    "DOWN: failing, not called for a while (its circuit is open); "
     "DISABLED: switched off in the registry.",
 )
 

@@ -171,8 +171,9 @@ class Source(ABC):
     def status_hint(self) -> SourceStatus | None:
         """The adapter's own view of its health, or None to judge by the calls' outcomes.
 
-        A bulk source says ``DEGRADED`` until its first load completes, and while it
-        serves an older copy because its last refresh failed.
+        A bulk source, which answers from its own copy, says ``DEGRADED`` until its
+        first load completes and while it serves an older copy because its last
+        refresh failed, and ``UP`` otherwise (``sources.pool.health``).
         """
         return None
 

@@ -5,11 +5,15 @@
     │   ├── SourceTimeout            no answer within the source's timeout
     │   ├── SourceUnavailable        connection refused/reset, 5xx, 429, auth refused
     │   └── SourceBadResponse        an answer we cannot trust: bad JSON, wrong shape
+    │       └── AnswerTooLarge       a body past its cap, refused as it arrived
     └── ConfigError                  a source definition or config file is wrong
         └── UnknownProtocol          no adapter registered for that protocol name
 
-Lower-level exceptions (aiohttp, JSON, parsing) are mapped to these in one
-place, ``sources.transport.http.map_errors``, always with ``raise ... from exc``.
+Lower-level exceptions are mapped to these in one place, always with
+``raise ... from exc``: aiohttp and socket exceptions and HTTP statuses in
+``sources.transport.failures`` (``map_errors``, ``raise_for_status``), which also
+decides which failures are retried; bodies and their JSON in
+``sources.transport.body``.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ class SourceTimeout(SourceError):
 
 class SourceUnavailable(SourceError):
     """Unreachable, overloaded or refusing. ``retryable``: a later try may succeed
-    (5xx, 429, connection errors; not 401/403); ``retry_after_s``: when the
-    upstream said to come back (``Retry-After``)."""
+    (5xx, 429, connection errors; not 401/403), set by ``sources.transport.failures``
+    and False unless said; ``retry_after_s``: when the upstream said to come back
+    (``Retry-After``)."""
 
     code = "SOURCE_UNAVAILABLE"
 
@@ -49,7 +54,7 @@ class SourceUnavailable(SourceError):
         source_id: str,
         message: str,
         *,
-        retryable: bool = True,
+        retryable: bool = False,
         retry_after_s: float | None = None,
     ) -> None:
         super().__init__(source_id, message)
@@ -59,6 +64,10 @@ class SourceUnavailable(SourceError):
 
 class SourceBadResponse(SourceError):
     code = "SOURCE_BAD_RESPONSE"
+
+
+class AnswerTooLarge(SourceBadResponse):
+    """A body past its cap (``sources.transport.body``): refused, never buffered."""
 
 
 class ConfigError(GatewayError):

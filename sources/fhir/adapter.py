@@ -60,7 +60,8 @@ from sources.records import (
     SourceProtocol,
 )
 from sources.timeutil import MONTREAL
-from sources.transport.http import request_json, shape_error
+from sources.transport.failures import shape_error
+from sources.transport.http import request_json
 
 if TYPE_CHECKING:
     from datetime import datetime

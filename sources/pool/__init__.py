@@ -1,8 +1,10 @@
 """The live sources and what wraps each call to them: ``fanout`` (``SourcePool``:
-adapters in registry order, their health, the bulkhead and deadline, and
-``fan_out``), ``breaker`` (the circuit breaker, purgatory), ``cache`` (the
-cross-request source cache: TTLs, stale-while-revalidate, single-flight) and
-``reads`` (every source call as a ``Read`` value the cache can key).
+adapters in registry order, the bulkhead and deadline, and ``fan_out``),
+``health`` (the one health model: a source's status, from the breaker, the
+adapter and its recent calls), ``breaker`` (the circuit breaker, purgatory),
+``cache`` (the cross-request source cache: TTLs, stale-while-revalidate,
+single-flight) and ``reads`` (every source call as a ``Read`` value the cache
+can key).
 
 May import the contract, ``sources.adapters``, ``sources.kv`` and
 ``sources.transport``; never ``search`` or ``registry``.

@@ -4,7 +4,8 @@ After ``THRESHOLD`` failures in a row (timeouts, unavailable, bad answers; not
 our own adapter bugs) a source's circuit opens: calls are refused at once, with
 ``SOURCE_UNAVAILABLE``, for ``TTL_S`` seconds, and the source shows ``DOWN``.
 Then the circuit half-opens: the next calls go through as probes and the source
-shows ``DEGRADED``; one success closes it (``UP``), one failure opens it again.
+shows ``DEGRADED``; one success closes it, one failure opens it again. The
+breaker is the only judge of ``DOWN`` (``sources.pool.health.source_status``).
 
 The state machine is purgatory's (a maintained asyncio circuit breaker), kept
 in process: each gateway instance judges its upstreams by what it sees.

@@ -1,6 +1,7 @@
 """Concurrent calls to every source, each bounded by its own timeout.
 
-``SourcePool`` holds the live adapters, in registry order, and their health;
+``SourcePool`` holds the live adapters, in registry order, and their health
+(judged by ``sources.pool.health``);
 ``fan_out`` calls a coroutine on several sources at once and returns what the
 healthy ones answered plus one ``SourceError`` per failed source. A failing,
 hanging or buggy adapter never breaks the call: its failure becomes data.
@@ -12,10 +13,9 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.adapters import adapter_for
@@ -29,6 +29,7 @@ from sources.errors import (
 )
 from sources.pool.breaker import CircuitOpen, SourceBreakers
 from sources.pool.cache import Served, SourceCache
+from sources.pool.health import SourceHealth, source_status
 from sources.records import SourceProtocol, SourceStatus
 from sources.transport.retry import CALL_DEADLINE
 
@@ -41,38 +42,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 logger = logging.getLogger("passerelle.sources")
 
-# Health is judged on the last few calls: three failures in a row -> DOWN,
-# any failure among the last ten -> DEGRADED.
-_WINDOW = 10
-_DOWN_AFTER = 3
 # A replaced or removed adapter is closed this long after, once the requests
 # that took it have finished.
 RETIRE_AFTER_S = 30.0
-
-
-@dataclass(slots=True)
-class SourceHealth:
-    """What the gateway has seen of one source; no upstream data is kept here."""
-
-    outcomes: deque[bool] = field(default_factory=lambda: deque(maxlen=_WINDOW))
-    last_success_at: datetime | None = None
-    latency_ms: float | None = None
-
-    def record(self, ok: bool, latency_ms: float) -> None:
-        self.outcomes.append(ok)
-        if ok:
-            self.last_success_at = datetime.now(UTC)
-            self.latency_ms = round(latency_ms, 1)
-
-    def status(self, enabled: bool) -> SourceStatus:
-        if not enabled:
-            return SourceStatus.DISABLED
-        recent = list(self.outcomes)
-        if len(recent) >= _DOWN_AFTER and not any(recent[-_DOWN_AFTER:]):
-            return SourceStatus.DOWN
-        if not all(recent):
-            return SourceStatus.DEGRADED
-        return SourceStatus.UP
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +198,12 @@ class SourcePool:
         for config in self._configs:
             health = self.health(config.id)
             adapter = self._adapters.get(config.id)
-            status = health.status(config.enabled and adapter is not None)
-            if adapter is not None and status is not SourceStatus.DISABLED:
-                status = self.breakers.status(config.id) or adapter.status_hint() or status
+            status = source_status(
+                enabled=config.enabled and adapter is not None,
+                circuit=self.breakers.status(config.id),
+                hint=adapter.status_hint() if adapter is not None else None,
+                health=health,
+            )
             out.append(
                 SourceView(
                     id=config.id,

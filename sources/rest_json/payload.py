@@ -30,7 +30,7 @@ from sources.records import (
     SlotRecord,
 )
 from sources.timeutil import MONTREAL, parse_upstream_datetime
-from sources.transport.http import shape_error
+from sources.transport.failures import shape_error
 
 if TYPE_CHECKING:
     from collections import Counter

@@ -168,7 +168,7 @@ class SmartSchedulingSource(Source):
     def status_hint(self) -> SourceStatus | None:
         if self._index is None or self._failures or self._partial:
             return SourceStatus.DEGRADED
-        return None
+        return SourceStatus.UP
 
     @property
     def data_as_of(self) -> datetime | None:

@@ -19,9 +19,9 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from sources.errors import SourceBadResponse, SourceError
+from sources.errors import AnswerTooLarge, SourceBadResponse, SourceError
 from sources.smart_scheduling.feed import FeedReader
-from sources.smart_scheduling.http import FileTooLarge, conditional_headers, stream_ndjson
+from sources.smart_scheduling.http import conditional_headers, stream_ndjson
 from sources.smart_scheduling.manifest import file_name
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class FeedFiles:
         headers = conditional_headers(cached.etag, cached.last_modified) if cached else {}
         try:
             fetched = await self._stream(url, headers, reader, rules)
-        except FileTooLarge:
+        except AnswerTooLarge:
             self.logger.warning(
                 "%s: refused, larger than %d bytes", reader.file.name, rules.max_bytes
             )

@@ -2,36 +2,29 @@
 
 Both calls send the validators they are given (``If-None-Match``/``If-Modified-Since``),
 accept ``304 Not Modified``, and return what the answer says about caching
-(:class:`Fetched`). Failures are mapped exactly as ``sources.transport.http.request_json`` maps
-them: ``SourceTimeout`` past a timeout, ``SourceUnavailable`` when the publisher cannot
-be reached or answers 401/403/429/5xx, ``SourceBadResponse`` for anything else.
+(:class:`Fetched`). Failures are mapped by ``sources.transport.failures``, as for every
+adapter, and bodies read by the capped reader of ``sources.transport.body``.
 
 A file is never held whole in memory: each complete line goes to ``on_line`` as it
 arrives, a line longer than ``max_line_bytes`` is dropped (and counted) without being
-buffered, and a file past ``max_bytes`` is refused with :class:`FileTooLarge`.
+buffered, and a file past ``max_bytes`` is refused with ``AnswerTooLarge``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import orjson
 
-from sources.errors import SourceBadResponse, SourceTimeout, SourceUnavailable
-from sources.transport.http import MAX_BODY_BYTES
+from sources.transport.body import iter_capped, read_json
+from sources.transport.failures import map_errors, raise_for_status
 
-CHUNK_BYTES = 64 * 1024
 _MAX_AGE_RE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
 _NO_CACHE_RE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:[=,]|$)", re.IGNORECASE)
-
-
-class FileTooLarge(SourceBadResponse):
-    """A file past the size cap: refused, never buffered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,24 +74,12 @@ async def fetch_manifest(
 ) -> tuple[Fetched, Any]:
     """GET the manifest; its decoded JSON, or None on a 304."""
     timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=timeout_s, sock_read=timeout_s)
-    with mapped_errors(source_id, f"no answer within {timeout_s:g} s"):
+    with map_errors(source_id, timeout):
         async with session.get(url, params=params, headers=headers, timeout=timeout) as response:
-            fetched = _check(source_id, response)
+            fetched = _fetched(source_id, response)
             if fetched.not_modified:
                 return fetched, None
-            if response.content_length is not None and response.content_length > MAX_BODY_BYTES:
-                raise SourceBadResponse(source_id, "manifest too large")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise SourceBadResponse(source_id, "manifest too large")
-                chunks.append(chunk)
-    try:
-        return fetched, orjson.loads(b"".join(chunks))
-    except orjson.JSONDecodeError as exc:
-        raise SourceBadResponse(source_id, "manifest is not valid JSON") from exc
+            return fetched, await read_json(response, source_id)
 
 
 async def stream_ndjson(
@@ -118,90 +99,87 @@ async def stream_ndjson(
     ``timeout_s`` bounds the connection and every read, ``deadline_s`` the whole file.
     """
     timeout = aiohttp.ClientTimeout(total=deadline_s, sock_connect=timeout_s, sock_read=timeout_s)
-    with mapped_errors(
-        source_id, f"file not read within {timeout_s:g} s per read, {deadline_s:g} s"
-    ):
+    lines = _Lines(max_line_bytes, on_line)
+    with map_errors(source_id, timeout):
         async with session.get(url, headers=headers, timeout=timeout) as response:
-            fetched = _check(source_id, response)
+            fetched = _fetched(source_id, response)
             if fetched.not_modified:
                 return fetched
-            if response.content_length is not None and response.content_length > max_bytes:
-                raise FileTooLarge(source_id, f"file larger than {max_bytes} bytes")
-            buffer = bytearray()
-            size = oversized = 0
-            discarding = False  # inside a line already known to be too long
-            async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FileTooLarge(source_id, f"file larger than {max_bytes} bytes")
-                if discarding:
-                    end = chunk.find(b"\n")
-                    if end < 0:
-                        continue
-                    chunk, discarding = chunk[end + 1 :], False
-                buffer += chunk
-                start = 0
-                while (end := buffer.find(b"\n", start)) >= 0:
-                    if end - start > max_line_bytes:
-                        oversized += 1
-                    elif end > start:
-                        _emit(buffer[start:end], on_line)
-                    start = end + 1
-                del buffer[:start]
-                if len(buffer) > max_line_bytes:
-                    oversized += 1
-                    buffer.clear()
-                    discarding = True
-            if len(buffer) > max_line_bytes:
-                oversized += 1
-            elif buffer:
-                _emit(buffer, on_line)
+            chunks = iter_capped(response, source_id, max_bytes)
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    lines.feed(chunk)
+    lines.finish()
     return Fetched(
-        False, fetched.etag, fetched.last_modified, fetched.fresh_for_s, oversized_lines=oversized
+        False,
+        fetched.etag,
+        fetched.last_modified,
+        fetched.fresh_for_s,
+        oversized_lines=lines.oversized,
     )
 
 
-def _emit(line: bytearray, on_line: Callable[[bytes], None]) -> None:
-    data = bytes(line).strip()
-    if data:
-        on_line(data.removeprefix(b"\xef\xbb\xbf"))
+class _Lines:
+    """Chunks cut into lines: each non-blank line to ``on_line``, a line longer than
+    ``max_line_bytes`` counted in ``oversized`` and dropped without being buffered."""
+
+    def __init__(self, max_line_bytes: int, on_line: Callable[[bytes], None]) -> None:
+        self._max = max_line_bytes
+        self._on_line = on_line
+        self._buffer = bytearray()
+        self._discarding = False  # inside a line already known to be too long
+        self.oversized = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if self._discarding:
+            end = chunk.find(b"\n")
+            if end < 0:
+                return
+            chunk, self._discarding = chunk[end + 1 :], False
+        buffer = self._buffer
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            if end - start > self._max:
+                self.oversized += 1
+            elif end > start:
+                self._emit(buffer[start:end])
+            start = end + 1
+        del buffer[:start]
+        if len(buffer) > self._max:
+            self.oversized += 1
+            buffer.clear()
+            self._discarding = True
+
+    def finish(self) -> None:
+        """The last line, which may end without a newline."""
+        if len(self._buffer) > self._max:
+            self.oversized += 1
+        elif self._buffer:
+            self._emit(self._buffer)
+        self._buffer.clear()
+
+    def _emit(self, line: bytearray) -> None:
+        data = bytes(line).strip()
+        if data:
+            self._on_line(data.removeprefix(b"\xef\xbb\xbf"))
 
 
-def _check(source_id: str, response: aiohttp.ClientResponse) -> Fetched:
-    status = response.status
-    if status in (401, 403, 429) or status >= 500:
-        raise SourceUnavailable(source_id, f"upstream answered HTTP {status}")
-    if status >= 300 and status != 304:
-        raise SourceBadResponse(source_id, f"upstream answered HTTP {status}")
+def _fetched(source_id: str, response: aiohttp.ClientResponse) -> Fetched:
+    """What a 2xx or 304 answer says about caching; any other status raises."""
+    raise_for_status(source_id, response, not_modified_ok=True)
     return Fetched(
-        not_modified=status == 304,
+        not_modified=response.status == 304,
         etag=response.headers.get("ETag"),
         last_modified=response.headers.get("Last-Modified"),
         fresh_for_s=fresh_for(response.headers),
     )
 
 
-@contextlib.contextmanager
-def mapped_errors(source_id: str, timeout_message: str) -> Iterator[None]:
-    """Map aiohttp and socket failures to ``SourceError``s, as ``sources.transport.http`` does."""
-    try:
-        yield
-    except TimeoutError as exc:
-        raise SourceTimeout(source_id, timeout_message) from exc
-    except aiohttp.ClientResponseError as exc:
-        raise SourceBadResponse(source_id, f"malformed HTTP answer ({exc.status})") from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise SourceBadResponse(source_id, "truncated or corrupt HTTP body") from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise SourceUnavailable(source_id, f"cannot reach upstream ({type(exc).__name__})") from exc
-
-
 __all__ = [
     "Fetched",
-    "FileTooLarge",
     "conditional_headers",
     "fetch_manifest",
     "fresh_for",
-    "mapped_errors",
     "stream_ndjson",
 ]

@@ -17,7 +17,7 @@ from yarl import URL
 
 from sources.fhir.resources import text_value
 from sources.timeutil import parse_upstream_datetime
-from sources.transport.http import shape_error
+from sources.transport.failures import shape_error
 
 if TYPE_CHECKING:
     from datetime import datetime

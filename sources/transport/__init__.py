@@ -1,6 +1,7 @@
-"""What every adapter's HTTP calls share: the capped body reader and the mapping
-of HTTP statuses and aiohttp exceptions to our errors (``http``), and retries
-within a call's deadline (``retry``, tenacity).
+"""What every adapter's HTTP calls share: ``failures`` (aiohttp exceptions and HTTP
+statuses mapped to our errors, and which of them are retried: the one place),
+``body`` (the one capped body reader), ``http`` (a JSON call, for FHIR and REST
+JSON) and ``retry`` (retries within a call's deadline, tenacity).
 
 May import ``sources.errors`` only.
 """

@@ -26,6 +26,7 @@ from examples.world import World
 from sources.adapters import adapter_for
 from sources.base import SourceConfig, SourceContext
 from sources.errors import (
+    AnswerTooLarge,
     ConfigError,
     SourceBadResponse,
     SourceError,
@@ -45,7 +46,7 @@ from sources.records import (
     SourceStatus,
 )
 from sources.smart_scheduling.adapter import SmartSchedulingSource
-from sources.smart_scheduling.http import FileTooLarge, stream_ndjson
+from sources.smart_scheduling.http import stream_ndjson
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.timeutil import MONTREAL
 from tests.conftest import TEST_NOW, serve
@@ -381,7 +382,7 @@ async def test_a_clean_feed_is_ingested(
         ("dr-1", "Marie Tremblay", ("loc-1",)),
         ("dr-2", "Jean Gagnon", ()),
     ]
-    assert source.status_hint() is None
+    assert source.status_hint() is SourceStatus.UP
     assert source.data_as_of == datetime(2031, 3, 1, 12, tzinfo=UTC)
     assert source.skipped_records == 0
 
@@ -896,7 +897,7 @@ async def test_before_the_first_load_searches_fail_and_the_source_is_degraded(
 
     publisher.gate.set()
     await loaded(source)
-    assert source.status_hint() is None
+    assert source.status_hint() is SourceStatus.UP
     assert len(await slots(source)) == 3
 
 
@@ -914,7 +915,7 @@ async def test_a_failed_refresh_keeps_serving_the_previous_copy(
     assert "refresh failed (upstream answered HTTP 503); serving the previous copy" in caplog.text
 
     del publisher.fail["/files/slots.ndjson"]
-    await until(lambda: source.status_hint() is None)
+    await until(lambda: source.status_hint() is SourceStatus.UP)
     assert starts(await slots(source)) == [at(10, 9)]
 
 
@@ -931,7 +932,7 @@ async def test_a_failing_first_load_is_retried(
 
     del publisher.fail[MANIFEST]
     await loaded(source)
-    assert source.status_hint() is None
+    assert source.status_hint() is SourceStatus.UP
 
 
 async def test_a_manifest_that_is_not_one_fails_the_load(
@@ -1127,7 +1128,7 @@ async def test_streaming_splits_lines_and_skips_blank_ones(files: str) -> None:
 
 @pytest.mark.parametrize("path", ["/big", "/big-chunked"])
 async def test_streaming_refuses_a_file_over_the_cap(files: str, path: str) -> None:
-    with pytest.raises(FileTooLarge):
+    with pytest.raises(AnswerTooLarge):
         await read(files + path, max_bytes=4096)
 
 

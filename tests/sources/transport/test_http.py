@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from sources.errors import SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
-from sources.transport import http
+from sources.transport import body, http
 from tests.conftest import serve
 
 BIG = {"items": [{"id": i, "text": "x" * 100} for i in range(5000)]}  # ~600 KB
@@ -80,7 +80,7 @@ async def test_a_large_body_is_read_whole(base: str) -> None:
 
 
 async def test_a_body_over_the_cap_is_refused(base: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "MAX_BODY_BYTES", 100_000)
+    monkeypatch.setattr(body, "MAX_BODY_BYTES", 100_000)
     with pytest.raises(SourceBadResponse, match="too large"):
         await call(base + "/big")
 

@@ -22,7 +22,7 @@ from sources.records import (
     SlotResult,
     SourceProtocol,
 )
-from sources.transport import http
+from sources.transport import failures, http
 from tests.conftest import serve
 
 
@@ -121,7 +121,7 @@ async def test_three_attempts_at_most(session: aiohttp.ClientSession) -> None:
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
-    assert http.retry_after("7") == 7.0
-    assert http.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
-    assert http.retry_after("soon") is None
-    assert http.retry_after(None) is None
+    assert failures.retry_after("7") == 7.0
+    assert failures.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert failures.retry_after("soon") is None
+    assert failures.retry_after(None) is None
