@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.execution import ExecutionContext
+from strawberry.types.execution import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.cost import DEFAULT_MAX_COST, CostLimit
-from schema.error_codes import ErrorCodes, with_code
+from schema.error_codes import with_code
 from schema.introspection import IntrospectionGuard
 from schema.limits import OperationLimits
 from schema.query import Query
@@ -31,25 +33,46 @@ EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
     IntrospectionGuard,
     SourceErrors,
     SourceFreshness,
-    ErrorCodes,
 ]
 
 
 class GatewaySchema(strawberry.Schema):
-    """Logs only the errors worth an operator's attention.
+    """Every error of a result gets its ``extensions.code`` here, once
+    (``schema/error_codes.py``), whatever produced it: parsing, validation, a limit,
+    a resolver, an extension that failed.
 
-    A client's bad input or a failed booking source is an expected answer, not a
-    server error: strawberry's default would log each with a traceback.
+    Only unexpected errors are logged, once each, by ``with_code``, with the error id
+    the client sees: a client's bad input or a failed booking source is an expected
+    answer, not a server error (strawberry's default would log each with a traceback).
     """
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        result = await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+        if result.errors:
+            result.errors = [with_code(e) for e in result.errors]
+        return result
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        unexpected = [
-            e for e in errors if e.path is not None and (e.extensions or {}).get("code") is None
-        ]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        """Logs nothing: ``with_code`` logs the unexpected errors with their error id."""
 
 
 # A JSON array of operations in one request, when batching is enabled.

@@ -21,7 +21,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
@@ -37,8 +36,8 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from resolvers.inputs import MAX_FIRST
+from schema.error_codes import ErrorCode, graphql_error
 
-COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
 # The default limit: the example queries cost 10 to 135 (a test keeps them under a
 # tenth of it); 100 slots with their clinic and physician cost about 300.
 DEFAULT_MAX_COST = 5000
@@ -180,20 +179,16 @@ class CostLimit(SchemaExtension):
                     context.schema._schema, document, context.variables, context.operation_name
                 )
             except FirstTooLarge as exc:
-                context.pre_execution_errors = [
-                    GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"})
-                ]
+                context.pre_execution_errors = [graphql_error(ErrorCode.BAD_USER_INPUT, str(exc))]
             else:
                 if self.cost > self.max_cost and not self.measure:
                     context.pre_execution_errors = [
-                        GraphQLError(
+                        graphql_error(
+                            ErrorCode.COST_LIMIT_EXCEEDED,
                             f"The operation would cost {self.cost}, over the limit of "
                             f"{self.max_cost}; ask for fewer items (first) or fewer fields",
-                            extensions={
-                                "code": COST_LIMIT_EXCEEDED,
-                                "cost": self.cost,
-                                "limit": self.max_cost,
-                            },
+                            cost=self.cost,
+                            limit=self.max_cost,
                         )
                     ]
         yield

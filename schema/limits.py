@@ -28,6 +28,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from schema.error_codes import ErrorCode, graphql_error
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -140,18 +142,21 @@ def check_limits(document: DocumentNode, limits: Limits = DEFAULT_LIMITS) -> lis
             root_fields = max(
                 root_fields, _root_fields(definition.selection_set, fragments, root_memo)
             )
+    c = ErrorCode
     checks = [
-        ("DEPTH_LIMIT_EXCEEDED", counts.depth, limits.depth, "nests fields {n} levels deep"),
-        ("ALIAS_LIMIT_EXCEEDED", counts.aliases, limits.aliases, "uses {n} aliases"),
-        ("DIRECTIVE_LIMIT_EXCEEDED", counts.directives, limits.directives, "uses {n} directives"),
-        ("ROOT_FIELD_LIMIT_EXCEEDED", root_fields, limits.root_fields, "asks {n} root fields"),
+        (c.DEPTH_LIMIT_EXCEEDED, counts.depth, limits.depth, "nests fields {n} levels deep"),
+        (c.ALIAS_LIMIT_EXCEEDED, counts.aliases, limits.aliases, "uses {n} aliases"),
+        (c.DIRECTIVE_LIMIT_EXCEEDED, counts.directives, limits.directives, "uses {n} directives"),
+        (c.ROOT_FIELD_LIMIT_EXCEEDED, root_fields, limits.root_fields, "asks {n} root fields"),
     ]  # fmt: skip
     return [
-        GraphQLError(
+        graphql_error(
+            exceeded,
             f"The operation {what.format(n=found)}; at most {limit} are allowed",
-            extensions={"code": code, "found": found, "limit": limit},
+            found=found,
+            limit=limit,
         )
-        for code, found, limit, what in checks
+        for exceeded, found, limit, what in checks
         if found > limit
     ]
 

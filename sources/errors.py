@@ -20,9 +20,8 @@ class GatewayError(Exception):
 
 
 class SourceError(GatewayError):
-    """A booking source failed. ``code`` is the GraphQL ``extensions.code``."""
-
-    code = "SOURCE_ERROR"
+    """A booking source failed. What a client sees of it (its ``extensions.code``) is
+    mapped in the schema's catalogue of error codes, not here."""
 
     def __init__(self, source_id: str, message: str) -> None:
         super().__init__(message)
@@ -34,15 +33,13 @@ class SourceError(GatewayError):
 
 
 class SourceTimeout(SourceError):
-    code = "SOURCE_TIMEOUT"
+    """No answer in time."""
 
 
 class SourceUnavailable(SourceError):
     """Unreachable, overloaded or refusing. ``retryable``: a later try may succeed
     (5xx, 429, connection errors; not 401/403); ``retry_after_s``: when the
     upstream said to come back (``Retry-After``)."""
-
-    code = "SOURCE_UNAVAILABLE"
 
     def __init__(
         self,
@@ -58,7 +55,7 @@ class SourceUnavailable(SourceError):
 
 
 class SourceBadResponse(SourceError):
-    code = "SOURCE_BAD_RESPONSE"
+    """An answer the adapter cannot trust: bad JSON, a wrong shape."""
 
 
 class ConfigError(GatewayError):

@@ -16,6 +16,7 @@ from resolvers.inputs import (
     check_radius,
     check_window,
 )
+from schema.error_codes import ErrorCode, code_of
 from sources.records import GeoPoint
 from sources.search import SlotPosition
 
@@ -26,7 +27,7 @@ DAY = timedelta(days=1)
 def refused(call: object, *args: object) -> str:
     with pytest.raises(UserInputError) as caught:
         call(*args)  # type: ignore[operator]
-    assert caught.value.extensions == {"code": "BAD_USER_INPUT"}
+    assert code_of(caught.value) is ErrorCode.BAD_USER_INPUT
     return caught.value.message
 
 
