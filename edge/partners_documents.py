@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, OperationDefinitionNode, parse, validate
+from graphql import GraphQLError, OperationDefinitionNode, parse
 
 from schema import schema
 from schema.cost import DEFAULT_MAX_COST, FirstTooLarge, operation_cost
 from schema.limits import DEFAULT_LIMITS, check_limits
+from schema.validation import validate_document
 from sources.errors import ConfigError
 from sources.registry.partners import ManifestDocument
 
@@ -64,7 +65,7 @@ def check_document(text: str) -> str | None:
         return exc.message
     if not any(isinstance(d, OperationDefinitionNode) for d in document.definitions):
         return "the document has no operation (only fragments)"
-    errors = validate(schema._schema, document) or check_limits(document, DEFAULT_LIMITS)
+    errors = validate_document(schema._schema, document) or check_limits(document, DEFAULT_LIMITS)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return errors[0].message + more

@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -21,14 +21,15 @@ from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
 from schema.types import Clinic, Physician, Slot
+from schema.validation import Validation
 
 # Cross-cutting behaviour, in the order it applies. Parsing and validating the
 # same document again costs more than executing it: both are cached (by text;
 # the LRU caches live at module level, shared by the per-request instances).
 EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
     lambda: ParserCache(maxsize=512),
-    lambda: ValidationCache(maxsize=512),
-    # After validation (inside the cache's hook), before execution:
+    Validation,
+    # After validation (inside its hook), before execution:
     OperationLimits,
     IntrospectionGuard,
     SourceErrors,

@@ -48,7 +48,7 @@ def introspects(document: DocumentNode) -> bool:
 
 class IntrospectionGuard(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
-        # Listed after ValidationCache, this runs once validation has run, and
+        # Listed after Validation, this runs once validation has run, and
         # before the schema looks at the errors.
         self._check()
         yield
