@@ -3,7 +3,7 @@
 Every field that returns an object costs 1, a leaf (scalar, enum) costs 0. A
 field taking ``first`` returns up to that many items: its sub-selection counts
 that many times (``first`` from the literal, the variables, or the argument's
-default; more than ``MAX_FIRST`` is a ``BAD_USER_INPUT`` right away). Other
+default; outside 0 to ``MAX_FIRST`` is a ``BAD_USER_INPUT`` right away). Other
 lists of objects count ``LIST_SIZE`` times, except a connection's ``edges``,
 already counted by the connection's ``first``.
 
@@ -35,7 +35,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from resolvers.inputs import MAX_FIRST
+from resolvers.inputs import first_problem
 from schema.error_codes import ErrorCode, graphql_error
 
 # The default limit: the example queries cost 10 to 135 (a test keeps them under a
@@ -45,10 +45,8 @@ LIST_SIZE = 10
 
 
 class FirstTooLarge(ValueError):
-    """``first`` over ``MAX_FIRST`` somewhere in the operation."""
-
-    def __init__(self, field: str, value: int) -> None:
-        super().__init__(f"first must be between 0 and {MAX_FIRST}, got {value} (on {field})")
+    """``first`` out of its range somewhere in the operation (over ``MAX_FIRST``, or
+    negative); the message is ``resolvers.inputs.first_problem``'s."""
 
 
 def _unwrap(kind: GraphQLType) -> tuple[GraphQLType, bool]:
@@ -123,9 +121,10 @@ class _Costing:
                 found = self.variables.get(argument.value.name.value)
                 value = found if isinstance(found, int) else value
         count = int(value)
-        if count > MAX_FIRST:
-            raise FirstTooLarge(node.name.value, count)
-        return max(0, count)
+        problem = first_problem(count, node.name.value)
+        if problem is not None:
+            raise FirstTooLarge(problem)
+        return count
 
 
 def operation_cost(
