@@ -196,17 +196,24 @@ def _check_entry(entry: ManifestDocument, *, apollo: bool) -> str | None:
         return problem
     if entry.operation_type not in _OPERATION_TYPES:
         return f"unknown operation type {entry.operation_type!r}"
-    operations = operations_of(entry.body)
-    if len(operations) == 1 and operations[0] != (entry.operation_name, entry.operation_type):
-        name, kind = operations[0]
-        return (
-            f"the manifest says {entry.operation_type} {entry.operation_name!r} but the body "
-            f"holds {kind} {name!r}"
-        )
+    problems = []
     if apollo and entry.id != entry.body_sha256:
         # Apollo Client sends sha256(body) as the id: any other id could never match.
-        return f"the id is not the SHA-256 of the body (that is {entry.body_sha256})"
-    return None
+        problems.append(
+            f"the id is not the SHA-256 of the body: given {entry.id}, "
+            f"the body's is {entry.body_sha256}"
+        )
+    operations = operations_of(entry.body)
+    if len(operations) == 1 and operations[0] != (entry.operation_name, entry.operation_type):
+        problems.append(
+            f"the manifest says {_operation(entry.operation_type, entry.operation_name)} "
+            f"but the body holds {_operation(operations[0][1], operations[0][0])}"
+        )
+    return "; ".join(problems) or None
+
+
+def _operation(kind: str, name: str | None) -> str:
+    return f"{kind} {name!r}" if name else f"an anonymous {kind}"
 
 
 def _label(entry: ManifestDocument) -> str:
