@@ -3,11 +3,11 @@ parsing, whether they announce their length or stream it in chunks."""
 
 from __future__ import annotations
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from schema.error_codes import ErrorCode, envelope
+
 DEFAULT_MAX_BYTES = 100 * 1024
-CODE = "REQUEST_TOO_LARGE"
 
 
 class _TooLarge(Exception):
@@ -16,7 +16,7 @@ class _TooLarge(Exception):
 
 def _body(max_bytes: int) -> bytes:
     message = f"The request body is larger than {max_bytes // 1024} KB; send a smaller one"
-    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": CODE}}]})
+    return envelope(ErrorCode.REQUEST_TOO_LARGE, message)
 
 
 class BodyLimit:
@@ -65,7 +65,7 @@ class BodyLimit:
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": ErrorCode.REQUEST_TOO_LARGE.http_status,
                 "headers": [
                     (b"content-type", b"application/json; charset=utf-8"),
                     (b"content-length", str(len(body)).encode()),

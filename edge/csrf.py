@@ -11,12 +11,12 @@ answers a cross-site page cannot read without CORS.
 
 from __future__ import annotations
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from schema.error_codes import ErrorCode, envelope
 
 SIMPLE_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
 PREFLIGHT_HEADERS = (b"x-apollo-operation-name", b"apollo-require-preflight")
-CODE = "CSRF_PREVENTION"
 MESSAGE = (
     "This request has been blocked as a potential Cross-Site Request Forgery (CSRF). "
     "Send it with a content-type header that is not one of "
@@ -24,7 +24,7 @@ MESSAGE = (
     "(application/json works), or with one of the headers "
     "x-apollo-operation-name or apollo-require-preflight."
 )
-_BODY = orjson.dumps({"errors": [{"message": MESSAGE, "extensions": {"code": CODE}}]})
+_BODY = envelope(ErrorCode.CSRF_PREVENTION, MESSAGE)
 
 
 def needs_preflight_proof(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -56,7 +56,7 @@ class CSRFPrevention:
             await send(
                 {
                     "type": "http.response.start",
-                    "status": 400,
+                    "status": ErrorCode.CSRF_PREVENTION.http_status,
                     "headers": [
                         (b"content-type", b"application/json; charset=utf-8"),
                         (b"content-length", str(len(_BODY)).encode()),

@@ -21,16 +21,14 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from edge.graphiql import graphiql_response
-from edge.persisted import NOT_FOUND
 from edge.response_cache import Hit, ResponseCache, etag_of
 from resolvers.context import RequestContext
-from schema import with_code
+from schema.error_codes import REQUEST_ERROR, ErrorCode, code_of, error_result
 from sources.pool import answer_ttl_s
 
 logger = logging.getLogger("passerelle.http")
 
 JSON = "application/json"
-OPERATION_TIMEOUT = "OPERATION_TIMEOUT"
 # A shared cache must keep answers apart by media type, and never answer a request
 # with a key (admission and its own limits must run) from an anonymous copy.
 VARY = "Accept, Authorization"
@@ -103,19 +101,15 @@ def hit_response(request: Request, hit: Hit) -> Response:
 def is_request_error(result: ExecutionResult) -> bool:
     """Whether the operation never ran: no data, and only errors from before execution.
 
-    ``PersistedQueryNotFound`` is not one: it stays a 200, which Apollo Client's
-    persisted-queries link expects (a 400 would make it give up on APQ); nor is a
-    timeout (a 504).
+    Only errors whose code is a request error in the catalogue count:
+    ``PersistedQueryNotFound`` stays a 200, which Apollo Client's persisted-queries
+    link expects (a 400 would make it give up on APQ); a timeout is a 504.
     """
     errors = result.errors or []
     return (
         result.data is None
         and bool(errors)
-        and all(error.path is None for error in errors)
-        and not any(
-            (error.extensions or {}).get("code") in (NOT_FOUND, OPERATION_TIMEOUT)
-            for error in errors
-        )
+        and all(error.path is None and code_of(error).status is REQUEST_ERROR for error in errors)
     )
 
 
@@ -221,10 +215,9 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
                 )
         except TimeoutError:
             logger.warning("operation cancelled after %.0f s", limit)
-            sub_response.status_code = 504
+            sub_response.status_code = ErrorCode.OPERATION_TIMEOUT.http_status
             message = f"The operation took longer than {limit:g} s and was cancelled"
-            error = GraphQLError(message, extensions={"code": OPERATION_TIMEOUT})
-            return ExecutionResult(data=None, errors=[error])
+            return error_result(ErrorCode.OPERATION_TIMEOUT, message)
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
@@ -235,8 +228,9 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         return orjson.loads(data)
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        # Every error has its code already (schema.GatewaySchema.execute, or the
+        # catalogue's error_result for the steps above).
         if result.errors:
-            result.errors = [with_code(e) for e in result.errors]
             if self.production:
                 # "Did you mean ...?" would spell the schema out to a prober.
                 result.errors = [without_suggestions(e) for e in result.errors]

@@ -33,36 +33,22 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
 from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
 from resolvers.context import RequestContext
+from schema.error_codes import ErrorCode, error_result
 from sources.registry.partners import Client, Document, PartnerStore, Snapshot, sha256_hex
 
-__all__ = [
-    "HASH_MISMATCH",
-    "NOT_FOUND",
-    "PERSISTED_QUERY_REQUIRED",
-    "UNAUTHENTICATED",
-    "Partners",
-]
+__all__ = ["Partners"]
 
 logger = logging.getLogger("passerelle.partners")
 
-UNAUTHENTICATED = "UNAUTHENTICATED"
-PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
-NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
-HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
 REFRESH_S = 1.0
 # A log-only client's unregistered operation is logged once a minute at most.
 LOG_EVERY_S = 60.0
 _MAX_KEY_LENGTH = 256
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-
-
-def _error(message: str, code: str) -> ExecutionResult:
-    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
 
 
 class Partners:
@@ -107,9 +93,9 @@ class Partners:
             snapshot = await self._current()
             found = _authenticate(authorization, snapshot)
             if isinstance(found, str):
-                sub_response.status_code = 401
+                sub_response.status_code = ErrorCode.UNAUTHENTICATED.http_status
                 sub_response.headers["www-authenticate"] = 'Bearer realm="passerelle"'
-                return _error(found, UNAUTHENTICATED)
+                return error_result(ErrorCode.UNAUTHENTICATED, found)
             client = found
             context.client_id = client.name
             if client.allow_introspection:
@@ -152,24 +138,28 @@ class Partners:
             document = _registered(snapshot, client, sent_id)
             if document is not None:
                 if data.query is not None and sha256_hex(data.query) != document.body_sha256:
-                    return _error(
+                    return error_result(
+                        ErrorCode.PERSISTED_QUERY_HASH_MISMATCH,
                         "the query sent is not the document registered under that id",
-                        HASH_MISMATCH,
                     )
                 extensions.pop("persistedQuery", None)
                 return replace(data, query=document.body, extensions=extensions or None)
             if data.query is None:
                 if client is not None and client.persisted_only:
                     if strict:
-                        return _error(
-                            "no document is registered for this client under that id", NOT_FOUND
+                        return error_result(
+                            ErrorCode.PERSISTED_QUERY_NOT_FOUND,
+                            "no document is registered for this client under that id",
                         )
                     self._log_unregistered(client, sent_id.removeprefix("sha256:").lower())
                 if by_document_id:
                     # Not a trusted document: maybe a query registered by APQ.
                     digest = sent_id.removeprefix("sha256:")
                     if not _SHA256.fullmatch(digest):
-                        return _error("no document is registered under that id", NOT_FOUND)
+                        return error_result(
+                            ErrorCode.PERSISTED_QUERY_NOT_FOUND,
+                            "no document is registered under that id",
+                        )
                     extensions["persistedQuery"] = {"version": 1, "sha256Hash": digest.lower()}
                     return replace(data, extensions=extensions)
                 return data  # APQ looks it up
@@ -180,10 +170,10 @@ class Partners:
         if digest in snapshot.documents_by_body.get(client.name, {}):
             return data  # one of its documents, sent in full
         if strict:
-            return _error(
+            return error_result(
+                ErrorCode.PERSISTED_QUERY_REQUIRED,
                 "this client may only run its registered documents: send the document's id "
                 "as extensions.persistedQuery.sha256Hash or documentId",
-                PERSISTED_QUERY_REQUIRED,
             )
         self._log_unregistered(client, digest)
         return data

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, OperationDefinitionNode, parse, validate
+from graphql import GraphQLError, OperationDefinitionNode, parse
 
 from schema import schema
 from schema.cost import DEFAULT_MAX_COST, FirstTooLarge, operation_cost
 from schema.limits import DEFAULT_LIMITS, check_limits
+from schema.validation import validate_document
 from sources.errors import ConfigError
 from sources.registry.partners import ManifestDocument
 
@@ -64,7 +65,7 @@ def check_document(text: str) -> str | None:
         return exc.message
     if not any(isinstance(d, OperationDefinitionNode) for d in document.definitions):
         return "the document has no operation (only fragments)"
-    errors = validate(schema._schema, document) or check_limits(document, DEFAULT_LIMITS)
+    errors = validate_document(schema._schema, document) or check_limits(document, DEFAULT_LIMITS)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return errors[0].message + more
@@ -195,17 +196,24 @@ def _check_entry(entry: ManifestDocument, *, apollo: bool) -> str | None:
         return problem
     if entry.operation_type not in _OPERATION_TYPES:
         return f"unknown operation type {entry.operation_type!r}"
-    operations = operations_of(entry.body)
-    if len(operations) == 1 and operations[0] != (entry.operation_name, entry.operation_type):
-        name, kind = operations[0]
-        return (
-            f"the manifest says {entry.operation_type} {entry.operation_name!r} but the body "
-            f"holds {kind} {name!r}"
-        )
+    problems = []
     if apollo and entry.id != entry.body_sha256:
         # Apollo Client sends sha256(body) as the id: any other id could never match.
-        return f"the id is not the SHA-256 of the body (that is {entry.body_sha256})"
-    return None
+        problems.append(
+            f"the id is not the SHA-256 of the body: given {entry.id}, "
+            f"the body's is {entry.body_sha256}"
+        )
+    operations = operations_of(entry.body)
+    if len(operations) == 1 and operations[0] != (entry.operation_name, entry.operation_type):
+        problems.append(
+            f"the manifest says {_operation(entry.operation_type, entry.operation_name)} "
+            f"but the body holds {_operation(operations[0][1], operations[0][0])}"
+        )
+    return "; ".join(problems) or None
+
+
+def _operation(kind: str, name: str | None) -> str:
+    return f"{kind} {name!r}" if name else f"an anonymous {kind}"
 
 
 def _label(entry: ManifestDocument) -> str:

@@ -17,26 +17,20 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from graphql import GraphQLError
 from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
 from edge.partners_documents import check_document
+from schema.error_codes import ErrorCode, error_result
 from sources.kv import CacheBackend, CacheUnavailable, Entry
 
 logger = logging.getLogger("passerelle.apq")
 
-NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
-HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
-NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
 # A registered query is kept this long after it was last registered.
 KEEP_S = 7 * 24 * 3600.0
 MAX_QUERY_BYTES = 100 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def _error(message: str, code: str) -> ExecutionResult:
-    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+NOT_SUPPORTED = ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED
 
 
 class PersistedQueries:
@@ -53,20 +47,25 @@ class PersistedQueries:
         if persisted is None:
             return request
         if not isinstance(persisted, dict) or persisted.get("version") != 1:
-            return _error("persistedQuery must be {version: 1, sha256Hash}", NOT_SUPPORTED)
+            return error_result(NOT_SUPPORTED, "persistedQuery must be {version: 1, sha256Hash}")
         digest = persisted.get("sha256Hash")
         if not isinstance(digest, str) or not _SHA256.fullmatch(digest.lower()):
-            return _error("persistedQuery.sha256Hash must be 64 hexadecimal digits", NOT_SUPPORTED)
+            return error_result(
+                NOT_SUPPORTED, "persistedQuery.sha256Hash must be 64 hexadecimal digits"
+            )
         digest = digest.lower()
         key = f"{self.namespace}:{digest}"
         if request.query is None:
             query = await self._get(key)
             if query is None:
-                return _error("PersistedQueryNotFound", NOT_FOUND)
+                return error_result(ErrorCode.PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
             return replace(request, query=query)
         encoded = request.query.encode("utf-8", "surrogatepass")
         if hashlib.sha256(encoded).hexdigest() != digest:
-            return _error("provided sha256Hash does not match the query", HASH_MISMATCH)
+            return error_result(
+                ErrorCode.PERSISTED_QUERY_HASH_MISMATCH,
+                "provided sha256Hash does not match the query",
+            )
         # Only a document the gateway would run is kept (parsed, valid, within the
         # limits and the cost): junk sent to fill the store is refused by execution.
         if len(encoded) <= MAX_QUERY_BYTES and check_document(request.query) is None:

@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from schema.error_codes import ErrorCode, envelope
 from sources.kv import CacheUnavailable
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 logger = logging.getLogger("passerelle.rate_limit")
 
-CODE = "RATE_LIMITED"
 MAX_BUCKETS = 100_000  # in-process buckets kept (least recently used dropped first)
 
 _SCRIPT = """
@@ -167,10 +166,8 @@ class RateGuard:
             f"Too many requests: at most {budget.rate:g} per second for this "
             f"{'client' if client is not None else 'address'}; retry in {seconds} s"
         )
-        body = {"errors": [{"message": message,
-                            "extensions": {"code": CODE, "retryAfter": seconds}}]}  # fmt: skip
         return Response(
-            orjson.dumps(body),
-            status_code=429,
+            envelope(ErrorCode.RATE_LIMITED, message, retryAfter=seconds),
+            status_code=ErrorCode.RATE_LIMITED.http_status,
             headers={"retry-after": str(seconds), "content-type": "application/json"},
         )

@@ -39,7 +39,7 @@ async def search_clinics(
     after: str | None,
     path: list[str | int],
 ) -> ClinicPage:
-    count = check_first(first, 20)
+    count = check_first(first, 20, "clinics")
     offset = decode_offset_cursor(CLINIC_CURSOR, after) if after else 0
     point = check_point(*near) if near is not None else None
     name = check_text(name_contains, "nameContains", MAX_NAME_LENGTH)
@@ -77,7 +77,7 @@ async def next_slots(
     first: int | None,
     appointment_types: list[AppointmentType] | None = None,
 ) -> list[FoundSlot]:
-    count = check_first(first, 5)
+    count = check_first(first, 5, "nextSlots")
     if count == 0:
         return []
     types = frozenset(appointment_types) if appointment_types else None

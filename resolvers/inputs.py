@@ -22,11 +22,20 @@ MAX_LANGUAGES = 20
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8})*$")
 
 
-def check_first(first: int | None, default: int, argument: str = "first") -> int:
+def first_problem(first: int, field: str) -> str | None:
+    """What is wrong with ``first`` on ``field``, in the one wording both its checks use
+    (this module's, and the cost check's before execution), or None."""
+    if 0 <= first <= MAX_FIRST:
+        return None
+    return f"first must be between 0 and {MAX_FIRST}, got {first} (on {field})"
+
+
+def check_first(first: int | None, default: int, field: str) -> int:
     if first is None:
         return default
-    if not 0 <= first <= MAX_FIRST:
-        raise UserInputError(f"{argument} must be between 0 and {MAX_FIRST}, got {first}")
+    problem = first_problem(first, field)
+    if problem is not None:
+        raise UserInputError(problem)
     return first
 
 

@@ -65,7 +65,7 @@ async def search_slots(
     after: str | None,
     path: list[str | int],
 ) -> SlotPage:
-    count = check_first(first, 20)
+    count = check_first(first, 20, "slots")
     position = decode_slot_cursor(after) if after else None
     search = build_search(ctx, args)
     if position is not None and position.start >= search.starts_before:

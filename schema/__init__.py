@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.execution import ExecutionContext
+from strawberry.types.execution import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.cost import DEFAULT_MAX_COST, CostLimit
-from schema.error_codes import ErrorCodes, with_code
+from schema.error_codes import with_code
 from schema.introspection import IntrospectionGuard
 from schema.limits import OperationLimits
 from schema.query import Query
@@ -19,37 +21,59 @@ from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
 from schema.types import Clinic, Physician, Slot
+from schema.validation import Validation
 
 # Cross-cutting behaviour, in the order it applies. Parsing and validating the
 # same document again costs more than executing it: both are cached (by text;
 # the LRU caches live at module level, shared by the per-request instances).
 EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
     lambda: ParserCache(maxsize=512),
-    lambda: ValidationCache(maxsize=512),
-    # After validation (inside the cache's hook), before execution:
+    Validation,
+    # After validation (inside its hook), before execution:
     OperationLimits,
     IntrospectionGuard,
     SourceErrors,
     SourceFreshness,
-    ErrorCodes,
 ]
 
 
 class GatewaySchema(strawberry.Schema):
-    """Logs only the errors worth an operator's attention.
+    """Every error of a result gets its ``extensions.code`` here, once
+    (``schema/error_codes.py``), whatever produced it: parsing, validation, a limit,
+    a resolver, an extension that failed.
 
-    A client's bad input or a failed booking source is an expected answer, not a
-    server error: strawberry's default would log each with a traceback.
+    Only unexpected errors are logged, once each, by ``with_code``, with the error id
+    the client sees: a client's bad input or a failed booking source is an expected
+    answer, not a server error (strawberry's default would log each with a traceback).
     """
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        result = await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+        if result.errors:
+            result.errors = [with_code(e) for e in result.errors]
+        return result
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        unexpected = [
-            e for e in errors if e.path is not None and (e.extensions or {}).get("code") is None
-        ]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        """Logs nothing: ``with_code`` logs the unexpected errors with their error id."""
 
 
 # A JSON array of operations in one request, when batching is enabled.

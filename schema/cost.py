@@ -3,7 +3,7 @@
 Every field that returns an object costs 1, a leaf (scalar, enum) costs 0. A
 field taking ``first`` returns up to that many items: its sub-selection counts
 that many times (``first`` from the literal, the variables, or the argument's
-default; more than ``MAX_FIRST`` is a ``BAD_USER_INPUT`` right away). Other
+default; outside 0 to ``MAX_FIRST`` is a ``BAD_USER_INPUT`` right away). Other
 lists of objects count ``LIST_SIZE`` times, except a connection's ``edges``,
 already counted by the connection's ``first``.
 
@@ -21,7 +21,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
@@ -36,9 +35,9 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from resolvers.inputs import MAX_FIRST
+from resolvers.inputs import first_problem
+from schema.error_codes import ErrorCode, graphql_error
 
-COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
 # The default limit: the example queries cost 10 to 135 (a test keeps them under a
 # tenth of it); 100 slots with their clinic and physician cost about 300.
 DEFAULT_MAX_COST = 5000
@@ -46,10 +45,8 @@ LIST_SIZE = 10
 
 
 class FirstTooLarge(ValueError):
-    """``first`` over ``MAX_FIRST`` somewhere in the operation."""
-
-    def __init__(self, field: str, value: int) -> None:
-        super().__init__(f"first must be between 0 and {MAX_FIRST}, got {value} (on {field})")
+    """``first`` out of its range somewhere in the operation (over ``MAX_FIRST``, or
+    negative); the message is ``resolvers.inputs.first_problem``'s."""
 
 
 def _unwrap(kind: GraphQLType) -> tuple[GraphQLType, bool]:
@@ -124,9 +121,10 @@ class _Costing:
                 found = self.variables.get(argument.value.name.value)
                 value = found if isinstance(found, int) else value
         count = int(value)
-        if count > MAX_FIRST:
-            raise FirstTooLarge(node.name.value, count)
-        return max(0, count)
+        problem = first_problem(count, node.name.value)
+        if problem is not None:
+            raise FirstTooLarge(problem)
+        return count
 
 
 def operation_cost(
@@ -180,20 +178,16 @@ class CostLimit(SchemaExtension):
                     context.schema._schema, document, context.variables, context.operation_name
                 )
             except FirstTooLarge as exc:
-                context.pre_execution_errors = [
-                    GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"})
-                ]
+                context.pre_execution_errors = [graphql_error(ErrorCode.BAD_USER_INPUT, str(exc))]
             else:
                 if self.cost > self.max_cost and not self.measure:
                     context.pre_execution_errors = [
-                        GraphQLError(
+                        graphql_error(
+                            ErrorCode.COST_LIMIT_EXCEEDED,
                             f"The operation would cost {self.cost}, over the limit of "
                             f"{self.max_cost}; ask for fewer items (first) or fewer fields",
-                            extensions={
-                                "code": COST_LIMIT_EXCEEDED,
-                                "cost": self.cost,
-                                "limit": self.max_cost,
-                            },
+                            cost=self.cost,
+                            limit=self.max_cost,
                         )
                     ]
         yield

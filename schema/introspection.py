@@ -15,14 +15,14 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionNode,
 )
 from strawberry.extensions import SchemaExtension
 
-INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+from schema.error_codes import ErrorCode, graphql_error
+
 _META_FIELDS = frozenset({"__schema", "__type"})
 
 
@@ -48,7 +48,7 @@ def introspects(document: DocumentNode) -> bool:
 
 class IntrospectionGuard(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
-        # Listed after ValidationCache, this runs once validation has run, and
+        # Listed after Validation, this runs once validation has run, and
         # before the schema looks at the errors.
         self._check()
         yield
@@ -61,9 +61,9 @@ class IntrospectionGuard(SchemaExtension):
             return
         if introspects(document):
             context.pre_execution_errors = [
-                GraphQLError(
+                graphql_error(
+                    ErrorCode.INTROSPECTION_DISABLED,
                     "Introspection is disabled in production; use the published schema "
                     "(or a key that allows introspection)",
-                    extensions={"code": INTROSPECTION_DISABLED},
                 )
             ]

@@ -1,5 +1,11 @@
 """Operation limits: hostile documents are refused before execution, cheaply.
 
+``check_directives(document, limits, repeatable)`` runs before validation, so that
+a document stuffed with directives (``@aa@aa@aa...``, graphql-cop's "directive
+overloading") costs one cheap walk and one error, not a full validation and an
+error per directive: it refuses a directive that is not repeatable used twice at
+one location, and more than ``limits.directives`` directives in the document.
+
 ``check_limits(document, limits)`` counts, over the operations and the
 fragments they use: how deep fields nest (leaf fields included: the contract's
 ``slots { edges { node { clinic { address { city } } } } }`` is 6 deep), aliases,
@@ -13,20 +19,25 @@ registered.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from graphql import (
+    DirectiveNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
+    Node,
     OperationDefinitionNode,
     SelectionSetNode,
 )
 from strawberry.extensions import SchemaExtension
+
+from schema.error_codes import ErrorCode, graphql_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +132,50 @@ def _root_fields(
     return count
 
 
+def _directive_lists(document: DocumentNode) -> Iterator[tuple[DirectiveNode, ...]]:
+    """The directives of every location of the document, one tuple per location."""
+    stack: list[Node] = [document]
+    while stack:
+        node = stack.pop()
+        for key in node.keys:
+            value = getattr(node, key, None)
+            if isinstance(value, Node):
+                stack.append(value)
+            elif isinstance(value, tuple | list):
+                stack.extend(item for item in value if isinstance(item, Node))
+        directives = getattr(node, "directives", None)
+        if directives:
+            yield tuple(directives)
+
+
+def check_directives(
+    document: DocumentNode, limits: Limits = DEFAULT_LIMITS, repeatable: Collection[str] = ()
+) -> GraphQLError | None:
+    """One ``DIRECTIVE_LIMIT_EXCEEDED`` error when a directive not in ``repeatable``
+    (unknown ones included) appears twice at one location, or when the document holds
+    more than ``limits.directives`` directives; None otherwise. Syntax only: no schema."""
+    total = 0
+    for directives in _directive_lists(document):
+        total += len(directives)
+        counts = Counter(d.name.value for d in directives)
+        repeated = sorted(name for name, n in counts.items() if n > 1 and name not in repeatable)
+        if repeated:
+            return graphql_error(
+                ErrorCode.DIRECTIVE_LIMIT_EXCEEDED,
+                f"The directive @{repeated[0]} is used {counts[repeated[0]]} times at one "
+                "location; it may appear there once",
+                directive=repeated[0],
+            )
+    if total > limits.directives:
+        return graphql_error(
+            ErrorCode.DIRECTIVE_LIMIT_EXCEEDED,
+            f"The operation uses {total} directives; at most {limits.directives} are allowed",
+            found=total,
+            limit=limits.directives,
+        )
+    return None
+
+
 def check_limits(document: DocumentNode, limits: Limits = DEFAULT_LIMITS) -> list[GraphQLError]:
     """The limits the document exceeds, one error each (none when it is within them)."""
     fragments = {
@@ -140,18 +195,21 @@ def check_limits(document: DocumentNode, limits: Limits = DEFAULT_LIMITS) -> lis
             root_fields = max(
                 root_fields, _root_fields(definition.selection_set, fragments, root_memo)
             )
+    c = ErrorCode
     checks = [
-        ("DEPTH_LIMIT_EXCEEDED", counts.depth, limits.depth, "nests fields {n} levels deep"),
-        ("ALIAS_LIMIT_EXCEEDED", counts.aliases, limits.aliases, "uses {n} aliases"),
-        ("DIRECTIVE_LIMIT_EXCEEDED", counts.directives, limits.directives, "uses {n} directives"),
-        ("ROOT_FIELD_LIMIT_EXCEEDED", root_fields, limits.root_fields, "asks {n} root fields"),
+        (c.DEPTH_LIMIT_EXCEEDED, counts.depth, limits.depth, "nests fields {n} levels deep"),
+        (c.ALIAS_LIMIT_EXCEEDED, counts.aliases, limits.aliases, "uses {n} aliases"),
+        (c.DIRECTIVE_LIMIT_EXCEEDED, counts.directives, limits.directives, "uses {n} directives"),
+        (c.ROOT_FIELD_LIMIT_EXCEEDED, root_fields, limits.root_fields, "asks {n} root fields"),
     ]  # fmt: skip
     return [
-        GraphQLError(
+        graphql_error(
+            exceeded,
             f"The operation {what.format(n=found)}; at most {limit} are allowed",
-            extensions={"code": code, "found": found, "limit": limit},
+            found=found,
+            limit=limit,
         )
-        for code, found, limit, what in checks
+        for exceeded, found, limit, what in checks
         if found > limit
     ]
 

@@ -3,17 +3,29 @@
 A failed source never fails the query: resolvers answer with what the other
 sources gave and report the failure on the request context; this extension
 turns each into one GraphQL error with ``extensions.code`` (``SOURCE_TIMEOUT``,
-``SOURCE_UNAVAILABLE``, ``SOURCE_BAD_RESPONSE``) and ``extensions.source``.
+``SOURCE_UNAVAILABLE``, ``SOURCE_BAD_RESPONSE``, from the catalogue) and
+``extensions.source``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from resolvers.context import RequestContext
-from resolvers.errors import source_error
+from schema.error_codes import source_code
+from sources.errors import SourceError
+
+
+def source_error(error: SourceError, path: list[str | int] | None) -> GraphQLError:
+    """The client-facing form of a source failure: what failed, never upstream internals."""
+    return GraphQLError(
+        f"Booking source {error.source_id!r} failed: {error.message}",
+        path=path,
+        extensions={"code": source_code(error).value, "source": error.source_id},
+    )
 
 
 class SourceErrors(SchemaExtension):

@@ -24,9 +24,8 @@ class GatewayError(Exception):
 
 
 class SourceError(GatewayError):
-    """A booking source failed. ``code`` is the GraphQL ``extensions.code``."""
-
-    code = "SOURCE_ERROR"
+    """A booking source failed. What a client sees of it (its ``extensions.code``) is
+    mapped in the schema's catalogue of error codes, not here."""
 
     def __init__(self, source_id: str, message: str) -> None:
         super().__init__(message)
@@ -38,7 +37,7 @@ class SourceError(GatewayError):
 
 
 class SourceTimeout(SourceError):
-    code = "SOURCE_TIMEOUT"
+    """No answer in time."""
 
 
 class SourceUnavailable(SourceError):
@@ -46,8 +45,6 @@ class SourceUnavailable(SourceError):
     (5xx, 429, connection errors; not 401/403), set by ``sources.transport.failures``
     and False unless said; ``retry_after_s``: when the upstream said to come back
     (``Retry-After``)."""
-
-    code = "SOURCE_UNAVAILABLE"
 
     def __init__(
         self,
@@ -63,7 +60,7 @@ class SourceUnavailable(SourceError):
 
 
 class SourceBadResponse(SourceError):
-    code = "SOURCE_BAD_RESPONSE"
+    """An answer the adapter cannot trust: bad JSON, a wrong shape."""
 
 
 class AnswerTooLarge(SourceBadResponse):

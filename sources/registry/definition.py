@@ -110,7 +110,10 @@ def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> 
 
     timeout_s = raw.get("timeout_s", DEFAULT_TIMEOUT_S)
     if not _number(timeout_s) or not 0 < timeout_s <= MAX_TIMEOUT_S:
-        raise fail(f"timeout_s must be a number between 0 and {MAX_TIMEOUT_S:g}, got {timeout_s!r}")
+        raise fail(
+            f"timeout_s must be a number greater than 0 and at most {MAX_TIMEOUT_S:g}, "
+            f"got {timeout_s!r}"
+        )
 
     enabled = raw.get("enabled", True)
     if not isinstance(enabled, bool):
@@ -144,7 +147,8 @@ def parse_definition(raw: Mapping[str, object], *, where: str | None = None) -> 
         value = settings[key]
         if value is not None and (not _number(value) or not 0 < value <= timeout_s):
             raise fail(
-                f"{key} must be a number of seconds above 0 and at most timeout_s, got {value!r}"
+                f"{key} must be a number of seconds greater than 0 and at most timeout_s "
+                f"({timeout_s:g}), got {value!r}"
             )
     for key, high in (("cache_ttl_s", MAX_CACHE_TTL_S), ("cache_stale_s", MAX_CACHE_STALE_S)):
         value = settings[key]

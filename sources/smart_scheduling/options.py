@@ -54,7 +54,7 @@ class SmartSchedulingOptions(ProtocolOptions):
     )
     """How often the manifest is fetched; None: the adapter's default (60 s)."""
     max_file_bytes: int = Field(
-        DEFAULT_MAX_FILE_BYTES, gt=0, description="a whole number of bytes above 0"
+        DEFAULT_MAX_FILE_BYTES, gt=0, description="a whole number of bytes greater than 0"
     )
     """A larger file of the feed is refused (skipped, the source DEGRADED)."""
 

@@ -49,6 +49,19 @@ def apollo(*bodies: str, **changes: Any) -> dict[str, Any]:
     return {"format": "apollo-persisted-query-manifest", "version": 1, "operations": operations}
 
 
+def test_a_manifest_entry_with_a_wrong_id_names_the_entry_the_id_and_the_real_hash() -> None:
+    body = "{ sources { id } }"
+    wrong = "ab" * 32
+    manifest = apollo(body, id=wrong, name="Sources")
+    with pytest.raises(ConfigError) as caught:
+        parse_manifest(json.dumps(manifest))
+    message = str(caught.value)
+    assert "operation Sources (id abababababab...)" in message
+    assert f"given {wrong}, the body's is {sha256(body)}" in message
+    assert "the body holds an anonymous query" in message
+    assert "None" not in message
+
+
 def code(result: dict[str, Any]) -> str:
     return str(result["errors"][0]["extensions"]["code"])
 

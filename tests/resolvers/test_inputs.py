@@ -16,6 +16,7 @@ from resolvers.inputs import (
     check_radius,
     check_window,
 )
+from schema.error_codes import ErrorCode, code_of
 from sources.records import GeoPoint
 from sources.search import SlotPosition
 
@@ -26,7 +27,7 @@ DAY = timedelta(days=1)
 def refused(call: object, *args: object) -> str:
     with pytest.raises(UserInputError) as caught:
         call(*args)  # type: ignore[operator]
-    assert caught.value.extensions == {"code": "BAD_USER_INPUT"}
+    assert code_of(caught.value) is ErrorCode.BAD_USER_INPUT
     return caught.value.message
 
 
@@ -76,10 +77,14 @@ def test_points_must_be_on_earth() -> None:
 
 
 def test_first_is_capped_at_100() -> None:
-    assert check_first(None, 20) == 20
-    assert check_first(0, 20) == 0
-    assert "between 0 and 100" in refused(check_first, 101, 20)
-    assert "between 0 and 100" in refused(check_first, -1, 20)
+    assert check_first(None, 20, "slots") == 20
+    assert check_first(0, 20, "slots") == 0
+    assert refused(check_first, 101, 20, "slots") == (
+        "first must be between 0 and 100, got 101 (on slots)"
+    )
+    assert refused(check_first, -1, 20, "slots") == (
+        "first must be between 0 and 100, got -1 (on slots)"
+    )
 
 
 def test_languages_are_normalized_to_primary_tags() -> None:

@@ -66,6 +66,22 @@ async def test_first_over_100_is_bad_user_input_before_execution() -> None:
     assert result.errors[0].message == "first must be between 0 and 100, got 500 (on slots)"
 
 
+@pytest.mark.parametrize("first", [-1, 101])
+@pytest.mark.parametrize("field", ["slots", "clinics"])
+async def test_first_out_of_range_is_worded_one_way_before_execution(
+    field: str, first: int
+) -> None:
+    selection = "edges { node { id } }"
+    document = (
+        f"query($n: Int) {{ {field}(filter: {{region: LAVAL}}, first: $n) {{ {selection} }} }}"
+    )
+    result = await schema.execute(document, {"n": first}, context_value=CONTEXT)
+    assert result.data is None and result.errors  # refused before execution
+    assert [e.message for e in result.errors] == [
+        f"first must be between 0 and 100, got {first} (on {field})"
+    ]
+
+
 async def test_measure_mode_reports_the_cost_without_refusing() -> None:
     measuring = make_schema(max_cost=10, measure_cost=True)
     async with aiohttp.ClientSession() as session:

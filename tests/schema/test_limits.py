@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from graphql import parse
 
+import schema.validation as schema_validation
 from schema import schema, with_code
 from schema.cost import operation_cost
-from schema.limits import DEFAULT_LIMITS, check_limits
+from schema.limits import DEFAULT_LIMITS, check_directives, check_limits
 from tests.examples.test_queries import EXAMPLE_QUERIES
 
 EXAMPLES = EXAMPLE_QUERIES
@@ -113,3 +114,71 @@ async def test_a_fragment_chain_that_doubles_at_every_step_is_counted_at_once() 
     result = await run(document)
     assert time.monotonic() - started < 1.0
     assert result.data is None and result.errors  # 2**40 root fields, and as costly
+
+
+# -- directive overloading (graphql-cop) and the cap on validation errors ----------------
+
+
+def codes(result: Any) -> list[str]:
+    return [with_code(e).extensions["code"] for e in result.errors or []]
+
+
+async def test_ten_repeated_unknown_directives_are_one_error() -> None:
+    result = await run("{ __typename @aa@aa@aa@aa@aa@aa@aa@aa@aa@aa }")  # graphql-cop's probe
+    assert result.data is None
+    assert codes(result) == ["DIRECTIVE_LIMIT_EXCEEDED"]
+    assert result.errors[0].message == (
+        "The directive @aa is used 10 times at one location; it may appear there once"
+    )
+
+
+async def test_a_hundred_skips_on_one_field_are_refused_before_validation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(*args: object, **kwargs: object) -> list[Any]:
+        raise AssertionError("the validator ran")
+
+    monkeypatch.setattr("schema.validation.validate", never)
+    schema_validation.validate_document.cache_clear()
+    started = time.perf_counter()
+    result = await run("{ __typename" + " @skip(if: true)" * 100 + " }")
+    elapsed = time.perf_counter() - started
+    assert codes(result) == ["DIRECTIVE_LIMIT_EXCEEDED"]
+    assert elapsed < 0.05  # generous: refused in well under 5 ms on this machine
+
+
+async def test_too_many_directives_on_separate_fields_are_refused_before_validation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("schema.validation.validate", None)  # calling it would fail
+    schema_validation.validate_document.cache_clear()
+    result = await run("{ " + "__typename @skip(if: false) " * 51 + "}")
+    assert codes(result) == ["DIRECTIVE_LIMIT_EXCEEDED"]
+    assert result.errors[0].extensions == {
+        "code": "DIRECTIVE_LIMIT_EXCEEDED",
+        "found": 51,
+        "limit": 50,
+    }
+
+
+async def test_a_thousand_skips_are_refused_by_the_token_limit() -> None:
+    result = await run("{ __typename" + " @skip(if: true)" * 1000 + " }")
+    assert codes(result) == ["TOKEN_LIMIT_EXCEEDED"]
+
+
+async def test_validation_stops_after_five_errors() -> None:
+    result = await run("{ " + " ".join(f"missing{i}" for i in range(10)) + " }")
+    assert codes(result) == ["GRAPHQL_VALIDATION_FAILED"] * 5
+    assert result.errors[-1].message == (
+        "Too many validation errors, error limit reached. Validation aborted."
+    )
+
+
+def test_only_repeatable_directives_may_repeat_at_one_location() -> None:
+    document = parse("{ a @tag @tag b @skip(if: true) c @skip(if: true) }")
+    assert check_directives(document, DEFAULT_LIMITS, repeatable={"tag"}) is None
+    refused = check_directives(parse("{ a @skip(if: true) @skip(if: false) }"))
+    assert refused is not None and refused.extensions == {
+        "code": "DIRECTIVE_LIMIT_EXCEEDED",
+        "directive": "skip",
+    }

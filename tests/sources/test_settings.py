@@ -53,7 +53,7 @@ BAD_OPTIONS = [
     (
         SourceProtocol.SMART_SCHEDULING_LINKS,
         "max_file_bytes = 1.5",
-        "options.max_file_bytes must be a whole number of bytes above 0, got 1.5",
+        "options.max_file_bytes must be a whole number of bytes greater than 0, got 1.5",
     ),
     (
         SourceProtocol.SMART_SCHEDULING_LINKS,
@@ -201,7 +201,7 @@ def test_a_registry_row_is_stored_as_written_and_checked_when_read(tmp_path: Pat
 
     assert str(caught.value) == (
         "source 'x' in the registry: options.max_file_bytes must be a whole number "
-        "of bytes above 0, got -1"
+        "of bytes greater than 0, got -1"
     )
 
 

@@ -22,7 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from sources.base import Source, SourceConfig, SourceContext
-from sources.errors import SourceError, SourceUnavailable
+from sources.errors import SourceError, SourceTimeout, SourceUnavailable
 from sources.kv import CacheUnavailable, Entry, MemoryBackend, RedisBackend
 from sources.kv import link as kv_link
 from sources.pool.cache import CachePolicy, Served, SourceCache
@@ -236,7 +236,7 @@ async def test_a_caller_past_its_deadline_stops_waiting_but_the_call_lands(
     (source,) = pool.enabled
     source.delay_s = 0.3  # type: ignore[attr-defined]
     late = await pool.read(source, slots_read(QUERY), 0.05)
-    assert isinstance(late, SourceError) and late.code == "SOURCE_TIMEOUT"
+    assert isinstance(late, SourceTimeout)
     await asyncio.sleep(0.4)
     served = await read(pool, source)
     assert served.from_cache and ids(served) == ["call-1"]

@@ -108,8 +108,11 @@ def test_a_secret_key_in_the_file_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('timeout_s = "fast"', "timeout_s must be a number between 0 and 60, got 'fast'"),
-        ("timeout_s = 120", "timeout_s must be a number between 0 and 60, got 120"),
+        (
+            'timeout_s = "fast"',
+            "timeout_s must be a number greater than 0 and at most 60, got 'fast'",
+        ),
+        ("timeout_s = 120", "timeout_s must be a number greater than 0 and at most 60, got 120"),
         ('enabled = "yes"', "enabled must be true or false, got 'yes'"),
         ("name = 12", "name must be a non-empty string, got 12"),
         ('credentials_env = "has space"', "credentials_env must be the NAME"),

@@ -392,14 +392,28 @@ VALID: dict[str, object] = {"id": "x", "protocol": "REST_JSON", "url": "https://
     [
         (
             {"timeout_s": "abc"},
-            "source 'x': timeout_s must be a number between 0 and 60, got 'abc'",
+            "source 'x': timeout_s must be a number greater than 0 and at most 60, got 'abc'",
         ),
-        ({"timeout_s": 0}, "source 'x': timeout_s must be a number between 0 and 60, got 0"),
-        ({"timeout_s": 60.5}, "source 'x': timeout_s must be a number between 0 and 60, got 60.5"),
-        ({"timeout_s": True}, "source 'x': timeout_s must be a number between 0 and 60, got True"),
+        (
+            {"timeout_s": 0},
+            "source 'x': timeout_s must be a number greater than 0 and at most 60, got 0",
+        ),
+        # 0 is refused, so "between 0 and 60" would be wrong (issue 11).
+        (
+            {"timeout_s": 0.0},
+            "source 'x': timeout_s must be a number greater than 0 and at most 60, got 0.0",
+        ),
+        (
+            {"timeout_s": 60.5},
+            "source 'x': timeout_s must be a number greater than 0 and at most 60, got 60.5",
+        ),
+        (
+            {"timeout_s": True},
+            "source 'x': timeout_s must be a number greater than 0 and at most 60, got True",
+        ),
         (
             {"timeout_s": float("nan")},
-            "source 'x': timeout_s must be a number between 0 and 60, got nan",
+            "source 'x': timeout_s must be a number greater than 0 and at most 60, got nan",
         ),
         (
             {"id": "Clinique A"},
@@ -455,8 +469,8 @@ VALID: dict[str, object] = {"id": "x", "protocol": "REST_JSON", "url": "https://
         ),
         (
             {"connect_timeout_s": 5, "timeout_s": 2},
-            "source 'x': connect_timeout_s must be a number of seconds above 0 and at most "
-            "timeout_s, got 5",
+            "source 'x': connect_timeout_s must be a number of seconds greater than 0 and at "
+            "most timeout_s (2), got 5",
         ),
         ({"read_timeout_s": 0}, "source 'x': read_timeout_s must be a number of seconds"),
         (
