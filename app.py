@@ -72,6 +72,10 @@ def create_app(settings: Settings) -> CachedHits:
     from sources.registry.store import SourceStore
     from sources.registry.watcher import RegistryWatcher
 
+    gateway_schema = make_schema(
+        batching=settings.batching, max_cost=settings.max_cost, measure_cost=settings.measure_cost
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = SourceStore(settings.database_url)
@@ -95,7 +99,10 @@ def create_app(settings: Settings) -> CachedHits:
         gc.freeze()
         app.state.pool = pool
         # APQ hashes live in the cache backend (Redis: shared by every instance).
-        persisted = PersistedQueries(settings.edge_backend(APQ_MAX_KB, link))
+        # Kept only when the schema would run it, within its own cost limit.
+        persisted = PersistedQueries(
+            settings.edge_backend(APQ_MAX_KB, link), max_cost=gateway_schema.max_cost
+        )
         app.state.persisted = persisted
         # Responses of persisted operations: a store of their own, bounded by size.
         response_backend = settings.edge_backend(RESPONSES_MAX_KB, link)
@@ -133,14 +140,7 @@ def create_app(settings: Settings) -> CachedHits:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    graphql = GatewayGraphQL(
-        make_schema(
-            batching=settings.batching,
-            max_cost=settings.max_cost,
-            measure_cost=settings.measure_cost,
-        ),
-        production=settings.production,
-    )
+    graphql = GatewayGraphQL(gateway_schema, production=settings.production)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -22,6 +22,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
 from edge.partners_documents import check_document
+from schema.cost import DEFAULT_MAX_COST
 from sources.kv import CacheBackend, CacheUnavailable, Entry
 
 logger = logging.getLogger("passerelle.apq")
@@ -40,11 +41,22 @@ def _error(message: str, code: str) -> ExecutionResult:
 
 
 class PersistedQueries:
-    """Resolves APQ requests into plain ones, registering queries as they come."""
+    """Resolves APQ requests into plain ones, registering queries as they come.
 
-    def __init__(self, backend: CacheBackend, namespace: str = "passerelle:v1:apq") -> None:
+    ``max_cost``: the schema's own cost limit (``GatewaySchema.max_cost``; ``None``
+    when it only measures), so that a query is kept only if the gateway runs it.
+    """
+
+    def __init__(
+        self,
+        backend: CacheBackend,
+        namespace: str = "passerelle:v1:apq",
+        *,
+        max_cost: int | None = DEFAULT_MAX_COST,
+    ) -> None:
         self.backend = backend
         self.namespace = namespace
+        self.max_cost = max_cost
 
     async def resolve(self, request: GraphQLRequestData) -> GraphQLRequestData | ExecutionResult:
         """The request with its query filled in, or the error to answer with."""
@@ -69,8 +81,9 @@ class PersistedQueries:
             return _error("provided sha256Hash does not match the query", HASH_MISMATCH)
         # Only a document the gateway would run is kept (parsed, valid, within the
         # limits and the cost): junk sent to fill the store is refused by execution.
-        if len(encoded) <= MAX_QUERY_BYTES and check_document(request.query) is None:
-            await self._put(key, request.query)
+        if len(encoded) <= MAX_QUERY_BYTES:
+            if check_document(request.query, max_cost=self.max_cost) is None:
+                await self._put(key, request.query)
         return request
 
     async def _get(self, key: str) -> str | None:
