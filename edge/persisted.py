@@ -18,9 +18,9 @@ from dataclasses import replace
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
+from edge.operation import Operation
 from edge.partners_documents import check_document
 from schema.cost import DEFAULT_MAX_COST
 from sources.kv import CacheBackend, CacheUnavailable, Entry
@@ -58,8 +58,8 @@ class PersistedQueries:
         self.namespace = namespace
         self.max_cost = max_cost
 
-    async def resolve(self, request: GraphQLRequestData) -> GraphQLRequestData | ExecutionResult:
-        """The request with its query filled in, or the error to answer with."""
+    async def resolve(self, request: Operation) -> Operation | ExecutionResult:
+        """The operation with its query filled in, or the error to answer with."""
         extensions = request.extensions or {}
         persisted: Any = extensions.get("persistedQuery")
         if persisted is None:

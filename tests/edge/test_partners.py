@@ -18,11 +18,10 @@ import pytest
 import sqlalchemy
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
-from starlette.requests import Request
 from starlette.responses import Response
-from strawberry.http import GraphQLRequestData
 
 import app
+from edge.operation import Operation
 from edge.partners import Partners
 from edge.partners_documents import check_document, parse_manifest
 from sources.errors import ConfigError
@@ -531,20 +530,14 @@ async def test_admit_names_the_client_on_the_request_context(tmp_path: Path) -> 
     with PartnerStore(url) as store:
         _, key = store.create_client("named", allow_introspection=True)
     partners = Partners(url, production=True)
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "headers": [(b"authorization", f"Bearer {key}".encode())],
-        "query_string": b"",
-    }
 
     class Context:
         client_id: str | None = None
         allow_introspection = False
 
     context = Context()
-    data = GraphQLRequestData(query=FREE, variables=None, operation_name=None, extensions=None)
-    admitted = await partners.admit(Request(scope), data, context, Response())  # type: ignore[arg-type]
-    assert admitted is data
+    operation = Operation("POST", FREE, authorization=f"Bearer {key}")
+    admitted = await partners.admit(operation, context, Response())  # type: ignore[arg-type]
+    assert admitted is operation
     assert (context.client_id, context.allow_introspection) == ("named", True)
     await partners.aclose()
