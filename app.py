@@ -65,12 +65,17 @@ def create_app(settings: Settings) -> CachedHits:
     from edge.persisted import PersistedQueries
     from edge.rate_limit import RateGuard, RateLimiter
     from edge.response_cache import ResponseCache
+    from edge.services import EdgeServices
     from schema import make_schema
     from sources.pool.cache import SourceCache
     from sources.pool.fanout import SourcePool
     from sources.registry.partners import KEY_PEPPER_ENV
     from sources.registry.store import SourceStore
     from sources.registry.watcher import RegistryWatcher
+
+    gateway_schema = make_schema(
+        batching=settings.batching, max_cost=settings.max_cost, measure_cost=settings.measure_cost
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,27 +98,31 @@ def create_app(settings: Settings) -> CachedHits:
         # process: out of the collector's way, full collections stay short.
         gc.collect()
         gc.freeze()
-        app.state.pool = pool
-        # APQ hashes live in the cache backend (Redis: shared by every instance).
-        persisted = PersistedQueries(settings.edge_backend(APQ_MAX_KB, link))
-        app.state.persisted = persisted
+        # APQ hashes live in the cache backend (Redis: shared by every instance), and
+        # are kept only when the schema would run them, within its own cost limit.
+        persisted = PersistedQueries(
+            settings.edge_backend(APQ_MAX_KB, link), max_cost=gateway_schema.max_cost
+        )
         # Responses of persisted operations: a store of their own, bounded by size.
         response_backend = settings.edge_backend(RESPONSES_MAX_KB, link)
-        app.state.response_cache = (
-            ResponseCache(response_backend) if settings.response_cache else None
-        )
         partners = Partners(
             settings.database_url,
             production=settings.production,
             pepper=os.environ.get(KEY_PEPPER_ENV) or None,
         )
-        app.state.partners = partners
         # Rate limits: in Redis when the cache is there, so every instance shares them.
-        limiter = RateLimiter(link)
-        app.state.rate_guard = RateGuard(
-            limiter, partners, settings.anonymous_budget(), settings.trusted_proxies
+        rate_guard = RateGuard(
+            RateLimiter(link), partners, settings.anonymous_budget(), settings.trusted_proxies
         )
-        app.state.settings = settings
+        # What the edge works with, put once where the fast path and the view read it.
+        app.state.services = EdgeServices(
+            settings=settings,
+            pool=pool,
+            partners=partners,
+            persisted=persisted,
+            rate_guard=rate_guard,
+            response_cache=ResponseCache(response_backend) if settings.response_cache else None,
+        )
         task = asyncio.create_task(watcher.run())
         try:
             yield
@@ -133,14 +142,7 @@ def create_app(settings: Settings) -> CachedHits:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    graphql = GatewayGraphQL(
-        make_schema(
-            batching=settings.batching,
-            max_cost=settings.max_cost,
-            measure_cost=settings.measure_cost,
-        ),
-        production=settings.production,
-    )
+    graphql = GatewayGraphQL(gateway_schema, production=settings.production)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -1,26 +1,63 @@
-"""The response cache's fast path, outside Starlette.
+"""Cached hits: how one goes out (:class:`HitResponse`), and the fast path in front.
 
 An anonymous GET of a persisted operation whose response is cached is answered
-here, after its rate limit, without Starlette's routing and middleware stack
-or strawberry's view: about half of what a hit costs otherwise. Anything else
-(a miss, a POST, a key, CORS to apply) goes on to the app unchanged; a miss
-carries its cache key along, so the view does not look it up twice.
+by :class:`CachedHits`, after its rate limit, without Starlette's routing and
+middleware stack or strawberry's view: about half of what a hit costs otherwise.
+Anything else (a miss, a POST, a key, CORS to apply) goes on to the app
+unchanged; a miss carries its cache key along (and the operation, when it was
+read here), so the view reads and looks up neither twice. A hit found by the
+view (a POST) goes out as the same ``HitResponse``.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from starlette.applications import Starlette
+from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (its HTTP layer)
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
-from edge.graphql_view import VARY, response_media_type
-from edge.response_cache import Hit
+from edge.operation import VARY, Operation, read_operations, response_media_type
+from edge.services import services_of
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.types import Receive, Scope, Send
+
+    from edge.response_cache import Hit
+
+__all__ = ["KEYS_KEPT", "CachedHits", "HitResponse"]
 
 # Query strings whose cache key is remembered (clients repeat the same GETs).
 KEYS_KEPT = 10_000
+
+
+class HitResponse(Response):
+    """A cached response as it goes out: ``X-Cache: HIT``, the client's media type;
+    for a GET, ``Cache-Control``, the ``ETag`` and a 304 on a matching
+    ``If-None-Match``. The headers are written directly: this is the fast path's
+    whole answer, so it skips ``Response``'s header building."""
+
+    def __init__(self, hit: Hit, *, method: str, accept: str, if_none_match: str) -> None:
+        media_type = response_media_type(accept)
+        headers = [(b"content-type", f"{media_type}; charset=utf-8".encode()), (b"x-cache", b"HIT")]
+        body = hit.body
+        self.status_code = 200
+        if method == "GET":
+            headers += [
+                (b"cache-control", f"public, max-age={hit.max_age_s}".encode()),
+                (b"etag", hit.etag.encode()),
+                (b"vary", VARY.encode()),
+            ]
+            if hit.etag in if_none_match:
+                self.status_code, body = 304, b""
+        if self.status_code != 304:  # a 304's length would be the 200's (RFC 9110)
+            headers.append((b"content-length", str(len(body)).encode()))
+        self.body = body
+        self.raw_headers = headers
+        self.background = None
 
 
 class CachedHits:
@@ -38,56 +75,50 @@ class CachedHits:
         ):
             await self.app(scope, receive, send)
             return
-        state = self.app.state
-        cache = getattr(state, "response_cache", None)
-        settings = getattr(state, "settings", None)
+        services = services_of(self.app)
+        cache = services.response_cache
         headers = dict(scope["headers"])
         if (
             cache is None
-            or settings is None
-            or settings.cors_origins  # CORS headers are the middleware's to add
+            or services.settings.cors_origins  # CORS headers are the middleware's to add
             or b"authorization" in headers
         ):
             await self.app(scope, receive, send)
             return
-        memo = (scope["query_string"], state.pool.fingerprint)
+        scope_name = services.pool.fingerprint
+        memo = (scope["query_string"], scope_name)
+        operation: Operation | None = None
         if memo in self._keys:
             key = self._keys[memo]
         else:
-            payload = dict(parse_qsl(scope["query_string"].decode("latin-1")))
-            key = self._keys[memo] = cache.key(payload, None, state.pool.fingerprint)
+            # As Starlette reads a query string (request.query_params).
+            params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            try:
+                read = read_operations("GET", dict(params), authorization=None)
+            except HTTPException:
+                read = None  # the view says what is wrong
+            operation = read if isinstance(read, Operation) else None
+            key = cache.key(operation, scope_name) if operation is not None else None
+            self._keys[memo] = key
             if len(self._keys) > KEYS_KEPT:
                 self._keys.popitem(last=False)
         hit = await cache.get(key) if key is not None else None
         if hit is None:
             if key is not None:
-                scope.setdefault("state", {})["response_cache_key"] = key
+                state = scope.setdefault("state", {})
+                state["response_cache_key"] = key
+                if operation is not None:
+                    state["operation"] = operation
             await self.app(scope, receive, send)
             return
-        refusal = await state.rate_guard.check(Request(scope))
+        refusal = await services.rate_guard.check(Request(scope))
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        await _send_hit(send, hit, headers)
-
-
-async def _send_hit(send: Send, hit: Hit, headers: dict[bytes, bytes]) -> None:
-    """The hit as ``hit_response`` (edge/graphql_view.py) makes it, written directly."""
-    media_type = response_media_type(headers.get(b"accept", b"").decode("latin-1"))
-    etag = hit.etag.encode()
-    status, body = (304, b"") if etag in headers.get(b"if-none-match", b"") else (200, hit.body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", f"{media_type}; charset=utf-8".encode()),
-                (b"x-cache", b"HIT"),
-                (b"cache-control", f"public, max-age={hit.max_age_s}".encode()),
-                (b"etag", etag),
-                (b"vary", VARY.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+        response = HitResponse(
+            hit,
+            method="GET",
+            accept=headers.get(b"accept", b"").decode("latin-1"),
+            if_none_match=headers.get(b"if-none-match", b"").decode("latin-1"),
+        )
+        await response(scope, receive, send)

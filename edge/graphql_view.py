@@ -1,5 +1,24 @@
-"""Strawberry's ASGI view, made ours: our request context, orjson, stable error codes,
-and GraphiQL preloaded with the example query."""
+"""Strawberry's ASGI view, made ours: one read of the request, the edge's steps
+around strawberry's execution, stable error codes, GraphiQL preloaded with the
+example query.
+
+A request goes through these steps, in this order (each one a service of
+:class:`~edge.services.EdgeServices`, each taking the one
+:class:`~edge.operation.Operation` read from the request):
+
+1. rate limits (``run``; edge/rate_limit.py), before the body is read;
+2. the response cache (``run``; edge/response_cache.py, edge/cached_hits.py);
+3. strawberry reads the operation (``parse_http_body``: ours, read once);
+4. partner admission, then automatic persisted queries, then the deadline
+   (``execute_single``; edge/partners.py, edge/persisted.py);
+5. error codes, the GraphQL-over-HTTP status, and storing the response in the cache
+   (``process_result``).
+
+``execute_single`` is not one of strawberry's documented hooks: it is the only
+place where each operation of a request (a batch too) can be answered with an
+error before strawberry refuses one without ``query`` (strawberry issue #1707),
+which is why ``pyproject.toml`` pins strawberry to one minor release.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cross_web import HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,42 +40,22 @@ from strawberry.schema.base import BaseSchema
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from edge.cached_hits import HitResponse
 from edge.graphiql import graphiql_response
-from edge.response_cache import Hit, ResponseCache, etag_of
+from edge.operation import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    VARY,
+    Operation,
+    read_operations,
+    response_media_type,
+)
+from edge.response_cache import etag_of
+from edge.services import services_of
 from resolvers.context import RequestContext
 from schema.error_codes import REQUEST_ERROR, ErrorCode, code_of, error_result
-from sources.pool import answer_ttl_s
 
 logger = logging.getLogger("passerelle.http")
-
-JSON = "application/json"
-# A shared cache must keep answers apart by media type, and never answer a request
-# with a key (admission and its own limits must run) from an anonymous copy.
-VARY = "Accept, Authorization"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-
-
-def response_media_type(accept: str | None) -> str:
-    """``application/graphql-response+json`` when the client prefers it (or accepts it
-    and not ``application/json``), else ``application/json`` (GraphQL over HTTP)."""
-    if not accept:
-        return JSON
-    weights: dict[str, float] = {}
-    for part in accept.split(","):
-        kind, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        weights[kind.lower()] = max(q, weights.get(kind.lower(), 0.0))
-    graphql_q = weights.get(GRAPHQL_RESPONSE, 0.0)
-    json_q = weights.get(JSON, 0.0)
-    return GRAPHQL_RESPONSE if graphql_q > 0 and graphql_q >= json_q else JSON
-
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?\s*$")
 
@@ -71,31 +71,6 @@ def without_suggestions(error: GraphQLError) -> GraphQLError:
         path=error.path,
         extensions=error.extensions,
     )
-
-
-async def _payload(request: Request) -> dict[str, Any]:
-    """What a request asks: its query parameters (GET) or its JSON body (POST)."""
-    if request.method == "GET":
-        return dict(request.query_params)
-    if "json" not in request.headers.get("content-type", ""):
-        return {}
-    try:
-        payload = orjson.loads(await request.body())  # Starlette keeps the body for the view
-    except orjson.JSONDecodeError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
-def hit_response(request: Request, hit: Hit) -> Response:
-    media_type = response_media_type(request.headers.get("accept"))
-    headers = {"content-type": f"{media_type}; charset=utf-8", "x-cache": "HIT"}
-    if request.method == "GET":
-        headers["cache-control"] = f"public, max-age={hit.max_age_s}"
-        headers["etag"] = hit.etag
-        headers["vary"] = VARY
-        if hit.etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-    return Response(hit.body, headers=headers)
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -123,49 +98,97 @@ def _example_query() -> str:
     return EXAMPLE_QUERY.read_text(encoding="utf-8")
 
 
+class _RequestAdapter(StarletteRequestAdapter):
+    """Strawberry's adapter, keeping the Starlette request at hand for ``parse_http_body``."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.starlette_request = request
+
+
 class GatewayGraphQL(GraphQL[RequestContext, None]):
     """Strawberry's ASGI view, with our context, orjson and a preloaded GraphiQL.
 
     ``production=True``: no GraphiQL (404), no introspection, no field suggestions.
     """
 
+    request_adapter_class = _RequestAdapter
+
     def __init__(self, schema: BaseSchema, *, production: bool = False) -> None:
         super().__init__(schema, graphql_ide=None if production else "graphiql")
         self.production = production
+        batching = schema.config.batching_config
+        self._max_batch = batching["max_operations"] if batching is not None else None
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        """Rate limits first (edge/rate_limit.py), then the response cache
-        (edge/response_cache.py), then strawberry."""
+        """Rate limits first, then the response cache, then strawberry."""
         if isinstance(request, Request):
-            refusal = await request.app.state.rate_guard.check(request)
+            services = services_of(request.app)
+            refusal = await services.rate_guard.check(request)
             if refusal is not None:
                 return refusal
-        cache: ResponseCache | None = getattr(request.app.state, "response_cache", None)
-        # Already looked up (and missed) by the fast path in front (edge/cached_hits.py)?
-        if cache is not None and getattr(request.state, "response_cache_key", None) is None:
-            key = cache.key(
-                await _payload(request),
-                request.headers.get("authorization"),
-                request.app.state.pool.fingerprint,
-            )
-            if key is not None:
-                hit = await cache.get(key)
-                if hit is not None:
-                    return hit_response(request, hit)
-                request.state.response_cache_key = key
+            cache = services.response_cache
+            # Already looked up (and missed) by the fast path in front (edge/cached_hits.py)?
+            if cache is not None and getattr(request.state, "response_cache_key", None) is None:
+                try:
+                    operation = await self._operations(request)
+                except HTTPException:
+                    operation = None  # strawberry answers it (a 400) below
+                if isinstance(operation, Operation):
+                    key = cache.key(operation, services.pool.fingerprint)
+                    if key is not None:
+                        hit = await cache.get(key)
+                        if hit is not None:
+                            return HitResponse(
+                                hit,
+                                method=request.method,
+                                accept=request.headers.get("accept", ""),
+                                if_none_match=request.headers.get("if-none-match", ""),
+                            )
+                        request.state.response_cache_key = key
         return await super().run(request, context, root_value)
+
+    async def _operations(self, request: Request) -> Operation | list[Operation]:
+        """What the request asks, read once (kept on the request; the fast path may
+        have read it already)."""
+        state = request.state
+        read = getattr(state, "operation", None)
+        if read is None:
+            try:
+                read = read_operations(
+                    request.method,
+                    request.query_params if request.method == "GET" else await request.body(),
+                    authorization=request.headers.get("authorization"),
+                    content_type=request.headers.get("content-type", ""),
+                    max_batch=self._max_batch,
+                )
+            except HTTPException as exc:
+                read = exc
+            state.operation = read
+        if isinstance(read, HTTPException):
+            raise read
+        return read
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        operations = await self._operations(request.starlette_request)
+        batch = operations if isinstance(operations, list) else [operations]
+        # execute_single gets strawberry's request data: it finds its operation here.
+        sent = [(operation.request_data(), operation) for operation in batch]
+        request.starlette_request.state.sent = sent
+        data = [request_data for request_data, _ in sent]
+        return data if isinstance(operations, list) else data[0]
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         # The media type the answer will have, chosen from the Accept header now, and
         # kept on the sub-response, which create_response turns into the real one.
         response.media_type = response_media_type(request.headers.get("accept"))
         request.state.sub_response = response
-        settings = request.app.state.settings
+        services = services_of(request.app)
         context = RequestContext(
-            pool=request.app.state.pool,
+            pool=services.pool,
             request=request,
-            now=settings.clock(),
-            fanout_deadline_s=settings.fanout_deadline_s,
+            now=services.settings.clock(),
+            fanout_deadline_s=services.settings.fanout_deadline_s,
             allow_introspection=not self.production,
         )
         request.state.context = context
@@ -196,22 +219,26 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        # Partner keys and trusted documents first (edge/partners.py), then automatic
-        # persisted queries: a hash instead of the query (edge/persisted.py).
-        admitted = await request.app.state.partners.admit(
-            request, request_data, context, sub_response
-        )
+        operation = next(o for sent, o in request.state.sent if sent is request_data)
+        services = services_of(request.app)
+        # Partner keys and trusted documents first, then automatic persisted queries.
+        admitted = await services.partners.admit(operation, context, sub_response)
         if isinstance(admitted, ExecutionResult):
             return admitted
-        resolved = await request.app.state.persisted.resolve(admitted)
+        resolved = await services.persisted.resolve(admitted)
         if isinstance(resolved, ExecutionResult):
             return resolved
-        limit = request.app.state.settings.operation_timeout_s
+        limit = services.settings.operation_timeout_s
         try:
             # The fan-out deadline (3 s) normally answers long before this one.
             async with asyncio.timeout(limit):
                 return await super().execute_single(
-                    request, request_adapter, sub_response, context, root_value, resolved
+                    request,
+                    request_adapter,
+                    sub_response,
+                    context,
+                    root_value,
+                    resolved.request_data(),
                 )
         except TimeoutError:
             logger.warning("operation cancelled after %.0f s", limit)
@@ -223,8 +250,8 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         return orjson.dumps(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
-        # orjson refuses what the stdlib chokes on with a 500: nesting deeper
-        # than 1024 levels, lone surrogates. Both become a 400 "not JSON".
+        # WebSocket messages (HTTP requests are read by edge/operation.py): orjson
+        # refuses what the stdlib chokes on, nesting past 1024 levels, lone surrogates.
         return orjson.loads(data)
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -256,16 +283,11 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         key = getattr(request.state, "response_cache_key", None)
         context = getattr(request.state, "context", None)
         sub_response = getattr(request.state, "sub_response", None)
+        cache = services_of(request.app).response_cache
         ttl = 0.0
-        if key is not None and not result.errors and isinstance(context, RequestContext):
-            sources = {s.id: s for s in context.federation.sources}
-            ttls = {
-                sid: answer_ttl_s(sources[sid]) - (use.age_s if use.from_cache else 0.0)
-                for sid, use in context.federation.asked.items()
-                if sid in sources
-            }
-            cache: ResponseCache = request.app.state.response_cache
-            ttl = await cache.put(key, data.get("data"), dict(data.get("extensions") or {}), ttls)
+        if key is not None and cache is not None and not result.errors:
+            if isinstance(context, RequestContext):
+                ttl = await cache.store(key, context, data)
         if key is not None and sub_response is not None:
             sub_response.headers["x-cache"] = "MISS" if ttl > 0 else "BYPASS"
         if sub_response is not None and request.method == "GET":

@@ -16,7 +16,7 @@ queries), what a request may run:
   the operation's hash is logged as a warning (never its variables).
 
     partners = Partners("sqlite:///data/passerelle.sqlite3", production=True)
-    admitted = await partners.admit(request, request_data, context, sub_response)
+    admitted = await partners.admit(operation, context, sub_response)
 
 The clients and documents are held in memory, reloaded when the registry's
 revision moves (checked at most once a second, on a request with a key): a
@@ -32,10 +32,9 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import orjson
-from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
+from edge.operation import Operation
 from resolvers.context import RequestContext
 from schema.error_codes import ErrorCode, error_result
 from sources.registry.partners import Client, Document, PartnerStore, Snapshot, sha256_hex
@@ -79,14 +78,10 @@ class Partners:
             )
 
     async def admit(
-        self,
-        request: Any,
-        request_data: GraphQLRequestData,
-        context: RequestContext,
-        sub_response: Any,
-    ) -> GraphQLRequestData | ExecutionResult:
-        """The request to run (its document resolved), or the error to answer with."""
-        authorization: str | None = request.headers.get("authorization")
+        self, operation: Operation, context: RequestContext, sub_response: Any
+    ) -> Operation | ExecutionResult:
+        """The operation to run (its document resolved), or the error to answer with."""
+        authorization = operation.authorization
         client: Client | None = None
         snapshot = self._snapshot
         if authorization is not None:
@@ -100,7 +95,7 @@ class Partners:
             context.client_id = client.name
             if client.allow_introspection:
                 context.allow_introspection = True
-        return await self._resolve(request, request_data, client, snapshot)
+        return await self._resolve(operation, client, snapshot)
 
     async def client_of(self, authorization: str | None) -> Client | None:
         """The valid client of an ``Authorization`` header, or None (absent or refused:
@@ -117,12 +112,8 @@ class Partners:
     # -- documents --------------------------------------------------------------------
 
     async def _resolve(
-        self,
-        request: Any,
-        data: GraphQLRequestData,
-        client: Client | None,
-        snapshot: Snapshot,
-    ) -> GraphQLRequestData | ExecutionResult:
+        self, data: Operation, client: Client | None, snapshot: Snapshot
+    ) -> Operation | ExecutionResult:
         extensions = dict(data.extensions or {})
         persisted = extensions.get("persistedQuery")
         sent_id: str | None = None
@@ -130,7 +121,7 @@ class Partners:
             sent_id = persisted["sha256Hash"]
         by_document_id = False
         if sent_id is None and data.query is None:
-            sent_id = await _document_id(request)
+            sent_id = data.document_id
             by_document_id = sent_id is not None
         strict = client is not None and client.persisted_only and not client.log_only
 
@@ -249,19 +240,3 @@ def _registered(snapshot: Snapshot, client: Client | None, sent_id: str) -> Docu
         return None
     stripped = sent_id.removeprefix("sha256:")
     return documents.get(sent_id) or documents.get(stripped) or documents.get(stripped.lower())
-
-
-async def _document_id(request: Any) -> str | None:
-    """``documentId`` (GraphQL over HTTP persisted documents), which strawberry does not
-    read: from the query string (GET) or the JSON body (POST)."""
-    if request.method == "GET":
-        value: Any = request.query_params.get("documentId")
-    else:
-        if "json" not in request.headers.get("content-type", ""):
-            return None
-        try:
-            payload = orjson.loads(await request.body())  # Starlette keeps the body
-        except orjson.JSONDecodeError:
-            return None
-        value = payload.get("documentId") if isinstance(payload, dict) else None
-    return value if isinstance(value, str) and value else None

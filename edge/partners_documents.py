@@ -48,14 +48,16 @@ MAX_DOCUMENT_ID_LENGTH = 256
 _OPERATION_TYPES = ("query", "mutation", "subscription")
 
 
-def check_document(text: str) -> str | None:
+def check_document(text: str, *, max_cost: int | None = DEFAULT_MAX_COST) -> str | None:
     """What is wrong with a document a partner registers, or None if it may be registered.
 
     The single place that decides it: parse (within the token limit), validate
     against the gateway's schema (which has only queries, so a mutation or
     subscription is refused here too), then the same operation limits and cost
     limit as every request (with the variables' defaults), so that a registered
-    document is never one the gateway would refuse.
+    document is never one the gateway would refuse. ``max_cost`` must be the
+    gateway's own (``--max-cost``; ``None`` with ``--measure-cost``, which refuses
+    nothing for its cost).
     """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         return f"the document is larger than {MAX_DOCUMENT_BYTES // 1024} KiB"
@@ -73,8 +75,8 @@ def check_document(text: str) -> str | None:
         cost = operation_cost(schema._schema, document)
     except FirstTooLarge as exc:
         return str(exc)
-    if cost > DEFAULT_MAX_COST:
-        return f"the operation would cost {cost}, over the limit of {DEFAULT_MAX_COST}"
+    if max_cost is not None and cost > max_cost:
+        return f"the operation would cost {cost}, over the limit of {max_cost}"
     return None
 
 
@@ -91,17 +93,19 @@ def operations_of(text: str) -> list[tuple[str | None, str]]:
     ]
 
 
-def read_manifest(path: Path) -> list[ManifestDocument]:
+def read_manifest(path: Path, *, max_cost: int | None = DEFAULT_MAX_COST) -> list[ManifestDocument]:
     """The checked documents of a manifest file; ``ConfigError`` naming every problem."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read the manifest {path}: {exc.strerror}") from None
-    return parse_manifest(raw, where=str(path))
+    return parse_manifest(raw, where=str(path), max_cost=max_cost)
 
 
-def parse_manifest(raw: bytes | str, *, where: str = "manifest") -> list[ManifestDocument]:
-    """The checked documents of an Apollo or Relay manifest.
+def parse_manifest(
+    raw: bytes | str, *, where: str = "manifest", max_cost: int | None = DEFAULT_MAX_COST
+) -> list[ManifestDocument]:
+    """The checked documents of an Apollo or Relay manifest, each within ``max_cost``.
 
     ``ConfigError`` when it is not one, or when any document is refused: its
     message has one line per problem, each naming the operation and its id.
@@ -120,7 +124,7 @@ def parse_manifest(raw: bytes | str, *, where: str = "manifest") -> list[Manifes
     documents: dict[str, ManifestDocument] = {}
     problems: list[str] = []
     for entry in entries:
-        problem = _check_entry(entry, apollo=apollo)
+        problem = _check_entry(entry, apollo=apollo, max_cost=max_cost)
         if problem is not None:
             problems.append(f"{_label(entry)}: {problem}")
             continue
@@ -188,10 +192,10 @@ def _relay_entries(data: dict[str, Any], where: str) -> list[ManifestDocument]:
     return entries
 
 
-def _check_entry(entry: ManifestDocument, *, apollo: bool) -> str | None:
+def _check_entry(entry: ManifestDocument, *, apollo: bool, max_cost: int | None) -> str | None:
     if not entry.id or len(entry.id) > MAX_DOCUMENT_ID_LENGTH:
         return f"the id must be 1 to {MAX_DOCUMENT_ID_LENGTH} characters"
-    problem = check_document(entry.body)
+    problem = check_document(entry.body, max_cost=max_cost)
     if problem is not None:
         return problem
     if entry.operation_type not in _OPERATION_TYPES:

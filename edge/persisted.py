@@ -17,10 +17,11 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
+from edge.operation import Operation
 from edge.partners_documents import check_document
+from schema.cost import DEFAULT_MAX_COST
 from schema.error_codes import ErrorCode, error_result
 from sources.kv import CacheBackend, CacheUnavailable, Entry
 
@@ -34,14 +35,25 @@ NOT_SUPPORTED = ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED
 
 
 class PersistedQueries:
-    """Resolves APQ requests into plain ones, registering queries as they come."""
+    """Resolves APQ requests into plain ones, registering queries as they come.
 
-    def __init__(self, backend: CacheBackend, namespace: str = "passerelle:v1:apq") -> None:
+    ``max_cost``: the schema's own cost limit (``GatewaySchema.max_cost``; ``None``
+    when it only measures), so that a query is kept only if the gateway runs it.
+    """
+
+    def __init__(
+        self,
+        backend: CacheBackend,
+        namespace: str = "passerelle:v1:apq",
+        *,
+        max_cost: int | None = DEFAULT_MAX_COST,
+    ) -> None:
         self.backend = backend
         self.namespace = namespace
+        self.max_cost = max_cost
 
-    async def resolve(self, request: GraphQLRequestData) -> GraphQLRequestData | ExecutionResult:
-        """The request with its query filled in, or the error to answer with."""
+    async def resolve(self, request: Operation) -> Operation | ExecutionResult:
+        """The operation with its query filled in, or the error to answer with."""
         extensions = request.extensions or {}
         persisted: Any = extensions.get("persistedQuery")
         if persisted is None:
@@ -68,8 +80,9 @@ class PersistedQueries:
             )
         # Only a document the gateway would run is kept (parsed, valid, within the
         # limits and the cost): junk sent to fill the store is refused by execution.
-        if len(encoded) <= MAX_QUERY_BYTES and check_document(request.query) is None:
-            await self._put(key, request.query)
+        if len(encoded) <= MAX_QUERY_BYTES:
+            if check_document(request.query, max_cost=self.max_cost) is None:
+                await self._put(key, request.query)
         return request
 
     async def _get(self, key: str) -> str | None:

@@ -21,11 +21,18 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from sources.kv import CacheBackend, CacheUnavailable, Entry
+from sources.pool import answer_ttl_s
+
+if TYPE_CHECKING:
+    from strawberry.http import GraphQLHTTPResponse
+
+    from edge.operation import Operation
+    from resolvers.context import RequestContext
 
 logger = logging.getLogger("passerelle.response_cache")
 
@@ -40,59 +47,23 @@ class Hit:
     max_age_s: int
 
 
-def _document_id(payload: dict[str, Any]) -> str | None:
-    """The id of the document the request runs, or None when it is not only an id.
-
-    A request naming two different documents (``documentId`` and an APQ hash) is
-    not cached: which one runs is admission's business, and a key taken from the
-    other would let one document's answer be stored under another's id.
-    """
-    if payload.get("query"):
-        return None  # a document sent in full is run (and its hash checked), not looked up
-    extensions = payload.get("extensions")
-    if isinstance(extensions, str):
-        try:
-            extensions = orjson.loads(extensions)
-        except orjson.JSONDecodeError:
-            return None
-    persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
-    digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
-    digest = digest.lower() if isinstance(digest, str) and digest else None
-    document_id = payload.get("documentId")
-    named = document_id.removeprefix("sha256:") if isinstance(document_id, str) else None
-    if named and digest and named.lower() != digest:
-        return None
-    return digest or named or None
-
-
-def _variables(payload: dict[str, Any]) -> Any:
-    variables = payload.get("variables")
-    if isinstance(variables, str):
-        try:
-            return orjson.loads(variables) if variables else None
-        except orjson.JSONDecodeError:
-            return False  # unreadable: let the view refuse it
-    return variables
-
-
 class ResponseCache:
     def __init__(self, backend: CacheBackend, namespace: str = "passerelle:v1:response") -> None:
         self.backend = backend
         self.namespace = namespace
 
-    def key(self, payload: dict[str, Any], authorization: str | None, scope: str) -> str | None:
-        """The cache key of a request's payload (GET params or POST body), or None.
-        ``scope`` names the sources answering (``SourcePool.fingerprint``): two
+    def key(self, operation: Operation, scope: str) -> str | None:
+        """The cache key of an operation, or None when it may not be answered from the
+        cache. ``scope`` names the sources answering (``SourcePool.fingerprint``): two
         deployments sharing a Redis never serve each other's responses."""
-        if authorization is not None:
+        if operation.authorization is not None:
             return None  # even empty: admission answers it (401)
-        document_id = _document_id(payload)
-        variables = _variables(payload)
-        if document_id is None or variables is False:
+        document_id = operation.cache_id
+        if document_id is None:
             return None
         try:
             normalized = orjson.dumps(
-                [scope, document_id, payload.get("operationName"), variables],
+                [scope, document_id, operation.operation_name, operation.variables],
                 option=orjson.OPT_SORT_KEYS,
             )
         except TypeError:
@@ -124,6 +95,20 @@ class ResponseCache:
         extensions["sources"] = shown
         body = b'{"data":' + data + b',"extensions":' + orjson.dumps(extensions) + b"}"
         return Hit(body, etag, max(0, int(ttl - age)))
+
+    async def store(
+        self, key: str, context: RequestContext, response: GraphQLHTTPResponse
+    ) -> float:
+        """Store an executed response, for as long as the freshest answer of the
+        sources behind it allows; returns its TTL (0: not stored)."""
+        sources = {s.id: s for s in context.federation.sources}
+        ttls = {
+            sid: answer_ttl_s(sources[sid]) - (use.age_s if use.from_cache else 0.0)
+            for sid, use in context.federation.asked.items()
+            if sid in sources
+        }
+        extensions = dict(response.get("extensions") or {})
+        return await self.put(key, response.get("data"), extensions, ttls)
 
     async def put(
         self, key: str, data: Any, extensions: dict[str, Any], ttls: dict[str, float]

@@ -45,7 +45,11 @@ class GatewaySchema(strawberry.Schema):
     Only unexpected errors are logged, once each, by ``with_code``, with the error id
     the client sees: a client's bad input or a failed booking source is an expected
     answer, not a server error (strawberry's default would log each with a traceback).
+    ``max_cost`` is the cost over which it refuses an operation (``None``: it only
+    measures), for what checks documents ahead of time (edge/persisted.py).
     """
+
+    max_cost: int | None = DEFAULT_MAX_COST
 
     async def execute(
         self,
@@ -90,7 +94,7 @@ def make_schema(
         extensions.index(OperationLimits) + 1,
         lambda: CostLimit(max_cost, measure=measure_cost),
     )
-    return GatewaySchema(
+    gateway_schema = GatewaySchema(
         query=Query,
         types=[Clinic, Physician, Slot],
         extensions=extensions,
@@ -100,6 +104,8 @@ def make_schema(
             batching_config={"max_operations": MAX_BATCH} if batching else None,
         ),
     )
+    gateway_schema.max_cost = None if measure_cost else max_cost
+    return gateway_schema
 
 
 schema = make_schema()

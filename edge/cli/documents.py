@@ -18,7 +18,10 @@ def run_documents_command(args: argparse.Namespace, database_url: str) -> int:
     with PartnerStore(database_url, pepper=os.environ.get(KEY_PEPPER_ENV) or None) as store:
         if args.action == "push":
             store.client(args.client)  # an unknown client before a long manifest's problems
-            summary = store.push_documents(args.client, read_manifest(args.manifest))
+            # Checked against the limits the server is given by the same flags.
+            max_cost = None if args.measure_cost else args.max_cost
+            documents = read_manifest(args.manifest, max_cost=max_cost)
+            summary = store.push_documents(args.client, documents)
             print(
                 f"{args.client}: {len(summary.added)} new document(s) registered, "
                 f"{len(summary.unchanged)} already there"

@@ -234,6 +234,20 @@ def _add_documents_commands(
         parents=[shared],
     )
     push.add_argument("manifest", type=Path, metavar="MANIFEST")
+    # The gateway's own cost limit: a document it would refuse is never registered.
+    # (SUPPRESS: the flags given before the command, as for serving, count too.)
+    push.add_argument(
+        "--max-cost",
+        type=_positive_int,
+        default=argparse.SUPPRESS,
+        help=f"the --max-cost the gateway serves with ({DEFAULT_MAX_COST})",
+    )
+    push.add_argument(
+        "--measure-cost",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="the gateway serves with --measure-cost: register costly documents too",
+    )
     listing = actions.add_parser("list", help="list a client's documents", parents=[shared])
     for command in (push, listing):
         command.add_argument("--client", required=True, metavar="NAME")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edge.graphql_view import GRAPHQL_RESPONSE, response_media_type
+from edge.operation import GRAPHQL_RESPONSE, response_media_type
 from tests.conftest import Gateway
 from tests.node_tools import npm_installed, run_node_json
 

@@ -18,11 +18,10 @@ import pytest
 import sqlalchemy
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
-from starlette.requests import Request
 from starlette.responses import Response
-from strawberry.http import GraphQLRequestData
 
 import app
+from edge.operation import Operation
 from edge.partners import Partners
 from edge.partners_documents import check_document, parse_manifest
 from sources.errors import ConfigError
@@ -288,6 +287,44 @@ def test_check_document_is_the_single_gate() -> None:
     assert check_document("{ " + "sources { id } " * 10_000 + "}") is not None  # > 100 KiB
 
 
+# Costs 5,650: over the default limit (5,000), under a gateway's --max-cost 10000.
+COSTLY = (
+    "query Costly { clinics(first: 50) { edges { node { name physicians { displayName } "
+    "nextSlots(first: 100) { start } } } } }"
+)
+
+
+def test_documents_are_checked_against_the_configured_cost_limit() -> None:
+    assert check_document(SOURCES, max_cost=5) == "the operation would cost 10, over the limit of 5"
+    assert check_document(COSTLY) is not None  # the default limit
+    assert check_document(COSTLY, max_cost=10_000) is None
+    assert check_document(COSTLY, max_cost=None) is None  # --measure-cost refuses nothing
+    with pytest.raises(ConfigError, match="over the limit of 5"):
+        parse_manifest(json.dumps(apollo(SOURCES)), max_cost=5)
+
+
+def test_documents_push_uses_the_gateways_max_cost(tmp_path: Path) -> None:
+    database = tmp_path / "registry.sqlite3"
+    assert cli("clients", "create", "rdv-app", database=database, cwd=tmp_path).returncode == 0
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(apollo(SOURCES)))
+    refused = cli("documents", "push", str(manifest), "--client", "rdv-app", "--max-cost", "5",
+                  database=database, cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2
+    assert "would cost 10, over the limit of 5" in refused.stderr
+    # The flags the server is started with, given before the command, count as well.
+    refused = cli("--max-cost", "5", "documents", "push", str(manifest), "--client", "rdv-app",
+                  database=database, cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2
+    manifest.write_text(json.dumps(apollo(COSTLY)))
+    pushed = cli("documents", "push", str(manifest), "--client", "rdv-app", "--max-cost", "10000",
+                 database=database, cwd=tmp_path)  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr
+    measured = cli("documents", "push", str(manifest), "--client", "rdv-app", "--measure-cost",
+                   database=database, cwd=tmp_path)  # fmt: skip
+    assert measured.returncode == 0, measured.stderr
+
+
 # -- the store on SQLite and PostgreSQL ---------------------------------------------------
 
 
@@ -507,20 +544,14 @@ async def test_admit_names_the_client_on_the_request_context(tmp_path: Path) -> 
     with PartnerStore(url) as store:
         _, key = store.create_client("named", allow_introspection=True)
     partners = Partners(url, production=True)
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "headers": [(b"authorization", f"Bearer {key}".encode())],
-        "query_string": b"",
-    }
 
     class Context:
         client_id: str | None = None
         allow_introspection = False
 
     context = Context()
-    data = GraphQLRequestData(query=FREE, variables=None, operation_name=None, extensions=None)
-    admitted = await partners.admit(Request(scope), data, context, Response())  # type: ignore[arg-type]
-    assert admitted is data
+    operation = Operation("POST", FREE, authorization=f"Bearer {key}")
+    admitted = await partners.admit(operation, context, Response())  # type: ignore[arg-type]
+    assert admitted is operation
     assert (context.client_id, context.allow_introspection) == ("named", True)
     await partners.aclose()

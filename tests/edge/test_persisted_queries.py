@@ -82,6 +82,29 @@ async def test_a_malformed_persisted_query_extension_says_what_to_fix(
     assert result["errors"][0]["message"].startswith(message)
 
 
+# Costs 5,650: over the default limit (5,000).
+COSTLY = (
+    "query Costly { clinics(first: 50) { edges { node { name physicians { displayName } "
+    "nextSlots(first: 100) { start } } } } }"
+)
+
+
+async def test_queries_are_registered_within_the_configured_cost_limit(
+    gateway_for: GatewayFactory, fhir_server: TestServer
+) -> None:
+    costly = persisted(hashlib.sha256(COSTLY.encode()).hexdigest())
+    async with gateway_for(fhir_definition(fhir_server), max_cost=10_000) as gw:
+        status, result = await post(gw, {"query": COSTLY, "extensions": costly})
+        assert status == 200 and "errors" not in result
+        status, by_hash = await get(gw, costly)  # registered: the gateway runs it
+        assert status == 200 and by_hash["data"] == result["data"]
+    async with gateway_for(max_cost=5) as gw:
+        status, result = await post(gw, {"query": QUERY, "extensions": persisted()})
+        assert code(result) == "COST_LIMIT_EXCEEDED"
+        _, again = await get(gw, persisted())  # not kept: the gateway refuses it
+        assert code(again) == "PERSISTED_QUERY_NOT_FOUND"
+
+
 async def test_registered_hashes_are_shared_through_redis(
     gateway_for: GatewayFactory, fhir_server: TestServer, rest_server: TestServer
 ) -> None:

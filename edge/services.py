@@ -1,0 +1,46 @@
+"""What the HTTP edge works with, handed in as one typed value: :class:`EdgeServices`.
+
+``app.py`` builds it when the app starts (in its lifespan) and puts it once on
+``app.state``; the fast path and the view read it with :func:`services_of`, the
+one place that knows where it is kept::
+
+    services = services_of(request.app)
+    refusal = await services.rate_guard.check(request)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from edge.partners import Partners
+    from edge.persisted import PersistedQueries
+    from edge.rate_limit import RateGuard
+    from edge.response_cache import ResponseCache
+    from edge.settings import Settings
+    from sources.pool.fanout import SourcePool
+
+__all__ = ["EdgeServices", "services_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeServices:
+    """The gateway's parts that serve a request; ``response_cache`` is None when off."""
+
+    settings: Settings
+    pool: SourcePool
+    partners: Partners
+    persisted: PersistedQueries
+    rate_guard: RateGuard
+    response_cache: ResponseCache | None
+
+
+def services_of(app: Starlette) -> EdgeServices:
+    """The services of a started app (``LookupError`` before its lifespan has run)."""
+    services = getattr(app.state, "services", None)
+    if not isinstance(services, EdgeServices):
+        raise LookupError("the app has not started: its lifespan builds its services")
+    return services
