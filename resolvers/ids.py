@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import orjson
 
 from resolvers.errors import UserInputError
-from sources.search import SlotPosition
+from sources.search import SlotIdentity, SlotPosition
 
 NODE_TYPES = ("Clinic", "Physician", "Slot")
 # Offsets count slots already paged through; totalCount is a GraphQL Int (32 bits).
@@ -58,13 +58,14 @@ def expect_global_id(global_id: str, type_name: str, argument: str) -> str:
 
 
 def encode_slot_cursor(position: SlotPosition) -> str:
+    identity = position.identity
     payload = [
         "s",
         # In UTC: the same position gives the same cursor whatever zone the
         # records came in (Redis-cached ones are decoded in UTC).
         position.start.astimezone(UTC).isoformat(),
         position.distance_km,
-        list(position.identity),
+        identity.encode() if identity is not None else None,
         position.offset,
     ]
     return _b64encode(orjson.dumps(payload))
@@ -73,7 +74,7 @@ def encode_slot_cursor(position: SlotPosition) -> str:
 def decode_slot_cursor(cursor: str) -> SlotPosition:
     try:
         tag, start, distance, identity, offset = orjson.loads(_b64decode(cursor))
-        if tag != "s" or not _valid_offset(offset) or not _valid_identity(identity):
+        if tag != "s" or not _valid_offset(offset):
             raise ValueError("not a slot cursor")
         when = datetime.fromisoformat(start)
         if when.tzinfo is None or not MIN_INSTANT <= when <= MAX_INSTANT:
@@ -84,28 +85,16 @@ def decode_slot_cursor(cursor: str) -> SlotPosition:
             or not math.isfinite(distance)
         ):
             raise ValueError("distance")
-        clinic, physician, begin, end, kind = identity
-        return SlotPosition(
-            when,
-            None if distance is None else float(distance),
-            (clinic, physician, begin, end, kind),
-            offset,
-        )
+        slot = None if identity is None else SlotIdentity.decode(identity)
+        if identity is not None and slot is None:
+            raise ValueError("identity")
+        return SlotPosition(when, None if distance is None else float(distance), slot, offset)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise _bad_cursor() from None
 
 
 def _valid_offset(offset: object) -> bool:
     return isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset < MAX_OFFSET
-
-
-def _valid_identity(identity: object) -> bool:
-    return (
-        isinstance(identity, list)
-        and len(identity) == 5
-        and all(isinstance(identity[i], str) for i in (0, 1, 4))
-        and all(isinstance(identity[i], int) and not isinstance(identity[i], bool) for i in (2, 3))
-    )
 
 
 def _bad_cursor() -> UserInputError:

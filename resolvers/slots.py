@@ -21,7 +21,14 @@ from resolvers.inputs import (
     check_window,
 )
 from sources.records import AppointmentType, Region
-from sources.search import FoundSlot, MergedClinic, MergedPhysician, SlotKey, SlotPage, SlotSearch
+from sources.search import (
+    FoundSlot,
+    MergedClinic,
+    MergedPhysician,
+    SlotIdentity,
+    SlotPage,
+    SlotSearch,
+)
 
 if TYPE_CHECKING:
     from resolvers.context import NextSlotsKey, RequestContext
@@ -86,24 +93,21 @@ def resume_cursor(page: SlotPage) -> str | None:
 
 async def slot_by_key(ctx: RequestContext, key: str) -> FoundSlot | None:
     """A slot by its global key, if some source still lists it as free."""
-    parts = SlotKey.decode(key)
-    if parts is None:
+    identity = SlotIdentity.decode(key)
+    if identity is None:
         return None
-    try:
-        start = datetime.fromisoformat(parts.start)
-    except ValueError:
-        return None
-    if start.tzinfo is None or start < ctx.now or start > ctx.now + MAX_HORIZON:
+    start = identity.start
+    if start < ctx.now or start > ctx.now + MAX_HORIZON:
         return None  # past slots cannot be booked; none is published that far ahead
     search = SlotSearch(
         starts_after=start,
         starts_before=start + timedelta(seconds=1),
-        clinic_keys=(parts.clinic_key,),
-        physician_keys=(parts.physician_key,) if parts.physician_key else None,
+        clinic_keys=(identity.clinic_key,),
+        physician_keys=(identity.physician_key,) if identity.physician_key else None,
     )
     page = await ctx.federation.search_slots(search, 50)
     ctx.report(page.errors)
-    return next((s for s in page.slots if s.key == key), None)
+    return next((s for s in page.slots if s.identity == identity), None)
 
 
 # One batched search asks each source for at most this many slots.

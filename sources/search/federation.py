@@ -40,8 +40,10 @@ from sources.records import (
     SlotResult,
 )
 from sources.search.merge import (
+    EPOCH,
     MergedClinic,
     MergedPhysician,
+    SlotIdentity,
     identifier_key,
     merge_clinics,
     merge_physicians,
@@ -52,19 +54,15 @@ from sources.search.merge import (
     source_key,
 )
 from sources.search.results import (
-    EPOCH,
-    LOWEST_IDENTITY,
     ClinicSearch,
     Found,
     FoundClinic,
     FoundSlot,
-    SlotIdentity,
     SlotPage,
     SlotPosition,
     SlotSearch,
     SourceUse,
     distance_rank,
-    micros,
     within,
 )
 
@@ -377,7 +375,7 @@ class Federation:
         resume = None
         if has_next and not page and horizon is not None:
             # Nothing settled before the horizon: resume there rather than strand the client.
-            resume = SlotPosition(horizon, -1.0, LOWEST_IDENTITY, offset)
+            resume = SlotPosition(horizon, -1.0, None, offset)
         total = self._total(search, results, truncated, slots, offset)
         return SlotPage(page, has_next, total, offset, errors, resume)
 
@@ -418,12 +416,8 @@ class Federation:
                 )
                 if not _slot_matches(search, slot, clinic, physician):
                     continue
-                identity = (
-                    clinic.key,
-                    physician.key if physician is not None else "",
-                    micros(slot.start),
-                    micros(slot.end),
-                    slot.appointment_type.value,
+                identity = SlotIdentity.of(
+                    slot, clinic.key, physician.key if physician is not None else None
                 )
                 if identity in found:
                     continue

@@ -16,8 +16,8 @@ from resolvers.inputs import (
     check_radius,
     check_window,
 )
-from sources.records import GeoPoint
-from sources.search import SlotPosition
+from sources.records import AppointmentType, GeoPoint
+from sources.search import SlotIdentity, SlotPosition
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -99,11 +99,14 @@ def test_ids_must_be_ours_and_of_the_right_type() -> None:
 
 
 def test_cursors_round_trip_and_garbage_is_refused() -> None:
-    position = SlotPosition(NOW, 1.5, ("i:urn:x|1", "", 10, 20, "ROUTINE"), 40)
+    identity = SlotIdentity("i:urn:x|1", None, NOW, NOW + DAY, AppointmentType.ROUTINE)
+    position = SlotPosition(NOW, 1.5, identity, 40)
     assert decode_slot_cursor(encode_slot_cursor(position)) == position
+    resume = SlotPosition(NOW, -1.0, None, 0)
+    assert decode_slot_cursor(encode_slot_cursor(resume)) == resume
     for bad in (
-        SlotPosition(NOW, 1.5, ("c", "", 10, 20, "ROUTINE"), 2**40),  # offset past Int
-        SlotPosition(datetime(9999, 1, 1, tzinfo=UTC), None, ("c", "", 1, 2, "X"), 1),
+        SlotPosition(NOW, 1.5, identity, 2**40),  # offset past Int
+        SlotPosition(datetime(9999, 1, 1, tzinfo=UTC), None, identity, 1),
     ):
         assert "not a valid cursor" in refused(decode_slot_cursor, encode_slot_cursor(bad))
     assert "not a valid cursor" in refused(decode_slot_cursor, "bm90LWpzb24")
