@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -20,64 +20,58 @@ from resolvers.inputs import (
     check_radius,
     check_window,
 )
-from sources.records import AppointmentType, Region
+from sources.records import AppointmentType, GeoPoint, Region, SlotQuery
 from sources.search import (
     FoundSlot,
     MergedClinic,
     MergedPhysician,
     SlotIdentity,
     SlotPage,
-    SlotSearch,
 )
 
 if TYPE_CHECKING:
     from resolvers.context import NextSlotsKey, RequestContext
 
 
-@dataclass(frozen=True, slots=True)
-class SlotArguments:
-    """The ``SlotFilter`` input, as plain values (``near`` as (lat, lon))."""
-
-    near: tuple[float, float] | None = None
-    radius_km: float | None = None
-    region: Region | None = None
-    starts_after: datetime | None = None
-    starts_before: datetime | None = None
-    appointment_types: Sequence[AppointmentType] | None = None
-    languages: Sequence[str] | None = None
-    clinic_ids: Sequence[str] | None = None
-    physician_ids: Sequence[str] | None = None
-
-
-def build_search(ctx: RequestContext, args: SlotArguments) -> SlotSearch:
-    near = check_point(*args.near) if args.near is not None else None
-    lower, upper = check_window(ctx.now, args.starts_after, args.starts_before)
-    return SlotSearch(
+def slot_query(
+    now: datetime,
+    first: int | None,
+    *,
+    near: GeoPoint | None,
+    radius_km: float | None,
+    region: Region | None,
+    starts_after: datetime | None,
+    starts_before: datetime | None,
+    appointment_types: Sequence[AppointmentType] | None,
+    languages: Sequence[str] | None,
+    clinic_ids: Sequence[str] | None,
+    physician_ids: Sequence[str] | None,
+) -> SlotQuery:
+    """The slot search a client asked for (the ``SlotFilter`` input and ``first``),
+    checked, with its defaults applied: the one value the search runs on."""
+    point = check_point(near) if near is not None else None
+    lower, upper = check_window(now, starts_after, starts_before)
+    return SlotQuery(
         starts_after=lower,
         starts_before=upper,
-        near=near,
-        radius_km=check_radius(near, args.radius_km),
-        region=args.region,
-        appointment_types=frozenset(args.appointment_types) if args.appointment_types else None,
-        languages=check_languages(args.languages),
-        clinic_keys=check_ids(args.clinic_ids, "Clinic", "clinicIds"),
-        physician_keys=check_ids(args.physician_ids, "Physician", "physicianIds"),
+        limit=check_first(first, 20),
+        near=point,
+        radius_km=check_radius(point, radius_km),
+        region=region,
+        appointment_types=frozenset(appointment_types) if appointment_types else None,
+        languages=check_languages(languages),
+        clinic_keys=check_ids(clinic_ids, "Clinic", "clinicIds"),
+        physician_keys=check_ids(physician_ids, "Physician", "physicianIds"),
     )
 
 
 async def search_slots(
-    ctx: RequestContext,
-    args: SlotArguments,
-    first: int | None,
-    after: str | None,
-    path: list[str | int],
+    ctx: RequestContext, query: SlotQuery, after: str | None, path: list[str | int]
 ) -> SlotPage:
-    count = check_first(first, 20)
     position = decode_slot_cursor(after) if after else None
-    search = build_search(ctx, args)
-    if position is not None and position.start >= search.starts_before:
+    if position is not None and position.start >= query.starts_before:
         raise UserInputError("after is a cursor of another search; start again without it")
-    page = await ctx.federation.search_slots(search, count, position)
+    page = await ctx.federation.search_slots(query, position)
     ctx.report(page.errors, path)
     return page
 
@@ -99,13 +93,14 @@ async def slot_by_key(ctx: RequestContext, key: str) -> FoundSlot | None:
     start = identity.start
     if start < ctx.now or start > ctx.now + MAX_HORIZON:
         return None  # past slots cannot be booked; none is published that far ahead
-    search = SlotSearch(
+    query = SlotQuery(
         starts_after=start,
         starts_before=start + timedelta(seconds=1),
+        limit=50,
         clinic_keys=(identity.clinic_key,),
         physician_keys=(identity.physician_key,) if identity.physician_key else None,
     )
-    page = await ctx.federation.search_slots(search, 50)
+    page = await ctx.federation.search_slots(query)
     ctx.report(page.errors)
     return next((s for s in page.slots if s.identity == identity), None)
 
@@ -139,15 +134,18 @@ async def batch_next_slots(
     async def run(
         first: int, types: frozenset[AppointmentType] | None, members: list[NextSlotsKey]
     ) -> None:
-        window = SlotSearch(
-            starts_after=ctx.now, starts_before=ctx.now + MAX_WINDOW, appointment_types=types
+        window = SlotQuery(
+            starts_after=ctx.now,
+            starts_before=ctx.now + MAX_WINDOW,
+            limit=first,
+            appointment_types=types,
         )
         found: dict[NextSlotsKey, list[FoundSlot]] = {m: [] for m in members}
         pending, after, share = members, None, first * ROUND_GROWTH
         for _ in range(MAX_ROUNDS):
             owners = [m.owner for m in pending]
             count = min(share * len(owners), max(MAX_BATCH_SLOTS, first))
-            page = await ctx.federation.slots_of(window, owners, count, after)
+            page = await ctx.federation.slots_of(replace(window, limit=count), owners, after)
             ctx.report(page.errors)
             for member in pending:
                 found[member] += [s for s in page.slots if _owned_by(s, member.owner)]

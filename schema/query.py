@@ -7,7 +7,7 @@ import strawberry
 from resolvers import clinics as clinic_resolvers
 from resolvers import slots as slot_resolvers
 from resolvers.nodes import resolve_node
-from schema.inputs import ClinicFilter, GeoPointInput, SlotFilter, unset_to_none
+from schema.inputs import ClinicFilter, SlotFilter, unset_to_none
 from schema.types import (
     Clinic,
     ClinicConnection,
@@ -21,21 +21,6 @@ from schema.types import (
     SlotEdge,
     Source,
 )
-
-
-def _slot_arguments(f: SlotFilter) -> slot_resolvers.SlotArguments:
-    near = f.near if isinstance(f.near, GeoPointInput) else None
-    return slot_resolvers.SlotArguments(
-        near=near.as_tuple() if near is not None else None,
-        radius_km=unset_to_none(f.radius_km),  # type: ignore[arg-type]
-        region=unset_to_none(f.region),  # type: ignore[arg-type]
-        starts_after=unset_to_none(f.starts_after),  # type: ignore[arg-type]
-        starts_before=unset_to_none(f.starts_before),  # type: ignore[arg-type]
-        appointment_types=unset_to_none(f.appointment_types),  # type: ignore[arg-type]
-        languages=unset_to_none(f.languages),  # type: ignore[arg-type]
-        clinic_ids=unset_to_none(f.clinic_ids),  # type: ignore[arg-type]
-        physician_ids=unset_to_none(f.physician_ids),  # type: ignore[arg-type]
-    )
 
 
 @strawberry.type
@@ -52,9 +37,8 @@ class Query:
     ) -> SlotConnection:
         page = await slot_resolvers.search_slots(
             info.context,
-            _slot_arguments(filter),
-            first,
-            unset_to_none(after),  # type: ignore[arg-type]
+            filter.to_query(info.context.now, first),
+            unset_to_none(after),
             info.path.as_list(),
         )
         edges = [
@@ -79,15 +63,15 @@ class Query:
         after: str | None = strawberry.UNSET,
     ) -> ClinicConnection:
         f = filter if isinstance(filter, ClinicFilter) else ClinicFilter()
-        near = f.near if isinstance(f.near, GeoPointInput) else None
+        near = unset_to_none(f.near)
         page = await clinic_resolvers.search_clinics(
             info.context,
-            near=near.as_tuple() if near is not None else None,
-            radius_km=unset_to_none(f.radius_km),  # type: ignore[arg-type]
-            region=unset_to_none(f.region),  # type: ignore[arg-type]
-            name_contains=unset_to_none(f.name_contains),  # type: ignore[arg-type]
+            near=near.to_point() if near is not None else None,
+            radius_km=unset_to_none(f.radius_km),
+            region=unset_to_none(f.region),
+            name_contains=unset_to_none(f.name_contains),
             first=first,
-            after=unset_to_none(after),  # type: ignore[arg-type]
+            after=unset_to_none(after),
             path=info.path.as_list(),
         )
         edges = [

@@ -15,7 +15,6 @@ from sources.search.results import (
     FoundSlot,
     SlotPage,
     SlotPosition,
-    SlotSearch,
 )
 
 __all__ = [
@@ -28,5 +27,4 @@ __all__ = [
     "SlotIdentity",
     "SlotPage",
     "SlotPosition",
-    "SlotSearch",
 ]

@@ -1,5 +1,6 @@
-"""What the merged searches take and give: the searches, found clinics and slots,
-pages and the positions they end at, and the identity that sorts slots."""
+"""What the merged searches take and give: the clinic search, found clinics and
+slots, pages and the positions they end at. A slot search is a ``SlotQuery``
+(``sources.records``), a slot's identity a ``SlotIdentity`` (``merge``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.geo import distance_km
 from sources.names import normalize_name
-from sources.records import AppointmentType, GeoPoint, Region, SlotRecord
+from sources.records import GeoPoint, Region, SlotRecord
 from sources.search.merge import MergedClinic, MergedPhysician, SlotIdentity
 
 if TYPE_CHECKING:
@@ -21,21 +22,6 @@ T = TypeVar("T")
 # Slots are ordered by start, then distance (nulls last), then identity.
 SlotSortKey = tuple[datetime, float, tuple[str, str, int, int, str]]
 _LOWEST = ("", "", 0, 0, "")
-
-
-@dataclass(frozen=True, slots=True)
-class SlotSearch:
-    """A slot search as the API asks it; ids are merged keys, not source ids."""
-
-    starts_after: datetime
-    starts_before: datetime
-    near: GeoPoint | None = None
-    radius_km: float | None = None
-    region: Region | None = None
-    appointment_types: frozenset[AppointmentType] | None = None
-    languages: frozenset[str] | None = None
-    clinic_keys: tuple[str, ...] | None = None
-    physician_keys: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

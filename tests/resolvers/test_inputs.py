@@ -69,10 +69,10 @@ def test_radius_defaults_to_25_km_with_near_and_needs_near() -> None:
 
 
 def test_points_must_be_on_earth() -> None:
-    assert check_point(45.5, -73.6) == GeoPoint(45.5, -73.6)
-    assert "latitude" in refused(check_point, 91.0, 0.0)
-    assert "longitude" in refused(check_point, 0.0, -181.0)
-    assert "latitude" in refused(check_point, float("inf"), 0.0)
+    assert check_point(GeoPoint(45.5, -73.6)) == GeoPoint(45.5, -73.6)
+    assert "latitude" in refused(check_point, GeoPoint(91.0, 0.0))
+    assert "longitude" in refused(check_point, GeoPoint(0.0, -181.0))
+    assert "latitude" in refused(check_point, GeoPoint(float("inf"), 0.0))
 
 
 def test_first_is_capped_at_100() -> None:
