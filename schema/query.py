@@ -21,6 +21,7 @@ from schema.types import (
     SlotEdge,
     Source,
 )
+from sources.search import MergedClinic, MergedPhysician
 
 
 @strawberry.type
@@ -91,14 +92,12 @@ class Query:
 
     @strawberry.field(description="Any object by its global id; null when no source has it.")
     async def node(self, info: Context, id: strawberry.ID) -> Node | None:
-        type_name, found = await resolve_node(info.context, id)
-        if found is None:
-            return None
-        if type_name == "Clinic":
-            return Clinic.from_merged(found)  # type: ignore[arg-type]
-        if type_name == "Physician":
-            return Physician.from_merged(found)  # type: ignore[arg-type]
-        return Slot.from_found(found)  # type: ignore[arg-type]
+        found = await resolve_node(info.context, id)
+        if isinstance(found, MergedClinic):
+            return Clinic.from_merged(found)
+        if isinstance(found, MergedPhysician):
+            return Physician.from_merged(found)
+        return Slot.from_found(found) if found is not None else None
 
     @strawberry.field(description="Every registered booking source, in registry order.")
     def sources(self, info: Context) -> list[Source]:
