@@ -57,7 +57,8 @@ def expect_global_id(global_id: str, type_name: str, argument: str) -> str:
     return key
 
 
-def encode_slot_cursor(position: SlotPosition) -> str:
+def encode_slot_cursor(position: SlotPosition, search: str) -> str:
+    """A cursor of the search fingerprinted ``search`` (``resolvers.slots``)."""
     identity = position.identity
     payload = [
         "s",
@@ -67,15 +68,29 @@ def encode_slot_cursor(position: SlotPosition) -> str:
         position.distance_km,
         identity.encode() if identity is not None else None,
         position.offset,
+        search,
     ]
     return _b64encode(orjson.dumps(payload))
 
 
-def decode_slot_cursor(cursor: str) -> SlotPosition:
+def decode_slot_cursor(cursor: str, search: str) -> SlotPosition:
+    """The position of a cursor of the search fingerprinted ``search``; a cursor of
+    another search is refused (cursors from before fingerprints too: no search
+    can tell they are its own)."""
     try:
-        tag, start, distance, identity, offset = orjson.loads(_b64decode(cursor))
-        if tag != "s" or not _valid_offset(offset):
+        payload = orjson.loads(_b64decode(cursor))
+        if not isinstance(payload, list) or not payload or payload[0] != "s":
             raise ValueError("not a slot cursor")
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise _bad_cursor() from None
+    if len(payload) != 6 or payload[5] != search:
+        raise UserInputError(
+            "after is a cursor of a search with other filters; start again without after"
+        )
+    try:
+        _, start, distance, identity, offset, _ = payload
+        if not _valid_offset(offset):
+            raise ValueError("offset")
         when = datetime.fromisoformat(start)
         if when.tzinfo is None or not MIN_INSTANT <= when <= MAX_INSTANT:
             raise ValueError("bad instant")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from resolvers.errors import UserInputError
+import orjson
+
 from resolvers.ids import decode_slot_cursor, encode_slot_cursor
 from resolvers.inputs import (
     MAX_HORIZON,
@@ -27,13 +30,39 @@ from sources.search import (
     MergedPhysician,
     SlotIdentity,
     SlotPage,
+    SlotPosition,
 )
 
 if TYPE_CHECKING:
     from resolvers.context import NextSlotsKey, RequestContext
 
 
-def slot_query(
+@dataclass(frozen=True, slots=True)
+class SlotRequest:
+    """A client's slot search: the query it runs, and the fingerprint of its filter
+    that its cursors carry, so that a cursor is refused by a search with other
+    filters (it would skip or repeat slots there)."""
+
+    query: SlotQuery
+    fingerprint: str
+
+    def position(self, after: str | None) -> SlotPosition | None:
+        """Where ``after`` resumes this search; ``UserInputError`` unless it is its cursor."""
+        return decode_slot_cursor(after, self.fingerprint) if after else None
+
+    def cursor(self, page: SlotPage, index: int) -> str:
+        position = page.slots[index].position(page.offset + index + 1)
+        return encode_slot_cursor(position, self.fingerprint)
+
+    def end_cursor(self, page: SlotPage) -> str | None:
+        """The cursor after the page's last slot, or where a page that settled no
+        slot but has more to come resumes."""
+        if page.slots:
+            return self.cursor(page, len(page.slots) - 1)
+        return encode_slot_cursor(page.resume, self.fingerprint) if page.resume else None
+
+
+def slot_request(
     now: datetime,
     first: int | None,
     *,
@@ -46,12 +75,12 @@ def slot_query(
     languages: Sequence[str] | None,
     clinic_ids: Sequence[str] | None,
     physician_ids: Sequence[str] | None,
-) -> SlotQuery:
+) -> SlotRequest:
     """The slot search a client asked for (the ``SlotFilter`` input and ``first``),
     checked, with its defaults applied: the one value the search runs on."""
     point = check_point(near) if near is not None else None
     lower, upper = check_window(now, starts_after, starts_before)
-    return SlotQuery(
+    query = SlotQuery(
         starts_after=lower,
         starts_before=upper,
         limit=check_first(first, 20),
@@ -63,26 +92,36 @@ def slot_query(
         clinic_keys=check_ids(clinic_ids, "Clinic", "clinicIds"),
         physician_keys=check_ids(physician_ids, "Physician", "physicianIds"),
     )
+    return SlotRequest(query, _fingerprint(query, starts_after, starts_before))
+
+
+def _fingerprint(
+    query: SlotQuery, starts_after: datetime | None, starts_before: datetime | None
+) -> str:
+    """The filter as the client gave it, hashed. A window bound left to its default
+    (now, 7 days later) moves with the clock between pages, so the window counts as
+    given, not as applied; ``limit`` (``first``) may change from page to page."""
+    near = query.near
+    given = [
+        [near.latitude, near.longitude] if near is not None else None,
+        query.radius_km,
+        query.region.value if query.region is not None else None,
+        sorted(t.value for t in query.appointment_types or ()),
+        sorted(query.languages or ()),
+        sorted(query.clinic_keys) if query.clinic_keys is not None else None,
+        sorted(query.physician_keys) if query.physician_keys is not None else None,
+        *(b.astimezone(UTC).isoformat() if b else None for b in (starts_after, starts_before)),
+    ]
+    digest = hashlib.sha256(orjson.dumps(given)).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode("ascii")
 
 
 async def search_slots(
-    ctx: RequestContext, query: SlotQuery, after: str | None, path: list[str | int]
+    ctx: RequestContext, request: SlotRequest, after: str | None, path: list[str | int]
 ) -> SlotPage:
-    position = decode_slot_cursor(after) if after else None
-    if position is not None and position.start >= query.starts_before:
-        raise UserInputError("after is a cursor of another search; start again without it")
-    page = await ctx.federation.search_slots(query, position)
+    page = await ctx.federation.search_slots(request.query, request.position(after))
     ctx.report(page.errors, path)
     return page
-
-
-def slot_cursor(page: SlotPage, index: int) -> str:
-    return encode_slot_cursor(page.slots[index].position(page.offset + index + 1))
-
-
-def resume_cursor(page: SlotPage) -> str | None:
-    """The end cursor of a page that settled no slot but has more to come."""
-    return encode_slot_cursor(page.resume) if page.resume is not None else None
 
 
 async def slot_by_key(ctx: RequestContext, key: str) -> FoundSlot | None:

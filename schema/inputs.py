@@ -7,9 +7,9 @@ from typing import TypeVar
 
 import strawberry
 
-from resolvers.slots import slot_query
+from resolvers.slots import SlotRequest, slot_request
 from schema.enums import AppointmentType, Region
-from sources.records import GeoPoint, SlotQuery
+from sources.records import GeoPoint
 
 T = TypeVar("T")
 
@@ -47,10 +47,11 @@ class SlotFilter:
     clinic_ids: list[strawberry.ID] | None = strawberry.UNSET
     physician_ids: list[strawberry.ID] | None = strawberry.UNSET
 
-    def to_query(self, now: datetime, first: int | None) -> SlotQuery:
-        """The one domain value of this filter (checked, defaults applied by the resolvers)."""
+    def to_request(self, now: datetime, first: int | None) -> SlotRequest:
+        """The search this filter asks for, as one domain value (``SlotQuery``, checked
+        and with its defaults applied by the resolvers) and its cursors' fingerprint."""
         near = unset_to_none(self.near)
-        return slot_query(
+        return slot_request(
             now,
             first,
             near=near.to_point() if near is not None else None,

@@ -36,22 +36,17 @@ class Query:
         first: int | None = 20,
         after: str | None = strawberry.UNSET,
     ) -> SlotConnection:
+        request = filter.to_request(info.context.now, first)
         page = await slot_resolvers.search_slots(
-            info.context,
-            filter.to_query(info.context.now, first),
-            unset_to_none(after),
-            info.path.as_list(),
+            info.context, request, unset_to_none(after), info.path.as_list()
         )
         edges = [
-            SlotEdge(cursor=slot_resolvers.slot_cursor(page, i), node=Slot.from_found(s))
+            SlotEdge(cursor=request.cursor(page, i), node=Slot.from_found(s))
             for i, s in enumerate(page.slots)
         ]
         return SlotConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next,
-                end_cursor=edges[-1].cursor if edges else slot_resolvers.resume_cursor(page),
-            ),
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=request.end_cursor(page)),
             total_count=page.total,
         )
 

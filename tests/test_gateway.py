@@ -210,6 +210,11 @@ async def test_pages_follow_each_other_without_gap_or_duplicate(gateway: Gateway
             break
         after = conn["pageInfo"]["endCursor"]
     assert got[: len(want)] == want
+    # A cursor belongs to its search: one with other filters refuses it.
+    other = await gateway.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 7, "after": after})
+    (error,) = other["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "start again without after" in error["message"]
 
 
 async def test_node_resolves_every_kind_of_id(gateway: Gateway) -> None:
