@@ -59,12 +59,9 @@ from sources.records import (
     SlotResult,
     SourceProtocol,
 )
-from sources.timeutil import MONTREAL
 from sources.transport.http import request_json, shape_error
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from sources.base import SourceConfig, SourceContext
 
 MAX_PAGES = 50
@@ -115,8 +112,8 @@ class FhirSource(Source):
 
         params = [
             ("status", "free"),
-            ("start", "ge" + _instant(query.starts_after)),
-            ("start", "lt" + _instant(query.starts_before)),
+            ("start", "ge" + query.starts_after.isoformat()),
+            ("start", "lt" + query.starts_before.isoformat()),
             ("_sort", "start"),
             ("_count", str(min(self._page_size, max(1, query.limit)))),
             ("_include", "Slot:schedule"),
@@ -379,12 +376,6 @@ def _short(value: object) -> str:
 
 def _has_radius(query: SlotQuery) -> bool:
     return query.near is not None and query.radius_km is not None
-
-
-def _instant(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=MONTREAL)
-    return value.isoformat()
 
 
 def _escape(value: str) -> str:
