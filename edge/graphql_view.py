@@ -169,7 +169,6 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         settings = request.app.state.settings
         context = RequestContext(
             pool=request.app.state.pool,
-            request=request,
             now=settings.clock(),
             fanout_deadline_s=settings.fanout_deadline_s,
             allow_introspection=not self.production,

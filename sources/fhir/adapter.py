@@ -35,13 +35,7 @@ from sources.errors import SourceBadResponse
 from sources.fhir.found import Found, clinic_matches, place_matches
 from sources.fhir.options import MAX_PAGE_SIZE, FhirOptions
 from sources.fhir.resources import (
-    ACCEPTING_PATIENTS_SYSTEM,
     APPOINTMENT_TYPE_SYSTEM,
-    BOOKING_DEEP_LINK_URL,
-    BOOKING_PHONE_URL,
-    LANGUAGE_SYSTEM,
-    LOCATION_COMMUNICATION_URL,
-    NEW_PATIENTS_URL,
     V2_APPOINTMENT_REASON,
     V2_APPOINTMENT_REASON_SYSTEM,
     identifiers,
@@ -407,15 +401,6 @@ def _type_tokens(kinds: frozenset[AppointmentType]) -> str:
 
 
 __all__ = [
-    "ACCEPTING_PATIENTS_SYSTEM",
-    "APPOINTMENT_TYPE_SYSTEM",
-    "BOOKING_DEEP_LINK_URL",
-    "BOOKING_PHONE_URL",
-    "LANGUAGE_SYSTEM",
-    "LOCATION_COMMUNICATION_URL",
     "MAX_PAGES",
-    "NEW_PATIENTS_URL",
-    "V2_APPOINTMENT_REASON",
-    "V2_APPOINTMENT_REASON_SYSTEM",
     "FhirSource",
 ]

@@ -479,4 +479,4 @@ class _SlotFilter:
         )
 
 
-__all__ = ["CODES_BY_TYPE", "REGION_CODES", "TYPES_BY_CODE", "RestJsonSource"]
+__all__ = ["CODES_BY_TYPE", "REGION_CODES", "RestJsonSource"]
