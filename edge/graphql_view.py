@@ -186,7 +186,6 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         services = services_of(request.app)
         context = RequestContext(
             pool=services.pool,
-            request=request,
             now=services.settings.clock(),
             fanout_deadline_s=services.settings.fanout_deadline_s,
             allow_introspection=not self.production,

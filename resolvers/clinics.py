@@ -13,7 +13,7 @@ from sources.search import ClinicSearch, FoundClinic
 
 if TYPE_CHECKING:
     from resolvers.context import RequestContext
-    from sources.records import AppointmentType, Region
+    from sources.records import AppointmentType, GeoPoint, Region
     from sources.search import FoundSlot, MergedClinic, MergedPhysician
 
 MAX_NAME_LENGTH = 200
@@ -31,7 +31,7 @@ class ClinicPage:
 async def search_clinics(
     ctx: RequestContext,
     *,
-    near: tuple[float, float] | None,
+    near: GeoPoint | None,
     radius_km: float | None,
     region: Region | None,
     name_contains: str | None,
@@ -41,7 +41,7 @@ async def search_clinics(
 ) -> ClinicPage:
     count = check_first(first, 20, "clinics")
     offset = decode_offset_cursor(CLINIC_CURSOR, after) if after else 0
-    point = check_point(*near) if near is not None else None
+    point = check_point(near) if near is not None else None
     name = check_text(name_contains, "nameContains", MAX_NAME_LENGTH)
     search = ClinicSearch(
         near=point,

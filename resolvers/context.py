@@ -38,7 +38,6 @@ class RequestContext:
     """What every resolver of one GraphQL request shares."""
 
     pool: SourcePool
-    request: Any = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     reported: list[ReportedError] = field(default_factory=list)
     # All the waiting on booking sources one request may do, whatever it asks.

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import orjson
 
 from resolvers.errors import UserInputError
-from sources.search import SlotPosition
+from sources.search import SlotIdentity, SlotPosition
 
 NODE_TYPES = ("Clinic", "Physician", "Slot")
 # Offsets count slots already paged through; totalCount is a GraphQL Int (32 bits).
@@ -57,24 +57,40 @@ def expect_global_id(global_id: str, type_name: str, argument: str) -> str:
     return key
 
 
-def encode_slot_cursor(position: SlotPosition) -> str:
+def encode_slot_cursor(position: SlotPosition, search: str) -> str:
+    """A cursor of the search fingerprinted ``search`` (``resolvers.slots``)."""
+    identity = position.identity
     payload = [
         "s",
         # In UTC: the same position gives the same cursor whatever zone the
         # records came in (Redis-cached ones are decoded in UTC).
         position.start.astimezone(UTC).isoformat(),
         position.distance_km,
-        list(position.identity),
+        identity.encode() if identity is not None else None,
         position.offset,
+        search,
     ]
     return _b64encode(orjson.dumps(payload))
 
 
-def decode_slot_cursor(cursor: str) -> SlotPosition:
+def decode_slot_cursor(cursor: str, search: str) -> SlotPosition:
+    """The position of a cursor of the search fingerprinted ``search``; a cursor of
+    another search is refused (cursors from before fingerprints too: no search
+    can tell they are its own)."""
     try:
-        tag, start, distance, identity, offset = orjson.loads(_b64decode(cursor))
-        if tag != "s" or not _valid_offset(offset) or not _valid_identity(identity):
+        payload = orjson.loads(_b64decode(cursor))
+        if not isinstance(payload, list) or not payload or payload[0] != "s":
             raise ValueError("not a slot cursor")
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise _bad_cursor() from None
+    if len(payload) != 6 or payload[5] != search:
+        raise UserInputError(
+            "after is a cursor of a search with other filters; start again without after"
+        )
+    try:
+        _, start, distance, identity, offset, _ = payload
+        if not _valid_offset(offset):
+            raise ValueError("offset")
         when = datetime.fromisoformat(start)
         if when.tzinfo is None or not MIN_INSTANT <= when <= MAX_INSTANT:
             raise ValueError("bad instant")
@@ -84,28 +100,16 @@ def decode_slot_cursor(cursor: str) -> SlotPosition:
             or not math.isfinite(distance)
         ):
             raise ValueError("distance")
-        clinic, physician, begin, end, kind = identity
-        return SlotPosition(
-            when,
-            None if distance is None else float(distance),
-            (clinic, physician, begin, end, kind),
-            offset,
-        )
+        slot = None if identity is None else SlotIdentity.decode(identity)
+        if identity is not None and slot is None:
+            raise ValueError("identity")
+        return SlotPosition(when, None if distance is None else float(distance), slot, offset)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise _bad_cursor() from None
 
 
 def _valid_offset(offset: object) -> bool:
     return isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset < MAX_OFFSET
-
-
-def _valid_identity(identity: object) -> bool:
-    return (
-        isinstance(identity, list)
-        and len(identity) == 5
-        and all(isinstance(identity[i], str) for i in (0, 1, 4))
-        and all(isinstance(identity[i], int) and not isinstance(identity[i], bool) for i in (2, 3))
-    )
 
 
 def _bad_cursor() -> UserInputError:

@@ -39,12 +39,13 @@ def check_first(first: int | None, default: int, field: str) -> int:
     return first
 
 
-def check_point(latitude: float, longitude: float) -> GeoPoint:
+def check_point(point: GeoPoint) -> GeoPoint:
+    latitude, longitude = point.latitude, point.longitude
     if not (math.isfinite(latitude) and -90 <= latitude <= 90):
         raise UserInputError(f"near.latitude must be between -90 and 90, got {latitude}")
     if not (math.isfinite(longitude) and -180 <= longitude <= 180):
         raise UserInputError(f"near.longitude must be between -180 and 180, got {longitude}")
-    return GeoPoint(latitude, longitude)
+    return point
 
 
 def check_radius(near: GeoPoint | None, radius_km: float | None) -> float | None:

@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 
 async def resolve_node(
     ctx: RequestContext, global_id: str
-) -> tuple[str, MergedClinic | MergedPhysician | FoundSlot | None]:
+) -> MergedClinic | MergedPhysician | FoundSlot | None:
     type_name, key = from_global_id(global_id)
     if type_name == "Clinic":
-        return type_name, await ctx.clinic_loader.load(key)
+        found: MergedClinic | None = await ctx.clinic_loader.load(key)
+        return found
     if type_name == "Physician":
-        return type_name, await ctx.physician_loader.load(key)
-    return type_name, await slot_by_key(ctx, key)
+        doctor: MergedPhysician | None = await ctx.physician_loader.load(key)
+        return doctor
+    return await slot_by_key(ctx, key)

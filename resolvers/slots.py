@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from resolvers.errors import UserInputError
+import orjson
+
 from resolvers.ids import decode_slot_cursor, encode_slot_cursor
 from resolvers.inputs import (
     MAX_HORIZON,
@@ -20,90 +23,125 @@ from resolvers.inputs import (
     check_radius,
     check_window,
 )
-from sources.records import AppointmentType, Region
-from sources.search import FoundSlot, MergedClinic, MergedPhysician, SlotKey, SlotPage, SlotSearch
+from sources.records import AppointmentType, GeoPoint, Region, SlotQuery
+from sources.search import (
+    FoundSlot,
+    MergedClinic,
+    MergedPhysician,
+    SlotIdentity,
+    SlotPage,
+    SlotPosition,
+)
 
 if TYPE_CHECKING:
     from resolvers.context import NextSlotsKey, RequestContext
 
 
 @dataclass(frozen=True, slots=True)
-class SlotArguments:
-    """The ``SlotFilter`` input, as plain values (``near`` as (lat, lon))."""
+class SlotRequest:
+    """A client's slot search: the query it runs, and the fingerprint of its filter
+    that its cursors carry, so that a cursor is refused by a search with other
+    filters (it would skip or repeat slots there)."""
 
-    near: tuple[float, float] | None = None
-    radius_km: float | None = None
-    region: Region | None = None
-    starts_after: datetime | None = None
-    starts_before: datetime | None = None
-    appointment_types: Sequence[AppointmentType] | None = None
-    languages: Sequence[str] | None = None
-    clinic_ids: Sequence[str] | None = None
-    physician_ids: Sequence[str] | None = None
+    query: SlotQuery
+    fingerprint: str
+
+    def position(self, after: str | None) -> SlotPosition | None:
+        """Where ``after`` resumes this search; ``UserInputError`` unless it is its cursor."""
+        return decode_slot_cursor(after, self.fingerprint) if after else None
+
+    def cursor(self, page: SlotPage, index: int) -> str:
+        position = page.slots[index].position(page.offset + index + 1)
+        return encode_slot_cursor(position, self.fingerprint)
+
+    def end_cursor(self, page: SlotPage) -> str | None:
+        """The cursor after the page's last slot, or where a page that settled no
+        slot but has more to come resumes."""
+        if page.slots:
+            return self.cursor(page, len(page.slots) - 1)
+        return encode_slot_cursor(page.resume, self.fingerprint) if page.resume else None
 
 
-def build_search(ctx: RequestContext, args: SlotArguments) -> SlotSearch:
-    near = check_point(*args.near) if args.near is not None else None
-    lower, upper = check_window(ctx.now, args.starts_after, args.starts_before)
-    return SlotSearch(
+def slot_request(
+    now: datetime,
+    first: int | None,
+    *,
+    near: GeoPoint | None,
+    radius_km: float | None,
+    region: Region | None,
+    starts_after: datetime | None,
+    starts_before: datetime | None,
+    appointment_types: Sequence[AppointmentType] | None,
+    languages: Sequence[str] | None,
+    clinic_ids: Sequence[str] | None,
+    physician_ids: Sequence[str] | None,
+) -> SlotRequest:
+    """The slot search a client asked for (the ``SlotFilter`` input and ``first``),
+    checked, with its defaults applied: the one value the search runs on."""
+    point = check_point(near) if near is not None else None
+    lower, upper = check_window(now, starts_after, starts_before)
+    query = SlotQuery(
         starts_after=lower,
         starts_before=upper,
-        near=near,
-        radius_km=check_radius(near, args.radius_km),
-        region=args.region,
-        appointment_types=frozenset(args.appointment_types) if args.appointment_types else None,
-        languages=check_languages(args.languages),
-        clinic_keys=check_ids(args.clinic_ids, "Clinic", "clinicIds"),
-        physician_keys=check_ids(args.physician_ids, "Physician", "physicianIds"),
+        limit=check_first(first, 20, "slots"),
+        near=point,
+        radius_km=check_radius(point, radius_km),
+        region=region,
+        appointment_types=frozenset(appointment_types) if appointment_types else None,
+        languages=check_languages(languages),
+        clinic_keys=check_ids(clinic_ids, "Clinic", "clinicIds"),
+        physician_keys=check_ids(physician_ids, "Physician", "physicianIds"),
     )
+    return SlotRequest(query, _fingerprint(query, starts_after, starts_before))
+
+
+def _fingerprint(
+    query: SlotQuery, starts_after: datetime | None, starts_before: datetime | None
+) -> str:
+    """The filter as the client gave it, hashed. A window bound left to its default
+    (now, 7 days later) moves with the clock between pages, so the window counts as
+    given, not as applied; ``limit`` (``first``) may change from page to page."""
+    near = query.near
+    given = [
+        [near.latitude, near.longitude] if near is not None else None,
+        query.radius_km,
+        query.region.value if query.region is not None else None,
+        sorted(t.value for t in query.appointment_types or ()),
+        sorted(query.languages or ()),
+        sorted(query.clinic_keys) if query.clinic_keys is not None else None,
+        sorted(query.physician_keys) if query.physician_keys is not None else None,
+        *(b.astimezone(UTC).isoformat() if b else None for b in (starts_after, starts_before)),
+    ]
+    digest = hashlib.sha256(orjson.dumps(given)).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode("ascii")
 
 
 async def search_slots(
-    ctx: RequestContext,
-    args: SlotArguments,
-    first: int | None,
-    after: str | None,
-    path: list[str | int],
+    ctx: RequestContext, request: SlotRequest, after: str | None, path: list[str | int]
 ) -> SlotPage:
-    count = check_first(first, 20, "slots")
-    position = decode_slot_cursor(after) if after else None
-    search = build_search(ctx, args)
-    if position is not None and position.start >= search.starts_before:
-        raise UserInputError("after is a cursor of another search; start again without it")
-    page = await ctx.federation.search_slots(search, count, position)
+    page = await ctx.federation.search_slots(request.query, request.position(after))
     ctx.report(page.errors, path)
     return page
 
 
-def slot_cursor(page: SlotPage, index: int) -> str:
-    return encode_slot_cursor(page.slots[index].position(page.offset + index + 1))
-
-
-def resume_cursor(page: SlotPage) -> str | None:
-    """The end cursor of a page that settled no slot but has more to come."""
-    return encode_slot_cursor(page.resume) if page.resume is not None else None
-
-
 async def slot_by_key(ctx: RequestContext, key: str) -> FoundSlot | None:
     """A slot by its global key, if some source still lists it as free."""
-    parts = SlotKey.decode(key)
-    if parts is None:
+    identity = SlotIdentity.decode(key)
+    if identity is None:
         return None
-    try:
-        start = datetime.fromisoformat(parts.start)
-    except ValueError:
-        return None
-    if start.tzinfo is None or start < ctx.now or start > ctx.now + MAX_HORIZON:
+    start = identity.start
+    if start < ctx.now or start > ctx.now + MAX_HORIZON:
         return None  # past slots cannot be booked; none is published that far ahead
-    search = SlotSearch(
+    query = SlotQuery(
         starts_after=start,
         starts_before=start + timedelta(seconds=1),
-        clinic_keys=(parts.clinic_key,),
-        physician_keys=(parts.physician_key,) if parts.physician_key else None,
+        limit=50,
+        clinic_keys=(identity.clinic_key,),
+        physician_keys=(identity.physician_key,) if identity.physician_key else None,
     )
-    page = await ctx.federation.search_slots(search, 50)
+    page = await ctx.federation.search_slots(query)
     ctx.report(page.errors)
-    return next((s for s in page.slots if s.key == key), None)
+    return next((s for s in page.slots if s.identity == identity), None)
 
 
 # One batched search asks each source for at most this many slots.
@@ -135,15 +173,18 @@ async def batch_next_slots(
     async def run(
         first: int, types: frozenset[AppointmentType] | None, members: list[NextSlotsKey]
     ) -> None:
-        window = SlotSearch(
-            starts_after=ctx.now, starts_before=ctx.now + MAX_WINDOW, appointment_types=types
+        window = SlotQuery(
+            starts_after=ctx.now,
+            starts_before=ctx.now + MAX_WINDOW,
+            limit=first,
+            appointment_types=types,
         )
         found: dict[NextSlotsKey, list[FoundSlot]] = {m: [] for m in members}
         pending, after, share = members, None, first * ROUND_GROWTH
         for _ in range(MAX_ROUNDS):
             owners = [m.owner for m in pending]
             count = min(share * len(owners), max(MAX_BATCH_SLOTS, first))
-            page = await ctx.federation.slots_of(window, owners, count, after)
+            page = await ctx.federation.slots_of(replace(window, limit=count), owners, after)
             ctx.report(page.errors)
             for member in pending:
                 found[member] += [s for s in page.slots if _owned_by(s, member.owner)]

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 import strawberry
 
+from resolvers.slots import SlotRequest, slot_request
 from schema.enums import AppointmentType, Region
+from sources.records import GeoPoint
+
+T = TypeVar("T")
 
 
 @strawberry.input
@@ -14,8 +19,9 @@ class GeoPointInput:
     latitude: float
     longitude: float
 
-    def as_tuple(self) -> tuple[float, float]:
-        return (self.latitude, self.longitude)
+    def to_point(self) -> GeoPoint:
+        """The domain point (checked on Earth by the resolvers)."""
+        return GeoPoint(self.latitude, self.longitude)
 
 
 @strawberry.input
@@ -41,6 +47,24 @@ class SlotFilter:
     clinic_ids: list[strawberry.ID] | None = strawberry.UNSET
     physician_ids: list[strawberry.ID] | None = strawberry.UNSET
 
+    def to_request(self, now: datetime, first: int | None) -> SlotRequest:
+        """The search this filter asks for, as one domain value (``SlotQuery``, checked
+        and with its defaults applied by the resolvers) and its cursors' fingerprint."""
+        near = unset_to_none(self.near)
+        return slot_request(
+            now,
+            first,
+            near=near.to_point() if near is not None else None,
+            radius_km=unset_to_none(self.radius_km),
+            region=unset_to_none(self.region),
+            starts_after=unset_to_none(self.starts_after),
+            starts_before=unset_to_none(self.starts_before),
+            appointment_types=unset_to_none(self.appointment_types),
+            languages=unset_to_none(self.languages),
+            clinic_ids=unset_to_none(self.clinic_ids),
+            physician_ids=unset_to_none(self.physician_ids),
+        )
+
 
 @strawberry.input
 class ClinicFilter:
@@ -50,6 +74,6 @@ class ClinicFilter:
     name_contains: str | None = strawberry.UNSET
 
 
-def unset_to_none(value: object) -> object:
+def unset_to_none(value: T | None) -> T | None:
     """UNSET (argument not given) and null mean the same to our resolvers."""
     return None if value is strawberry.UNSET else value

@@ -7,7 +7,7 @@ import strawberry
 from resolvers import clinics as clinic_resolvers
 from resolvers import slots as slot_resolvers
 from resolvers.nodes import resolve_node
-from schema.inputs import ClinicFilter, GeoPointInput, SlotFilter, unset_to_none
+from schema.inputs import ClinicFilter, SlotFilter, unset_to_none
 from schema.types import (
     Clinic,
     ClinicConnection,
@@ -21,21 +21,7 @@ from schema.types import (
     SlotEdge,
     Source,
 )
-
-
-def _slot_arguments(f: SlotFilter) -> slot_resolvers.SlotArguments:
-    near = f.near if isinstance(f.near, GeoPointInput) else None
-    return slot_resolvers.SlotArguments(
-        near=near.as_tuple() if near is not None else None,
-        radius_km=unset_to_none(f.radius_km),  # type: ignore[arg-type]
-        region=unset_to_none(f.region),  # type: ignore[arg-type]
-        starts_after=unset_to_none(f.starts_after),  # type: ignore[arg-type]
-        starts_before=unset_to_none(f.starts_before),  # type: ignore[arg-type]
-        appointment_types=unset_to_none(f.appointment_types),  # type: ignore[arg-type]
-        languages=unset_to_none(f.languages),  # type: ignore[arg-type]
-        clinic_ids=unset_to_none(f.clinic_ids),  # type: ignore[arg-type]
-        physician_ids=unset_to_none(f.physician_ids),  # type: ignore[arg-type]
-    )
+from sources.search import MergedClinic, MergedPhysician
 
 
 @strawberry.type
@@ -50,23 +36,17 @@ class Query:
         first: int | None = 20,
         after: str | None = strawberry.UNSET,
     ) -> SlotConnection:
+        request = filter.to_request(info.context.now, first)
         page = await slot_resolvers.search_slots(
-            info.context,
-            _slot_arguments(filter),
-            first,
-            unset_to_none(after),  # type: ignore[arg-type]
-            info.path.as_list(),
+            info.context, request, unset_to_none(after), info.path.as_list()
         )
         edges = [
-            SlotEdge(cursor=slot_resolvers.slot_cursor(page, i), node=Slot.from_found(s))
+            SlotEdge(cursor=request.cursor(page, i), node=Slot.from_found(s))
             for i, s in enumerate(page.slots)
         ]
         return SlotConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next,
-                end_cursor=edges[-1].cursor if edges else slot_resolvers.resume_cursor(page),
-            ),
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=request.end_cursor(page)),
             total_count=page.total,
         )
 
@@ -79,15 +59,15 @@ class Query:
         after: str | None = strawberry.UNSET,
     ) -> ClinicConnection:
         f = filter if isinstance(filter, ClinicFilter) else ClinicFilter()
-        near = f.near if isinstance(f.near, GeoPointInput) else None
+        near = unset_to_none(f.near)
         page = await clinic_resolvers.search_clinics(
             info.context,
-            near=near.as_tuple() if near is not None else None,
-            radius_km=unset_to_none(f.radius_km),  # type: ignore[arg-type]
-            region=unset_to_none(f.region),  # type: ignore[arg-type]
-            name_contains=unset_to_none(f.name_contains),  # type: ignore[arg-type]
+            near=near.to_point() if near is not None else None,
+            radius_km=unset_to_none(f.radius_km),
+            region=unset_to_none(f.region),
+            name_contains=unset_to_none(f.name_contains),
             first=first,
-            after=unset_to_none(after),  # type: ignore[arg-type]
+            after=unset_to_none(after),
             path=info.path.as_list(),
         )
         edges = [
@@ -107,14 +87,12 @@ class Query:
 
     @strawberry.field(description="Any object by its global id; null when no source has it.")
     async def node(self, info: Context, id: strawberry.ID) -> Node | None:
-        type_name, found = await resolve_node(info.context, id)
-        if found is None:
-            return None
-        if type_name == "Clinic":
-            return Clinic.from_merged(found)  # type: ignore[arg-type]
-        if type_name == "Physician":
-            return Physician.from_merged(found)  # type: ignore[arg-type]
-        return Slot.from_found(found)  # type: ignore[arg-type]
+        found = await resolve_node(info.context, id)
+        if isinstance(found, MergedClinic):
+            return Clinic.from_merged(found)
+        if isinstance(found, MergedPhysician):
+            return Physician.from_merged(found)
+        return Slot.from_found(found) if found is not None else None
 
     @strawberry.field(description="Every registered booking source, in registry order.")
     def sources(self, info: Context) -> list[Source]:

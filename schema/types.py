@@ -135,7 +135,7 @@ class Clinic(Node):
             info.context,
             self.merged,
             first,
-            unset_to_none(appointment_types),  # type: ignore[arg-type]
+            unset_to_none(appointment_types),
         )
         return [Slot.from_found(s) for s in found]
 

@@ -127,12 +127,23 @@ class SlotRecord:
 
 @dataclass(frozen=True, slots=True)
 class SlotQuery:
-    """What the gateway asks one source for.
+    """A slot search: one value, from the API's filter down to every source.
+
+    The resolvers build it once from the GraphQL ``SlotFilter`` (checked, its
+    defaults applied; ``limit`` the page size), with clinics and physicians as
+    merged keys (``clinic_keys``/``physician_keys``, see ``sources.search.merge``).
+    What a source receives is the same value projected for it by the federation
+    with ``dataclasses.replace``: the keys resolved to ``clinic_local_ids``/
+    ``physician_local_ids``, this source's own ids (the keys then None), the
+    window widened to whole minutes and ``limit`` the slots asked of it::
+
+        query = SlotQuery(starts_after=now, starts_before=now + week, limit=20)
+        asked = replace(query, clinic_local_ids=("c-17",), limit=25)
 
     The adapter pushes down what its upstream can filter and returns at most
     ``limit`` slots ordered by start; the gateway re-checks every filter on
     what comes back, so an adapter may return more than asked, never less.
-    ``clinic_local_ids``/``physician_local_ids`` are this source's own ids.
+    ``starts_after``/``starts_before`` are timezone-aware.
     """
 
     starts_after: datetime
@@ -143,6 +154,8 @@ class SlotQuery:
     region: Region | None = None
     appointment_types: frozenset[AppointmentType] | None = None
     languages: frozenset[str] | None = None
+    clinic_keys: tuple[str, ...] | None = None
+    physician_keys: tuple[str, ...] | None = None
     clinic_local_ids: tuple[str, ...] | None = None
     physician_local_ids: tuple[str, ...] | None = None
 

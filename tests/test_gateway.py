@@ -19,7 +19,7 @@ from examples.world import CLINIC_PERMIT_SYSTEM, World, WorldClinic
 from resolvers.ids import from_global_id
 from sources.base import SourceConfig
 from sources.records import SourceProtocol
-from sources.search.merge import SlotKey
+from sources.search import SlotIdentity
 from sources.timeutil import MONTREAL
 from tests.conftest import (
     REST_KEY,
@@ -54,12 +54,12 @@ query Slots($f: SlotFilter!, $first: Int, $after: String) {
 MONTREAL_DOWNTOWN = {"latitude": 45.5017, "longitude": -73.5673}
 
 
-def slot_keys(result: dict[str, Any]) -> list[SlotKey]:
+def slot_keys(result: dict[str, Any]) -> list[SlotIdentity]:
     keys = []
     for edge in result["data"]["slots"]["edges"]:
         type_name, key = from_global_id(edge["node"]["id"])
         assert type_name == "Slot"
-        decoded = SlotKey.decode(key)
+        decoded = SlotIdentity.decode(key)
         assert decoded is not None
         keys.append(decoded)
     return keys
@@ -70,10 +70,10 @@ def listed_by_both(clinic: WorldClinic) -> bool:
     return {"fhir", "rest"} <= set(clinic.systems)
 
 
-def world_slot_is_free(world: World, key: SlotKey) -> bool:
+def world_slot_is_free(world: World, key: SlotIdentity) -> bool:
     permit = key.clinic_key.removeprefix(f"i:{CLINIC_PERMIT_SYSTEM}|")
     clinic = next(c for c in world.clinics if c.permit == permit)
-    start = datetime.fromisoformat(key.start)
+    start = key.start
     matches = [s for s in world.slots_between(clinic.id, start, start + timedelta(seconds=1))]
     assert matches, f"no world slot behind {key}"
     return any(s.free for s in matches)
@@ -210,6 +210,11 @@ async def test_pages_follow_each_other_without_gap_or_duplicate(gateway: Gateway
             break
         after = conn["pageInfo"]["endCursor"]
     assert got[: len(want)] == want
+    # A cursor belongs to its search: one with other filters refuses it.
+    other = await gateway.query(SLOTS, {"f": {"region": "MONTREAL"}, "first": 7, "after": after})
+    (error,) = other["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "start again without after" in error["message"]
 
 
 async def test_node_resolves_every_kind_of_id(gateway: Gateway) -> None:

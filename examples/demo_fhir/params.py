@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from sources.fhir.adapter import (
+from sources.fhir.resources import (
     APPOINTMENT_TYPE_SYSTEM,
     V2_APPOINTMENT_REASON,
     V2_APPOINTMENT_REASON_SYSTEM,

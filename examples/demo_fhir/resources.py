@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from examples.world import CLINIC_PERMIT_SYSTEM, PHYSICIAN_LICENCE_SYSTEM
-from sources.fhir.adapter import (
+from sources.fhir.resources import (
     ACCEPTING_PATIENTS_SYSTEM,
     APPOINTMENT_TYPE_SYSTEM,
     BOOKING_DEEP_LINK_URL,

@@ -47,7 +47,7 @@ from examples.demo_ssl.manifest import (
     SlotCounts,
     format_transaction_time,
 )
-from sources.fhir.adapter import (
+from sources.fhir.resources import (
     APPOINTMENT_TYPE_SYSTEM,
     BOOKING_DEEP_LINK_URL,
     BOOKING_PHONE_URL,

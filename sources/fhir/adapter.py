@@ -35,13 +35,7 @@ from sources.errors import SourceBadResponse
 from sources.fhir.found import Found, clinic_matches, place_matches
 from sources.fhir.options import MAX_PAGE_SIZE, FhirOptions
 from sources.fhir.resources import (
-    ACCEPTING_PATIENTS_SYSTEM,
     APPOINTMENT_TYPE_SYSTEM,
-    BOOKING_DEEP_LINK_URL,
-    BOOKING_PHONE_URL,
-    LANGUAGE_SYSTEM,
-    LOCATION_COMMUNICATION_URL,
-    NEW_PATIENTS_URL,
     V2_APPOINTMENT_REASON,
     V2_APPOINTMENT_REASON_SYSTEM,
     identifiers,
@@ -59,13 +53,10 @@ from sources.records import (
     SlotResult,
     SourceProtocol,
 )
-from sources.timeutil import MONTREAL
 from sources.transport.failures import shape_error
 from sources.transport.http import request_json
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from sources.base import SourceConfig, SourceContext
 
 MAX_PAGES = 50
@@ -116,8 +107,8 @@ class FhirSource(Source):
 
         params = [
             ("status", "free"),
-            ("start", "ge" + _instant(query.starts_after)),
-            ("start", "lt" + _instant(query.starts_before)),
+            ("start", "ge" + query.starts_after.isoformat()),
+            ("start", "lt" + query.starts_before.isoformat()),
             ("_sort", "start"),
             ("_count", str(min(self._page_size, max(1, query.limit)))),
             ("_include", "Slot:schedule"),
@@ -382,12 +373,6 @@ def _has_radius(query: SlotQuery) -> bool:
     return query.near is not None and query.radius_km is not None
 
 
-def _instant(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=MONTREAL)
-    return value.isoformat()
-
-
 def _escape(value: str) -> str:
     """FHIR search escaping of ``\\``, ``,``, ``|`` and ``$`` inside one value."""
     return re.sub(r"([\\,|$])", r"\\\1", value)
@@ -417,15 +402,6 @@ def _type_tokens(kinds: frozenset[AppointmentType]) -> str:
 
 
 __all__ = [
-    "ACCEPTING_PATIENTS_SYSTEM",
-    "APPOINTMENT_TYPE_SYSTEM",
-    "BOOKING_DEEP_LINK_URL",
-    "BOOKING_PHONE_URL",
-    "LANGUAGE_SYSTEM",
-    "LOCATION_COMMUNICATION_URL",
     "MAX_PAGES",
-    "NEW_PATIENTS_URL",
-    "V2_APPOINTMENT_REASON",
-    "V2_APPOINTMENT_REASON_SYSTEM",
     "FhirSource",
 ]

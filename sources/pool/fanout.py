@@ -218,9 +218,6 @@ class SourcePool:
             )
         return out
 
-    def view(self, source_id: str) -> SourceView | None:
-        return next((v for v in self.views() if v.id == source_id), None)
-
     async def fan_out(
         self,
         sources: Iterable[Source],

@@ -53,7 +53,7 @@ from sources.records import (
 )
 from sources.rest_json.options import RestJsonOptions
 from sources.rest_json.payload import TYPES_BY_CODE, ItemReader, api_id, read_item, read_page
-from sources.timeutil import MONTREAL, to_montreal
+from sources.timeutil import to_montreal
 from sources.transport.http import request_json
 
 if TYPE_CHECKING:
@@ -110,7 +110,6 @@ class RestJsonSource(Source):
     # -- slots --------------------------------------------------------------
 
     async def search_slots(self, query: SlotQuery) -> SlotResult:
-        query = _aware(query)
         if query.starts_before < query.starts_after:
             return SlotResult(slots=(), complete=True, total=0)
         pushed = self._slot_params(query)
@@ -451,8 +450,6 @@ def _local_bound(value: datetime, *, upper: bool) -> str:
     The API reads a naive time in the repeated autumn hour as its first
     occurrence, so an upper bound in the second one is pushed an hour later.
     """
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=MONTREAL)
     local = to_montreal(value)
     naive = local.replace(tzinfo=None)
     if upper:
@@ -482,13 +479,4 @@ class _SlotFilter:
         )
 
 
-def _aware(query: SlotQuery) -> SlotQuery:
-    """The query with naive bounds read as Montreal time (the contract wants aware ones)."""
-    if query.starts_after.tzinfo is None:
-        query = replace(query, starts_after=query.starts_after.replace(tzinfo=MONTREAL))
-    if query.starts_before.tzinfo is None:
-        query = replace(query, starts_before=query.starts_before.replace(tzinfo=MONTREAL))
-    return query
-
-
-__all__ = ["CODES_BY_TYPE", "REGION_CODES", "TYPES_BY_CODE", "RestJsonSource"]
+__all__ = ["CODES_BY_TYPE", "REGION_CODES", "RestJsonSource"]

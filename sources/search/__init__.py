@@ -8,14 +8,13 @@ May import the contract and ``sources.pool``; never an adapter's package, nor
 """
 
 from sources.search.federation import Federation
-from sources.search.merge import MergedClinic, MergedPhysician, SlotKey
+from sources.search.merge import MergedClinic, MergedPhysician, SlotIdentity
 from sources.search.results import (
     ClinicSearch,
     FoundClinic,
     FoundSlot,
     SlotPage,
     SlotPosition,
-    SlotSearch,
 )
 
 __all__ = [
@@ -25,8 +24,7 @@ __all__ = [
     "FoundSlot",
     "MergedClinic",
     "MergedPhysician",
-    "SlotKey",
+    "SlotIdentity",
     "SlotPage",
     "SlotPosition",
-    "SlotSearch",
 ]

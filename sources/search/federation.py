@@ -40,8 +40,10 @@ from sources.records import (
     SlotResult,
 )
 from sources.search.merge import (
+    EPOCH,
     MergedClinic,
     MergedPhysician,
+    SlotIdentity,
     identifier_key,
     merge_clinics,
     merge_physicians,
@@ -52,19 +54,14 @@ from sources.search.merge import (
     source_key,
 )
 from sources.search.results import (
-    EPOCH,
-    LOWEST_IDENTITY,
     ClinicSearch,
     Found,
     FoundClinic,
     FoundSlot,
-    SlotIdentity,
     SlotPage,
     SlotPosition,
-    SlotSearch,
     SourceUse,
     distance_rank,
-    micros,
     within,
 )
 
@@ -272,83 +269,74 @@ class Federation:
 
     # -- slots ---------------------------------------------------------------------
 
-    async def search_slots(
-        self, search: SlotSearch, first: int, after: SlotPosition | None = None
-    ) -> SlotPage:
-        """One page of ``first`` slots after ``after``, ordered by (start, distance, key)."""
+    async def search_slots(self, query: SlotQuery, after: SlotPosition | None = None) -> SlotPage:
+        """One page of ``query.limit`` slots after ``after``, ordered by (start, distance, key)."""
         errors: list[SourceError] = []
-        scopes: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
-            s.id: (None, None) for s in self.sources
-        }
-        if search.clinic_keys is not None:
-            found = await self.clinics_by_keys(search.clinic_keys)
+        clinics: dict[str, tuple[str, ...]] | None = None
+        physicians: dict[str, tuple[str, ...]] | None = None
+        if query.clinic_keys is not None:
+            found = await self.clinics_by_keys(query.clinic_keys)
             errors += found.errors
-            for sid in scopes:
-                ids = tuple(lid for c in found.value.values() for lid in c.local_ids(sid))
-                scopes[sid] = (ids, scopes[sid][1])
-        if search.physician_keys is not None:
-            doctors = await self.physicians_by_keys(search.physician_keys)
+            clinics = {s.id: _local_ids(found.value.values(), s.id) for s in self.sources}
+        if query.physician_keys is not None:
+            doctors = await self.physicians_by_keys(query.physician_keys)
             errors += doctors.errors
-            for sid in scopes:
-                ids = tuple(lid for p in doctors.value.values() for lid in p.local_ids(sid))
-                scopes[sid] = (scopes[sid][0], ids)
+            physicians = {s.id: _local_ids(doctors.value.values(), s.id) for s in self.sources}
+        scoped = {
+            s.id: _project(
+                query,
+                clinics[s.id] if clinics is not None else None,
+                physicians[s.id] if physicians is not None else None,
+            )
+            for s in self.sources
+        }
         # A source that knows none of the asked clinics or physicians cannot cover the query.
-        targets = [s for s in self.sources if all(ids is None or ids for ids in scopes[s.id])]
-        page = await self._search_scoped(search, scopes, targets, first, after)
+        targets = [s for s in self.sources if _covers(scoped[s.id])]
+        page = await self._search_scoped(query, scoped, targets, after)
         page.errors = errors + page.errors
         return page
 
     async def slots_of(
         self,
-        search: SlotSearch,
+        query: SlotQuery,
         owners: Sequence[MergedClinic | MergedPhysician],
-        first: int,
         after: SlotPosition | None = None,
     ) -> SlotPage:
         """Slots of given clinics, or of given physicians (not mixed), in one search per source."""
-        clinics = all(isinstance(o, MergedClinic) for o in owners)
-        scopes: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {}
+        of_clinics = all(isinstance(o, MergedClinic) for o in owners)
+        scoped = {}
         for source in self.sources:
-            ids = tuple(lid for o in owners for lid in o.local_ids(source.id))
-            scopes[source.id] = (ids, None) if clinics else (None, ids)
-        targets = [s for s in self.sources if any(scopes[s.id])]
+            ids = _local_ids(owners, source.id)
+            scoped[source.id] = _project(query, *((ids, None) if of_clinics else (None, ids)))
+        targets = [s for s in self.sources if _covers(scoped[s.id])]
         # The owners' own records take part in the merge, so a slot's clinic is the
         # same merged clinic (same key) as its owner, whatever else the sources sent.
         known = [r for o in owners if isinstance(o, MergedClinic) for r in o.records]
-        return await self._search_scoped(search, scopes, targets, first, after, known)
+        return await self._search_scoped(query, scoped, targets, after, known)
 
     async def _search_scoped(
         self,
-        search: SlotSearch,
-        scopes: Mapping[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]],
+        query: SlotQuery,
+        scoped: Mapping[str, SlotQuery],
         targets: Sequence[Source],
-        first: int,
         after: SlotPosition | None,
         known: Sequence[ClinicRecord] = (),
     ) -> SlotPage:
-        lower = max(search.starts_after, after.start) if after else search.starts_after
-        base = SlotQuery(
-            starts_after=_floor(lower),
-            starts_before=_ceil(search.starts_before),
-            limit=first + 1,
-            near=search.near,
-            radius_km=search.radius_km,
-            region=search.region,
-            appointment_types=search.appointment_types,
-            languages=search.languages,
-        )
+        """``scoped``: the query as each source is asked it (its own ids)."""
+        first = query.limit
+        lower = max(query.starts_after, after.start) if after else query.starts_after
+        since, until = _floor(lower), _ceil(query.starts_before)
         cut = after.sort_key() if after is not None else None
         results: dict[str, SlotResult] = {}
         errors: list[SourceError] = []
         pending = list(targets)
         limit = min(max(first + 1, MIN_SOURCE_LIMIT), MAX_SOURCE_LIMIT)
         while True:
-            query = replace(base, limit=limit)
 
-            def ask(source: Source, query: SlotQuery = query) -> Read[SlotResult]:
-                clinics, physicians = scopes[source.id]
+            def ask(source: Source, limit: int = limit) -> Read[SlotResult]:
+                asked = scoped[source.id]
                 return slots_read(
-                    replace(query, clinic_local_ids=clinics, physician_local_ids=physicians)
+                    replace(asked, starts_after=since, starts_before=until, limit=limit)
                 )
 
             fan = await self._fan_out(pending, ask)
@@ -358,11 +346,11 @@ class Federation:
                 # shorter answer would keep the horizon low and bring it back each round.
                 results.pop(error.source_id, None)
             results.update(fan.results)
-            slots = self._collect(search, scopes, results, known)
+            slots = self._collect(query, scoped, results, known)
             if cut is not None:
                 slots = [s for s in slots if s.sort_key() > cut]
             truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
-            bounds = [_bound(results[sid], search.near) for sid in truncated]
+            bounds = [_bound(results[sid], query.near) for sid in truncated]
             horizon = min((b[0] for b in bounds), default=None)
             settled = [s for s in slots if all(_before(s, b) for b in bounds)]
             # ``first`` settled slots make a full page; with a truncated source left
@@ -377,14 +365,14 @@ class Federation:
         resume = None
         if has_next and not page and horizon is not None:
             # Nothing settled before the horizon: resume there rather than strand the client.
-            resume = SlotPosition(horizon, -1.0, LOWEST_IDENTITY, offset)
-        total = self._total(search, results, truncated, slots, offset)
+            resume = SlotPosition(horizon, -1.0, None, offset)
+        total = self._total(query, results, truncated, slots, offset)
         return SlotPage(page, has_next, total, offset, errors, resume)
 
     def _collect(
         self,
-        search: SlotSearch,
-        scopes: Mapping[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]],
+        query: SlotQuery,
+        scoped: Mapping[str, SlotQuery],
         results: Mapping[str, SlotResult],
         known: Sequence[ClinicRecord] = (),
     ) -> list[FoundSlot]:
@@ -397,12 +385,14 @@ class Federation:
         )
         clinic_of = {(rec.source_id, rec.local_id): c for c in clinics for rec in c.records}
         physician_of = {(rec.source_id, rec.local_id): p for p in physicians for rec in p.records}
-        near, radius = search.near, search.radius_km
+        near, radius = query.near, query.radius_km
         found: dict[SlotIdentity, FoundSlot] = {}
         for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
-            clinic_scope, physician_scope = scopes[source_id]
-            clinic_set = None if clinic_scope is None else set(clinic_scope)
-            physician_set = None if physician_scope is None else set(physician_scope)
+            asked = scoped[source_id]
+            clinic_set = None if asked.clinic_local_ids is None else set(asked.clinic_local_ids)
+            physician_set = (
+                None if asked.physician_local_ids is None else set(asked.physician_local_ids)
+            )
             for slot in results[source_id].slots:
                 if clinic_set is not None and slot.clinic_local_id not in clinic_set:
                     continue
@@ -416,14 +406,10 @@ class Federation:
                     if slot.physician_local_id
                     else None
                 )
-                if not _slot_matches(search, slot, clinic, physician):
+                if not _slot_matches(query, slot, clinic, physician):
                     continue
-                identity = (
-                    clinic.key,
-                    physician.key if physician is not None else "",
-                    micros(slot.start),
-                    micros(slot.end),
-                    slot.appointment_type.value,
+                identity = SlotIdentity.of(
+                    slot, clinic.key, physician.key if physician is not None else None
                 )
                 if identity in found:
                     continue
@@ -440,7 +426,7 @@ class Federation:
 
     @staticmethod
     def _total(
-        search: SlotSearch,
+        query: SlotQuery,
         results: Mapping[str, SlotResult],
         truncated: Sequence[str],
         remaining: Sequence[FoundSlot],
@@ -455,7 +441,7 @@ class Federation:
         """
         if not truncated:
             return offset + len(remaining)
-        if search.languages or any(results[sid].total is None for sid in truncated):
+        if query.languages or any(results[sid].total is None for sid in truncated):
             return None
         unfetched = sum((results[sid].total or 0) - len(results[sid].slots) for sid in truncated)
         return offset + len(remaining) + max(0, unfetched)
@@ -488,24 +474,46 @@ def _before(slot: FoundSlot, bound: _Bound) -> bool:
 
 
 def _slot_matches(
-    search: SlotSearch,
+    query: SlotQuery,
     slot: SlotRecord,
     clinic: MergedClinic,
     physician: MergedPhysician | None,
 ) -> bool:
-    if not (search.starts_after <= slot.start < search.starts_before) or slot.end <= slot.start:
+    if not (query.starts_after <= slot.start < query.starts_before) or slot.end <= slot.start:
         return False
-    if search.appointment_types and slot.appointment_type not in search.appointment_types:
+    if query.appointment_types and slot.appointment_type not in query.appointment_types:
         return False
-    if search.region is not None and clinic.region != search.region:
+    if query.region is not None and clinic.region != query.region:
         return False
-    if search.near is not None and clinic.location is None:
+    if query.near is not None and clinic.location is None:
         return False
-    if search.languages:
+    if query.languages:
         spoken = physician.languages if physician is not None else clinic.languages
-        if not search.languages.intersection(spoken):
+        if not query.languages.intersection(spoken):
             return False
     return True
+
+
+def _local_ids(owners: Iterable[MergedClinic | MergedPhysician], source_id: str) -> tuple[str, ...]:
+    return tuple(lid for o in owners for lid in o.local_ids(source_id))
+
+
+def _project(
+    query: SlotQuery, clinics: tuple[str, ...] | None, physicians: tuple[str, ...] | None
+) -> SlotQuery:
+    """The query as one source is asked it: merged keys resolved to its own ids."""
+    return replace(
+        query,
+        clinic_keys=None,
+        physician_keys=None,
+        clinic_local_ids=clinics,
+        physician_local_ids=physicians,
+    )
+
+
+def _covers(asked: SlotQuery) -> bool:
+    """Whether a source may hold slots of the query (it knows the asked clinics or physicians)."""
+    return all(ids is None or ids for ids in (asked.clinic_local_ids, asked.physician_local_ids))
 
 
 def _assign_clinics(keys: Sequence[str], merged: Sequence[MergedClinic]) -> dict[str, MergedClinic]:

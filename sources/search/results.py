@@ -1,62 +1,45 @@
-"""What the merged searches take and give: the searches, found clinics and slots,
-pages and the positions they end at, and the identity that sorts slots."""
+"""What the merged searches take and give: the clinic search, found clinics and
+slots, pages and the positions they end at. A slot search is a ``SlotQuery``
+(``sources.records``), a slot's identity a ``SlotIdentity`` (``merge``)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.geo import distance_km
 from sources.names import normalize_name
-from sources.records import AppointmentType, GeoPoint, Region, SlotRecord
-from sources.search.merge import MergedClinic, MergedPhysician, slot_key
+from sources.records import GeoPoint, Region, SlotRecord
+from sources.search.merge import MergedClinic, MergedPhysician, SlotIdentity
 
 if TYPE_CHECKING:
     from sources.errors import SourceError
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True, slots=True)
-class SlotSearch:
-    """A slot search as the API asks it; ids are merged keys, not source ids."""
-
-    starts_after: datetime
-    starts_before: datetime
-    near: GeoPoint | None = None
-    radius_km: float | None = None
-    region: Region | None = None
-    appointment_types: frozenset[AppointmentType] | None = None
-    languages: frozenset[str] | None = None
-    clinic_keys: tuple[str, ...] | None = None
-    physician_keys: tuple[str, ...] | None = None
-
-
-# What makes two slots the same slot whichever source lists it, in sortable form:
-# (clinic key, physician key or "", start and end in UTC microseconds, type).
-SlotIdentity = tuple[str, str, int, int, str]
-LOWEST_IDENTITY: SlotIdentity = ("", "", 0, 0, "")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def micros(value: datetime) -> int:
-    return (value - EPOCH) // _MICROSECOND
+# Slots are ordered by start, then distance (nulls last), then identity.
+SlotSortKey = tuple[datetime, float, tuple[str, str, int, int, str]]
+_LOWEST = ("", "", 0, 0, "")
 
 
 @dataclass(frozen=True, slots=True)
 class SlotPosition:
-    """Where a page ended: the sort key of its last slot and how many came before."""
+    """Where a page ended: the sort key of its last slot and how many came before.
+
+    Without ``identity``, the position comes before every slot of its start and
+    distance (where a page that settled no slot resumes).
+    """
 
     start: datetime
     distance_km: float | None
-    identity: SlotIdentity
+    identity: SlotIdentity | None
     offset: int
 
-    def sort_key(self) -> tuple[datetime, float, SlotIdentity]:
-        return (self.start, distance_rank(self.distance_km), self.identity)
+    def sort_key(self) -> SlotSortKey:
+        identity = self.identity.sort_key() if self.identity is not None else _LOWEST
+        return (self.start, distance_rank(self.distance_km), identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +53,10 @@ class FoundSlot:
     @property
     def key(self) -> str:
         """The slot's global key (what its id encodes)."""
-        return slot_key(
-            self.record, self.clinic.key, self.physician.key if self.physician else None
-        ).encode()
+        return self.identity.encode()
 
-    def sort_key(self) -> tuple[datetime, float, SlotIdentity]:
-        return (self.record.start, distance_rank(self.distance_km), self.identity)
+    def sort_key(self) -> SlotSortKey:
+        return (self.record.start, distance_rank(self.distance_km), self.identity.sort_key())
 
     def position(self, offset: int) -> SlotPosition:
         return SlotPosition(self.record.start, self.distance_km, self.identity, offset)

@@ -50,7 +50,6 @@ from sources.slot_index.columns import (
 from sources.slot_index.query import SlotSearch
 from sources.slot_index.records import Directory
 from sources.slot_index.splice import with_changes
-from sources.timeutil import MONTREAL
 
 if TYPE_CHECKING:
     from sources.records import AppointmentType
@@ -153,9 +152,7 @@ class SlotIndexBuilder:
 
 
 def _epoch_ceil(value: datetime) -> int:
-    """The smallest whole epoch second at or after ``value`` (naive: Montreal time)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=MONTREAL, fold=0)
+    """The smallest whole epoch second at or after ``value``."""
     seconds, rest = divmod(value - _EPOCH, _ONE_SECOND)
     return int(seconds) + (1 if rest else 0)
 

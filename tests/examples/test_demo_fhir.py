@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from examples.world import CLINIC_PERMIT_SYSTEM, PHYSICIAN_LICENCE_SYSTEM, World
-from sources.fhir.adapter import APPOINTMENT_TYPE_SYSTEM, V2_APPOINTMENT_REASON_SYSTEM
+from sources.fhir.resources import APPOINTMENT_TYPE_SYSTEM, V2_APPOINTMENT_REASON_SYSTEM
 from sources.geo import distance_km
 from sources.records import AppointmentType, GeoPoint
 from sources.timeutil import MONTREAL

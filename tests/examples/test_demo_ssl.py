@@ -33,7 +33,7 @@ from examples.demo_ssl.feed import (
 )
 from examples.demo_ssl.publisher import Publisher
 from examples.world import CLINIC_PERMIT_SYSTEM, World
-from sources.fhir.adapter import BOOKING_DEEP_LINK_URL, BOOKING_PHONE_URL
+from sources.fhir.resources import BOOKING_DEEP_LINK_URL, BOOKING_PHONE_URL
 from sources.timeutil import MONTREAL, parse_upstream_datetime
 from tests.conftest import TEST_NOW, serve
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,9 +17,10 @@ from resolvers.inputs import (
     check_radius,
     check_window,
 )
+from resolvers.slots import SlotRequest, slot_request
 from schema.error_codes import ErrorCode, code_of
-from sources.records import GeoPoint
-from sources.search import SlotPosition
+from sources.records import AppointmentType, GeoPoint, Region
+from sources.search import SlotIdentity, SlotPosition
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -70,10 +72,10 @@ def test_radius_defaults_to_25_km_with_near_and_needs_near() -> None:
 
 
 def test_points_must_be_on_earth() -> None:
-    assert check_point(45.5, -73.6) == GeoPoint(45.5, -73.6)
-    assert "latitude" in refused(check_point, 91.0, 0.0)
-    assert "longitude" in refused(check_point, 0.0, -181.0)
-    assert "latitude" in refused(check_point, float("inf"), 0.0)
+    assert check_point(GeoPoint(45.5, -73.6)) == GeoPoint(45.5, -73.6)
+    assert "latitude" in refused(check_point, GeoPoint(91.0, 0.0))
+    assert "longitude" in refused(check_point, GeoPoint(0.0, -181.0))
+    assert "latitude" in refused(check_point, GeoPoint(float("inf"), 0.0))
 
 
 def test_first_is_capped_at_100() -> None:
@@ -104,12 +106,66 @@ def test_ids_must_be_ours_and_of_the_right_type() -> None:
 
 
 def test_cursors_round_trip_and_garbage_is_refused() -> None:
-    position = SlotPosition(NOW, 1.5, ("i:urn:x|1", "", 10, 20, "ROUTINE"), 40)
-    assert decode_slot_cursor(encode_slot_cursor(position)) == position
+    identity = SlotIdentity("i:urn:x|1", None, NOW, NOW + DAY, AppointmentType.ROUTINE)
+    position = SlotPosition(NOW, 1.5, identity, 40)
+    assert decode_slot_cursor(encode_slot_cursor(position, "f"), "f") == position
+    resume = SlotPosition(NOW, -1.0, None, 0)
+    assert decode_slot_cursor(encode_slot_cursor(resume, "f"), "f") == resume
     for bad in (
-        SlotPosition(NOW, 1.5, ("c", "", 10, 20, "ROUTINE"), 2**40),  # offset past Int
-        SlotPosition(datetime(9999, 1, 1, tzinfo=UTC), None, ("c", "", 1, 2, "X"), 1),
+        SlotPosition(NOW, 1.5, identity, 2**40),  # offset past Int
+        SlotPosition(datetime(9999, 1, 1, tzinfo=UTC), None, identity, 1),
     ):
-        assert "not a valid cursor" in refused(decode_slot_cursor, encode_slot_cursor(bad))
-    assert "not a valid cursor" in refused(decode_slot_cursor, "bm90LWpzb24")
-    assert "not a valid cursor" in refused(decode_slot_cursor, "")
+        assert "not a valid cursor" in refused(
+            decode_slot_cursor, encode_slot_cursor(bad, "f"), "f"
+        )
+    assert "not a valid cursor" in refused(decode_slot_cursor, "bm90LWpzb24", "f")
+    assert "not a valid cursor" in refused(decode_slot_cursor, "", "f")
+
+
+# A cursor as the gateway wrote them before they carried their search's fingerprint.
+OLD_CURSOR = (
+    "WyJzIiwiMjAyNi0xMS0yNVQxMjowMDowMCswMDowMCIsMS41LFsiYyIsIiIsMTAsMjAsIlJPVVRJTkUiXSw0MF0"
+)
+
+
+def test_a_cursor_of_another_search_or_from_before_fingerprints_says_to_start_again() -> None:
+    position = SlotPosition(NOW, 1.5, None, 40)
+    for cursor in (encode_slot_cursor(position, "near"), OLD_CURSOR):
+        message = refused(decode_slot_cursor, cursor, "region")
+        assert message == (
+            "after is a cursor of a search with other filters; start again without after"
+        )
+
+
+FILTER_FIELDS = (
+    "near radius_km region starts_after starts_before "
+    "appointment_types languages clinic_ids physician_ids"
+).split()
+
+
+def request(now: datetime = NOW, first: int | None = None, **given: Any) -> SlotRequest:
+    return slot_request(now, first, **(dict.fromkeys(FILTER_FIELDS) | given))
+
+
+def test_a_search_keeps_its_fingerprint_while_its_default_window_moves() -> None:
+    page_one, page_two = request(NOW), request(NOW + timedelta(minutes=3), first=5)
+    assert page_one.query.starts_after != page_two.query.starts_after
+    assert page_one.fingerprint == page_two.fingerprint
+    near = GeoPoint(45.5, -73.6)
+    assert request(near=near).fingerprint == request(near=near, radius_km=25.0).fingerprint
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"near": GeoPoint(45.5, -73.6)},
+        {"region": Region.MONTREAL},
+        {"starts_before": NOW + 2 * DAY},
+        {"starts_after": NOW + DAY},
+        {"appointment_types": [AppointmentType.URGENT]},
+        {"languages": ["en"]},
+        {"clinic_ids": [to_global_id("Clinic", "i:urn:x|1")]},
+    ],
+)
+def test_other_filters_make_another_fingerprint(other: dict[str, object]) -> None:
+    assert request(**other).fingerprint != request().fingerprint

@@ -18,12 +18,12 @@ import sources.fhir.adapter
 from examples.world import CLINIC_PERMIT_SYSTEM, PHYSICIAN_LICENCE_SYSTEM, World, WorldSlot
 from sources.base import SourceConfig, SourceContext
 from sources.errors import SourceBadResponse, SourceTimeout, SourceUnavailable
-from sources.fhir.adapter import (
+from sources.fhir.adapter import FhirSource
+from sources.fhir.resources import (
     APPOINTMENT_TYPE_SYSTEM,
     BOOKING_DEEP_LINK_URL,
     BOOKING_PHONE_URL,
     V2_APPOINTMENT_REASON_SYSTEM,
-    FhirSource,
 )
 from sources.geo import distance_km
 from sources.records import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
@@ -16,6 +17,13 @@ from sources.pool.reads import slots_read
 from sources.records import SlotQuery, SourceProtocol, SourceStatus
 from tests.conftest import serve
 from tests.sources.transport.test_retry import Probe, upstream
+
+if TYPE_CHECKING:
+    from sources.pool import SourceView
+
+
+def views(pool: SourcePool) -> dict[str, SourceView]:
+    return {v.id: v for v in pool.views()}
 
 
 @pytest.fixture
@@ -45,12 +53,12 @@ async def test_the_circuit_opens_after_failures_then_half_opens_and_closes(
             return [e.message for e in fan.errors]
 
         assert await call() and await call()  # two failures: the circuit opens
-        assert pool.view("p").status is SourceStatus.DOWN  # type: ignore[union-attr]
+        assert views(pool)["p"].status is SourceStatus.DOWN
         refused = await call()
         assert "circuit open" in refused[0]
         assert len(seen) == 2  # refused without calling the upstream
         await asyncio.sleep(1.05)
-        assert pool.view("p").status is SourceStatus.DEGRADED  # type: ignore[union-attr]
+        assert views(pool)["p"].status is SourceStatus.DEGRADED
         assert await call()  # the probe fails: open again
         assert "circuit open" in (await call())[0]
         assert len(seen) == 3
@@ -60,5 +68,5 @@ async def test_the_circuit_opens_after_failures_then_half_opens_and_closes(
         assert await call() == []  # probe 3 succeeds: closed
         assert pool.breakers.status("p") is None
         # Closed, yet recent calls failed: the source reads DEGRADED until they age out.
-        assert pool.view("p").status is SourceStatus.DEGRADED  # type: ignore[union-attr]
+        assert views(pool)["p"].status is SourceStatus.DEGRADED
         assert len(seen) == 5

@@ -34,7 +34,7 @@ from sources.records import (
     SourceProtocol,
     SourceStatus,
 )
-from sources.search import ClinicSearch, Federation, SlotSearch
+from sources.search import ClinicSearch, Federation
 from sources.timeutil import MONTREAL
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=MONTREAL)
@@ -157,7 +157,9 @@ async def pool():
         yield Pool(session)
 
 
-WINDOW = SlotSearch(starts_after=T0 - timedelta(hours=1), starts_before=T0 + timedelta(days=7))
+WINDOW = SlotQuery(
+    starts_after=T0 - timedelta(hours=1), starts_before=T0 + timedelta(days=7), limit=10
+)
 
 
 async def test_same_clinic_in_two_sources_is_one_clinic_with_both_sources(pool):
@@ -165,7 +167,7 @@ async def test_same_clinic_in_two_sources_is_one_clinic_with_both_sources(pool):
         ("a", [clinic("a", "1", "P-1", "Clinique du Parc")], [slot("a", "s1", "1", 0)]),
         ("b", [clinic("b", "x", "P-1", "CLINIQUE DU PARC inc")], [slot("b", "t1", "x", 30)]),
     )
-    page = await Federation(pool).search_slots(WINDOW, 10)
+    page = await Federation(pool).search_slots(WINDOW)
     assert [s.clinic.key for s in page.slots] == ["i:urn:test:permit|P-1"] * 2
     merged = page.slots[0].clinic
     assert merged.source_ids == ("a", "b")
@@ -196,7 +198,7 @@ async def test_merged_clinic_key_is_stable_whichever_sources_answer(pool):
     keys = []
     for specs in (both, both[:1], both[1:]):
         await pool.install(*specs)
-        page = await Federation(pool).search_slots(WINDOW, 10)
+        page = await Federation(pool).search_slots(WINDOW)
         keys.append({s.clinic.key for s in page.slots})
     assert keys[0] == keys[1] == keys[2] == {"i:urn:test:permit|P-1"}
 
@@ -206,7 +208,7 @@ async def test_identical_slots_from_two_sources_are_one(pool):
         ("a", [clinic("a", "1", "P-1", "X")], [slot("a", "s1", "1", 0), slot("a", "s2", "1", 15)]),
         ("b", [clinic("b", "2", "P-1", "X")], [slot("b", "t1", "2", 0)]),
     )
-    page = await Federation(pool).search_slots(WINDOW, 10)
+    page = await Federation(pool).search_slots(WINDOW)
     assert [(s.record.source_id, s.record.local_id) for s in page.slots] == [
         ("a", "s1"),
         ("a", "s2"),
@@ -224,7 +226,7 @@ async def test_slots_are_ordered_by_start_then_distance_then_id(pool):
             [slot("b", "2", "near", 0), slot("b", "3", "near", -10)],
         ),
     )
-    page = await Federation(pool).search_slots(near, 10)
+    page = await Federation(pool).search_slots(near)
     assert [s.record.local_id for s in page.slots] == ["3", "2", "1"]
     assert page.slots[1].distance_km == pytest.approx(1.0, abs=0.05)
 
@@ -238,11 +240,11 @@ async def test_walking_the_pages_gives_every_slot_once(pool, first):
     b_slots = [slot("b", f"b-{i}", f"b{i % 4}", (i // 5) * 15) for i in range(30)]
     await pool.install(("a", a_clinics, a_slots), ("b", b_clinics, b_slots))
     federation = Federation(pool)
-    everything = (await federation.search_slots(WINDOW, 100)).slots
+    everything = (await federation.search_slots(replace(WINDOW, limit=100))).slots
     assert len(everything) == len({s.key for s in everything})
     walked, after, pages = [], None, 0
     while True:
-        page = await federation.search_slots(WINDOW, first, after)
+        page = await federation.search_slots(replace(WINDOW, limit=first), after)
         walked += page.slots
         pages += 1
         if not page.has_next:
@@ -259,7 +261,7 @@ async def test_a_failing_source_leaves_the_others_answering(pool):
         ("bad", [clinic("bad", "2", "P-2", "Y")], [slot("bad", "t", "2", 0)]),
     )
     bad.behaviour = "fail"
-    page = await Federation(pool).search_slots(WINDOW, 10)
+    page = await Federation(pool).search_slots(WINDOW)
     assert [s.record.source_id for s in page.slots] == ["good"]
     assert [(type(e).__name__, e.source_id) for e in page.errors] == [("SourceUnavailable", "bad")]
 
@@ -272,11 +274,12 @@ async def test_a_hanging_source_times_out_and_the_others_answer(pool):
     )
     slow.behaviour = "hang"
     started = asyncio.get_running_loop().time()
-    page = await Federation(pool).search_slots(WINDOW, 10)
+    page = await Federation(pool).search_slots(WINDOW)
     assert asyncio.get_running_loop().time() - started < 1.0
     assert [s.record.source_id for s in page.slots] == ["good"]
     assert [(type(e).__name__, e.source_id) for e in page.errors] == [("SourceTimeout", "slow")]
-    assert pool.view("slow").status is SourceStatus.DEGRADED  # one failure: not yet DOWN
+    (slow_view,) = (v for v in pool.views() if v.id == "slow")
+    assert slow_view.status is SourceStatus.DEGRADED  # one failure: not yet DOWN
 
 
 async def test_an_adapter_bug_becomes_a_bad_response_error(pool):
@@ -285,7 +288,7 @@ async def test_an_adapter_bug_becomes_a_bad_response_error(pool):
         ("buggy", [clinic("buggy", "2", "P-2", "Y")], []),
     )
     buggy.behaviour = "bug"
-    page = await Federation(pool).search_slots(WINDOW, 10)
+    page = await Federation(pool).search_slots(WINDOW)
     assert [s.record.source_id for s in page.slots] == ["good"]
     assert [(type(e).__name__, e.source_id) for e in page.errors] == [
         ("SourceBadResponse", "buggy")
@@ -297,11 +300,12 @@ async def test_clinic_ids_only_ask_the_sources_that_know_the_clinic(pool):
         ("a", [clinic("a", "1", "P-1", "X")], [slot("a", "s", "1", 0)]),
         ("b", [clinic("b", "2", "P-2", "Y")], [slot("b", "t", "2", 0)]),
     )
-    page = await Federation(pool).search_slots(
-        replace(WINDOW, clinic_keys=("i:urn:test:permit|P-1",)), 10
-    )
+    query = replace(WINDOW, near=DOWNTOWN, radius_km=5, clinic_keys=("i:urn:test:permit|P-1",))
+    page = await Federation(pool).search_slots(query)
     assert [s.record.local_id for s in page.slots] == ["s"]
     assert len(a.calls) == 1 and b.calls == []
+    # The source is asked the search itself, projected: the key resolved to its own id.
+    assert a.calls[0] == replace(query, clinic_keys=None, clinic_local_ids=("1",), limit=25)
 
 
 async def test_slots_outside_the_asked_window_or_types_are_dropped_even_if_a_source_sends_them(
@@ -317,7 +321,7 @@ async def test_slots_outside_the_asked_window_or_types_are_dropped_even_if_a_sou
 
     src.search_slots = sloppy  # type: ignore[method-assign]
     search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}))
-    page = await Federation(pool).search_slots(search, 10)
+    page = await Federation(pool).search_slots(search)
     assert [s.record.local_id for s in page.slots] == ["in"]
 
 
@@ -355,10 +359,10 @@ async def test_a_source_failing_in_a_later_round_no_longer_holds_the_page_back(p
 
     flaky.search_slots = once_then_fail  # type: ignore[method-assign]
     # A filter only the gateway applies forces a second round.
-    search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}))
+    search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}), limit=3)
     for s in good.slots[:190]:
         object.__setattr__(s, "appointment_type", AppointmentType.URGENT)
-    page = await Federation(pool).search_slots(search, 3)
+    page = await Federation(pool).search_slots(search)
     assert [s.record.source_id for s in page.slots] == ["good"] * 3
     assert [(type(e).__name__, e.source_id) for e in page.errors] == [
         ("SourceUnavailable", "flaky")
@@ -371,16 +375,16 @@ async def test_an_empty_page_that_has_more_gives_a_cursor_to_resume_from(pool):
     skipped = [slot("a", f"u{i:05d}", "1", i // 10, AppointmentType.URGENT) for i in range(6000)]
     wanted = slot("a", "zz", "1", 700)
     await pool.install(("a", [clinic("a", "1", "P-1", "X")], [*skipped, wanted]))
-    search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}))
+    search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}), limit=5)
     federation = Federation(pool)
-    page = await federation.search_slots(search, 5)
+    page = await federation.search_slots(search)
     found: list[str] = [s.record.local_id for s in page.slots]
     for _ in range(10):
         if not page.has_next:
             break
         after = page.slots[-1].position(len(found)) if page.slots else page.resume
         assert after is not None
-        page = await federation.search_slots(search, 5, after)
+        page = await federation.search_slots(search, after)
         found += [s.record.local_id for s in page.slots]
     assert found == ["zz"]
 
@@ -388,9 +392,9 @@ async def test_an_empty_page_that_has_more_gives_a_cursor_to_resume_from(pool):
 async def test_total_is_null_when_the_gateway_filters_on_languages_and_a_source_is_truncated(pool):
     french = replace(clinic("a", "1", "P-1", "X"), languages=("fr",))
     await pool.install(("a", [french], [slot("a", f"s{i}", "1", i) for i in range(200)]))
-    assert (await Federation(pool).search_slots(WINDOW, 5)).total == 200
-    with_languages = replace(WINDOW, languages=frozenset({"fr"}))
-    assert (await Federation(pool).search_slots(with_languages, 5)).total is None
+    assert (await Federation(pool).search_slots(replace(WINDOW, limit=5))).total == 200
+    with_languages = replace(WINDOW, languages=frozenset({"fr"}), limit=5)
+    assert (await Federation(pool).search_slots(with_languages)).total is None
 
 
 async def test_a_source_whose_adapter_fails_to_start_is_skipped_and_the_rest_load(pool):
@@ -430,9 +434,7 @@ async def test_the_fan_out_deadline_bounds_a_whole_request_whatever_the_source_t
     loop = asyncio.get_running_loop()
     started = loop.time()
     federation = Federation(pool, deadline_s=0.4)
-    page = await federation.search_slots(
-        replace(WINDOW, clinic_keys=("i:urn:test:permit|P-1",)), 10
-    )
+    page = await federation.search_slots(replace(WINDOW, clinic_keys=("i:urn:test:permit|P-1",)))
     assert loop.time() - started < 1.0
     assert [s.record.source_id for s in page.slots] == ["good"]
     assert {(type(e).__name__, e.source_id) for e in page.errors} == {("SourceTimeout", "slow")}
@@ -453,7 +455,9 @@ async def test_a_bulkhead_caps_the_calls_in_flight_to_one_source(pool):
 
     src.search_slots = slow_search  # type: ignore[method-assign]
     # Thirty different searches (identical ones would be collapsed into one call).
-    await asyncio.gather(*(Federation(pool).search_slots(WINDOW, 60 + i) for i in range(30)))
+    await asyncio.gather(
+        *(Federation(pool).search_slots(replace(WINDOW, limit=60 + i)) for i in range(30))
+    )
     assert peak == 10  # the default max_concurrency
 
 

@@ -1002,14 +1002,12 @@ async def test_the_pool_starts_the_source_and_shows_its_status(
     pool = SourcePool(session)
     await pool.sync([config])
     try:
-        view = pool.view("ssl-test")
-        assert view is not None and view.status is SourceStatus.DEGRADED
+        (view,) = pool.views()
+        assert view.status is SourceStatus.DEGRADED
         publisher.gate.set()
-        await until(
-            lambda: (v := pool.view("ssl-test")) is not None and v.status is SourceStatus.UP
-        )
-        view = pool.view("ssl-test")
-        assert view is not None and view.skipped_records == 0
+        await until(lambda: pool.views()[0].status is SourceStatus.UP)
+        (view,) = pool.views()
+        assert view.skipped_records == 0
         assert view.data_as_of == datetime(2031, 3, 1, 12, tzinfo=UTC)
         outcome = await pool.fan_out(pool.enabled, lambda s: slots_read(WINDOW))
         assert len(outcome.results["ssl-test"].slots) == 3
