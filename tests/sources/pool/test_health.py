@@ -31,6 +31,9 @@ from sources.records import (
 )
 
 README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+POOL_README = (Path(__file__).resolve().parents[3] / "sources" / "pool" / "README.md").read_text(
+    encoding="utf-8"
+)
 NOW = datetime(2026, 11, 16, 12, tzinfo=UTC)
 QUERY = SlotQuery(NOW, NOW, limit=1)
 
@@ -108,7 +111,10 @@ async def test_a_source_never_called_is_degraded_until_it_answers(
 
 def test_the_readme_states_the_breaker_settings() -> None:
     threshold, ttl = SourceBreakers.THRESHOLD, SourceBreakers.TTL_S
-    text = " ".join(README.split())
+    short = " ".join(README.split())
+    assert f"after {threshold} failures in a row a source's circuit opens for {ttl:g} s" in short
+    assert "`DOWN` exactly while its circuit is open" in short
+    text = " ".join(POOL_README.split())  # the details, beside the code
     assert f"After {threshold} failures in a row a source's circuit opens" in text
     assert f"it is not called for {ttl:g} s and shows `DOWN`" in text
     assert f"one of its last {WINDOW} calls failed" in text
