@@ -9,7 +9,8 @@ from resolvers.context import NextSlotsKey
 from resolvers.ids import decode_offset_cursor, encode_offset_cursor
 from resolvers.inputs import check_first, check_point, check_radius, check_text
 from sources.names import normalize_name
-from sources.search import ClinicSearch, FoundClinic
+from sources.records import ClinicQuery
+from sources.search import FoundClinic
 
 if TYPE_CHECKING:
     from resolvers.context import RequestContext
@@ -43,7 +44,7 @@ async def search_clinics(
     offset = decode_offset_cursor(CLINIC_CURSOR, after) if after else 0
     point = check_point(near) if near is not None else None
     name = check_text(name_contains, "nameContains", MAX_NAME_LENGTH)
-    search = ClinicSearch(
+    search = ClinicQuery(
         near=point,
         radius_km=check_radius(point, radius_km),
         region=region,

@@ -10,7 +10,6 @@ May import the contract and ``sources.pool``; never an adapter's package, nor
 from sources.search.federation import Federation
 from sources.search.merge import MergedClinic, MergedPhysician, SlotIdentity
 from sources.search.results import (
-    ClinicSearch,
     FoundClinic,
     FoundSlot,
     SlotPage,
@@ -18,7 +17,6 @@ from sources.search.results import (
 )
 
 __all__ = [
-    "ClinicSearch",
     "Federation",
     "FoundClinic",
     "FoundSlot",

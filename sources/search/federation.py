@@ -54,7 +54,6 @@ from sources.search.merge import (
     source_key,
 )
 from sources.search.results import (
-    ClinicSearch,
     Found,
     FoundClinic,
     FoundSlot,
@@ -153,15 +152,10 @@ class Federation:
         merged = merge_clinics(records, self.order)
         return Found(_assign_clinics(keys, merged), errors)
 
-    async def search_clinics(self, search: ClinicSearch) -> Found[list[FoundClinic]]:
-        """Every clinic matching ``search``, merged and ordered (distance, name, key)."""
-        query = ClinicQuery(
-            near=search.near,
-            radius_km=search.radius_km,
-            region=search.region,
-            name_contains=search.name_contains,
-        )
-        read = clinics_read(query)
+    async def search_clinics(self, search: ClinicQuery) -> Found[list[FoundClinic]]:
+        """Every clinic matching ``search`` (the same value every source is asked),
+        merged, re-checked and ordered (distance, name, key)."""
+        read = clinics_read(search)
         fan = await self._fan_out(self.sources, lambda s: read)
         wanted = (search.name_contains or "").strip()
         wanted_norm = normalize_name(wanted) if wanted else ""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.geo import distance_km
 from sources.names import normalize_name
-from sources.records import GeoPoint, Region, SlotRecord
+from sources.records import GeoPoint, SlotRecord
 from sources.search.merge import MergedClinic, MergedPhysician, SlotIdentity
 
 if TYPE_CHECKING:
@@ -90,14 +90,6 @@ class FoundClinic:
 
     def sort_key(self) -> tuple[float, str, str]:
         return (distance_rank(self.distance_km), normalize_name(self.clinic.name), self.clinic.key)
-
-
-@dataclass(frozen=True, slots=True)
-class ClinicSearch:
-    near: GeoPoint | None = None
-    radius_km: float | None = None
-    region: Region | None = None
-    name_contains: str | None = None
 
 
 @dataclass(slots=True)

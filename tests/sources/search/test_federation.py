@@ -34,7 +34,7 @@ from sources.records import (
     SourceProtocol,
     SourceStatus,
 )
-from sources.search import ClinicSearch, Federation
+from sources.search import Federation
 from sources.timeutil import MONTREAL
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=MONTREAL)
@@ -179,13 +179,13 @@ async def test_clinics_without_shared_identifier_match_on_name_and_postal_code(p
         ("a", [clinic("a", "1", None, "Clinique Saint-Éloi")], [slot("a", "s1", "1", 0)]),
         ("b", [clinic("b", "9", None, "clinique  st-eloi", postal="h2x1y4")], []),
     )
-    clinics = await Federation(pool).search_clinics(ClinicSearch())
+    clinics = await Federation(pool).search_clinics(ClinicQuery())
     assert len(clinics.value) == 2  # "st" is not "saint": no fuzzy matching
     await pool.install(
         ("a", [clinic("a", "1", None, "Clinique Saint-Éloi")], []),
         ("b", [clinic("b", "9", None, "clinique  saint eloi", postal="h2x1y4")], []),
     )
-    clinics = await Federation(pool).search_clinics(ClinicSearch())
+    clinics = await Federation(pool).search_clinics(ClinicQuery())
     assert len(clinics.value) == 1
     assert clinics.value[0].clinic.source_ids == ("a", "b")
 
@@ -331,7 +331,7 @@ async def test_same_name_and_postal_code_with_different_permits_are_two_clinics(
         ("b", [clinic("b", "2", "P-222", "Clinique du Parc")], [slot("b", "t", "2", 0)]),
         ("c", [clinic("c", "3", None, "Clinique du Parc")], []),
     )
-    clinics = await Federation(pool).search_clinics(ClinicSearch())
+    clinics = await Federation(pool).search_clinics(ClinicQuery())
     keys = sorted(c.clinic.key for c in clinics.value)
     # c has no permit: it joins one of them (the first), never both.
     assert keys == ["i:urn:test:permit|P-111", "i:urn:test:permit|P-222"]
