@@ -4,6 +4,7 @@
     ├── SourceError                  a booking source failed this call (carries ``source_id``)
     │   ├── SourceTimeout            no answer within the source's timeout
     │   ├── SourceUnavailable        connection refused/reset, 5xx, 429, auth refused
+    │   │   └── SourceNotReady       our own copy is not there yet (a bulk feed's first load)
     │   └── SourceBadResponse        an answer we cannot trust: bad JSON, wrong shape
     │       └── AnswerTooLarge       a body past its cap, refused as it arrived
     └── ConfigError                  a source definition or config file is wrong
@@ -18,6 +19,8 @@ decides which failures are retried; bodies and their JSON in
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class GatewayError(Exception):
     """Base of every error the gateway raises on purpose."""
@@ -25,7 +28,13 @@ class GatewayError(Exception):
 
 class SourceError(GatewayError):
     """A booking source failed. What a client sees of it (its ``extensions.code``) is
-    mapped in the schema's catalogue of error codes, not here."""
+    mapped in the schema's catalogue of error codes, not here.
+
+    ``counts_against_source``: whether the failure says the upstream is failing, and
+    so counts toward its circuit breaker; a failure on our side does not.
+    """
+
+    counts_against_source: ClassVar[bool] = True
 
     def __init__(self, source_id: str, message: str) -> None:
         super().__init__(message)
@@ -73,3 +82,10 @@ class ConfigError(GatewayError):
 
 class UnknownProtocol(ConfigError):
     pass
+
+
+class SourceNotReady(SourceUnavailable):
+    """The gateway's own copy of the source is not there yet (a bulk feed before its
+    first load): the upstream has not failed, so the breaker does not count it."""
+
+    counts_against_source: ClassVar[bool] = False

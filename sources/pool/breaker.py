@@ -1,11 +1,12 @@
 """A circuit breaker per source: stop calling a source that keeps failing, probe it later.
 
 After ``THRESHOLD`` failures in a row (timeouts, unavailable, bad answers; not
-our own adapter bugs) a source's circuit opens: calls are refused at once, with
-``SOURCE_UNAVAILABLE``, for ``TTL_S`` seconds, and the source shows ``DOWN``.
-Then the circuit half-opens: the next calls go through as probes and the source
-shows ``DEGRADED``; one success closes it, one failure opens it again. The
-breaker is the only judge of ``DOWN`` (``sources.pool.health.source_status``).
+our own adapter bugs, nor a bulk feed's first load still running) a source's
+circuit opens: calls are refused at once, with ``SOURCE_UNAVAILABLE``, for
+``TTL_S`` seconds, and the source shows ``DOWN``. Then the circuit half-opens:
+the next calls go through as probes and the source shows ``DEGRADED``; one
+success closes it, one failure opens it again. The breaker is the only judge of
+``DOWN`` (``sources.pool.health.source_status``).
 
 The state machine is purgatory's (a maintained asyncio circuit breaker), kept
 in process: each gateway instance judges its upstreams by what it sees.
@@ -32,8 +33,11 @@ CircuitOpen = OpenedState
 
 
 def _not_a_failure(error: BaseException) -> bool:
-    """Only the upstream's failures count: an adapter bug is ours."""
-    return not isinstance(error, SourceError | TimeoutError)
+    """Only the upstream's failures count: an adapter bug is ours, and so is a copy
+    not loaded yet (``SourceError.counts_against_source``)."""
+    if isinstance(error, SourceError):
+        return not error.counts_against_source
+    return not isinstance(error, TimeoutError)
 
 
 class SourceBreakers:

@@ -28,7 +28,8 @@ at least every ``FULL_RELOAD_S`` regardless.
 
 **Serving.** Queries read the current ``SlotIndex``, taken once per call; a load builds a
 new one aside and swaps the reference. Until the first load completes, searches raise
-``SourceUnavailable`` and the status is DEGRADED; after a failed refresh the previous
+``SourceNotReady`` (a ``SOURCE_UNAVAILABLE`` to clients, never counted by the breaker) and
+the status is DEGRADED; after a failed refresh the previous
 copy is served, DEGRADED, while retries back off up to ``MAX_BACKOFF_S``.
 
 **Options** (``sources.smart_scheduling.options.SmartSchedulingOptions``):
@@ -47,7 +48,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from sources.base import Source
-from sources.errors import SourceBadResponse, SourceError, SourceUnavailable
+from sources.errors import SourceBadResponse, SourceError, SourceNotReady
 from sources.records import SourceProtocol, SourceStatus
 from sources.smart_scheduling.files import FeedFiles, FetchRules
 from sources.smart_scheduling.http import conditional_headers, fetch_manifest
@@ -190,7 +191,7 @@ class SmartSchedulingSource(Source):
     def _current(self) -> SlotIndex:
         index = self._index
         if index is None:
-            raise SourceUnavailable(self.id, "first load of the bulk feed in progress")
+            raise SourceNotReady(self.id, "first load of the bulk feed in progress")
         return index
 
     # -- polling ----------------------------------------------------------------------

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from sources.base import SourceConfig
+from sources.base import SourceConfig, SourceContext
+from sources.errors import SourceNotReady
 from sources.pool.breaker import SourceBreakers
 from sources.pool.fanout import SourcePool
 from sources.pool.reads import slots_read
-from sources.records import SlotQuery, SourceProtocol, SourceStatus
+from sources.records import SlotQuery, SlotResult, SourceProtocol, SourceStatus
 from tests.conftest import serve
 from tests.sources.transport.test_retry import Probe, upstream
 
@@ -70,3 +71,41 @@ async def test_the_circuit_opens_after_failures_then_half_opens_and_closes(
         # Closed, yet recent calls failed: the source reads DEGRADED until they age out.
         assert views(pool)["p"].status is SourceStatus.DEGRADED
         assert len(seen) == 5
+
+
+async def test_a_bulk_feed_asked_during_its_first_load_never_opens_its_circuit(
+    session: aiohttp.ClientSession,
+) -> None:
+    class Loading(Probe):
+        """A bulk feed whose first load has not finished: it refuses every search."""
+
+        loaded = False
+
+        async def search_slots(self, query: SlotQuery) -> SlotResult:
+            if not self.loaded:
+                raise SourceNotReady(self.id, "first load of the bulk feed in progress")
+            return SlotResult((), True, 0)
+
+    adapters: list[Loading] = []
+
+    def build(config: SourceConfig, context: SourceContext) -> Loading:
+        adapters.append(Loading(config, context))
+        return adapters[-1]
+
+    pool = SourcePool(session, build)
+    url = "http://127.0.0.1:9/$bulk-publish"
+    config = SourceConfig(id="feed", protocol=SourceProtocol.SMART_SCHEDULING_LINKS, url=url)
+    await pool.sync([config])
+    now = datetime.now(UTC)
+    query = SlotQuery(now, now, limit=1)
+
+    async def call() -> list[str]:
+        fan = await pool.fan_out(pool.enabled, lambda s: slots_read(query))
+        return [e.message for e in fan.errors]
+
+    for _ in range(2 * SourceBreakers.THRESHOLD):
+        assert await call() == ["first load of the bulk feed in progress"]
+    assert pool.breakers.status("feed") is None  # never opened: our copy, not the upstream
+    adapters[-1].loaded = True
+    assert await call() == []  # answers as soon as it is loaded, not 30 s later
+    await pool.aclose()
