@@ -8,16 +8,31 @@ from __future__ import annotations
 
 import strawberry
 
-from sources.records import AppointmentType, Region, SourceProtocol, SourceStatus
+from sources.records import (
+    AppointmentType,
+    ProblemSeverity,
+    Region,
+    SourceProtocol,
+    SourceStatus,
+)
 
 strawberry.enum(Region, description="A Quebec administrative region.")
 strawberry.enum(AppointmentType)
 strawberry.enum(SourceProtocol)
 strawberry.enum(
     SourceStatus,
-    description="UP: answering; DEGRADED: failing part of its calls, or not answered yet; "
+    description="UP: answering; DEGRADED: its current data lack slots it published (a LOSS "
+    "problem: an incomplete search, a failed file, a half-open circuit), failing part of its "
+    "calls, or not answered yet; "
     "DOWN: failing, not called for a while (its circuit is open); "
     "DISABLED: switched off in the registry.",
 )
 
-__all__ = ["AppointmentType", "Region", "SourceProtocol", "SourceStatus"]
+strawberry.enum(
+    ProblemSeverity,
+    description="LOSS: the current data lack slots the source published (it reads DEGRADED); "
+    "WARNING: records malformed per the specification skipped, or a request refused as "
+    "unsupported (its status unchanged).",
+)
+
+__all__ = ["AppointmentType", "ProblemSeverity", "Region", "SourceProtocol", "SourceStatus"]
