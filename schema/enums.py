@@ -15,6 +15,7 @@ from sources.records import (
     SourceProtocol,
     SourceStatus,
 )
+from sources.search import CountKind
 
 strawberry.enum(Region, description="A Quebec administrative region.")
 strawberry.enum(AppointmentType)
@@ -35,4 +36,18 @@ strawberry.enum(
     "unsupported (its status unchanged).",
 )
 
-__all__ = ["AppointmentType", "ProblemSeverity", "Region", "SourceProtocol", "SourceStatus"]
+strawberry.enum(
+    CountKind,
+    name="TotalCountKind",
+    description="EXACT: every source answered completely; AT_LEAST: totalCount is a lower "
+    "bound (a source truncated or failed), the same on every page of one search.",
+)
+
+__all__ = [
+    "AppointmentType",
+    "CountKind",
+    "ProblemSeverity",
+    "Region",
+    "SourceProtocol",
+    "SourceStatus",
+]

@@ -14,7 +14,14 @@ from strawberry.types import Info
 from resolvers import clinics as clinic_resolvers
 from resolvers.context import RequestContext
 from resolvers.ids import to_global_id
-from schema.enums import AppointmentType, ProblemSeverity, Region, SourceProtocol, SourceStatus
+from schema.enums import (
+    AppointmentType,
+    CountKind,
+    ProblemSeverity,
+    Region,
+    SourceProtocol,
+    SourceStatus,
+)
 from schema.inputs import unset_to_none
 from sources.pool import SourceView
 from sources.records import SourceProblem as ProblemRecord
@@ -267,8 +274,12 @@ class SlotConnection:
     edges: list[SlotEdge]
     page_info: PageInfo
     total_count: int | None = strawberry.field(
-        description="Matching slots. Null when a source cannot count; may over-count a slot "
-        "listed by two sources beyond the pages fetched so far."
+        description="Matching slots, as the search's first page counted them (the same on "
+        "every page): exact, or a lower bound (see totalCountKind). Null when no source "
+        "could count."
+    )
+    total_count_kind: CountKind | None = strawberry.field(
+        description="EXACT when every source answered completely, else AT_LEAST."
     )
 
 
