@@ -189,6 +189,7 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
             now=services.settings.clock(),
             fanout_deadline_s=services.settings.fanout_deadline_s,
             allow_introspection=not self.production,
+            operator_view=not self.production,
         )
         request.state.context = context
         return context

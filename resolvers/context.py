@@ -44,6 +44,9 @@ class RequestContext:
     fanout_deadline_s: float | None = DEFAULT_FANOUT_DEADLINE_S
     # Whether this request may introspect the schema (production: only some keys).
     allow_introspection: bool = True
+    # Whether this request sees what is for operators only (a source problem's samples
+    # and upstream diagnostics): development mode; never anonymous clients in production.
+    operator_view: bool = True
     # The partner client whose key the request carries (edge/partners.py); None: anonymous.
     client_id: str | None = None
     federation: Federation = field(init=False)

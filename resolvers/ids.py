@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import orjson
 
 from resolvers.errors import UserInputError
-from sources.search import SlotIdentity, SlotPosition
+from sources.search import CountKind, SlotCount, SlotIdentity, SlotPosition
 
 NODE_TYPES = ("Clinic", "Physician", "Slot")
 # Offsets count slots already paged through; totalCount is a GraphQL Int (32 bits).
@@ -57,8 +57,9 @@ def expect_global_id(global_id: str, type_name: str, argument: str) -> str:
     return key
 
 
-def encode_slot_cursor(position: SlotPosition, search: str) -> str:
-    """A cursor of the search fingerprinted ``search`` (``resolvers.slots``)."""
+def encode_slot_cursor(position: SlotPosition, search: str, count: SlotCount | None = None) -> str:
+    """A cursor of the search fingerprinted ``search`` (``resolvers.slots``), carrying
+    the search's ``count`` as its first page made it (every page then shows it)."""
     identity = position.identity
     payload = [
         "s",
@@ -70,6 +71,8 @@ def encode_slot_cursor(position: SlotPosition, search: str) -> str:
         position.offset,
         search,
     ]
+    if count is not None:
+        payload += [count.value, count.kind.value if count.kind is not None else None]
     return _b64encode(orjson.dumps(payload))
 
 
@@ -83,12 +86,12 @@ def decode_slot_cursor(cursor: str, search: str) -> SlotPosition:
             raise ValueError("not a slot cursor")
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise _bad_cursor() from None
-    if len(payload) != 6 or payload[5] != search:
+    if len(payload) not in (6, 8) or payload[5] != search:
         raise UserInputError(
             "after is a cursor of a search with other filters; start again without after"
         )
     try:
-        _, start, distance, identity, offset, _ = payload
+        _, start, distance, identity, offset, _ = payload[:6]
         if not _valid_offset(offset):
             raise ValueError("offset")
         when = datetime.fromisoformat(start)
@@ -106,6 +109,19 @@ def decode_slot_cursor(cursor: str, search: str) -> SlotPosition:
         return SlotPosition(when, None if distance is None else float(distance), slot, offset)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise _bad_cursor() from None
+
+
+def slot_cursor_count(cursor: str) -> SlotCount | None:
+    """The count a cursor carries (``decode_slot_cursor`` has checked the cursor),
+    or None when it carries none or a malformed one (the page's own count is then shown)."""
+    try:
+        payload = orjson.loads(_b64decode(cursor))
+        value, kind = payload[6:8]
+        if value is not None and not _valid_offset(value):
+            return None
+        return SlotCount(value, None if kind is None else CountKind(kind))
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        return None
 
 
 def _valid_offset(offset: object) -> bool:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from resolvers.ids import decode_slot_cursor, encode_slot_cursor
+from resolvers.ids import decode_slot_cursor, encode_slot_cursor, slot_cursor_count
 from resolvers.inputs import (
     MAX_HORIZON,
     MAX_WINDOW,
@@ -52,14 +52,16 @@ class SlotRequest:
 
     def cursor(self, page: SlotPage, index: int) -> str:
         position = page.slots[index].position(page.offset + index + 1)
-        return encode_slot_cursor(position, self.fingerprint)
+        return encode_slot_cursor(position, self.fingerprint, page.count)
 
     def end_cursor(self, page: SlotPage) -> str | None:
         """The cursor after the page's last slot, or where a page that settled no
         slot but has more to come resumes."""
         if page.slots:
             return self.cursor(page, len(page.slots) - 1)
-        return encode_slot_cursor(page.resume, self.fingerprint) if page.resume else None
+        if page.resume is None:
+            return None
+        return encode_slot_cursor(page.resume, self.fingerprint, page.count)
 
 
 def slot_request(
@@ -121,6 +123,10 @@ async def search_slots(
 ) -> SlotPage:
     page = await ctx.federation.search_slots(request.query, request.position(after))
     ctx.report(page.errors, path)
+    carried = slot_cursor_count(after) if after else None
+    if carried is not None:
+        # The count of the search's first page, so that every page shows the same one.
+        page.count = carried
     return page
 
 

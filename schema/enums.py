@@ -8,16 +8,46 @@ from __future__ import annotations
 
 import strawberry
 
-from sources.records import AppointmentType, Region, SourceProtocol, SourceStatus
+from sources.records import (
+    AppointmentType,
+    ProblemSeverity,
+    Region,
+    SourceProtocol,
+    SourceStatus,
+)
+from sources.search import CountKind
 
 strawberry.enum(Region, description="A Quebec administrative region.")
 strawberry.enum(AppointmentType)
 strawberry.enum(SourceProtocol)
 strawberry.enum(
     SourceStatus,
-    description="UP: answering; DEGRADED: failing part of its calls, or not answered yet; "
+    description="UP: answering; DEGRADED: its current data lack slots it published (a LOSS "
+    "problem: an incomplete search, a failed file, a half-open circuit), failing part of its "
+    "calls, or not answered yet; "
     "DOWN: failing, not called for a while (its circuit is open); "
     "DISABLED: switched off in the registry.",
 )
 
-__all__ = ["AppointmentType", "Region", "SourceProtocol", "SourceStatus"]
+strawberry.enum(
+    ProblemSeverity,
+    description="LOSS: the current data lack slots the source published (it reads DEGRADED); "
+    "WARNING: records malformed per the specification skipped, or a request refused as "
+    "unsupported (its status unchanged).",
+)
+
+strawberry.enum(
+    CountKind,
+    name="TotalCountKind",
+    description="EXACT: every source answered completely; AT_LEAST: totalCount is a lower "
+    "bound (a source truncated or failed), the same on every page of one search.",
+)
+
+__all__ = [
+    "AppointmentType",
+    "CountKind",
+    "ProblemSeverity",
+    "Region",
+    "SourceProtocol",
+    "SourceStatus",
+]

@@ -138,7 +138,9 @@ class ErrorCode(StrEnum):
         "a booking source could not be reached, refused, or has its circuit open",
     )  # fmt: skip
     SOURCE_BAD_RESPONSE = (
-        "SOURCE_BAD_RESPONSE", 200, "a booking source answered something its adapter cannot read"
+        "SOURCE_BAD_RESPONSE", 200,
+        "a booking source answered something its adapter cannot read, or refused the "
+        "request as unsupported (a 400/422 OperationOutcome, not counted by its breaker)",
     )  # fmt: skip
     INTERNAL_SERVER_ERROR = (
         "INTERNAL_SERVER_ERROR", 200,

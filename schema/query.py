@@ -47,7 +47,8 @@ class Query:
         return SlotConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=request.end_cursor(page)),
-            total_count=page.total,
+            total_count=page.count.value,
+            total_count_kind=page.count.kind,
         )
 
     @strawberry.field(description="Clinics matching the filter, nearest first, then by name.")

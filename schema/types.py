@@ -14,9 +14,17 @@ from strawberry.types import Info
 from resolvers import clinics as clinic_resolvers
 from resolvers.context import RequestContext
 from resolvers.ids import to_global_id
-from schema.enums import AppointmentType, Region, SourceProtocol, SourceStatus
+from schema.enums import (
+    AppointmentType,
+    CountKind,
+    ProblemSeverity,
+    Region,
+    SourceProtocol,
+    SourceStatus,
+)
 from schema.inputs import unset_to_none
 from sources.pool import SourceView
+from sources.records import SourceProblem as ProblemRecord
 from sources.search import FoundSlot, MergedClinic, MergedPhysician
 
 Context = Info[RequestContext, None]
@@ -47,6 +55,35 @@ class Address:
     region: Region
 
 
+@strawberry.type(description="Something an operator should fix about a booking source.")
+class SourceProblem:
+    code: str = strawberry.field(
+        description="Stable: FILE_FAILED, MALFORMED_RECORDS, INCOMPLETE_SEARCH, "
+        "REQUEST_REFUSED, BREAKER_HALF_OPEN..."
+    )
+    severity: ProblemSeverity
+    message: str = strawberry.field(description="What is wrong and what to fix.")
+    count: int = strawberry.field(description="How many times, or how many records.")
+    samples: list[str] | None = strawberry.field(
+        description="Examples (ids, file URLs without their query, lines): for operators "
+        "only, null in production unless the request may see them."
+    )
+    diagnostics: str | None = strawberry.field(
+        description="The upstream's own words, sanitized: for operators only, as samples."
+    )
+
+    @classmethod
+    def from_record(cls, problem: ProblemRecord, operator: bool) -> SourceProblem:
+        return cls(
+            code=problem.code,
+            severity=problem.severity,
+            message=problem.message,
+            count=problem.count,
+            samples=list(problem.samples) if operator else None,
+            diagnostics=problem.diagnostics if operator else None,
+        )
+
+
 @strawberry.type(description="A booking system the gateway reads from.")
 class Source:
     id: strawberry.ID
@@ -62,6 +99,12 @@ class Source:
     skipped_records: int | None = strawberry.field(
         description="Malformed records skipped in the last load of a bulk feed."
     )
+    view: strawberry.Private[SourceView]
+
+    @strawberry.field(description="What an operator should fix: a LOSS makes the source DEGRADED.")
+    def problems(self, info: Context) -> list[SourceProblem]:
+        operator = info.context.operator_view
+        return [SourceProblem.from_record(p, operator) for p in self.view.problems]
 
     @classmethod
     def from_view(cls, view: SourceView) -> Source:
@@ -74,6 +117,7 @@ class Source:
             latency_ms=view.latency_ms,
             data_as_of=view.data_as_of,
             skipped_records=view.skipped_records,
+            view=view,
         )
 
 
@@ -230,8 +274,12 @@ class SlotConnection:
     edges: list[SlotEdge]
     page_info: PageInfo
     total_count: int | None = strawberry.field(
-        description="Matching slots. Null when a source cannot count; may over-count a slot "
-        "listed by two sources beyond the pages fetched so far."
+        description="Matching slots, as the search's first page counted them (the same on "
+        "every page): exact, or a lower bound (see totalCountKind). Null when no source "
+        "could count."
+    )
+    total_count_kind: CountKind | None = strawberry.field(
+        description="EXACT when every source answered completely, else AT_LEAST."
     )
 
 
@@ -261,4 +309,5 @@ __all__ = [
     "SlotConnection",
     "SlotEdge",
     "Source",
+    "SourceProblem",
 ]

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         PhysicianRecord,
         SlotQuery,
         SlotResult,
+        SourceProblem,
         SourceProtocol,
         SourceStatus,
     )
@@ -181,6 +182,12 @@ class Source(ABC):
     def data_as_of(self) -> datetime | None:
         """When the data this source serves was current, for sources serving a copy."""
         return None
+
+    @property
+    def problems(self) -> tuple[SourceProblem, ...]:
+        """What an operator should fix about this source now (``sources.problems``): a
+        ``LOSS`` makes it ``DEGRADED``, a ``WARNING`` leaves its status alone."""
+        return ()
 
     @property
     def skipped_records(self) -> int | None:

@@ -6,7 +6,8 @@
     │   ├── SourceUnavailable        connection refused/reset, 5xx, 429, auth refused
     │   │   └── SourceNotReady       our own copy is not there yet (a bulk feed's first load)
     │   └── SourceBadResponse        an answer we cannot trust: bad JSON, wrong shape
-    │       └── AnswerTooLarge       a body past its cap, refused as it arrived
+    │       ├── AnswerTooLarge       a body past its cap, refused as it arrived
+    │       └── SourceRefusedRequest a 400/422 OperationOutcome: "this request is not supported"
     └── ConfigError                  a source definition or config file is wrong
         └── UnknownProtocol          no adapter registered for that protocol name
 
@@ -74,6 +75,20 @@ class SourceBadResponse(SourceError):
 
 class AnswerTooLarge(SourceBadResponse):
     """A body past its cap (``sources.transport.body``): refused, never buffered."""
+
+
+class SourceRefusedRequest(SourceBadResponse):
+    """The upstream refused this request as unsupported (HTTP 400 or 422 with a FHIR
+    ``OperationOutcome``: a parameter it does not implement, such as ``near``). A fact
+    about what the server can do, not an outage: it never counts toward the breaker.
+    ``diagnostics``: the OperationOutcome's own words, sanitized and bounded, for the
+    operator (the log and the source's problems), never for clients."""
+
+    counts_against_source: ClassVar[bool] = False
+
+    def __init__(self, source_id: str, message: str, *, diagnostics: str = "") -> None:
+        super().__init__(source_id, message)
+        self.diagnostics = diagnostics
 
 
 class ConfigError(GatewayError):

@@ -62,6 +62,37 @@ class SourceStatus(enum.Enum):
     DISABLED = "DISABLED"
 
 
+class ProblemSeverity(enum.Enum):
+    """How much a source problem costs: ``LOSS``, the current data lack slots the source
+    published (its status is then ``DEGRADED``); ``WARNING``, records skipped as
+    malformed per the specification, or a request it refused (status unchanged)."""
+
+    WARNING = "WARNING"
+    LOSS = "LOSS"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceProblem:
+    """Something an operator should fix about a source, as its adapter or the pool saw it.
+
+    ``code`` is stable (``sources.problems.ProblemCode``); ``message`` says what to fix;
+    ``count`` how many times or records. ``samples`` (ids, file URLs without their
+    query string, line numbers) and ``diagnostics`` (the upstream's own words,
+    sanitized) are for operators only: the API shows them in development mode::
+
+        SourceProblem("FILE_FAILED", ProblemSeverity.LOSS,
+                      "a file of the feed could not be read; its slots are missing", 1,
+                      samples=("https://publisher.example/slots.ndjson",))
+    """
+
+    code: str
+    severity: ProblemSeverity
+    message: str
+    count: int = 1
+    samples: tuple[str, ...] = ()
+    diagnostics: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class GeoPoint:
     latitude: float

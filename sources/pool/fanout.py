@@ -24,13 +24,14 @@ from sources.errors import (
     ConfigError,
     SourceBadResponse,
     SourceError,
+    SourceRefusedRequest,
     SourceTimeout,
     SourceUnavailable,
 )
 from sources.pool.breaker import CircuitOpen, SourceBreakers
 from sources.pool.cache import Served, SourceCache
-from sources.pool.health import SourceHealth, source_status
-from sources.records import SourceProtocol, SourceStatus
+from sources.pool.health import SourceHealth, pool_problems, source_status
+from sources.records import SourceProblem, SourceProtocol, SourceStatus
 from sources.transport.retry import CALL_DEADLINE
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class SourceView:
     latency_ms: float | None
     data_as_of: datetime | None = None
     skipped_records: int | None = None
+    problems: tuple[SourceProblem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +200,17 @@ class SourcePool:
         for config in self._configs:
             health = self.health(config.id)
             adapter = self._adapters.get(config.id)
+            circuit = self.breakers.status(config.id)
+            enabled = config.enabled and adapter is not None
+            problems: tuple[SourceProblem, ...] = ()
+            if enabled and adapter is not None:
+                problems = (*adapter.problems, *pool_problems(circuit, health))
             status = source_status(
-                enabled=config.enabled and adapter is not None,
-                circuit=self.breakers.status(config.id),
+                enabled=enabled,
+                circuit=circuit,
                 hint=adapter.status_hint() if adapter is not None else None,
                 health=health,
+                problems=problems,
             )
             out.append(
                 SourceView(
@@ -214,6 +222,7 @@ class SourcePool:
                     latency_ms=health.latency_ms,
                     data_as_of=adapter.data_as_of if adapter is not None else None,
                     skipped_records=adapter.skipped_records if adapter is not None else None,
+                    problems=problems,
                 )
             )
         return out
@@ -290,8 +299,18 @@ class SourcePool:
         else:
             outcome = result
         elapsed_ms = (time.perf_counter() - started) * 1000
+        health = self.health(source.id)
+        if isinstance(outcome, SourceRefusedRequest):
+            # It answered, and said this request is not supported: a fact about the
+            # server (a problem to fix), not a failure of it.
+            health.record(True, elapsed_ms)
+            health.refused(outcome)
+            source.logger.warning(
+                "%s (%.0f ms): %s", outcome, elapsed_ms, outcome.diagnostics or "no diagnostics"
+            )
+            return outcome
         ok = not isinstance(outcome, SourceError)
-        self.health(source.id).record(ok, elapsed_ms)
+        health.record(ok, elapsed_ms)
         if not ok:
             source.logger.warning("%s (%.0f ms)", outcome, elapsed_ms)
         return outcome

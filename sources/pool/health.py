@@ -7,13 +7,18 @@ recent calls (``SourceHealth``) say::
     DISABLED   switched off in the registry, or its adapter could not be built
     DOWN       its circuit is open: ``SourceBreakers.THRESHOLD`` failures in a row,
                not called for ``SourceBreakers.TTL_S``
-    DEGRADED   its circuit is half-open (the next call probes it); or the adapter
-               says so (a bulk feed before its first load, or serving an older copy);
-               or one of its last ``WINDOW`` calls failed; or it has not answered
+    DEGRADED   the current data lack slots the source published: a ``LOSS`` problem
+               (its circuit half-open, an incomplete search, a failed file, a bulk
+               feed not loaded yet or serving an older copy...); or the adapter says
+               so; or one of its last ``WINDOW`` calls failed; or it has not answered
                yet (no call since the gateway started: ``lastSuccessAt`` is null)
-    UP         it answered its last calls (or, a bulk feed, holds a current copy)
+    UP         it answered its last calls (or, a bulk feed, holds a current copy);
+               ``WARNING`` problems (records malformed per the specification, a
+               request it refused as unsupported) leave it UP
 
-A source is UP once it has shown it answers, never by default.
+A source is UP once it has shown it answers, never by default. Its problems are
+the adapter's (``Source.problems``) and the pool's own (``pool_problems``: the
+circuit, the requests it refused).
 """
 
 from __future__ import annotations
@@ -21,10 +26,18 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sources.records import SourceStatus
+from sources.problems import ProblemBook, ProblemCode, problem
+from sources.records import ProblemSeverity, SourceStatus
 
-__all__ = ["WINDOW", "SourceHealth", "source_status"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sources.errors import SourceRefusedRequest
+    from sources.records import SourceProblem
+
+__all__ = ["WINDOW", "SourceHealth", "pool_problems", "source_status"]
 
 # A failure is remembered for the next ten calls: the source reads DEGRADED
 # until they all answered.
@@ -38,6 +51,16 @@ class SourceHealth:
     outcomes: deque[bool] = field(default_factory=lambda: deque(maxlen=WINDOW))
     last_success_at: datetime | None = None
     latency_ms: float | None = None
+    problems: ProblemBook = field(default_factory=ProblemBook)
+
+    def refused(self, error: SourceRefusedRequest) -> None:
+        """A request the source refused as unsupported: it answered, and said no."""
+        self.problems.note(
+            ProblemCode.REQUEST_REFUSED,
+            "the source refused a request as unsupported (HTTP 400/422 OperationOutcome); "
+            "its slots for such searches are missing until its adapter uses another plan",
+            diagnostics=error.diagnostics or None,
+        )
 
     def record(self, ok: bool, latency_ms: float) -> None:
         self.outcomes.append(ok)
@@ -51,20 +74,45 @@ class SourceHealth:
         return bool(self.outcomes) and all(self.outcomes)
 
 
+def pool_problems(circuit: SourceStatus | None, health: SourceHealth) -> tuple[SourceProblem, ...]:
+    """The problems the pool itself sees: an open or half-open circuit, refused requests."""
+    found = list(health.problems.current())
+    if circuit is SourceStatus.DOWN:
+        found.append(
+            problem(
+                ProblemCode.BREAKER_OPEN,
+                "the source failed repeatedly and is not called until its circuit half-opens; "
+                "see the log for its failures",
+            )
+        )
+    elif circuit is SourceStatus.DEGRADED:
+        found.append(
+            problem(
+                ProblemCode.BREAKER_HALF_OPEN,
+                "the source failed repeatedly; the next call probes it and a success closes "
+                "its circuit",
+            )
+        )
+    return tuple(found)
+
+
 def source_status(
     *,
     enabled: bool,
     circuit: SourceStatus | None,
     hint: SourceStatus | None,
     health: SourceHealth,
+    problems: Sequence[SourceProblem] = (),
 ) -> SourceStatus:
     """The status of a source: ``enabled`` (registry switch and a built adapter),
     ``circuit`` (``SourceBreakers.status``: DOWN, DEGRADED or None when closed),
-    ``hint`` (``Source.status_hint``) and its recent calls."""
+    ``hint`` (``Source.status_hint``), its ``problems`` and its recent calls."""
     if not enabled:
         return SourceStatus.DISABLED
     if circuit is not None:
         return circuit
+    if any(p.severity is ProblemSeverity.LOSS for p in problems):
+        return SourceStatus.DEGRADED
     if hint is not None:
         return hint
     return SourceStatus.UP if health.answering else SourceStatus.DEGRADED

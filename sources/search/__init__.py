@@ -10,18 +10,22 @@ May import the contract and ``sources.pool``; never an adapter's package, nor
 from sources.search.federation import Federation
 from sources.search.merge import MergedClinic, MergedPhysician, SlotIdentity
 from sources.search.results import (
+    CountKind,
     FoundClinic,
     FoundSlot,
+    SlotCount,
     SlotPage,
     SlotPosition,
 )
 
 __all__ = [
+    "CountKind",
     "Federation",
     "FoundClinic",
     "FoundSlot",
     "MergedClinic",
     "MergedPhysician",
+    "SlotCount",
     "SlotIdentity",
     "SlotPage",
     "SlotPosition",

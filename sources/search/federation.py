@@ -54,9 +54,11 @@ from sources.search.merge import (
     source_key,
 )
 from sources.search.results import (
+    CountKind,
     Found,
     FoundClinic,
     FoundSlot,
+    SlotCount,
     SlotPage,
     SlotPosition,
     SourceUse,
@@ -287,6 +289,9 @@ class Federation:
         # A source that knows none of the asked clinics or physicians cannot cover the query.
         targets = [s for s in self.sources if _covers(scoped[s.id])]
         page = await self._search_scoped(query, scoped, targets, after)
+        if errors and page.count.kind is CountKind.EXACT:
+            # A source whose clinics or physicians could not be looked up was not asked.
+            page.count = SlotCount(page.count.value, CountKind.AT_LEAST)
         page.errors = errors + page.errors
         return page
 
@@ -360,8 +365,8 @@ class Federation:
         if has_next and not page and horizon is not None:
             # Nothing settled before the horizon: resume there rather than strand the client.
             resume = SlotPosition(horizon, -1.0, None, offset)
-        total = self._total(query, results, truncated, slots, offset)
-        return SlotPage(page, has_next, total, offset, errors, resume)
+        count = self._count(query, results, bool(errors), slots, offset)
+        return SlotPage(page, has_next, count, offset, errors, resume)
 
     def _collect(
         self,
@@ -419,26 +424,32 @@ class Federation:
         return sorted(found.values(), key=FoundSlot.sort_key)
 
     @staticmethod
-    def _total(
+    def _count(
         query: SlotQuery,
         results: Mapping[str, SlotResult],
-        truncated: Sequence[str],
+        failed: bool,
         remaining: Sequence[FoundSlot],
         offset: int,
-    ) -> int | None:
-        """Matches of the whole search: exact when every source answered completely.
+    ) -> SlotCount:
+        """Matches of the whole search: ``EXACT`` when every source answered completely.
 
-        Otherwise the truncated sources' own counts of what they did not send are
-        added; a slot listed by two sources beyond what was fetched is then counted
-        twice. Null when a truncated source cannot count, or when the gateway itself
-        filters on something the sources do not count (languages).
+        Otherwise ``AT_LEAST`` a lower bound, never an over-count: the slots found, or
+        a truncated source's own count of its matches (its slots found plus those it
+        did not send) when larger; a source's count is not used when the gateway
+        filters on what no source counts (languages). Null when no source answered.
         """
-        if not truncated:
-            return offset + len(remaining)
-        if query.languages or any(results[sid].total is None for sid in truncated):
-            return None
-        unfetched = sum((results[sid].total or 0) - len(results[sid].slots) for sid in truncated)
-        return offset + len(remaining) + max(0, unfetched)
+        if not failed and all(r.complete for r in results.values()):
+            return SlotCount(offset + len(remaining), CountKind.EXACT)
+        if not results:
+            return SlotCount(None, None)
+        bound = len(remaining)
+        if not query.languages:
+            for sid, result in results.items():
+                if result.complete or result.total is None:
+                    continue
+                mine = sum(1 for s in remaining if s.record.source_id == sid)
+                bound = max(bound, mine + max(0, result.total - len(result.slots)))
+        return SlotCount(offset + bound, CountKind.AT_LEAST)
 
 
 # How far a truncated source's answer can be trusted: up to its last slot's start

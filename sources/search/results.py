@@ -4,6 +4,7 @@ slots, pages and the positions they end at. A slot search is a ``SlotQuery``
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,24 @@ T = TypeVar("T")
 # Slots are ordered by start, then distance (nulls last), then identity.
 SlotSortKey = tuple[datetime, float, tuple[str, str, int, int, str]]
 _LOWEST = ("", "", 0, 0, "")
+
+
+class CountKind(enum.Enum):
+    """How far a slot count can be trusted: ``EXACT`` when every source answered
+    completely, ``AT_LEAST`` (a lower bound) otherwise."""
+
+    EXACT = "EXACT"
+    AT_LEAST = "AT_LEAST"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCount:
+    """The matches of a whole slot search, as its first page counted them (the cursors
+    carry it, so every page of one search shows the same). ``value`` None: no source
+    answered, so none could count."""
+
+    value: int | None
+    kind: CountKind | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +84,19 @@ class FoundSlot:
 @dataclass(slots=True)
 class SlotPage:
     """One page. ``resume`` is where the next page starts when ``slots`` is empty
-    but more may follow (the sources' answers settled no slot in this round)."""
+    but more may follow (the sources' answers settled no slot in this round);
+    ``count`` the matches of the whole search as this page's answers count them."""
 
     slots: list[FoundSlot]
     has_next: bool
-    total: int | None
+    count: SlotCount
     offset: int
     errors: list[SourceError] = field(default_factory=list)
     resume: SlotPosition | None = None
+
+    @property
+    def total(self) -> int | None:
+        return self.count.value
 
     def end(self) -> SlotPosition | None:
         """Where the next page starts (None when there is none)."""

@@ -30,11 +30,8 @@ at least every ``FULL_RELOAD_S`` regardless.
 new one aside and swaps the reference. Until the first load completes, searches raise
 ``SourceNotReady`` (a ``SOURCE_UNAVAILABLE`` to clients, never counted by the breaker) and
 the status is DEGRADED; after a failed refresh the previous
-copy is served, DEGRADED, while retries back off up to ``MAX_BACKOFF_S``.
-
-**Options** (``sources.smart_scheduling.options.SmartSchedulingOptions``):
-``poll_interval_s``; ``max_file_bytes`` (default 2 GiB): a larger file is refused
-(skipped, status DEGRADED). A line over ``MAX_LINE_BYTES`` is skipped.
+copy is served, DEGRADED, while retries back off up to ``MAX_BACKOFF_S``. Its problems
+(``Source.problems``): ``sources.smart_scheduling.problems``.
 """
 
 from __future__ import annotations
@@ -55,6 +52,7 @@ from sources.smart_scheduling.http import conditional_headers, fetch_manifest
 from sources.smart_scheduling.load import resolve, slot_changes
 from sources.smart_scheduling.manifest import covers_since, file_name, read_manifest
 from sources.smart_scheduling.options import SmartSchedulingOptions
+from sources.smart_scheduling.problems import feed_problems
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
@@ -65,6 +63,7 @@ if TYPE_CHECKING:
         PhysicianRecord,
         SlotQuery,
         SlotResult,
+        SourceProblem,
     )
     from sources.slot_index.index import SlotChange, SlotIndex
     from sources.smart_scheduling.feed import FeedFile
@@ -136,7 +135,7 @@ class SmartSchedulingSource(Source):
         self._full_at = -math.inf
         self._need_full = False
         self._failures = 0
-        self._partial = False
+        self._refused: tuple[str, ...] = ()  # the URLs of the files refused by the last load
         self._as_of: datetime | None = None
         self._skipped: int | None = None
         self._report: LoadReport | None = None
@@ -167,9 +166,14 @@ class SmartSchedulingSource(Source):
                 await task
 
     def status_hint(self) -> SourceStatus | None:
-        if self._index is None or self._failures or self._partial:
+        if self._index is None or self._failures or self._refused:
             return SourceStatus.DEGRADED
         return SourceStatus.UP
+
+    @property
+    def problems(self) -> tuple[SourceProblem, ...]:
+        loaded, report = self._index is not None, self._report
+        return feed_problems(loaded, self._failures, self._as_of, self._refused, report)
 
     @property
     def data_as_of(self) -> datetime | None:
@@ -303,7 +307,9 @@ class SmartSchedulingSource(Source):
         self._files.keep(manifest.outputs, entries)
         self._full_at = now
         self._need_full = False
-        self._partial = any(how == "refused" for _, how in entries)
+        self._refused = tuple(
+            url for url, (_, how) in zip(manifest.outputs, entries, strict=True) if how == "refused"
+        )
         self._as_of = manifest.as_of or datetime.now(UTC)
         reports = tuple(
             _report(entry.file, how) if entry else FileReport(file_name(url), how)

@@ -13,8 +13,15 @@ may succeed is decided here too (``SourceUnavailable.retryable``, read by
     HTTP 429 and 5xx (``Retry-After`` honoured)       SourceUnavailable   yes
     HTTP 401, 403                                     SourceUnavailable   no
     certificate refused, invalid URL, unknown kind    SourceUnavailable   no
+    HTTP 400, 422 with a FHIR OperationOutcome        SourceRefusedRequest no
     HTTP 1xx, 3xx (not followed), other 4xx, a bad
     redirect, malformed HTTP, a truncated body        SourceBadResponse   no
+
+A refused request (``SourceRefusedRequest``, a kind of ``SourceBadResponse``) says
+"this request is not supported", not "this server is failing": it never counts
+toward the breaker, and its diagnostics (``sanitize_diagnostics``) go to the
+operator. Telling it apart needs the body: ``raise_for_answer`` reads it (capped)
+for a 400/422, ``raise_for_status`` only looks at the status line.
 
 Modelled on httpx's ``map_exceptions``.
 """
@@ -22,14 +29,23 @@ Modelled on httpx's ``map_exceptions``.
 from __future__ import annotations
 
 import contextlib
+import re
 import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
+import orjson
 
-from sources.errors import SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
+from sources.errors import (
+    SourceBadResponse,
+    SourceError,
+    SourceRefusedRequest,
+    SourceTimeout,
+    SourceUnavailable,
+)
+from sources.transport.body import read_capped
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -38,11 +54,22 @@ __all__ = [
     "error_for_exception",
     "error_for_status",
     "map_errors",
+    "raise_for_answer",
     "raise_for_status",
+    "refusal_for",
     "retry_after",
     "retryable_status",
+    "sanitize_diagnostics",
     "shape_error",
 ]
+
+# The statuses with which a FHIR server refuses a search it does not support.
+REFUSAL_STATUSES = frozenset({400, 422})
+# An OperationOutcome is small; a bigger error body is not read further.
+MAX_REFUSAL_BYTES = 64 * 1024
+# What the operator gets of an upstream's own words.
+MAX_DIAGNOSTICS_CHARS = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]+")
 
 # A certificate or a pinned fingerprint refused now is refused again a moment later.
 _TLS_REFUSED = (
@@ -95,6 +122,57 @@ def raise_for_status(
     )
     if error is not None:
         raise error
+
+
+async def raise_for_answer(source_id: str, response: aiohttp.ClientResponse) -> None:
+    """``raise_for_status``, and for a 400/422 whose body is an OperationOutcome, the
+    ``SourceRefusedRequest`` it stands for (the body is read, capped, only then)."""
+    if response.status in REFUSAL_STATUSES:
+        try:
+            body = await read_capped(response, source_id, MAX_REFUSAL_BYTES)
+        except SourceError:
+            body = b""
+        refusal = refusal_for(source_id, response.status, body)
+        if refusal is not None:
+            raise refusal
+    raise_for_status(source_id, response)
+
+
+def refusal_for(source_id: str, status: int, body: bytes) -> SourceRefusedRequest | None:
+    """The refusal a 400/422 answer stands for when its body is a FHIR OperationOutcome."""
+    if status not in REFUSAL_STATUSES:
+        return None
+    try:
+        outcome = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
+        return None
+    said = []
+    for issue in outcome.get("issue") or ():
+        if not isinstance(issue, dict):
+            continue
+        details = issue.get("details")
+        text = details.get("text") if isinstance(details, dict) else None
+        for value in (issue.get("diagnostics"), text):
+            if isinstance(value, str) and value.strip() and value not in said:
+                said.append(value)
+    diagnostics = sanitize_diagnostics("; ".join(said))
+    return SourceRefusedRequest(
+        source_id,
+        f"upstream refused the request as unsupported (HTTP {status})",
+        diagnostics=diagnostics,
+    )
+
+
+def sanitize_diagnostics(text: str) -> str:
+    """An upstream's words made safe for a log line: control and bidirectional
+    characters replaced by spaces, whitespace collapsed, at most
+    ``MAX_DIAGNOSTICS_CHARS`` characters."""
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    if len(text) > MAX_DIAGNOSTICS_CHARS:
+        text = text[: MAX_DIAGNOSTICS_CHARS - 1].rstrip() + "…"
+    return text
 
 
 def _seconds(*limits: float | None) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from sources.transport.body import read_json
-from sources.transport.failures import map_errors, raise_for_status
+from sources.transport.failures import map_errors, raise_for_answer
 from sources.transport.retry import CALL_DEADLINE, with_retries
 
 Params = Mapping[str, str] | list[tuple[str, str]] | None
@@ -90,7 +90,7 @@ async def _request_once(
             timeout=timeout,
             allow_redirects=False,
         ) as response:
-            raise_for_status(source_id, response)
+            await raise_for_answer(source_id, response)
             return await read_json(response, source_id)
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.conftest import GatewayFactory, fhir_definition
+from tests.conftest import GatewayFactory, fhir_definition, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 INTROSPECTION = "{ __schema { queryType { name } } }"
@@ -48,6 +49,47 @@ async def test_development_shows_them(gateway_for: GatewayFactory, fhir_server: 
     assert answers["ide"][0] == 200 and answers["ide"][1].startswith("text/html")
     assert answers["introspection"]["data"]["__schema"]["queryType"]["name"] == "Query"
     assert "Did you mean 'sources'?" in answers["typo"]["errors"][0]["message"]
+
+
+def _refusing_fhir() -> web.Application:
+    """A FHIR server that refuses every search it is sent, saying why."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "no near"}],
+        }
+        return web.json_response(outcome, status=400)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    return app
+
+
+PROBLEMS = "{ sources { id status problems { code severity count samples diagnostics } } }"
+NEAR_ME = "{ slots(filter: {near: {latitude: 45.5, longitude: -73.57}}) { totalCount } }"
+
+
+@pytest.mark.parametrize("env", ["production", "development"])
+async def test_source_problems_show_upstream_diagnostics_only_in_development(
+    gateway_for: GatewayFactory, env: str
+) -> None:
+    async with (
+        serve(_refusing_fhir()) as server,
+        gateway_for(fhir_definition(server), env=env) as gw,
+    ):
+        refused = await gw.query(NEAR_ME)
+        assert refused["errors"][0]["extensions"]["code"] == "SOURCE_BAD_RESPONSE"
+        assert "no near" not in str(refused)  # the upstream's words are never a client's
+        [source] = (await gw.query(PROBLEMS))["data"]["sources"]
+    assert source["status"] == "UP"  # a refusal is a WARNING: the server answers
+    [problem] = source["problems"]
+    assert problem["code"] == "REQUEST_REFUSED" and problem["severity"] == "WARNING"
+    assert problem["count"] >= 1
+    if env == "production":
+        assert problem["samples"] is None and problem["diagnostics"] is None
+    else:
+        assert problem["samples"] == [] and problem["diagnostics"] == "no near"
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -103,6 +103,8 @@ def test_exported_schema_keeps_contract_type(exported_sdl: str, name: str) -> No
         ("first: Int = 20, after", "first: Int = 10, after", "Query"),
         ("bookingUrl: String", "bookingUrl: String!", "Slot"),
         ("DISABLED", "OFF", "SourceStatus"),
+        ("problems: [SourceProblem!]!", "problems: [SourceProblem!]", "Source"),
+        ("diagnostics: String", "diagnostic: String", "SourceProblem"),
     ],
 )
 def test_contract_check_catches_a_break(exported_sdl: str, old: str, new: str, name: str) -> None:

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from schema.error_codes import ErrorCode, source_code
 from sources.base import SourceConfig, SourceContext
-from sources.errors import SourceNotReady
+from sources.errors import SourceBadResponse, SourceNotReady, SourceRefusedRequest
 from sources.pool.breaker import SourceBreakers
 from sources.pool.fanout import SourcePool
 from sources.pool.reads import slots_read
-from sources.records import SlotQuery, SlotResult, SourceProtocol, SourceStatus
+from sources.records import (
+    ProblemSeverity,
+    SlotQuery,
+    SlotResult,
+    SourceProtocol,
+    SourceStatus,
+)
 from tests.conftest import serve
 from tests.sources.transport.test_retry import Probe, upstream
 
@@ -108,4 +117,83 @@ async def test_a_bulk_feed_asked_during_its_first_load_never_opens_its_circuit(
     assert pool.breakers.status("feed") is None  # never opened: our copy, not the upstream
     adapters[-1].loaded = True
     assert await call() == []  # answers as soon as it is loaded, not 30 s later
+    await pool.aclose()
+
+
+def refusing(outcome: object, status: int = 400) -> web.Application:
+    """A FHIR server refusing every search with an OperationOutcome (``near`` unsupported)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(outcome, status=status)
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    return app
+
+
+NEAR_REFUSED = {
+    "resourceType": "OperationOutcome",
+    "issue": [
+        {
+            "severity": "error",
+            "code": "not-supported",
+            # Control characters and a bidi override an upstream could slip into a log line.
+            "diagnostics": "Unknown search parameter: near\x1b[31m\u202e" + "x" * 600,
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("status", [400, 422])
+async def test_refused_requests_never_open_the_breaker_and_their_diagnostics_reach_the_log(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    async with serve(refusing(NEAR_REFUSED, status)) as server:
+        pool = SourcePool(session, lambda config, context: Probe(config, context))
+        url = str(server.make_url("/"))
+        await pool.sync([SourceConfig(id="fhir", protocol=SourceProtocol.FHIR_R4, url=url)])
+        now = datetime.now(UTC)
+        query = SlotQuery(now, now, limit=1)
+        for _ in range(SourceBreakers.THRESHOLD):
+            fan = await pool.fan_out(pool.enabled, lambda s: slots_read(query))
+            [error] = fan.errors
+            assert isinstance(error, SourceRefusedRequest)
+            assert source_code(error) is ErrorCode.SOURCE_BAD_RESPONSE
+            assert "near" not in error.message  # the upstream's words are for the operator
+        assert pool.breakers.status("fhir") is None
+        view = views(pool)["fhir"]
+        assert view.status is SourceStatus.UP  # it answers; it does not support `near`
+        [problem] = view.problems
+        assert problem.code == "REQUEST_REFUSED" and problem.count == SourceBreakers.THRESHOLD
+        assert problem.severity is ProblemSeverity.WARNING
+        assert problem.diagnostics is not None
+        assert problem.diagnostics.startswith("Unknown search parameter: near")
+        assert len(problem.diagnostics) <= 300
+        assert not any(unicodedata.category(c).startswith("C") for c in problem.diagnostics)
+    logged = [r.getMessage() for r in caplog.records if r.name == "passerelle.sources.fhir"]
+    assert len(logged) == SourceBreakers.THRESHOLD
+    assert all("Unknown search parameter: near" in line for line in logged)
+    assert not any("\x1b" in line or "\u202e" in line for line in logged)
+    await pool.aclose()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"error": "bad"}, {"resourceType": "Bundle"}, "not an outcome"],
+)
+async def test_a_400_without_an_operation_outcome_still_counts_against_the_source(
+    session: aiohttp.ClientSession, body: object
+) -> None:
+    async with serve(refusing(body)) as server:
+        pool = SourcePool(session, lambda config, context: Probe(config, context))
+        url = str(server.make_url("/"))
+        await pool.sync([SourceConfig(id="rest", protocol=SourceProtocol.REST_JSON, url=url)])
+        now = datetime.now(UTC)
+        query = SlotQuery(now, now, limit=1)
+        for _ in range(SourceBreakers.THRESHOLD):
+            fan = await pool.fan_out(pool.enabled, lambda s: slots_read(query))
+            [error] = fan.errors
+            assert type(error) is SourceBadResponse
+        assert pool.breakers.status("rest") is SourceStatus.DOWN
+        assert [p.code for p in views(pool)["rest"].problems] == ["BREAKER_OPEN"]
     await pool.aclose()

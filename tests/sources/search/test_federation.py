@@ -34,7 +34,7 @@ from sources.records import (
     SourceProtocol,
     SourceStatus,
 )
-from sources.search import Federation
+from sources.search import CountKind, Federation, SlotCount
 from sources.timeutil import MONTREAL
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=MONTREAL)
@@ -69,7 +69,8 @@ class ListSource(Source):
             ),
             key=lambda s: (s.start, s.local_id),
         )
-        page = matching[: query.limit]
+        # "capped": an upstream that cannot go past a first page of 10 (no next link).
+        page = matching[: min(query.limit, 10) if self.behaviour == "capped" else query.limit]
         return SlotResult(
             slots=tuple(page),
             complete=len(page) == len(matching),
@@ -389,12 +390,54 @@ async def test_an_empty_page_that_has_more_gives_a_cursor_to_resume_from(pool):
     assert found == ["zz"]
 
 
-async def test_total_is_null_when_the_gateway_filters_on_languages_and_a_source_is_truncated(pool):
+async def test_a_languages_search_on_a_truncated_source_counts_at_least_the_slots_found(pool):
     french = replace(clinic("a", "1", "P-1", "X"), languages=("fr",))
     await pool.install(("a", [french], [slot("a", f"s{i}", "1", i) for i in range(200)]))
-    assert (await Federation(pool).search_slots(replace(WINDOW, limit=5))).total == 200
+    plain = await Federation(pool).search_slots(replace(WINDOW, limit=5))
+    assert plain.count == SlotCount(200, CountKind.AT_LEAST)  # the source's own count
     with_languages = replace(WINDOW, languages=frozenset({"fr"}), limit=5)
-    assert (await Federation(pool).search_slots(with_languages)).total is None
+    page = await Federation(pool).search_slots(with_languages)
+    # No source counts languages: a lower bound of what was read, never null.
+    assert page.count.kind is CountKind.AT_LEAST
+    assert len(page.slots) <= (page.total or 0) <= 200
+
+
+async def test_the_count_is_exact_when_every_source_answered_completely(pool):
+    await pool.install(
+        ("a", [clinic("a", "1", "P-1", "X")], [slot("a", f"s{i}", "1", i) for i in range(30)]),
+        ("b", [clinic("b", "2", "P-1", "X")], [slot("b", f"t{i}", "2", i) for i in range(10)]),
+    )
+    page = await Federation(pool).search_slots(replace(WINDOW, limit=40))
+    assert page.count == SlotCount(30, CountKind.EXACT)  # b's 10 are a's first 10
+    # A first page that left a source truncated counts what that source says it has.
+    first = await Federation(pool).search_slots(replace(WINDOW, limit=5))
+    assert first.count == SlotCount(30, CountKind.AT_LEAST)
+
+
+async def test_a_source_stuck_on_its_first_page_gives_a_lower_bound_and_more_to_come(pool):
+    """Two sources list the same 100 slots and neither can go past its first 10: the
+    count is a bound that never counts a slot twice, and the page says more may come."""
+    await pool.install(
+        ("a", [clinic("a", "1", "P-1", "X")], [slot("a", f"s{i}", "1", i) for i in range(100)]),
+        ("b", [clinic("b", "2", "P-1", "X")], [slot("b", f"t{i}", "2", i) for i in range(100)]),
+    )
+    for source in pool.enabled:
+        source.behaviour = "capped"  # type: ignore[attr-defined]
+    page = await Federation(pool).search_slots(replace(WINDOW, limit=20))
+    assert page.has_next
+    assert page.count == SlotCount(100, CountKind.AT_LEAST)
+
+
+async def test_a_failed_source_makes_the_count_a_lower_bound(pool):
+    sources = await pool.install(
+        ("a", [clinic("a", "1", "P-1", "X")], [slot("a", f"s{i}", "1", i) for i in range(3)]),
+        ("b", [clinic("b", "2", "P-2", "Y")], [slot("b", f"t{i}", "2", i) for i in range(4)]),
+    )
+    sources[1].behaviour = "fail"
+    page = await Federation(pool).search_slots(WINDOW)
+    assert page.count == SlotCount(3, CountKind.AT_LEAST) and page.errors
+    sources[0].behaviour = "fail"
+    assert (await Federation(pool).search_slots(WINDOW)).count == SlotCount(None, None)
 
 
 async def test_a_source_whose_adapter_fails_to_start_is_skipped_and_the_rest_load(pool):

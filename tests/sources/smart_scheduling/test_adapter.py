@@ -39,6 +39,7 @@ from sources.records import (
     AppointmentType,
     ClinicQuery,
     PhysicianQuery,
+    ProblemSeverity,
     Region,
     SlotQuery,
     SlotRecord,
@@ -509,6 +510,15 @@ async def test_malformed_lines_and_unknown_references_are_skipped_counted_and_lo
         "/files/schedules.ndjson": (4, 1, 0, 1, 2, 3),
     }
     assert source.skipped_records == report.skipped == 17
+    # Malformed records are a WARNING: the source stays UP, the operator sees where.
+    [malformed] = source.problems
+    assert (malformed.code, malformed.severity, malformed.count) == (
+        "MALFORMED_RECORDS",
+        ProblemSeverity.WARNING,
+        17,
+    )
+    assert malformed.samples[0] == "/files/slots.ndjson: 8 malformed, 3 unresolved"
+    assert source.status_hint() is SourceStatus.UP
     for name in counts:
         assert sum(r.getMessage().startswith(name + ":") for r in caplog.records) == 1, name
     assert secret not in caplog.text and "opaque" not in caplog.text and "K1A" not in caplog.text
@@ -887,6 +897,9 @@ async def test_before_the_first_load_searches_fail_and_the_source_is_degraded(
     await asyncio.sleep(0.05)
 
     assert source.status_hint() is SourceStatus.DEGRADED
+    assert [(p.code, p.severity) for p in source.problems] == [
+        ("FEED_NOT_LOADED", ProblemSeverity.LOSS)
+    ]
     assert source.data_as_of is None and source.skipped_records is None
     with pytest.raises(SourceUnavailable, match="first load of the bulk feed in progress"):
         await source.search_slots(WINDOW)
@@ -898,6 +911,7 @@ async def test_before_the_first_load_searches_fail_and_the_source_is_degraded(
     publisher.gate.set()
     await loaded(source)
     assert source.status_hint() is SourceStatus.UP
+    assert source.problems == ()
     assert len(await slots(source)) == 3
 
 
@@ -913,6 +927,7 @@ async def test_a_failed_refresh_keeps_serving_the_previous_copy(
     assert len(await slots(source)) == 3
     assert source.data_as_of == datetime(2031, 3, 1, 12, tzinfo=UTC)
     assert "refresh failed (upstream answered HTTP 503); serving the previous copy" in caplog.text
+    assert [p.code for p in source.problems] == ["REFRESH_FAILED"]
 
     del publisher.fail["/files/slots.ndjson"]
     await until(lambda: source.status_hint() is SourceStatus.UP)
@@ -976,6 +991,10 @@ async def test_a_file_over_the_size_cap_is_refused_and_the_rest_loaded(
         assert await slots(source) == []
         assert source.status_hint() is SourceStatus.DEGRADED
         assert "/files/slots.ndjson: refused, larger than 2000 bytes" in caplog.text
+        [failed] = source.problems
+        assert (failed.code, failed.severity) == ("FILE_FAILED", ProblemSeverity.LOSS)
+        # The file as an operator can find it (its URL, without any query).
+        assert failed.samples == (publisher.base + "/files/slots.ndjson",)
     finally:
         await source.aclose()
 

@@ -1,0 +1,114 @@
+"""Source problems: the stable codes, and a book adapters and the pool note them in.
+
+A problem (``sources.records.SourceProblem``) is what an operator should fix about
+a source. Its code is one of ``ProblemCode``, declared here once with its
+severity; ``LOSS`` problems make a source ``DEGRADED`` (``sources.pool.health``),
+``WARNING``s leave its status alone.
+
+    book = ProblemBook()
+    book.note(ProblemCode.REQUEST_REFUSED, "the server refused `near`", diagnostics="...")
+    book.current()  # (SourceProblem(code="REQUEST_REFUSED", ...),)
+
+A noted problem is forgotten ``ttl_s`` after it was last seen: a problem of the
+calls (a refusal) says what happened lately, not forever.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sources.records import ProblemSeverity, SourceProblem
+
+__all__ = ["MAX_SAMPLES", "ProblemBook", "ProblemCode", "problem"]
+
+# Samples kept per problem: enough to find the records, never the whole list.
+MAX_SAMPLES = 5
+
+
+class ProblemCode(StrEnum):
+    """A problem's stable code, with its ``severity``."""
+
+    severity: ProblemSeverity
+
+    def __new__(cls, code: str, severity: ProblemSeverity) -> ProblemCode:
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member.severity = severity
+        return member
+
+    # The pool's own view of the calls.
+    BREAKER_OPEN = "BREAKER_OPEN", ProblemSeverity.LOSS
+    BREAKER_HALF_OPEN = "BREAKER_HALF_OPEN", ProblemSeverity.LOSS
+    REQUEST_REFUSED = "REQUEST_REFUSED", ProblemSeverity.WARNING
+    # What an adapter saw of its upstream's data.
+    INCOMPLETE_SEARCH = "INCOMPLETE_SEARCH", ProblemSeverity.LOSS
+    FHIR_NO_NEXT_LINK = "FHIR_NO_NEXT_LINK", ProblemSeverity.LOSS
+    FEED_NOT_LOADED = "FEED_NOT_LOADED", ProblemSeverity.LOSS
+    REFRESH_FAILED = "REFRESH_FAILED", ProblemSeverity.LOSS
+    FILE_FAILED = "FILE_FAILED", ProblemSeverity.LOSS
+    MALFORMED_RECORDS = "MALFORMED_RECORDS", ProblemSeverity.WARNING
+
+
+def problem(
+    code: ProblemCode,
+    message: str,
+    count: int = 1,
+    samples: tuple[str, ...] = (),
+    diagnostics: str | None = None,
+) -> SourceProblem:
+    """A ``SourceProblem`` with its code's severity."""
+    return SourceProblem(
+        code.value, code.severity, message, count, samples[:MAX_SAMPLES], diagnostics
+    )
+
+
+@dataclass(slots=True)
+class _Entry:
+    message: str
+    count: int
+    seen_at: float
+    samples: list[str] = field(default_factory=list)
+    diagnostics: str | None = None
+
+
+class ProblemBook:
+    """Problems noted as they happen, by code, counted, each forgotten ``ttl_s`` after
+    it was last noted."""
+
+    def __init__(self, ttl_s: float = 600.0) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[ProblemCode, _Entry] = {}
+
+    def note(
+        self,
+        code: ProblemCode,
+        message: str,
+        *,
+        sample: str | None = None,
+        diagnostics: str | None = None,
+        count: int = 1,
+    ) -> None:
+        """Count one more occurrence (``count``); the latest message and diagnostics win."""
+        now = time.monotonic()
+        entry = self._entries.get(code)
+        if entry is None or now - entry.seen_at > self.ttl_s:
+            entry = self._entries[code] = _Entry(message, 0, now)
+        entry.message, entry.seen_at = message, now
+        entry.count += count
+        if diagnostics:
+            entry.diagnostics = diagnostics
+        if sample and sample not in entry.samples:
+            entry.samples = [sample, *entry.samples][:MAX_SAMPLES]
+
+    def clear(self, code: ProblemCode) -> None:
+        self._entries.pop(code, None)
+
+    def current(self) -> tuple[SourceProblem, ...]:
+        now = time.monotonic()
+        return tuple(
+            problem(code, e.message, e.count, tuple(e.samples), e.diagnostics)
+            for code, e in self._entries.items()
+            if now - e.seen_at <= self.ttl_s
+        )

@@ -1,0 +1,88 @@
+"""What an operator should fix about a bulk feed, from its last loads (``Source.problems``).
+
+FEED_NOT_LOADED     LOSS      the first load has not completed: nothing is served
+REFRESH_FAILED      LOSS      the last refreshes failed: an older copy is served
+FILE_FAILED         LOSS      files of the feed could not be read (too large):
+                              their slots are missing (samples: their URLs
+                              without the query, which may hold a signature)
+MALFORMED_RECORDS   WARNING   lines malformed per the specification, or referring
+                              to unknown or skipped records, were skipped
+                              (samples: the files and their counts)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from yarl import URL
+
+from sources.problems import MAX_SAMPLES, ProblemCode, problem
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sources.records import SourceProblem
+    from sources.smart_scheduling.adapter import LoadReport
+
+__all__ = ["feed_problems", "public_url"]
+
+
+def public_url(url: str) -> str:
+    """A file's URL as an operator may see it: without its query and fragment."""
+    try:
+        return str(URL(url).with_query(None).with_fragment(None))
+    except ValueError:
+        return "?"
+
+
+def feed_problems(
+    loaded: bool,
+    failures: int,
+    as_of: datetime | None,
+    refused: tuple[str, ...],
+    report: LoadReport | None,
+) -> tuple[SourceProblem, ...]:
+    """The feed's problems: see the module docstring."""
+    found = []
+    if not loaded:
+        found.append(
+            problem(
+                ProblemCode.FEED_NOT_LOADED,
+                "the feed's first load has not completed; check the manifest URL and the log",
+            )
+        )
+    elif failures:
+        when = as_of.isoformat() if as_of is not None else "an earlier load"
+        found.append(
+            problem(
+                ProblemCode.REFRESH_FAILED,
+                f"the last refreshes of the feed failed; the copy of {when} is served "
+                "(see the log for why)",
+                failures,
+            )
+        )
+    if refused:
+        found.append(
+            problem(
+                ProblemCode.FILE_FAILED,
+                "files of the feed could not be read (larger than max_file_bytes); their "
+                "slots are missing: raise max_file_bytes or ask the publisher to split them",
+                len(refused),
+                tuple(public_url(url) for url in refused),
+            )
+        )
+    if report is not None and report.skipped:
+        files = sorted((f for f in report.files if f.skipped), key=lambda f: -f.skipped)
+        found.append(
+            problem(
+                ProblemCode.MALFORMED_RECORDS,
+                "records malformed per the SMART Scheduling Links specification, or referring "
+                "to unknown or skipped records, were skipped; ask the publisher to fix them",
+                report.skipped,
+                tuple(
+                    f"{f.name}: {f.malformed} malformed, {f.unresolved} unresolved"
+                    for f in files[:MAX_SAMPLES]
+                ),
+            )
+        )
+    return tuple(found)
