@@ -30,7 +30,7 @@ from edge.settings import Settings
 if TYPE_CHECKING:
     from starlette.middleware import Middleware
 
-    from edge.cached_hits import CachedHits
+    from edge.middleware.cached_hits import CachedHits
 
 __all__ = ["Settings", "create_app", "main"]
 
@@ -58,13 +58,13 @@ def create_app(settings: Settings) -> CachedHits:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from edge.cached_hits import CachedHits
+    from edge.documents.apq import PersistedQueries
+    from edge.documents.partners import Partners
     from edge.graphiql import graphiql_routes
     from edge.graphql_view import GatewayGraphQL
-    from edge.partners import Partners
-    from edge.persisted import PersistedQueries
-    from edge.rate_limit import RateGuard, RateLimiter
-    from edge.response_cache import ResponseCache
+    from edge.middleware.cached_hits import CachedHits
+    from edge.middleware.rate_limit import RateGuard, RateLimiter
+    from edge.middleware.response_cache import ResponseCache
     from edge.services import EdgeServices
     from schema import make_schema
     from sources.pool.cache import SourceCache
@@ -152,7 +152,8 @@ def create_app(settings: Settings) -> CachedHits:
         lifespan=lifespan,
         middleware=_middleware(settings),
     )
-    # Cached answers to anonymous GETs go out before Starlette's stack (edge/cached_hits.py).
+    # Cached answers to anonymous GETs go out before Starlette's stack
+    # (edge/middleware/cached_hits.py).
     return CachedHits(app)
 
 
@@ -162,8 +163,8 @@ def _middleware(settings: Settings) -> list[Middleware]:
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
 
-    from edge.body_limit import BodyLimit
-    from edge.csrf import CSRFPrevention
+    from edge.middleware.body_limit import BodyLimit
+    from edge.middleware.csrf import CSRFPrevention
 
     stack = []
     if settings.cors_origins:

@@ -6,11 +6,11 @@ A request goes through these steps, in this order (each one a service of
 :class:`~edge.services.EdgeServices`, each taking the one
 :class:`~edge.operation.Operation` read from the request):
 
-1. rate limits (``run``; edge/rate_limit.py), before the body is read;
-2. the response cache (``run``; edge/response_cache.py, edge/cached_hits.py);
+1. rate limits (``run``; edge/middleware/rate_limit.py), before the body is read;
+2. the response cache (``run``; edge/middleware/response_cache.py, edge/middleware/cached_hits.py);
 3. strawberry reads the operation (``parse_http_body``: ours, read once);
 4. partner admission, then automatic persisted queries, then the deadline
-   (``execute_single``; edge/partners.py, edge/persisted.py);
+   (``execute_single``; edge/documents/partners.py, edge/documents/apq.py);
 5. error codes, the GraphQL-over-HTTP status, and storing the response in the cache
    (``process_result``).
 
@@ -40,8 +40,9 @@ from strawberry.schema.base import BaseSchema
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from edge.cached_hits import HitResponse
 from edge.graphiql import graphiql_response
+from edge.middleware.cached_hits import HitResponse
+from edge.middleware.response_cache import etag_of
 from edge.operation import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -50,7 +51,6 @@ from edge.operation import (
     read_operations,
     response_media_type,
 )
-from edge.response_cache import etag_of
 from edge.services import services_of
 from resolvers.context import RequestContext
 from schema.error_codes import REQUEST_ERROR, ErrorCode, code_of, error_result
@@ -128,7 +128,8 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
             if refusal is not None:
                 return refusal
             cache = services.response_cache
-            # Already looked up (and missed) by the fast path in front (edge/cached_hits.py)?
+            # Already looked up (and missed) by the fast path in front
+            # (edge/middleware/cached_hits.py)?
             if cache is not None and getattr(request.state, "response_cache_key", None) is None:
                 try:
                     operation = await self._operations(request)

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from edge.partners import Partners
-    from edge.persisted import PersistedQueries
-    from edge.rate_limit import RateGuard
-    from edge.response_cache import ResponseCache
+    from edge.documents.apq import PersistedQueries
+    from edge.documents.partners import Partners
+    from edge.middleware.rate_limit import RateGuard
+    from edge.middleware.response_cache import ResponseCache
     from edge.settings import Settings
     from sources.pool.fanout import SourcePool
 

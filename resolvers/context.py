@@ -44,7 +44,8 @@ class RequestContext:
     fanout_deadline_s: float | None = DEFAULT_FANOUT_DEADLINE_S
     # Whether this request may introspect the schema (production: only some keys).
     allow_introspection: bool = True
-    # The partner client whose key the request carries (edge/partners.py); None: anonymous.
+    # The partner client whose key the request carries (edge/documents/partners.py);
+    # None: anonymous.
     client_id: str | None = None
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)

@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestServer
 from cross_web import HTTPException
 
 import edge.graphql_view
-from edge.cached_hits import HitResponse
+from edge.middleware.cached_hits import HitResponse
+from edge.middleware.response_cache import Hit
 from edge.operation import Operation, read_operations
-from edge.response_cache import Hit
 from tests.conftest import GatewayFactory, fhir_definition
 
 QUERY = "query Sources { sources { id status } }"

@@ -29,7 +29,7 @@ from schema.error_codes import ErrorCode, envelope
 from sources.kv import CacheUnavailable
 
 if TYPE_CHECKING:
-    from edge.partners import Partners
+    from edge.documents.partners import Partners
     from sources.kv import RedisLink
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.types import Receive, Scope, Send
 
-    from edge.response_cache import Hit
+    from edge.middleware.response_cache import Hit
 
 __all__ = ["KEYS_KEPT", "CachedHits", "HitResponse"]
 
