@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> CachedHits:
 
     import aiohttp
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
@@ -63,8 +64,8 @@ def create_app(settings: Settings) -> CachedHits:
     from edge.graphiql import graphiql_routes
     from edge.graphql_view import GatewayGraphQL
     from edge.middleware.cached_hits import CachedHits
-    from edge.middleware.rate_limit import RateGuard, RateLimiter
-    from edge.middleware.response_cache import ResponseCache
+    from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
+    from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
     from edge.services import EdgeServices
     from schema import make_schema
     from sources.pool.cache import SourceCache
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> CachedHits:
     gateway_schema = make_schema(
         batching=settings.batching, max_cost=settings.max_cost, measure_cost=settings.measure_cost
     )
+    batching = gateway_schema.config.batching_config
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -122,6 +124,7 @@ def create_app(settings: Settings) -> CachedHits:
             persisted=persisted,
             rate_guard=rate_guard,
             response_cache=ResponseCache(response_backend) if settings.response_cache else None,
+            max_batch=batching["max_operations"] if batching is not None else None,
         )
         task = asyncio.create_task(watcher.run())
         try:
@@ -143,9 +146,12 @@ def create_app(settings: Settings) -> CachedHits:
         return JSONResponse({"status": "ok"})
 
     graphql = GatewayGraphQL(gateway_schema, production=settings.production)
+    # On the GraphQL route, before the view: the rate limits (a 429 before the body is
+    # read), then the response cache (a hit, or its key carried on to the view).
+    graphql_middleware = [Middleware(RateLimits), Middleware(ResponseCacheLookup)]
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=["GET", "POST"], middleware=graphql_middleware),
             Route("/healthz", healthz),
             *graphiql_routes(),
         ],
