@@ -30,7 +30,7 @@ from edge.settings import Settings
 if TYPE_CHECKING:
     from starlette.middleware import Middleware
 
-    from edge.cached_hits import CachedHits
+    from edge.middleware.cached_hits import CachedHits
 
 __all__ = ["Settings", "create_app", "main"]
 
@@ -54,17 +54,18 @@ def create_app(settings: Settings) -> CachedHits:
 
     import aiohttp
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from edge.cached_hits import CachedHits
+    from edge.documents.apq import PersistedQueries
+    from edge.documents.partners import Partners
     from edge.graphiql import graphiql_routes
     from edge.graphql_view import GatewayGraphQL
-    from edge.partners import Partners
-    from edge.persisted import PersistedQueries
-    from edge.rate_limit import RateGuard, RateLimiter
-    from edge.response_cache import ResponseCache
+    from edge.middleware.cached_hits import CachedHits
+    from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
+    from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
     from edge.services import EdgeServices
     from schema import make_schema
     from sources.pool.cache import SourceCache
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> CachedHits:
     gateway_schema = make_schema(
         batching=settings.batching, max_cost=settings.max_cost, measure_cost=settings.measure_cost
     )
+    batching = gateway_schema.config.batching_config
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -122,6 +124,7 @@ def create_app(settings: Settings) -> CachedHits:
             persisted=persisted,
             rate_guard=rate_guard,
             response_cache=ResponseCache(response_backend) if settings.response_cache else None,
+            max_batch=batching["max_operations"] if batching is not None else None,
         )
         task = asyncio.create_task(watcher.run())
         try:
@@ -143,16 +146,20 @@ def create_app(settings: Settings) -> CachedHits:
         return JSONResponse({"status": "ok"})
 
     graphql = GatewayGraphQL(gateway_schema, production=settings.production)
+    # On the GraphQL route, before the view: the rate limits (a 429 before the body is
+    # read), then the response cache (a hit, or its key carried on to the view).
+    graphql_middleware = [Middleware(RateLimits), Middleware(ResponseCacheLookup)]
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=["GET", "POST"], middleware=graphql_middleware),
             Route("/healthz", healthz),
             *graphiql_routes(),
         ],
         lifespan=lifespan,
         middleware=_middleware(settings),
     )
-    # Cached answers to anonymous GETs go out before Starlette's stack (edge/cached_hits.py).
+    # Cached answers to anonymous GETs go out before Starlette's stack
+    # (edge/middleware/cached_hits.py).
     return CachedHits(app)
 
 
@@ -162,8 +169,8 @@ def _middleware(settings: Settings) -> list[Middleware]:
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
 
-    from edge.body_limit import BodyLimit
-    from edge.csrf import CSRFPrevention
+    from edge.middleware.body_limit import BodyLimit
+    from edge.middleware.csrf import CSRFPrevention
 
     stack = []
     if settings.cors_origins:

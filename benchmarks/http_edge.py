@@ -633,7 +633,7 @@ async def run_cases(settings: Settings) -> list[Result]:
 # (a cache backend's frames go to their caller: the response cache or a source read).
 PHASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     # (phase, file prefixes, function-name prefixes)
-    ("response cache: key, lookup, rebuilt body", ("edge/response_cache",), ()),
+    ("response cache: key, lookup, rebuilt body", ("edge/middleware/response_cache",), ()),
     (
         "slots resolver: fan-out over cached answers, federation, merge",
         ("sources/", "resolvers/"),
@@ -647,7 +647,7 @@ PHASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (
         "the view: request, APQ, JSON encoding, response",
-        ("strawberry/http", "strawberry/asgi", "edge/graphql_view", "edge/persisted"),
+        ("strawberry/http", "strawberry/asgi", "edge/graphql_view", "edge/documents/apq"),
         (),
     ),
 )

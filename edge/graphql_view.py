@@ -1,36 +1,37 @@
-"""Strawberry's ASGI view, made ours: one read of the request, the edge's steps
-around strawberry's execution, stable error codes, GraphiQL preloaded with the
-example query.
+"""Strawberry's ASGI view, adapted to the gateway: our context and request reading,
+the steps before execution, stable error codes, media types, GraphiQL preloaded
+with the example query.
 
-A request goes through these steps, in this order (each one a service of
-:class:`~edge.services.EdgeServices`, each taking the one
-:class:`~edge.operation.Operation` read from the request):
+A GraphQL request goes through, in this order (each taking the one
+:class:`~edge.operation.Operation` read from the request, and its
+:class:`~edge.exchange.Exchange`, the values of one request):
 
-1. rate limits (``run``; edge/rate_limit.py), before the body is read;
-2. the response cache (``run``; edge/response_cache.py, edge/cached_hits.py);
-3. strawberry reads the operation (``parse_http_body``: ours, read once);
-4. partner admission, then automatic persisted queries, then the deadline
-   (``execute_single``; edge/partners.py, edge/persisted.py);
-5. error codes, the GraphQL-over-HTTP status, and storing the response in the cache
-   (``process_result``).
+1. ASGI middleware (``edge/middleware/``, assembled by ``app.py``): the cached-hit
+   fast path for anonymous GETs, in front of Starlette; CORS, the body limit,
+   CSRF; then on the ``/graphql`` route, the rate limits and the response-cache
+   lookup;
+2. this view: ``get_context`` (the context, the media type), ``parse_http_body``
+   (the operation read once, by the exchange);
+3. the steps before execution, run from one place (``edge/pipeline.py``): partner
+   admission, automatic persisted queries, then the execution within the deadline;
+4. ``process_result``: the GraphQL-over-HTTP status, no suggestions in production,
+   the answer stored in the response cache (``response_cache.remember``).
 
-``execute_single`` is not one of strawberry's documented hooks: it is the only
-place where each operation of a request (a batch too) can be answered with an
-error before strawberry refuses one without ``query`` (strawberry issue #1707),
-which is why ``pyproject.toml`` pins strawberry to one minor release.
+Every hook is one of strawberry's, but ``execute_single``: none other runs for each
+operation of a request (a batch too) before strawberry refuses one without ``query``
+(strawberry issue #1707), so ``pyproject.toml`` pins strawberry to one minor release.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from cross_web import HTTPException, StarletteRequestAdapter
+from cross_web import StarletteRequestAdapter
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,24 +39,14 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.base import BaseSchema
 from strawberry.types.execution import ExecutionResult
-from strawberry.types.unset import UNSET
 
-from edge.cached_hits import HitResponse
+from edge import pipeline
+from edge.exchange import exchange_of
 from edge.graphiql import graphiql_response
-from edge.operation import (
-    GRAPHQL_RESPONSE,
-    JSON,
-    VARY,
-    Operation,
-    read_operations,
-    response_media_type,
-)
-from edge.response_cache import etag_of
-from edge.services import services_of
+from edge.middleware.response_cache import remember
+from edge.operation import GRAPHQL_RESPONSE, JSON, Operation, response_media_type
 from resolvers.context import RequestContext
-from schema.error_codes import REQUEST_ERROR, ErrorCode, code_of, error_result
-
-logger = logging.getLogger("passerelle.http")
+from schema.error_codes import REQUEST_ERROR, code_of
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?\s*$")
 
@@ -106,6 +97,14 @@ class _RequestAdapter(StarletteRequestAdapter):
         self.starlette_request = request
 
 
+@dataclass
+class _Sent(GraphQLRequestData):
+    """What strawberry executes, with the operation it was made from: strawberry hands
+    ``execute_single`` the one, the steps take the other."""
+
+    operation: Operation = field(kw_only=True)
+
+
 class GatewayGraphQL(GraphQL[RequestContext, None]):
     """Strawberry's ASGI view, with our context, orjson and a preloaded GraphiQL.
 
@@ -117,73 +116,13 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
     def __init__(self, schema: BaseSchema, *, production: bool = False) -> None:
         super().__init__(schema, graphql_ide=None if production else "graphiql")
         self.production = production
-        batching = schema.config.batching_config
-        self._max_batch = batching["max_operations"] if batching is not None else None
-
-    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        """Rate limits first, then the response cache, then strawberry."""
-        if isinstance(request, Request):
-            services = services_of(request.app)
-            refusal = await services.rate_guard.check(request)
-            if refusal is not None:
-                return refusal
-            cache = services.response_cache
-            # Already looked up (and missed) by the fast path in front (edge/cached_hits.py)?
-            if cache is not None and getattr(request.state, "response_cache_key", None) is None:
-                try:
-                    operation = await self._operations(request)
-                except HTTPException:
-                    operation = None  # strawberry answers it (a 400) below
-                if isinstance(operation, Operation):
-                    key = cache.key(operation, services.pool.fingerprint)
-                    if key is not None:
-                        hit = await cache.get(key)
-                        if hit is not None:
-                            return HitResponse(
-                                hit,
-                                method=request.method,
-                                accept=request.headers.get("accept", ""),
-                                if_none_match=request.headers.get("if-none-match", ""),
-                            )
-                        request.state.response_cache_key = key
-        return await super().run(request, context, root_value)
-
-    async def _operations(self, request: Request) -> Operation | list[Operation]:
-        """What the request asks, read once (kept on the request; the fast path may
-        have read it already)."""
-        state = request.state
-        read = getattr(state, "operation", None)
-        if read is None:
-            try:
-                read = read_operations(
-                    request.method,
-                    request.query_params if request.method == "GET" else await request.body(),
-                    authorization=request.headers.get("authorization"),
-                    content_type=request.headers.get("content-type", ""),
-                    max_batch=self._max_batch,
-                )
-            except HTTPException as exc:
-                read = exc
-            state.operation = read
-        if isinstance(read, HTTPException):
-            raise read
-        return read
-
-    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
-        operations = await self._operations(request.starlette_request)
-        batch = operations if isinstance(operations, list) else [operations]
-        # execute_single gets strawberry's request data: it finds its operation here.
-        sent = [(operation.request_data(), operation) for operation in batch]
-        request.starlette_request.state.sent = sent
-        data = [request_data for request_data, _ in sent]
-        return data if isinstance(operations, list) else data[0]
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         # The media type the answer will have, chosen from the Accept header now, and
         # kept on the sub-response, which create_response turns into the real one.
         response.media_type = response_media_type(request.headers.get("accept"))
-        request.state.sub_response = response
-        services = services_of(request.app)
+        exchange = exchange_of(request.scope)
+        services = exchange.services
         context = RequestContext(
             pool=services.pool,
             now=services.settings.clock(),
@@ -191,8 +130,15 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
             allow_introspection=not self.production,
             operator_view=not self.production,
         )
-        request.state.context = context
+        exchange.start(context, response)
         return context
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        starlette_request = request.starlette_request
+        operations = await exchange_of(starlette_request.scope).operations(starlette_request)
+        if isinstance(operations, list):
+            return [_sent(operation) for operation in operations]
+        return _sent(operations)
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Any
@@ -219,32 +165,17 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        operation = next(o for sent, o in request.state.sent if sent is request_data)
-        services = services_of(request.app)
-        # Partner keys and trusted documents first, then automatic persisted queries.
-        admitted = await services.partners.admit(operation, context, sub_response)
-        if isinstance(admitted, ExecutionResult):
-            return admitted
-        resolved = await services.persisted.resolve(admitted)
-        if isinstance(resolved, ExecutionResult):
-            return resolved
-        limit = services.settings.operation_timeout_s
-        try:
-            # The fan-out deadline (3 s) normally answers long before this one.
-            async with asyncio.timeout(limit):
-                return await super().execute_single(
-                    request,
-                    request_adapter,
-                    sub_response,
-                    context,
-                    root_value,
-                    resolved.request_data(),
-                )
-        except TimeoutError:
-            logger.warning("operation cancelled after %.0f s", limit)
-            sub_response.status_code = ErrorCode.OPERATION_TIMEOUT.http_status
-            message = f"The operation took longer than {limit:g} s and was cancelled"
-            return error_result(ErrorCode.OPERATION_TIMEOUT, message)
+        # Not a documented hook (see the module's docstring): kept to this one call.
+        if not isinstance(request_data, _Sent):
+            raise TypeError("execute_single runs what parse_http_body has read")
+        execute_single = super().execute_single
+
+        async def execute(operation: Operation) -> ExecutionResult:
+            return await execute_single(
+                request, request_adapter, sub_response, context, root_value, _sent(operation)
+            )
+
+        return await pipeline.run(request_data.operation, exchange_of(request.scope), execute)
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
@@ -256,16 +187,15 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Every error has its code already (schema.GatewaySchema.execute, or the
-        # catalogue's error_result for the steps above).
-        if result.errors:
-            if self.production:
-                # "Did you mean ...?" would spell the schema out to a prober.
-                result.errors = [without_suggestions(e) for e in result.errors]
+        # catalogue's error_result for the steps before execution).
+        if result.errors and self.production:
+            # "Did you mean ...?" would spell the schema out to a prober.
+            result.errors = [without_suggestions(e) for e in result.errors]
         data = await super().process_result(request, result)
-        sub_response = getattr(request.state, "sub_response", None)
+        exchange = exchange_of(request.scope)
+        sub_response = exchange.sub_response
         if (
-            sub_response is not None
-            and sub_response.media_type == GRAPHQL_RESPONSE
+            sub_response.media_type == GRAPHQL_RESPONSE
             and sub_response.status_code in (None, 200)  # a 401 or 504 stays one
             and is_request_error(result)
         ):
@@ -273,31 +203,21 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
             # validation, variables) is a 400 without a data entry in this media type.
             sub_response.status_code = 400
             data.pop("data", None)
-        await self._cache_response(request, result, data)
+        await remember(exchange, request.method, result, data)
         return data
-
-    async def _cache_response(
-        self, request: Any, result: ExecutionResult, data: GraphQLHTTPResponse
-    ) -> None:
-        """Store a cacheable response, and say how caches may keep a GET one."""
-        key = getattr(request.state, "response_cache_key", None)
-        context = getattr(request.state, "context", None)
-        sub_response = getattr(request.state, "sub_response", None)
-        cache = services_of(request.app).response_cache
-        ttl = 0.0
-        if key is not None and cache is not None and not result.errors:
-            if isinstance(context, RequestContext):
-                ttl = await cache.store(key, context, data)
-        if key is not None and sub_response is not None:
-            sub_response.headers["x-cache"] = "MISS" if ttl > 0 else "BYPASS"
-        if sub_response is not None and request.method == "GET":
-            if ttl > 0:
-                sub_response.headers["cache-control"] = f"public, max-age={int(ttl)}"
-                sub_response.headers["etag"] = etag_of(data.get("data"))
-                sub_response.headers["vary"] = VARY
-            else:
-                sub_response.headers["cache-control"] = "no-store"
 
     async def render_graphql_ide(self, request: Any) -> Any:
         # Our own page over vendored assets (edge/graphiql.py): strawberry's loads a CDN.
         return graphiql_response(request.url.path, default_query=_example_query())
+
+
+def _sent(operation: Operation) -> _Sent:
+    # protocol "http": the view enables no HTTP streaming transport (multipart
+    # subscriptions, SSE); one that does must pass strawberry's protocol on here.
+    return _Sent(
+        query=operation.query,
+        variables=operation.variables,
+        operation_name=operation.operation_name,
+        extensions=operation.extensions,
+        operation=operation,
+    )

@@ -4,9 +4,9 @@ Whatever carried it (a GET's query string, a POST's JSON body), a request is
 read here once, by :func:`read_operations`, into frozen ``Operation`` values
 that every step takes as they are: the response cache (its key), partner
 admission (its key and document id), automatic persisted queries (its hash),
-then strawberry, which gets ``Operation.request_data()``. The rules for what a
-request may hold are strawberry's own, with its messages (a ``400``), so that
-GraphQL over HTTP behaves as before::
+then strawberry (the view hands it over as strawberry's request data). The
+rules for what a request may hold are strawberry's own, with its messages (a
+``400``), so that GraphQL over HTTP behaves as before::
 
     operation = read_operations("GET", {"extensions": '{"persistedQuery": ...}'},
                                 authorization=None)
@@ -24,7 +24,6 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (its HTTP layer)
-from strawberry.http import GraphQLRequestData
 
 __all__ = [
     "GRAPHQL_RESPONSE",
@@ -80,17 +79,6 @@ class Operation:
         if named and digest and named.lower() != digest:
             return None
         return digest or named or None
-
-    def request_data(self) -> GraphQLRequestData:
-        """What strawberry executes."""
-        # protocol "http": the view enables no HTTP streaming transport (multipart
-        # subscriptions, SSE); one that does must pass strawberry's protocol on here.
-        return GraphQLRequestData(
-            query=self.query,
-            variables=self.variables,
-            operation_name=self.operation_name,
-            extensions=self.extensions,
-        )
 
 
 def read_operations(

@@ -1,8 +1,9 @@
 """What the HTTP edge works with, handed in as one typed value: :class:`EdgeServices`.
 
 ``app.py`` builds it when the app starts (in its lifespan) and puts it once on
-``app.state``; the fast path and the view read it with :func:`services_of`, the
-one place that knows where it is kept::
+``app.state``; the middleware and the view read it with :func:`services_of`, the
+one place that knows where it is kept (or from the request's
+:class:`~edge.exchange.Exchange`)::
 
     services = services_of(request.app)
     refusal = await services.rate_guard.check(request)
@@ -16,10 +17,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from edge.partners import Partners
-    from edge.persisted import PersistedQueries
-    from edge.rate_limit import RateGuard
-    from edge.response_cache import ResponseCache
+    from edge.documents.apq import PersistedQueries
+    from edge.documents.partners import Partners
+    from edge.middleware.rate_limit import RateGuard
+    from edge.middleware.response_cache import ResponseCache
     from edge.settings import Settings
     from sources.pool.fanout import SourcePool
 
@@ -28,7 +29,8 @@ __all__ = ["EdgeServices", "services_of"]
 
 @dataclass(frozen=True, slots=True)
 class EdgeServices:
-    """The gateway's parts that serve a request; ``response_cache`` is None when off."""
+    """The gateway's parts that serve a request; ``response_cache`` is None when off,
+    ``max_batch`` the most operations one request may carry (None: batching is off)."""
 
     settings: Settings
     pool: SourcePool
@@ -36,6 +38,7 @@ class EdgeServices:
     persisted: PersistedQueries
     rate_guard: RateGuard
     response_cache: ResponseCache | None
+    max_batch: int | None = None
 
 
 def services_of(app: Starlette) -> EdgeServices:

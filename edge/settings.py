@@ -23,7 +23,7 @@ from sources.errors import ConfigError
 if TYPE_CHECKING:
     import ipaddress
 
-    from edge.rate_limit import Budget
+    from edge.middleware.rate_limit import Budget
     from sources.kv import CacheBackend, RedisLink
 
 __all__ = [
@@ -96,7 +96,7 @@ class Settings:
         return self.env == "production"
 
     def anonymous_budget(self) -> Budget | None:
-        from edge.rate_limit import Budget
+        from edge.middleware.rate_limit import Budget
 
         rate = self.anonymous_rate
         if rate is None:

@@ -47,7 +47,8 @@ class RequestContext:
     # Whether this request sees what is for operators only (a source problem's samples
     # and upstream diagnostics): development mode; never anonymous clients in production.
     operator_view: bool = True
-    # The partner client whose key the request carries (edge/partners.py); None: anonymous.
+    # The partner client whose key the request carries (edge/documents/partners.py);
+    # None: anonymous.
     client_id: str | None = None
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)

@@ -46,7 +46,7 @@ class GatewaySchema(strawberry.Schema):
     the client sees: a client's bad input or a failed booking source is an expected
     answer, not a server error (strawberry's default would log each with a traceback).
     ``max_cost`` is the cost over which it refuses an operation (``None``: it only
-    measures), for what checks documents ahead of time (edge/persisted.py).
+    measures), for what checks documents ahead of time (edge/documents/apq.py).
     """
 
     max_cost: int | None = DEFAULT_MAX_COST

@@ -105,7 +105,7 @@ class ErrorCode(StrEnum):
         "INTROSPECTION_DISABLED", REQUEST_ERROR,
         "introspection in production, by a client not allowed it",
     )  # fmt: skip
-    # Persisted queries and partners (edge/persisted.py, edge/partners.py).
+    # Persisted queries and partners (edge/documents/apq.py, edge/documents/partners.py).
     PERSISTED_QUERY_NOT_FOUND = (
         "PERSISTED_QUERY_NOT_FOUND", 200,
         "an APQ hash or document id the gateway does not know "

@@ -12,7 +12,7 @@ def run_documents_command(args: argparse.Namespace, database_url: str) -> int:
     """Run one ``documents`` action for ``args.client``; 0 when done."""
     # The partner store (SQLAlchemy) and the manifest checks (the schema, strawberry)
     # are heavy: only for the commands using them.
-    from edge.partners_documents import read_manifest
+    from edge.documents.trusted import read_manifest
     from sources.registry.partners import KEY_PEPPER_ENV, PartnerStore
 
     with PartnerStore(database_url, pepper=os.environ.get(KEY_PEPPER_ENV) or None) as store:

@@ -190,7 +190,7 @@ class PartnerStore:
     def push_documents(
         self, client_name: str, documents: Iterable[ManifestDocument]
     ) -> PushSummary:
-        """Register checked documents for a client (``edge.partners_documents``), all or
+        """Register checked documents for a client (``edge.documents.trusted``), all or
         nothing. A document already registered with the same text is left as it is;
         an id already registered with another text is refused."""
         wanted = list(documents)

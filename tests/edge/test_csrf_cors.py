@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from edge.csrf import needs_preflight_proof
+from edge.middleware.csrf import needs_preflight_proof
 from tests.conftest import Gateway, GatewayFactory, fhir_definition
 
 QUERY = '{"query": "{ sources { id } }"}'

@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 from cross_web import HTTPException
 
-import edge.graphql_view
-from edge.cached_hits import HitResponse
+import edge.exchange
+from edge.middleware.cached_hits import HitResponse
+from edge.middleware.response_cache import Hit
 from edge.operation import Operation, read_operations
-from edge.response_cache import Hit
 from tests.conftest import GatewayFactory, fhir_definition
 
 QUERY = "query Sources { sources { id status } }"
@@ -97,7 +97,7 @@ async def test_a_post_body_is_read_once_for_every_step(
         reads.append(method)
         return read_operations(method, *args, **kwargs)
 
-    monkeypatch.setattr(edge.graphql_view, "read_operations", counted)
+    monkeypatch.setattr(edge.exchange, "read_operations", counted)
     async with gateway_for(fhir_definition(fhir_server)) as gw:
         # Response cache, admission, APQ (registering) and execution: one read.
         result = await gw.query(QUERY, extensions=PERSISTED)

@@ -21,9 +21,9 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 import app
+from edge.documents.partners import Partners
+from edge.documents.trusted import check_document, parse_manifest
 from edge.operation import Operation
-from edge.partners import Partners
-from edge.partners_documents import check_document, parse_manifest
 from sources.errors import ConfigError
 from sources.registry.partners import KEY_PREFIX, PartnerStore
 from tests.conftest import Gateway, GatewayFactory, fhir_definition

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from aiohttp.test_utils import TestServer
 
-from edge.rate_limit import Budget, RateLimiter, client_ip
+from edge.middleware.rate_limit import Budget, RateLimiter, client_ip
 from sources.kv import RedisLink
 from sources.registry.partners import PartnerStore
 from tests.conftest import Gateway, GatewayFactory, fhir_definition

@@ -1,4 +1,4 @@
-"""The response cache: answers of persisted operations, served without running GraphQL.
+r"""The response cache: answers of persisted operations, served without running GraphQL.
 
 Only hash-only persisted requests are cached (APQ's ``sha256Hash`` or a
 ``documentId``, no query text), keyed by the document's id, the operation name
@@ -13,6 +13,12 @@ then) and an ``extensions.sources`` that says ``fromCache`` and how old.
 GET responses carry ``Cache-Control`` and a weak ``ETag`` (304 on
 ``If-None-Match``), so browsers and CDNs can help; ``X-Cache`` says ``HIT``,
 ``MISS`` (executed and stored) or ``BYPASS`` (executed, not cacheable).
+
+:class:`ResponseCacheLookup` is the middleware, on the GraphQL route after the rate
+limits: a hit goes out as a :class:`~edge.middleware.cached_hits.HitResponse`, a miss
+carries its key on the request's :class:`~edge.exchange.Exchange`, under which the
+view :func:`remember`\ s the executed answer. (Anonymous GETs were looked up already,
+in front of Starlette, by :class:`~edge.middleware.cached_hits.CachedHits`.)
 """
 
 from __future__ import annotations
@@ -24,15 +30,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (its HTTP layer)
+from starlette.requests import Request
 
+from edge.exchange import exchange_of
+from edge.middleware.cached_hits import HitResponse
+from edge.operation import VARY, Operation
 from sources.kv import CacheBackend, CacheUnavailable, Entry
 from sources.pool import answer_ttl_s
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
     from strawberry.http import GraphQLHTTPResponse
+    from strawberry.types.execution import ExecutionResult
 
-    from edge.operation import Operation
+    from edge.exchange import Exchange
     from resolvers.context import RequestContext
+
+__all__ = ["Hit", "ResponseCache", "ResponseCacheLookup", "etag_of", "remember"]
 
 logger = logging.getLogger("passerelle.response_cache")
 
@@ -131,6 +146,64 @@ class ResponseCache:
             logger.debug("response cache unavailable (%s)", exc)
             return 0.0
         return ttl
+
+
+class ResponseCacheLookup:
+    """ASGI middleware: a cached answer when there is one, else the key carried on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        exchange = exchange_of(scope)
+        cache = exchange.services.response_cache
+        # Already looked up (and missed) by the fast path in front (cached_hits.py)?
+        if cache is not None and exchange.cache_key is None:
+            request = Request(scope, receive)
+            try:
+                operation = await exchange.operations(request)
+            except HTTPException:
+                operation = None  # the view answers it (a 400)
+            if isinstance(operation, Operation):
+                key = cache.key(operation, exchange.services.pool.fingerprint)
+                if key is not None:
+                    hit = await cache.get(key)
+                    if hit is not None:
+                        response = HitResponse(
+                            hit,
+                            method=request.method,
+                            accept=request.headers.get("accept", ""),
+                            if_none_match=request.headers.get("if-none-match", ""),
+                        )
+                        await response(scope, receive, send)
+                        return
+                    exchange.cache_key = key
+        await self.app(scope, receive, send)
+
+
+async def remember(
+    exchange: Exchange, method: str, result: ExecutionResult, data: GraphQLHTTPResponse
+) -> None:
+    """Store a cacheable response under the exchange's key, and say how caches may keep
+    a GET one (headers on the exchange's sub-response)."""
+    key = exchange.cache_key
+    cache = exchange.services.response_cache
+    ttl = 0.0
+    if key is not None and cache is not None and not result.errors:
+        ttl = await cache.store(key, exchange.context, data)
+    headers = exchange.sub_response.headers
+    if key is not None:
+        headers["x-cache"] = "MISS" if ttl > 0 else "BYPASS"
+    if method == "GET":
+        if ttl > 0:
+            headers["cache-control"] = f"public, max-age={int(ttl)}"
+            headers["etag"] = etag_of(data.get("data"))
+            headers["vary"] = VARY
+        else:
+            headers["cache-control"] = "no-store"
 
 
 def etag_of(data: Any) -> str:

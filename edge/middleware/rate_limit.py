@@ -1,5 +1,8 @@
 """Rate limits: a token bucket per client key, or per IP for anonymous clients.
 
+:class:`RateLimits` is the middleware, first on the GraphQL route: a request over
+its budget gets a 429 before its body is read.
+
 ``RateLimiter.take(key, rate, burst)`` answers 0 when a request may pass, else
 the seconds until one may (for ``Retry-After``). Buckets live in this process,
 or in Redis so that every instance shares them (an atomic Lua script, timed by
@@ -25,12 +28,17 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
+from edge.services import services_of
 from schema.error_codes import ErrorCode, envelope
 from sources.kv import CacheUnavailable
 
 if TYPE_CHECKING:
-    from edge.partners import Partners
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from edge.documents.partners import Partners
     from sources.kv import RedisLink
+
+__all__ = ["Budget", "RateGuard", "RateLimiter", "RateLimits", "client_ip"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -171,3 +179,18 @@ class RateGuard:
             status_code=ErrorCode.RATE_LIMITED.http_status,
             headers={"retry-after": str(seconds), "content-type": "application/json"},
         )
+
+
+class RateLimits:
+    """ASGI middleware: the app's :class:`RateGuard` asked first, a 429 when it refuses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = await services_of(scope["app"]).rate_guard.check(Request(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -19,8 +19,8 @@ from typing import Any
 
 from strawberry.types.execution import ExecutionResult
 
+from edge.documents.trusted import check_document
 from edge.operation import Operation
-from edge.partners_documents import check_document
 from schema.cost import DEFAULT_MAX_COST
 from schema.error_codes import ErrorCode, error_result
 from sources.kv import CacheBackend, CacheUnavailable, Entry

@@ -5,8 +5,9 @@ by :class:`CachedHits`, after its rate limit, without Starlette's routing and
 middleware stack or strawberry's view: about half of what a hit costs otherwise.
 Anything else (a miss, a POST, a key, CORS to apply) goes on to the app
 unchanged; a miss carries its cache key along (and the operation, when it was
-read here), so the view reads and looks up neither twice. A hit found by the
-view (a POST) goes out as the same ``HitResponse``.
+read here) on the request's :class:`~edge.exchange.Exchange`, so neither is read
+or looked up twice. A hit found behind Starlette (a POST,
+``response_cache.ResponseCacheLookup``) goes out as the same ``HitResponse``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (i
 from starlette.requests import Request
 from starlette.responses import Response
 
+from edge.exchange import exchange_of
 from edge.operation import VARY, Operation, read_operations, response_media_type
 from edge.services import services_of
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.types import Receive, Scope, Send
 
-    from edge.response_cache import Hit
+    from edge.middleware.response_cache import Hit
 
 __all__ = ["KEYS_KEPT", "CachedHits", "HitResponse"]
 
@@ -105,10 +107,10 @@ class CachedHits:
         hit = await cache.get(key) if key is not None else None
         if hit is None:
             if key is not None:
-                state = scope.setdefault("state", {})
-                state["response_cache_key"] = key
+                exchange = exchange_of(scope, services)
+                exchange.cache_key = key
                 if operation is not None:
-                    state["operation"] = operation
+                    exchange.read = operation
             await self.app(scope, receive, send)
             return
         refusal = await services.rate_guard.check(Request(scope))

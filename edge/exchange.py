@@ -1,0 +1,93 @@
+"""One request's values as they pass from step to step: :class:`Exchange`.
+
+The middleware and the view hand one typed ``Exchange`` on, kept in the ASGI scope
+(``scope["state"]``, where Starlette keeps ``request.state``) under one key, instead
+of loose attributes; :func:`exchange_of` is the one place that knows where::
+
+    exchange = exchange_of(scope)
+    operation = await exchange.operations(request)  # read once, by whoever asks first
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (its HTTP layer)
+
+from edge.operation import Operation, read_operations
+from edge.services import services_of
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import Scope
+
+    from edge.services import EdgeServices
+    from resolvers.context import RequestContext
+
+__all__ = ["Exchange", "exchange_of"]
+
+_KEY = "passerelle.exchange"
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    """What one GraphQL request carries from the middleware to the view.
+
+    ``read``: what the request asks (an ``Operation``, a batch of them, or the 400
+    that says why it cannot be read), read once by :meth:`operations`;
+    ``cache_key``: its response-cache key when the lookup missed (the view stores the
+    answer under it); ``context`` and ``sub_response``: strawberry's context and the
+    response the steps fill (status, headers), from the view's ``get_context``.
+    """
+
+    services: EdgeServices
+    read: Operation | list[Operation] | HTTPException | None = None
+    cache_key: str | None = None
+    _context: RequestContext | None = field(default=None, init=False)
+    _sub_response: Response | None = field(default=None, init=False)
+
+    async def operations(self, request: Request) -> Operation | list[Operation]:
+        """What the request asks (``HTTPException``: a 400 that says why it is unreadable)."""
+        if self.read is None:
+            try:
+                self.read = read_operations(
+                    request.method,
+                    request.query_params if request.method == "GET" else await request.body(),
+                    authorization=request.headers.get("authorization"),
+                    content_type=request.headers.get("content-type", ""),
+                    max_batch=self.services.max_batch,
+                )
+            except HTTPException as exc:
+                self.read = exc
+        if isinstance(self.read, HTTPException):
+            raise self.read
+        return self.read
+
+    def start(self, context: RequestContext, sub_response: Response) -> None:
+        """The view's part: strawberry's context, and the response it builds the answer on."""
+        self._context = context
+        self._sub_response = sub_response
+
+    @property
+    def context(self) -> RequestContext:
+        if self._context is None:
+            raise LookupError("the view has not started this request (get_context)")
+        return self._context
+
+    @property
+    def sub_response(self) -> Response:
+        if self._sub_response is None:
+            raise LookupError("the view has not started this request (get_context)")
+        return self._sub_response
+
+
+def exchange_of(scope: Scope, services: EdgeServices | None = None) -> Exchange:
+    """The request's exchange, begun by the first to ask (``services``: the app's,
+    for a caller in front of Starlette, which has not yet put the app in the scope)."""
+    state = scope.setdefault("state", {})
+    exchange: Exchange | None = state.get(_KEY)
+    if exchange is None:
+        exchange = state[_KEY] = Exchange(services or services_of(scope["app"]))
+    return exchange

@@ -1,0 +1,82 @@
+"""What runs between reading an operation and executing it, in this order: partner
+admission, automatic persisted queries, then the execution, within the deadline.
+
+Each :class:`Step` takes the operation and returns the one to go on with (its
+document found, say) or the answer that ends the request early (an
+``ExecutionResult`` with its error); :func:`run` is the one place that runs them,
+for each operation of a request (each of a batch too)::
+
+    result = await run(operation, exchange, execute)
+
+The deadline is the last stage rather than a step: it does not answer before the
+execution, it bounds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from strawberry.types.execution import ExecutionResult
+
+from schema.error_codes import ErrorCode, error_result
+
+if TYPE_CHECKING:
+    from edge.exchange import Exchange
+    from edge.operation import Operation
+
+__all__ = ["STEPS", "Execute", "Step", "admission", "persisted_queries", "run"]
+
+logger = logging.getLogger("passerelle.http")
+
+Execute = Callable[["Operation"], Awaitable[ExecutionResult]]
+
+
+class Step(Protocol):
+    """One step: the operation to go on with, or the answer that ends the request."""
+
+    async def __call__(
+        self, operation: Operation, exchange: Exchange, /
+    ) -> Operation | ExecutionResult: ...
+
+
+async def admission(operation: Operation, exchange: Exchange) -> Operation | ExecutionResult:
+    """Partner keys, trusted documents, persisted-only clients (edge/documents/partners.py)."""
+    return await exchange.services.partners.admit(
+        operation, exchange.context, exchange.sub_response
+    )
+
+
+async def persisted_queries(
+    operation: Operation, exchange: Exchange
+) -> Operation | ExecutionResult:
+    """Automatic persisted queries: the query of a hash, or its registration
+    (edge/documents/apq.py)."""
+    return await exchange.services.persisted.resolve(operation)
+
+
+# Admission first: a partner's trusted document is found before APQ looks a hash up.
+STEPS: tuple[Step, ...] = (admission, persisted_queries)
+
+
+async def run(
+    operation: Operation, exchange: Exchange, execute: Execute, steps: Sequence[Step] = STEPS
+) -> ExecutionResult:
+    """The steps, in order, then ``execute`` within the operation deadline."""
+    for step in steps:
+        outcome = await step(operation, exchange)
+        if isinstance(outcome, ExecutionResult):
+            return outcome
+        operation = outcome
+    limit = exchange.services.settings.operation_timeout_s
+    try:
+        # The fan-out deadline (3 s) normally answers long before this one.
+        async with asyncio.timeout(limit):
+            return await execute(operation)
+    except TimeoutError:
+        logger.warning("operation cancelled after %.0f s", limit)
+        exchange.sub_response.status_code = ErrorCode.OPERATION_TIMEOUT.http_status
+        message = f"The operation took longer than {limit:g} s and was cancelled"
+        return error_result(ErrorCode.OPERATION_TIMEOUT, message)
