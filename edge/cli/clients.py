@@ -25,6 +25,7 @@ def run_clients_command(args: argparse.Namespace, database_url: str) -> int:
                 persisted_only=args.persisted_only,
                 log_only=args.log_only,
                 allow_introspection=args.allow_introspection,
+                operator=args.operator,
                 rate_limit_rps=args.rate_limit,
             )
             print(key)  # alone on stdout: KEY=$(python app.py clients create NAME)
@@ -36,7 +37,7 @@ def run_clients_command(args: argparse.Namespace, database_url: str) -> int:
         elif args.action == "update":
             changes = {
                 option: getattr(args, option)
-                for option in ("persisted_only", "log_only", "allow_introspection")
+                for option in ("persisted_only", "log_only", "allow_introspection", "operator")
                 if getattr(args, option) is not None
             }
             if args.rate_limit is not None or args.no_rate_limit:

@@ -210,6 +210,12 @@ def _add_clients_commands(
             help="may introspect the schema even in production",
         )
         command.add_argument(
+            "--operator",
+            action=flag,
+            help="may see what is for operators only (problem samples, upstream "
+            "diagnostics) even in production",
+        )
+        command.add_argument(
             "--rate-limit",
             type=_requests_per_second,
             metavar="RPS",

@@ -95,6 +95,8 @@ class Partners:
             context.client_id = client.name
             if client.allow_introspection:
                 context.allow_introspection = True
+            if client.operator:
+                context.operator_view = True
         return await self._resolve(operation, client, snapshot)
 
     async def client_of(self, authorization: str | None) -> Client | None:

@@ -67,6 +67,7 @@ class Client:
     persisted_only: bool = False
     log_only: bool = False
     allow_introspection: bool = False
+    operator: bool = False
     rate_limit_rps: float | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     revoked_at: datetime | None = None
@@ -84,6 +85,7 @@ class Client:
             ("persisted-only", self.persisted_only),
             ("log-only", self.log_only),
             ("allow-introspection", self.allow_introspection),
+            ("operator", self.operator),
         )
         return tuple(name for name, on in named if on)
 

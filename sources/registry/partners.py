@@ -68,7 +68,9 @@ __all__ = [
 ]
 
 _PEPPER_SETTING = "key_pepper"
-_CLIENT_OPTIONS = frozenset({"persisted_only", "log_only", "allow_introspection", "rate_limit_rps"})
+_CLIENT_OPTIONS = frozenset(
+    {"persisted_only", "log_only", "allow_introspection", "operator", "rate_limit_rps"}
+)
 
 
 class PartnerStore:
@@ -109,6 +111,7 @@ class PartnerStore:
         persisted_only: bool = False,
         log_only: bool = False,
         allow_introspection: bool = False,
+        operator: bool = False,
         rate_limit_rps: float | None = None,
     ) -> tuple[Client, str]:
         """A new client and its key (shown once: only its hash is stored).
@@ -119,6 +122,7 @@ class PartnerStore:
             persisted_only=persisted_only or log_only,
             log_only=log_only,
             allow_introspection=allow_introspection,
+            operator=operator,
             rate_limit_rps=validate_rate_limit(rate_limit_rps),
         )
         key = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -129,6 +133,7 @@ class PartnerStore:
             persisted_only=client.persisted_only,
             log_only=client.log_only,
             allow_introspection=client.allow_introspection,
+            operator=client.operator,
             rate_limit_rps=client.rate_limit_rps,
             created_at=client.created_at,
             revoked_at=None,
@@ -146,7 +151,7 @@ class PartnerStore:
 
     def update_client(self, name: str, **changes: Any) -> Client:
         """Change a client's options (``persisted_only``, ``log_only``,
-        ``allow_introspection``, ``rate_limit_rps``); its key stays."""
+        ``allow_introspection``, ``operator``, ``rate_limit_rps``); its key stays."""
         unknown = set(changes) - _CLIENT_OPTIONS
         if unknown:
             raise ConfigError(f"unknown client options: {', '.join(sorted(unknown))}")
@@ -311,6 +316,7 @@ def _client(row: ClientRow) -> Client:
         persisted_only=row.persisted_only,
         log_only=row.log_only,
         allow_introspection=row.allow_introspection,
+        operator=row.operator,
         rate_limit_rps=row.rate_limit_rps,
         created_at=_aware(row.created_at),
         revoked_at=_aware(row.revoked_at) if row.revoked_at is not None else None,

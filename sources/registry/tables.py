@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Table, Text
+from sqlalchemy import JSON, DateTime, Table, Text, false
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -80,6 +80,8 @@ class ClientRow(SQLModel, table=True):
     persisted_only: bool
     log_only: bool
     allow_introspection: bool
+    # May see what is for operators only (problem samples, upstream diagnostics).
+    operator: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     rate_limit_rps: float | None = None
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from sources.registry.partners import PartnerStore
 from tests.conftest import GatewayFactory, fhir_definition, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +124,30 @@ def test_bad_mode_or_origin_is_refused_in_one_line(
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert expected in done.stderr.strip().splitlines()[-1]
+
+
+async def test_in_production_only_an_operator_key_sees_problem_diagnostics(
+    gateway_for: GatewayFactory, registry_url: str
+) -> None:
+    with PartnerStore(registry_url) as partners:
+        _, operator = partners.create_client("ops-console", operator=True)
+        _, partner = partners.create_client("rendezvous-app")
+        assert partners.client("ops-console").flags == ("operator",)
+    async with (
+        serve(_refusing_fhir()) as server,
+        gateway_for(fhir_definition(server), env="production") as gw,
+    ):
+        await gw.query(NEAR_ME)
+
+        async def problem_seen_with(key: str | None) -> dict[str, Any]:
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            async with gw.session.post(gw.url, json={"query": PROBLEMS}, headers=headers) as r:
+                assert r.status == 200, await r.text()
+                [source] = (await r.json())["data"]["sources"]
+            [problem] = source["problems"]
+            return dict(problem)
+
+        assert (await problem_seen_with(operator))["diagnostics"] == "no near"
+        for other in (partner, None):
+            seen = await problem_seen_with(other)
+            assert seen["samples"] is None and seen["diagnostics"] is None
