@@ -137,6 +137,12 @@ class FhirSource(Source):
             self.logger.warning("clinic directory not refreshed: %s", exc)
         return learnt
 
+    async def probe(self) -> list[str]:
+        learnt = await self.learn()
+        clinics = self.directory.locations
+        kept = f"{len(clinics)} kept" if clinics is not None else "not kept (searched per request)"
+        return [*learnt.lines(), f"clinic directory: {kept}"]
+
     @property
     def problems(self) -> tuple[SourceProblem, ...]:
         return (*self.capabilities.problems(), *self.book.current())
