@@ -169,6 +169,12 @@ class Source(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Stop background work and release what the adapter holds (not the shared session)."""
 
+    async def probe(self) -> list[str]:
+        """Check now what the upstream can do, for operators (``sources probe``): one
+        line per thing learnt; ``SourceError`` when it cannot be reached. Adapters
+        that learn nothing of their upstream answer nothing."""
+        return []
+
     def status_hint(self) -> SourceStatus | None:
         """The adapter's own view of its health, or None to judge by the calls' outcomes.
 

@@ -45,6 +45,8 @@ class ProblemCode(StrEnum):
     # What an adapter saw of its upstream's data.
     INCOMPLETE_SEARCH = "INCOMPLETE_SEARCH", ProblemSeverity.LOSS
     FHIR_NO_NEXT_LINK = "FHIR_NO_NEXT_LINK", ProblemSeverity.LOSS
+    FHIR_UNSORTED = "FHIR_UNSORTED", ProblemSeverity.WARNING
+    FHIR_WORKAROUNDS = "FHIR_WORKAROUNDS", ProblemSeverity.WARNING
     FEED_NOT_LOADED = "FEED_NOT_LOADED", ProblemSeverity.LOSS
     REFRESH_FAILED = "REFRESH_FAILED", ProblemSeverity.LOSS
     FILE_FAILED = "FILE_FAILED", ProblemSeverity.LOSS

@@ -168,6 +168,11 @@ def _add_sources_commands(
     add.add_argument("--credentials-env", help="environment variable holding the API key/token")
     add.add_argument("--disabled", action="store_true", help="register it switched off")
     actions.add_parser("list", help="list the registered sources", parents=[shared])
+    actions.add_parser(
+        "probe",
+        help="ask a source now what it can do, and print what was learnt and its problems",
+        parents=[shared],
+    ).add_argument("id")
     for name, text in (
         ("disable", "switch a source off"),
         ("enable", "switch a source on"),

@@ -1,8 +1,15 @@
-"""``python app.py sources add|list|disable|enable|remove``: the source registry."""
+"""``python app.py sources add|list|disable|enable|remove|probe``: the source registry,
+and what a source's upstream can do."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sources.base import SourceConfig
+    from sources.records import SourceProblem
 
 __all__ = ["run_sources_command"]
 
@@ -13,6 +20,8 @@ def run_sources_command(args: argparse.Namespace, database_url: str) -> int:
     from sources.registry.definition import parse_definition
     from sources.registry.store import SourceStore
 
+    if args.action == "probe":
+        return _probe(args.id, database_url)
     with SourceStore(database_url) as store:
         if args.action == "add":
             raw: dict[str, object] = {
@@ -42,6 +51,51 @@ def run_sources_command(args: argparse.Namespace, database_url: str) -> int:
             store.remove(args.id)
             print(f"{args.id} removed")
     return 0
+
+
+def _probe(source_id: str, database_url: str) -> int:
+    """Open the source's adapter with a real session, run its probes, print one line
+    per thing learnt and per problem; 1 with one line when it cannot be reached."""
+    import asyncio
+    import os
+
+    from sources.errors import SourceError
+    from sources.registry.store import SourceStore
+
+    with SourceStore(database_url) as store:
+        store.get(source_id)  # ConfigError (exit 2) when there is no such source
+        config = next(c for c in store.configs(os.environ) if c.id == source_id)
+    try:
+        learnt, problems = asyncio.run(_probed(config))
+    except SourceError as exc:
+        print(f"passerelle: {source_id} could not be probed: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"{config.id} ({config.protocol.value}) {config.url}")
+    for line in learnt or ["nothing to probe for this protocol"]:
+        print(f"  {line}")
+    for p in problems:
+        said = f" [{p.diagnostics}]" if p.diagnostics else ""
+        print(f"  problem {p.code} ({p.severity.value}, {p.count}): {p.message}{said}")
+    if not problems:
+        print("  no problems")
+    return 0
+
+
+async def _probed(config: SourceConfig) -> tuple[list[str], tuple[SourceProblem, ...]]:
+    import logging
+
+    import aiohttp
+
+    from sources.adapters import adapter_for
+    from sources.base import SourceContext
+
+    logger = logging.getLogger("passerelle.sources").getChild(config.id)
+    async with aiohttp.ClientSession(headers={"User-Agent": "Passerelle/0.1"}) as session:
+        adapter = adapter_for(config.protocol)(config, SourceContext(session, logger))
+        try:
+            return await adapter.probe(), adapter.problems
+        finally:
+            await adapter.aclose()
 
 
 def _number(text: str) -> object:

@@ -30,7 +30,7 @@ from sources.errors import (
 )
 from sources.pool.breaker import CircuitOpen, SourceBreakers
 from sources.pool.cache import Served, SourceCache
-from sources.pool.health import SourceHealth, pool_problems, source_status
+from sources.pool.health import SourceHealth, merge_problems, pool_problems, source_status
 from sources.records import SourceProblem, SourceProtocol, SourceStatus
 from sources.transport.retry import CALL_DEADLINE
 
@@ -204,7 +204,7 @@ class SourcePool:
             enabled = config.enabled and adapter is not None
             problems: tuple[SourceProblem, ...] = ()
             if enabled and adapter is not None:
-                problems = (*adapter.problems, *pool_problems(circuit, health))
+                problems = merge_problems(adapter.problems, pool_problems(circuit, health))
             status = source_status(
                 enabled=enabled,
                 circuit=circuit,

@@ -24,11 +24,11 @@ circuit, the requests it refused).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sources.problems import ProblemBook, ProblemCode, problem
+from sources.problems import MAX_SAMPLES, ProblemBook, ProblemCode, problem
 from sources.records import ProblemSeverity, SourceStatus
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sources.errors import SourceRefusedRequest
     from sources.records import SourceProblem
 
-__all__ = ["WINDOW", "SourceHealth", "pool_problems", "source_status"]
+__all__ = ["WINDOW", "SourceHealth", "merge_problems", "pool_problems", "source_status"]
 
 # A failure is remembered for the next ten calls: the source reads DEGRADED
 # until they all answered.
@@ -94,6 +94,26 @@ def pool_problems(circuit: SourceStatus | None, health: SourceHealth) -> tuple[S
             )
         )
     return tuple(found)
+
+
+def merge_problems(*groups: Sequence[SourceProblem]) -> tuple[SourceProblem, ...]:
+    """One problem per code, as a source shows them: the adapter and the pool may both
+    note one (a refusal the adapter worked around, then one it could not), counted
+    together; the first noted message and diagnostics win."""
+    merged: dict[str, SourceProblem] = {}
+    for found in (p for group in groups for p in group):
+        seen = merged.get(found.code)
+        if seen is None:
+            merged[found.code] = found
+            continue
+        samples = (*seen.samples, *(s for s in found.samples if s not in seen.samples))
+        merged[found.code] = replace(
+            seen,
+            count=seen.count + found.count,
+            samples=samples[:MAX_SAMPLES],
+            diagnostics=seen.diagnostics or found.diagnostics,
+        )
+    return tuple(merged.values())
 
 
 def source_status(

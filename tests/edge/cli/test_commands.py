@@ -17,3 +17,38 @@ def test_a_registry_command_says_only_its_answer_once_migrated(tmp_path: Path) -
     assert first.returncode == 0, first.stderr
     again = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert (again.returncode, again.stdout, again.stderr) == (0, "no sources registered\n", "")
+
+
+async def test_sources_probe_prints_what_a_fhir_server_can_do_and_fails_when_unreachable(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from examples import demo_fhir
+    from examples.world import World
+    from tests.conftest import serve
+
+    database = ["--database-url", f"sqlite:///{tmp_path / 'registry.sqlite3'}"]
+
+    async def app(*argv: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "app.py"), *argv, *database, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await process.communicate()
+        return process.returncode or 0, out.decode(), err.decode()
+
+    async with serve(demo_fhir.build_app(World(0.01))) as server:
+        url = str(server.make_url("/fhir"))
+        for source_id, where in (("demo", url), ("gone", "http://127.0.0.1:1/fhir")):
+            added = await app(
+                "sources", "add", "--id", source_id, "--protocol", "FHIR_R4", "--url", where
+            )
+            assert added[0] == 0, added[2]
+        status, out, _ = await app("sources", "probe", "demo")
+        assert status == 0
+        assert "  paging: by next links\n" in out and "  _sort=start: by instant\n" in out
+        assert "  no problems\n" in out
+    status, out, err = await app("sources", "probe", "gone")
+    assert (status, out) == (1, "")
+    assert err.strip().splitlines()[-1].startswith("passerelle: gone could not be probed:")

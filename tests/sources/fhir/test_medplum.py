@@ -1,9 +1,7 @@
 """The gateway over a real FHIR engine it did not write: Medplum's fhir-router (issue 12).
 
 Every search the API offers must serve exactly the free slots the tests count themselves
-in the data set (``medplum/expected.py``), with both variants of the data set. The tests
-that today's adapter fails are ``xfail(strict=True)``: each turns into a failure the
-moment it passes, for its mark to be removed.
+in the data set (``medplum/expected.py``), with both variants of the data set.
 """
 
 from __future__ import annotations
@@ -33,10 +31,6 @@ SLOTS = """query($f: SlotFilter!, $first: Int, $after: String) {
     edges { node { start appointmentType clinic { id name } physician { id displayName } } }
   }
 }"""
-
-
-def xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 12: {reason}")
 
 
 # -- the engine and the data set, as the tests assume them ---------------------------
@@ -88,53 +82,24 @@ async def test_the_engine_behaves_as_the_issue_says(medplum: Engine) -> None:
 # -- every search the API offers ------------------------------------------------------
 
 SEARCHES = [
-    pytest.param({}, {}, id="window", marks=xfail("paging past the first page")),
+    pytest.param({}, {}, id="window"),
     pytest.param(
-        {"near": DOWNTOWN, "radiusKm": 3},
-        {"near": DOWNTOWN, "radius_km": 3},
-        id="near-3km",
-        marks=xfail("near is refused (400): clinics filtered in process"),
+        {"near": DOWNTOWN, "radiusKm": 3}, {"near": DOWNTOWN, "radius_km": 3}, id="near-3km"
     ),
     pytest.param(
-        {"near": DOWNTOWN, "radiusKm": 20},
-        {"near": DOWNTOWN, "radius_km": 20},
-        id="near-20km",
-        marks=xfail("near is refused (400): clinics filtered in process"),
+        {"near": DOWNTOWN, "radiusKm": 20}, {"near": DOWNTOWN, "radius_km": 20}, id="near-20km"
     ),
+    pytest.param({"region": "MONTREAL"}, {"region": "MONTREAL"}, id="region"),
+    pytest.param({"region": "ESTRIE"}, {"region": "ESTRIE"}, id="region-small"),
+    pytest.param({"languages": ["es"]}, {"languages": {"es"}}, id="languages"),
+    pytest.param({"appointmentTypes": ["WALK_IN"]}, {"types": {"WALK_IN"}}, id="types"),
     pytest.param(
-        {"region": "MONTREAL"},
-        {"region": "MONTREAL"},
-        id="region",
-        marks=xfail("schedule.actor chains match nothing: Schedules by actor, then Slots"),
-    ),
-    pytest.param(
-        {"region": "ESTRIE"},
-        {"region": "ESTRIE"},
-        id="region-small",
-        marks=xfail("schedule.actor chains match nothing: Schedules by actor, then Slots"),
-    ),
-    pytest.param(
-        {"languages": ["es"]},
-        {"languages": {"es"}},
-        id="languages",
-        marks=xfail("a language search reads every page"),
-    ),
-    pytest.param(
-        {"appointmentTypes": ["WALK_IN"]},
-        {"types": {"WALK_IN"}},
-        id="types",
-    ),
-    pytest.param(
-        {"appointmentTypes": ["ROUTINE"]},
-        {"types": {"ROUTINE"}},
-        id="types-routine-uncoded",
-        marks=xfail("a slot with no appointmentType is ROUTINE: not filtered by the server"),
+        {"appointmentTypes": ["ROUTINE"]}, {"types": {"ROUTINE"}}, id="types-routine-uncoded"
     ),
     pytest.param(
         {"region": "MONTREAL", "languages": ["en"], "appointmentTypes": ["ROUTINE", "CHECKUP"]},
         {"region": "MONTREAL", "languages": {"en"}, "types": {"ROUTINE", "CHECKUP"}},
         id="combined",
-        marks=xfail("schedule.actor chains match nothing: Schedules by actor, then Slots"),
     ),
 ]
 
@@ -157,7 +122,6 @@ async def test_a_search_serves_every_free_slot(
         await assert_serves(gateway, api_filter, expected)
 
 
-@xfail("schedule.actor chains match nothing: Schedules by actor, then Slots")
 async def test_a_clinic_ids_search_serves_every_free_slot(
     gateway_for: GatewayFactory, medplum: Engine
 ) -> None:
@@ -169,7 +133,6 @@ async def test_a_clinic_ids_search_serves_every_free_slot(
         await assert_serves(gateway, f, expected)
 
 
-@xfail("schedule.actor chains match nothing: Schedules by actor, then Slots")
 async def test_a_physician_ids_search_serves_every_free_slot(
     gateway_for: GatewayFactory, medplum: Engine
 ) -> None:

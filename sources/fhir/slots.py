@@ -1,0 +1,180 @@
+"""One slot search carried out by its plan (``sources.fhir.plan``).
+
+    search = SlotSearch(client, found, capabilities, page_size=1000, max_pages=50)
+    result = await search.run(query, plan, roles=..., practitioners=...)
+
+A sorted plan reads page by page until the query's limit and checks every page is
+in order (by instant, within the window); an inversion raises ``OutOfOrder``, and
+the adapter demotes the server to unsorted and runs the search again. An unsorted
+plan reads the window in full. ``incomplete`` is set when the server said there
+was more and gave no way to it: the answer then says it is partial.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sources.fhir.fetch import all_pages, fetch_missing
+from sources.fhir.plan import FULL_READ_MAX, or_refs, type_tokens
+from sources.records import SlotResult
+from sources.timeutil import parse_upstream_datetime
+
+if TYPE_CHECKING:
+    from sources.fhir.capabilities import Capabilities
+    from sources.fhir.client import FhirClient, Pages
+    from sources.fhir.found import Found
+    from sources.fhir.plan import SlotPlan
+    from sources.records import SlotQuery
+
+__all__ = ["OutOfOrder", "SlotSearch"]
+
+
+class OutOfOrder(Exception):
+    """A page of a sorted search came back out of order (by instant)."""
+
+
+class SlotSearch:
+    """The reads of one slot search; ``pages`` is how its Slot search was paged."""
+
+    def __init__(
+        self,
+        client: FhirClient,
+        found: Found,
+        capabilities: Capabilities,
+        *,
+        page_size: int,
+        max_pages: int,
+    ) -> None:
+        self.client = client
+        self.found = found
+        self.capabilities = capabilities
+        self.page_size = page_size
+        self.max_pages = max_pages
+        self.pages: Pages | None = None
+
+    async def run(
+        self,
+        query: SlotQuery,
+        plan: SlotPlan,
+        *,
+        roles: set[str] | None = None,
+        practitioners: set[str] | None = None,
+    ) -> SlotResult:
+        found = self.found
+        found.slots.clear()
+        scoping = await self._scoping(plan, roles, practitioners)
+        if scoping is None:
+            return SlotResult((), complete=True, total=0)
+        read_all = not plan.sorted
+        count = self.page_size if read_all or plan.filtered_here else query.limit
+        params = [
+            ("status", "free"),
+            ("start", "ge" + query.starts_after.isoformat()),
+            ("start", "lt" + query.starts_before.isoformat()),
+        ]
+        if plan.sorted:
+            params.append(("_sort", "start"))
+        params.append(("_count", str(min(self.page_size, max(1, count)))))
+        if plan.includes:
+            params += [
+                ("_include", "Slot:schedule"),
+                ("_include:iterate", "Schedule:actor"),
+                ("_include:iterate", "PractitionerRole:practitioner"),
+                ("_total", "accurate"),
+            ]
+        if plan.push_types and query.appointment_types is not None:
+            params.append(("appointment-type", type_tokens(query.appointment_types)))
+        params += scoping
+        pages = self.pages = self.client.pages(
+            "Slot",
+            params,
+            max_pages=self.max_pages,
+            offset_paging=self.capabilities.offset_paging,
+        )
+        last: datetime | None = None
+        while (bundle := await pages.next()) is not None:
+            if pages.read == 1 and plan.filtered_here:
+                # Filtered here: the server's count is not ours; read it whole when small.
+                read_all = read_all or (pages.total is not None and pages.total <= FULL_READ_MAX)
+            matches = found.add(bundle, "Slot")
+            if plan.sorted:
+                last = _check_order(matches, query, last)
+            await fetch_missing(
+                self.client, matches, found, page_size=self.page_size, max_pages=self.max_pages
+            )
+            for raw in matches:
+                found.keep_slot(raw, query)
+            if not read_all and len(found.slots) >= query.limit:
+                break
+        slots = tuple(sorted(found.slots.values(), key=lambda s: (s.start, s.local_id)))
+        complete = pages.complete
+        exact = complete or not plan.filtered_here
+        return SlotResult(
+            slots=slots,
+            complete=complete,
+            total=len(slots) if complete else (pages.total if exact else None),
+            clinics=found.clinics_of(slots),
+            physicians=found.physicians_of(slots),
+        )
+
+    async def _scoping(
+        self, plan: SlotPlan, roles: set[str] | None, practitioners: set[str] | None
+    ) -> list[tuple[str, str]] | None:
+        """The parameters narrowing the Slots to the clinics and physicians asked, or
+        None when no Schedule can match."""
+        scope = self.found.scope
+        if plan.chains:
+            params = []
+            if scope is not None:
+                params.append(("schedule.actor", or_refs("Location", sorted(scope))))
+            if roles is not None:
+                params.append(("schedule.actor", or_refs("PractitionerRole", sorted(roles))))
+            return params
+        schedules: set[str] | None = None
+        if scope is not None:
+            schedules = await self._schedules(or_refs("Location", sorted(scope)))
+        if roles is not None or practitioners:
+            actors = [
+                *(f"PractitionerRole/{r}" for r in sorted(roles or ())),
+                *(f"Practitioner/{p}" for p in sorted(practitioners or ())),
+            ]
+            theirs = await self._schedules(",".join(actors)) if actors else set()
+            schedules = theirs if schedules is None else schedules & theirs
+        if schedules is None:
+            return []
+        if not schedules:
+            return None
+        return [("schedule", or_refs("Schedule", sorted(schedules)))]
+
+    async def _schedules(self, actors: str) -> set[str]:
+        """The ids of the Schedules of these actors (read whole, kept in ``found``)."""
+        bundles, _ = await all_pages(
+            self.client,
+            "Schedule",
+            [("actor", actors)],
+            page_size=self.page_size,
+            max_pages=self.max_pages,
+            offset_paging=self.capabilities.offset_paging,
+        )
+        ids: set[str] = set()
+        for bundle in bundles:
+            ids.update(s["id"] for s in self.found.add(bundle, "Schedule"))
+        return ids
+
+
+def _check_order(
+    matches: list[dict[str, Any]], query: SlotQuery, last: datetime | None
+) -> datetime | None:
+    """The last start seen, once this page's starts (within the window) are checked in order."""
+    for raw in matches:
+        try:
+            start = parse_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
+        except (ValueError, OverflowError, TypeError):
+            continue
+        if not query.starts_after <= start < query.starts_before:
+            continue
+        if last is not None and start < last:
+            raise OutOfOrder(f"slot {raw.get('id')!r} starts before the one read before it")
+        last = start
+    return last

@@ -1,0 +1,158 @@
+"""What the FHIR adapter learns of a server, and the plans it follows from it (issue 12)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from sources.base import SourceContext
+from sources.fhir.adapter import FhirSource
+from sources.fhir.capabilities import Support
+from sources.records import SlotQuery
+from tests.conftest import TEST_NOW, serve
+from tests.sources.fhir.medplum.proxies import Leniency, lenient_proxy
+from tests.sources.fhir.test_adapter import (
+    HOSTILE_QUERY,
+    bundle,
+    fhir_json,
+    make_source,
+    serve_routes,
+    slot,
+)
+from tests.sources.fhir.test_medplum import WINDOW_END
+
+if TYPE_CHECKING:
+    from aiohttp.test_utils import TestServer
+
+    from tests.sources.fhir.conftest import Engine
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+def _source(engine: Engine, session: aiohttp.ClientSession, url: str | None = None) -> FhirSource:
+    logger = logging.getLogger("passerelle.sources.medplum")
+    return FhirSource(engine.definition(url), SourceContext(session, logger))
+
+
+def _codes(source: FhirSource) -> set[str]:
+    return {p.code for p in source.problems}
+
+
+async def test_medplum_is_learnt_as_the_issue_describes_it(medplum: Engine) -> None:
+    async with aiohttp.ClientSession() as session:
+        source = _source(medplum, session)
+        learnt = await source.learn()
+    assert (learnt.statement, learnt.next_links, learnt.offset_paging) == (False, False, True)
+    assert (learnt.total, learnt.include) == (True, False)
+    assert learnt.chained is Support.NOTHING and not learnt.chains
+    assert learnt.near is Support.REFUSED
+    assert learnt.unknown_parameters is Support.NOTHING
+    # Text order is instant order while every time has the same offset.
+    assert learnt.sorted_by_instant is (medplum.variant == "local")
+    assert source.directory.locations is not None and len(source.directory.locations) == 20
+    assert {"FHIR_WORKAROUNDS", "REQUEST_REFUSED"} <= _codes(source)
+    assert ("FHIR_UNSORTED" in _codes(source)) is (medplum.variant == "utc")
+    assert "FHIR_NO_NEXT_LINK" not in _codes(source)
+    refused = next(p for p in source.problems if p.code == "REQUEST_REFUSED")
+    assert refused.diagnostics and "Unrecognized search parameter type" in refused.diagnostics
+
+
+async def test_the_demo_server_is_learnt_capable_with_no_problem(fhir_server: TestServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        source = make_source(session, str(fhir_server.make_url("/fhir")))
+        learnt = await source.learn()
+    assert (learnt.next_links, learnt.include, learnt.sorted_by_instant) == (True, True, True)
+    assert learnt.chained is Support.YES and learnt.near is Support.YES
+    assert learnt.unknown_parameters is Support.REFUSED
+    assert source.problems == ()
+
+
+async def test_a_lenient_server_is_learnt_as_ignoring_what_it_ignores(
+    medplum_local: Engine,
+) -> None:
+    leniency = Leniency(ignore_unknown=True, reorder=True)
+    async with (
+        serve(lenient_proxy(medplum_local.url, leniency)) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        learnt = await _source(medplum_local, session, str(proxy.make_url("/fhir"))).learn()
+    assert learnt.chained is Support.IGNORED and learnt.near is Support.IGNORED
+    assert learnt.unknown_parameters is Support.IGNORED
+    assert learnt.sorted_by_instant is False
+
+
+async def test_a_server_with_only_a_first_page_is_a_loss(medplum_local: Engine) -> None:
+    async with (
+        serve(lenient_proxy(medplum_local.url, Leniency(first_page_only=20))) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        source = _source(medplum_local, session, str(proxy.make_url("/fhir")))
+        learnt = await source.learn()
+        assert learnt.first_page_only
+        problem = next(p for p in source.problems if p.code == "FHIR_NO_NEXT_LINK")
+        assert problem.severity.value == "LOSS"
+        result = await source.search_slots(SlotQuery(TEST_NOW, WINDOW_END, limit=500))
+    assert not result.complete
+    assert "INCOMPLETE_SEARCH" in _codes(source)
+
+
+async def test_a_page_out_of_order_demotes_the_server_and_the_answer_is_redone(
+    session: aiohttp.ClientSession,
+) -> None:
+    calls: list[str] = []
+
+    async def search(request: web.Request) -> web.Response:
+        form = await request.post()
+        calls.append(str(form.get("_sort", "")))
+        late, early = slot("late", hour=10), slot("early", hour=9)
+        return fhir_json(bundle(late, early) if form.get("_sort") else bundle(early, late))
+
+    server = await serve_routes(("POST", "/fhir/{type}/_search", search))
+    try:
+        source = make_source(session, str(server.make_url("/fhir")))
+        query = SlotQuery(HOSTILE_QUERY.starts_after, HOSTILE_QUERY.starts_before, limit=1)
+        result = await source.search_slots(query)
+        again = await source.search_slots(query)
+    finally:
+        await server.close()
+    assert [s.local_id for s in result.slots] == ["early", "late"] and result.complete
+    assert calls == ["start", "", ""]  # sorted, redone unsorted, then unsorted at once
+    assert again.slots == result.slots
+    assert source.capabilities.sorted_by_instant is False
+    assert "FHIR_UNSORTED" in _codes(source)
+
+
+async def test_a_refused_slot_search_falls_back_to_a_plainer_one(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def search(request: web.Request) -> web.Response:
+        form = await request.post()
+        if "_include" in form:
+            outcome: dict[str, Any] = {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {"severity": "error", "code": "not-supported", "diagnostics": "no\x07 _include"}
+                ],
+            }
+            return fhir_json(outcome, 400)
+        return fhir_json(bundle(slot("a")))
+
+    server = await serve_routes(("POST", "/fhir/{type}/_search", search))
+    try:
+        source = make_source(session, str(server.make_url("/fhir")))
+        result = await source.search_slots(HOSTILE_QUERY)
+    finally:
+        await server.close()
+    assert [s.local_id for s in result.slots] == ["a"] and result.complete
+    refused = next(p for p in source.problems if p.code == "REQUEST_REFUSED")
+    assert refused.severity.value == "WARNING" and refused.diagnostics == "no _include"
+    assert "no _include" in caplog.text
