@@ -196,7 +196,9 @@ class SlotResult:
     """One source's answer to a ``SlotQuery``.
 
     ``complete`` is true when ``slots`` holds every match (no more pages);
-    ``total`` is the upstream's count of matches, ``None`` when it cannot count.
+    ``total`` is the upstream's count of matches, ``None`` when it cannot count;
+    ``total_exact``: that count is exactly the slots the gateway would keep of the
+    whole answer (the upstream applied every filter the gateway checks).
     ``clinics``/``physicians`` hold the records the slots refer to, by local id.
     ``ties_complete``: see below.
     """
@@ -212,6 +214,7 @@ class SlotResult:
     # True when slots of one start come nearest first (to SlotQuery.near): the
     # gateway can then trust slots up to the last one's (start, distance).
     ordered_by_distance: bool = False
+    total_exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,11 +93,13 @@ class SlotSearch:
             offset_paging=self.capabilities.offset_paging,
         )
         last: datetime | None = None
+        examined = 0  # Slots the server sent as matches, to tell whether any was dropped
         while (bundle := await pages.next()) is not None:
             if pages.read == 1 and plan.filtered_here:
                 # Filtered here: the server's count is not ours; read it whole when small.
                 read_all = read_all or (pages.total is not None and pages.total <= FULL_READ_MAX)
             matches = found.add(bundle, "Slot")
+            examined += len(matches)
             if plan.sorted:
                 last = _check_order(matches, query, last)
             await fetch_missing(
@@ -114,6 +116,9 @@ class SlotSearch:
             slots=slots,
             complete=complete,
             total=len(slots) if complete else (pages.total if exact else None),
+            # The server applied every filter of the search (nothing filtered here), and
+            # every match it sent was kept: its count is the count of what we serve.
+            total_exact=exact and pages.total is not None and examined == len(found.slots),
             clinics=found.clinics_of(slots),
             physicians=found.physicians_of(slots),
         )

@@ -35,6 +35,7 @@ from sources.records import (
     ClinicRecord,
     GeoPoint,
     PhysicianQuery,
+    ProblemSeverity,
     SlotQuery,
     SlotRecord,
     SlotResult,
@@ -365,7 +366,15 @@ class Federation:
         if has_next and not page and horizon is not None:
             # Nothing settled before the horizon: resume there rather than strand the client.
             resume = SlotPosition(horizon, -1.0, None, offset)
-        count = self._count(query, results, bool(errors), slots, offset)
+        # A source that knows its data lack slots it published (a LOSS problem: a failed
+        # file, a search it could not finish) cannot be counted exactly.
+        lossy = any(
+            problem.severity is ProblemSeverity.LOSS
+            for source in targets
+            if source.id in results
+            for problem in source.problems
+        )
+        count = self._count(query, results, bool(errors) or lossy, slots, offset)
         return SlotPage(page, has_next, count, offset, errors, resume)
 
     def _collect(
@@ -427,11 +436,12 @@ class Federation:
     def _count(
         query: SlotQuery,
         results: Mapping[str, SlotResult],
-        failed: bool,
+        failed: bool,  # a source failed, or knows its answer lacks slots
         remaining: Sequence[FoundSlot],
         offset: int,
     ) -> SlotCount:
-        """Matches of the whole search: ``EXACT`` when every source answered completely.
+        """Matches of the whole search: ``EXACT`` when every source answered completely,
+        or when one source alone has matches and counts them exactly (``total_exact``).
 
         Otherwise ``AT_LEAST`` a lower bound, never an over-count: the slots found, or
         a truncated source's own count of its matches (its slots found plus those it
@@ -442,6 +452,21 @@ class Federation:
             return SlotCount(offset + len(remaining), CountKind.EXACT)
         if not results:
             return SlotCount(None, None)
+        truncated = [r for r in results.values() if not r.complete]
+        if (
+            not failed
+            and not query.languages
+            and len(truncated) == 1
+            and truncated[0].total_exact
+            # Sources are asked whole minutes: on other bounds, theirs count more.
+            and _floor(query.starts_after) == query.starts_after
+            and _ceil(query.starts_before) == query.starts_before
+            and truncated[0].total is not None
+            and all(not r.slots for r in results.values() if r.complete)
+        ):
+            # One source holds every match and counts them as the gateway keeps them:
+            # no other source can list one of them twice, so its count is the count.
+            return SlotCount(truncated[0].total, CountKind.EXACT)
         bound = len(remaining)
         if not query.languages:
             for sid, result in results.items():
