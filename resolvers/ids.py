@@ -86,6 +86,10 @@ def decode_slot_cursor(cursor: str, search: str) -> SlotPosition:
             raise ValueError("not a slot cursor")
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise _bad_cursor() from None
+    if len(payload) == 5:  # written before cursors named their search
+        raise UserInputError(
+            "after is a cursor from an earlier version of the gateway; start again without after"
+        )
     if len(payload) not in (6, 8) or payload[5] != search:
         raise UserInputError(
             "after is a cursor of a search with other filters; start again without after"
@@ -107,7 +111,7 @@ def decode_slot_cursor(cursor: str, search: str) -> SlotPosition:
         if identity is not None and slot is None:
             raise ValueError("identity")
         return SlotPosition(when, None if distance is None else float(distance), slot, offset)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
         raise _bad_cursor() from None
 
 

@@ -251,14 +251,19 @@ def _number(value: object) -> object:
 
 
 def _count(value: object) -> int | None:
-    """A non-negative integer paging field, tolerating ``"3"`` and ``3.0``."""
+    """A non-negative integer paging field, tolerating ``"3"`` and ``3.0``; one past
+    what a count can be is taken as that (2**31 - 1), never parsed digit by digit."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():
-        value = int(value)
+        value = int(min(value, _MAX_COUNT)) if value >= 0 else -1
     elif isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    return value if isinstance(value, int) and value >= 0 else None
+        digits = value.strip()
+        value = _MAX_COUNT if len(digits) > 10 else int(digits)
+    return min(value, _MAX_COUNT) if isinstance(value, int) and value >= 0 else None
+
+
+_MAX_COUNT = 2**31 - 1
 
 
 def _boolean(value: object) -> bool | None:

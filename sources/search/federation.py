@@ -92,6 +92,9 @@ MIN_SOURCE_LIMIT = 25
 # the complete part it has (and says there is a next page).
 MAX_SOURCE_LIMIT = 4000
 
+# The largest count GraphQL's Int can carry: a larger one is shown as at least this.
+MAX_COUNT = 2**31 - 1
+
 
 class Federation:
     """Federated reads over the pool's enabled sources (snapshotted per instance)."""
@@ -449,7 +452,8 @@ class Federation:
         filters on what no source counts (languages). Null when no source answered.
         """
         if not failed and all(r.complete for r in results.values()):
-            return SlotCount(offset + len(remaining), CountKind.EXACT)
+            if offset + len(remaining) <= MAX_COUNT:
+                return SlotCount(offset + len(remaining), CountKind.EXACT)
         if not results:
             return SlotCount(None, None)
         truncated = [r for r in results.values() if not r.complete]
@@ -466,15 +470,20 @@ class Federation:
         ):
             # One source holds every match and counts them as the gateway keeps them:
             # no other source can list one of them twice, so its count is the count.
-            return SlotCount(truncated[0].total, CountKind.EXACT)
+            total = truncated[0].total
+            if total <= MAX_COUNT:
+                return SlotCount(total, CountKind.EXACT)
         bound = len(remaining)
         if not query.languages:
             for sid, result in results.items():
-                if result.complete or result.total is None:
+                # Only a count of exactly what the gateway keeps (``total_exact``) can
+                # raise the bound: an upstream's raw count may include what its adapter
+                # drops (malformed, busy, unknown clinics), and would over-count.
+                if result.complete or result.total is None or not result.total_exact:
                     continue
                 mine = sum(1 for s in remaining if s.record.source_id == sid)
                 bound = max(bound, mine + max(0, result.total - len(result.slots)))
-        return SlotCount(offset + bound, CountKind.AT_LEAST)
+        return SlotCount(min(offset + bound, MAX_COUNT), CountKind.AT_LEAST)
 
 
 # How far a truncated source's answer can be trusted: up to its last slot's start

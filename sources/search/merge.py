@@ -345,5 +345,7 @@ class SlotIdentity:
                 finish.astimezone(UTC),
                 AppointmentType(kind),
             )
-        except (ValueError, TypeError):  # orjson.JSONDecodeError is a ValueError
+        # orjson.JSONDecodeError is a ValueError; an instant at the edge of datetime's
+        # range with an offset (0001-01-01T00:00+14:00) overflows in UTC.
+        except (ValueError, TypeError, OverflowError):
             return None

@@ -256,6 +256,7 @@ class SlotIndex:
                 total=0,
                 ties_complete=True,
                 ordered_by_distance=query.near is not None,
+                total_exact=True,
             )
         numbers = list(self._directory.slot_clinics(query, self._physician_clinics))
         near = query.near
@@ -297,7 +298,13 @@ class SlotIndex:
                 if physician is not None:
                     physicians[physician.local_id] = physician
         return SlotResult(
-            tuple(slots), len(slots) == total, total, clinics, physicians, ties_complete=ties
+            tuple(slots),
+            len(slots) == total,
+            total,
+            clinics,
+            physicians,
+            ties_complete=ties,
+            total_exact=True,  # counted on the index itself, every criterion applied
         )
 
     # -- clinics and physicians ---------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from resolvers.errors import UserInputError
@@ -130,11 +132,28 @@ OLD_CURSOR = (
 
 def test_a_cursor_of_another_search_or_from_before_fingerprints_says_to_start_again() -> None:
     position = SlotPosition(NOW, 1.5, None, 40)
-    for cursor in (encode_slot_cursor(position, "near"), OLD_CURSOR):
-        message = refused(decode_slot_cursor, cursor, "region")
-        assert message == (
-            "after is a cursor of a search with other filters; start again without after"
-        )
+    message = refused(decode_slot_cursor, encode_slot_cursor(position, "near"), "region")
+    assert message == "after is a cursor of a search with other filters; start again without after"
+    assert refused(decode_slot_cursor, OLD_CURSOR, "region") == (
+        "after is a cursor from an earlier version of the gateway; start again without after"
+    )
+
+
+def _forged(payload: list[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-14:00"])
+def test_an_instant_that_overflows_in_utc_is_a_bad_id_or_cursor_never_a_crash(
+    instant: str,
+) -> None:
+    identity = orjson.dumps(["c", None, instant, instant, "ROUTINE"]).decode()
+    assert SlotIdentity.decode(identity) is None
+    for cursor in (
+        _forged(["s", instant, None, None, 0, "f"]),
+        _forged(["s", NOW.isoformat(), None, identity, 0, "f"]),
+    ):
+        assert "not a valid cursor" in refused(decode_slot_cursor, cursor, "f")
 
 
 FILTER_FIELDS = (

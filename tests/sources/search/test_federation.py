@@ -76,6 +76,7 @@ class ListSource(Source):
             complete=len(page) == len(matching),
             total=len(matching),
             clinics={c.local_id: c for c in self.clinics},
+            total_exact=True,  # it counts exactly the matches it would send
         )
 
     async def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
@@ -394,7 +395,8 @@ async def test_a_languages_search_on_a_truncated_source_counts_at_least_the_slot
     french = replace(clinic("a", "1", "P-1", "X"), languages=("fr",))
     await pool.install(("a", [french], [slot("a", f"s{i}", "1", i) for i in range(200)]))
     plain = await Federation(pool).search_slots(replace(WINDOW, limit=5))
-    assert plain.count == SlotCount(200, CountKind.AT_LEAST)  # the source's own count
+    # One source holds every match and counts them exactly: its count is the count.
+    assert plain.count == SlotCount(200, CountKind.EXACT)
     with_languages = replace(WINDOW, languages=frozenset({"fr"}), limit=5)
     page = await Federation(pool).search_slots(with_languages)
     # No source counts languages: a lower bound of what was read, never null.
@@ -513,3 +515,25 @@ def test_max_concurrency_is_validated_and_kept_in_the_options() -> None:
     assert definition_table(parse_definition(raw))["options"] == {"max_concurrency": 4}
     with pytest.raises(ConfigError, match="max_concurrency must be a whole number"):
         parse_definition({**raw, "max_concurrency": 0})
+
+
+async def test_an_upstream_count_that_may_include_what_its_adapter_drops_never_raises_the_bound(
+    pool,
+):
+    """A truncated source whose count is the upstream's raw one (``total_exact`` false:
+    it may count busy, malformed or unknown-clinic slots the adapter drops) gives a
+    bound of the slots found, never its count: an AT_LEAST must not over-count."""
+    await pool.install(
+        ("a", [clinic("a", "1", "P-1", "X")], [slot("a", f"s{i}", "1", i) for i in range(60)])
+    )
+    (source,) = pool.enabled
+    real = source.search_slots
+
+    async def raw_count(query):
+        result = await real(query)
+        return replace(result, total=result.total + 40, total_exact=False)
+
+    source.search_slots = raw_count  # type: ignore[method-assign]
+    page = await Federation(pool).search_slots(replace(WINDOW, limit=5))
+    assert page.count.kind is CountKind.AT_LEAST
+    assert len(page.slots) <= (page.count.value or 0) <= 60

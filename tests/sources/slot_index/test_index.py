@@ -258,6 +258,7 @@ def reference_slots(world: World, query: SlotQuery) -> SlotResult:
         total=len(matches),
         ties_complete=ties,
         ordered_by_distance=near is not None,
+        total_exact=True,  # the index counts every match itself
         clinics={r.clinic_local_id: world.clinics[r.clinic_local_id] for r in page},
         physicians={
             p: world.physicians[p]
@@ -410,7 +411,7 @@ def test_empty_index_answers_nothing() -> None:
     index = SlotIndex.empty(SOURCE)
     assert (index.clinic_count, index.physician_count, index.slot_count) == (0, 0, 0)
     assert index.search_slots(window(near=GeoPoint(45.5, -73.6), radius_km=5)) == SlotResult(
-        (), complete=True, total=0, ties_complete=True, ordered_by_distance=True
+        (), complete=True, total=0, ties_complete=True, ordered_by_distance=True, total_exact=True
     )
     assert index.search_clinics(ClinicQuery()) == []
     assert index.get_physicians(PhysicianQuery(local_ids=("x",))) == []
