@@ -6,7 +6,9 @@
 
 A ``CapabilityStatement`` (``/metadata``) says what a server claims; many say
 nothing or say it wrongly (Medplum's engine answers an empty Bundle there), so
-every capability the plans rely on is checked by a probe of one small page:
+its claims are read, shown, and compared with a probe of one small page for
+every capability the plans rely on (a claim found untrue is a
+``FHIR_STATEMENT_WRONG`` warning; the probe is trusted):
 whether ``next`` links come when ``Bundle.total`` says more, whether ``_offset``
 pages, whether ``_include`` comes back, whether ``_sort=start`` orders by instant
 (checked on instants, both ways, since text order is wrong across offsets),
@@ -32,12 +34,57 @@ if TYPE_CHECKING:
     from sources.fhir.client import FhirClient
     from sources.records import SourceProblem
 
-__all__ = ["PROBE_PAGE", "Capabilities", "Refusal", "Support", "learn"]
+__all__ = [
+    "PROBE_PAGE",
+    "Capabilities",
+    "Claim",
+    "Refusal",
+    "Support",
+    "learn",
+    "statement_claims",
+]
 
 # Slots read by each probe: enough to see an order, small enough to cost nothing.
 PROBE_PAGE = 50
 _NOWHERE = "0|0|1|km"  # the Gulf of Guinea: no clinic within 1 km
 _NO_SUCH_ID = "passerelle-probe-none"
+
+
+class Claim(enum.StrEnum):
+    """What a CapabilityStatement may claim that the plans rely on."""
+
+    NEAR = "Location near"
+    INCLUDE = "_include Slot:schedule"
+    SORT = "_sort on Slot"
+
+
+_FOUND = {
+    Claim.NEAR: "a near search was not answered",
+    Claim.INCLUDE: "_include came back without the Schedules",
+    Claim.SORT: "_sort=start did not order slots by instant",
+}
+
+
+def statement_claims(statement: dict[str, Any]) -> frozenset[str]:
+    """The claims of a CapabilityStatement (R4 ``rest[].resource[]``) the plans use."""
+    claims: set[str] = set()
+    for rest in _dicts(statement.get("rest")):
+        shared = {p.get("name") for p in _dicts(rest.get("searchParam"))}
+        for resource in _dicts(rest.get("resource")):
+            kind = resource.get("type")
+            names = shared | {p.get("name") for p in _dicts(resource.get("searchParam"))}
+            includes = resource.get("searchInclude")
+            if kind == "Location" and "near" in names:
+                claims.add(Claim.NEAR)
+            if kind == "Slot" and isinstance(includes, list) and "Slot:schedule" in includes:
+                claims.add(Claim.INCLUDE)
+            if kind == "Slot" and "_sort" in names:
+                claims.add(Claim.SORT)
+    return frozenset(claims)
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 class Support(enum.StrEnum):
@@ -65,6 +112,8 @@ class Capabilities:
     plans then assume the FHIR specification and check what they can as they read."""
 
     statement: bool | None = None  # /metadata is a CapabilityStatement
+    # What that statement claims of what the plans use (``Claim`` values).
+    claims: frozenset[str] = frozenset()
     next_links: bool | None = None
     offset_paging: bool | None = None
     total: bool | None = None
@@ -97,8 +146,9 @@ class Capabilities:
             paging = "first page only (no next links, _offset ignored)"
         else:
             paging = "unknown"
+        said = f" (claims {', '.join(sorted(self.claims))})" if self.claims else ""
         return [
-            f"CapabilityStatement: {yes(self.statement, 'read', 'none at /metadata')}",
+            f"CapabilityStatement: {yes(self.statement, 'read', 'none at /metadata')}{said}",
             f"paging: {paging}",
             f"Bundle.total: {yes(self.total, 'sent', 'absent')}",
             f"_include: {yes(self.include, 'honoured', 'ignored (read by _id)')}",
@@ -126,8 +176,26 @@ class Capabilities:
             out.append("schedule.actor chains not answered: Schedules by actor, then Slots")
         return out
 
+    def contradictions(self) -> list[str]:
+        """What the CapabilityStatement claims and the probes found untrue."""
+        untrue = {
+            Claim.NEAR: self.near in (Support.REFUSED, Support.IGNORED, Support.NOTHING),
+            Claim.INCLUDE: self.include is False,
+            Claim.SORT: self.sorted_by_instant is False,
+        }
+        claims = sorted(Claim(c) for c in self.claims)
+        return [f"it claims {c} but {_FOUND[c]}" for c in claims if untrue[c]]
+
     def problems(self) -> tuple[SourceProblem, ...]:
         out = []
+        if wrong := self.contradictions():
+            out.append(
+                problem(
+                    ProblemCode.FHIR_STATEMENT_WRONG,
+                    "the server's CapabilityStatement is wrong (the probes are trusted): "
+                    + "; ".join(wrong),
+                )
+            )
         if self.first_page_only:
             out.append(
                 problem(
@@ -170,7 +238,7 @@ class _Probe:
         self.refusals: list[Refusal] = []
 
     async def run(self) -> Capabilities:
-        statement = await self._statement()
+        statement, claims = await self._statement()
         asc = [("status", "free"), ("_sort", "start"), ("_count", str(PROBE_PAGE))]
         first = await self._search(
             "Slot", [*asc, ("_include", "Slot:schedule"), ("_total", "accurate")]
@@ -192,6 +260,7 @@ class _Probe:
         location = await self._location_with_slots(first, slots)
         return Capabilities(
             statement=statement,
+            claims=claims,
             next_links=next_links,
             offset_paging=offset,
             total=None if first is None else total is not None,
@@ -202,14 +271,17 @@ class _Probe:
             unknown_parameters=await self._unknown(),
         )
 
-    async def _statement(self) -> bool:
+    async def _statement(self) -> tuple[bool, frozenset[str]]:
+        """Whether /metadata is a CapabilityStatement, and what it claims."""
         try:
             body = await self.client.json("GET", f"{self.client.base}/metadata")
         except (SourceTimeout, SourceUnavailable):
             raise
         except SourceError:
-            return False
-        return isinstance(body, dict) and body.get("resourceType") == "CapabilityStatement"
+            return False, frozenset()
+        if not isinstance(body, dict) or body.get("resourceType") != "CapabilityStatement":
+            return False, frozenset()
+        return True, statement_claims(body)
 
     async def _search(
         self, resource_type: str, params: list[tuple[str, str]], *, matters: bool = True

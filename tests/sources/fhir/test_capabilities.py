@@ -12,7 +12,7 @@ from aiohttp import web
 
 from sources.base import SourceContext
 from sources.fhir.adapter import FhirSource
-from sources.fhir.capabilities import Support
+from sources.fhir.capabilities import Capabilities, Claim, Support, statement_claims
 from sources.records import SlotQuery
 from tests.conftest import TEST_NOW, serve
 from tests.sources.fhir.medplum.proxies import Leniency, lenient_proxy
@@ -73,7 +73,42 @@ async def test_the_demo_server_is_learnt_capable_with_no_problem(fhir_server: Te
     assert (learnt.next_links, learnt.include, learnt.sorted_by_instant) == (True, True, True)
     assert learnt.chained is Support.YES and learnt.near is Support.YES
     assert learnt.unknown_parameters is Support.REFUSED
+    # Its CapabilityStatement claims what it does, and the probes agree.
+    assert learnt.claims == {Claim.NEAR, Claim.INCLUDE} and learnt.contradictions() == []
     assert source.problems == ()
+
+
+def test_a_capability_statement_claiming_what_the_server_does_not_do_is_a_warning() -> None:
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "rest": [
+            {
+                "mode": "server",
+                "searchParam": [{"name": "_sort", "type": "string"}],
+                "resource": [
+                    {"type": "Location", "searchParam": [{"name": "near", "type": "special"}]},
+                    {"type": "Slot", "searchInclude": ["Slot:schedule"]},
+                ],
+            }
+        ],
+    }
+    claims = statement_claims(statement)
+    assert claims == {Claim.NEAR, Claim.INCLUDE, Claim.SORT}
+    # Medplum's engine, had it claimed all three: each claim is found untrue by a probe.
+    probed = Capabilities(
+        statement=True,
+        claims=claims,
+        include=False,
+        sorted_by_instant=False,
+        near=Support.REFUSED,
+    )
+    assert len(probed.contradictions()) == 3
+    [wrong] = [p for p in probed.problems() if p.code == "FHIR_STATEMENT_WRONG"]
+    assert wrong.severity.value == "WARNING" and "claims Location near" in wrong.message
+    assert "(claims Location near, _include Slot:schedule, _sort on Slot)" in probed.lines()[0]
+    truthful = Capabilities(statement=True, claims=claims, include=True, sorted_by_instant=True)
+    assert truthful.contradictions() == []
+    assert statement_claims({"resourceType": "CapabilityStatement", "rest": "junk"}) == set()
 
 
 async def test_a_lenient_server_is_learnt_as_ignoring_what_it_ignores(
