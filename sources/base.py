@@ -190,6 +190,13 @@ class Source(ABC):
         return None
 
     @property
+    def cache_generation(self) -> str:
+        """Changes when the adapter learns something that makes its earlier answers
+        untrustworthy (a server found not to sort, or not to page): the source cache
+        keys on it, so answers cached before are not served after."""
+        return ""
+
+    @property
     def problems(self) -> tuple[SourceProblem, ...]:
         """What an operator should fix about this source now (``sources.problems``): a
         ``LOSS`` makes it ``DEGRADED``, a ``WARNING`` leaves its status alone."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sources.base import Source
@@ -72,6 +73,7 @@ class FhirSource(Source):
         self.book = ProblemBook()
         self._probed = False
         self._demoted = False  # found out of order while reading: stays unsorted
+        self._generation: tuple[Capabilities, str] | None = None
         self._refusals: set[Refusal] = set()
         self._learnt = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -103,6 +105,16 @@ class FhirSource(Source):
             finally:
                 self._learnt.set()
             await asyncio.sleep(REFRESH_S)
+
+    @property
+    def cache_generation(self) -> str:
+        """What was learnt, fingerprinted: answers cached under other capabilities (a
+        server since found unsorted) are not served."""
+        capabilities = self.capabilities
+        if self._generation is None or self._generation[0] is not capabilities:
+            lines = "\n".join(capabilities.lines()).encode()
+            self._generation = (capabilities, hashlib.sha256(lines).hexdigest()[:12])
+        return self._generation[1]
 
     async def learn(self) -> Capabilities:
         """Probe the server and read its clinics; log what was learnt or changed, once."""

@@ -93,7 +93,11 @@ class SourceCache:
         return self.backend is not None and self.backend.available
 
     def key(self, source: Source, read: Read[Any]) -> str:
-        return f"{self.namespace}:{source.id}:{_fingerprint(source.config)}:{read.digest()}"
+        generation = source.cache_generation
+        return (
+            f"{self.namespace}:{source.id}:{_fingerprint(source.config)}:"
+            f"{generation}:{read.digest()}"
+        )
 
     async def read(
         self, source: Source, read: Read[T], call: Call[T], budget_s: float | None

@@ -13,6 +13,9 @@ from aiohttp import web
 from sources.base import SourceContext
 from sources.fhir.adapter import FhirSource
 from sources.fhir.capabilities import Capabilities, Claim, Support, statement_claims
+from sources.kv import MemoryBackend
+from sources.pool.cache import SourceCache
+from sources.pool.reads import slots_read
 from sources.records import SlotQuery
 from tests.conftest import TEST_NOW, serve
 from tests.sources.fhir.medplum.proxies import Leniency, lenient_proxy
@@ -164,6 +167,26 @@ async def test_a_page_out_of_order_demotes_the_server_and_the_answer_is_redone(
     assert again.slots == result.slots
     assert source.capabilities.sorted_by_instant is False
     assert "FHIR_UNSORTED" in _codes(source)
+
+
+async def test_answers_cached_before_a_demotion_are_not_served_after(
+    session: aiohttp.ClientSession,
+) -> None:
+    """The source cache keys on what the adapter learnt: once a server is found not to
+    sort, an answer cached while it was trusted to is a miss, not a hit."""
+    source = make_source(session, "http://127.0.0.1:9/fhir")
+    before = source.cache_generation
+    assert before == source.cache_generation  # stable while nothing is learnt
+    source._demote("test")
+    after = source.cache_generation
+    assert after != before
+    cache = SourceCache(MemoryBackend())
+    read = slots_read(SlotQuery(TEST_NOW, WINDOW_END, limit=5))
+    source._demoted = False
+    source.capabilities = source.capabilities.merged(sorted_by_instant=None)
+    key_before = cache.key(source, read)
+    source._demote("test")
+    assert cache.key(source, read) != key_before
 
 
 async def test_a_refused_slot_search_falls_back_to_a_plainer_one(
