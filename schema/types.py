@@ -24,6 +24,7 @@ from schema.enums import (
 )
 from schema.inputs import unset_to_none
 from sources.pool import SourceView
+from sources.problems import ProblemCode
 from sources.records import SourceProblem as ProblemRecord
 from sources.search import FoundSlot, MergedClinic, MergedPhysician
 
@@ -58,8 +59,7 @@ class Address:
 @strawberry.type(description="Something an operator should fix about a booking source.")
 class SourceProblem:
     code: str = strawberry.field(
-        description="Stable: FILE_FAILED, MALFORMED_RECORDS, INCOMPLETE_SEARCH, "
-        "REQUEST_REFUSED, BREAKER_HALF_OPEN..."
+        description="Stable; one of: " + ", ".join(code.value for code in ProblemCode) + "."
     )
     severity: ProblemSeverity
     message: str = strawberry.field(description="What is wrong and what to fix.")
