@@ -8,7 +8,8 @@ Their own output goes to one log file each (``log_dir``), so that the console
 holds the gateway's lines only; ``log_dir=None`` shows it (``--log-level debug``).
 A watchdog reaps a demo process that dies (no zombie is left) and logs it once,
 with its exit status and where its output went: the gateway then reports that
-source unavailable.
+source unavailable. Each runs in a session of its own, so that only ``stop()``
+ends it: the parent must stop them when it is signalled (``python app.py`` does).
 """
 
 from __future__ import annotations
@@ -129,7 +130,11 @@ class DemoProviders:
                 process = self.processes[provider.id]
                 if process.poll() is not None:
                     self.stop()
-                    raise RuntimeError(f"demo provider {provider.id} exited ({process.returncode})")
+                    path = self.log_path(provider.id)
+                    raise RuntimeError(
+                        f"demo provider {provider.id} exited ({exit_status(process.returncode)})"
+                        + (f", its output is in {path}" if path is not None else "")
+                    )
                 if time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(f"demo provider {provider.id} did not start in time")
@@ -145,12 +150,22 @@ class DemoProviders:
     def _spawn(
         self, provider: DemoProvider, argv: list[str], env: dict[str, str]
     ) -> subprocess.Popen[bytes]:
+        # A session of its own: a terminal's Ctrl-C (sent to the whole foreground
+        # group) must not stop it while the gateway drains, which the watchdog
+        # would report as a death; stop() ends it, after the gateway.
         path = self.log_path(provider.id)
         if path is None:
-            return subprocess.Popen(argv, cwd=ROOT, env=env)
+            return subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as out:  # the child keeps its own copy of the descriptor
-            return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def _watch(self) -> None:
         """Reap and report, once, every demo process that exits on its own."""

@@ -45,8 +45,9 @@ class RequestContext:
     # Whether this request may introspect the schema (production: only some keys).
     allow_introspection: bool = True
     # Whether this request sees what is for operators only (a source problem's samples
-    # and upstream diagnostics): development mode; never anonymous clients in production.
-    operator_view: bool = True
+    # and upstream diagnostics): development mode, or an operator's key in production.
+    # False unless the edge says so: a context built elsewhere errs on the safe side.
+    operator_view: bool = False
     # The partner client whose key the request carries (edge/documents/partners.py);
     # None: anonymous.
     client_id: str | None = None

@@ -10,7 +10,8 @@ severity; ``LOSS`` problems make a source ``DEGRADED`` (``sources.pool.health``)
     book.current()  # (SourceProblem(code="REQUEST_REFUSED", ...),)
 
 A noted problem is forgotten ``ttl_s`` after it was last seen: a problem of the
-calls (a refusal) says what happened lately, not forever.
+calls (a refusal) says what happened lately, not forever. ``note`` says when a code
+is news, at most once per ``ttl_s``: what to log, rather than every occurrence.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class ProblemBook:
     def __init__(self, ttl_s: float = 600.0) -> None:
         self.ttl_s = ttl_s
         self._entries: dict[ProblemCode, _Entry] = {}
+        self._announced: dict[ProblemCode, float] = {}
 
     def note(
         self,
@@ -92,9 +94,14 @@ class ProblemBook:
         sample: str | None = None,
         diagnostics: str | None = None,
         count: int = 1,
-    ) -> None:
-        """Count one more occurrence (``count``); the latest message and diagnostics win."""
+    ) -> bool:
+        """Count one more occurrence (``count``); the latest message and diagnostics win.
+        True when the code is news: not announced in the last ``ttl_s`` (log it then)."""
         now = time.monotonic()
+        announced = self._announced.get(code)
+        news = announced is None or now - announced > self.ttl_s
+        if news:
+            self._announced[code] = now
         entry = self._entries.get(code)
         if entry is None or now - entry.seen_at > self.ttl_s:
             entry = self._entries[code] = _Entry(message, 0, now)
@@ -104,6 +111,7 @@ class ProblemBook:
             entry.diagnostics = diagnostics
         if sample and sample not in entry.samples:
             entry.samples = [sample, *entry.samples][:MAX_SAMPLES]
+        return news
 
     def clear(self, code: ProblemCode) -> None:
         self._entries.pop(code, None)

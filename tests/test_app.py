@@ -73,8 +73,11 @@ async def app_process(*args: str, cwd: Path, demo: bool = True) -> AsyncIterator
         argv += ["--demo-base-port", str(demo_port)]
     log = cwd / "app.log"
     with log.open("w") as out:
-        # Popen returns at once; the waits below do not block the loop.
-        process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True)  # noqa: ASYNC220
+        # Popen returns at once; the waits below do not block the loop. Its own
+        # process group, as a shell gives each job: a terminal's Ctrl-C goes to it.
+        process = subprocess.Popen(  # noqa: ASYNC220
+            argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True, process_group=0
+        )
     try:
         deadline = time.monotonic() + 15
         while not await asyncio.to_thread(_ready, port):
@@ -169,7 +172,12 @@ async def test_killing_one_demo_provider_leaves_the_other_and_one_error(tmp_path
     ]
 
 
-async def test_sigterm_stops_the_gateway_and_the_demo_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name
+)
+async def test_a_signal_stops_the_gateway_and_the_demo_processes(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
     async with app_process("--scale", "0.01", cwd=tmp_path) as app:
         assert app.demo_port is not None
         children = [
@@ -177,9 +185,33 @@ async def test_sigterm_stops_the_gateway_and_the_demo_processes(tmp_path: Path) 
             demo_pid("examples.demo_rest", app.demo_port + 1),
             demo_pid("examples.demo_ssl", app.demo_port + 2),
         ]
-        app.process.send_signal(signal.SIGTERM)
+        app.process.send_signal(signum)
         assert await asyncio.to_thread(app.process.wait, 20) == 0
     assert not [pid for pid in children if _alive(pid)]
+
+
+async def test_ctrl_c_stops_the_demo_processes_without_reporting_them_dead(
+    tmp_path: Path,
+) -> None:
+    slow = ("--demo-faults", "demo-fhir=latency:1500ms")
+    async with app_process("--scale", "0.01", *slow, cwd=tmp_path) as app:
+        assert app.demo_port is not None
+        children = [
+            demo_pid("examples.demo_fhir", app.demo_port),
+            demo_pid("examples.demo_rest", app.demo_port + 1),
+            demo_pid("examples.demo_ssl", app.demo_port + 2),
+        ]
+        # A query in flight keeps the gateway draining for a while after the signal.
+        in_flight = asyncio.create_task(app.query(NEAR_ME))
+        await asyncio.sleep(0.3)
+        # Ctrl-C in a terminal signals the whole foreground process group.
+        os.killpg(app.process.pid, signal.SIGINT)
+        assert await asyncio.to_thread(app.process.wait, 20) == 0
+        await in_flight
+    assert not [pid for pid in children if _alive(pid)]
+    log = (tmp_path / "app.log").read_text()
+    assert "exited" not in log and "ERROR" not in log, log
+    assert "Traceback" not in log, log
 
 
 def _reaped(pid: int) -> bool:

@@ -34,7 +34,7 @@ logger = logging.getLogger("passerelle")
 
 def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -> int:
     """Start the demo booking systems (unless ``--no-demo``), then serve the app that
-    ``create_app`` builds until SIGTERM or SIGINT; stop the demo, and return 0."""
+    ``create_app`` builds until SIGTERM, SIGINT or SIGHUP; stop the demo, and return 0."""
     from examples.faults import parse_demo_faults
     from examples.launcher import PROVIDERS, DemoProviders
 
@@ -66,6 +66,10 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
     stopping: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, _frame: stopping.append(signum))
+    # The demo processes run in sessions of their own (a Ctrl-C must not stop them
+    # before the gateway has drained): a closed terminal (SIGHUP) reaches this
+    # process only, which must then stop as on SIGTERM rather than orphan them.
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGTERM))
     demo = None
     try:
         if not args.no_demo:

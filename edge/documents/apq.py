@@ -30,8 +30,14 @@ logger = logging.getLogger("passerelle.apq")
 # A registered query is kept this long after it was last registered.
 KEEP_S = 7 * 24 * 3600.0
 MAX_QUERY_BYTES = 100 * 1024
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 NOT_SUPPORTED = ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED
+
+
+def is_sha256_digest(text: str) -> bool:
+    """Whether ``text`` is a SHA-256 digest in hexadecimal (either case): the form of a
+    persisted query's id, whether APQ registered it or a partner did."""
+    return _SHA256.fullmatch(text) is not None
 
 
 class PersistedQueries:
@@ -61,7 +67,7 @@ class PersistedQueries:
         if not isinstance(persisted, dict) or persisted.get("version") != 1:
             return error_result(NOT_SUPPORTED, "persistedQuery must be {version: 1, sha256Hash}")
         digest = persisted.get("sha256Hash")
-        if not isinstance(digest, str) or not _SHA256.fullmatch(digest.lower()):
+        if not isinstance(digest, str) or not is_sha256_digest(digest):
             return error_result(
                 NOT_SUPPORTED, "persistedQuery.sha256Hash must be 64 hexadecimal digits"
             )

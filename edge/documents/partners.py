@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from dataclasses import replace
 from typing import Any
 
 from strawberry.types.execution import ExecutionResult
 
+from edge.documents.apq import is_sha256_digest
 from edge.operation import Operation
 from resolvers.context import RequestContext
 from schema.error_codes import ErrorCode, error_result
@@ -47,7 +47,6 @@ REFRESH_S = 1.0
 # A log-only client's unregistered operation is logged once a minute at most.
 LOG_EVERY_S = 60.0
 _MAX_KEY_LENGTH = 256
-_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class Partners:
@@ -148,7 +147,7 @@ class Partners:
                 if by_document_id:
                     # Not a trusted document: maybe a query registered by APQ.
                     digest = sent_id.removeprefix("sha256:")
-                    if not _SHA256.fullmatch(digest):
+                    if not is_sha256_digest(digest):
                         return error_result(
                             ErrorCode.PERSISTED_QUERY_NOT_FOUND,
                             "no document is registered under that id",

@@ -18,12 +18,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("partner_client") as batch:
-        batch.add_column(
-            sa.Column("operator", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN on SQLite and PostgreSQL alike (sa.false() renders 0 or false):
+    # batch mode would rebuild the table on SQLite, and dropping the old one deletes
+    # every client's documents when foreign keys are on.
+    op.add_column(
+        "partner_client",
+        sa.Column("operator", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("partner_client") as batch:
-        batch.drop_column("operator")
+    # SQLite >= 3.35 drops a column in place too.
+    op.drop_column("partner_client", "operator")

@@ -3,10 +3,14 @@
 ``RedisLink`` is the only place a Redis client is made: the source cache,
 persisted queries, the response cache and the rate limits all go through the
 link the assembly builds once (``RedisLink.from_url``), so they share one
-connection pool and one view of Redis' health. After a failure the link refuses
-at once for ``OUTAGE_PAUSE_S`` (a dead or hung Redis costs one short timeout per
-pause, not one per request), and says so once in the log. What is built on it
-later (pub/sub for live alerts, leases) uses the same client and the same pause.
+connection pool and one view of Redis' health. After an outage (no connection, a
+timeout, a Redis still loading or read-only) the link refuses at once for
+``OUTAGE_PAUSE_S`` (a dead or hung Redis costs one short timeout per pause, not
+one per request), and says so once in the log. A command error (OOM under
+``noeviction``, WRONGTYPE, a failing script) is no outage: that call alone does
+without Redis, and each kind is logged once per ``COMMAND_ERROR_LOG_S``. What is
+built on it later (pub/sub for live alerts, leases) uses the same client and the
+same pause.
 
     link = RedisLink.from_url("redis://127.0.0.1:6379/0")
     value = await link.call(lambda redis: redis.get("key"))  # CacheUnavailable if down
@@ -20,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.connection import parse_url
@@ -27,7 +32,7 @@ from redis.exceptions import RedisError
 
 from sources.kv.backends import CacheUnavailable
 
-__all__ = ["OUTAGE_PAUSE_S", "REDIS_TIMEOUT_S", "RedisLink"]
+__all__ = ["COMMAND_ERROR_LOG_S", "OUTAGE_PAUSE_S", "REDIS_TIMEOUT_S", "RedisLink"]
 
 logger = logging.getLogger("passerelle.kv")
 
@@ -37,6 +42,18 @@ T = TypeVar("T")
 REDIS_TIMEOUT_S = 0.25
 # After a failure, Redis is left alone this long before it is tried again.
 OUTAGE_PAUSE_S = 5.0
+# A command error of one kind is logged at most this often.
+COMMAND_ERROR_LOG_S = 600.0
+# Redis is not serving: every user would fail alike. Anything else (a ResponseError
+# but these) is about one command, and Redis goes on serving the others.
+# ConnectionError covers BusyLoadingError and AuthenticationError.
+_OUTAGES = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    redis_errors.ClusterDownError,
+    OSError,
+)
 
 
 class RedisLink:
@@ -47,6 +64,7 @@ class RedisLink:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._paused_until = 0.0
+        self._command_errors_logged: dict[str, float] = {}
 
     @classmethod
     def from_url(cls, url: str, timeout_s: float = REDIS_TIMEOUT_S) -> RedisLink:
@@ -76,14 +94,16 @@ class RedisLink:
         return time.monotonic() >= self._paused_until
 
     async def call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-        """``operation`` on the client; ``CacheUnavailable`` at once while paused, or
-        when Redis fails (which starts a pause)."""
+        """``operation`` on the client; ``CacheUnavailable`` at once while paused, when
+        Redis is out (which starts a pause), or when the command fails (which does not)."""
         if not self.available:
             raise CacheUnavailable("redis: paused after a failure")
         try:
             return await operation(self.client)
-        except (RedisError, OSError) as exc:
+        except _OUTAGES as exc:
             raise self._failed(exc) from exc
+        except RedisError as exc:
+            raise self._command_failed(exc) from exc
 
     def script(self, source: str) -> Callable[..., Awaitable[Any]]:
         """A Lua script registered once, run through :meth:`call`."""
@@ -103,6 +123,24 @@ class RedisLink:
             )
         self._paused_until = time.monotonic() + OUTAGE_PAUSE_S
         return CacheUnavailable(f"redis: {type(exc).__name__}")
+
+    def _command_failed(self, exc: RedisError) -> CacheUnavailable:
+        # Redis' own error code (OOM, WRONGTYPE, ERR...) names the kind; the rest of
+        # its message may quote a key or a script's values, so it is not logged.
+        words = str(exc).split(maxsplit=1)
+        code = words[0] if words and words[0].isupper() else "?"
+        kind = f"{type(exc).__name__} {code}"
+        now = time.monotonic()
+        logged = self._command_errors_logged.get(kind)
+        if logged is None or now - logged > COMMAND_ERROR_LOG_S:
+            self._command_errors_logged[kind] = now
+            logger.warning(
+                "redis refused a command (%s): that call did without it; not logged "
+                "again for %.0f min",
+                kind,
+                COMMAND_ERROR_LOG_S / 60,
+            )
+        return CacheUnavailable(f"redis: {kind}")
 
     async def aclose(self) -> None:
         try:

@@ -304,10 +304,17 @@ class SourcePool:
             # It answered, and said this request is not supported: a fact about the
             # server (a problem to fix), not a failure of it.
             health.record(True, elapsed_ms)
-            health.refused(outcome)
-            source.logger.warning(
-                "%s (%.0f ms): %s", outcome, elapsed_ms, outcome.diagnostics or "no diagnostics"
-            )
+            # Logged once per problem window, without the diagnostics: servers echo
+            # the value refused (a client's `near`, a location). Those go to the
+            # source's problems, which only operators read.
+            if health.refused(outcome):
+                source.logger.warning(
+                    "%s (%.0f ms); its diagnostics are in the source's REQUEST_REFUSED "
+                    "problem, and further refusals are not logged for %.0f min",
+                    outcome,
+                    elapsed_ms,
+                    health.problems.ttl_s / 60,
+                )
             return outcome
         ok = not isinstance(outcome, SourceError)
         health.record(ok, elapsed_ms)

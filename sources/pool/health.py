@@ -53,9 +53,10 @@ class SourceHealth:
     latency_ms: float | None = None
     problems: ProblemBook = field(default_factory=ProblemBook)
 
-    def refused(self, error: SourceRefusedRequest) -> None:
-        """A request the source refused as unsupported: it answered, and said no."""
-        self.problems.note(
+    def refused(self, error: SourceRefusedRequest) -> bool:
+        """A request the source refused as unsupported: it answered, and said no.
+        True when it is news to log (the first in the problem book's ``ttl_s``)."""
+        return self.problems.note(
             ProblemCode.REQUEST_REFUSED,
             "the source refused a request as unsupported (HTTP 400/422 OperationOutcome); "
             "its slots for such searches are missing until its adapter uses another plan",

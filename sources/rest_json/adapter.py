@@ -58,8 +58,7 @@ from sources.transport.http import request_json
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
-    from sources.rest_json.options import RestJsonOptions
-from sources.rest_json.payload import Page, Reader
+    from sources.rest_json.payload import Page, Reader
 
 # A hostile or broken upstream may announce any number of pages; never follow more.
 MAX_PAGES: Final = 50

@@ -4,7 +4,8 @@ FEED_NOT_LOADED     LOSS      the first load has not completed: nothing is serve
 REFRESH_FAILED      LOSS      the last refreshes failed: an older copy is served
 FILE_FAILED         LOSS      files of the feed could not be read (too large):
                               their slots are missing (samples: their URLs
-                              without the query, which may hold a signature)
+                              without the query, which may hold a signature,
+                              nor a user and password)
 MALFORMED_RECORDS   WARNING   lines malformed per the specification, or referring
                               to unknown or skipped records, were skipped
                               (samples: the files and their counts)
@@ -28,9 +29,10 @@ __all__ = ["feed_problems", "public_url"]
 
 
 def public_url(url: str) -> str:
-    """A file's URL as an operator may see it: without its query and fragment."""
+    """A file's URL as an operator may see it: without a user and password, its
+    query (which may hold a signature) and its fragment."""
     try:
-        return str(URL(url).with_query(None).with_fragment(None))
+        return str(URL(url).with_user(None).with_query(None).with_fragment(None))
     except ValueError:
         return "?"
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from edge.documents.apq import is_sha256_digest
 from tests.conftest import Gateway, GatewayFactory, fhir_definition, rest_definition
 from tests.node_tools import npm_installed, run_node_json
 
@@ -140,3 +141,19 @@ async def test_apollo_clients_persisted_query_link_works_unchanged_get_included(
     ]
     edges = report["first"]["slots"]["edges"]
     assert len(edges) == 3 and report["second"] == report["first"]
+
+
+@pytest.mark.parametrize(
+    ("text", "digest"),
+    [
+        (hashlib.sha256(b"{ sources { id } }").hexdigest(), True),
+        (hashlib.sha256(b"{ sources { id } }").hexdigest().upper(), True),
+        ("a" * 63, False),
+        ("a" * 65, False),
+        ("g" * 64, False),
+        ("sha256:" + "a" * 64, False),  # the prefix is the caller's to remove
+    ],
+)
+def test_a_persisted_query_id_is_a_sha256_digest_in_either_case(text: str, digest: bool) -> None:
+    # One definition for APQ hashes and partners' document ids alike.
+    assert is_sha256_digest(text) is digest

@@ -145,7 +145,7 @@ NEAR_REFUSED = {
 
 
 @pytest.mark.parametrize("status", [400, 422])
-async def test_refused_requests_never_open_the_breaker_and_their_diagnostics_reach_the_log(
+async def test_refused_requests_never_open_the_breaker_and_their_diagnostics_reach_problems(
     session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
     async with serve(refusing(NEAR_REFUSED, status)) as server:
@@ -171,9 +171,9 @@ async def test_refused_requests_never_open_the_breaker_and_their_diagnostics_rea
         assert len(problem.diagnostics) <= 300
         assert not any(unicodedata.category(c).startswith("C") for c in problem.diagnostics)
     logged = [r.getMessage() for r in caplog.records if r.name == "passerelle.sources.fhir"]
-    assert len(logged) == SourceBreakers.THRESHOLD
-    assert all("Unknown search parameter: near" in line for line in logged)
-    assert not any("\x1b" in line or "\u202e" in line for line in logged)
+    # Once, and not the upstream's words: they may echo what the client asked.
+    [line] = logged
+    assert "REQUEST_REFUSED" in line and "Unknown search parameter" not in line
     await pool.aclose()
 
 

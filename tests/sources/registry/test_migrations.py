@@ -210,3 +210,46 @@ def test_an_in_memory_database_is_migrated_too() -> None:
     with PartnerStore("sqlite://") as store:
         store.create_client("a")
         assert [c.name for c in store.clients()] == ["a"]
+
+
+def test_adding_the_operator_column_keeps_clients_and_their_documents(database_url: str) -> None:
+    """0003 adds a column in place: a table rebuilt (SQLite's batch mode) would be
+    dropped, and with foreign keys on that deletes every document of its clients."""
+    engine = sqlalchemy.create_engine(database_url)
+    if engine.dialect.name == "sqlite":
+
+        @sqlalchemy.event.listens_for(engine, "connect")
+        def _foreign_keys_on(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    now = "2026-12-01 12:00:00+00:00"
+    try:
+        with engine.begin() as connection:
+            command.upgrade(migrations.alembic_config(connection), "0002")
+            connection.execute(
+                text(
+                    "INSERT INTO partner_client (name, key_hash, pepper_id, persisted_only, "
+                    "log_only, allow_introspection, created_at) "
+                    "VALUES ('p', :hash, 'pep', false, false, false, :now)"
+                ),
+                {"hash": "a" * 64, "now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO partner_document (client_name, document_id, body, "
+                    "body_sha256, operation_type, created_at) "
+                    "VALUES ('p', 'd1', '{ sources { id } }', :hash, 'query', :now)"
+                ),
+                {"hash": "b" * 64, "now": now},
+            )
+        # Up, down (the column dropped in place too) and up again.
+        for step, target in ((command.upgrade, "head"), (command.downgrade, "0002")) * 2:
+            with engine.begin() as connection:
+                step(migrations.alembic_config(connection), target)
+            documents = query(database_url, "SELECT client_name, document_id FROM partner_document")
+            assert documents == [("p", "d1")], (step.__name__, target)
+        with engine.begin() as connection:
+            command.upgrade(migrations.alembic_config(connection), "head")
+    finally:
+        engine.dispose()
+    assert query(database_url, "SELECT name, operator FROM partner_client") == [("p", False)]
