@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sources.base import Source
@@ -48,6 +49,7 @@ from sources.records import (
     SlotResult,
     SourceProtocol,
 )
+from sources.transport.failures import redact_for_log
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
@@ -57,6 +59,8 @@ MAX_PAGES = 50
 PAGE_SIZE = MAX_PAGE_SIZE
 # How often what the server does, and its clinics, are read again.
 REFRESH_S = 600.0
+# A refusal of one kind of request is logged at most this often.
+REFUSAL_LOG_S = 600.0
 
 
 class FhirSource(Source):
@@ -74,6 +78,7 @@ class FhirSource(Source):
         self._probed = False
         self._demoted = False  # found out of order while reading: stays unsorted
         self._generation: tuple[Capabilities, str] | None = None
+        self._refusals_logged: dict[str, float] = {}
         self._refusals: set[Refusal] = set()
         self._learnt = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -160,8 +165,14 @@ class FhirSource(Source):
         return (*self.capabilities.problems(), *self.book.current())
 
     def _refused(self, asked: str, diagnostics: str, *, level: str = "warning") -> None:
-        said = diagnostics or "no diagnostics"
-        getattr(self.logger, level)("the server refused %s: %s", asked, said)
+        # Once per kind of request per REFUSAL_LOG_S: a search the server refuses would
+        # otherwise log on every request. The diagnostics go to the log with what could
+        # locate a person masked; whole, they are for operators (the source's problems).
+        now = time.monotonic()
+        if now - self._refusals_logged.get(asked, -REFUSAL_LOG_S) >= REFUSAL_LOG_S:
+            self._refusals_logged[asked] = now
+            said = redact_for_log(diagnostics) if diagnostics else "no diagnostics"
+            getattr(self.logger, level)("the server refused %s: %s", asked, said)
         self.book.note(
             ProblemCode.REQUEST_REFUSED,
             f"the server refused a request it does not support ({asked}); the gateway "

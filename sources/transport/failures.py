@@ -175,6 +175,18 @@ def sanitize_diagnostics(text: str) -> str:
     return text
 
 
+_LOCATING = re.compile(
+    r"-?\d+\.\d+"  # a decimal number: a coordinate, a distance
+    r"|\b[A-Za-z]\d[A-Za-z][ -]?\d[A-Za-z]\d\b"  # a Canadian postal code
+)
+
+
+def redact_for_log(text: str) -> str:
+    """Diagnostics fit for the log: an upstream may echo what it refused, and what
+    a request carried may locate a person (coordinates, a postal code): masked."""
+    return _LOCATING.sub("…", text)
+
+
 def _seconds(*limits: float | None) -> str:
     limit = next((value for value in limits if value), None)
     return f"{limit:g} s" if limit is not None else "its timeout"

@@ -214,3 +214,37 @@ async def test_a_refused_slot_search_falls_back_to_a_plainer_one(
     refused = next(p for p in source.problems if p.code == "REQUEST_REFUSED")
     assert refused.severity.value == "WARNING" and refused.diagnostics == "no _include"
     assert "no _include" in caplog.text
+
+
+async def test_a_refusal_is_logged_once_with_what_could_locate_a_person_masked(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server echoes what it refused; the log gets it once per kind of request,
+    coordinates and postal codes masked; the problem keeps the words for operators."""
+    echoed = "cannot search near=45.5017|-73.5673|25|km from H2X 1Y4"
+
+    async def search(request: web.Request) -> web.Response:
+        form = await request.post()
+        if "_include" in form:
+            outcome = {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "not-supported", "diagnostics": echoed}],
+            }
+            return fhir_json(outcome, 400)
+        return fhir_json(bundle(slot("a")))
+
+    server = await serve_routes(("POST", "/fhir/{type}/_search", search))
+    try:
+        source = make_source(session, str(server.make_url("/fhir")))
+        for _ in range(5):
+            source.capabilities = source.capabilities.merged(include=None)  # ask again
+            await source.search_slots(HOSTILE_QUERY)
+    finally:
+        await server.close()
+    refusals = [r for r in caplog.records if "the server refused" in r.getMessage()]
+    assert len(refusals) == 1
+    logged = refusals[0].getMessage()
+    assert "45.5017" not in logged and "-73.5673" not in logged and "H2X 1Y4" not in logged
+    assert "cannot search near=…|…|25|km from …" in logged
+    refused = next(p for p in source.problems if p.code == "REQUEST_REFUSED")
+    assert refused.diagnostics == echoed  # whole, for operators only
