@@ -193,7 +193,9 @@ async def test_a_signal_stops_the_gateway_and_the_demo_processes(
 async def test_ctrl_c_stops_the_demo_processes_without_reporting_them_dead(
     tmp_path: Path,
 ) -> None:
-    slow = ("--demo-faults", "demo-fhir=latency:1500ms")
+    # The REST demo: slow answers but no start-up probes (the FHIR adapter probes its
+    # server when it starts, which a slow server would drag out).
+    slow = ("--demo-faults", "demo-rest=latency:1500ms")
     async with app_process("--scale", "0.01", *slow, cwd=tmp_path) as app:
         assert app.demo_port is not None
         children = [
