@@ -190,6 +190,18 @@ class Source(ABC):
         return None
 
     @property
+    def last_success_at(self) -> datetime | None:
+        """For a source serving its own copy (a bulk feed): when its upstream last
+        answered a refresh. None: the pool judges by the calls it makes."""
+        return None
+
+    @property
+    def latency_ms(self) -> float | None:
+        """For a source serving its own copy: how long its upstream took to answer that
+        refresh. None: the pool measures its calls."""
+        return None
+
+    @property
     def cache_generation(self) -> str:
         """Changes when the adapter learns something that makes its earlier answers
         untrustworthy (a server found not to sort, or not to page): the source cache

@@ -53,6 +53,7 @@ class ProblemCode(StrEnum):
     REFRESH_FAILED = "REFRESH_FAILED", ProblemSeverity.LOSS
     FILE_FAILED = "FILE_FAILED", ProblemSeverity.LOSS
     MALFORMED_RECORDS = "MALFORMED_RECORDS", ProblemSeverity.WARNING
+    FEED_DEVIATIONS = "FEED_DEVIATIONS", ProblemSeverity.WARNING
 
 
 def problem(

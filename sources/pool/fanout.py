@@ -203,6 +203,8 @@ class SourcePool:
             circuit = self.breakers.status(config.id)
             enabled = config.enabled and adapter is not None
             problems: tuple[SourceProblem, ...] = ()
+            # A source serving its own copy says when its upstream last answered.
+            own = adapter if adapter is not None and adapter.last_success_at else None
             if enabled and adapter is not None:
                 problems = merge_problems(adapter.problems, pool_problems(circuit, health))
             status = source_status(
@@ -218,8 +220,8 @@ class SourcePool:
                     name=config.name,
                     protocol=config.protocol,
                     status=status,
-                    last_success_at=health.last_success_at,
-                    latency_ms=health.latency_ms,
+                    last_success_at=(own and own.last_success_at) or health.last_success_at,
+                    latency_ms=own.latency_ms if own else health.latency_ms,
                     data_as_of=adapter.data_as_of if adapter is not None else None,
                     skipped_records=adapter.skipped_records if adapter is not None else None,
                     problems=problems,

@@ -30,7 +30,10 @@ at least every ``FULL_RELOAD_S`` regardless.
 new one aside and swaps the reference. Until the first load completes, searches raise
 ``SourceNotReady`` (a ``SOURCE_UNAVAILABLE`` to clients, never counted by the breaker) and
 the status is DEGRADED; after a failed refresh the previous
-copy is served, DEGRADED, while retries back off up to ``MAX_BACKOFF_S``. Its problems
+copy is served, DEGRADED, while retries back off up to ``MAX_BACKOFF_S``. A file that
+cannot be read does not void the others: the rest is served, DEGRADED, with a
+``FILE_FAILED`` problem, unless a previous copy is being served and the failure may pass
+(a timeout, a 5xx, a 429): then the refresh fails and that copy stays. Its problems
 (``Source.problems``): ``sources.smart_scheduling.problems``.
 """
 
@@ -40,7 +43,6 @@ import asyncio
 import contextlib
 import math
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -53,6 +55,7 @@ from sources.smart_scheduling.load import resolve, slot_changes
 from sources.smart_scheduling.manifest import covers_since, file_name, read_manifest
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.smart_scheduling.problems import feed_problems
+from sources.smart_scheduling.reports import FileReport, LoadReport, file_report, may_pass
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
@@ -66,37 +69,9 @@ if TYPE_CHECKING:
         SourceProblem,
     )
     from sources.slot_index.index import SlotChange, SlotIndex
-    from sources.smart_scheduling.feed import FeedFile
-    from sources.smart_scheduling.files import How
+    from sources.smart_scheduling.files import Cached, How
     from sources.smart_scheduling.load import Target
     from sources.smart_scheduling.manifest import Manifest
-
-
-@dataclass(frozen=True, slots=True)
-class FileReport:
-    """One file of a load: how it was obtained and what its lines gave."""
-
-    name: str
-    how: How
-    lines: int = 0
-    kept: int = 0
-    busy: int = 0
-    malformed: int = 0
-    unresolved: int = 0
-
-    @property
-    def skipped(self) -> int:
-        return self.malformed + self.unresolved
-
-
-@dataclass(frozen=True, slots=True)
-class LoadReport:
-    """The last completed load (full or delta) and the copy it left being served."""
-
-    delta: bool
-    files: tuple[FileReport, ...]
-    skipped: int
-    slots: int
 
 
 class SmartSchedulingSource(Source):
@@ -135,7 +110,11 @@ class SmartSchedulingSource(Source):
         self._full_at = -math.inf
         self._need_full = False
         self._failures = 0
-        self._refused: tuple[str, ...] = ()  # the URLs of the files refused by the last load
+        # The files the last full load could not read: (URL, why).
+        self._failed: tuple[tuple[str, str], ...] = ()
+        self._manifest_tolerated: tuple[str, ...] = ()
+        self._success_at: datetime | None = None
+        self._latency_ms: float | None = None
         self._as_of: datetime | None = None
         self._skipped: int | None = None
         self._report: LoadReport | None = None
@@ -166,18 +145,28 @@ class SmartSchedulingSource(Source):
                 await task
 
     def status_hint(self) -> SourceStatus | None:
-        if self._index is None or self._failures or self._refused:
+        if self._index is None or self._failures or self._failed:
             return SourceStatus.DEGRADED
         return SourceStatus.UP
 
     @property
     def problems(self) -> tuple[SourceProblem, ...]:
         loaded, report = self._index is not None, self._report
-        return feed_problems(loaded, self._failures, self._as_of, self._refused, report)
+        return feed_problems(loaded, self._failures, self._as_of, self._failed, report)
 
     @property
     def data_as_of(self) -> datetime | None:
         return self._as_of
+
+    @property
+    def last_success_at(self) -> datetime | None:
+        """When the last refresh completed (the publisher answered)."""
+        return self._success_at
+
+    @property
+    def latency_ms(self) -> float | None:
+        """How long the publisher took to answer the manifest request of that refresh."""
+        return self._latency_ms
 
     @property
     def refresh_interval_s(self) -> float:
@@ -253,6 +242,7 @@ class SmartSchedulingSource(Source):
     async def _poll(self) -> None:
         now = time.monotonic()
         since = self._since(now)
+        started = time.perf_counter()
         fetched, body = await fetch_manifest(
             self.session,
             self.id,
@@ -261,7 +251,10 @@ class SmartSchedulingSource(Source):
             headers=conditional_headers(*self._validators) if self._manifest else {},
             timeout_s=self.config.timeout_s,
         )
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
         self._manifest_at = now
+        if not fetched.not_modified:
+            self._manifest_tolerated = fetched.tolerated
         if fetched.not_modified:  # the last manifest loaded, unchanged
             if self._manifest is None:
                 raise SourceBadResponse(self.id, "manifest answered 304 to a first request")
@@ -272,6 +265,7 @@ class SmartSchedulingSource(Source):
             manifest = read_manifest(self.id, self.config.url, body)
             delta = since is not None and self._is_delta(manifest, since)
             if not (await self._delta(manifest) if delta else await self._full_load(manifest)):
+                self._success_at, self._latency_ms = datetime.now(UTC), latency_ms
                 return
         self._manifest, self._manifest_delta = manifest, delta
         if fetched.not_modified:  # a 304 may refresh the validators, or not repeat them
@@ -280,6 +274,7 @@ class SmartSchedulingSource(Source):
         else:
             self._validators = (fetched.etag, fetched.last_modified)
         self._manifest_fresh_until = self._rules().fresh_until(now, fetched)
+        self._success_at, self._latency_ms = datetime.now(UTC), latency_ms
 
     def _is_delta(self, manifest: Manifest, sent: str) -> bool:
         if manifest.since is None or not covers_since(manifest.since, sent):
@@ -293,11 +288,12 @@ class SmartSchedulingSource(Source):
         now = time.monotonic()
         rules, revalidate = self._rules(), bool(self._overlay)
         entries = await self._files.fetch(manifest.outputs, rules, now, revalidate=revalidate)
+        self._give_up_on_failures(entries)
         files = [entry.file for entry, _ in entries if entry is not None]
         changed = (
             self._index is None
             or bool(self._overlay)
-            or any(how in ("fetched", "refused") for _, how in entries)
+            or any(how in ("fetched", "failed") for _, how in entries)
             or self._files.base != files  # FeedFiles compare by identity
         )
         if changed:
@@ -307,16 +303,31 @@ class SmartSchedulingSource(Source):
         self._files.keep(manifest.outputs, entries)
         self._full_at = now
         self._need_full = False
-        self._refused = tuple(
-            url for url, (_, how) in zip(manifest.outputs, entries, strict=True) if how == "refused"
-        )
-        self._as_of = manifest.as_of or datetime.now(UTC)
+        failures = self._files.failures
+        self._failed = tuple((url, failures[url].message) for url in failures)
+        read = [url for url, (entry, _) in zip(manifest.outputs, entries, strict=True) if entry]
+        self._as_of = manifest.as_of_for(read) or datetime.now(UTC)
         reports = tuple(
-            _report(entry.file, how) if entry else FileReport(file_name(url), how)
+            file_report(entry.file, how)
+            if entry
+            else FileReport(file_name(url), how, failure=failures[url].message)
             for url, (entry, how) in zip(manifest.outputs, entries, strict=True)
         )
         self._finish(reports, delta=False)
         return True
+
+    def _give_up_on_failures(self, entries: list[tuple[Cached | None, How]]) -> None:
+        """Raise, for the load to fail as a whole, when no file could be read, or when a
+        copy is being served and a file failed in a way that may pass: the copy is
+        better than the feed without that file's slots."""
+        errors = list(self._files.failures.values())
+        if not errors:
+            return
+        if all(entry is None for entry, _ in entries):
+            raise errors[0]
+        passing = [e for e in errors if may_pass(e)]
+        if self._index is not None and passing:
+            raise passing[0]
 
     async def _delta(self, manifest: Manifest) -> bool:
         """Apply a ``_since`` delta; False when it must wait (or needs a full load)."""
@@ -328,12 +339,8 @@ class SmartSchedulingSource(Source):
             self.logger.info("the delta changes clinics or physicians: full reload at next poll")
             self._need_full = True
             return False
-        index, base, overlay, targets = (
-            self._current(),
-            self._files.base,
-            self._overlay,
-            self._targets,
-        )
+        index, base = self._current(), self._files.base
+        overlay, targets = self._overlay, self._targets
 
         def apply() -> tuple[SlotIndex, dict[int, SlotChange | None]]:
             added, removed, updates = slot_changes(files, base, overlay, targets)
@@ -341,14 +348,16 @@ class SmartSchedulingSource(Source):
 
         self._index, updates = await asyncio.to_thread(apply)
         self._overlay.update(updates)
-        self._as_of = manifest.as_of or datetime.now(UTC)
+        self._as_of = manifest.as_of_for(urls) or datetime.now(UTC)
         self._skipped = (self._skipped or 0) + sum(file.skipped for file in files)
-        self._finish(tuple(_report(file, "fetched") for file in files), delta=True)
+        self._finish(tuple(file_report(file, "fetched") for file in files), delta=True)
         return True
 
     def _finish(self, reports: tuple[FileReport, ...], *, delta: bool) -> None:
         index = self._current()
-        self._report = LoadReport(delta, reports, self._skipped or 0, index.slot_count)
+        self._report = LoadReport(
+            delta, reports, self._skipped or 0, index.slot_count, self._manifest_tolerated
+        )
         for report in reports:
             self._log_file(report)
         fetched = sum(r.how == "fetched" for r in reports)
@@ -366,8 +375,8 @@ class SmartSchedulingSource(Source):
 
     def _log_file(self, report: FileReport) -> None:
         """One line per file and load: counts only, never what the lines held."""
-        if report.how == "refused":
-            return  # said when it was refused
+        if report.how == "failed":
+            return  # said when it failed
         if report.how != "fetched":
             self.logger.debug("%s: %s, %d records reused", report.name, report.how, report.kept)
             return
@@ -384,12 +393,6 @@ class SmartSchedulingSource(Source):
             report.malformed,
             report.unresolved,
         )
-
-
-def _report(file: FeedFile, how: How) -> FileReport:
-    return FileReport(
-        file.name, how, file.lines, file.kept, file.busy, file.malformed, file.unresolved
-    )
 
 
 __all__ = ["FileReport", "LoadReport", "SmartSchedulingSource"]

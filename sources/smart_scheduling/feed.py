@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from sources.records import ClinicRecord
 
 SLOT_CAPACITY_URL = "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
+STRING_NUMBERS = "numbers written as strings"
 MAX_CAPACITY = 100_000
 
 KINDS: tuple[AppointmentType, ...] = tuple(AppointmentType)
@@ -145,10 +146,15 @@ class FeedFile:
     busy: int = 0
     malformed: int = 0
     unresolved: int = 0
+    # Deviations from the specification read all the same, with how often they occurred.
+    tolerated: dict[str, int] = field(default_factory=dict)
 
     @property
     def skipped(self) -> int:
         return self.malformed + self.unresolved
+
+    def tolerate(self, deviation: str, count: int = 1) -> None:
+        self.tolerated[deviation] = self.tolerated.get(deviation, 0) + count
 
     @property
     def kept(self) -> int:
@@ -262,7 +268,9 @@ class FeedReader:
                 phone = slot_booking_phone(slot)
                 phone = None if phone is None else self._phones.setdefault(phone, phone)
             if SLOT_CAPACITY_URL in present:
-                capacity = slot_capacity(slot)
+                capacity, as_string = _capacity(slot)
+                if as_string:
+                    self.file.tolerate(STRING_NUMBERS)
         if capacity is None:
             return False
         self.file.slots.append(slot_id, schedule_id, start, end, kind, url, phone, capacity)
@@ -330,20 +338,29 @@ def slot_type(slot: dict[str, Any]) -> AppointmentType | None:
 
 
 def slot_capacity(slot: dict[str, Any]) -> int | None:
-    """The ``slot-capacity`` extension's count (1 without it); None when it is not a count."""
+    """The ``slot-capacity`` extension's count (1 without it); None when it is not a count.
+    A count written as a string of digits (``"1"``, as a large publisher writes it) is read."""
+    return _capacity(slot)[0]
+
+
+def _capacity(slot: dict[str, Any]) -> tuple[int | None, bool]:
+    """The capacity, and whether it was written as a string."""
     extensions = slot.get("extension")
     for extension in extensions if isinstance(extensions, list) else ():
         if isinstance(extension, dict) and extension.get("url") == SLOT_CAPACITY_URL:
-            value = extension.get("valueInteger")
+            value, as_string = extension.get("valueInteger"), False
+            if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+                value, as_string = int(value.strip()), True
             if isinstance(value, bool) or not isinstance(value, int):
-                return None
-            return value if 1 <= value <= MAX_CAPACITY else None
-    return 1
+                return None, False
+            return (value if 1 <= value <= MAX_CAPACITY else None), as_string
+    return 1, False
 
 
 __all__ = [
     "KINDS",
     "SLOT_CAPACITY_URL",
+    "STRING_NUMBERS",
     "FeedFile",
     "FeedReader",
     "Schedule",

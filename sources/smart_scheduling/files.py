@@ -3,9 +3,10 @@
 A file is fetched again only once its ``Cache-Control: max-age`` has run out and no
 sooner than ``FetchRules.min_interval_s`` after the last fetch (the spec: once a minute);
 until then the copy read last time is reused. A fetch sends the file's validators, and a
-304 reuses the copy. At most ``concurrency`` files are streamed at once, and the first
-failure cancels the others: a load is whole or not at all. A file over the size cap is
-refused (``"refused"``) rather than failing the load.
+304 reuses the copy. At most ``concurrency`` files are streamed at once. A file that
+cannot be read (a 404, a timeout, over the size cap) does not stop the others: it is
+``"failed"`` and ``FeedFiles.failures`` says why; the load decides what that costs.
+A delta is whole or not at all: its first failure cancels the others.
 
     files = FeedFiles(session, source_id, logger)
     entries = await files.fetch(urls, rules, now)  # [(Cached | None, How)], in order
@@ -19,7 +20,7 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from sources.errors import AnswerTooLarge, SourceBadResponse, SourceError
+from sources.errors import SourceBadResponse, SourceError
 from sources.smart_scheduling.feed import FeedReader
 from sources.smart_scheduling.http import conditional_headers, stream_ndjson
 from sources.smart_scheduling.manifest import file_name
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from sources.smart_scheduling.feed import FeedFile
     from sources.smart_scheduling.http import Fetched
 
-How = Literal["fetched", "not modified", "fresh", "refused"]
+How = Literal["fetched", "not modified", "fresh", "failed"]
 _T = TypeVar("_T")
 
 
@@ -74,6 +75,8 @@ class FeedFiles:
         self.source_id = source_id
         self.logger = logger
         self.cached: dict[str, Cached] = {}
+        # The files of the last ``fetch`` that failed, by URL: the error.
+        self.failures: dict[str, SourceError] = {}
         self._delta_fetched: dict[str, float] = {}
 
     @property
@@ -88,6 +91,7 @@ class FeedFiles:
         ``revalidate`` asks again for files still within their max-age: the caller knows
         they changed since (deltas were applied on top of them).
         """
+        self.failures = {}
         jobs = [functools.partial(self._fetch_one, url, rules, now, revalidate) for url in urls]
         return await bounded(jobs, rules.concurrency)
 
@@ -122,11 +126,10 @@ class FeedFiles:
         headers = conditional_headers(cached.etag, cached.last_modified) if cached else {}
         try:
             fetched = await self._stream(url, headers, reader, rules)
-        except AnswerTooLarge:
-            self.logger.warning(
-                "%s: refused, larger than %d bytes", reader.file.name, rules.max_bytes
-            )
-            return None, "refused"
+        except SourceError as exc:
+            self.logger.warning("%s: not read (%s)", reader.file.name, exc.message)
+            self.failures[url] = exc
+            return None, "failed"
         fresh_until = rules.fresh_until(now, fetched)
         if not fetched.not_modified:
             file = reader.finish()
@@ -159,6 +162,8 @@ class FeedFiles:
             on_line=reader.line,
         )
         reader.oversized(fetched.oversized_lines)
+        for deviation in fetched.tolerated:
+            reader.file.tolerate(deviation)
         return fetched
 
 

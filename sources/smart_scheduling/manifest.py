@@ -3,14 +3,15 @@
     manifest = read_manifest(source_id, "https://pub.example/$bulk-publish", decoded_json)
     manifest.outputs  # absolute URLs of the Location, Schedule, Slot (and role) files
 
-Tolerant of what publishers add (``currentAsOf``, an ``extension.state`` given as a string
-rather than a list, unknown fields) and of outputs of types we do not read, which are
+Tolerant of what publishers add (``currentAsOf``, top-level or per file, the latter on the
+output entry or in its ``extension``; an ``extension.state`` given as a string rather than
+a list; unknown fields) and of outputs of types we do not read, which are
 ignored. Strict on what the feed cannot do without: a JSON object with an ``output`` list.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from yarl import URL
@@ -20,6 +21,7 @@ from sources.timeutil import parse_upstream_datetime
 from sources.transport.failures import shape_error
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
 # Resource types whose files are read; PractitionerRole and Practitioner are the
@@ -30,7 +32,8 @@ MAX_OUTPUTS = 1000
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """What a manifest says. ``since`` is the ``_since`` its ``request`` URL carries."""
+    """What a manifest says. ``since`` is the ``_since`` its ``request`` URL carries;
+    ``files_as_of`` the ``currentAsOf`` of the outputs that give their own, by URL."""
 
     transaction_time: str | None
     as_of: datetime | None
@@ -38,6 +41,15 @@ class Manifest:
     outputs: tuple[str, ...]
     deleted: tuple[str, ...] = ()
     ignored: int = 0  # outputs of types we do not read, or with unusable URLs
+    files_as_of: dict[str, datetime] = field(default_factory=dict)
+
+    def as_of_for(self, urls: Iterable[str]) -> datetime | None:
+        """When the data of these files was current: the oldest of their own
+        ``currentAsOf`` and the manifest's (None when nothing says)."""
+        known = [self.files_as_of[url] for url in urls if url in self.files_as_of]
+        if self.as_of is not None:
+            known.append(self.as_of)
+        return min(known, default=None)
 
 
 def read_manifest(source_id: str, manifest_url: str, body: Any) -> Manifest:
@@ -53,6 +65,7 @@ def read_manifest(source_id: str, manifest_url: str, body: Any) -> Manifest:
     outputs: dict[str, None] = {}
     deleted: dict[str, None] = {}
     ignored = 0
+    files_as_of: dict[str, datetime] = {}
     for items, into, types in (
         (body["output"], outputs, READ_TYPES),
         (_as_list(body.get("deleted")), deleted, None),
@@ -63,8 +76,11 @@ def read_manifest(source_id: str, manifest_url: str, body: Any) -> Manifest:
             url = _file_url(base, item, types)
             if url is None:
                 ignored += 1
-            else:
-                into[url] = None
+                continue
+            into[url] = None
+            as_of = _file_as_of(item)
+            if as_of is not None:
+                files_as_of[url] = as_of
     transaction_time = text_value(body.get("transactionTime"))
     return Manifest(
         transaction_time=transaction_time,
@@ -73,6 +89,7 @@ def read_manifest(source_id: str, manifest_url: str, body: Any) -> Manifest:
         outputs=tuple(outputs),
         deleted=tuple(deleted),
         ignored=ignored,
+        files_as_of=files_as_of,
     )
 
 
@@ -106,6 +123,12 @@ def _file_url(base: URL, item: object, types: frozenset[str] | None) -> str | No
     if url.scheme != "https" and url.origin() != base.origin():
         return None
     return str(url)
+
+
+def _file_as_of(item: dict[str, Any]) -> datetime | None:
+    extension = item.get("extension")
+    nested = extension.get("currentAsOf") if isinstance(extension, dict) else None
+    return _instant(item.get("currentAsOf")) or _instant(nested)
 
 
 def _echoed_since(request: object) -> str | None:

@@ -2,10 +2,14 @@
 
 FEED_NOT_LOADED     LOSS      the first load has not completed: nothing is served
 REFRESH_FAILED      LOSS      the last refreshes failed: an older copy is served
-FILE_FAILED         LOSS      files of the feed could not be read (too large):
-                              their slots are missing (samples: their URLs
-                              without the query, which may hold a signature,
-                              nor a user and password)
+FILE_FAILED         LOSS      files of the feed could not be read (an HTTP error,
+                              too large...): their slots are missing (samples:
+                              their URLs without the query, which may hold a
+                              signature, nor a user and password, and why)
+FEED_DEVIATIONS     WARNING   the feed deviates from the specification in ways
+                              read all the same (numbers written as strings, a
+                              byte-order mark, gzip without Content-Encoding...):
+                              nothing is lost (samples: the files and deviations)
 MALFORMED_RECORDS   WARNING   lines malformed per the specification, or referring
                               to unknown or skipped records, were skipped
                               (samples: the files and their counts)
@@ -41,7 +45,7 @@ def feed_problems(
     loaded: bool,
     failures: int,
     as_of: datetime | None,
-    refused: tuple[str, ...],
+    failed: tuple[tuple[str, str], ...],
     report: LoadReport | None,
 ) -> tuple[SourceProblem, ...]:
     """The feed's problems: see the module docstring."""
@@ -63,14 +67,14 @@ def feed_problems(
                 failures,
             )
         )
-    if refused:
+    if failed:
         found.append(
             problem(
                 ProblemCode.FILE_FAILED,
-                "files of the feed could not be read (larger than max_file_bytes); their "
-                "slots are missing: raise max_file_bytes or ask the publisher to split them",
-                len(refused),
-                tuple(public_url(url) for url in refused),
+                "files of the feed could not be read; their slots are missing: ask the "
+                "publisher to fix them (or, for files too large, raise max_file_bytes)",
+                len(failed),
+                tuple(f"{public_url(url)}: {why}" for url, why in failed),
             )
         )
     if report is not None and report.skipped:
@@ -87,4 +91,21 @@ def feed_problems(
                 ),
             )
         )
+    if report is not None and (deviations := _deviations(report)):
+        found.append(
+            problem(
+                ProblemCode.FEED_DEVIATIONS,
+                "the feed deviates from the SMART Scheduling Links specification in ways the "
+                "gateway reads all the same; nothing is lost, but other readers may fail",
+                sum(count for _, count in deviations),
+                tuple(sample for sample, _ in deviations),
+            )
+        )
     return tuple(found)
+
+
+def _deviations(report: LoadReport) -> list[tuple[str, int]]:
+    found = [(f"manifest: {deviation}", 1) for deviation in report.tolerated]
+    for file in report.files:
+        found += [(f"{file.name}: {what} ({n})", n) for what, n in file.tolerated]
+    return found

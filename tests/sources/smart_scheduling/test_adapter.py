@@ -986,15 +986,18 @@ async def test_a_file_over_the_size_cap_is_refused_and_the_rest_loaded(
         await loaded(source)
         report = source.last_load
         assert report is not None
-        assert {f.name: f.how for f in report.files}["/files/slots.ndjson"] == "refused"
+        assert {f.name: f.how for f in report.files}["/files/slots.ndjson"] == "failed"
         assert len(await source.search_clinics(ClinicQuery())) == 2
         assert await slots(source) == []
         assert source.status_hint() is SourceStatus.DEGRADED
-        assert "/files/slots.ndjson: refused, larger than 2000 bytes" in caplog.text
+        too_large = "upstream answer too large (over 2000 bytes)"
+        assert f"/files/slots.ndjson: not read ({too_large})" in caplog.text
         [failed] = source.problems
         assert (failed.code, failed.severity) == ("FILE_FAILED", ProblemSeverity.LOSS)
         # The file as an operator can find it (its URL, without any query).
-        assert failed.samples == (publisher.base + "/files/slots.ndjson",)
+        assert failed.samples == (
+            publisher.base + "/files/slots.ndjson: upstream answer too large (over 2000 bytes)",
+        )
     finally:
         await source.aclose()
 

@@ -1,0 +1,67 @@
+"""What a load of a bulk feed read, file by file: counts only, never what the lines held."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sources.errors import SourceTimeout, SourceUnavailable
+
+if TYPE_CHECKING:
+    from sources.errors import SourceError
+    from sources.smart_scheduling.feed import FeedFile
+    from sources.smart_scheduling.files import How
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """One file of a load: how it was obtained and what its lines gave."""
+
+    name: str
+    how: How
+    lines: int = 0
+    kept: int = 0
+    busy: int = 0
+    malformed: int = 0
+    unresolved: int = 0
+    tolerated: tuple[tuple[str, int], ...] = ()  # deviations read all the same, counted
+    failure: str | None = None  # why a "failed" file could not be read
+
+    @property
+    def skipped(self) -> int:
+        return self.malformed + self.unresolved
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """The last completed load (full or delta) and the copy it left being served.
+    ``tolerated``: the manifest's own deviations."""
+
+    delta: bool
+    files: tuple[FileReport, ...]
+    skipped: int
+    slots: int
+    tolerated: tuple[str, ...] = ()
+
+
+def file_report(file: FeedFile, how: How) -> FileReport:
+    return FileReport(
+        file.name,
+        how,
+        file.lines,
+        file.kept,
+        file.busy,
+        file.malformed,
+        file.unresolved,
+        tuple(file.tolerated.items()),
+    )
+
+
+def may_pass(error: SourceError) -> bool:
+    """A timeout, or an answer saying to come back (5xx, 429, no connection)."""
+    return isinstance(error, SourceTimeout) or (
+        isinstance(error, SourceUnavailable) and error.retryable
+    )
+
+
+__all__ = ["FileReport", "LoadReport", "file_report", "may_pass"]
