@@ -53,6 +53,8 @@ class ProblemCode(StrEnum):
     REFRESH_FAILED = "REFRESH_FAILED", ProblemSeverity.LOSS
     FILE_FAILED = "FILE_FAILED", ProblemSeverity.LOSS
     MALFORMED_RECORDS = "MALFORMED_RECORDS", ProblemSeverity.WARNING
+    OUTSIDE_QUEBEC = "OUTSIDE_QUEBEC", ProblemSeverity.WARNING
+    NO_POSITION = "NO_POSITION", ProblemSeverity.WARNING
 
 
 def problem(

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, ClassVar
 from sources.base import Source
 from sources.errors import SourceBadResponse, SourceError, SourceNotReady
 from sources.records import SourceProtocol, SourceStatus
+from sources.smart_scheduling.feed import NO_PLACES
 from sources.smart_scheduling.files import FeedFiles, FetchRules
 from sources.smart_scheduling.http import conditional_headers, fetch_manifest
 from sources.smart_scheduling.load import resolve, slot_changes
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
         SourceProblem,
     )
     from sources.slot_index.index import SlotChange, SlotIndex
-    from sources.smart_scheduling.feed import FeedFile
+    from sources.smart_scheduling.feed import FeedFile, Places
     from sources.smart_scheduling.files import How
     from sources.smart_scheduling.load import Target
     from sources.smart_scheduling.manifest import Manifest
@@ -83,6 +84,7 @@ class FileReport:
     busy: int = 0
     malformed: int = 0
     unresolved: int = 0
+    places: Places = NO_PLACES
 
     @property
     def skipped(self) -> int:
@@ -387,9 +389,8 @@ class SmartSchedulingSource(Source):
 
 
 def _report(file: FeedFile, how: How) -> FileReport:
-    return FileReport(
-        file.name, how, file.lines, file.kept, file.busy, file.malformed, file.unresolved
-    )
+    counts = (file.lines, file.kept, file.busy, file.malformed, file.unresolved, file.places)
+    return FileReport(file.name, how, *counts)
 
 
 __all__ = ["FileReport", "LoadReport", "SmartSchedulingSource"]

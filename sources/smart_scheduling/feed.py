@@ -2,7 +2,8 @@
 
 :class:`FeedReader` takes the lines of one file as they arrive and keeps:
 
-- Locations as ``ClinicRecord``s (a Location without a name or a Quebec region is skipped);
+- Locations as ``ClinicRecord``s (a Location without a name or a Quebec region is skipped;
+  one outside Quebec is not served, its id kept to count it and its slots);
 - Practitioners and PractitionerRoles as their JSON objects (few, and needed whole to
   build ``PhysicianRecord``s once every file is read);
 - Schedules as their actors' ids;
@@ -22,7 +23,7 @@ from __future__ import annotations
 import re
 from array import array
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -31,6 +32,7 @@ from sources.fhir.resources import (
     BOOKING_PHONE_URL,
     appointment_type,
     clinic_record,
+    location_in_quebec,
     ref_id,
     refs,
     slot_booking_phone,
@@ -116,6 +118,18 @@ class SlotColumns:
         self._schedule_codes = {}
 
 
+class Places(NamedTuple):
+    """Of one file: Locations outside Quebec (not served), their free slots, and Quebec
+    Locations served without a position."""
+
+    outside: int = 0
+    outside_slots: int = 0
+    no_position: int = 0
+
+
+NO_PLACES = Places()
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """A Schedule's actors, by id."""
@@ -145,6 +159,9 @@ class FeedFile:
     busy: int = 0
     malformed: int = 0
     unresolved: int = 0
+    outside: set[str] = field(default_factory=set)  # Locations outside Quebec, not served
+    outside_slots: int = 0  # their free slots, set when the load resolves the file
+    no_position: int = 0  # Quebec Locations served without a position
 
     @property
     def skipped(self) -> int:
@@ -163,9 +180,18 @@ class FeedFile:
         return read - self.unresolved
 
     @property
+    def places(self) -> Places:
+        return Places(len(self.outside), self.outside_slots, self.no_position)
+
+    @property
     def has_non_slots(self) -> bool:
         return bool(
-            self.locations or self.practitioners or self.roles or self.schedules or self.gone_other
+            self.locations
+            or self.outside
+            or self.practitioners
+            or self.roles
+            or self.schedules
+            or self.gone_other
         )
 
 
@@ -213,10 +239,14 @@ class FeedReader:
             return False
         resource["id"] = rid
         if kind == "Location":
+            if location_in_quebec(resource) is False:
+                self.file.outside.add(rid)
+                return True
             clinic = clinic_record(self.source_id, resource)
             if clinic is None:
                 return False
             self.file.locations[rid] = clinic
+            self.file.no_position += clinic.location is None
         elif kind == "Schedule":
             actors = resource.get("actor")
             schedule = Schedule(
@@ -343,9 +373,11 @@ def slot_capacity(slot: dict[str, Any]) -> int | None:
 
 __all__ = [
     "KINDS",
+    "NO_PLACES",
     "SLOT_CAPACITY_URL",
     "FeedFile",
     "FeedReader",
+    "Places",
     "Schedule",
     "SlotColumns",
     "slot_capacity",
