@@ -54,6 +54,8 @@ class ProblemCode(StrEnum):
     FILE_FAILED = "FILE_FAILED", ProblemSeverity.LOSS
     MALFORMED_RECORDS = "MALFORMED_RECORDS", ProblemSeverity.WARNING
     FEED_DEVIATIONS = "FEED_DEVIATIONS", ProblemSeverity.WARNING
+    OUTSIDE_QUEBEC = "OUTSIDE_QUEBEC", ProblemSeverity.WARNING
+    NO_POSITION = "NO_POSITION", ProblemSeverity.WARNING
 
 
 def problem(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from yarl import URL
 
 from sources.geo import infer_region, normalize_postal_code, valid_point
+from sources.quebec import in_quebec
 from sources.records import Address, AppointmentType, ClinicRecord, Identifier, PhysicianRecord
 
 if TYPE_CHECKING:
@@ -69,13 +70,14 @@ _T = TypeVar("_T")
 
 
 def clinic_record(source_id: str, resource: dict[str, Any]) -> ClinicRecord | None:
-    """A clinic from a ``Location``; None without a name or a region we can place it in."""
+    """A clinic from a ``Location``; None without a name or a region we can place it in,
+    and None outside Quebec (:func:`location_in_quebec`), never given a Quebec region."""
     name = text_value(resource.get("name"))
     address = _address(resource)
     point = location_point(resource)
     code = postal_code(resource)
     region = infer_region(code, point)
-    if name is None or region is None:
+    if name is None or region is None or location_in_quebec(resource) is False:
         return None
     lines = [line for item in _as_list(address.get("line")) if (line := text_value(item))]
     phones = (
@@ -205,6 +207,18 @@ def slot_booking_phone(slot: dict[str, Any]) -> str | None:
 def location_point(resource: dict[str, Any]) -> GeoPoint | None:
     position = _as_dict(resource.get("position"))
     return valid_point(_number(position.get("latitude")), _number(position.get("longitude")))
+
+
+def location_in_quebec(resource: dict[str, Any]) -> bool | None:
+    """Whether a Location is in Quebec, by the rule of ``sources.quebec`` (its first
+    address's postal code, country and state, else its position); None when nothing says."""
+    address = _address(resource)
+    return in_quebec(
+        text_value(address.get("postalCode")),
+        text_value(address.get("state")),
+        text_value(address.get("country")),
+        location_point(resource),
+    )
 
 
 def postal_code(resource: dict[str, Any]) -> str | None:
@@ -339,6 +353,7 @@ __all__ = [
     "appointment_type",
     "clinic_record",
     "identifiers",
+    "location_in_quebec",
     "location_point",
     "physician_record",
     "postal_code",

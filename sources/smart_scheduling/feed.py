@@ -2,7 +2,8 @@
 
 :class:`FeedReader` takes the lines of one file as they arrive and keeps:
 
-- Locations as ``ClinicRecord``s (a Location without a name or a Quebec region is skipped);
+- Locations as ``ClinicRecord``s (a Location without a name or a Quebec region is skipped;
+  one outside Quebec is not served, its id kept to count it and its slots);
 - Practitioners and PractitionerRoles as their JSON objects (few, and needed whole to
   build ``PhysicianRecord``s once every file is read);
 - Schedules as their actors' ids;
@@ -31,6 +32,7 @@ from sources.fhir.resources import (
     BOOKING_PHONE_URL,
     appointment_type,
     clinic_record,
+    location_in_quebec,
     ref_id,
     refs,
     slot_booking_phone,
@@ -38,6 +40,7 @@ from sources.fhir.resources import (
     text_value,
 )
 from sources.records import AppointmentType
+from sources.smart_scheduling.reports import NO_PLACES, Places
 from sources.timeutil import parse_upstream_datetime
 
 if TYPE_CHECKING:
@@ -148,6 +151,9 @@ class FeedFile:
     unresolved: int = 0
     # Deviations from the specification read all the same, with how often they occurred.
     tolerated: dict[str, int] = field(default_factory=dict)
+    outside: set[str] = field(default_factory=set)  # Locations outside Quebec, not served
+    outside_slots: int = 0  # their free slots, set when the load resolves the file
+    no_position: int = 0  # Quebec Locations served without a position
 
     @property
     def skipped(self) -> int:
@@ -169,9 +175,18 @@ class FeedFile:
         return read - self.unresolved
 
     @property
+    def places(self) -> Places:
+        return Places(len(self.outside), self.outside_slots, self.no_position)
+
+    @property
     def has_non_slots(self) -> bool:
         return bool(
-            self.locations or self.practitioners or self.roles or self.schedules or self.gone_other
+            self.locations
+            or self.outside
+            or self.practitioners
+            or self.roles
+            or self.schedules
+            or self.gone_other
         )
 
 
@@ -219,10 +234,14 @@ class FeedReader:
             return False
         resource["id"] = rid
         if kind == "Location":
+            if location_in_quebec(resource) is False:
+                self.file.outside.add(rid)
+                return True
             clinic = clinic_record(self.source_id, resource)
             if clinic is None:
                 return False
             self.file.locations[rid] = clinic
+            self.file.no_position += clinic.location is None
         elif kind == "Schedule":
             actors = resource.get("actor")
             schedule = Schedule(
@@ -359,10 +378,12 @@ def _capacity(slot: dict[str, Any]) -> tuple[int | None, bool]:
 
 __all__ = [
     "KINDS",
+    "NO_PLACES",
     "SLOT_CAPACITY_URL",
     "STRING_NUMBERS",
     "FeedFile",
     "FeedReader",
+    "Places",
     "Schedule",
     "SlotColumns",
     "slot_capacity",

@@ -50,13 +50,19 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
         schedules.update((k, (file, v)) for k, v in file.schedules.items())
 
     physicians, role_physician = _physicians(source_id, clinics, practitioners, roles)
+    # Locations outside Quebec are not served: their schedules and slots are counted
+    # apart (``FeedFile.outside_slots``), not as unresolved.
+    outside = {lid for file in files for lid in file.outside if lid not in clinics}
     targets: dict[str, Target] = {}
+    abroad: set[str] = set()
     for schedule_id, (file, schedule) in schedules.items():
         target = _target(schedule, clinics, physicians, role_physician)
-        if target is None:
-            file.unresolved += 1
-        else:
+        if target is not None:
             targets[schedule_id] = target
+        elif any(lid in outside for lid in schedule.location_ids):
+            abroad.add(schedule_id)
+        else:
+            file.unresolved += 1
 
     builder = SlotIndexBuilder(source_id)
     for clinic in clinics.values():
@@ -70,6 +76,8 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
                 file.unresolved += 1
             else:
                 add(target[0], target[1], start, end, kind, url, phone, capacity)
+        file.outside_slots = _slots_of(file, abroad)
+        file.unresolved -= file.outside_slots  # counted as unresolved just above
     return Resolved(builder.build(), targets)
 
 
@@ -171,6 +179,15 @@ def _target(
         return clinic, None
     physician = next((p for p in named if p is not None), None)
     return None if physician is None else (clinic, physician)
+
+
+def _slots_of(file: FeedFile, schedule_ids: set[str]) -> int:
+    """How many of the file's free slots belong to these schedules."""
+    if not schedule_ids:
+        return 0
+    columns = file.slots
+    codes = {n for n, sid in enumerate(columns.schedule_ids) if sid in schedule_ids}
+    return sum(code in codes for code in columns.schedules) if codes else 0
 
 
 Row = tuple[Target | None, int, int, Any, str | None, str | None, int]

@@ -13,6 +13,10 @@ FEED_DEVIATIONS     WARNING   the feed deviates from the specification in ways
 MALFORMED_RECORDS   WARNING   lines malformed per the specification, or referring
                               to unknown or skipped records, were skipped
                               (samples: the files and their counts)
+OUTSIDE_QUEBEC      WARNING   Locations outside Quebec (``sources.quebec``) are not
+                              served; count: the Locations (message: their free slots)
+NO_POSITION         WARNING   Quebec Locations without a position are served by every
+                              search except ``near``; count: the Locations
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ def feed_problems(
                 tuple(sample for sample, _ in deviations),
             )
         )
+    if report is not None:
+        found.extend(_place_problems(report))
     return tuple(found)
 
 
@@ -108,4 +114,31 @@ def _deviations(report: LoadReport) -> list[tuple[str, int]]:
     found = [(f"manifest: {deviation}", 1) for deviation in report.tolerated]
     for file in report.files:
         found += [(f"{file.name}: {what} ({n})", n) for what, n in file.tolerated]
+    return found
+
+
+def _place_problems(report: LoadReport) -> list[SourceProblem]:
+    outside = sum(f.places.outside for f in report.files)
+    outside_slots = sum(f.places.outside_slots for f in report.files)
+    no_position = sum(f.places.no_position for f in report.files)
+    found = []
+    if outside:
+        found.append(
+            problem(
+                ProblemCode.OUTSIDE_QUEBEC,
+                f"{outside} locations outside Quebec, with {outside_slots} free slots, are "
+                "not served (the gateway serves Quebec; see sources/quebec.py for the rule)",
+                outside,
+                tuple(f"{f.name}: {f.places.outside}" for f in report.files if f.places.outside),
+            )
+        )
+    if no_position:
+        found.append(
+            problem(
+                ProblemCode.NO_POSITION,
+                f"{no_position} Quebec locations have no position: served by every search "
+                "except `near`; ask the publisher for Location.position",
+                no_position,
+            )
+        )
     return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sources.errors import SourceTimeout, SourceUnavailable
 
@@ -11,6 +11,18 @@ if TYPE_CHECKING:
     from sources.errors import SourceError
     from sources.smart_scheduling.feed import FeedFile
     from sources.smart_scheduling.files import How
+
+
+class Places(NamedTuple):
+    """Of one file: Locations outside Quebec (not served), their free slots, and Quebec
+    Locations served without a position."""
+
+    outside: int = 0
+    outside_slots: int = 0
+    no_position: int = 0
+
+
+NO_PLACES = Places()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +38,7 @@ class FileReport:
     unresolved: int = 0
     tolerated: tuple[tuple[str, int], ...] = ()  # deviations read all the same, counted
     failure: str | None = None  # why a "failed" file could not be read
+    places: Places = NO_PLACES  # locations outside Quebec, or without a position
 
     @property
     def skipped(self) -> int:
@@ -54,6 +67,7 @@ def file_report(file: FeedFile, how: How) -> FileReport:
         file.malformed,
         file.unresolved,
         tuple(file.tolerated.items()),
+        places=file.places,
     )
 
 
@@ -64,4 +78,4 @@ def may_pass(error: SourceError) -> bool:
     )
 
 
-__all__ = ["FileReport", "LoadReport", "file_report", "may_pass"]
+__all__ = ["NO_PLACES", "FileReport", "LoadReport", "Places", "file_report", "may_pass"]

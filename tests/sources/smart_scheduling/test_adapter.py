@@ -245,6 +245,7 @@ def location(
             "state": "QC",
             "postalCode": postal,
         },
+        "position": {"latitude": 45.52, "longitude": -73.58},
     }
 
 
@@ -462,7 +463,7 @@ async def test_malformed_lines_and_unknown_references_are_skipped_counted_and_lo
     publisher.put(
         "/files/locations.ndjson",
         location("loc-1"),
-        location("ottawa", postal="K1A 0B1"),  # no Quebec region
+        location("ottawa", postal="K1A 0B1"),  # outside Quebec: counted apart (test_places.py)
         b'{"resourceType": "Location", ',  # cut short
         {k: v for k, v in location("x").items() if k != "id"},
     )
@@ -506,16 +507,16 @@ async def test_malformed_lines_and_unknown_references_are_skipped_counted_and_lo
     }
     assert counts == {
         "/files/slots.ndjson": (13, 1, 1, 8, 3, 11),
-        "/files/locations.ndjson": (4, 1, 0, 3, 0, 3),
+        "/files/locations.ndjson": (4, 1, 0, 2, 0, 2),
         "/files/schedules.ndjson": (4, 1, 0, 1, 2, 3),
     }
-    assert source.skipped_records == report.skipped == 17
+    assert source.skipped_records == report.skipped == 16
     # Malformed records are a WARNING: the source stays UP, the operator sees where.
-    [malformed] = source.problems
+    [malformed, _outside] = source.problems
     assert (malformed.code, malformed.severity, malformed.count) == (
         "MALFORMED_RECORDS",
         ProblemSeverity.WARNING,
-        17,
+        16,
     )
     assert malformed.samples[0] == "/files/slots.ndjson: 8 malformed, 3 unresolved"
     assert source.status_hint() is SourceStatus.UP
