@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
+from sources.pool.fanout import SourcePool
 from sources.records import ProblemSeverity, SlotQuery, SourceStatus
+from sources.search.federation import Federation
+from sources.search.results import CountKind, SlotCount
 from tests.conftest import TEST_NOW
 from tests.sources.smart_scheduling import test_real_feeds as real
 from tests.sources.smart_scheduling.recorded_feeds import (
@@ -43,6 +46,7 @@ from tests.sources.smart_scheduling.recorded_feeds import (
     relocated,
     resources,
 )
+from tests.sources.smart_scheduling.test_adapter import until
 from tests.sources.smart_scheduling.test_real_feeds import RawPublisher, loaded, make_source
 
 if TYPE_CHECKING:
@@ -56,10 +60,10 @@ raw = real.raw  # a loopback publisher serving bytes as given
 # -- serving and searching -----------------------------------------------------------------
 
 
-async def load(
+def publish(
     raw: RawPublisher, feed: Feed, files: Mapping[str, bytes], manifest: bytes | None = None
-) -> SmartSchedulingSource:
-    """The feed served as given, loaded once by a new source (closed again)."""
+) -> str:
+    """Serve ``files`` (and the feed's manifest, or ``manifest``) as given; the manifest's URL."""
     raw.bodies = dict(files)
     raw.headers = feed.headers
     manifest = feed.manifest if manifest is None else manifest
@@ -67,6 +71,14 @@ async def load(
     raw.bodies[url.removeprefix(raw.base)] = manifest.replace(
         RECORDED_ORIGIN.encode(), raw.base.encode()
     )
+    return url
+
+
+async def load(
+    raw: RawPublisher, feed: Feed, files: Mapping[str, bytes], manifest: bytes | None = None
+) -> SmartSchedulingSource:
+    """The feed served as given, loaded once by a new source (closed again)."""
+    url = publish(raw, feed, files, manifest)
     async with aiohttp.ClientSession() as session:
         source = make_source(session, url)
         try:
@@ -204,6 +216,39 @@ async def test_a_recorded_feed_moved_to_quebec_serves_every_free_slot(
     _warnings_only(source)
     assert set(problems(source)) <= {"FEED_DEVIATIONS", *PLACE_WARNINGS}
     assert _place_warnings(source) == counts.no_position
+
+
+@pytest.mark.parametrize("folder", ["spec-ex", "riteaid-nj", "prepmod-wa"])
+async def test_the_federation_pages_through_every_slot_of_a_feed_moved_to_quebec(
+    raw: RawPublisher, folder: str
+) -> None:
+    """As a client pages: the clinics merged across sources, identical slots removed,
+    100 at a time; nothing the adapter serves is lost on the way."""
+    feed = recorded(folder)
+    files = relocated(feed.files)
+    counts = count(files)
+    url = publish(raw, feed, files)
+    found: Counter[Key] = Counter()
+    async with aiohttp.ClientSession() as session:
+        pool = SourcePool(session)
+        await pool.sync([make_source(session, url).config])
+        try:
+            await until(lambda: pool.views()[0].status is SourceStatus.UP)
+            query, after = SlotQuery(*counts.window, limit=100), None
+            while True:
+                page = await Federation(pool).search_slots(query, after)
+                assert not page.errors
+                if after is None:  # counted on the first page (the API carries it on)
+                    assert page.count == SlotCount(counts.free, CountKind.EXACT)
+                found.update(
+                    (s.record.clinic_local_id, s.record.start, s.record.end, s.record.capacity or 1)
+                    for s in page.slots
+                )
+                if (after := page.end()) is None:
+                    break
+        finally:
+            await pool.aclose()
+    assert found == counts.all_served()
 
 
 @pytest.mark.parametrize("folder", WHOLE)
