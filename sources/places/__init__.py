@@ -13,7 +13,7 @@ Whether a place is in Quebec at all is ``sources.quebec``'s rule.
 
 from sources.places.locate import Place, PlaceKind, locate
 from sources.places.municipalities import Municipality, municipality, place_key
-from sources.places.tally import NO_PLACES, Places, PlaceTally, place_problems
+from sources.places.tally import NO_PLACES, Places, PlaceTally, RecentPlaces, place_problems
 
 __all__ = [
     "NO_PLACES",
@@ -22,6 +22,7 @@ __all__ = [
     "PlaceKind",
     "PlaceTally",
     "Places",
+    "RecentPlaces",
     "locate",
     "municipality",
     "place_key",

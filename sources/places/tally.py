@@ -12,7 +12,8 @@ APPROXIMATE_POSITION  WARNING   Quebec locations without a position, placed at t
                                 distances are approximate; count: the locations
 
 A bulk feed counts per file (``Places``, in its load report); an adapter that reads
-per request keeps a :class:`PlaceTally` of the locations it has met, by id.
+per request keeps a :class:`PlaceTally` of the locations it has met, by id (a
+:class:`RecentPlaces` when nothing else tells it when to forget them).
 
     tally = PlaceTally()
     tally.note("L1", locate(...))
@@ -21,6 +22,7 @@ per request keeps a :class:`PlaceTally` of the locations it has met, by id.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, NamedTuple
 
 from sources.places.locate import PlaceKind
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from sources.places.locate import Place
     from sources.records import SourceProblem
 
-__all__ = ["NO_PLACES", "PlaceTally", "Places", "place_problems"]
+__all__ = ["NO_PLACES", "PlaceTally", "Places", "RecentPlaces", "place_problems"]
 
 
 class Places(NamedTuple):
@@ -77,6 +79,33 @@ class PlaceTally:
             len(kinds[PlaceKind.NO_POSITION]),
             len(kinds[PlaceKind.APPROXIMATE]),
         )
+
+
+class RecentPlaces:
+    """The places met lately: those of the last ``ttl_s`` to twice that (two tallies,
+    the older dropped as the newer comes of age), so a location fixed upstream or gone
+    stops being counted."""
+
+    def __init__(self, ttl_s: float = 600.0) -> None:
+        self.ttl_s = ttl_s
+        self._older = PlaceTally()
+        self._newer = PlaceTally()
+        self._since = time.monotonic()
+
+    @property
+    def current(self) -> PlaceTally:
+        """The tally to note what is read now in."""
+        if time.monotonic() - self._since > self.ttl_s:
+            self._older, self._newer, self._since = self._newer, PlaceTally(), time.monotonic()
+        return self._newer
+
+    def tally(self) -> PlaceTally:
+        """Both tallies, merged."""
+        current = self.current  # first: it may drop the older tally
+        merged = PlaceTally()
+        merged.merge(self._older)
+        merged.merge(current)
+        return merged
 
 
 def place_problems(
