@@ -194,7 +194,7 @@ class _Check:
             return False
         if answer.status in (401, 403):
             given = self.config.credentials_env
-            if given:
+            if self.config.credentials:
                 report.failed(
                     "auth", f"{asked} refused the credentials in ${given} (HTTP {answer.status})",
                     f"check the token in ${given}; it is sent as Authorization: Bearer",
