@@ -122,3 +122,52 @@ async def test_an_api_of_another_format_is_one_failed_check(rest_server: TestSer
     assert (report.exit_code, check.name, check.outcome) == (1, "reachable", Outcome.FAIL)
     assert "answered text/html that is not JSON, not the paging envelope" in check.detail
     assert "examples/demo_rest/server.py" in check.fix
+
+
+def _unreadable(nameless: int) -> object:
+    """Slots whose id ends in ``-0`` get a type no one knows; clinic ``nameless`` no name."""
+
+    @web.middleware
+    async def rewrite(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if response.status != 200 or not request.path.startswith("/api/v1/"):
+            return response
+        assert isinstance(response, web.Response)
+        body = json.loads(response.body)  # type: ignore[arg-type]
+        for item in body["resultats"]:
+            if str(item["id"]).endswith("-0"):
+                item["type_rdv"] = "inconnu"
+            if item["id"] == nameless and "nom" in item and "adresse" in item:
+                item["nom"] = None
+        return web.json_response(body)
+
+    return rewrite
+
+
+async def test_free_slots_that_cannot_be_read_are_lost_and_said_why(world: World) -> None:
+    nameless = world.clinics_for("rest")[0]
+    app = demo_rest.build_app(world, api_key=REST_KEY)
+    app.middlewares.append(_unreadable(demo_rest.clinic_api_id(nameless.id)))
+    async with serve(app) as server:
+        report = await run_check(keyed(server))  # type: ignore[arg-type]
+    free = [
+        s
+        for c in world.clinics_for("rest")
+        for s in world.slots_between(c.id, TEST_NOW, TEST_NOW + WINDOW)
+        if s.free
+    ]
+    typeless = sum(s.id.endswith("-0") for s in free)
+    of_nameless = sum(s.clinic_id == nameless.id and not s.id.endswith("-0") for s in free)
+    assert typeless and of_nameless
+    assert report.exit_code == 1
+    [lost] = report.not_served
+    assert (lost.reason, lost.slots, lost.loss) == (
+        "MALFORMED_RECORDS",
+        typeless + of_nameless,
+        True,
+    )
+    assert f"{typeless} unknown appointment type" in lost.detail
+    assert f"{of_nameless} of a clinic that cannot be read (missing id or name)" in lost.detail
+    assert report.served == len(free) - typeless - of_nameless
+    assert "unknown appointment type" in details(report, "fields")
+    assert [c.outcome for c in report.checks if c.name == "records"] == [Outcome.FAIL]
