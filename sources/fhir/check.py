@@ -34,7 +34,6 @@ import orjson
 from sources.errors import AnswerTooLarge, SourceError
 from sources.fhir.adapter import MAX_PAGES, PAGE_SIZE, FhirSource
 from sources.fhir.capabilities import learn
-from sources.fhir.resources import location_in_quebec, location_point
 from sources.fhir.tally import WINDOW, searches, tally_window
 from sources.fhir.verdicts import tell_capabilities
 from sources.problems import ProblemCode
@@ -60,6 +59,7 @@ _TOLD = frozenset(
         ProblemCode.INCOMPLETE_SEARCH,
         ProblemCode.OUTSIDE_QUEBEC,
         ProblemCode.NO_POSITION,
+        ProblemCode.APPROXIMATE_POSITION,
     }
 )
 _BEARER_FIX = "give the key in --credentials-env NAME (it is sent as Authorization: Bearer)"
@@ -317,19 +317,15 @@ class _Check:
                 "each search asks the server", "send next links on Location searches",
             )  # fmt: skip
             return "not kept (searched per request)"
-        outside = sum(location_in_quebec(r) is False for r in locations.values())
-        unplaced = [
-            r
-            for r in locations.values()
-            if location_in_quebec(r) is not False and location_point(r) is None
-        ]
+        places = directory.tally.places
         detail = f"{len(locations)} Locations read whole"
-        detail += f", {outside} outside Quebec (not served)" if outside else ""
-        if unplaced:
+        detail += f", {places.outside} outside Quebec (not served)" if places.outside else ""
+        if places.no_position or places.approximate:
             self.report.warned(
                 "clinics",
-                f"{detail}; {len(unplaced)} without a position: their slots are served by "
-                "every search but near-me",
+                f"{detail}; without a position: {places.approximate} placed at their city's "
+                f"centre (distances approximate), {places.no_position} served by every search "
+                "but near-me",
                 "give every Location a position (latitude, longitude)",
             )
         else:

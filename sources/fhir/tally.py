@@ -26,9 +26,10 @@ from sources.errors import SourceError, SourceRefusedRequest
 from sources.fhir.adapter import MAX_PAGES, PAGE_SIZE
 from sources.fhir.found import Found
 from sources.fhir.plan import FULL_READ_MAX, SlotPlan
-from sources.fhir.resources import appointment_type, location_in_quebec, ref_id, refs
+from sources.fhir.resources import appointment_type, ref_id, refs
 from sources.fhir.slots import OutOfOrder, SlotSearch
 from sources.geo import distance_km
+from sources.places import PlaceKind
 from sources.records import AppointmentType, SlotQuery
 from sources.timeutil import parse_upstream_datetime
 from sources.transport.failures import redact_for_log
@@ -75,7 +76,9 @@ class _Tally(Found):
             pass  # unreadable, below
         # Outside Quebec first: such a slot is not the gateway's to serve, readable or not.
         location = self._location(raw)
-        if location is not None and location_in_quebec(location) is False:
+        if location is not None:
+            self.clinic(location["id"])  # placed as the adapter places it
+        if location is not None and location["id"] in self.places.kinds[PlaceKind.OUTSIDE_QUEBEC]:
             self.outside[location["id"]] += 1
         else:
             why = self._unreadable(raw)

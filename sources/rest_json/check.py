@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sources.errors import AnswerTooLarge, SourceError
+from sources.problems import ProblemCode
 from sources.rest_json.adapter import MAX_PAGES, RestJsonSource
 from sources.rest_json.raw import LONGEST_WAIT_S, Answer, RawApi
 from sources.rest_json.tally import FORMAT_FIX, WINDOW, check_fields, tally_window
@@ -94,6 +95,9 @@ class _Check:
             await check_fields(self.api, self.report, sample)
         await tally_window(self.api, self.report, self.now)
         limits.append(await self._rate_limit())
+        for found in self.source.problems:  # the places of the clinics the searches met
+            if found.code != ProblemCode.OUTSIDE_QUEBEC:  # counted with the slots
+                self.report.warned("places", found.message, "give every clinic its lat and lng")
         self.report.capabilities = limits
         page_size = self.source.options.page_size
         self.report.plan = [

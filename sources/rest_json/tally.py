@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sources.errors import SourceError
+from sources.places import PlaceKind
 from sources.records import SlotQuery
 from sources.rest_json.adapter import MAX_PAGES
 from sources.rest_json.payload import read_item
@@ -66,6 +67,8 @@ async def check_fields(api: RawApi, report: CheckReport, items: list[object]) ->
         if counts
     )
     detail = f"{read['slot']} slots, {read['clinic']} clinics, {read['physician']} physicians read"
+    if outside := len(reader.places.current.kinds[PlaceKind.OUTSIDE_QUEBEC] & set(clinics)):
+        detail += f" ({outside} more clinics outside Quebec, not served)"
     if wrong:
         report.warned("fields", f"{detail}; cannot be read: {wrong}", FORMAT_FIX)
     else:
@@ -77,6 +80,7 @@ async def tally_window(api: RawApi, report: CheckReport, now: datetime) -> None:
     time, against the API's own ``total``; what is not served is read again to say why."""
     served: set[str] = set()
     unreadable: Counter[str] = Counter()
+    outside: Counter[str] = Counter()  # free slots, by clinic outside Quebec
     stopped = 0
     for day in range(WINDOW.days):
         start = now + day * _DAY
@@ -92,12 +96,16 @@ async def tally_window(api: RawApi, report: CheckReport, now: datetime) -> None:
         served.update(s.local_id for s in result.slots)
         missing = (result.total or 0) - len(result.slots)
         if missing > 0:
-            why = await _why_not(api, query)
+            why, abroad = await _why_not(api, query)
             unreadable += why
-            stopped += max(0, missing - why.total()) if not result.complete else 0
+            outside += abroad
+            explained = why.total() + abroad.total()
+            stopped += max(0, missing - explained) if not result.complete else 0
     report.served = len(served)
     report.passed("slots", f"{len(served)} free slots served, read one day at a time")
     wrong = ", ".join(f"{n} {why}" for why, n in unreadable.most_common())
+    where = f"{len(outside)} clinics outside Quebec; the gateway serves Quebec"
+    report.not_served_for("OUTSIDE_QUEBEC", outside.total(), loss=False, detail=where)
     report.not_served_for("MALFORMED_RECORDS", unreadable.total(), loss=True, detail=wrong)
     report.not_served_for(
         "INCOMPLETE_SEARCH", stopped, loss=True, detail="paging stopped before the end"
@@ -109,9 +117,10 @@ async def tally_window(api: RawApi, report: CheckReport, now: datetime) -> None:
         )  # fmt: skip
 
 
-async def _why_not(api: RawApi, query: SlotQuery) -> Counter[str]:
+async def _why_not(api: RawApi, query: SlotQuery) -> tuple[Counter[str], Counter[str]]:
     """Why a day's free slots were not all served: its items read again with the
-    adapter's readers, and the clinics they name looked up."""
+    adapter's readers, and the clinics they name looked up (placed as the adapter places
+    them). The slots that cannot be served, by reason; those outside Quebec, by clinic."""
     params = [
         ("statut", "libre"),
         ("debut_min", montreal_naive(query.starts_after)),
@@ -137,8 +146,10 @@ async def _why_not(api: RawApi, query: SlotQuery) -> Counter[str]:
         for item in page.items if page is not None else []:
             if (clinic := read_item(api.reader.clinic, item, clinic_reasons)) is not None:
                 readable.add(clinic.local_id)
-    lost = sum(n for cid, n in by_clinic.items() if cid not in readable)
+    outside = api.reader.places.current.kinds[PlaceKind.OUTSIDE_QUEBEC]
+    lost = sum(n for cid, n in by_clinic.items() if cid not in readable | outside)
     if lost:
         why = ", ".join(sorted(clinic_reasons)) or "not found by its id"
         reasons[f"of a clinic that cannot be read ({why})"] += lost
-    return reasons
+    abroad = Counter({cid: n for cid, n in by_clinic.items() if cid in outside})
+    return reasons, abroad

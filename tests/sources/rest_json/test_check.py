@@ -124,8 +124,9 @@ async def test_an_api_of_another_format_is_one_failed_check(rest_server: TestSer
     assert "examples/demo_rest/server.py" in check.fix
 
 
-def _unreadable(nameless: int) -> object:
-    """Slots whose id ends in ``-0`` get a type no one knows; clinic ``nameless`` no name."""
+def _unreadable(nameless: int, abroad: int) -> object:
+    """Slots whose id ends in ``-0`` get a type no one knows; clinic ``nameless`` no name;
+    clinic ``abroad`` moves to Ottawa."""
 
     @web.middleware
     async def rewrite(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -137,17 +138,29 @@ def _unreadable(nameless: int) -> object:
         for item in body["resultats"]:
             if str(item["id"]).endswith("-0"):
                 item["type_rdv"] = "inconnu"
-            if item["id"] == nameless and "nom" in item and "adresse" in item:
+            if "adresse" not in item:
+                continue
+            if item["id"] == nameless:
                 item["nom"] = None
+            if item["id"] == abroad:
+                item["adresse"] = {
+                    "rue": "111 Wellington",
+                    "ville": "Ottawa",
+                    "code_postal": "K1A 0A9",
+                }
+                item["lat"], item["lng"] = 45.4236, -75.7009
         return web.json_response(body)
 
     return rewrite
 
 
-async def test_free_slots_that_cannot_be_read_are_lost_and_said_why(world: World) -> None:
-    nameless = world.clinics_for("rest")[0]
+async def test_free_slots_that_cannot_be_read_are_lost_and_those_abroad_not_served(
+    world: World,
+) -> None:
+    nameless, abroad = world.clinics_for("rest")[:2]
     app = demo_rest.build_app(world, api_key=REST_KEY)
-    app.middlewares.append(_unreadable(demo_rest.clinic_api_id(nameless.id)))
+    ids = (demo_rest.clinic_api_id(nameless.id), demo_rest.clinic_api_id(abroad.id))
+    app.middlewares.append(_unreadable(*ids))
     async with serve(app) as server:
         report = await run_check(keyed(server))  # type: ignore[arg-type]
     free = [
@@ -158,16 +171,17 @@ async def test_free_slots_that_cannot_be_read_are_lost_and_said_why(world: World
     ]
     typeless = sum(s.id.endswith("-0") for s in free)
     of_nameless = sum(s.clinic_id == nameless.id and not s.id.endswith("-0") for s in free)
-    assert typeless and of_nameless
+    of_abroad = sum(s.clinic_id == abroad.id and not s.id.endswith("-0") for s in free)
+    assert typeless and of_nameless and of_abroad
     assert report.exit_code == 1
-    [lost] = report.not_served
-    assert (lost.reason, lost.slots, lost.loss) == (
-        "MALFORMED_RECORDS",
-        typeless + of_nameless,
-        True,
-    )
+    by_reason = {n.reason: (n.slots, n.loss) for n in report.not_served}
+    assert by_reason == {
+        "MALFORMED_RECORDS": (typeless + of_nameless, True),
+        "OUTSIDE_QUEBEC": (of_abroad, False),
+    }
+    [lost] = [n for n in report.not_served if n.loss]
     assert f"{typeless} unknown appointment type" in lost.detail
     assert f"{of_nameless} of a clinic that cannot be read (missing id or name)" in lost.detail
-    assert report.served == len(free) - typeless - of_nameless
+    assert report.served == len(free) - typeless - of_nameless - of_abroad
     assert "unknown appointment type" in details(report, "fields")
     assert [c.outcome for c in report.checks if c.name == "records"] == [Outcome.FAIL]
