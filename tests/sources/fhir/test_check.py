@@ -242,9 +242,9 @@ async def test_medplum_is_described_from_its_known_behaviour(medplum: Engine) ->
     assert "Schedules by actor, then Slot?schedule=" in report.plan[2]
 
 
-def _outside_and_unreadable(outside: str) -> Any:
-    """Moves the Location ``outside`` to Ottawa and codes the type of every slot whose id
-    ends in ``-0`` in a system no one knows."""
+def _outside_and_unreadable(outside: str, unplaced: str) -> Any:
+    """Moves the Location ``outside`` to Ottawa, takes ``unplaced``'s position away and
+    codes the type of every slot whose id ends in ``-0`` in a system no one knows."""
     ottawa = {"line": ["111 Wellington St"], "city": "Ottawa", "state": "ON",
               "postalCode": "K1A 0A9", "country": "CA"}  # fmt: skip
 
@@ -260,6 +260,8 @@ def _outside_and_unreadable(outside: str) -> Any:
             if resource["resourceType"] == "Location" and resource["id"] == outside:
                 resource["address"] = ottawa
                 resource["position"] = {"latitude": 45.4236, "longitude": -75.7009}
+            if resource["resourceType"] == "Location" and resource["id"] == unplaced:
+                resource.pop("position", None)
             if resource["resourceType"] == "Slot" and resource["id"].endswith("-0"):
                 resource["appointmentType"] = {"coding": [{"system": "urn:x", "code": "y"}]}
         return web.json_response(body, content_type="application/fhir+json")
@@ -270,8 +272,8 @@ def _outside_and_unreadable(outside: str) -> Any:
 async def test_slots_outside_quebec_are_not_served_and_unreadable_ones_are_lost(
     world: World,
 ) -> None:
-    outside = world.clinics_for("fhir")[1].id
-    async with serve(demo_with(world, _outside_and_unreadable(outside))) as server:
+    outside, unplaced = (c.id for c in world.clinics_for("fhir")[1:3])
+    async with serve(demo_with(world, _outside_and_unreadable(outside, unplaced))) as server:
         report = await run_check(fhir_definition(server))
     free = [
         s
@@ -290,7 +292,9 @@ async def test_slots_outside_quebec_are_not_served_and_unreadable_ones_are_lost(
     }
     assert report.served == len(free) - abroad - unreadable
     assert f"{unreadable} appointmentType (coded in a system" in details(report, "records")
-    assert "1 outside Quebec (not served)" in details(report, "clinics")
+    clinics = details(report, "clinics")
+    assert "1 outside Quebec (not served); without a position: 1 placed at their city" in clinics
+    assert "give every Location a position" in clinics
     searched = [c for c in report.checks if c.name.startswith("search: ")]
     assert {c.outcome for c in searched} == {Outcome.PASS}, report.text()
 
