@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> CachedHits:
     from sources.registry.partners import KEY_PEPPER_ENV
     from sources.registry.store import SourceStore
     from sources.registry.watcher import RegistryWatcher
+    from sources.watch import SlotWatch
 
     gateway_schema = make_schema(
         batching=settings.batching, max_cost=settings.max_cost, measure_cost=settings.measure_cost
@@ -89,6 +90,8 @@ def create_app(settings: Settings) -> CachedHits:
         # One Redis client (and one outage pause) for every user of Redis, if any.
         link = settings.redis_link()
         pool = SourcePool(session, cache=SourceCache(settings.cache_backend(link)))
+        # What subscriptions watch: the changes of free slots at the sources.
+        watch = SlotWatch(pool, clock=settings.clock)
         watcher = RegistryWatcher(
             store, pool, config_path=settings.config_path, poll_s=settings.registry_poll_s
         )
@@ -125,6 +128,7 @@ def create_app(settings: Settings) -> CachedHits:
             rate_guard=rate_guard,
             response_cache=ResponseCache(response_backend) if settings.response_cache else None,
             max_batch=batching["max_operations"] if batching is not None else None,
+            watch=watch,
         )
         task = asyncio.create_task(watcher.run())
         try:
@@ -133,6 +137,7 @@ def create_app(settings: Settings) -> CachedHits:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await watch.aclose()
             await pool.aclose()
             await persisted.backend.aclose()
             await response_backend.aclose()

@@ -129,6 +129,7 @@ class GatewayGraphQL(GraphQL[RequestContext, None]):
             fanout_deadline_s=services.settings.fanout_deadline_s,
             allow_introspection=not self.production,
             operator_view=not self.production,
+            watch=services.watch,
         )
         exchange.start(context, response)
         return context

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from edge.middleware.response_cache import ResponseCache
     from edge.settings import Settings
     from sources.pool.fanout import SourcePool
+    from sources.watch import SlotWatch
 
 __all__ = ["EdgeServices", "services_of"]
 
@@ -39,6 +40,8 @@ class EdgeServices:
     rate_guard: RateGuard
     response_cache: ResponseCache | None
     max_batch: int | None = None
+    # The watch of the sources behind subscriptions (slot alerts).
+    watch: SlotWatch | None = None
 
 
 def services_of(app: Starlette) -> EdgeServices:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import aclosing
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types.execution import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -20,6 +22,7 @@ from schema.query import Query
 from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
+from schema.subscription import Subscription
 from schema.types import Clinic, Physician, Slot
 from schema.validation import Validation
 
@@ -70,14 +73,49 @@ class GatewaySchema(strawberry.Schema):
             allowed_operation_types,
             operation_extensions,
         )
-        if result.errors:
-            result.errors = [with_code(e) for e in result.errors]
+        _give_codes(result)
         return result
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
+        """Strawberry's ``stream`` (which ``subscribe`` and the streaming transports use),
+        every result's errors given their codes as ``execute`` gives them."""
+        results = await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+        return _coded(results)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Logs nothing: ``with_code`` logs the unexpected errors with their error id."""
+
+
+def _give_codes(result: ExecutionResult) -> None:
+    if result.errors:
+        result.errors = [with_code(e) for e in result.errors]
+
+
+async def _coded(results: StreamResult) -> StreamResult:
+    async with aclosing(results):
+        async for result in results:
+            if isinstance(result, ExecutionResult):
+                _give_codes(result)
+            yield result
 
 
 # A JSON array of operations in one request, when batching is enabled.
@@ -96,6 +134,7 @@ def make_schema(
     )
     gateway_schema = GatewaySchema(
         query=Query,
+        subscription=Subscription,
         types=[Clinic, Physician, Slot],
         extensions=extensions,
         config=StrawberryConfig(
