@@ -40,14 +40,13 @@ from typing import TYPE_CHECKING
 from sources.errors import SourceBusy, SourceError, SourceUnavailable
 from sources.geo import distance_km
 from sources.records import GeoPoint, SlotQuery
-from sources.search import Federation, SlotIdentity
+from sources.search import Federation, FoundSlot, SlotIdentity
 from sources.watch.changes import GoneSlot, GroupChange, SourceFailure
 from sources.watch.keys import HALF_DIAGONAL_KM, day_ceil, day_of, day_start
 
 if TYPE_CHECKING:
     from sources.base import Source
     from sources.pool import SourcePool
-    from sources.search import FoundSlot
     from sources.watch.keys import WatchKey
     from sources.watch.member import Member
     from sources.watch.pace import Pace
@@ -130,6 +129,11 @@ class Group:
     def leave(self, member: Member) -> None:
         self.members.pop(member, None)
 
+    @property
+    def read_once(self) -> frozenset[str]:
+        """The sources this group has read (its baseline), or found failing."""
+        return frozenset(sid for sid, w in self._watched.items() if w.held is not None or w.failing)
+
     def copy_loaded(self, source_id: str) -> None:
         watched = self._watched.get(source_id)
         if watched is not None:
@@ -205,7 +209,7 @@ class Group:
         query = SlotQuery(
             starts_after=coverage.lower,
             starts_before=coverage.upper,
-            limit=PAGE,
+            limit=min(PAGE, self.settings.max_slots),
             near=coverage.centre,
             radius_km=coverage.radius_km,
             region=key.region,
@@ -217,20 +221,21 @@ class Group:
         federation = Federation(self.settings.pool, sources=(source,), gate=gate)
         found: dict[SlotIdentity, FoundSlot] = {}
         after = None
+        cap = self.settings.max_slots
         while True:
             page = await federation.search_slots(query, after)
             if page.errors:
                 return page.errors[0]
             found.update((s.identity, s) for s in page.slots)
             after = page.end()
-            if after is None:
-                return found, coverage, False
-            if len(found) >= self.settings.max_slots:
-                # Enough: the window is watched up to the last start read, no further.
-                horizon = after.start
+            if len(found) > cap or (after is not None and len(found) == cap):
+                # Enough: the window is watched up to the start of the cap-th slot only.
+                horizon = sorted(found.values(), key=_order)[cap - 1].record.start
                 kept = {i: s for i, s in found.items() if s.record.start < horizon}
                 capped = Coverage(coverage.lower, horizon, coverage.centre, coverage.radius_km)
                 return kept, capped, True
+            if after is None:
+                return found, coverage, False
 
     def _coverage(self, now: datetime) -> Coverage:
         """What a read covers now: every member's window, rounded to whole days, and
@@ -309,6 +314,10 @@ class Group:
 
     def _failing(self) -> tuple[SourceFailure, ...]:
         return tuple(w.failing for w in self._watched.values() if w.failing is not None)
+
+
+def _order(slot: FoundSlot) -> tuple[datetime, str]:
+    return slot.record.start, slot.key
 
 
 async def _at_once(source: Source) -> None:
