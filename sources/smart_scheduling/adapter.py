@@ -300,6 +300,7 @@ class SmartSchedulingSource(Source):
             resolved = await asyncio.to_thread(resolve, self.id, files)
             self._index, self._targets, self._overlay = resolved.index, resolved.targets, {}
             self._skipped = sum(file.skipped for file in files)
+            self.copy_loaded()  # the watch reads the new copy once this load is over
         self._files.keep(manifest.outputs, entries)
         self._full_at = now
         self._need_full = False
@@ -347,6 +348,7 @@ class SmartSchedulingSource(Source):
             return index.with_slot_changes(added, removed), updates
 
         self._index, updates = await asyncio.to_thread(apply)
+        self.copy_loaded()
         self._overlay.update(updates)
         self._as_of = manifest.as_of_for(urls) or datetime.now(UTC)
         self._skipped = (self._skipped or 0) + sum(file.skipped for file in files)
@@ -360,7 +362,6 @@ class SmartSchedulingSource(Source):
         )
         for report in reports:
             self._log_file(report)
-        self.copy_loaded()
         fetched = sum(r.how == "fetched" for r in reports)
         (self.logger.info if fetched else self.logger.debug)(
             "%s: %d clinics, %d physicians, %d free slots from %d files (%d fetched); "
