@@ -22,9 +22,10 @@ The answer is taken as a delta when its ``request`` URL (the spec: "the full URL
 manifest") echoes a ``_since`` at or before the one sent, and it does not list the very
 files of the last full load; anything else is a full data set (the spec lets publishers
 ignore ``_since``) and is loaded as such. A delta's slots, free or not, replace their
-previous versions through ``SlotIndex.with_slot_changes``; a delta that also carries
-Locations, Schedules or physicians makes the next poll a full load. A full load is made
-at least every ``FULL_RELOAD_S`` regardless.
+previous versions (by id, and by place where the feed repeats ids: ``load.slot_changes``)
+through ``SlotIndex.with_slot_changes``; a delta that also carries Locations, Schedules
+or physicians makes the next poll a full load. A full load is made at least every
+``FULL_RELOAD_S`` regardless.
 
 **Serving.** Queries read the current ``SlotIndex``, taken once per call; a load builds a
 new one aside and swaps the reference. Until the first load completes, searches raise
@@ -51,7 +52,7 @@ from sources.errors import SourceBadResponse, SourceError, SourceNotReady
 from sources.records import SourceProtocol, SourceStatus
 from sources.smart_scheduling.files import FeedFiles, FetchRules
 from sources.smart_scheduling.http import conditional_headers, fetch_manifest
-from sources.smart_scheduling.load import resolve, slot_changes
+from sources.smart_scheduling.load import apply_delta, resolve
 from sources.smart_scheduling.manifest import covers_since, file_name, read_manifest
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.smart_scheduling.problems import feed_problems
@@ -68,9 +69,9 @@ if TYPE_CHECKING:
         SlotResult,
         SourceProblem,
     )
-    from sources.slot_index.index import SlotChange, SlotIndex
+    from sources.slot_index.index import SlotIndex
     from sources.smart_scheduling.files import Cached, How
-    from sources.smart_scheduling.load import Target
+    from sources.smart_scheduling.load import Held, Target
     from sources.smart_scheduling.manifest import Manifest
 
 
@@ -101,7 +102,8 @@ class SmartSchedulingSource(Source):
         self._index: SlotIndex | None = None
         self._files = FeedFiles(self.session, self.id, self.logger)
         self._targets: dict[str, Target] = {}
-        self._overlay: dict[int, SlotChange | None] = {}  # deltas since the last full load
+        self._overlay: dict[int, tuple[Held, ...]] = {}  # deltas since the last full load
+        self._ids_repeat: bool | None = None  # of the last full load, once a delta asks
         self._manifest: Manifest | None = None  # the last manifest loaded
         self._manifest_delta = False
         self._validators: tuple[str | None, str | None] = (None, None)
@@ -299,6 +301,7 @@ class SmartSchedulingSource(Source):
         if changed:
             resolved = await asyncio.to_thread(resolve, self.id, files)
             self._index, self._targets, self._overlay = resolved.index, resolved.targets, {}
+            self._ids_repeat = None
             self._skipped = sum(file.skipped for file in files)
         self._files.keep(manifest.outputs, entries)
         self._full_at = now
@@ -339,14 +342,9 @@ class SmartSchedulingSource(Source):
             self.logger.info("the delta changes clinics or physicians: full reload at next poll")
             self._need_full = True
             return False
-        index, base = self._current(), self._files.base
-        overlay, targets = self._overlay, self._targets
-
-        def apply() -> tuple[SlotIndex, dict[int, SlotChange | None]]:
-            added, removed, updates = slot_changes(files, base, overlay, targets)
-            return index.with_slot_changes(added, removed), updates
-
-        self._index, updates = await asyncio.to_thread(apply)
+        base, overlay, targets = self._files.base, self._overlay, self._targets
+        delta = (self._current(), files, base, overlay, targets, self._ids_repeat)
+        self._index, updates, self._ids_repeat = await asyncio.to_thread(apply_delta, *delta)
         self._overlay.update(updates)
         self._as_of = manifest.as_of_for(urls) or datetime.now(UTC)
         self._skipped = (self._skipped or 0) + sum(file.skipped for file in files)

@@ -11,7 +11,7 @@
   plus its booking link), since slot files are the bulk of a feed.
 
 A ``slot-capacity`` group is one slot with its capacity. In a ``_since`` delta, bulk-data
-``deleted`` Bundles (DELETE entries) name removed resources; outside one they are skipped.
+``deleted`` Bundles (DELETE entries) name removed resources (outside one they are skipped).
 Busy slots are counted and dropped here; they are never stored. References are resolved
 later (``sources.smart_scheduling.load``), when every file of a load is read, because
 files come in any order. Lines are dispatched on their own ``resourceType``, whatever
@@ -52,6 +52,7 @@ MAX_CAPACITY = 100_000
 
 KINDS: tuple[AppointmentType, ...] = tuple(AppointmentType)
 _KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
+SlotPlace = tuple[str, int, int]  # (schedule id, start, end): tells apart slots of one id
 _TIME_CACHE = 65_536  # distinct timestamps remembered per file (slot files repeat them)
 # An http(s) link with a plain host: what slot_booking_url accepts, checked without yarl.
 _PLAIN_LINK = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#]\S*)?", re.IGNORECASE)
@@ -142,8 +143,8 @@ class FeedFile:
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     slots: SlotColumns = field(default_factory=SlotColumns)
-    # hash(id) of every slot a delta says is no longer free (busy, or deleted).
-    gone_slots: array[int] = field(default_factory=lambda: array("q"))
+    # Slots a delta says are no longer free: hash(id), and where (None: a DELETE entry).
+    gone_slots: list[tuple[int, SlotPlace | None]] = field(default_factory=list)
     gone_other: int = 0  # non-slot resources a delta deletes
     lines: int = 0
     busy: int = 0
@@ -268,7 +269,7 @@ class FeedReader:
         if status != "free":
             self.file.busy += 1
             if self._delta:
-                self.file.gone_slots.append(hash(slot_id))
+                self.file.gone_slots.append((hash(slot_id), self._place(slot)))
             return True
         schedule_id = ref_id(slot.get("schedule"), "Schedule")
         start = self._epoch(slot.get("start"))
@@ -311,10 +312,17 @@ class FeedReader:
             if len(parts) < 2 or not parts[-1]:
                 continue
             if parts[-2] == "Slot":
-                self.file.gone_slots.append(hash(parts[-1]))
+                self.file.gone_slots.append((hash(parts[-1]), None))
             else:
                 self.file.gone_other += 1
         return True
+
+    def _place(self, slot: dict[str, Any]) -> SlotPlace | None:
+        schedule_id = ref_id(slot.get("schedule"), "Schedule")
+        start, end = self._epoch(slot.get("start")), self._epoch(slot.get("end"))
+        if schedule_id is None or start is None or end is None:
+            return None
+        return schedule_id, start, end
 
     def _epoch(self, value: object) -> int | None:
         if not isinstance(value, str):
@@ -386,6 +394,7 @@ __all__ = [
     "Places",
     "Schedule",
     "SlotColumns",
+    "SlotPlace",
     "slot_capacity",
     "slot_type",
 ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sources.fhir.resources import physician_record, ref_id
 from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder
-from sources.smart_scheduling.feed import KINDS
+from sources.smart_scheduling.feed import KINDS, SlotPlace
 
 if TYPE_CHECKING:
     from sources.records import ClinicRecord, PhysicianRecord
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 # Where a schedule's slots go: (clinic local id, physician local id or None).
 Target = tuple[str, str | None]
 Identity = tuple[str, str | None, int, int, Any]
+# A slot an id holds: where it is, and what the index holds of it.
+Held = tuple[SlotPlace, SlotChange]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,51 +83,109 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
     return Resolved(builder.build(), targets)
 
 
+def apply_delta(
+    index: SlotIndex,
+    deltas: Sequence[FeedFile],
+    base: Sequence[FeedFile],
+    overlay: Mapping[int, tuple[Held, ...]],
+    targets: Mapping[str, Target],
+    repeated_ids: bool | None,
+) -> tuple[SlotIndex, dict[int, tuple[Held, ...]], bool]:
+    """``index`` with slot-only delta files applied (``slot_changes``), the overlay's
+    updates, and whether the ``base`` files repeat ids (``ids_repeat``, when
+    ``repeated_ids`` is None: once per full load)."""
+    repeated = ids_repeat(base) if repeated_ids is None else repeated_ids
+    added, removed, updates = slot_changes(deltas, base, overlay, targets, repeated_ids=repeated)
+    return index.with_slot_changes(added, removed), updates, repeated
+
+
+def ids_repeat(files: Sequence[FeedFile]) -> bool:
+    """Whether an id names several free slots of the files (a publisher giving every slot
+    of a store the store's id), against the specification's unique ids."""
+    ids: set[int] = set()
+    count = 0
+    for file in files:
+        ids.update(file.slots.ids)
+        count += len(file.slots.ids)
+    return len(ids) != count
+
+
 def slot_changes(
     deltas: Sequence[FeedFile],
     base: Sequence[FeedFile],
-    overlay: Mapping[int, SlotChange | None],
+    overlay: Mapping[int, tuple[Held, ...]],
     targets: Mapping[str, Target],
-) -> tuple[list[SlotChange], list[SlotChange], dict[int, SlotChange | None]]:
+    *,
+    repeated_ids: bool,
+) -> tuple[list[SlotChange], list[SlotChange], dict[int, tuple[Held, ...]]]:
     """(added, removed, overlay updates) for slot-only delta files.
 
-    The current state of a slot id is ``overlay`` (what earlier deltas left, None when
-    gone) over the ``base`` files of the last full load. Every slot a delta names is
-    taken out as it was and put back as the delta says, when it is free. The index keeps
-    one slot per (clinic, physician, start, end, type): a still-free slot sharing such
-    an identity with one taken out is put back.
+    A delta lists the slots changed since, each as it now is: a free one is put in, a
+    busy one (or a DELETE of its id) taken out. The slots an id holds now are
+    ``overlay``'s (what earlier deltas left) over the ``base`` files of the last full
+    load. Where ids are unique, as the specification has them, a delta's slot replaces
+    the slot of its id wherever it was (a slot moved). Where they are not
+    (``repeated_ids``: the feed repeats some; or the delta, or what the id holds, has
+    several slots of it), a delta's slot replaces only the slot of its id at its place
+    (schedule, start, end), and a DELETE of the id takes every slot of it. The index
+    serves slots sharing an identity as one, seats added: every slot of an identity the
+    delta touches is put back with the changed ones, so each keeps its seats.
     """
-    updates: dict[int, SlotChange | None] = {}
+    listed: dict[int, list[tuple[SlotPlace | None, SlotChange | None]]] = {}
     for file in deltas:
         file.unresolved = 0
-        for slot_id in file.gone_slots:
-            updates[slot_id] = None
-        for slot_id, row in zip(file.slots.ids, _rows(file, targets), strict=True):
-            target, start, end, kind, url, phone, capacity = row
-            if target is None:
-                file.unresolved += 1
-                updates.setdefault(slot_id, None)
-            else:
-                updates[slot_id] = SlotChange(*target, start, end, kind, url, phone, capacity)
+        for slot_id, place in file.gone_slots:
+            listed.setdefault(slot_id, []).append((place, None))
+        for position, slot_id in enumerate(file.slots.ids):
+            change = _change(file, targets, position)
+            file.unresolved += change is None  # taken out, as a slot no longer free
+            listed.setdefault(slot_id, []).append((_place(file, position), change))
 
-    removed = [change for slot_id in updates if (change := overlay.get(slot_id)) is not None]
-    wanted = {slot_id for slot_id in updates if slot_id not in overlay}
-    if wanted:
-        for file in base:
-            removed.extend(_base_rows(file, targets, wanted))
-    gone = {_identity(change) for change in removed}
-    gone_starts = {change.start for change in removed}
+    held = {slot_id: list(overlay[slot_id]) for slot_id in listed if slot_id in overlay}
+    wanted = {slot_id for slot_id in listed if slot_id not in overlay}
+    for file in base if wanted else ():
+        for position, slot_id in enumerate(file.slots.ids):
+            if slot_id in wanted and (change := _change(file, targets, position)) is not None:
+                held.setdefault(slot_id, []).append((_place(file, position), change))
+    updates: dict[int, tuple[Held, ...]] = {}
+    for slot_id, changes in listed.items():
+        now = held.get(slot_id, [])
+        placed = repeated_ids or len(now) > 1 or sum(p is not None for p, _ in changes) > 1
+        updates[slot_id] = _listed(now, changes) if placed else _latest(changes)
+
+    removed = [change for now in held.values() for _, change in now]
+    fresh = [change for now in updates.values() for _, change in now]
+    touched = {_identity(change) for change in (*removed, *fresh)}
+    starts = {change.start for change in (*removed, *fresh)}
     survivors: list[SlotChange] = []
-    if gone:
+    if touched:
         for file in base:
-            survivors.extend(_same_identity(file, targets, updates, overlay, gone_starts, gone))
+            survivors.extend(_same_identity(file, targets, updates, overlay, starts, touched))
         survivors.extend(
-            c
-            for slot_id, c in overlay.items()
-            if c is not None and slot_id not in updates and _identity(c) in gone
+            change
+            for slot_id, now in overlay.items()
+            if slot_id not in updates
+            for _, change in now
+            if _identity(change) in touched
         )
-    added = [*survivors, *(c for c in updates.values() if c is not None)]
-    return added, removed, updates
+    return [*survivors, *fresh], removed, updates
+
+
+def _latest(changes: list[tuple[SlotPlace | None, SlotChange | None]]) -> tuple[Held, ...]:
+    """What a unique id holds after a delta: its last version, when free."""
+    place, change = changes[-1]
+    return () if place is None or change is None else ((place, change),)
+
+
+def _listed(
+    now: list[Held], changes: list[tuple[SlotPlace | None, SlotChange | None]]
+) -> tuple[Held, ...]:
+    """What a repeated id holds after a delta: each change replaces the slot at its place."""
+    for place, change in changes:
+        now = [] if place is None else [h for h in now if h[0] != place]
+        if place is not None and change is not None:
+            now.append((place, change))
+    return tuple(now)
 
 
 def _physicians(
@@ -210,13 +270,10 @@ def _rows(file: FeedFile, targets: Mapping[str, Target]) -> Iterator[Row]:
         yield mapped[schedule], start, end, KINDS[kind], url, phone, capacity
 
 
-def _base_rows(
-    file: FeedFile, targets: Mapping[str, Target], wanted: set[int]
-) -> Iterator[SlotChange]:
-    """The resolved slots of a base file whose id is in ``wanted``."""
-    for position, slot_id in enumerate(file.slots.ids):
-        if slot_id in wanted and (change := _change(file, targets, position)) is not None:
-            yield change
+def _place(file: FeedFile, position: int) -> SlotPlace:
+    columns = file.slots
+    schedule_id = columns.schedule_ids[columns.schedules[position]]
+    return schedule_id, columns.starts[position], columns.ends[position]
 
 
 def _same_identity(
@@ -266,4 +323,4 @@ def _identity(change: SlotChange) -> Identity:
     )
 
 
-__all__ = ["Resolved", "Target", "resolve", "slot_changes"]
+__all__ = ["Held", "Resolved", "Target", "apply_delta", "ids_repeat", "resolve", "slot_changes"]
