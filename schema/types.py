@@ -223,7 +223,8 @@ class Slot(Node):
     booking_url: str | None
     booking_phone: str | None
     capacity: int | None = strawberry.field(
-        description="Seats in this slot when it groups several (SMART slot-capacity)."
+        description="Seats in this slot when it groups several (SMART slot-capacity, or "
+        "free slots of one system at one place, time and type served as one, seats added)."
     )
     distance_km: float | None = strawberry.field(
         description="From the search's `near` point, when one was given."

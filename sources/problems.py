@@ -56,6 +56,7 @@ class ProblemCode(StrEnum):
     FEED_DEVIATIONS = "FEED_DEVIATIONS", ProblemSeverity.WARNING
     OUTSIDE_QUEBEC = "OUTSIDE_QUEBEC", ProblemSeverity.WARNING
     NO_POSITION = "NO_POSITION", ProblemSeverity.WARNING
+    SAME_TIME_SLOTS = "SAME_TIME_SLOTS", ProblemSeverity.WARNING
 
 
 def problem(

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sources.base import Source
 from sources.errors import SourceBadResponse, SourceError, SourceNotReady
+from sources.problems import MAX_SAMPLES
 from sources.records import SourceProtocol, SourceStatus
 from sources.smart_scheduling.files import FeedFiles, FetchRules
 from sources.smart_scheduling.http import conditional_headers, fetch_manifest
@@ -153,8 +154,10 @@ class SmartSchedulingSource(Source):
 
     @property
     def problems(self) -> tuple[SourceProblem, ...]:
-        loaded, report = self._index is not None, self._report
-        return feed_problems(loaded, self._failures, self._as_of, self._failed, report)
+        index = self._index
+        folds = index.folds(MAX_SAMPLES) if index is not None and index.folded_slots else ()
+        loaded, failed = index is not None, self._failed
+        return feed_problems(loaded, self._failures, self._as_of, failed, self._report, folds)
 
     @property
     def data_as_of(self) -> datetime | None:
@@ -353,8 +356,9 @@ class SmartSchedulingSource(Source):
 
     def _finish(self, reports: tuple[FileReport, ...], *, delta: bool) -> None:
         index = self._current()
+        skipped, tolerated = self._skipped or 0, self._manifest_tolerated
         self._report = LoadReport(
-            delta, reports, self._skipped or 0, index.slot_count, self._manifest_tolerated
+            delta, reports, skipped, index.slot_count, tolerated, index.folded_slots
         )
         for report in reports:
             self._log_file(report)

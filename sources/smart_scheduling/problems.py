@@ -17,6 +17,10 @@ OUTSIDE_QUEBEC      WARNING   Locations outside Quebec (``sources.quebec``) are 
                               served; count: the Locations (message: their free slots)
 NO_POSITION         WARNING   Quebec Locations without a position are served by every
                               search except ``near``; count: the Locations
+SAME_TIME_SLOTS     WARNING   free slots with the same place, physician (or none), type,
+                              start and end are served as one slot, its seats the sum of
+                              theirs, with the first one's booking link and phone; count:
+                              the slots served as part of another (samples: the slots)
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from yarl import URL
 from sources.problems import MAX_SAMPLES, ProblemCode, problem
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
-    from sources.records import SourceProblem
+    from sources.records import SlotRecord, SourceProblem
     from sources.smart_scheduling.adapter import LoadReport
 
 __all__ = ["feed_problems", "public_url"]
@@ -51,8 +56,10 @@ def feed_problems(
     as_of: datetime | None,
     failed: tuple[tuple[str, str], ...],
     report: LoadReport | None,
+    folds: Sequence[tuple[SlotRecord, int]] = (),
 ) -> tuple[SourceProblem, ...]:
-    """The feed's problems: see the module docstring."""
+    """The feed's problems: see the module docstring. ``folds``: samples of the slots
+    served for several (``SlotIndex.folds``)."""
     found = []
     if not loaded:
         found.append(
@@ -107,7 +114,27 @@ def feed_problems(
         )
     if report is not None:
         found.extend(_place_problems(report))
+    if report is not None and report.folded:
+        found.append(
+            problem(
+                ProblemCode.SAME_TIME_SLOTS,
+                f"{report.folded} free slots had the same place, physician (or none), type, "
+                "start and end as another slot of the feed: each such group is served as one "
+                "slot, its seats the sum of theirs, with the first one's booking link and phone",
+                report.folded,
+                tuple(_fold_sample(slot, count) for slot, count in folds),
+            )
+        )
     return tuple(found)
+
+
+def _fold_sample(slot: SlotRecord, count: int) -> str:
+    physician = f"Practitioner/{slot.physician_local_id}" if slot.physician_local_id else "none"
+    return (
+        f"Location/{slot.clinic_local_id} at {slot.start.isoformat()}, "
+        f"{slot.appointment_type.value}, physician {physician}: "
+        f"{count} slots served as one, {slot.capacity or 1} seats"
+    )
 
 
 def _deviations(report: LoadReport) -> list[tuple[str, int]]:

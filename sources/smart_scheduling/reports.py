@@ -48,13 +48,15 @@ class FileReport:
 @dataclass(frozen=True, slots=True)
 class LoadReport:
     """The last completed load (full or delta) and the copy it left being served.
-    ``tolerated``: the manifest's own deviations."""
+    ``tolerated``: the manifest's own deviations; ``folded``: free slots served as part
+    of another with the same place, physician, type, start and end (seats added)."""
 
     delta: bool
     files: tuple[FileReport, ...]
     skipped: int
     slots: int
     tolerated: tuple[str, ...] = ()
+    folded: int = 0
 
 
 def file_report(file: FeedFile, how: How) -> FileReport:
