@@ -98,9 +98,12 @@ class ProblemBook:
         sample: str | None = None,
         diagnostics: str | None = None,
         count: int = 1,
+        largest: bool = False,
     ) -> bool:
         """Count one more occurrence (``count``); the latest message and diagnostics win.
-        True when the code is news: not announced in the last ``ttl_s`` (log it then)."""
+        ``largest``: ``count`` is what one occurrence saw (records), and the problem's
+        count the largest of them, not their sum. True when the code is news: not
+        announced in the last ``ttl_s`` (log it then)."""
         now = time.monotonic()
         announced = self._announced.get(code)
         news = announced is None or now - announced > self.ttl_s
@@ -110,7 +113,7 @@ class ProblemBook:
         if entry is None or now - entry.seen_at > self.ttl_s:
             entry = self._entries[code] = _Entry(message, 0, now)
         entry.message, entry.seen_at = message, now
-        entry.count += count
+        entry.count = max(entry.count, count) if largest else entry.count + count
         if diagnostics:
             entry.diagnostics = diagnostics
         if sample and sample not in entry.samples:

@@ -59,6 +59,7 @@ from sources.rest_json.options import (
     RestJsonOptions,
 )
 from sources.timeutil import MONTREAL
+from tests.conftest import GatewayFactory
 
 KEY = "cle-de-test"
 # The 14 days from here include 1 November 2026, when Montreal goes from -04:00 to -05:00.
@@ -72,6 +73,7 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
 
 
 WEEK = (local(2026, 10, 27), local(2026, 11, 3))
+WEEK_OF_THE_CLOCK = (local(2026, 11, 16), local(2026, 11, 23))  # tests.conftest.TEST_NOW's
 
 
 @pytest.fixture(scope="module")
@@ -626,6 +628,48 @@ async def test_hostile_answer_raises_the_right_source_error(
         assert caught.value.source_id == "rdvq"
     finally:
         await server.close()
+
+
+async def test_same_time_slots_are_distinct_records_and_one_slot_with_every_seat_in_the_api(
+    session: aiohttp.ClientSession, gateway_for: GatewayFactory
+) -> None:
+    # Two free slots of one clinic, physician and type at one time are two seats: the
+    # adapter returns both, by id; the API cannot tell them apart and serves one slot
+    # with both seats, the first one's booking link, and says so in a warning.
+    same = ("2026-11-17T09:00:00", "2026-11-17T09:15:00")  # the day after the pinned clock
+    server = await serve(upstream(as_json(envelope([slot("7001", *same), slot("7002", *same)]))))
+    try:
+        source = make_source(session, server)
+        result = await source.search_slots(SlotQuery(*WEEK_OF_THE_CLOCK, limit=10))
+        assert [(s.local_id, s.start) for s in result.slots] == [
+            ("7001", local(2026, 11, 17, 9)),
+            ("7002", local(2026, 11, 17, 9)),
+        ]
+        definition = SourceConfig(
+            id="rdvq",
+            name="RDV Québec",
+            protocol=SourceProtocol.REST_JSON,
+            url=str(server.make_url("/api/v1")),
+        )
+        async with gateway_for(definition) as gateway:
+            answer = await gateway.query(
+                "{ slots(filter: {}, first: 10) { totalCount edges { node { capacity"
+                " bookingUrl } } } }"
+            )
+            # Asked after: the source's status and problems as that search left them.
+            after = await gateway.query(
+                "{ sources { id status problems { code severity count } } }"
+            )
+    finally:
+        await server.close()
+    assert "errors" not in answer, answer
+    assert answer["data"]["slots"]["totalCount"] == 1
+    assert [e["node"] for e in answer["data"]["slots"]["edges"]] == [
+        {"capacity": 2, "bookingUrl": "https://rdv.example.org/7001"}
+    ]
+    (view,) = after["data"]["sources"]
+    assert view["status"] == "UP"
+    assert {"code": "SAME_TIME_SLOTS", "severity": "WARNING", "count": 1} in view["problems"]
 
 
 @pytest.mark.parametrize("name", ["garbage JSON", "wrong envelope", "HTTP 500", "slow"])
