@@ -135,6 +135,11 @@ class Clinic(Node):
     location: GeoPoint | None
     phone: str | None
     languages: list[str]
+    time_zone: str = strawberry.field(
+        description="The IANA time zone the clinic keeps (America/Montreal, America/Halifax "
+        "in the Îles-de-la-Madeleine, America/Blanc-Sablon on the Basse-Côte-Nord), to show "
+        "its slots in local time; DateTime values stay in Montreal time with their offset."
+    )
     merged: strawberry.Private[MergedClinic]
 
     @classmethod
@@ -156,6 +161,7 @@ class Clinic(Node):
             else None,
             phone=clinic.phone,
             languages=list(clinic.languages),
+            time_zone=clinic.time_zone,
             merged=clinic,
         )
 

@@ -56,6 +56,7 @@ class ProblemCode(StrEnum):
     FEED_DEVIATIONS = "FEED_DEVIATIONS", ProblemSeverity.WARNING
     OUTSIDE_QUEBEC = "OUTSIDE_QUEBEC", ProblemSeverity.WARNING
     NO_POSITION = "NO_POSITION", ProblemSeverity.WARNING
+    UNKNOWN_TIME_ZONE = "UNKNOWN_TIME_ZONE", ProblemSeverity.WARNING
 
 
 def problem(

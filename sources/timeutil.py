@@ -45,7 +45,7 @@ def in_zone(value: datetime, zone: ZoneInfo) -> datetime:
     return value
 
 
-def parse_upstream_datetime(text: str, zone: ZoneInfo = MONTREAL) -> datetime:
+def parse_upstream_datetime(text: str, zone: ZoneInfo) -> datetime:
     """Parse an ISO-8601 timestamp from an upstream; without an offset, it is ``zone``'s
     local time (the clinic's, for a slot). Raises ``ValueError`` on anything else."""
     return in_zone(read_upstream_datetime(text), zone)
@@ -71,8 +71,3 @@ def to_montreal(value: datetime) -> datetime:
 def local_naive(value: datetime, zone: ZoneInfo) -> str:
     """``zone``'s local wall time without offset, as naive-time upstreams expect."""
     return value.astimezone(zone).replace(tzinfo=None).isoformat(timespec="seconds")
-
-
-def montreal_naive(value: datetime) -> str:
-    """Montreal local wall time without offset, as naive-time upstreams expect."""
-    return local_naive(value, MONTREAL)

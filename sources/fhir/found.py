@@ -23,13 +23,15 @@ from sources.fhir.resources import (
     slot_booking_phone,
     slot_booking_url,
     text_value,
+    unknown_time_zone,
 )
 from sources.geo import distance_km, infer_region
 from sources.records import SlotRecord
-from sources.timeutil import parse_upstream_datetime
+from sources.timeutil import in_zone, read_upstream_datetime, zone_info
 
 if TYPE_CHECKING:
     import logging
+    from zoneinfo import ZoneInfo
 
     from sources.records import ClinicQuery, ClinicRecord, PhysicianRecord, SlotQuery
 
@@ -54,6 +56,8 @@ class Found:
         self._clinics: dict[str, ClinicRecord | None] = {}
         self._physicians: dict[str, PhysicianRecord | None] = {}
         self._roles: dict[str, list[dict[str, Any]]] = {}  # by practitioner id
+        # Locations declaring a time zone this machine does not know: id -> the name.
+        self.unknown_zones: dict[str, str] = {}
 
     def add(self, bundle: dict[str, Any], match_type: str) -> list[dict[str, Any]]:
         """Index a Bundle's resources; return those of ``match_type`` not sent as includes."""
@@ -92,13 +96,24 @@ class Found:
             self.skipped["non-free Slot"] += 1
             return
         try:
-            start = parse_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
-            end = parse_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
+            start = read_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
+            end = read_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
         except (ValueError, OverflowError):
             self.skipped["Slot"] += 1
             return
         kind = appointment_type(raw.get("appointmentType"))
         schedule = self.resources["Schedule"].get(ref_id(raw.get("schedule"), "Schedule") or "")
+        if start.tzinfo is None or end.tzinfo is None:
+            # Times without an offset are the clinic's local time: no clinic, no slot.
+            zone = self.zone_of(raw)
+            if zone is None:
+                self.skipped["Slot"] += 1
+                return
+            try:
+                start, end = in_zone(start, zone), in_zone(end, zone)
+            except OverflowError:
+                self.skipped["Slot"] += 1
+                return
         if end <= start or kind is None or schedule is None:
             self.skipped["Slot"] += 1
             return
@@ -141,8 +156,27 @@ class Found:
             resource = self.resources["Location"].get(location_id)
             record = clinic_record(self.source_id, resource) if resource else None
             self.skipped["Location"] += int(resource is not None and record is None)
+            if record is not None and (unknown := unknown_time_zone(resource or {})):
+                self.unknown_zones[location_id] = unknown
             self._clinics[location_id] = record
         return self._clinics[location_id]
+
+    def zone_of(self, raw: dict[str, Any]) -> ZoneInfo | None:
+        """The time zone a Slot's naive times are in: its Schedule's Location's, else
+        the Location of its Schedule's PractitionerRole; None when neither is known."""
+        schedule = self.resources["Schedule"].get(ref_id(raw.get("schedule"), "Schedule") or "")
+        if schedule is None:
+            return None
+        actors = schedule.get("actor")
+        locations = list(refs(actors, "Location"))
+        for rid in refs(actors, "PractitionerRole"):
+            role = self.resources["PractitionerRole"].get(rid, {})
+            locations += refs(role.get("location"), "Location")
+        for location_id in locations:
+            clinic = self.clinic(location_id)
+            if clinic is not None:
+                return zone_info(clinic.time_zone)
+        return None
 
     def physician(self, practitioner_id: str) -> PhysicianRecord | None:
         """The physician from the Practitioner and roles read so far, built once."""

@@ -4,7 +4,9 @@ How the gateway's model sits on FHIR R4 (``examples/demo_fhir/`` serves exactly 
 
 - Clinic = ``Location``: ``identifier``, ``name``, a ``telecom`` phone, ``address``,
   ``position``; its languages as the core extension ``location-communication``
-  (one per language, a CodeableConcept in ``urn:ietf:bcp:47``).
+  (one per language, a CodeableConcept in ``urn:ietf:bcp:47``); its time zone as the
+  core extension ``timezone`` (an IANA name in ``valueCode``), else inferred
+  (``sources.time_zones``).
 - Physician = ``Practitioner`` (``name``, ``identifier``, ``communication`` in
   ``urn:ietf:bcp:47``) with one ``PractitionerRole`` per clinic (``practitioner``,
   ``location``). Accepting new patients is the Da Vinci Plan-Net ``newpatients``
@@ -32,6 +34,7 @@ from yarl import URL
 from sources.geo import infer_region, normalize_postal_code, valid_point
 from sources.quebec import in_quebec
 from sources.records import Address, AppointmentType, ClinicRecord, Identifier, PhysicianRecord
+from sources.time_zones import TIMEZONE_EXTENSION_URL, known_zone, time_zone_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -89,12 +92,13 @@ def clinic_record(source_id: str, resource: dict[str, Any]) -> ClinicRecord | No
         _language(e.get("valueCodeableConcept"))
         for e in _extensions(resource, LOCATION_COMMUNICATION_URL)
     )
+    city = text_value(address.get("city"))
     return ClinicRecord(
         source_id=source_id,
         local_id=resource["id"],
         name=name,
         address=Address(
-            city=text_value(address.get("city")) or "",
+            city=city or "",
             region=region,
             line=", ".join(lines) or None,
             postal_code=code,
@@ -103,6 +107,9 @@ def clinic_record(source_id: str, resource: dict[str, Any]) -> ClinicRecord | No
         phone=_phone(next((p for p in phones if p), None)),
         languages=_unique(languages),
         identifiers=identifiers(resource.get("identifier")),
+        time_zone=time_zone_of(
+            declared=declared_time_zone(resource), position=point, postal_code=code, city=city
+        ),
     )
 
 
@@ -219,6 +226,21 @@ def location_in_quebec(resource: dict[str, Any]) -> bool | None:
         text_value(address.get("country")),
         location_point(resource),
     )
+
+
+def declared_time_zone(resource: dict[str, Any]) -> str | None:
+    """The ``timezone`` extension's ``valueCode`` as written, known to be a zone or not."""
+    for extension in _extensions(resource, TIMEZONE_EXTENSION_URL):
+        if value := text_value(extension.get("valueCode")):
+            return value
+    return None
+
+
+def unknown_time_zone(resource: dict[str, Any]) -> str | None:
+    """The zone a Location declares when it is no IANA name this machine knows (it is
+    then ignored and the zone inferred): what the adapters report."""
+    declared = declared_time_zone(resource)
+    return declared if declared is not None and not known_zone(declared) else None
 
 
 def postal_code(resource: dict[str, Any]) -> str | None:
@@ -352,6 +374,7 @@ __all__ = [
     "V2_APPOINTMENT_REASON_SYSTEM",
     "appointment_type",
     "clinic_record",
+    "declared_time_zone",
     "identifiers",
     "location_in_quebec",
     "location_point",
@@ -363,4 +386,5 @@ __all__ = [
     "slot_booking_phone",
     "slot_booking_url",
     "text_value",
+    "unknown_time_zone",
 ]

@@ -8,7 +8,10 @@
   build ``PhysicianRecord``s once every file is read);
 - Schedules as their actors' ids;
 - free Slots in :class:`SlotColumns`, one typed array per field (about 50 bytes a slot
-  plus its booking link), since slot files are the bulk of a feed.
+  plus its booking link), since slot files are the bulk of a feed. A time without an
+  offset is its clinic's local time, and the clinic is known only once every file is
+  read: it is kept as a wall time (``SlotColumns.naive`` says which) and placed in the
+  clinic's zone when the load resolves the slot.
 
 A ``slot-capacity`` group is one slot with its capacity. In a ``_since`` delta, bulk-data
 ``deleted`` Bundles (DELETE entries) name removed resources; outside one they are skipped.
@@ -16,6 +19,9 @@ Busy slots are counted and dropped here; they are never stored. References are r
 later (``sources.smart_scheduling.load``), when every file of a load is read, because
 files come in any order. Lines are dispatched on their own ``resourceType``, whatever
 the manifest said the file holds. A line that cannot be read is skipped and counted.
+
+It stays one module past 400 lines because :class:`FeedReader` and :class:`SlotColumns`
+are one format: the reader writes the columns' rows (wall times marked) as it reads.
 """
 
 from __future__ import annotations
@@ -38,16 +44,19 @@ from sources.fhir.resources import (
     slot_booking_phone,
     slot_booking_url,
     text_value,
+    unknown_time_zone,
 )
 from sources.records import AppointmentType
 from sources.smart_scheduling.reports import NO_PLACES, Places
-from sources.timeutil import parse_upstream_datetime
+from sources.timeutil import read_upstream_datetime, wall_epoch
 
 if TYPE_CHECKING:
     from sources.records import ClinicRecord
 
 SLOT_CAPACITY_URL = "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
 STRING_NUMBERS = "numbers written as strings"
+UNKNOWN_TIME_ZONES = "time zones that are no IANA name (each zone inferred from its place)"
+NAIVE_START, NAIVE_END = 1, 2  # SlotColumns.naive's bits
 MAX_CAPACITY = 100_000
 
 KINDS: tuple[AppointmentType, ...] = tuple(AppointmentType)
@@ -62,6 +71,8 @@ class SlotColumns:
 
     ``ids`` holds ``hash(slot id)``: 8 bytes instead of a string, enough to find a slot
     again within this process (a 64-bit collision among a million ids is ~3e-8 likely).
+    ``naive`` maps a row whose start (``NAIVE_START``) or end (``NAIVE_END``) had no
+    offset to those bits; that time is held as its wall time (``timeutil.wall_epoch``).
     """
 
     __slots__ = (
@@ -70,6 +81,7 @@ class SlotColumns:
         "ends",
         "ids",
         "kinds",
+        "naive",
         "phones",
         "schedule_ids",
         "schedules",
@@ -87,6 +99,7 @@ class SlotColumns:
         self.capacities = array("I")
         self.urls: list[str | None] = []
         self.phones: list[str | None] = []  # shared strings: FeedReader interns them
+        self.naive: dict[int, int] = {}  # row -> NAIVE_START | NAIVE_END: wall times
         self._schedule_codes: dict[str, int] = {}
 
     def __len__(self) -> int:
@@ -102,7 +115,10 @@ class SlotColumns:
         url: str | None,
         phone: str | None,
         capacity: int,
+        naive: int = 0,
     ) -> None:
+        if naive:
+            self.naive[len(self.ids)] = naive
         code = self._schedule_codes.get(schedule_id)
         if code is None:
             code = self._schedule_codes[schedule_id] = len(self.schedule_ids)
@@ -201,7 +217,7 @@ class FeedReader:
         self.source_id = source_id
         self.file = FeedFile(name)
         self._delta = delta
-        self._times: dict[str, int] = {}
+        self._times: dict[str, tuple[int, bool]] = {}  # text -> (epoch, naive)
         self._phones: dict[str, str] = {}
 
     def line(self, data: bytes) -> None:
@@ -240,6 +256,8 @@ class FeedReader:
             clinic = clinic_record(self.source_id, resource)
             if clinic is None:
                 return False
+            if unknown_time_zone(resource) is not None:
+                self.file.tolerate(UNKNOWN_TIME_ZONES)
             self.file.locations[rid] = clinic
             self.file.no_position += clinic.location is None
         elif kind == "Schedule":
@@ -271,11 +289,16 @@ class FeedReader:
                 self.file.gone_slots.append(hash(slot_id))
             return True
         schedule_id = ref_id(slot.get("schedule"), "Schedule")
-        start = self._epoch(slot.get("start"))
-        end = self._epoch(slot.get("end"))
+        start, naive_start = self._epoch(slot.get("start"))
+        end, naive_end = self._epoch(slot.get("end"))
         kind = slot_type(slot)
-        if schedule_id is None or start is None or end is None or end <= start or kind is None:
+        if schedule_id is None or start is None or end is None or kind is None:
             return False
+        # A wall time and an instant cannot be compared before the clinic's zone is
+        # known: the load checks those once it is.
+        if naive_start == naive_end and end <= start:
+            return False
+        naive = (NAIVE_START if naive_start else 0) | (NAIVE_END if naive_end else 0)
         url = phone = None
         capacity: int | None = 1
         extensions = slot.get("extension")
@@ -292,7 +315,7 @@ class FeedReader:
                     self.file.tolerate(STRING_NUMBERS)
         if capacity is None:
             return False
-        self.file.slots.append(slot_id, schedule_id, start, end, kind, url, phone, capacity)
+        self.file.slots.append(slot_id, schedule_id, start, end, kind, url, phone, capacity, naive)
         return True
 
     def _deleted(self, bundle: dict[str, Any]) -> bool:
@@ -316,18 +339,21 @@ class FeedReader:
                 self.file.gone_other += 1
         return True
 
-    def _epoch(self, value: object) -> int | None:
+    def _epoch(self, value: object) -> tuple[int, bool] | tuple[None, bool]:
+        """POSIX time, or for a time without offset its wall time; and whether naive."""
         if not isinstance(value, str):
-            return None
-        epoch = self._times.get(value)
-        if epoch is None:
+            return None, False
+        known = self._times.get(value)
+        if known is None:
             try:
-                epoch = int(parse_upstream_datetime(value).timestamp())
+                moment = read_upstream_datetime(value)
+                naive = moment.tzinfo is None
+                known = (wall_epoch(moment) if naive else int(moment.timestamp()), naive)
             except (ValueError, OverflowError):
-                return None
+                return None, False
             if len(self._times) < _TIME_CACHE:
-                self._times[value] = epoch
-        return epoch
+                self._times[value] = known
+        return known
 
 
 def _booking_url(slot: dict[str, Any], extensions: list[Any]) -> str | None:
@@ -378,9 +404,12 @@ def _capacity(slot: dict[str, Any]) -> tuple[int | None, bool]:
 
 __all__ = [
     "KINDS",
+    "NAIVE_END",
+    "NAIVE_START",
     "NO_PLACES",
     "SLOT_CAPACITY_URL",
     "STRING_NUMBERS",
+    "UNKNOWN_TIME_ZONES",
     "FeedFile",
     "FeedReader",
     "Places",

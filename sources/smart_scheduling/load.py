@@ -2,8 +2,10 @@
 
 Files come in any order, so references are resolved only once every file of a load is
 read: Slot -> Schedule -> Location (the clinic) and PractitionerRole or Practitioner (the
-physician). A record that cannot be used, or that refers to one that is missing or was
-skipped, is skipped and counted in ``FeedFile.unresolved`` of the file it came from.
+physician). A slot's times without an offset are placed in its clinic's zone then. A
+record that cannot be used (a slot ending before it starts, once placed), or that refers
+to one that is missing or was skipped, is skipped and counted in ``FeedFile.unresolved``
+of the file it came from.
 Both functions are synchronous and touch only what they are given, so the source runs
 them in a worker thread while queries go on reading the previous index.
 """
@@ -16,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from sources.fhir.resources import physician_record, ref_id
 from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder
-from sources.smart_scheduling.feed import KINDS
+from sources.smart_scheduling.feed import KINDS, NAIVE_END, NAIVE_START
+from sources.timeutil import placed_epoch, zone_info
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from sources.records import ClinicRecord, PhysicianRecord
-    from sources.smart_scheduling.feed import FeedFile, Schedule
+    from sources.smart_scheduling.feed import FeedFile, Schedule, SlotColumns
 
 # Where a schedule's slots go: (clinic local id, physician local id or None).
 Target = tuple[str, str | None]
@@ -64,6 +69,7 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
         else:
             file.unresolved += 1
 
+    zones = _zones(files)
     builder = SlotIndexBuilder(source_id)
     for clinic in clinics.values():
         builder.add_clinic(clinic)
@@ -71,7 +77,7 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
         builder.add_physician(physician)
     add = builder.add_slot
     for file in files:
-        for target, start, end, kind, url, phone, capacity in _rows(file, targets):
+        for target, start, end, kind, url, phone, capacity in _rows(file, targets, zones):
             if target is None:
                 file.unresolved += 1
             else:
@@ -95,12 +101,13 @@ def slot_changes(
     one slot per (clinic, physician, start, end, type): a still-free slot sharing such
     an identity with one taken out is put back.
     """
+    zones = _zones(base)  # the clinics' of the last full load, as targets are
     updates: dict[int, SlotChange | None] = {}
     for file in deltas:
         file.unresolved = 0
         for slot_id in file.gone_slots:
             updates[slot_id] = None
-        for slot_id, row in zip(file.slots.ids, _rows(file, targets), strict=True):
+        for slot_id, row in zip(file.slots.ids, _rows(file, targets, zones), strict=True):
             target, start, end, kind, url, phone, capacity = row
             if target is None:
                 file.unresolved += 1
@@ -112,13 +119,15 @@ def slot_changes(
     wanted = {slot_id for slot_id in updates if slot_id not in overlay}
     if wanted:
         for file in base:
-            removed.extend(_base_rows(file, targets, wanted))
+            removed.extend(_base_rows(file, targets, zones, wanted))
     gone = {_identity(change) for change in removed}
     gone_starts = {change.start for change in removed}
     survivors: list[SlotChange] = []
     if gone:
         for file in base:
-            survivors.extend(_same_identity(file, targets, updates, overlay, gone_starts, gone))
+            survivors.extend(
+                _same_identity(file, targets, zones, updates, overlay, gone_starts, gone)
+            )
         survivors.extend(
             c
             for slot_id, c in overlay.items()
@@ -126,6 +135,15 @@ def slot_changes(
         )
     added = [*survivors, *(c for c in updates.values() if c is not None)]
     return added, removed, updates
+
+
+def _zones(files: Sequence[FeedFile]) -> dict[str, ZoneInfo]:
+    """Each clinic's time zone, by local id (a Location sent twice: the later file's)."""
+    return {
+        clinic_id: zone_info(clinic.time_zone)
+        for file in files
+        for clinic_id, clinic in file.locations.items()
+    }
 
 
 def _physicians(
@@ -193,11 +211,14 @@ def _slots_of(file: FeedFile, schedule_ids: set[str]) -> int:
 Row = tuple[Target | None, int, int, Any, str | None, str | None, int]
 
 
-def _rows(file: FeedFile, targets: Mapping[str, Target]) -> Iterator[Row]:
-    """The file's slots with their schedule resolved (None when it is not)."""
+def _rows(
+    file: FeedFile, targets: Mapping[str, Target], zones: Mapping[str, ZoneInfo]
+) -> Iterator[Row]:
+    """The file's slots with their schedule resolved (None when it is not, or when the
+    slot, its wall times placed, ends before it starts)."""
     columns = file.slots
     mapped = [targets.get(schedule_id) for schedule_id in columns.schedule_ids]
-    for schedule, start, end, kind, url, phone, capacity in zip(
+    rows = zip(
         columns.schedules,
         columns.starts,
         columns.ends,
@@ -206,22 +227,47 @@ def _rows(file: FeedFile, targets: Mapping[str, Target]) -> Iterator[Row]:
         columns.phones,
         columns.capacities,
         strict=True,
-    ):
-        yield mapped[schedule], start, end, KINDS[kind], url, phone, capacity
+    )
+    if not columns.naive:  # the usual feed: every time with its offset
+        for schedule, start, end, kind, url, phone, capacity in rows:
+            yield mapped[schedule], start, end, KINDS[kind], url, phone, capacity
+        return
+    for position, (schedule, start, end, kind, url, phone, capacity) in enumerate(rows):
+        target = mapped[schedule]
+        if target is not None and position in columns.naive:
+            start, end = _placed(columns, position, zones[target[0]])
+            if end <= start:
+                target = None
+        yield target, start, end, KINDS[kind], url, phone, capacity
+
+
+def _placed(columns: SlotColumns, position: int, zone: ZoneInfo) -> tuple[int, int]:
+    """A row's start and end as POSIX times, its wall times read in ``zone``."""
+    naive = columns.naive.get(position, 0)
+    start, end = columns.starts[position], columns.ends[position]
+    if naive & NAIVE_START:
+        start = placed_epoch(start, zone)
+    if naive & NAIVE_END:
+        end = placed_epoch(end, zone)
+    return start, end
 
 
 def _base_rows(
-    file: FeedFile, targets: Mapping[str, Target], wanted: set[int]
+    file: FeedFile,
+    targets: Mapping[str, Target],
+    zones: Mapping[str, ZoneInfo],
+    wanted: set[int],
 ) -> Iterator[SlotChange]:
     """The resolved slots of a base file whose id is in ``wanted``."""
     for position, slot_id in enumerate(file.slots.ids):
-        if slot_id in wanted and (change := _change(file, targets, position)) is not None:
+        if slot_id in wanted and (change := _change(file, targets, zones, position)) is not None:
             yield change
 
 
 def _same_identity(
     file: FeedFile,
     targets: Mapping[str, Target],
+    zones: Mapping[str, ZoneInfo],
     updates: Mapping[int, object],
     overlay: Mapping[int, object],
     starts: set[int],
@@ -229,26 +275,33 @@ def _same_identity(
 ) -> Iterator[SlotChange]:
     columns = file.slots
     for position, start in enumerate(columns.starts):
-        if start not in starts:
+        if start not in starts and position not in columns.naive:
             continue
         slot_id = columns.ids[position]
         if slot_id in updates or slot_id in overlay:
             continue
-        change = _change(file, targets, position)
+        change = _change(file, targets, zones, position)
         if change is not None and _identity(change) in gone:
             yield change
 
 
-def _change(file: FeedFile, targets: Mapping[str, Target], position: int) -> SlotChange | None:
+def _change(
+    file: FeedFile, targets: Mapping[str, Target], zones: Mapping[str, ZoneInfo], position: int
+) -> SlotChange | None:
     columns = file.slots
     target = targets.get(columns.schedule_ids[columns.schedules[position]])
     if target is None:
         return None
+    start, end = columns.starts[position], columns.ends[position]
+    if position in columns.naive:
+        start, end = _placed(columns, position, zones[target[0]])
+        if end <= start:
+            return None
     return SlotChange(
         target[0],
         target[1],
-        columns.starts[position],
-        columns.ends[position],
+        start,
+        end,
         KINDS[columns.kinds[position]],
         columns.urls[position],
         columns.phones[position],

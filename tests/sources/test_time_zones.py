@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from sources.fhir.resources import clinic_record, declared_time_zone, unknown_time_zone
 from sources.records import GeoPoint
 from sources.time_zones import (
     ATLANTIC,
     ATLANTIC_STANDARD,
     EASTERN,
+    TIMEZONE_EXTENSION_URL,
     known_zone,
     time_zone_of,
 )
@@ -80,3 +84,38 @@ def test_a_declared_zone_wins_when_it_is_an_iana_name() -> None:
         assert not known_zone(name)
         assert time_zone_of(declared=name, city="Blanc-Sablon") == ATLANTIC_STANDARD
         assert time_zone_of(declared=name, position=montreal) == EASTERN
+
+
+def location(**fields: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Location",
+        "id": "L1",
+        "name": "Clinique",
+        "address": {"city": "Blanc-Sablon", "postalCode": "G0G 1W0"},
+        **fields,
+    }
+
+
+def zone_extension(value: object) -> list[dict[str, Any]]:
+    return [{"url": TIMEZONE_EXTENSION_URL, "valueCode": value}]
+
+
+def test_a_fhir_location_gives_its_zone_by_the_extension_else_by_its_place() -> None:
+    declared = location(extension=zone_extension("America/Halifax"))
+    assert declared_time_zone(declared) == "America/Halifax"
+    assert unknown_time_zone(declared) is None
+    assert clinic_record("s", declared).time_zone == ATLANTIC  # type: ignore[union-attr]
+
+    invalid = location(extension=zone_extension("Heure de l'Atlantique"))
+    assert unknown_time_zone(invalid) == "Heure de l'Atlantique"
+    assert clinic_record("s", invalid).time_zone == ATLANTIC_STANDARD  # type: ignore[union-attr]
+
+    for odd in (None, 42, {"code": "America/Halifax"}, ""):
+        record = clinic_record("s", location(extension=zone_extension(odd)))
+        assert record is not None and record.time_zone == ATLANTIC_STANDARD
+    islands = location(
+        address={"postalCode": "G4T 1B2"}, position={"latitude": 47.38, "longitude": -61.86}
+    )
+    assert clinic_record("s", islands).time_zone == ATLANTIC  # type: ignore[union-attr]
+    plain = location(address={"city": "Laval", "postalCode": "H7N 1A1"})
+    assert clinic_record("s", plain).time_zone == EASTERN  # type: ignore[union-attr]
