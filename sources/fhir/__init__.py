@@ -7,5 +7,6 @@ source's clinics kept whole (``directory``); the R4 resources read into our reco
 assembled (``found``).
 
 May import the contract (``sources.base``, ``records``, ``errors``, ``problems``,
-``geo``, ``timeutil``) and ``sources.transport``; never the pool, search or registry.
+``geo``, ``time_zones``, ``timeutil``) and ``sources.transport``; never the pool, search
+or registry.
 """
