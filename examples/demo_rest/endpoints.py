@@ -144,11 +144,13 @@ class Endpoints:
         offset = (page - 1) * limit
         runs: list[list[SlotEntry]] = []
         total = 0
+        keys: dict[str, tuple[float, float]] = {}
         for clinic in clinics:
             # The bounds are local times: each clinic's, read in its own zone.
-            zone = zone_info(clinic.clinic.time_zone)
-            lo_key = -math.inf if low is None else low.replace(tzinfo=zone, fold=0).timestamp()
-            hi_key = math.inf if high is None else high.replace(tzinfo=zone, fold=0).timestamp()
+            zone_name = clinic.clinic.time_zone
+            if zone_name not in keys:
+                keys[zone_name] = _bounds_in(low, high, zone_name)
+            lo_key, hi_key = keys[zone_name]
             for kind in types:
                 bucket = clinic.buckets.get((free, kind))
                 if not bucket:
@@ -303,6 +305,15 @@ def _float(request: web.Request, name: str) -> float | None:
     if not math.isfinite(value):
         raise BadRequest(f"paramètre '{name}': nombre fini attendu")
     return value
+
+
+def _bounds_in(low: datetime | None, high: datetime | None, zone_name: str) -> tuple[float, float]:
+    """Naive local bounds as POSIX times in one zone (no bound: infinite)."""
+    zone = zone_info(zone_name)
+    return (
+        -math.inf if low is None else low.replace(tzinfo=zone, fold=0).timestamp(),
+        math.inf if high is None else high.replace(tzinfo=zone, fold=0).timestamp(),
+    )
 
 
 def _local_time(request: web.Request, name: str) -> datetime | None:
