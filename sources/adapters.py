@@ -17,9 +17,10 @@ from sources.smart_scheduling.options import SmartSchedulingOptions
 
 if TYPE_CHECKING:
     from sources.base import Source
+    from sources.check import Checker
     from sources.settings import ProtocolOptions
 
-__all__ = ["adapter_for", "options_for", "top_level_option_keys"]
+__all__ = ["adapter_for", "checker_for", "options_for", "top_level_option_keys"]
 
 
 def _protocols() -> dict[SourceProtocol, tuple[type[Source], type[ProtocolOptions]]]:
@@ -43,6 +44,19 @@ def adapter_for(protocol: SourceProtocol | str) -> type[Source]:
 def options_for(protocol: SourceProtocol | str) -> type[ProtocolOptions]:
     """The options model of a protocol; ``UnknownProtocol`` names the known ones."""
     return _protocol(protocol)[1]
+
+
+def checker_for(protocol: SourceProtocol | str) -> Checker:
+    """The checks of ``sources check`` for a protocol (``sources/<protocol>/check.py``),
+    imported when first asked for."""
+    adapter = adapter_for(protocol)  # UnknownProtocol for a name we do not know
+    checkers: dict[SourceProtocol, Checker] = {}
+    try:
+        return checkers[adapter.protocol]
+    except KeyError:
+        raise UnknownProtocol(
+            f"sources check has no checks for {adapter.protocol.value} yet"
+        ) from None
 
 
 def top_level_option_keys() -> dict[str, tuple[SourceProtocol, ...]]:

@@ -173,6 +173,17 @@ def _add_sources_commands(
         help="ask a source now what it can do, and print what was learnt and its problems",
         parents=[shared],
     ).add_argument("id")
+    check = actions.add_parser(
+        "check",
+        help="check a booking system as the gateway would use it, registered (ID) or not "
+        "(--protocol and --url); exit 0 when all it publishes can be served, 1 when not",
+        parents=[shared],
+    )
+    check.add_argument("id", nargs="?", help="a registered source's id")
+    check.add_argument("--protocol", help="FHIR_R4, SMART_SCHEDULING_LINKS or REST_JSON")
+    check.add_argument("--url", help="the system's base URL (a feed: its $bulk-publish)")
+    check.add_argument("--credentials-env", help="environment variable holding the API key/token")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
     for name, text in (
         ("disable", "switch a source off"),
         ("enable", "switch a source on"),

@@ -1,5 +1,5 @@
-"""``python app.py sources add|list|disable|enable|remove|probe``: the source registry,
-and what a source's upstream can do."""
+"""``python app.py sources add|list|disable|enable|remove|probe|check``: the source
+registry, and what a source's upstream can do."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def run_sources_command(args: argparse.Namespace, database_url: str) -> int:
 
     if args.action == "probe":
         return _probe(args.id, database_url)
+    if args.action == "check":
+        return _check(args, database_url)
     with SourceStore(database_url) as store:
         if args.action == "add":
             raw: dict[str, object] = {
@@ -96,6 +98,45 @@ async def _probed(config: SourceConfig) -> tuple[list[str], tuple[SourceProblem,
             return await adapter.probe(), adapter.problems
         finally:
             await adapter.aclose()
+
+
+def _check(args: argparse.Namespace, database_url: str) -> int:
+    """``sources check ID`` or ``sources check --protocol P --url URL``: the report of
+    ``sources.check``, as text or ``--json``; its exit code (0 all can be served, 1 not)."""
+    import asyncio
+    import os
+
+    from edge.cli.parser import UsageError
+    from sources.check import run_check
+    from sources.registry.definition import parse_definition
+    from sources.registry.store import SourceStore
+
+    either = "sources check: give a registered source's ID, or --protocol and --url"
+    if args.id and (args.protocol or args.url):
+        raise UsageError(either)
+    if args.id:
+        with SourceStore(database_url) as store:
+            store.get(args.id)  # ConfigError (exit 2) when there is no such source
+            config = next(c for c in store.configs(os.environ) if c.id == args.id)
+        name = args.id
+    else:
+        if not (args.protocol and args.url):
+            raise UsageError(either)
+        raw: dict[str, object] = {"id": "checked", "protocol": args.protocol, "url": args.url}
+        if args.credentials_env:
+            raw["credentials_env"] = args.credentials_env
+        config = parse_definition(raw, where="sources check")
+        if config.credentials_env:
+            secret = os.environ.get(config.credentials_env)
+            if not secret:
+                raise UsageError(f"sources check: ${config.credentials_env} is not set")
+            from dataclasses import replace
+
+            config = replace(config, credentials=secret)
+        name = args.url
+    report = asyncio.run(run_check(config, name))
+    print(report.dumps() if args.json else report.text())
+    return report.exit_code
 
 
 def _number(text: str) -> object:

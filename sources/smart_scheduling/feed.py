@@ -38,7 +38,7 @@ from sources.fhir.resources import (
     BOOKING_PHONE_URL,
     appointment_type,
     clinic_record,
-    location_in_quebec,
+    location_place,
     ref_id,
     refs,
     slot_booking_phone,
@@ -46,6 +46,7 @@ from sources.fhir.resources import (
     text_value,
     unknown_time_zone,
 )
+from sources.places import PlaceKind
 from sources.records import AppointmentType
 from sources.smart_scheduling.reports import NO_PLACES, Places
 from sources.timeutil import read_upstream_datetime, wall_epoch
@@ -170,6 +171,7 @@ class FeedFile:
     outside: set[str] = field(default_factory=set)  # Locations outside Quebec, not served
     outside_slots: int = 0  # their free slots, set when the load resolves the file
     no_position: int = 0  # Quebec Locations served without a position
+    approximate: int = 0  # Quebec Locations served at their municipality's centre
 
     @property
     def skipped(self) -> int:
@@ -192,7 +194,7 @@ class FeedFile:
 
     @property
     def places(self) -> Places:
-        return Places(len(self.outside), self.outside_slots, self.no_position)
+        return Places(len(self.outside), self.outside_slots, self.no_position, self.approximate)
 
     @property
     def has_non_slots(self) -> bool:
@@ -250,16 +252,18 @@ class FeedReader:
             return False
         resource["id"] = rid
         if kind == "Location":
-            if location_in_quebec(resource) is False:
+            place = location_place(resource)
+            if place.kind is PlaceKind.OUTSIDE_QUEBEC:
                 self.file.outside.add(rid)
                 return True
-            clinic = clinic_record(self.source_id, resource)
+            clinic = clinic_record(self.source_id, resource, place)
             if clinic is None:
                 return False
             if unknown_time_zone(resource) is not None:
                 self.file.tolerate(UNKNOWN_TIME_ZONES)
             self.file.locations[rid] = clinic
-            self.file.no_position += clinic.location is None
+            self.file.no_position += place.kind is PlaceKind.NO_POSITION
+            self.file.approximate += place.kind is PlaceKind.APPROXIMATE
         elif kind == "Schedule":
             actors = resource.get("actor")
             schedule = Schedule(
