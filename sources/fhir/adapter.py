@@ -239,7 +239,7 @@ class FhirSource(Source):
             result = await search.run(query, plan.fallback(), **scoped)
         self._read(search)
         self._met.merge(found.places)
-        self._log(found)
+        found.log(self.logger, self.book)
         return result
 
     def _demote(self, why: str) -> None:
@@ -271,27 +271,8 @@ class FhirSource(Source):
             if clinic is not None and clinic_matches(clinic, query):
                 out.append(clinic)
         self._met.merge(found.places)
-        self._log(found)
+        found.log(self.logger, self.book)
         return out
-
-    def _log(self, found: Found) -> None:
-        """What a call skipped, and the time zones its Locations named that no one knows."""
-        found.log(self.logger)
-        for location_id, name in sorted(found.unknown_zones.items()):
-            news = self.book.note(
-                ProblemCode.UNKNOWN_TIME_ZONE,
-                "Locations declare a time zone (the timezone extension) that is no IANA "
-                "name; each one's zone is inferred from its place instead",
-                sample=f"Location/{location_id}",
-                diagnostics=name,
-            )
-            if news:
-                self.logger.warning(
-                    "Location/%s declares the time zone %r, which is no IANA name: its "
-                    "zone is inferred from its place",
-                    location_id,
-                    redact_for_log(name),
-                )
 
     async def _locations(self, query: ClinicQuery, found: Found) -> list[dict[str, Any]]:
         """Locations for ``query``, checked cheaply on id, place and region: from the

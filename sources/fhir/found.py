@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sources.fhir.resources import (
     appointment_type,
     clinic_record,
+    declared_time_zone,
     location_place,
     physician_record,
     postal_code,
@@ -25,18 +26,21 @@ from sources.fhir.resources import (
     slot_booking_phone,
     slot_booking_url,
     text_value,
-    unknown_time_zone,
 )
 from sources.geo import distance_km, infer_region
 from sources.places import PlaceKind, PlaceTally
+from sources.problems import ProblemCode
 from sources.records import SlotRecord
+from sources.time_zones import known_zone
 from sources.timeutil import in_zone, read_upstream_datetime, zone_info
+from sources.transport.failures import redact_for_log
 
 if TYPE_CHECKING:
     import logging
     from zoneinfo import ZoneInfo
 
     from sources.places import Place
+    from sources.problems import ProblemBook
     from sources.records import ClinicQuery, ClinicRecord, PhysicianRecord, SlotQuery
 
 
@@ -173,8 +177,9 @@ class Found:
                 record = clinic_record(self.source_id, resource, place)
                 outside = place.kind is PlaceKind.OUTSIDE_QUEBEC
                 self.skipped["Location"] += int(record is None and not outside)
-                if record is not None and (unknown := unknown_time_zone(resource)):
-                    self.unknown_zones[location_id] = unknown
+                declared = declared_time_zone(resource)
+                if record is not None and declared is not None and not known_zone(declared):
+                    self.unknown_zones[location_id] = declared
             self._clinics[location_id] = record
         return self._clinics[location_id]
 
@@ -213,14 +218,32 @@ class Found:
         ids = {s.physician_local_id for s in slots if s.physician_local_id}
         return {pid: p for pid in ids if (p := self.physician(pid)) is not None}
 
-    def log(self, logger: logging.Logger) -> None:
-        """One warning for the malformed entries skipped, one info line for busy slots."""
+    def log(self, logger: logging.Logger, book: ProblemBook | None = None) -> None:
+        """One warning for the malformed entries skipped, one info line for busy slots;
+        the Locations declaring a zone that is no IANA name noted in ``book``."""
         malformed = {k: n for k, n in self.skipped.items() if n and k != "non-free Slot"}
         if malformed:
             detail = ", ".join(f"{n} {kind}" for kind, n in sorted(malformed.items()))
             logger.warning("skipped malformed entries: %s", detail)
         if self.skipped["non-free Slot"]:
             logger.info("dropped %d non-free slots", self.skipped["non-free Slot"])
+        if book is None:
+            return
+        for location_id, name in sorted(self.unknown_zones.items()):
+            news = book.note(
+                ProblemCode.UNKNOWN_TIME_ZONE,
+                "Locations declare a time zone (the timezone extension) that is no IANA "
+                "name; each one's zone is inferred from its place instead",
+                sample=f"Location/{location_id}",
+                diagnostics=name,
+            )
+            if news:
+                logger.warning(
+                    "Location/%s declares the time zone %r, which is no IANA name: its "
+                    "zone is inferred from its place",
+                    location_id,
+                    redact_for_log(name),
+                )
 
 
 def place_matches(resource: dict[str, Any], query: ClinicQuery, place: Place | None = None) -> bool:

@@ -4,9 +4,7 @@ How the gateway's model sits on FHIR R4 (``examples/demo_fhir/`` serves exactly 
 
 - Clinic = ``Location``: ``identifier``, ``name``, a ``telecom`` phone, ``address``,
   ``position``; its languages as the core extension ``location-communication``
-  (one per language, a CodeableConcept in ``urn:ietf:bcp:47``); its time zone as the
-  core extension ``timezone`` (an IANA name in ``valueCode``), else inferred
-  (``sources.time_zones``).
+  (one per language, a CodeableConcept in ``urn:ietf:bcp:47``), its zone as ``timezone``.
 - Physician = ``Practitioner`` (``name``, ``identifier``, ``communication`` in
   ``urn:ietf:bcp:47``) with one ``PractitionerRole`` per clinic (``practitioner``,
   ``location``). Accepting new patients is the Da Vinci Plan-Net ``newpatients``
@@ -35,7 +33,7 @@ from sources.geo import infer_region, normalize_postal_code, valid_point
 from sources.places import Place, locate
 from sources.quebec import in_quebec
 from sources.records import Address, AppointmentType, ClinicRecord, Identifier, PhysicianRecord
-from sources.time_zones import TIMEZONE_EXTENSION_URL, known_zone, time_zone_of
+from sources.time_zones import TIMEZONE_EXTENSION_URL, time_zone_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -234,18 +232,12 @@ def location_in_quebec(resource: dict[str, Any]) -> bool | None:
 
 
 def declared_time_zone(resource: dict[str, Any]) -> str | None:
-    """The ``timezone`` extension's ``valueCode`` as written, known to be a zone or not."""
+    """The core ``timezone`` extension's ``valueCode`` as written (``known_zone`` of
+    ``sources.time_zones`` tells whether it is an IANA name; if not, it is ignored)."""
     for extension in _extensions(resource, TIMEZONE_EXTENSION_URL):
         if value := text_value(extension.get("valueCode")):
             return value
     return None
-
-
-def unknown_time_zone(resource: dict[str, Any]) -> str | None:
-    """The zone a Location declares when it is no IANA name this machine knows (it is
-    then ignored and the zone inferred): what the adapters report."""
-    declared = declared_time_zone(resource)
-    return declared if declared is not None and not known_zone(declared) else None
 
 
 def location_place(resource: dict[str, Any]) -> Place:
@@ -405,5 +397,4 @@ __all__ = [
     "slot_booking_phone",
     "slot_booking_url",
     "text_value",
-    "unknown_time_zone",
 ]

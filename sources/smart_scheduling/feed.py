@@ -38,17 +38,18 @@ from sources.fhir.resources import (
     BOOKING_PHONE_URL,
     appointment_type,
     clinic_record,
+    declared_time_zone,
     location_place,
     ref_id,
     refs,
     slot_booking_phone,
     slot_booking_url,
     text_value,
-    unknown_time_zone,
 )
 from sources.places import PlaceKind
 from sources.records import AppointmentType
 from sources.smart_scheduling.reports import NO_PLACES, Places
+from sources.time_zones import known_zone
 from sources.timeutil import read_upstream_datetime, wall_epoch
 
 if TYPE_CHECKING:
@@ -259,7 +260,8 @@ class FeedReader:
             clinic = clinic_record(self.source_id, resource, place)
             if clinic is None:
                 return False
-            if unknown_time_zone(resource) is not None:
+            declared = declared_time_zone(resource)
+            if declared is not None and not known_zone(declared):
                 self.file.tolerate(UNKNOWN_TIME_ZONES)
             self.file.locations[rid] = clinic
             self.file.no_position += place.kind is PlaceKind.NO_POSITION
