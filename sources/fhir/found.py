@@ -37,6 +37,7 @@ from sources.transport.failures import redact_for_log
 
 if TYPE_CHECKING:
     import logging
+    from datetime import datetime
     from zoneinfo import ZoneInfo
 
     from sources.places import Place
@@ -105,28 +106,20 @@ class Found:
             self.skipped["non-free Slot"] += 1
             return
         try:
-            start = read_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
-            end = read_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
+            times = self.times(raw)
         except (ValueError, OverflowError):
             self.skipped["Slot"] += 1
             return
         kind = appointment_type(raw.get("appointmentType"))
         schedule = self.resources["Schedule"].get(ref_id(raw.get("schedule"), "Schedule") or "")
-        if start.tzinfo is None or end.tzinfo is None:
-            # Times without an offset are the clinic's local time: no clinic, no slot.
-            zone = self.zone_of(raw)
-            if zone is None:
-                actors = schedule.get("actor") if schedule is not None else None
-                if set(refs(actors, "Location")) & self.places.kinds[PlaceKind.OUTSIDE_QUEBEC]:
-                    self.places.outside_slots += 1  # not served (its window untold: no zone)
-                else:
-                    self.skipped["Slot"] += 1
-                return
-            try:
-                start, end = in_zone(start, zone), in_zone(end, zone)
-            except OverflowError:
+        if times is None:  # naive times, and no clinic to read them in: no slot
+            actors = schedule.get("actor") if schedule is not None else None
+            if set(refs(actors, "Location")) & self.places.kinds[PlaceKind.OUTSIDE_QUEBEC]:
+                self.places.outside_slots += 1  # not served (its window untold: no zone)
+            else:
                 self.skipped["Slot"] += 1
-                return
+            return
+        start, end = times
         if end <= start or kind is None or schedule is None:
             self.skipped["Slot"] += 1
             return
@@ -182,6 +175,19 @@ class Found:
                     self.unknown_zones[location_id] = declared
             self._clinics[location_id] = record
         return self._clinics[location_id]
+
+    def times(self, raw: dict[str, Any]) -> tuple[datetime, datetime] | None:
+        """A Slot's start and end as instants, a time without an offset read in its
+        clinic's zone (:meth:`zone_of`); None when that clinic is not known. Raises
+        ``ValueError``/``OverflowError`` when they are not ISO-8601."""
+        start = read_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
+        end = read_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
+        if start.tzinfo is None or end.tzinfo is None:
+            zone = self.zone_of(raw)
+            if zone is None:
+                return None
+            start, end = in_zone(start, zone), in_zone(end, zone)
+        return start, end
 
     def zone_of(self, raw: dict[str, Any]) -> ZoneInfo | None:
         """The time zone a Slot's naive times are in: its Schedule's Location's, else

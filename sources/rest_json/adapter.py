@@ -236,7 +236,7 @@ class RestJsonSource(Source):
         """The API parameters for ``query`` and the filter re-checking them, ``None``
         when nothing can match."""
         clinic_ids = physician_ids = None
-        low, high = _local_bounds(query.starts_after, query.starts_before)
+        low, high = local_bounds(query.starts_after, query.starts_before)
         params = [
             ("statut", "libre"),
             ("debut_min", low.isoformat(timespec="seconds")),
@@ -498,7 +498,7 @@ def _circle_params(near: GeoPoint | None, radius_km: float | None) -> list[tuple
     ]
 
 
-def _local_bounds(after: datetime, before: datetime) -> tuple[datetime, datetime]:
+def local_bounds(after: datetime, before: datetime) -> tuple[datetime, datetime]:
     """The window as the API's naive local times, never narrower than asked.
 
     The API compares its bounds with each clinic's local wall time, and a search spans
@@ -556,4 +556,4 @@ class _SlotFilter:
         )
 
 
-__all__ = ["CODES_BY_TYPE", "REGION_CODES", "RestJsonSource"]
+__all__ = ["CODES_BY_TYPE", "REGION_CODES", "RestJsonSource", "local_bounds"]

@@ -259,6 +259,21 @@ class ItemReader:
         )
 
 
+def listed_time_zone(item: object) -> str:
+    """The zone of a clinic as the API lists it, read or not (a clinic without a name):
+    what ``ItemReader.clinic`` gives it, from its address and position."""
+    data = _mapping_or_empty(item)
+    address = _mapping_or_empty(data.get("adresse"))
+    code = _str(address.get("code_postal"))
+    position = valid_point(_number(data.get("lat")), _number(data.get("lng")))
+    place = locate(code, None, None, _str(address.get("ville")), position)
+    return time_zone_of(
+        position=place.position,
+        postal_code=normalize_postal_code(code),
+        city=_str(address.get("ville")),
+    )
+
+
 def api_id(value: object) -> str | None:
     """An integer id of this API (a JSON number or a string of digits), as text."""
     if isinstance(value, bool):
@@ -366,6 +381,7 @@ __all__ = [
     "Reader",
     "SlotItem",
     "api_id",
+    "listed_time_zone",
     "read_item",
     "read_page",
 ]

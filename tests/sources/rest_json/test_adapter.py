@@ -52,7 +52,7 @@ from sources.rest_json.adapter import (
     MAX_PAGES,
     REGION_CODES,
     RestJsonSource,
-    _local_bounds,
+    local_bounds,
 )
 from sources.rest_json.options import (
     DEFAULT_CLINIC_PERMIT_SYSTEM,
@@ -168,7 +168,7 @@ def world_slots(
 def world_count_asked(world: World, after: datetime, before: datetime) -> int:
     """The free slots the demo API counts for the naive bounds the adapter sends: those
     whose local wall time, in their clinic's zone, is within them."""
-    low, high = _local_bounds(after, before)
+    low, high = local_bounds(after, before)
     count = 0
     for clinic in world.clinics_for("rest"):
         zone = ZoneInfo(clinic.time_zone)
@@ -889,7 +889,7 @@ async def test_slots_of_clinics_the_upstream_cannot_find_are_replaced_by_later_p
 
 
 def bounds(after: datetime, before: datetime) -> tuple[str, str]:
-    low, high = _local_bounds(after, before)
+    low, high = local_bounds(after, before)
     return low.isoformat(timespec="seconds"), high.isoformat(timespec="seconds")
 
 
