@@ -44,6 +44,8 @@ from sources.smart_scheduling.reports import NO_PLACES, Places
 from sources.timeutil import parse_upstream_datetime
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sources.records import ClinicRecord
 
 SLOT_CAPACITY_URL = "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
@@ -149,6 +151,7 @@ class FeedFile:
     busy: int = 0
     malformed: int = 0
     unresolved: int = 0
+    unresolved_slots: int = 0  # of ``unresolved``, the free slots (outside Quebec not counted)
     # Deviations from the specification read all the same, with how often they occurred.
     tolerated: dict[str, int] = field(default_factory=dict)
     outside: set[str] = field(default_factory=set)  # Locations outside Quebec, not served
@@ -194,12 +197,14 @@ class FeedReader:
     """Feed it a file's lines with :meth:`line`; :meth:`finish` returns the ``FeedFile``.
 
     With ``delta=True`` the ids of non-free and deleted slots are kept too, for a
-    ``_since`` delta to remove them.
+    ``_since`` delta to remove them. ``watch``, when set, is handed every decoded line
+    once read, with whether it was kept (``sources check`` surveys a feed this way).
     """
 
     def __init__(self, source_id: str, name: str, *, delta: bool = False) -> None:
         self.source_id = source_id
         self.file = FeedFile(name)
+        self.watch: Callable[[Any, bool], None] | None = None
         self._delta = delta
         self._times: dict[str, int] = {}
         self._phones: dict[str, str] = {}
@@ -211,8 +216,11 @@ class FeedReader:
         except orjson.JSONDecodeError:
             self.file.malformed += 1
             return
-        if not isinstance(resource, dict) or not self._read(resource):
+        kept = isinstance(resource, dict) and self._read(resource)
+        if not kept:
             self.file.malformed += 1
+        if self.watch is not None:
+            self.watch(resource, kept)
 
     def oversized(self, count: int) -> None:
         self.file.lines += count
