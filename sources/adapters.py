@@ -50,7 +50,11 @@ def checker_for(protocol: SourceProtocol | str) -> Checker:
     """The checks of ``sources check`` for a protocol (``sources/<protocol>/check.py``),
     imported when first asked for."""
     adapter = adapter_for(protocol)  # UnknownProtocol for a name we do not know
-    checkers: dict[SourceProtocol, Checker] = {}
+    from sources.smart_scheduling.check import check_source as smart_scheduling_check
+
+    checkers: dict[SourceProtocol, Checker] = {
+        SourceProtocol.SMART_SCHEDULING_LINKS: smart_scheduling_check,
+    }
     try:
         return checkers[adapter.protocol]
     except KeyError:
