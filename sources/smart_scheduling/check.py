@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from yarl import URL
 
@@ -60,6 +60,15 @@ if TYPE_CHECKING:
 __all__ = ["check_source"]
 
 YEAR = timedelta(days=365)
+Deltas = Literal["honoured", "ignored", "refused", "not asked"]
+_DELTAS_PLAN: dict[Deltas, str] = {
+    "honoured": "then ?_since=<transactionTime> at each poll, the deltas applied; a full load "
+    "at least every hour",
+    "ignored": "no deltas (_since ignored): each change of the manifest is a full load",
+    "refused": "after a full load, ?_since=<transactionTime> at each poll is refused: the "
+    "refreshes fail until the next full load, an hour later",
+    "not asked": "no deltas (no transactionTime): each change of the manifest is a full load",
+}
 _FOREVER = timedelta(days=365 * 200)
 
 
@@ -116,7 +125,7 @@ class _Front:
     manifest: Manifest
     types: dict[str, str]  # each output's declared type, by URL
     conditional: bool | None  # a 304 to its validators; None: no validators to send
-    deltas: bool | None  # ``_since`` honoured; None: could not be asked
+    deltas: Deltas
 
 
 async def _front(
@@ -235,7 +244,7 @@ async def _since_check(
     source_id: str,
     url: str,
     report: CheckReport,
-) -> bool | None:
+) -> Deltas:
     """Whether ``?_since=<transactionTime>`` gets a delta, as the adapter judges one."""
     since = manifest.transaction_time
     fix = (
@@ -244,7 +253,7 @@ async def _since_check(
     )
     if since is None:
         report.warned("_since", "not asked: the manifest has no transactionTime", fix)
-        return None
+        return "not asked"
     try:
         _, body = await ask({"_since": since}, {})
         answer = read_manifest(source_id, url, body)
@@ -257,7 +266,7 @@ async def _since_check(
             "answer ?_since=T with the changes since T, or ignore the parameter and answer "
             "the full feed",
         )
-        return None
+        return "refused"
     if (
         answer.since is not None
         and covers_since(answer.since, since)
@@ -267,13 +276,13 @@ async def _since_check(
             "_since",
             f"honoured: ?_since=<transactionTime> listed {len(answer.outputs)} delta files",
         )
-        return True
+        return "honoured"
     report.warned(
         "_since",
         "ignored (the answer is the full feed): every change of the feed is a full load",
         fix,
     )
-    return False
+    return "ignored"
 
 
 def _declared_types(manifest_url: str, body: dict[str, Any]) -> dict[str, str]:
@@ -325,10 +334,7 @@ def _plan(config: SourceConfig, front: _Front, report: CheckReport) -> None:
         f"a full load streams its {len(front.manifest.outputs)} files line by line, "
         f"{adapter.FILE_CONCURRENCY} at a time; a file at most once a minute, not within its "
         "max-age",
-        "then ?_since=<transactionTime> at each poll, the deltas applied; a full load at "
-        "least every hour"
-        if front.deltas
-        else "no deltas: each change of the manifest is a full load",
+        _DELTAS_PLAN[front.deltas],
         "conditional requests (If-None-Match, If-Modified-Since): a 304 reuses what was read"
         if front.conditional
         else "no conditional requests: each poll downloads the manifest whole",
@@ -341,7 +347,7 @@ def _capabilities(front: _Front, survey: FeedSurvey, report: CheckReport) -> Non
     free = survey.statuses["free"]
     named = survey.schedules_with
     report.capabilities += [
-        "deltas (_since)" if front.deltas else "no deltas (_since not honoured)",
+        f"_since: {front.deltas}",
         "conditional requests" if front.conditional else "no conditional requests",
         f"files: ETag on {sum(bool(f.etag) for f in fetched)}/{n}, Last-Modified on "
         f"{sum(bool(f.last_modified) for f in fetched)}/{n}, max-age on "

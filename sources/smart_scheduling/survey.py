@@ -24,7 +24,8 @@ import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import islice
+from operator import eq
 from typing import TYPE_CHECKING, Any
 
 from yarl import URL
@@ -41,7 +42,7 @@ from sources.smart_scheduling.feed import SLOT_CAPACITY_URL, slot_capacity, slot
 from sources.timeutil import parse_upstream_datetime
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
     from sources.smart_scheduling.http import Fetched
 
@@ -53,6 +54,8 @@ SLOT_STATUSES = frozenset(
 )
 _MAX_SAMPLES = 3
 _CACHE = 65_536  # distinct timestamps and phones remembered (feeds repeat them)
+_BUCKETS = 16
+_MAX_TEXT = 512  # longer text is no value (``text_value``)
 _OFFSET = re.compile(r"T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 _PLAIN_LINK = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#]\S*)?", re.IGNORECASE)
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|#)\s*\d+\s*$", re.IGNORECASE)
@@ -60,12 +63,12 @@ _EXTENSION = re.compile(r"\s*(?:x|ext\.?|#)\s*\d+\s*$", re.IGNORECASE)
 
 @dataclass(slots=True)
 class FileTally:
-    """One file as the survey saw it. ``decoded``: lines that were JSON; ``skipped``:
-    of those, the ones the adapter did not keep (``skipped_slots``: Slot lines)."""
+    """One file as the survey saw it: its resources by ``resourceType``; ``skipped``: the
+    resources the adapter did not keep (``skipped_slots``: Slots); ``free``: the free
+    slots it kept; ``fetched``: what the file's answer said of itself."""
 
     url: str
     types: Counter[str] = field(default_factory=Counter)
-    decoded: int = 0
     skipped: int = 0
     skipped_slots: int = 0
     free: int = 0
@@ -98,7 +101,8 @@ class FeedSurvey:
         self.phones = self.dropped_phones = self.foreign_phones = 0  # slots' and Locations'
         self.capacities = 0
         self.schedules_with = Counter[str]()  # how Schedules name their physician
-        self._slot_ids = array("q")
+        # Slot ids hashed, in buckets by hash: sorted one bucket at a time at the end.
+        self._slot_ids = [array("q") for _ in range(_BUCKETS)]
         self._ids: dict[str, set[str]] = {kind: set() for kind in READ_TYPES if kind != "Slot"}
         self.duplicates: Counter[str] = Counter()
         self.duplicate_samples: dict[str, list[str]] = {}
@@ -106,7 +110,7 @@ class FeedSurvey:
         self._schedules: dict[str, tuple[tuple[str, ...], ...]] = {}
         self._roles: dict[str, str | None] = {}
         self._offsets: dict[str, bool] = {}
-        self._phone_verdicts: dict[str, tuple[bool, bool]] = {}
+        self._phone_verdicts: dict[str, tuple[int, int, int]] = {}
 
     # -- FeedWatch ---------------------------------------------------------------------
 
@@ -114,12 +118,8 @@ class FeedSurvey:
         tally = self.files[url] = FileTally(url)
 
         def line(resource: Any, kept: bool) -> None:
-            tally.decoded += 1
             if not isinstance(resource, dict):
-                tally.skipped += 1
-                self.skipped["(not a resource)"] += 1
-                self.skipped_fields["(not a resource)", "a JSON object"] += 1
-                return
+                return  # JSON, but no resource: an unreadable line, as a line that is not JSON
             kind = resource.get("resourceType")
             kind = kind if isinstance(kind, str) else "(none)"
             tally.types[kind] += 1
@@ -136,9 +136,12 @@ class FeedSurvey:
     # -- per line ----------------------------------------------------------------------
 
     def _slot(self, tally: FileTally, slot: dict[str, Any], kept: bool) -> None:
+        # The hot path: two million lines in a province feed. Free slots that were kept
+        # have their fields as the adapter needs them (strings, a schedule reference).
         slot_id = slot.get("id")
         if isinstance(slot_id, str):
-            self._slot_ids.append(hash(slot_id.strip()))
+            hashed = hash(slot_id.strip())
+            self._slot_ids[hashed % _BUCKETS].append(hashed)
         if not kept:
             tally.skipped += 1
             tally.skipped_slots += 1
@@ -153,25 +156,35 @@ class FeedSurvey:
         self.statuses["free"] += 1
         tally.free += 1
         self._slot_refs[slot["schedule"]["reference"]] += 1
-        self._offset(slot["start"])
-        self._offset(slot["end"])
+        offsets = self._offsets
+        for value in (slot["start"], slot["end"]):
+            has = offsets.get(value)
+            if has is None:
+                has = self._offset(value)
+            if not has:
+                self.no_offset += 1
         extensions = slot.get("extension")
-        if extensions:
-            for extension in extensions:
-                if isinstance(extension, dict):
-                    self._extension(extension)
-
-    def _extension(self, extension: dict[str, Any]) -> None:
-        url = extension.get("url")
-        if url == BOOKING_DEEP_LINK_URL:
-            self.links += 1
-            if not _http_link(_value(extension)):
-                self.bad_links += 1
-        elif url == BOOKING_PHONE_URL:
-            self.slot_phones += 1
-            self._phone(_value(extension))
-        elif url == SLOT_CAPACITY_URL:
-            self.capacities += 1
+        for extension in extensions if isinstance(extensions, list) else ():
+            url = extension.get("url") if isinstance(extension, dict) else None
+            if url == BOOKING_DEEP_LINK_URL:
+                self.links += 1
+                value = extension.get("valueUrl")
+                if not (
+                    type(value) is str and len(value) <= _MAX_TEXT and _PLAIN_LINK.fullmatch(value)
+                ):
+                    self.bad_links += not _http_link(_value(extension))
+            elif url == BOOKING_PHONE_URL:
+                self.slot_phones += 1
+                raw = extension.get("valueString")
+                if type(raw) is str and len(extension) == 2:  # the common case, remembered
+                    known = self._phone_verdicts.get(raw)
+                    if known is None:
+                        known = self._phone_verdicts[raw] = _phone_verdict(text_value(raw))
+                    self._add_phone(known)
+                else:
+                    self._add_phone(_phone_verdict(_value(extension)))
+            elif url == SLOT_CAPACITY_URL:
+                self.capacities += 1
 
     def _other(self, tally: FileTally, kind: str, resource: dict[str, Any], kept: bool) -> None:
         rid = text_value(resource.get("id"))
@@ -213,29 +226,22 @@ class FeedSurvey:
         if not phones:
             self.spec_missing["Location", "telecom (a phone)"] += 1
         for phone in phones:
-            self._phone(text_value(phone))
+            self._add_phone(_phone_verdict(text_value(phone)))
         if not location.get("address"):
             self.spec_missing["Location", "address"] += 1
 
-    def _offset(self, value: str) -> None:
-        has = self._offsets.get(value)
-        if has is None:
-            has = _OFFSET.search(value.strip()) is not None
-            if len(self._offsets) < _CACHE:
-                self._offsets[value] = has
-        if not has:
-            self.no_offset += 1
+    def _offset(self, value: str) -> bool:
+        """Whether a timestamp carries its offset, remembered (slot files repeat them)."""
+        has = _OFFSET.search(value.strip()) is not None
+        if len(self._offsets) < _CACHE:
+            self._offsets[value] = has
+        return has
 
-    def _phone(self, value: str | None) -> None:
-        if value is None:
-            return
-        self.phones += 1
-        verdict = self._phone_verdicts.get(value)
-        if verdict is None:
-            verdict = _phone_verdict(value)
-            if len(self._phone_verdicts) < _CACHE:
-                self._phone_verdicts[value] = verdict
-        dropped, foreign = verdict
+    def _add_phone(self, verdict: tuple[int, int, int]) -> None:
+        if len(self._phone_verdicts) > _CACHE:
+            self._phone_verdicts.clear()
+        phones, dropped, foreign = verdict
+        self.phones += phones
         self.dropped_phones += dropped
         self.foreign_phones += foreign
 
@@ -243,8 +249,11 @@ class FeedSurvey:
 
     def slot_duplicates(self) -> int:
         """Slot lines whose id an earlier Slot line already had (a sort of the hashes)."""
-        ordered = sorted(self._slot_ids)
-        return sum(1 for a, b in pairwise(ordered) if a == b)
+        repeated = 0
+        for bucket in self._slot_ids:
+            ordered = sorted(bucket)
+            repeated += sum(map(eq, ordered, islice(ordered, 1, None)))
+        return repeated
 
     def dangling(self) -> list[Refs]:
         """References to resources no file of the feed holds, as :class:`Refs`."""
@@ -277,13 +286,6 @@ class FeedSurvey:
             found.append(Refs("PractitionerRole -> Practitioner", roles.total(), 0, _ids(roles)))
         return found
 
-    def types_read(self, urls: Iterable[str]) -> Counter[str]:
-        total: Counter[str] = Counter()
-        for url in urls:
-            if url in self.files:
-                total.update(self.files[url].types)
-        return total
-
 
 def _value(extension: dict[str, Any]) -> str | None:
     for key in ("valueUrl", "valueUri", "valueString"):
@@ -305,15 +307,17 @@ def _http_link(value: str | None) -> bool:
     return url.scheme in ("http", "https") and bool(url.host)
 
 
-def _phone_verdict(value: str) -> tuple[bool, bool]:
-    """(dropped by the gateway, not a North American number of 10 digits)."""
+def _phone_verdict(value: str | None) -> tuple[int, int, int]:
+    """(a phone, dropped by the gateway, not a 10-digit North American number)."""
+    if value is None:
+        return 0, 0, 0
     extension = {"url": BOOKING_PHONE_URL, "valueString": value}
     if slot_booking_phone({"extension": [extension]}) is None:
-        return True, False
+        return 1, 1, 0
     digits = re.sub(r"\D", "", _EXTENSION.sub("", value.removeprefix("tel:")))
     if len(digits) == 11 and digits.startswith("1"):
         digits = digits[1:]
-    return False, not (len(digits) == 10 and digits[0] in "23456789")
+    return 1, 0, int(not (len(digits) == 10 and digits[0] in "23456789"))
 
 
 def _slot_faults(slot: dict[str, Any]) -> list[str]:

@@ -139,9 +139,10 @@ def _files(feed: LoadedFeed, report: CheckReport) -> None:
     for f in feed.failed:
         failures.setdefault(f.report.failure or "not read", []).append(f.report.name)
     fix = "make every file the manifest lists answer 200 to a GET"
+    if any("too large" in why for why in failures):
+        fix += ", each under the source's max_file_bytes (2 GiB unless set)"
     for why, names in failures.items():
-        too_large = " and keep it under max_file_bytes (2 GiB)" if "too large" in why else ""
-        verdict.fail(f"{_names(names)}: {why}", fix + too_large)
+        verdict.fail(f"{_names(names)}: {why}", fix)
     if failures:
         verdict.fail("their free slots are not served (how many is not known)", fix)
     verdict.into(report)

@@ -190,7 +190,7 @@ async def test_the_demo_feed_passes_every_check_and_serves_every_free_slot(
     files = [p.read_bytes() for p in (tmp_path / "feed").glob("*.ndjson")]
     assert report.served == free_slot_lines(*files) > 0
     assert report.not_served == []
-    assert "deltas (_since)" in report.capabilities
+    assert "_since: honoured" in report.capabilities
     assert any("?_since=<transactionTime>" in step for step in report.plan)
     assert any("a 304 reuses what was read" in step for step in report.plan)
 
@@ -248,12 +248,28 @@ async def test_malformed_and_unresolved_slots_are_lost_and_fail(feed: Feed) -> N
     assert report.lost == 3
 
 
+async def test_a_file_over_max_file_bytes_fails_and_says_the_option(feed: Feed) -> None:
+    tiny(feed)
+    feed.bodies["/slots-a.ndjson"] += ndjson(
+        *(slot(f"a{i}", "sch-1", at(12, 9, i)) for i in range(4, 8))
+    )
+    limit = len(feed.bodies["/slots-b.ndjson"])
+    report = await check(feed.base + "/$bulk-publish", max_file_bytes=limit)
+    assert report.exit_code == 1, report.text()
+    [failed] = [c for c in report.checks if c.outcome is Outcome.FAIL]
+    assert failed.name == "files"
+    assert f"/slots-a.ndjson: upstream answer too large (over {limit} bytes)" in failed.detail
+    assert "max_file_bytes" in failed.fix
+    assert report.served == 3
+
+
 async def test_a_manifest_refusing_since_fails(feed: Feed) -> None:
     tiny(feed)
     feed.since = lambda request: web.Response(status=400, text="unknown parameter")
     report = await check(feed.base + "/$bulk-publish")
     assert report.exit_code == 1 and outcomes(report)["_since"] is Outcome.FAIL
     assert "upstream answered HTTP 400" in detail(report, "_since")
+    assert any("is refused: the refreshes fail" in step for step in report.plan)
     assert report.served == 7 and report.lost == 0
 
 
@@ -312,12 +328,18 @@ async def test_duplicates_implausible_times_links_and_phones_warn(feed: Feed) ->
         slot("js", "sch-1", at(10, 16), extension=booking(url="javascript:alert(1)")),
         slot("ph", "sch-1", at(10, 17), extension=booking(phone="555-01")),
         slot("ph2", "sch-1", at(10, 18), extension=booking(phone="call us")),
+        slot("open", "sch-1", at(10, 19), status="available"),  # read as busy
     )
+    feed.bodies["/schedules.ndjson"] += ndjson(location("loc-3", "CLSC Verdun", "H4G 1X5"))
     report = await check(feed.base + "/$bulk-publish")
 
     assert report.exit_code == 0, report.text()
     warned = {name for name, outcome in outcomes(report).items() if outcome is Outcome.WARN}
-    assert warned == {"duplicate ids", "times", "booking links", "phones"}
+    assert warned == {"file types", "duplicate ids", "times", "slots", "booking links", "phones"}
+    assert "/schedules.ndjson is listed as Schedule and holds 1 line (Location 1)" in detail(
+        report, "file types"
+    )
+    assert "1 slot with a status outside the FHIR codes, read as busy" in detail(report, "slots")
     assert "Slot: 1 line with an id already read" in detail(report, "duplicate ids")
     times = detail(report, "times")
     assert "2 free slot times without an offset" in times
@@ -343,7 +365,7 @@ async def test_a_feed_without_validators_nor_deltas_warns_and_says_the_plan(feed
     assert caching.startswith("manifest: no caching headers; no Cache-Control max-age")
     assert "neither ETag nor Last-Modified" in caching
     assert "ignored (the answer is the full feed)" in detail(report, "_since")
-    assert "no deltas: each change of the manifest is a full load" in report.plan
+    assert "no deltas (_since ignored): each change of the manifest is a full load" in report.plan
     assert "no conditional requests: each poll downloads the manifest whole" in report.plan
     assert "files: ETag on 0/4, Last-Modified on 0/4, max-age on 0/4" in report.capabilities[2]
 
