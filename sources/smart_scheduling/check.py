@@ -23,7 +23,12 @@ unknown statuses are read as busy), ``booking links`` (http(s) only), ``phones``
 check by check: ``sources/smart_scheduling/README.md``.
 
 The report holds counts, field names, file names without their query, and at most a few
-ids as samples: never what a slot or a location said.
+ids as samples: never what a slot or a location said. ``sources.check.run_check`` calls
+it (``clock`` is for tests)::
+
+    report = CheckReport("ssl-qc", "SMART_SCHEDULING_LINKS", config.url)
+    await check_source(config, SourceContext(session, logger), report)
+    report.exit_code  # 0: all it publishes can be served; 1: not
 """
 
 from __future__ import annotations

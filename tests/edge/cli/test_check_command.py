@@ -19,17 +19,18 @@ from tests.conftest import serve
 SSL = ("--protocol", "SMART_SCHEDULING_LINKS")
 
 
-async def test_the_demo_feed_passes_a_failed_file_fails_and_json_says_what_text_says(
+async def test_the_demo_feed_passes_registered_or_not_a_failed_file_fails_json_says_the_same(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async def check(*argv: str) -> tuple[int, str, str]:
+    async def run(*argv: str) -> tuple[int, str, str]:
         # The command runs its own event loop, as it does from a shell: in a thread here,
         # while this test's loop serves the feeds.
-        status = await asyncio.to_thread(
-            main, ["sources", "check", *SSL, *argv], create_app=create_app
-        )
+        status = await asyncio.to_thread(main, ["sources", *argv], create_app=create_app)
         out, err = capsys.readouterr()
         return status, out, err
+
+    async def check(*argv: str) -> tuple[int, str, str]:
+        return await run("check", *SSL, *argv)
 
     # The demo's own feed, and the same feed on a static host that lost one slot file.
     world = World(0.01)
@@ -56,6 +57,14 @@ async def test_the_demo_feed_passes_a_failed_file_fails_and_json_says_what_text_
             assert f"  {item['outcome']:<4}  {item['name']}" in text
             assert item["detail"] in text
         assert f"  free slots the gateway would serve: {data['slots']['served']}" in lines
+
+        # Registered, it is checked with its own settings.
+        registry = ["--database-url", f"sqlite:///{tmp_path / 'registry.sqlite3'}"]
+        added = await run("add", "--id", "demo-ssl", *SSL, "--url", demo_url, *registry)
+        assert added[0] == 0
+        status, out, _ = await run("check", "demo-ssl", *registry)
+        assert status == 0 and out.startswith("demo-ssl (SMART_SCHEDULING_LINKS) ")
+        assert f"  free slots the gateway would serve: {data['slots']['served']}" in out
 
         status, out, _ = await check("--url", str(broken.make_url("/$bulk-publish")))
         assert status == 1
