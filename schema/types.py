@@ -46,6 +46,11 @@ class PageInfo:
 class GeoPoint:
     latitude: float
     longitude: float
+    approximate: bool = strawberry.field(
+        description="True when the booking system gave no position and the gateway placed "
+        "the clinic at its municipality's centre (GeoNames): good to a few kilometres, "
+        "not to the door. False for a position the booking system gave."
+    )
 
 
 @strawberry.type
@@ -151,7 +156,11 @@ class Clinic(Node):
                 region=address.region,
             ),
             region=clinic.region,
-            location=GeoPoint(latitude=location.latitude, longitude=location.longitude)
+            location=GeoPoint(
+                latitude=location.latitude,
+                longitude=location.longitude,
+                approximate=location.approximate,
+            )
             if location
             else None,
             phone=clinic.phone,

@@ -56,6 +56,7 @@ class ProblemCode(StrEnum):
     FEED_DEVIATIONS = "FEED_DEVIATIONS", ProblemSeverity.WARNING
     OUTSIDE_QUEBEC = "OUTSIDE_QUEBEC", ProblemSeverity.WARNING
     NO_POSITION = "NO_POSITION", ProblemSeverity.WARNING
+    APPROXIMATE_POSITION = "APPROXIMATE_POSITION", ProblemSeverity.WARNING
 
 
 def problem(

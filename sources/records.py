@@ -95,8 +95,12 @@ class SourceProblem:
 
 @dataclass(frozen=True, slots=True)
 class GeoPoint:
+    """A position. ``approximate``: not the upstream's own, but the centre of the place's
+    municipality (``sources.places``), good to a few kilometres."""
+
     latitude: float
     longitude: float
+    approximate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

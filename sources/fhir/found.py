@@ -3,6 +3,8 @@
 Reading is lenient per entry: a malformed entry or resource is skipped and counted, and
 :meth:`Found.log` reports the counts in one line. Servers may ignore search parameters
 they do not support, so every record is checked here against the query before it is kept.
+Locations are placed by ``sources.places``: those it does not serve (outside Quebec) are
+no clinics, and they and their slots are counted in :attr:`Found.places`, not as malformed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sources.fhir.resources import (
     appointment_type,
     clinic_record,
-    location_point,
+    location_place,
     physician_record,
     postal_code,
     primary_language,
@@ -25,12 +27,14 @@ from sources.fhir.resources import (
     text_value,
 )
 from sources.geo import distance_km, infer_region
+from sources.places import PlaceKind, PlaceTally
 from sources.records import SlotRecord
 from sources.timeutil import parse_upstream_datetime
 
 if TYPE_CHECKING:
     import logging
 
+    from sources.places import Place
     from sources.records import ClinicQuery, ClinicRecord, PhysicianRecord, SlotQuery
 
 
@@ -51,6 +55,7 @@ class Found:
             t: {} for t in ("Schedule", "Location", "PractitionerRole", "Practitioner")
         }
         self.slots: dict[str, SlotRecord] = {}
+        self.places = PlaceTally()  # the Locations met, by place; slots met outside Quebec
         self._clinics: dict[str, ClinicRecord | None] = {}
         self._physicians: dict[str, PhysicianRecord | None] = {}
         self._roles: dict[str, list[dict[str, Any]]] = {}  # by practitioner id
@@ -110,7 +115,10 @@ class Found:
         clinic_id = next(iter(refs(actors, "Location")), None)
         clinic = self.clinic(clinic_id) if clinic_id else None
         if clinic is None:
-            self.skipped["Slot"] += 1
+            if clinic_id in self.places.kinds[PlaceKind.OUTSIDE_QUEBEC]:
+                self.places.outside_slots += 1  # not served, and not malformed
+            else:
+                self.skipped["Slot"] += 1
             return
         if self.scope is not None and clinic.local_id not in self.scope:
             return
@@ -139,8 +147,13 @@ class Found:
         """The clinic of a Location read so far, built once; None if absent or malformed."""
         if location_id not in self._clinics:
             resource = self.resources["Location"].get(location_id)
-            record = clinic_record(self.source_id, resource) if resource else None
-            self.skipped["Location"] += int(resource is not None and record is None)
+            record = None
+            if resource is not None:
+                place = location_place(resource)
+                self.places.note(location_id, place)
+                record = clinic_record(self.source_id, resource, place)
+                outside = place.kind is PlaceKind.OUTSIDE_QUEBEC
+                self.skipped["Location"] += int(record is None and not outside)
             self._clinics[location_id] = record
         return self._clinics[location_id]
 
@@ -172,13 +185,17 @@ class Found:
             logger.info("dropped %d non-free slots", self.skipped["non-free Slot"])
 
 
-def place_matches(resource: dict[str, Any], query: ClinicQuery) -> bool:
-    """The checks of :func:`clinic_matches` that need no record: id, region, distance."""
+def place_matches(resource: dict[str, Any], query: ClinicQuery, place: Place | None = None) -> bool:
+    """The checks of :func:`clinic_matches` that need no record: id, region, distance, and
+    whether the Location is served at all. ``place``: its ``location_place``, if known."""
     if query.local_ids is not None and resource["id"] not in query.local_ids:
+        return False
+    place = place or location_place(resource)
+    if not place.served:
         return False
     if query.region is None and (query.near is None or query.radius_km is None):
         return True
-    point = location_point(resource)
+    point = place.position
     if query.near is not None and query.radius_km is not None:
         if point is None or distance_km(query.near, point) > query.radius_km:
             return False

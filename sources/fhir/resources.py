@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from yarl import URL
 
 from sources.geo import infer_region, normalize_postal_code, valid_point
+from sources.places import Place, locate
 from sources.quebec import in_quebec
 from sources.records import Address, AppointmentType, ClinicRecord, Identifier, PhysicianRecord
 
@@ -69,15 +70,19 @@ _T = TypeVar("_T")
 # -- records ---------------------------------------------------------------------
 
 
-def clinic_record(source_id: str, resource: dict[str, Any]) -> ClinicRecord | None:
+def clinic_record(
+    source_id: str, resource: dict[str, Any], place: Place | None = None
+) -> ClinicRecord | None:
     """A clinic from a ``Location``; None without a name or a region we can place it in,
-    and None outside Quebec (:func:`location_in_quebec`), never given a Quebec region."""
+    and None where ``sources.places`` does not serve it (outside Quebec: never given a
+    Quebec region). ``place``: :func:`location_place`, when the caller has it already."""
     name = text_value(resource.get("name"))
     address = _address(resource)
-    point = location_point(resource)
+    place = place or location_place(resource)
+    point = place.position
     code = postal_code(resource)
     region = infer_region(code, point)
-    if name is None or region is None or location_in_quebec(resource) is False:
+    if name is None or region is None or not place.served:
         return None
     lines = [line for item in _as_list(address.get("line")) if (line := text_value(item))]
     phones = (
@@ -221,6 +226,19 @@ def location_in_quebec(resource: dict[str, Any]) -> bool | None:
     )
 
 
+def location_place(resource: dict[str, Any]) -> Place:
+    """Where a Location is served (``sources.places``): from its first address's postal
+    code, state, country and city, and its position."""
+    address = _address(resource)
+    return locate(
+        text_value(address.get("postalCode")),
+        text_value(address.get("state")),
+        text_value(address.get("country")),
+        text_value(address.get("city")),
+        location_point(resource),
+    )
+
+
 def postal_code(resource: dict[str, Any]) -> str | None:
     """The first address's postal code, normalized; None when it is not a Canadian one."""
     return normalize_postal_code(text_value(_address(resource).get("postalCode")))
@@ -354,6 +372,7 @@ __all__ = [
     "clinic_record",
     "identifiers",
     "location_in_quebec",
+    "location_place",
     "location_point",
     "physician_record",
     "postal_code",

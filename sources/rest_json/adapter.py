@@ -19,6 +19,8 @@ identifier systems), typed and checked when the definition is read.
 Tolerance: a malformed item is skipped and counted in one log line per call
 (counts only, never payloads); a body that is not the paging envelope is a
 ``SourceBadResponse``. Reading bodies is ``sources.rest_json.payload``'s part.
+Clinics are placed as every adapter places them (``sources.places``); those met lately
+make the source's place problems.
 
 It stays one module past 400 lines because :class:`RestJsonSource` is one API's requests:
 paging, id batching by URL length and the local-time bounds share its paging state;
@@ -37,6 +39,8 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from sources.base import Source
 from sources.geo import valid_point
+from sources.places import PlaceKind, place_problems
+from sources.problems import MAX_SAMPLES
 from sources.records import (
     AppointmentType,
     ClinicQuery,
@@ -58,6 +62,7 @@ from sources.transport.http import request_json
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
+    from sources.records import SourceProblem
     from sources.rest_json.payload import Page, Reader
 
 # A hostile or broken upstream may announce any number of pages; never follow more.
@@ -105,6 +110,19 @@ class RestJsonSource(Source):
         self._licence_system = self.options.physician_licence_system
         self._items = ItemReader(self.id, self._permit_system, self._licence_system)
         self._page_size = self.options.page_size
+
+    @property
+    def problems(self) -> tuple[SourceProblem, ...]:
+        tally = self._items.places.tally()
+        outside = sorted(tally.kinds[PlaceKind.OUTSIDE_QUEBEC], key=lambda i: (len(i), i))
+        return tuple(
+            place_problems(
+                tally.places,
+                ask="its position (lat, lng)",
+                outside_samples=tuple(f"cliniques/{i}" for i in outside[:MAX_SAMPLES]),
+                slots_seen=True,
+            )
+        )
 
     # -- slots --------------------------------------------------------------
 
@@ -158,7 +176,13 @@ class RestJsonSource(Source):
 
         kept = sorted(usable(), key=lambda s: (s.start.timestamp(), s.local_id))
         if unknown_clinics:
-            skipped["slot of an unknown clinic"] += len(candidates) - len(kept)
+            # Slots of clinics outside Quebec are not served, and not malformed either.
+            places = self._items.places.current
+            outside = unknown_clinics & places.kinds[PlaceKind.OUTSIDE_QUEBEC]
+            abroad = sum(s.clinic_local_id in outside for s in candidates.values())
+            places.outside_slots = max(places.outside_slots, abroad)
+            if len(candidates) - len(kept) - abroad:
+                skipped["slot of an unknown clinic"] += len(candidates) - len(kept) - abroad
         complete = paging.last and len(kept) <= limit
         kept = kept[:limit]
         slots = tuple(

@@ -5,7 +5,9 @@ The envelope is strict: a body that is not ``{"resultats": [...], ...}`` is a
 ``SourceBadResponse``. Items are read leniently (``"oui"`` is true, ``"45.5"`` a
 latitude, a bad booking link is dropped); an item that cannot become a record is
 skipped by ``read_item`` and counted by reason, so that the adapter logs one line
-per call (counts only, never payloads).
+per call (counts only, never payloads). Clinics are placed by ``sources.places``
+(from ``code_postal``, ``ville`` and ``lat``/``lng``; the API says no province): one
+outside Quebec is not wanted, and every place is noted in the reader's ``places``.
 
     reader = ItemReader("rdvq", permit_system=PERMITS, licence_system=LICENCES)
     page = read_page("rdvq", "disponibilites", body)
@@ -17,10 +19,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 from sources.geo import infer_region, normalize_postal_code, valid_point
+from sources.places import PlaceKind, RecentPlaces, locate
 from sources.records import (
     Address,
     AppointmentType,
@@ -108,11 +111,12 @@ def read_item(read: Reader[_T], item: object, skipped: Counter[str]) -> _T | Non
 @dataclass(frozen=True, slots=True)
 class ItemReader:
     """Reads one source's items into records; the systems name the identifiers
-    ``no_permis`` and ``no_licence`` are values of."""
+    ``no_permis`` and ``no_licence`` are values of; ``places``: the clinics' places."""
 
     source_id: str
     permit_system: str
     licence_system: str
+    places: RecentPlaces = field(default_factory=RecentPlaces)
 
     def slot(self, item: object) -> SlotRecord | None:
         """A free slot, ``None`` for a busy one."""
@@ -149,16 +153,27 @@ class ItemReader:
             booking_phone=_str(data.get("telephone_reservation")),
         )
 
-    def clinic(self, item: object) -> ClinicRecord:
-        """A clinic; malformed also when its region cannot be told."""
+    def clinic(self, item: object) -> ClinicRecord | None:
+        """A clinic; ``None`` outside Quebec; malformed also when its region cannot be told."""
         data = _mapping(item)
         local_id = api_id(data.get("id"))
         name = _str(data.get("nom"))
         if local_id is None or name is None:
             raise _Malformed("missing id or name")
         address = _mapping_or_empty(data.get("adresse"))
-        postal_code = normalize_postal_code(_str(address.get("code_postal")))
-        location = valid_point(_number(data.get("lat")), _number(data.get("lng")))
+        code = _str(address.get("code_postal"))
+        place = locate(
+            code,
+            None,
+            None,
+            _str(address.get("ville")),
+            valid_point(_number(data.get("lat")), _number(data.get("lng"))),
+        )
+        self.places.current.note(local_id, place)
+        if place.kind is PlaceKind.OUTSIDE_QUEBEC:
+            return None
+        postal_code = normalize_postal_code(code)
+        location = place.position
         region = infer_region(postal_code, location)
         if region is None:
             raise _Malformed("clinic of unknown region")

@@ -32,13 +32,14 @@ from sources.fhir.resources import (
     BOOKING_PHONE_URL,
     appointment_type,
     clinic_record,
-    location_in_quebec,
+    location_place,
     ref_id,
     refs,
     slot_booking_phone,
     slot_booking_url,
     text_value,
 )
+from sources.places import PlaceKind
 from sources.records import AppointmentType
 from sources.smart_scheduling.reports import NO_PLACES, Places
 from sources.timeutil import parse_upstream_datetime
@@ -157,6 +158,7 @@ class FeedFile:
     outside: set[str] = field(default_factory=set)  # Locations outside Quebec, not served
     outside_slots: int = 0  # their free slots, set when the load resolves the file
     no_position: int = 0  # Quebec Locations served without a position
+    approximate: int = 0  # Quebec Locations served at their municipality's centre
 
     @property
     def skipped(self) -> int:
@@ -179,7 +181,7 @@ class FeedFile:
 
     @property
     def places(self) -> Places:
-        return Places(len(self.outside), self.outside_slots, self.no_position)
+        return Places(len(self.outside), self.outside_slots, self.no_position, self.approximate)
 
     @property
     def has_non_slots(self) -> bool:
@@ -197,8 +199,7 @@ class FeedReader:
     """Feed it a file's lines with :meth:`line`; :meth:`finish` returns the ``FeedFile``.
 
     With ``delta=True`` the ids of non-free and deleted slots are kept too, for a
-    ``_since`` delta to remove them. ``watch``, when set, is handed every decoded line
-    once read, with whether it was kept (``sources check`` surveys a feed this way).
+    ``_since`` delta to remove them. ``watch`` sees each decoded line, and if it was kept.
     """
 
     def __init__(self, source_id: str, name: str, *, delta: bool = False) -> None:
@@ -216,9 +217,7 @@ class FeedReader:
         except orjson.JSONDecodeError:
             self.file.malformed += 1
             return
-        kept = isinstance(resource, dict) and self._read(resource)
-        if not kept:
-            self.file.malformed += 1
+        self.file.malformed += not (kept := isinstance(resource, dict) and self._read(resource))
         if self.watch is not None:
             self.watch(resource, kept)
 
@@ -242,14 +241,16 @@ class FeedReader:
             return False
         resource["id"] = rid
         if kind == "Location":
-            if location_in_quebec(resource) is False:
+            place = location_place(resource)
+            if place.kind is PlaceKind.OUTSIDE_QUEBEC:
                 self.file.outside.add(rid)
                 return True
-            clinic = clinic_record(self.source_id, resource)
+            clinic = clinic_record(self.source_id, resource, place)
             if clinic is None:
                 return False
             self.file.locations[rid] = clinic
-            self.file.no_position += clinic.location is None
+            self.file.no_position += place.kind is PlaceKind.NO_POSITION
+            self.file.approximate += place.kind is PlaceKind.APPROXIMATE
         elif kind == "Schedule":
             actors = resource.get("actor")
             schedule = Schedule(

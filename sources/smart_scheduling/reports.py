@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from sources.errors import SourceTimeout, SourceUnavailable
+from sources.places import NO_PLACES, Places
 
 if TYPE_CHECKING:
     import logging
@@ -13,18 +14,6 @@ if TYPE_CHECKING:
     from sources.errors import SourceError
     from sources.smart_scheduling.feed import FeedFile
     from sources.smart_scheduling.files import How
-
-
-class Places(NamedTuple):
-    """Of one file: Locations outside Quebec (not served), their free slots, and Quebec
-    Locations served without a position."""
-
-    outside: int = 0
-    outside_slots: int = 0
-    no_position: int = 0
-
-
-NO_PLACES = Places()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +29,7 @@ class FileReport:
     unresolved: int = 0
     tolerated: tuple[tuple[str, int], ...] = ()  # deviations read all the same, counted
     failure: str | None = None  # why a "failed" file could not be read
-    places: Places = NO_PLACES  # locations outside Quebec, or without a position
+    places: Places = NO_PLACES  # locations outside Quebec, or without their own position
     unresolved_slots: int = 0  # of ``unresolved``, the free slots
 
     @property

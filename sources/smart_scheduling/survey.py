@@ -33,11 +33,13 @@ from yarl import URL
 from sources.fhir.resources import (
     BOOKING_DEEP_LINK_URL,
     BOOKING_PHONE_URL,
+    location_place,
     ref_id,
     refs,
     slot_booking_phone,
     text_value,
 )
+from sources.places import PlaceKind
 from sources.smart_scheduling.feed import SLOT_CAPACITY_URL, slot_capacity, slot_type
 from sources.timeutil import parse_upstream_datetime
 
@@ -351,7 +353,9 @@ def _faults(kind: str, resource: dict[str, Any], rid: str | None) -> list[str]:
     if kind == "Location":
         if text_value(resource.get("name")) is None:
             return ["name"]
-        return ["address.postalCode or position (to place it in a Quebec region)"]
+        if location_place(resource).kind is PlaceKind.UNKNOWN:
+            return ["address (postalCode, state, country) or position: nothing places it"]
+        return ["address.postalCode or position (to give it a Quebec region)"]
     return ["(other)"]
 
 

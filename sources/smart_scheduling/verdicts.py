@@ -338,6 +338,7 @@ def _places(feed: LoadedFeed, report: CheckReport) -> None:
     places = [f.report.places for f in feed.read]
     outside = sum(p.outside for p in places)
     no_position = sum(p.no_position for p in places)
+    approximate = sum(p.approximate for p in places)
     verdict = Verdict("places", good="every Location is in Quebec and has a position")
     if outside:
         slots = sum(p.outside_slots for p in places)
@@ -346,23 +347,24 @@ def _places(feed: LoadedFeed, report: CheckReport) -> None:
             f"{_n(slots, 'free slot')} (the gateway serves Quebec)",
             "publish only Quebec locations to this gateway, or accept they are not served",
         )
-    if no_position:
+    if approximate or no_position:
         verdict.warn(
-            f"{_n(no_position, 'Quebec Location')} without a position: served except by `near`",
+            f"{_n(approximate + no_position, 'Quebec Location')} without a position: "
+            f"{approximate:,} placed at their municipality's centre (approximate), "
+            f"{no_position:,} served except by `near`",
             "give Location.position (latitude, longitude)",
         )
     verdict.into(report)
 
 
 def _served(feed: LoadedFeed, report: CheckReport) -> None:
-    read = feed.read
-    kept = sum(f.tally.free for f in read)
-    outside = sum(f.report.places.outside_slots for f in read)
+    kept = sum(f.tally.free for f in feed.read)
+    outside = sum(f.report.places.outside_slots for f in feed.read)
     # FeedReader refuses what the index would (no duration, no seat): what else of the
     # kept slots the index does not hold collapsed into an identical slot.
     identical = max(0, kept - feed.unresolved - outside - feed.load.slots)
     skipped = feed.skipped_slots
-    unreadable = sum(f.unreadable for f in read if f.declared == "Slot")
+    unreadable = sum(f.unreadable for f in feed.read if f.declared == "Slot")
     partial = sum(f.tally.free for f in feed.failed)
     failed = _names(f.report.name for f in feed.failed)
     report.served = feed.future

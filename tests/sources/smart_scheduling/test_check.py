@@ -1,5 +1,5 @@
 """``sources check`` of SMART Scheduling Links feeds: publishers on loopback serving the demo
-feed, tiny feeds broken one way each, bad input, and a recorded real feed."""
+feed, tiny feeds broken one way each, bad input, and the recorded real feeds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import gzip
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,8 +27,17 @@ from sources.records import SourceProtocol
 from sources.smart_scheduling.check import check_source
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from tests.conftest import pinned_clock, serve
+from tests.sources.smart_scheduling.recorded_feeds import (
+    FREE_SLOTS,
+    RECORDED_ORIGIN,
+    WHOLE,
+    count,
+    recorded,
+    relocated,
+    resources,
+)
+from tests.sources.smart_scheduling.recorded_feeds import Feed as RecordedFeed
 from tests.sources.smart_scheduling.test_adapter import at, booking, location, schedule, slot
-from tests.sources.smart_scheduling.test_real_feeds import FIXTURES, RECORDED_ORIGIN
 
 BOM = b"\xef\xbb\xbf"
 SERVICE = [
@@ -419,56 +428,61 @@ async def test_the_json_report_says_what_the_text_says(feed: Feed) -> None:
 # -- recorded real feeds -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("folder", ["prepmod-wa", "riteaid-nj", "hl7-md"])
-async def test_a_recorded_feed_is_checked_with_the_counts_of_its_own_files(
+def serve_recorded(feed: Feed, recorded_feed: RecordedFeed, files: Mapping[str, bytes]) -> str:
+    """The recorded feed's ``files`` and its manifest, moved to ``feed``'s origin."""
+    feed.bodies = dict(files)
+    url = f"{feed.base}/{recorded_feed.folder}/$bulk-publish"
+    manifest = recorded_feed.manifest.replace(RECORDED_ORIGIN.encode(), feed.base.encode())
+    feed.bodies[url.removeprefix(feed.base)] = manifest
+    return url
+
+
+def lines_of(files: Mapping[str, bytes]) -> int:
+    return sum(1 for data in files.values() for line in data.split(b"\n") if line.strip())
+
+
+@pytest.mark.parametrize("folder", WHOLE)
+async def test_a_recorded_feed_moved_to_quebec_passes_with_every_free_slot_served(
     feed: Feed, folder: str
 ) -> None:
-    """Query strings in file URLs (prepmod-wa), repeated slot ids and files in folders
-    (riteaid-nj), PractitionerRoles and an empty file (hl7-md); every Location is outside
-    Quebec, as published."""
-    path = FIXTURES / folder
-    if not path.is_dir():
-        pytest.skip(f"recorded feeds absent: {path} (CI has ../shared beside the clone)")
-    published: dict[str, bytes] = {}
-    for file in path.rglob("*"):
-        if not file.is_file() or file.name.endswith(".hdr.json"):
-            continue
-        served = "/" + file.relative_to(path.parent).as_posix().replace("%3F", "?")
-        data = file.read_bytes()
-        if file.name == "$bulk-publish":
-            data = manifest = data.replace(RECORDED_ORIGIN.encode(), feed.base.encode())
-        else:
-            published[served] = data
-        feed.bodies[served] = data
-    # The clock pinned to the feed's own time, when its slots were to come.
-    when = orjson.loads(manifest)["transactionTime"].replace("Z", "+00:00")
-    report = await check(
-        f"{feed.base}/{folder}/$bulk-publish", clock=lambda: datetime.fromisoformat(when)
-    )
+    """Each real feed, its times moved after the pinned clock and its Locations to Quebec
+    (``recorded_feeds``), against the test's own reading of the files served."""
+    recorded_feed = recorded(folder)
+    files = relocated(recorded_feed.files)
+    counts = count(files)
+    report = await check(serve_recorded(feed, recorded_feed, files), clock=pinned_clock)
 
-    resources = [
-        orjson.loads(line)
-        for data in published.values()
-        for line in data.split(b"\n")
-        if line.strip()
-    ]
-    free = free_slot_lines(*published.values())
-    assert free > 0
-    assert report.served == 0  # the publishers are American
-    assert not_served(report) == {"OUTSIDE_QUEBEC": (free, False)}
-    assert report.exit_code == 0
+    assert report.exit_code == 0, report.text()
+    assert report.served == counts.free == FREE_SLOTS[folder]
+    assert report.not_served == []
+    n = len(files)
+    assert detail(report, "files") == f"{n} of {n} read, {lines_of(files):,} lines"
     checks = outcomes(report)
-    assert (checks["files"], checks["slots"], checks["places"]) == (
-        Outcome.PASS,
-        Outcome.PASS,
-        Outcome.WARN,
-    )
-    read = f"{len(published)} of {len(published)} read, {len(resources):,} lines"
-    assert detail(report, "files") == read
-    slot_ids = [r["id"] for r in resources if r["resourceType"] == "Slot"]
-    repeated = len(slot_ids) - len(set(slot_ids))
+    assert Outcome.FAIL not in checks.values()
+    assert (checks["places"] is Outcome.WARN) == (counts.no_position > 0)
+    slot_ids = [slot["id"] for _, slot in resources(files, "Slot")]
+    repeated = len(slot_ids) - len(set(slot_ids))  # riteaid-nj repeats its slot ids
     assert (checks["duplicate ids"] is Outcome.WARN) == (repeated > 0)
     if repeated:
         assert f"Slot: {repeated:,} lines with an id already read" in detail(
             report, "duplicate ids"
         )
+
+
+async def test_a_recorded_feed_as_published_fails_on_its_unrecorded_files(feed: Feed) -> None:
+    """riteaid-full lists 48 files of other states that were never recorded; its own
+    are in New Jersey."""
+    recorded_feed = recorded("riteaid-full")
+    counts = count(recorded_feed.files)
+    report = await check(
+        serve_recorded(feed, recorded_feed, recorded_feed.files), clock=pinned_clock
+    )
+
+    assert report.exit_code == 1
+    listed, read = len(recorded_feed.listed), len(recorded_feed.files)
+    files = detail(report, "files")
+    assert files.startswith(f"{read} of {listed} read, {lines_of(recorded_feed.files):,} lines; ")
+    assert f"and {listed - read - 3} more: upstream answered HTTP 404" in files
+    assert report.served == counts.all_served().total() == 0
+    assert not_served(report) == {"OUTSIDE_QUEBEC": (counts.outside_slots, False)}
+    assert counts.outside_slots == FREE_SLOTS["riteaid-full"]

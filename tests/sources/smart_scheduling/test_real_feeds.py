@@ -22,6 +22,7 @@ from sources.records import ProblemSeverity, SourceProtocol, SourceStatus
 from sources.smart_scheduling.adapter import SmartSchedulingSource
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from tests.conftest import serve
+from tests.sources.smart_scheduling.recorded_feeds import BOM, RECORDED_ORIGIN, recorded_folder
 from tests.sources.smart_scheduling.test_adapter import (
     WINDOW,
     at,
@@ -32,23 +33,25 @@ from tests.sources.smart_scheduling.test_adapter import (
     until,
 )
 
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "smart-scheduling-links"
-RECORDED_ORIGIN = "http://127.0.0.1:19100"
-BOM = b"\xef\xbb\xbf"
-
 
 @dataclass
 class RawPublisher:
-    """Serves bytes exactly as given, by path and query; any other path answers 404."""
+    """Serves bytes exactly as given, by path and query; any other path answers 404.
+    ``headers`` (by path and query, as a recorded ``F.hdr.json`` holds them) are sent
+    with the body, their ``_status`` as the status."""
 
     base: str = ""
     bodies: dict[str, bytes] = field(default_factory=dict)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     async def handle(self, request: web.Request) -> web.Response:
         body = self.bodies.get(request.path_qs)
         if body is None:
             return web.Response(status=404)
-        return web.Response(body=body, content_type="application/octet-stream")
+        headers = dict(self.headers.get(request.path_qs, {}))
+        status = int(headers.pop("_status", 200))
+        headers.setdefault("Content-Type", "application/octet-stream")
+        return web.Response(body=body, status=status, headers=headers)
 
 
 @pytest.fixture(autouse=True)
@@ -250,13 +253,6 @@ async def test_a_bulk_source_shows_when_its_publisher_last_answered(raw: RawPubl
 # -- recorded feeds -----------------------------------------------------------------------
 
 
-def _recorded(folder: str) -> Path:
-    path = FIXTURES / folder
-    if not path.is_dir():
-        pytest.skip(f"recorded feeds absent: {path} (CI has ../shared beside the clone)")
-    return path
-
-
 def _serve_folder(
     raw: RawPublisher, folder: Path, change: Callable[[str, bytes], bytes]
 ) -> dict[str, bytes]:
@@ -283,7 +279,7 @@ def _serve_folder(
 async def test_every_line_of_a_recorded_feed_is_read_even_gzipd_without_a_header(
     raw: RawPublisher, folder: str
 ) -> None:
-    path = _recorded(folder)
+    path = recorded_folder(folder)
     gzipped: list[str] = []
 
     def gzip_slots(name: str, data: bytes) -> bytes:
