@@ -53,6 +53,8 @@ from sources.time_zones import known_zone
 from sources.timeutil import read_upstream_datetime, wall_epoch
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sources.records import ClinicRecord
 
 SLOT_CAPACITY_URL = "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
@@ -167,6 +169,7 @@ class FeedFile:
     busy: int = 0
     malformed: int = 0
     unresolved: int = 0
+    unresolved_slots: int = 0  # of ``unresolved``, the free slots (outside Quebec not counted)
     # Deviations from the specification read all the same, with how often they occurred.
     tolerated: dict[str, int] = field(default_factory=dict)
     outside: set[str] = field(default_factory=set)  # Locations outside Quebec, not served
@@ -213,12 +216,13 @@ class FeedReader:
     """Feed it a file's lines with :meth:`line`; :meth:`finish` returns the ``FeedFile``.
 
     With ``delta=True`` the ids of non-free and deleted slots are kept too, for a
-    ``_since`` delta to remove them.
+    ``_since`` delta to remove them. ``watch`` sees each decoded line, and if it was kept.
     """
 
     def __init__(self, source_id: str, name: str, *, delta: bool = False) -> None:
         self.source_id = source_id
         self.file = FeedFile(name)
+        self.watch: Callable[[Any, bool], None] | None = None
         self._delta = delta
         self._times: dict[str, tuple[int, bool]] = {}  # text -> (epoch, naive)
         self._phones: dict[str, str] = {}
@@ -230,8 +234,9 @@ class FeedReader:
         except orjson.JSONDecodeError:
             self.file.malformed += 1
             return
-        if not isinstance(resource, dict) or not self._read(resource):
-            self.file.malformed += 1
+        self.file.malformed += not (kept := isinstance(resource, dict) and self._read(resource))
+        if self.watch is not None:
+            self.watch(resource, kept)
 
     def oversized(self, count: int) -> None:
         self.file.lines += count

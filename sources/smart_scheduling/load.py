@@ -41,9 +41,10 @@ class Resolved:
 
 
 def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
-    """Build the index of a full load; sets ``unresolved`` on every file."""
+    """Build the index of a full load; sets ``unresolved`` (and, of those,
+    ``unresolved_slots``) on every file."""
     for file in files:
-        file.unresolved = 0
+        file.unresolved = file.unresolved_slots = 0
     clinics: dict[str, ClinicRecord] = {}
     practitioners: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
     roles: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
@@ -79,11 +80,12 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
     for file in files:
         for target, start, end, kind, url, phone, capacity in _rows(file, targets, zones):
             if target is None:
-                file.unresolved += 1
+                file.unresolved_slots += 1
             else:
                 add(target[0], target[1], start, end, kind, url, phone, capacity)
         file.outside_slots = _slots_of(file, abroad)
-        file.unresolved -= file.outside_slots  # counted as unresolved just above
+        file.unresolved_slots -= file.outside_slots  # counted as unresolved just above
+        file.unresolved += file.unresolved_slots
     return Resolved(builder.build(), targets)
 
 
@@ -104,13 +106,14 @@ def slot_changes(
     zones = _zones(base)  # the clinics' of the last full load, as targets are
     updates: dict[int, SlotChange | None] = {}
     for file in deltas:
-        file.unresolved = 0
+        file.unresolved = file.unresolved_slots = 0
         for slot_id in file.gone_slots:
             updates[slot_id] = None
         for slot_id, row in zip(file.slots.ids, _rows(file, targets, zones), strict=True):
             target, start, end, kind, url, phone, capacity = row
             if target is None:
                 file.unresolved += 1
+                file.unresolved_slots += 1
                 updates.setdefault(slot_id, None)
             else:
                 updates[slot_id] = SlotChange(*target, start, end, kind, url, phone, capacity)
