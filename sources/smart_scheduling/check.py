@@ -49,7 +49,7 @@ from sources.smart_scheduling.manifest import covers_since, file_name, read_mani
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.smart_scheduling.survey import READ_TYPES, FeedSurvey, FileTally
 from sources.smart_scheduling.verdicts import FileSeen, LoadedFeed, Verdict, kinds, write_verdicts
-from sources.timeutil import parse_upstream_datetime
+from sources.timeutil import MONTREAL, parse_upstream_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -367,6 +367,7 @@ def _capabilities(front: _Front, survey: FeedSurvey, report: CheckReport) -> Non
 
 def _instant(value: str) -> datetime | None:
     try:
-        return parse_upstream_datetime(value)
+        # The manifest's own time, not a clinic's: without an offset, Montreal's.
+        return parse_upstream_datetime(value, MONTREAL)
     except (ValueError, OverflowError):
         return None

@@ -41,7 +41,7 @@ from sources.fhir.resources import (
 )
 from sources.places import PlaceKind
 from sources.smart_scheduling.feed import SLOT_CAPACITY_URL, slot_capacity, slot_type
-from sources.timeutil import parse_upstream_datetime
+from sources.timeutil import MONTREAL, parse_upstream_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -363,7 +363,9 @@ def _instant(value: object) -> float | None:
     if not isinstance(value, str):
         return None
     try:
-        return parse_upstream_datetime(value).timestamp()
+        # For plausibility (begun, a year ahead) only: an offset-less time, told apart
+        # by its own check, is near enough read in Montreal.
+        return parse_upstream_datetime(value, MONTREAL).timestamp()
     except (ValueError, OverflowError):
         return None
 
