@@ -46,6 +46,11 @@ class PageInfo:
 class GeoPoint:
     latitude: float
     longitude: float
+    approximate: bool = strawberry.field(
+        description="True when the booking system gave no position and the gateway placed "
+        "the clinic at its municipality's centre (GeoNames): good to a few kilometres, "
+        "not to the door. False for a position the booking system gave."
+    )
 
 
 @strawberry.type
@@ -135,6 +140,11 @@ class Clinic(Node):
     location: GeoPoint | None
     phone: str | None
     languages: list[str]
+    time_zone: str = strawberry.field(
+        description="The IANA time zone the clinic keeps (America/Montreal, America/Halifax "
+        "in the Îles-de-la-Madeleine, America/Blanc-Sablon on the Basse-Côte-Nord), to show "
+        "its slots in local time; DateTime values stay in Montreal time with their offset."
+    )
     merged: strawberry.Private[MergedClinic]
 
     @classmethod
@@ -151,11 +161,16 @@ class Clinic(Node):
                 region=address.region,
             ),
             region=clinic.region,
-            location=GeoPoint(latitude=location.latitude, longitude=location.longitude)
+            location=GeoPoint(
+                latitude=location.latitude,
+                longitude=location.longitude,
+                approximate=location.approximate,
+            )
             if location
             else None,
             phone=clinic.phone,
             languages=list(clinic.languages),
+            time_zone=clinic.time_zone,
             merged=clinic,
         )
 

@@ -95,8 +95,12 @@ class SourceProblem:
 
 @dataclass(frozen=True, slots=True)
 class GeoPoint:
+    """A position. ``approximate``: not the upstream's own, but the centre of the place's
+    municipality (``sources.places``), good to a few kilometres."""
+
     latitude: float
     longitude: float
+    approximate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +121,11 @@ class Address:
 
 @dataclass(frozen=True, slots=True)
 class ClinicRecord:
-    """A clinic as one source describes it; ``local_id`` is that source's own id."""
+    """A clinic as one source describes it; ``local_id`` is that source's own id.
+
+    ``time_zone`` is the IANA zone the clinic keeps (``sources.time_zones``' rule): its
+    upstream's times without an offset are read in it.
+    """
 
     source_id: str
     local_id: str
@@ -127,6 +135,7 @@ class ClinicRecord:
     phone: str | None = None
     languages: tuple[str, ...] = ()
     identifiers: tuple[Identifier, ...] = ()
+    time_zone: str = "America/Montreal"
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,13 @@ def _shipped_packages() -> list[Path]:
 
 def _data_files() -> list[Path]:
     """Files read at run time that are not Python: GraphiQL's page assets, its example
-    query, and the template alembic writes new revisions from."""
+    query, the template alembic writes new revisions from, and the table of Quebec
+    municipalities with the README giving its licence."""
     static = [p for p in (ROOT / "edge" / "static").rglob("*") if p.is_file()]
-    return sorted(p.relative_to(ROOT) for p in [*static, ROOT / "migrations" / "script.py.mako"])
+    places = [ROOT / "sources" / "places" / n for n in ("quebec_municipalities.tsv", "README.md")]
+    return sorted(
+        p.relative_to(ROOT) for p in [*static, ROOT / "migrations" / "script.py.mako", *places]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +83,12 @@ def test_the_wheel_carries_every_module_of_every_package(wheel_files: set[str]) 
     assert sorted(expected - wheel_files) == []
 
 
-def test_the_wheel_carries_graphiql_its_example_query_and_alembics_template(
+def test_the_wheel_carries_graphiql_its_example_query_alembics_template_and_places(
     wheel_files: set[str],
 ) -> None:
     expected = {path.as_posix() for path in _data_files()}
     assert "edge/static/example_query.graphql" in expected
+    assert "sources/places/quebec_municipalities.tsv" in expected
     assert "edge/static/graphiql/graphiql.min.js" in expected
     assert sorted(expected - wheel_files) == []
 

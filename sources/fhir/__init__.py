@@ -4,8 +4,10 @@ and its reading (``slots``); the HTTP side and a search's pages, by next link or
 ``_offset`` (``client``); whole searches and reads by ``_id`` (``fetch``); the
 source's clinics kept whole (``directory``); the R4 resources read into our records
 (``resources``, shared with the SMART Scheduling Links feeds) and the search results
-assembled (``found``).
+assembled (``found``); ``sources check``'s checks of a server (``check``, with the probes'
+``verdicts`` and the slots' ``tally``).
 
 May import the contract (``sources.base``, ``records``, ``errors``, ``problems``,
-``geo``, ``timeutil``) and ``sources.transport``; never the pool, search or registry.
+``geo``, ``time_zones``, ``timeutil``) and ``sources.transport``; never the pool, search
+or registry.
 """

@@ -17,7 +17,9 @@ the end while ``Bundle.total`` says more (``client``). The source's Locations ar
 whole (``directory``), so that near-me, region and clinic searches need no Location
 search per request. A request the server refuses as unsupported (400/422 with an
 OperationOutcome) is a capability: logged with its diagnostics, noted as a problem,
-and the search falls back to a plainer plan.
+and the search falls back to a plainer plan. Locations are placed as every adapter
+places them (``sources.places``); the places of the directory, and those the searches
+met since it was last read, are the source's place problems.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from sources.fhir.options import MAX_PAGE_SIZE, FhirOptions
 from sources.fhir.plan import SlotPlan, identifier_tokens, or_refs, or_values
 from sources.fhir.resources import identifiers, ref_id, refs
 from sources.fhir.slots import OutOfOrder, SlotSearch
-from sources.problems import ProblemBook, ProblemCode
+from sources.places import PlaceKind, PlaceTally, place_problems
+from sources.problems import MAX_SAMPLES, ProblemBook, ProblemCode
 from sources.records import (
     ClinicQuery,
     ClinicRecord,
@@ -75,6 +78,7 @@ class FhirSource(Source):
         self.capabilities = Capabilities()
         self.directory = Directory()
         self.book = ProblemBook()
+        self._met = PlaceTally()  # places the searches met since the directory was read
         self._probed = False
         self._demoted = False  # found out of order while reading: stays unsorted
         self._generation: tuple[Capabilities, str] | None = None
@@ -147,9 +151,10 @@ class FhirSource(Source):
             self.logger.info("capabilities %s: %s", verb, "; ".join(changes))
         self.capabilities, self._probed = learnt, True
         try:
-            await self.directory.load(
+            if await self.directory.load(
                 self.client, **self._sizes(), offset_paging=learnt.offset_paging
-            )
+            ):
+                self._met = PlaceTally()
         except SourceError as exc:
             self.logger.warning("clinic directory not refreshed: %s", exc)
         return learnt
@@ -162,7 +167,19 @@ class FhirSource(Source):
 
     @property
     def problems(self) -> tuple[SourceProblem, ...]:
-        return (*self.capabilities.problems(), *self.book.current())
+        return (*self.capabilities.problems(), *self.book.current(), *self._place_problems())
+
+    def _place_problems(self) -> list[SourceProblem]:
+        tally = PlaceTally()
+        tally.merge(self.directory.tally)
+        tally.merge(self._met)
+        outside = sorted(tally.kinds[PlaceKind.OUTSIDE_QUEBEC])[:MAX_SAMPLES]
+        return place_problems(
+            tally.places,
+            ask="Location.position",
+            outside_samples=tuple(f"Location/{lid}" for lid in outside),
+            slots_seen=True,
+        )
 
     def _refused(self, asked: str, diagnostics: str, *, level: str = "warning") -> None:
         # Once per kind of request per REFUSAL_LOG_S: a search the server refuses would
@@ -221,7 +238,8 @@ class FhirSource(Source):
             self._refused("the Slot search", exc.diagnostics)
             result = await search.run(query, plan.fallback(), **scoped)
         self._read(search)
-        found.log(self.logger)
+        self._met.merge(found.places)
+        found.log(self.logger, self.book)
         return result
 
     def _demote(self, why: str) -> None:
@@ -252,7 +270,8 @@ class FhirSource(Source):
             clinic = found.clinic(resource["id"])
             if clinic is not None and clinic_matches(clinic, query):
                 out.append(clinic)
-        found.log(self.logger)
+        self._met.merge(found.places)
+        found.log(self.logger, self.book)
         return out
 
     async def _locations(self, query: ClinicQuery, found: Found) -> list[dict[str, Any]]:

@@ -8,7 +8,9 @@ Clinics change rarely, and many servers refuse or ignore ``near`` and
 ``address-state``: a near-me, region or clinic search is answered from this copy,
 with no Location search per request. Until it is loaded (or when the server gave
 no way past its first page of Locations) ``matching`` says None and the adapter
-asks the server.
+asks the server. Each Location is placed once per load (``sources.places``), and
+``tally`` counts them: the source's ``OUTSIDE_QUEBEC``, ``NO_POSITION`` and
+``APPROXIMATE_POSITION`` problems.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from sources.fhir.client import matches_of
 from sources.fhir.fetch import all_pages
 from sources.fhir.found import place_matches
-from sources.fhir.resources import text_value
+from sources.fhir.resources import location_place, text_value
+from sources.places import PlaceTally
 
 if TYPE_CHECKING:
     from sources.fhir.client import FhirClient
+    from sources.places import Place
     from sources.records import ClinicQuery
 
 __all__ = ["Directory"]
@@ -33,6 +37,8 @@ class Directory:
 
     def __init__(self) -> None:
         self.locations: dict[str, dict[str, Any]] | None = None
+        self.places: dict[str, Place] = {}
+        self.tally = PlaceTally()
         self.loaded_at: float | None = None
 
     async def load(
@@ -62,7 +68,11 @@ class Directory:
             for resource in matches_of(bundle, "Location"):
                 if (rid := text_value(resource.get("id"))) is not None:
                     locations[rid] = {**resource, "id": rid}
-        self.locations = locations
+        places = {rid: location_place(resource) for rid, resource in locations.items()}
+        tally = PlaceTally()
+        for rid, place in places.items():
+            tally.note(rid, place)
+        self.locations, self.places, self.tally = locations, places, tally
         self.loaded_at = time.monotonic()
         return True
 
@@ -74,4 +84,4 @@ class Directory:
             candidates = [self.locations[i] for i in query.local_ids if i in self.locations]
         else:
             candidates = list(self.locations.values())
-        return [r for r in candidates if place_matches(r, query)]
+        return [r for r in candidates if place_matches(r, query, self.places.get(r["id"]))]

@@ -105,7 +105,9 @@ class MergedClinic(_Merged[ClinicRecord]):
 
     @property
     def location(self) -> GeoPoint | None:
-        return next((r.location for r in self.records if r.location is not None), None)
+        """The first source's position, an upstream's own before one placed at its city."""
+        points = [r.location for r in self.records if r.location is not None]
+        return next((p for p in points if not p.approximate), points[0] if points else None)
 
     @property
     def phone(self) -> str | None:
@@ -114,6 +116,10 @@ class MergedClinic(_Merged[ClinicRecord]):
     @property
     def languages(self) -> tuple[str, ...]:
         return next((r.languages for r in self.records if r.languages), ())
+
+    @property
+    def time_zone(self) -> str:
+        return self.primary.time_zone
 
 
 @dataclass(frozen=True, slots=True)

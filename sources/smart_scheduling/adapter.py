@@ -57,7 +57,13 @@ from sources.smart_scheduling.load import apply_delta, resolve
 from sources.smart_scheduling.manifest import covers_since, file_name, read_manifest
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.smart_scheduling.problems import feed_problems
-from sources.smart_scheduling.reports import FileReport, LoadReport, file_report, may_pass
+from sources.smart_scheduling.reports import (
+    FileReport,
+    LoadReport,
+    file_report,
+    log_file,
+    may_pass,
+)
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
@@ -71,7 +77,7 @@ if TYPE_CHECKING:
         SourceProblem,
     )
     from sources.slot_index.index import SlotIndex
-    from sources.smart_scheduling.files import Cached, How
+    from sources.smart_scheduling.files import Cached, FeedWatch, How
     from sources.smart_scheduling.load import Held, Target
     from sources.smart_scheduling.manifest import Manifest
 
@@ -139,6 +145,15 @@ class SmartSchedulingSource(Source):
 
     async def ready(self) -> None:
         await self._first_attempt.wait()
+
+    async def load_once(self, watch: FeedWatch | None = None) -> None:
+        """Poll the feed once, now, raising what failed (``sources check``; ``start`` polls
+        for good). ``watch`` sees its files as they are read."""
+        self._files.watch = watch
+        try:
+            await self._poll()
+        finally:
+            self._files.watch = None
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
@@ -361,7 +376,7 @@ class SmartSchedulingSource(Source):
             delta, reports, skipped, index.slot_count, tolerated, index.folded_slots
         )
         for report in reports:
-            self._log_file(report)
+            log_file(self.logger, report)
         fetched = sum(r.how == "fetched" for r in reports)
         (self.logger.info if fetched else self.logger.debug)(
             "%s: %d clinics, %d physicians, %d free slots from %d files (%d fetched); "
@@ -373,27 +388,6 @@ class SmartSchedulingSource(Source):
             len(reports),
             fetched,
             self._skipped or 0,
-        )
-
-    def _log_file(self, report: FileReport) -> None:
-        """One line per file and load: counts only, never what the lines held."""
-        if report.how == "failed":
-            return  # said when it failed
-        if report.how != "fetched":
-            self.logger.debug("%s: %s, %d records reused", report.name, report.how, report.kept)
-            return
-        # A file read whole says so only when debugging; one that lost records, always.
-        log = self.logger.warning if report.skipped else self.logger.debug
-        log(
-            "%s: %d lines, %d records kept, %d busy slots dropped, %d skipped "
-            "(%d malformed, %d referring to unknown or skipped records)",
-            report.name,
-            report.lines,
-            report.kept,
-            report.busy,
-            report.skipped,
-            report.malformed,
-            report.unresolved,
         )
 
 

@@ -2,8 +2,10 @@
 
 Files come in any order, so references are resolved only once every file of a load is
 read: Slot -> Schedule -> Location (the clinic) and PractitionerRole or Practitioner (the
-physician). A record that cannot be used, or that refers to one that is missing or was
-skipped, is skipped and counted in ``FeedFile.unresolved`` of the file it came from.
+physician). A slot's times without an offset are placed in its clinic's zone then. A
+record that cannot be used (a slot ending before it starts, once placed), or that refers
+to one that is missing or was skipped, is skipped and counted in ``FeedFile.unresolved``
+of the file it came from.
 Both functions are synchronous and touch only what they are given, so the source runs
 them in a worker thread while queries go on reading the previous index.
 """
@@ -16,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from sources.fhir.resources import physician_record, ref_id
 from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder
-from sources.smart_scheduling.feed import KINDS, SlotPlace
+from sources.smart_scheduling.feed import KINDS, NAIVE_END, NAIVE_START, SlotPlace
+from sources.timeutil import placed_epoch, zone_info
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from sources.records import ClinicRecord, PhysicianRecord
-    from sources.smart_scheduling.feed import FeedFile, Schedule
+    from sources.smart_scheduling.feed import FeedFile, Schedule, SlotColumns
 
 # Where a schedule's slots go: (clinic local id, physician local id or None).
 Target = tuple[str, str | None]
@@ -38,9 +43,10 @@ class Resolved:
 
 
 def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
-    """Build the index of a full load; sets ``unresolved`` on every file."""
+    """Build the index of a full load; sets ``unresolved`` (and, of those,
+    ``unresolved_slots``) on every file."""
     for file in files:
-        file.unresolved = 0
+        file.unresolved = file.unresolved_slots = 0
     clinics: dict[str, ClinicRecord] = {}
     practitioners: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
     roles: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
@@ -66,6 +72,7 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
         else:
             file.unresolved += 1
 
+    zones = _zones(files)
     builder = SlotIndexBuilder(source_id)
     for clinic in clinics.values():
         builder.add_clinic(clinic)
@@ -73,13 +80,14 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
         builder.add_physician(physician)
     add = builder.add_slot
     for file in files:
-        for target, start, end, kind, url, phone, capacity in _rows(file, targets):
+        for target, start, end, kind, url, phone, capacity in _rows(file, targets, zones):
             if target is None:
-                file.unresolved += 1
+                file.unresolved_slots += 1
             else:
                 add(target[0], target[1], start, end, kind, url, phone, capacity)
         file.outside_slots = _slots_of(file, abroad)
-        file.unresolved -= file.outside_slots  # counted as unresolved just above
+        file.unresolved_slots -= file.outside_slots  # counted as unresolved just above
+        file.unresolved += file.unresolved_slots
     return Resolved(builder.build(), targets)
 
 
@@ -131,21 +139,27 @@ def slot_changes(
     serves slots sharing an identity as one, seats added: every slot of an identity the
     delta touches is put back with the changed ones, so each keeps its seats.
     """
+    zones = _zones(base)  # the clinics' of the last full load, as targets are
     listed: dict[int, list[tuple[SlotPlace | None, SlotChange | None]]] = {}
     for file in deltas:
-        file.unresolved = 0
+        file.unresolved = file.unresolved_slots = 0
         for slot_id, place in file.gone_slots:
             listed.setdefault(slot_id, []).append((place, None))
         for position, slot_id in enumerate(file.slots.ids):
-            change = _change(file, targets, position)
-            file.unresolved += change is None  # taken out, as a slot no longer free
+            change = _change(file, targets, zones, position)
+            if change is None:  # taken out, as a slot no longer free
+                file.unresolved += 1
+                file.unresolved_slots += 1
             listed.setdefault(slot_id, []).append((_place(file, position), change))
 
     held = {slot_id: list(overlay[slot_id]) for slot_id in listed if slot_id in overlay}
     wanted = {slot_id for slot_id in listed if slot_id not in overlay}
     for file in base if wanted else ():
         for position, slot_id in enumerate(file.slots.ids):
-            if slot_id in wanted and (change := _change(file, targets, position)) is not None:
+            if (
+                slot_id in wanted
+                and (change := _change(file, targets, zones, position)) is not None
+            ):
                 held.setdefault(slot_id, []).append((_place(file, position), change))
     updates: dict[int, tuple[Held, ...]] = {}
     for slot_id, changes in listed.items():
@@ -160,7 +174,9 @@ def slot_changes(
     survivors: list[SlotChange] = []
     if touched:
         for file in base:
-            survivors.extend(_same_identity(file, targets, updates, overlay, starts, touched))
+            survivors.extend(
+                _same_identity(file, targets, zones, updates, overlay, starts, touched)
+            )
         survivors.extend(
             change
             for slot_id, now in overlay.items()
@@ -186,6 +202,15 @@ def _listed(
         if place is not None and change is not None:
             now.append((place, change))
     return tuple(now)
+
+
+def _zones(files: Sequence[FeedFile]) -> dict[str, ZoneInfo]:
+    """Each clinic's time zone, by local id (a Location sent twice: the later file's)."""
+    return {
+        clinic_id: zone_info(clinic.time_zone)
+        for file in files
+        for clinic_id, clinic in file.locations.items()
+    }
 
 
 def _physicians(
@@ -253,11 +278,14 @@ def _slots_of(file: FeedFile, schedule_ids: set[str]) -> int:
 Row = tuple[Target | None, int, int, Any, str | None, str | None, int]
 
 
-def _rows(file: FeedFile, targets: Mapping[str, Target]) -> Iterator[Row]:
-    """The file's slots with their schedule resolved (None when it is not)."""
+def _rows(
+    file: FeedFile, targets: Mapping[str, Target], zones: Mapping[str, ZoneInfo]
+) -> Iterator[Row]:
+    """The file's slots with their schedule resolved (None when it is not, or when the
+    slot, its wall times placed, ends before it starts)."""
     columns = file.slots
     mapped = [targets.get(schedule_id) for schedule_id in columns.schedule_ids]
-    for schedule, start, end, kind, url, phone, capacity in zip(
+    rows = zip(
         columns.schedules,
         columns.starts,
         columns.ends,
@@ -266,8 +294,29 @@ def _rows(file: FeedFile, targets: Mapping[str, Target]) -> Iterator[Row]:
         columns.phones,
         columns.capacities,
         strict=True,
-    ):
-        yield mapped[schedule], start, end, KINDS[kind], url, phone, capacity
+    )
+    if not columns.naive:  # the usual feed: every time with its offset
+        for schedule, start, end, kind, url, phone, capacity in rows:
+            yield mapped[schedule], start, end, KINDS[kind], url, phone, capacity
+        return
+    for position, (schedule, start, end, kind, url, phone, capacity) in enumerate(rows):
+        target = mapped[schedule]
+        if target is not None and position in columns.naive:
+            start, end = _placed(columns, position, zones[target[0]])
+            if end <= start:
+                target = None
+        yield target, start, end, KINDS[kind], url, phone, capacity
+
+
+def _placed(columns: SlotColumns, position: int, zone: ZoneInfo) -> tuple[int, int]:
+    """A row's start and end as POSIX times, its wall times read in ``zone``."""
+    naive = columns.naive.get(position, 0)
+    start, end = columns.starts[position], columns.ends[position]
+    if naive & NAIVE_START:
+        start = placed_epoch(start, zone)
+    if naive & NAIVE_END:
+        end = placed_epoch(end, zone)
+    return start, end
 
 
 def _place(file: FeedFile, position: int) -> SlotPlace:
@@ -279,6 +328,7 @@ def _place(file: FeedFile, position: int) -> SlotPlace:
 def _same_identity(
     file: FeedFile,
     targets: Mapping[str, Target],
+    zones: Mapping[str, ZoneInfo],
     updates: Mapping[int, object],
     overlay: Mapping[int, object],
     starts: set[int],
@@ -286,26 +336,33 @@ def _same_identity(
 ) -> Iterator[SlotChange]:
     columns = file.slots
     for position, start in enumerate(columns.starts):
-        if start not in starts:
+        if start not in starts and position not in columns.naive:
             continue
         slot_id = columns.ids[position]
         if slot_id in updates or slot_id in overlay:
             continue
-        change = _change(file, targets, position)
+        change = _change(file, targets, zones, position)
         if change is not None and _identity(change) in gone:
             yield change
 
 
-def _change(file: FeedFile, targets: Mapping[str, Target], position: int) -> SlotChange | None:
+def _change(
+    file: FeedFile, targets: Mapping[str, Target], zones: Mapping[str, ZoneInfo], position: int
+) -> SlotChange | None:
     columns = file.slots
     target = targets.get(columns.schedule_ids[columns.schedules[position]])
     if target is None:
         return None
+    start, end = columns.starts[position], columns.ends[position]
+    if position in columns.naive:
+        start, end = _placed(columns, position, zones[target[0]])
+        if end <= start:
+            return None
     return SlotChange(
         target[0],
         target[1],
-        columns.starts[position],
-        columns.ends[position],
+        start,
+        end,
         KINDS[columns.kinds[position]],
         columns.urls[position],
         columns.phones[position],

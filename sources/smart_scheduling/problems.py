@@ -13,14 +13,12 @@ FEED_DEVIATIONS     WARNING   the feed deviates from the specification in ways
 MALFORMED_RECORDS   WARNING   lines malformed per the specification, or referring
                               to unknown or skipped records, were skipped
                               (samples: the files and their counts)
-OUTSIDE_QUEBEC      WARNING   Locations outside Quebec (``sources.quebec``) are not
-                              served; count: the Locations (message: their free slots)
-NO_POSITION         WARNING   Quebec Locations without a position are served by every
-                              search except ``near``; count: the Locations
 SAME_TIME_SLOTS     WARNING   free slots with the same place, physician (or none), type,
                               start and end are served as one slot, its seats the sum of
                               theirs, with the first one's booking link and phone; count:
                               the slots served as part of another (samples: the slots)
+OUTSIDE_QUEBEC, NO_POSITION, APPROXIMATE_POSITION: the places of its Locations, as
+every adapter reports them (``sources.places.tally``).
 """
 
 from __future__ import annotations
@@ -29,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from yarl import URL
 
+from sources.places import Places, place_problems
 from sources.problems import MAX_SAMPLES, ProblemCode, problem
 
 if TYPE_CHECKING:
@@ -145,27 +144,6 @@ def _deviations(report: LoadReport) -> list[tuple[str, int]]:
 
 
 def _place_problems(report: LoadReport) -> list[SourceProblem]:
-    outside = sum(f.places.outside for f in report.files)
-    outside_slots = sum(f.places.outside_slots for f in report.files)
-    no_position = sum(f.places.no_position for f in report.files)
-    found = []
-    if outside:
-        found.append(
-            problem(
-                ProblemCode.OUTSIDE_QUEBEC,
-                f"{outside} locations outside Quebec, with {outside_slots} free slots, are "
-                "not served (the gateway serves Quebec; see sources/quebec.py for the rule)",
-                outside,
-                tuple(f"{f.name}: {f.places.outside}" for f in report.files if f.places.outside),
-            )
-        )
-    if no_position:
-        found.append(
-            problem(
-                ProblemCode.NO_POSITION,
-                f"{no_position} Quebec locations have no position: served by every search "
-                "except `near`; ask the publisher for Location.position",
-                no_position,
-            )
-        )
-    return found
+    places = Places(*map(sum, zip(*(f.places for f in report.files), strict=True)))
+    samples = tuple(f"{f.name}: {f.places.outside}" for f in report.files if f.places.outside)
+    return place_problems(places, ask="Location.position", outside_samples=samples)

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from sources.errors import SourceTimeout, SourceUnavailable
+from sources.places import NO_PLACES, Places
 
 if TYPE_CHECKING:
+    import logging
+
     from sources.errors import SourceError
     from sources.smart_scheduling.feed import FeedFile
     from sources.smart_scheduling.files import How
-
-
-class Places(NamedTuple):
-    """Of one file: Locations outside Quebec (not served), their free slots, and Quebec
-    Locations served without a position."""
-
-    outside: int = 0
-    outside_slots: int = 0
-    no_position: int = 0
-
-
-NO_PLACES = Places()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +29,8 @@ class FileReport:
     unresolved: int = 0
     tolerated: tuple[tuple[str, int], ...] = ()  # deviations read all the same, counted
     failure: str | None = None  # why a "failed" file could not be read
-    places: Places = NO_PLACES  # locations outside Quebec, or without a position
+    places: Places = NO_PLACES  # locations outside Quebec, or without their own position
+    unresolved_slots: int = 0  # of ``unresolved``, the free slots
 
     @property
     def skipped(self) -> int:
@@ -70,6 +62,29 @@ def file_report(file: FeedFile, how: How) -> FileReport:
         file.unresolved,
         tuple(file.tolerated.items()),
         places=file.places,
+        unresolved_slots=file.unresolved_slots,
+    )
+
+
+def log_file(logger: logging.Logger, report: FileReport) -> None:
+    """One line per file and load: counts only, never what the lines held."""
+    if report.how == "failed":
+        return  # said when it failed
+    if report.how != "fetched":
+        logger.debug("%s: %s, %d records reused", report.name, report.how, report.kept)
+        return
+    # A file read whole says so only when debugging; one that lost records, always.
+    log = logger.warning if report.skipped else logger.debug
+    log(
+        "%s: %d lines, %d records kept, %d busy slots dropped, %d skipped "
+        "(%d malformed, %d referring to unknown or skipped records)",
+        report.name,
+        report.lines,
+        report.kept,
+        report.busy,
+        report.skipped,
+        report.malformed,
+        report.unresolved,
     )
 
 
@@ -80,4 +95,12 @@ def may_pass(error: SourceError) -> bool:
     )
 
 
-__all__ = ["NO_PLACES", "FileReport", "LoadReport", "Places", "file_report", "may_pass"]
+__all__ = [
+    "NO_PLACES",
+    "FileReport",
+    "LoadReport",
+    "Places",
+    "file_report",
+    "log_file",
+    "may_pass",
+]

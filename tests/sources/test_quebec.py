@@ -71,5 +71,10 @@ def test_a_quebec_location_without_a_position_is_kept() -> None:
         },
     )
     assert record is not None
-    assert record.location is None
+    assert record.location is not None and record.location.approximate  # its city's centre
     assert record.address.region.name == "CAPITALE_NATIONALE"
+    unknown_city = {"city": "Lac-Perdu", "state": "QC", "postalCode": "G1R 4P5"}
+    record = clinic_record(
+        "s", {"resourceType": "Location", "id": "q", "name": "C", "address": unknown_city}
+    )
+    assert record is not None and record.location is None

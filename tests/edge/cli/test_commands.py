@@ -52,3 +52,48 @@ async def test_sources_probe_prints_what_a_fhir_server_can_do_and_fails_when_unr
     status, out, err = await app("sources", "probe", "gone")
     assert (status, out) == (1, "")
     assert err.strip().splitlines()[-1].startswith("passerelle: gone could not be probed:")
+
+
+async def test_sources_check_passes_the_fhir_demo_and_fails_an_unreachable_url_in_json(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import json
+
+    from examples import demo_fhir
+    from examples.world import World
+    from sources.registry.store import SourceStore
+    from tests.conftest import fhir_definition, serve
+
+    database = ["--database-url", f"sqlite:///{tmp_path / 'registry.sqlite3'}"]
+
+    async def app(*argv: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "app.py"), *argv, *database, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await process.communicate()
+        return process.returncode or 0, out.decode(), err.decode()
+
+    # The world starts today, as the check's window does (nothing asserted depends on it).
+    async with serve(demo_fhir.build_app(World(0.01))) as server:
+        demo = fhir_definition(server, "demo")
+        with SourceStore(database[1]) as store:
+            store.add(demo)
+        status, out, err = await app("sources", "check", "demo")
+    assert status == 0, out + err
+    lines = out.splitlines()
+    assert lines[0] == f"demo (FHIR_R4) {demo.url}"
+    assert "  capabilities:" in lines and "    paging: by next links" in lines
+    assert "  plan:" in lines
+    assert any(line.startswith("    near a clinic (10 km): sorted by the") for line in lines)
+    assert any(line.startswith("  free slots the gateway would serve: ") for line in lines)
+    assert lines[-1].startswith("  result: PASS (") and lines[-1].endswith(" 0 failed)")
+    gone = "http://127.0.0.1:1/fhir"
+    status, out, err = await app(
+        "sources", "check", "--protocol", "FHIR_R4", "--url", gone, "--json"
+    )
+    assert (status, err) == (1, "")
+    report = json.loads(out)
+    assert report["result"] == "fail" and [c["name"] for c in report["checks"]] == ["reachable"]
+    assert report["checks"][0]["outcome"] == "fail" and report["checks"][0]["fix"]

@@ -1,4 +1,5 @@
-"""Places in a bulk feed: outside Quebec not served but counted, Quebec without a position kept."""
+"""Places in a bulk feed: outside Quebec not served but counted; Quebec without a position
+kept, at its municipality's centre when the table knows its city."""
 
 from __future__ import annotations
 
@@ -36,14 +37,19 @@ LOCATIONS = [
     _located("us", {"city": "Newark", "state": "NJ", "postalCode": "07102"}, (40.73, -74.17)),
     # Anchorage by its position alone: once NORD_DU_QUEBEC.
     _located("ak", {}, (61.22, -149.90)),
-    # Quebec, without a position.
+    # Quebec, without a position: placed at the city's centre.
     _located("qc", {"city": "Québec", "state": "QC", "postalCode": "G1R 4P5"}, None),
+    # Only a province and a city, spelt as people write it: once dropped (no region).
+    _located("stj", {"city": "ST-JEROME", "state": "QC"}, None),
     # Only a postal code.
     _located("pc", {"postalCode": "h2x1y4"}, None),
+    # A city the table does not know.
+    _located("unk", {"city": "Lac-Perdu-des-Tests", "postalCode": "J0B 1A0"}, None),
     # Quebec, with a position.
     _located("mtl", {"city": "Montréal", "state": "QC"}, (45.50, -73.57)),
 ]
-SLOTS_PER_LOCATION = {"us": 3, "ak": 2, "qc": 4, "pc": 1, "mtl": 2}
+SLOTS_PER_LOCATION = {"us": 3, "ak": 2, "qc": 4, "stj": 2, "pc": 1, "unk": 1, "mtl": 2}
+QUEBEC_CITY = GeoPoint(46.8123, -71.2145, approximate=True)  # GeoNames' Québec, 4 decimals
 
 
 def _feed(publisher: Publisher) -> None:
@@ -67,7 +73,7 @@ def _feed(publisher: Publisher) -> None:
     )
 
 
-async def test_outside_quebec_is_counted_not_served_and_quebec_without_position_is_kept(
+async def test_outside_quebec_is_counted_not_served_and_quebec_without_position_is_placed(
     source: SmartSchedulingSource, publisher: Publisher
 ) -> None:
     _feed(publisher)
@@ -82,12 +88,19 @@ async def test_outside_quebec_is_counted_not_served_and_quebec_without_position_
     assert set(clinics) == set(served)
     assert clinics["qc"].address.region is Region.CAPITALE_NATIONALE
     assert clinics["pc"].address.region is Region.MONTREAL
-    assert clinics["qc"].location is None and clinics["pc"].location is None
-    # Every search but `near` serves the position-less clinics.
+    assert clinics["stj"].address.region is Region.LAURENTIDES  # from its approximate position
+    assert clinics["qc"].location == QUEBEC_CITY
+    assert clinics["stj"].location is not None and clinics["stj"].location.approximate
+    assert clinics["mtl"].location == GeoPoint(45.50, -73.57)  # the publisher's: exact
+    assert clinics["pc"].location is None and clinics["unk"].location is None
+    # Every search serves the clinics placed at their city, `near` too...
     by_region = await slots(source, replace(WINDOW, region=Region.CAPITALE_NATIONALE))
     assert len(by_region) == served["qc"]
+    near_quebec = replace(WINDOW, near=GeoPoint(46.81, -71.21), radius_km=5.0)
+    assert {s.clinic_local_id for s in await slots(source, near_quebec)} == {"qc"}
+    # ... and every search but `near` those without a position.
     near = await slots(source, replace(WINDOW, near=GeoPoint(45.50, -73.57), radius_km=50.0))
-    assert {s.clinic_local_id for s in near} == {"mtl"}
+    assert {s.clinic_local_id for s in near} == {"mtl", "stj"}
 
     problems = {p.code: p for p in source.problems}
     assert problems["OUTSIDE_QUEBEC"].severity is ProblemSeverity.WARNING
@@ -95,7 +108,9 @@ async def test_outside_quebec_is_counted_not_served_and_quebec_without_position_
     outside_slots = sum(SLOTS_PER_LOCATION[lid] for lid in outside)
     assert f"with {outside_slots} free slots" in problems["OUTSIDE_QUEBEC"].message
     assert problems["NO_POSITION"].severity is ProblemSeverity.WARNING
-    assert problems["NO_POSITION"].count == 2
+    assert problems["NO_POSITION"].count == 2  # pc, unk
+    assert problems["APPROXIMATE_POSITION"].severity is ProblemSeverity.WARNING
+    assert problems["APPROXIMATE_POSITION"].count == 2  # qc, stj
     assert "MALFORMED_RECORDS" not in problems  # nothing lost unreported, nothing miscounted
     assert source.skipped_records == 0
     assert source.status_hint() is SourceStatus.UP
