@@ -13,7 +13,12 @@ FILE_FAILED     lost      free slots read before their file failed (at least; a 
                           that could not be read at all is a failed check)
 OUTSIDE_QUEBEC  not lost  free slots of Locations outside Quebec
 PAST            not lost  free slots already begun: searches start now
-DUPLICATE       not lost  free slots identical to another (place, physician, times, type)
+UNACCOUNTED     lost      free slots read and kept that the index neither holds nor folded
+                          into another: none, unless the adapter loses slots
+
+Free slots sharing place, physician (or none), type, start and end with another are
+served as one slot with their seats added (``SAME_TIME_SLOTS``): counted as served,
+and told by a warning.
 """
 
 from __future__ import annotations
@@ -360,9 +365,10 @@ def _places(feed: LoadedFeed, report: CheckReport) -> None:
 def _served(feed: LoadedFeed, report: CheckReport) -> None:
     kept = sum(f.tally.free for f in feed.read)
     outside = sum(f.report.places.outside_slots for f in feed.read)
-    # FeedReader refuses what the index would (no duration, no seat): what else of the
-    # kept slots the index does not hold collapsed into an identical slot.
-    identical = max(0, kept - feed.unresolved - outside - feed.load.slots)
+    # FeedReader refuses what the index would (no duration, no seat): every kept free
+    # slot is held by the index, folded into a same-time one, or a loss to report.
+    folded = feed.load.folded
+    unaccounted = max(0, kept - feed.unresolved - outside - feed.load.slots - folded)
     skipped = feed.skipped_slots
     unreadable = sum(f.unreadable for f in feed.read if f.declared == "Slot")
     partial = sum(f.tally.free for f in feed.failed)
@@ -380,8 +386,18 @@ def _served(feed: LoadedFeed, report: CheckReport) -> None:
     report.not_served_for("OUTSIDE_QUEBEC", outside, loss=False, detail="Locations outside Quebec")
     report.not_served_for("PAST", feed.load.slots - feed.future, loss=False, detail="already begun")
     report.not_served_for(
-        "DUPLICATE", identical, loss=False, detail="identical to another free slot: served once"
+        "UNACCOUNTED",
+        unaccounted,
+        loss=True,
+        detail="read and kept, yet not in the index: an adapter fault, please report it",
     )
+    if folded:
+        report.warned(
+            "same-time slots",
+            f"{_n(folded, 'free slot')} shared place, physician (or none), type, start and "
+            "end with another: served as one slot with their seats added (SAME_TIME_SLOTS)",
+            "give each Slot its own time, or one Slot with slot-capacity for its seats",
+        )
 
 
 def kinds(counts: Counter[str], unit: str = "file") -> str:

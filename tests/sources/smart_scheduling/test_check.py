@@ -362,6 +362,21 @@ async def test_duplicates_implausible_times_links_and_phones_warn(feed: Feed) ->
     assert report.served == 7 + 6
 
 
+async def test_same_time_slots_are_served_with_their_seats_and_warned(feed: Feed) -> None:
+    tiny(feed)
+    # A second Schedule of loc-1 (another doctor, no PractitionerRole) with a slot at the
+    # very time of a0: served as one slot of two seats, nothing lost.
+    feed.bodies["/schedules.ndjson"] += ndjson(with_service(schedule("sch-3", "Location/loc-1")))
+    feed.bodies["/slots-b.ndjson"] += ndjson(slot("c0", "sch-3", at(10, 9, 0)))
+    report = await check(feed.base + "/$bulk-publish")
+
+    assert report.exit_code == 0, report.text()
+    assert outcomes(report)["same-time slots"] is Outcome.WARN
+    assert detail(report, "same-time slots").startswith("1 free slot shared place, physician")
+    assert report.not_served == [] and report.lost == 0
+    assert report.served == 7  # the index's slots: a0 and c0 are one, of two seats
+
+
 async def test_a_feed_without_validators_nor_deltas_warns_and_says_the_plan(feed: Feed) -> None:
     tiny(feed)
     feed.caching = feed.deltas = False
