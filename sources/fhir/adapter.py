@@ -239,7 +239,7 @@ class FhirSource(Source):
             result = await search.run(query, plan.fallback(), **scoped)
         self._read(search)
         self._met.merge(found.places)
-        found.log(self.logger)
+        found.log(self.logger, self.book)
         return result
 
     def _demote(self, why: str) -> None:
@@ -271,7 +271,7 @@ class FhirSource(Source):
             if clinic is not None and clinic_matches(clinic, query):
                 out.append(clinic)
         self._met.merge(found.places)
-        found.log(self.logger)
+        found.log(self.logger, self.book)
         return out
 
     async def _locations(self, query: ClinicQuery, found: Found) -> list[dict[str, Any]]:

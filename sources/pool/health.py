@@ -63,6 +63,19 @@ class SourceHealth:
             diagnostics=error.diagnostics or None,
         )
 
+    def served_as_one(self, folded: int) -> None:
+        """A search found ``folded`` free slots of the source with the same clinic,
+        physician (or none), type, start and end as another of its slots."""
+        self.problems.note(
+            ProblemCode.SAME_TIME_SLOTS,
+            "free slots had the same clinic, physician (or none), type, start and end as "
+            "another slot of the source: each such group is served as one slot, its seats "
+            "the sum of theirs, with the first one's booking link and phone (count: the "
+            "most slots one search served as part of another, over the last 10 minutes)",
+            count=folded,
+            largest=True,
+        )
+
     def record(self, ok: bool, latency_ms: float) -> None:
         self.outcomes.append(ok)
         if ok:
