@@ -19,6 +19,10 @@ UNACCOUNTED     lost      free slots read and kept that the index neither holds 
 Free slots sharing place, physician (or none), type, start and end with another are
 served as one slot with their seats added (``SAME_TIME_SLOTS``): counted as served,
 and told by a warning.
+
+It stays one module past 400 lines because it is one verdict per check, in the order the
+report gives them, over the one ``LoadedFeed``: split, a vendor's question ("why did this
+fail?") would be answered in two places.
 """
 
 from __future__ import annotations
