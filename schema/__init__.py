@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
-from strawberry.types.execution import ExecutionContext, ExecutionResult
+from strawberry.types.execution import ExecutionContext, ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from schema.cost import DEFAULT_MAX_COST, CostLimit
@@ -112,10 +112,17 @@ def _give_codes(result: ExecutionResult) -> None:
 
 async def _coded(results: StreamResult) -> StreamResult:
     async with aclosing(results):
-        async for result in results:
-            if isinstance(result, ExecutionResult):
-                _give_codes(result)
-            yield result
+        try:
+            async for result in results:
+                if isinstance(result, ExecutionResult):
+                    _give_codes(result)
+                yield result
+        except GraphQLError as error:
+            # A syntax error escapes strawberry's stream (raised in the parser cache's
+            # hook, outside its own catch): a pre-execution error, as execute makes it.
+            failed = PreExecutionError(data=None, errors=[error])
+            _give_codes(failed)
+            yield failed
 
 
 # A JSON array of operations in one request, when batching is enabled.

@@ -120,6 +120,13 @@ class Federation:
         self.asked: dict[str, SourceUse] = {}
         self._deadline = None if deadline_s is None else time.monotonic() + deadline_s
 
+    def rests_on(self, source_ids: Iterable[str]) -> None:
+        """Count these sources as asked, though this federation did not call them: what
+        it serves rests on their answers all the same (a subscription's event, read by
+        the watch), so that their freshness is told as a query's is."""
+        for source_id in source_ids:
+            self.asked.setdefault(source_id, SourceUse())
+
     async def _fan_out(
         self, sources: Iterable[Source], read_for: Callable[[Source], Read[T]]
     ) -> FanOutResult[T]:
