@@ -356,6 +356,24 @@ async def test_sources_lists_the_registry_with_health(gateway: Gateway) -> None:
     assert all(s["lastSuccessAt"] and s["latencyMs"] > 0 for s in by_id.values())
 
 
+async def test_a_fresh_fhir_source_whose_probe_answered_is_up_in_sources_and_extensions(
+    gateway_for: GatewayFactory, fhir_server: Any
+) -> None:
+    # Its capabilities were probed at start: it has answered, before any search. The
+    # request's snapshot (sources) and its calls (extensions.sources) agree.
+    async with gateway_for(fhir_definition(fhir_server)) as gw:
+        result = await gw.query(
+            "{ sources { id status lastSuccessAt } "
+            "slots(filter: {region: MONTREAL}, first: 1) { edges { node { id } } } }"
+        )
+    [source] = result["data"]["sources"]
+    assert (source["id"], source["status"]) == ("demo-fhir", "UP")
+    assert source["lastSuccessAt"] is not None
+    assert [(s["id"], s["status"]) for s in result["extensions"]["sources"]] == [
+        ("demo-fhir", "UP")
+    ]
+
+
 async def test_a_source_added_to_the_registry_is_queried_within_five_seconds(
     gateway_for: GatewayFactory, fhir_server: Any, rest_server: Any
 ) -> None:
