@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.execution import ExecutionContext, ExecutionResult
+from strawberry.types.execution import ExecutionContext, ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
+from strawberry.utils.aio import aclosing
 
 from schema.cost import DEFAULT_MAX_COST, CostLimit
 from schema.error_codes import with_code
@@ -70,14 +71,52 @@ class GatewaySchema(strawberry.Schema):
             allowed_operation_types,
             operation_extensions,
         )
-        if result.errors:
-            result.errors = [with_code(e) for e in result.errors]
-        return result
+        return _with_codes(result)
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        """A subscription's results (the transports in ``edge/subscriptions/``), each
+        error with its code, as ``execute`` gives them."""
+        results = await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+        return _coded(results)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Logs nothing: ``with_code`` logs the unexpected errors with their error id."""
+
+
+def _with_codes(result: ExecutionResult) -> ExecutionResult:
+    if result.errors:
+        result.errors = [with_code(e) for e in result.errors]
+    return result
+
+
+async def _coded(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    async with aclosing(results):
+        try:
+            async for result in results:
+                yield _with_codes(result) if isinstance(result, ExecutionResult) else result
+        except GraphQLError as error:
+            # A syntax error escapes strawberry's stream (raised in the parser cache's
+            # hook, outside its own catch): a pre-execution error, as execute makes it.
+            yield _with_codes(PreExecutionError(data=None, errors=[error]))
 
 
 # A JSON array of operations in one request, when batching is enabled.

@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
 from app import create_app
+from edge.cli.serve import gateway_server
 from edge.settings import Settings
 from examples import demo_fhir, demo_rest
 from examples.world import World
@@ -121,7 +122,8 @@ async def run_gateway(settings: Settings) -> AsyncIterator[str]:
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
     )
-    server = uvicorn.Server(config)
+    # The gateway's own server: it says goodbye to open subscriptions when it stops.
+    server = gateway_server(config, settings)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:
