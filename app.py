@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> CachedHits:
     from sources.registry.partners import KEY_PEPPER_ENV
     from sources.registry.store import SourceStore
     from sources.registry.watcher import RegistryWatcher
+    from sources.watch import SlotWatch
 
     # Whoever serves the app: no query string (variables: whereabouts) in its logs.
     access_log.install()
@@ -94,6 +95,8 @@ def create_app(settings: Settings) -> CachedHits:
         # One Redis client (and one outage pause) for every user of Redis, if any.
         link = settings.redis_link()
         pool = SourcePool(session, cache=SourceCache(settings.cache_backend(link)))
+        # What subscriptions watch: the changes of free slots at the sources.
+        watch = SlotWatch(pool, clock=settings.clock)
         watcher = RegistryWatcher(
             store, pool, config_path=settings.config_path, poll_s=settings.registry_poll_s
         )
@@ -133,6 +136,7 @@ def create_app(settings: Settings) -> CachedHits:
             response_cache=ResponseCache(response_backend) if settings.response_cache else None,
             subscriptions=subscriptions,
             max_batch=batching["max_operations"] if batching is not None else None,
+            watch=watch,
         )
         task = asyncio.create_task(watcher.run())
         try:
@@ -143,6 +147,7 @@ def create_app(settings: Settings) -> CachedHits:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await watch.aclose()
             await pool.aclose()
             await persisted.backend.aclose()
             await response_backend.aclose()

@@ -187,6 +187,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
             fanout_deadline_s=services.settings.fanout_deadline_s,
             allow_introspection=not self.production,
             operator_view=not self.production,
+            watch=services.watch,
         )
 
     def shown(self, errors: list[GraphQLError]) -> list[GraphQLError]:

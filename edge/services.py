@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from edge.settings import Settings
     from edge.subscriptions.hub import Subscriptions
     from sources.pool.fanout import SourcePool
+    from sources.watch import SlotWatch
 
 __all__ = ["EdgeServices", "services_of"]
 
@@ -40,6 +41,8 @@ class EdgeServices:
     response_cache: ResponseCache | None
     subscriptions: Subscriptions
     max_batch: int | None = None
+    # The watch of the sources behind subscriptions (slot alerts).
+    watch: SlotWatch | None = None
 
 
 def services_of(app: Any) -> EdgeServices:

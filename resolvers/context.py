@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sources.errors import SourceError
     from sources.pool import SourcePool, SourceView
     from sources.search import FoundSlot, MergedClinic, MergedPhysician
+    from sources.watch import SlotWatch
 
 
 DEFAULT_FANOUT_DEADLINE_S = 3.0
@@ -51,6 +52,8 @@ class RequestContext:
     # The partner client whose key the request carries (edge/documents/partners.py);
     # None: anonymous.
     client_id: str | None = None
+    # The app's watch of the sources, for subscriptions (slot alerts); None: none here.
+    watch: SlotWatch | None = None
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)
 
@@ -59,6 +62,16 @@ class RequestContext:
         # cannot leave a slot whose source is unknown.
         self.federation = Federation(self.pool, self.fanout_deadline_s)
         self._views = {v.id: v for v in self.pool.views()}
+
+    def renew(self, now: datetime) -> None:
+        """Start afresh at ``now``, as a new request would (a subscription's next event):
+        a new snapshot of the sources and deadline, no loader's cached answer, no error
+        reported yet."""
+        self.now = now
+        self.reported = []
+        self.__post_init__()
+        for loader in _LOADERS:
+            self.__dict__.pop(loader, None)
 
     def report(self, errors: Sequence[SourceError], path: list[str | int] | None = None) -> None:
         """Remember source failures; each failed source is reported once per request."""
@@ -129,6 +142,16 @@ class NextSlotsKey:
     owner: MergedClinic | MergedPhysician
     first: int
     types: frozenset[Any] | None
+
+
+# The cached loaders, dropped by ``renew``.
+_LOADERS = (
+    "clinic_loader",
+    "physician_loader",
+    "physicians_of_clinic_loader",
+    "clinics_of_physician_loader",
+    "next_slots_loader",
+)
 
 
 def _key_of(item: MergedClinic | MergedPhysician) -> str:

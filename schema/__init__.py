@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import Callable, Iterable
+from contextlib import aclosing
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types.execution import ExecutionContext, ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
-from strawberry.utils.aio import aclosing
 
 from schema.cost import DEFAULT_MAX_COST, CostLimit
 from schema.error_codes import with_code
@@ -21,6 +22,7 @@ from schema.query import Query
 from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
+from schema.subscription import Subscription
 from schema.types import Clinic, Physician, Slot
 from schema.validation import Validation
 
@@ -71,7 +73,8 @@ class GatewaySchema(strawberry.Schema):
             allowed_operation_types,
             operation_extensions,
         )
-        return _with_codes(result)
+        _give_codes(result)
+        return result
 
     async def stream(
         self,
@@ -82,9 +85,9 @@ class GatewaySchema(strawberry.Schema):
         operation_name: str | None = None,
         operation_extensions: dict[str, Any] | None = None,
         allowed_operation_types: Iterable[OperationType] | None = None,
-    ) -> AsyncGenerator[Any, None]:
-        """A subscription's results (the transports in ``edge/subscriptions/``), each
-        error with its code, as ``execute`` gives them."""
+    ) -> StreamResult:
+        """Strawberry's ``stream`` (which ``subscribe`` and the streaming transports use),
+        every result's errors given their codes as ``execute`` gives them."""
         results = await super().stream(
             query,
             variable_values,
@@ -102,21 +105,24 @@ class GatewaySchema(strawberry.Schema):
         """Logs nothing: ``with_code`` logs the unexpected errors with their error id."""
 
 
-def _with_codes(result: ExecutionResult) -> ExecutionResult:
+def _give_codes(result: ExecutionResult) -> None:
     if result.errors:
         result.errors = [with_code(e) for e in result.errors]
-    return result
 
 
-async def _coded(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+async def _coded(results: StreamResult) -> StreamResult:
     async with aclosing(results):
         try:
             async for result in results:
-                yield _with_codes(result) if isinstance(result, ExecutionResult) else result
+                if isinstance(result, ExecutionResult):
+                    _give_codes(result)
+                yield result
         except GraphQLError as error:
             # A syntax error escapes strawberry's stream (raised in the parser cache's
             # hook, outside its own catch): a pre-execution error, as execute makes it.
-            yield _with_codes(PreExecutionError(data=None, errors=[error]))
+            failed = PreExecutionError(data=None, errors=[error])
+            _give_codes(failed)
+            yield failed
 
 
 # A JSON array of operations in one request, when batching is enabled.
@@ -135,6 +141,7 @@ def make_schema(
     )
     gateway_schema = GatewaySchema(
         query=Query,
+        subscription=Subscription,
         types=[Clinic, Physician, Slot],
         extensions=extensions,
         config=StrawberryConfig(

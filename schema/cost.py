@@ -3,9 +3,12 @@
 Every field that returns an object costs 1, a leaf (scalar, enum) costs 0. A
 field taking ``first`` returns up to that many items: its sub-selection counts
 that many times (``first`` from the literal, the variables, or the argument's
-default; outside 0 to ``MAX_FIRST`` is a ``BAD_USER_INPUT`` right away). Other
-lists of objects count ``LIST_SIZE`` times, except a connection's ``edges``,
-already counted by the connection's ``first``.
+default; outside 0 to ``MAX_FIRST`` is a ``BAD_USER_INPUT`` right away). A list
+the API bounds counts its bound (``BOUNDED_LISTS``: a slot alert's ``opened``, at
+most 100, so that a subscription costs what a ``slots(first: 100)`` query with the
+same selection costs). Other lists of objects count ``LIST_SIZE`` times, except a
+connection's ``edges``, already counted by the connection's ``first``. Every
+operation type is costed from its own root (a subscription from ``Subscription``).
 
 Over ``max_cost`` the operation is refused with ``COST_LIMIT_EXCEEDED`` and the
 computed cost; in measure mode it runs and ``extensions.cost`` says
@@ -30,11 +33,13 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
 )
 from strawberry.extensions import SchemaExtension
 
+from resolvers.alerts import MAX_OPENED
 from resolvers.inputs import first_problem
 from schema.error_codes import ErrorCode, graphql_error
 
@@ -42,6 +47,8 @@ from schema.error_codes import ErrorCode, graphql_error
 # tenth of it); 100 slots with their clinic and physician cost about 300.
 DEFAULT_MAX_COST = 5000
 LIST_SIZE = 10
+# Lists whose length the API bounds ("Type.field" -> the bound).
+BOUNDED_LISTS = {"SlotAlert.opened": MAX_OPENED}
 
 
 class FirstTooLarge(ValueError):
@@ -106,6 +113,9 @@ class _Costing:
         inner = 1 + (self.selection(node.selection_set, kind, seen) if node.selection_set else 0)
         if "first" in definition.args:
             return self.first(node, definition.args["first"].default_value) * inner
+        bound = BOUNDED_LISTS.get(f"{parent.name}.{node.name.value}")
+        if bound is not None:
+            return bound * inner
         if is_list and node.name.value != "edges":
             return LIST_SIZE * inner
         return inner
@@ -137,9 +147,11 @@ def operation_cost(
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    root = schema.query_type
-    if root is None:
-        return 0
+    roots = {
+        OperationType.QUERY: schema.query_type,
+        OperationType.MUTATION: schema.mutation_type,
+        OperationType.SUBSCRIPTION: schema.subscription_type,
+    }
     costs = [
         _Costing(schema, fragments, {**_defaults(d), **(variables or {})}).selection(
             d.selection_set, root, frozenset()
@@ -147,6 +159,7 @@ def operation_cost(
         for d in document.definitions
         if isinstance(d, OperationDefinitionNode)
         and (operation_name is None or (d.name is not None and d.name.value == operation_name))
+        and (root := roots.get(d.operation)) is not None
     ]
     return max(costs, default=0)
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
 
+from resolvers.alerts import watch_filter
 from resolvers.slots import SlotRequest, slot_request
 from schema.enums import AppointmentType, Region
 from sources.records import GeoPoint
+
+if TYPE_CHECKING:
+    from sources.watch import WatchFilter
 
 T = TypeVar("T")
 
@@ -50,20 +54,25 @@ class SlotFilter:
     def to_request(self, now: datetime, first: int | None) -> SlotRequest:
         """The search this filter asks for, as one domain value (``SlotQuery``, checked
         and with its defaults applied by the resolvers) and its cursors' fingerprint."""
+        return slot_request(now, first, **self._arguments())
+
+    def to_watch(self, now: datetime) -> WatchFilter:
+        """What a subscription with this filter watches, checked as a query's filter."""
+        return watch_filter(now, **self._arguments())
+
+    def _arguments(self) -> dict[str, Any]:
         near = unset_to_none(self.near)
-        return slot_request(
-            now,
-            first,
-            near=near.to_point() if near is not None else None,
-            radius_km=unset_to_none(self.radius_km),
-            region=unset_to_none(self.region),
-            starts_after=unset_to_none(self.starts_after),
-            starts_before=unset_to_none(self.starts_before),
-            appointment_types=unset_to_none(self.appointment_types),
-            languages=unset_to_none(self.languages),
-            clinic_ids=unset_to_none(self.clinic_ids),
-            physician_ids=unset_to_none(self.physician_ids),
-        )
+        return {
+            "near": near.to_point() if near is not None else None,
+            "radius_km": unset_to_none(self.radius_km),
+            "region": unset_to_none(self.region),
+            "starts_after": unset_to_none(self.starts_after),
+            "starts_before": unset_to_none(self.starts_before),
+            "appointment_types": unset_to_none(self.appointment_types),
+            "languages": unset_to_none(self.languages),
+            "clinic_ids": unset_to_none(self.clinic_ids),
+            "physician_ids": unset_to_none(self.physician_ids),
+        }
 
 
 @strawberry.input
