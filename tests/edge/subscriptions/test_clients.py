@@ -1,0 +1,189 @@
+"""Slot alerts heard by real clients, unchanged: Apollo Client over WebSocket
+(``GraphQLWsLink``) and over multipart HTTP (``HttpLink``), and the ``graphql-ws`` client
+(``tests/edge/apollo``, Node; one process per scenario, its clients side by side), from
+a bulk feed republished with three new free slots; and no trace of the subscriber's
+whereabouts in the run's logs, uvicorn's access log included."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.services import services_of
+from examples.demo_ssl import build_app
+from examples.demo_ssl.publisher import Publisher
+from examples.world import World
+from sources.base import SourceConfig
+from sources.geo import GeoPoint, distance_km
+from sources.records import SourceProtocol
+from sources.smart_scheduling.adapter import SmartSchedulingSource
+from tests.conftest import TEST_NOW, Gateway, GatewayFactory, serve
+from tests.edge.subscriptions.wire import LATITUDE, LONGITUDE, MULTIPART, NEAR_ME
+from tests.node_tools import npm_installed
+
+APOLLO = Path(__file__).parents[1] / "apollo"
+CLIENTS = ("apollo-ws", "apollo-multipart", "graphql-ws")
+RADIUS_KM = 25
+HEARD = (
+    "subscription Alerts($filter: SlotFilter!) "
+    "{ slotAlerts(filter: $filter) { opened { start clinic { name } } goneIds seenAt } }"
+)
+
+
+@pytest.fixture(scope="session")
+def clients_script() -> Path:
+    return npm_installed(APOLLO, "graphql-ws") / "subscriptions_check.mjs"
+
+
+class Clients:
+    """The Node clients' process, and the lines each client printed so far."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[dict[str, Any]] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            self.lines.append(json.loads(line))
+
+    async def finished(self) -> None:
+        await self._reader
+        await self.process.wait()
+
+    def of(self, client: str, event: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["client"] == client and line["event"] == event]
+
+    async def until(self, done: Any, timeout_s: float = 20.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not done():
+                assert not self._reader.done(), f"the clients stopped: {self.lines}"
+                await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def node_clients(script: Path, spec: dict[str, Any]) -> AsyncIterator[Clients]:
+    node = shutil.which("node")
+    assert node, "Node.js is required (Debian package nodejs)"
+    process = await asyncio.create_subprocess_exec(
+        node, str(script), json.dumps(spec),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    clients = Clients(process)
+    try:
+        yield clients
+    finally:
+        assert process.stdin is not None and process.stderr is not None
+        process.stdin.close()  # the clients dispose of themselves and exit
+        await asyncio.wait_for(clients.finished(), 10)
+        err = await process.stderr.read()
+        assert process.returncode == 0, err.decode()
+
+
+@pytest.fixture
+def fast_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bulk feeds polled every 100 ms (the once-a-minute rule off)."""
+    monkeypatch.setattr(SmartSchedulingSource, "MIN_POLL_INTERVAL_S", 0.1)
+    monkeypatch.setattr(SmartSchedulingSource, "DEFAULT_POLL_INTERVAL_S", 0.1)
+    monkeypatch.setattr(SmartSchedulingSource, "MIN_FILE_INTERVAL_S", 0.0)
+
+
+def watched_by_uvicorn(caplog: pytest.LogCaptureFixture) -> list[logging.Logger]:
+    """uvicorn's loggers (which do not reach the root) at DEBUG, into caplog."""
+    loggers = [logging.getLogger("uvicorn"), logging.getLogger("uvicorn.access")]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(caplog.handler)
+    return loggers
+
+
+async def test_apollo_and_graphql_ws_hear_the_three_slots_a_feed_republishes_and_logs_keep_no_whereabouts(  # noqa: E501
+    gateway_for: GatewayFactory,
+    world: World,
+    tmp_path: Path,
+    fast_feeds: None,
+    clients_script: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    here = GeoPoint(LATITUDE, LONGITUDE)
+    nearby = [
+        c
+        for c in world.clinics_for("ssl")
+        if distance_km(here, GeoPoint(c.latitude, c.longitude)) <= RADIUS_KM
+    ]
+    assert len(nearby) >= 2
+    publisher = Publisher(world, tmp_path / "feed", clinics=nearby)
+    filter_ = {
+        **NEAR_ME["filter"],
+        "radiusKm": RADIUS_KM,
+        # Every day the publisher may add a slot to.
+        "startsAfter": TEST_NOW.isoformat(),
+        "startsBefore": (TEST_NOW + timedelta(days=15)).isoformat(),
+    }
+    async with serve(build_app(publisher, max_age_s=0)) as feed:
+        source = SourceConfig(
+            id="demo-ssl",
+            name="Demo SSL",
+            protocol=SourceProtocol.SMART_SCHEDULING_LINKS,
+            url=str(feed.make_url("/$bulk-publish")),
+        )
+        async with gateway_for(source, ws_keepalive_s=0.5) as gw:
+            uvicorn_loggers = watched_by_uvicorn(caplog)
+            spec = {"url": gw.url, "query": HEARD, "variables": {"filter": filter_},
+                    "clients": CLIENTS}  # fmt: skip
+            async with node_clients(clients_script, spec) as clients:
+                hub = services_of(gw.app).subscriptions
+                await clients.until(lambda: hub.limits.open_count() == len(CLIENTS))
+                await asyncio.sleep(0.5)  # each subscription's first read of the feed
+                added = publisher.add(3)
+                expected = sorted(
+                    (s.start.isoformat(), world.clinics_by_id[s.clinic_id].name) for s in added
+                )
+
+                def heard(client: str) -> list[tuple[str, str]]:
+                    return sorted(
+                        (slot["start"], slot["clinic"]["name"])
+                        for line in clients.of(client, "next")
+                        for slot in line["data"]["slotAlerts"]["opened"]
+                    )
+
+                await clients.until(lambda: all(len(heard(c)) >= 3 for c in CLIENTS))
+                await privacy_probes(gw)
+            assert {c: heard(c) for c in CLIENTS} == {c: expected for c in CLIENTS}
+            for client in CLIENTS:
+                for line in clients.of(client, "next"):
+                    assert line["data"]["slotAlerts"]["goneIds"] == []
+                assert clients.of(client, "error") == []
+            # The graphql-ws client saw the server's keep-alive pings.
+            assert clients.of("graphql-ws", "ping")
+    for logger in uvicorn_loggers:
+        logger.removeHandler(caplog.handler)
+    logged = caplog.text
+    for digits in (f"{LATITUDE}", f"{LONGITUDE}".lstrip("-"), "45.5087", "73.5541"):
+        assert digits not in logged
+    assert "/graphql?…" in logged  # the access log was captured, its query strings cut
+
+
+async def privacy_probes(gateway: Gateway) -> None:
+    """Requests whose URLs carry the subscriber's whereabouts: none may be logged."""
+    variables = json.dumps({"filter": NEAR_ME["filter"]})
+    for accept in ("application/json", MULTIPART):
+        params = {"query": HEARD, "variables": variables}
+        async with gateway.session.get(gateway.url, params=params, headers={"Accept": accept}):
+            pass
+    near = json.dumps({"near": NEAR_ME["filter"]["near"]})
+    query = "query Q($near: GeoPointInput) { slots(filter: {near: $near}) { totalCount } }"
+    async with gateway.session.get(gateway.url, params={"query": query, "variables": near}) as r:
+        assert r.status == 200
