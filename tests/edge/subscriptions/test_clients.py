@@ -13,27 +13,20 @@ import logging
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.services import services_of
-from examples.demo_ssl import build_app
-from examples.demo_ssl.publisher import Publisher
 from examples.world import World
-from sources.base import SourceConfig
-from sources.geo import GeoPoint, distance_km
-from sources.records import SourceProtocol
-from sources.smart_scheduling.adapter import SmartSchedulingSource
-from tests.conftest import TEST_NOW, Gateway, GatewayFactory, serve
+from tests.conftest import Gateway, GatewayFactory
+from tests.edge.subscriptions.feeds import FILTER, fast_feeds, nearby_feed
 from tests.edge.subscriptions.wire import LATITUDE, LONGITUDE, MULTIPART, NEAR_ME
 from tests.node_tools import npm_installed
 
 APOLLO = Path(__file__).parents[1] / "apollo"
 CLIENTS = ("apollo-ws", "apollo-multipart", "graphql-ws")
-RADIUS_KM = 25
 HEARD = (
     "subscription Alerts($filter: SlotFilter!) "
     "{ slotAlerts(filter: $filter) { opened { start clinic { name } } goneIds seenAt } }"
@@ -91,14 +84,6 @@ async def node_clients(script: Path, spec: dict[str, Any]) -> AsyncIterator[Clie
         assert process.returncode == 0, err.decode()
 
 
-@pytest.fixture
-def fast_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bulk feeds polled every 100 ms (the once-a-minute rule off)."""
-    monkeypatch.setattr(SmartSchedulingSource, "MIN_POLL_INTERVAL_S", 0.1)
-    monkeypatch.setattr(SmartSchedulingSource, "DEFAULT_POLL_INTERVAL_S", 0.1)
-    monkeypatch.setattr(SmartSchedulingSource, "MIN_FILE_INTERVAL_S", 0.0)
-
-
 def watched_by_uvicorn(caplog: pytest.LogCaptureFixture) -> list[logging.Logger]:
     """uvicorn's loggers (which do not reach the root) at DEBUG, into caplog."""
     loggers = [logging.getLogger("uvicorn"), logging.getLogger("uvicorn.access")]
@@ -112,36 +97,16 @@ async def test_apollo_and_graphql_ws_hear_the_three_slots_a_feed_republishes_and
     gateway_for: GatewayFactory,
     world: World,
     tmp_path: Path,
-    fast_feeds: None,
     clients_script: Path,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    fast_feeds(monkeypatch)
     caplog.set_level(logging.DEBUG)
-    here = GeoPoint(LATITUDE, LONGITUDE)
-    nearby = [
-        c
-        for c in world.clinics_for("ssl")
-        if distance_km(here, GeoPoint(c.latitude, c.longitude)) <= RADIUS_KM
-    ]
-    assert len(nearby) >= 2
-    publisher = Publisher(world, tmp_path / "feed", clinics=nearby)
-    filter_ = {
-        **NEAR_ME["filter"],
-        "radiusKm": RADIUS_KM,
-        # Every day the publisher may add a slot to.
-        "startsAfter": TEST_NOW.isoformat(),
-        "startsBefore": (TEST_NOW + timedelta(days=15)).isoformat(),
-    }
-    async with serve(build_app(publisher, max_age_s=0)) as feed:
-        source = SourceConfig(
-            id="demo-ssl",
-            name="Demo SSL",
-            protocol=SourceProtocol.SMART_SCHEDULING_LINKS,
-            url=str(feed.make_url("/$bulk-publish")),
-        )
+    async with nearby_feed(world, tmp_path / "feed") as (publisher, source):
         async with gateway_for(source, ws_keepalive_s=0.5) as gw:
             uvicorn_loggers = watched_by_uvicorn(caplog)
-            spec = {"url": gw.url, "query": HEARD, "variables": {"filter": filter_},
+            spec = {"url": gw.url, "query": HEARD, "variables": {"filter": FILTER},
                     "clients": CLIENTS}  # fmt: skip
             async with node_clients(clients_script, spec) as clients:
                 hub = services_of(gw.app).subscriptions
