@@ -149,6 +149,9 @@ def _settings(args: argparse.Namespace, database_url: str) -> Settings:
         measure_cost=args.measure_cost,
         anonymous_rate=args.anonymous_rate,
         trusted_proxies=tuple(args.trusted_proxy),
+        subscriptions_per_connection=args.subscriptions_per_connection,
+        subscriptions_per_ip=args.subscriptions_per_ip,
+        subscriptions_per_key=args.subscriptions_per_key,
     )
 
 

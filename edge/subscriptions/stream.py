@@ -58,7 +58,7 @@ async def open_subscription(
     lease = hub.claim(
         address=address,
         key=client.name if client is not None else None,
-        key_limit=None,
+        key_limit=client.max_subscriptions if client is not None else None,
     )
     if isinstance(lease, str):
         return error_result(ErrorCode.SUBSCRIPTION_LIMIT, lease)

@@ -206,6 +206,7 @@ async def test_at_most_n_subscriptions_of_one_key(
     gateway_for: GatewayFactory, partners: PartnerStore
 ) -> None:
     key = partner(partners, "rdv-app")
+    own = partner(partners, "big-app", max_subscriptions=3)
     auth = {"Authorization": f"Bearer {key}"}
     async with gateway_for(subscriptions_per_key=2) as gw:
         async with socket(gw, init=auth) as one, socket(gw, headers=auth) as two:
@@ -221,6 +222,12 @@ async def test_at_most_n_subscriptions_of_one_key(
             async with socket(gw) as anonymous:  # the same address, without the key
                 await anonymous.subscribe("1")
                 assert await anonymous.quiet(0.3) == []
+        # A partner's own cap (clients create --max-subscriptions) comes first.
+        async with socket(gw, init={"Authorization": f"Bearer {own}"}) as ws:
+            for n in range(4):
+                await ws.subscribe(str(n))
+            refused = await ws.receive()
+            assert refused["id"] == "3" and codes(refused) == ["SUBSCRIPTION_LIMIT"]
 
 
 # -- origins, production, the goodbye, the cache ------------------------------------------
