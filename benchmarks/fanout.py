@@ -235,7 +235,8 @@ class Gateway:
         argv = [sys.executable, "app.py", "--port", str(self.base_port + 3)]
         argv += ["--demo-base-port", str(self.base_port), "--scale", f"{self.scale:g}"]
         argv += ["--database-url", f"sqlite:///{workdir / 'registry.sqlite3'}"]
-        argv += ["--log-level", "warning", *self.extra]
+        # Still demo systems: their slots change only when a benchmark changes them.
+        argv += ["--log-level", "warning", "--demo-churn", "0", *self.extra]
         for source, spec in self.faults.items():
             argv += ["--demo-faults", f"{source}={spec}"]
         self.log = workdir / "gateway.log"

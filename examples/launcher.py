@@ -86,6 +86,8 @@ class DemoProviders:
     host: str = "127.0.0.1"
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     faults: dict[str, Faults] = field(default_factory=dict)
+    # Slots each demo system opens and takes a minute (examples.churn); 0: none.
+    churn: float = 0.0
     # Where each demo system's own output goes (<id>.log); None: this console.
     log_dir: Path | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -121,6 +123,8 @@ class DemoProviders:
             ]
             if provider.id in self.faults:
                 argv += ["--faults", self.faults[provider.id].to_spec()]
+            if self.churn:
+                argv += ["--churn", f"{self.churn:g}"]
             # The key goes through the environment, not argv, which any user can read.
             env = {**os.environ, REST_KEY_ENV: self.api_key}
             self.processes[provider.id] = self._spawn(provider, argv, env)

@@ -35,6 +35,7 @@ from sources.settings import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     import aiohttp
@@ -122,12 +123,19 @@ class SourceConfig:
         return self.options
 
 
+def _nobody() -> None:
+    """Nobody listens for this source's loads."""
+
+
 @dataclass(frozen=True, slots=True)
 class SourceContext:
-    """What the gateway hands every adapter."""
+    """What the gateway hands every adapter. ``copy_loaded``: for a source serving its
+    own copy (a bulk feed), to call after each load of it, so that what watches the
+    source (``sources.watch``) reads its copy again at once."""
 
     session: aiohttp.ClientSession
     logger: logging.Logger
+    copy_loaded: Callable[[], None] = _nobody
 
 
 class Source(ABC):
@@ -142,6 +150,7 @@ class Source(ABC):
         self.config = config
         self.session = context.session
         self.logger = context.logger
+        self.copy_loaded = context.copy_loaded
 
     @property
     def id(self) -> str:

@@ -4,7 +4,8 @@
     ├── SourceError                  a booking source failed this call (carries ``source_id``)
     │   ├── SourceTimeout            no answer within the source's timeout
     │   ├── SourceUnavailable        connection refused/reset, 5xx, 429, auth refused
-    │   │   └── SourceNotReady       our own copy is not there yet (a bulk feed's first load)
+    │   │   ├── SourceNotReady       our own copy is not there yet (a bulk feed's first load)
+    │   │   └── SourceBusy           not called: a background call found no free slot
     │   └── SourceBadResponse        an answer we cannot trust: bad JSON, wrong shape
     │       ├── AnswerTooLarge       a body past its cap, refused as it arrived
     │       └── SourceRefusedRequest a 400/422 OperationOutcome: "this request is not supported"
@@ -54,7 +55,8 @@ class SourceUnavailable(SourceError):
     """Unreachable, overloaded or refusing. ``retryable``: a later try may succeed
     (5xx, 429, connection errors; not 401/403), set by ``sources.transport.failures``
     and False unless said; ``retry_after_s``: when the upstream said to come back
-    (``Retry-After``)."""
+    (``Retry-After``); ``status``: the HTTP status it answered, if it answered (a 429
+    slows the watch down)."""
 
     def __init__(
         self,
@@ -63,10 +65,12 @@ class SourceUnavailable(SourceError):
         *,
         retryable: bool = False,
         retry_after_s: float | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(source_id, message)
         self.retryable = retryable
         self.retry_after_s = retry_after_s
+        self.status = status
 
 
 class SourceBadResponse(SourceError):
@@ -102,5 +106,13 @@ class UnknownProtocol(ConfigError):
 class SourceNotReady(SourceUnavailable):
     """The gateway's own copy of the source is not there yet (a bulk feed before its
     first load): the upstream has not failed, so the breaker does not count it."""
+
+    counts_against_source: ClassVar[bool] = False
+
+
+class SourceBusy(SourceUnavailable):
+    """Not called: a background call (the watch's) found every slot of the source's
+    bulkhead taken by requests, and waits for its next turn. Never shown to a client,
+    never counted by the breaker."""
 
     counts_against_source: ClassVar[bool] = False

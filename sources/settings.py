@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sources.errors import ConfigError
 
@@ -30,6 +30,8 @@ __all__ = [
     "MAX_CACHE_TTL_S",
     "MAX_CONCURRENCY",
     "MAX_TIMEOUT_S",
+    "MAX_WATCH_CALLS_PER_MINUTE",
+    "LiveOptions",
     "ProtocolOptions",
 ]
 
@@ -47,6 +49,10 @@ DEFAULT_CACHE_TTL_S = 30.0
 MAX_CACHE_TTL_S = 3600
 DEFAULT_CACHE_STALE_S = 120.0
 MAX_CACHE_STALE_S = 86400
+# Calls a minute the watch of subscriptions (sources.watch) makes to a source asked
+# live, shared by everything it watches there.
+DEFAULT_WATCH_CALLS_PER_MINUTE = 30.0
+MAX_WATCH_CALLS_PER_MINUTE = 600
 
 
 class ProtocolOptions(BaseModel):
@@ -92,3 +98,25 @@ class ProtocolOptions(BaseModel):
     def as_table(self) -> dict[str, Any]:
         """The options as written (set keys and unknown ones), as plain JSON values."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+class LiveOptions(ProtocolOptions):
+    """The options of every protocol asked live (FHIR, REST), rather than served from
+    the gateway's own copy: how often the watch of subscriptions may ask it.
+
+        [[sources]]
+        watch_calls_per_minute = 10      # also accepted under [sources.options]
+    """
+
+    TOP_LEVEL_KEYS: ClassVar[frozenset[str]] = frozenset({"watch_calls_per_minute"})
+
+    watch_calls_per_minute: float = Field(
+        DEFAULT_WATCH_CALLS_PER_MINUTE,
+        gt=0,
+        le=MAX_WATCH_CALLS_PER_MINUTE,
+        description=(
+            f"a number of calls per minute greater than 0 and at most {MAX_WATCH_CALLS_PER_MINUTE}"
+        ),
+    )
+    """Searches a minute the watch of subscriptions may send this source, shared by all
+    it watches there (a 429 halves it for an hour)."""

@@ -71,6 +71,8 @@ async def app_process(*args: str, cwd: Path, demo: bool = True) -> AsyncIterator
     argv = [sys.executable, APP, "--port", str(port), "--log-level", "warning", *args]
     if demo_port is not None:
         argv += ["--demo-base-port", str(demo_port)]
+        if "--demo-churn" not in args:
+            argv += ["--demo-churn", "0"]  # the demo's slots still, unless churn is tested
     log = cwd / "app.log"
     with log.open("w") as out:
         # Popen returns at once; the waits below do not block the loop. Its own

@@ -25,9 +25,18 @@ from edge.settings import (
 if TYPE_CHECKING:
     import ipaddress
 
-__all__ = ["DEMO_DATABASE_URL", "PasserelleParser", "UsageError", "build_parser"]
+__all__ = [
+    "DEFAULT_DEMO_CHURN",
+    "DEMO_DATABASE_URL",
+    "PasserelleParser",
+    "UsageError",
+    "build_parser",
+]
 
 DEMO_DATABASE_URL = "sqlite:///data/demo.sqlite3"
+# A copy of examples.churn.DEFAULT_RATE (tests/edge/cli/test_parser.py keeps them equal):
+# this module may not import the demo.
+DEFAULT_DEMO_CHURN = 6.0
 
 
 class UsageError(Exception):
@@ -88,6 +97,14 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SOURCE=SPEC",
         help="make a demo system misbehave, e.g. demo-rest=latency:50ms,errors:0.2 "
         "(repeatable; keys: latency:D jitter:D errors:P malformed:P ratelimit:R hang)",
+    )
+    parser.add_argument(
+        "--demo-churn",
+        type=_churn,
+        default=DEFAULT_DEMO_CHURN,
+        metavar="RATE",
+        help="slots each demo system opens and takes a minute, alternately, so that "
+        f"subscriptions hear of changes ({DEFAULT_DEMO_CHURN:g}; 0: none)",
     )
     parser.add_argument(
         "--cache",
@@ -259,7 +276,7 @@ def _add_clients_commands(
         )
         command.add_argument(
             "--max-subscriptions",
-            type=_count,
+            type=_positive_int,
             metavar="N",
             help="subscriptions this client may have open at once (default: the gateway's "
             "--subscriptions-per-key)",
@@ -358,13 +375,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _count(text: str) -> int:
+def _churn(text: str) -> float:
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+        raise argparse.ArgumentTypeError(f"expected slots a minute, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected 0 or more slots a minute, got {text!r}")
     return value
 
 

@@ -79,6 +79,7 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
                 scale=args.scale,
                 base_port=args.demo_base_port,
                 faults=demo_faults,
+                churn=args.demo_churn,
                 log_dir=None if args.log_level == "debug" else DEMO_LOG_DIR,
             )
             logger.info("starting the demo booking systems (scale %g)...", args.scale)

@@ -20,7 +20,7 @@ import re
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from examples.demo_fhir.params import (
@@ -434,11 +434,32 @@ class FhirIndex:
             cid = rid.split("-", 1)[0]
             if cid not in self.clinics:  # a slot of a clinic this system does not list
                 raise KeyError(rid)
-            slot = next((s for s in self.world.slots_for_clinic(cid) if s.id == rid), None)
+            slot = next((s for s in self.slots_of(cid) if s.id == rid), None)
             if slot is None:
                 raise KeyError(rid)
             return self._render_slot(slot)
         raise KeyError(rtype)
+
+    # -- churn ----------------------------------------------------------------
+
+    def slots_of(self, clinic_id: str) -> list[WorldSlot]:
+        """The clinic's slots as served now (free and busy, churn included), by start."""
+        buckets = self.buckets.get(clinic_id, {})
+        held = [s for free in (True, False) for s in buckets.get((free, None), _Bucket()).slots]
+        return sorted(held, key=lambda s: (s.start, s.id))
+
+    def set_free(self, slot: WorldSlot, free: bool) -> WorldSlot:
+        """Serve ``slot`` free or busy from now on (``examples.churn``)."""
+        changed = replace(slot, free=free)
+        buckets = self.buckets[slot.clinic_id]
+        for kind in (slot.appointment_type, None):
+            _move(
+                buckets.get((slot.free, kind)),
+                buckets.setdefault((free, kind), _Bucket()),
+                slot,
+                changed,
+            )
+        return changed
 
     def _render_slot(self, slot: WorldSlot) -> dict[str, Any]:
         # Only a free slot carries its clinic's phone, so only it needs the clinic.
@@ -465,6 +486,23 @@ def _stream(
 
 def _cell(latitude: float, longitude: float) -> tuple[int, int]:
     return math.floor(latitude / _GRID_DEG), math.floor(longitude / _GRID_DEG)
+
+
+def _move(source: _Bucket | None, target: _Bucket, slot: WorldSlot, changed: WorldSlot) -> None:
+    """``slot`` out of ``source``, ``changed`` into ``target``, both kept by (start, id)."""
+    start = slot.start.timestamp()
+    if source is not None:
+        i = bisect.bisect_left(source.starts, start)
+        while i < len(source.slots) and source.slots[i].id != slot.id:
+            i += 1
+        if i < len(source.slots):
+            del source.starts[i]
+            del source.slots[i]
+    i = bisect.bisect_left(target.starts, start)
+    while i < len(target.slots) and target.starts[i] == start and target.slots[i].id < slot.id:
+        i += 1
+    target.starts.insert(i, start)
+    target.slots.insert(i, changed)
 
 
 __all__ = ["SLOT_STATUSES", "SYSTEM", "FhirIndex"]

@@ -1,6 +1,6 @@
 """A demo FHIR R4 scheduling server for the clinics the demo world lists on ``"fhir"``.
 
-    python -m examples.demo_fhir --port 8101 --scale 0.01 [--host 127.0.0.1]
+    python -m examples.demo_fhir --port 8101 --scale 0.01 [--host 127.0.0.1] [--churn RATE]
 
 Base URL ``http://HOST:PORT/fhir``; answers are ``application/fhir+json``. It serves
 ``Location`` (a clinic), ``Practitioner``, ``PractitionerRole`` (one per physician and
@@ -42,6 +42,7 @@ import orjson
 from aiohttp import web
 
 from examples import request_stats
+from examples.churn import CHURN_HELP, Churn, churn_argument, churning
 from examples.demo_fhir.index import FhirIndex
 from examples.demo_fhir.params import INCLUDES, PARAMS, RESOURCE_TYPES, BadRequest, Params
 from examples.faults import FAULTS_HELP, Faults, faults_argument
@@ -51,8 +52,9 @@ from examples.world import World
 FHIR_JSON = "application/fhir+json"
 
 
-def build_app(world: World) -> web.Application:
-    """The aiohttp application serving ``world``'s FHIR clinics under ``/fhir``."""
+def build_app(world: World, *, churn: Churn | None = None) -> web.Application:
+    """The aiohttp application serving ``world``'s FHIR clinics under ``/fhir``; with a
+    ``churn``, its free slots change as time passes (``examples.churn``)."""
     index = FhirIndex(world)
     # Next links carry the whole search; long reference lists need more than 8 KiB lines.
     app = web.Application(
@@ -89,6 +91,15 @@ def build_app(world: World) -> web.Application:
     async def metadata(request: web.Request) -> web.Response:
         return _fhir(_capability_statement())
 
+    if churn is not None:
+        clinic_ids = sorted(index.clinics)
+
+        def step(opening: bool) -> None:
+            slot = churn.pick(clinic_ids, index.slots_of, opening=opening)
+            if slot is not None:
+                index.set_free(slot, opening)
+
+        app.cleanup_ctx.append(churning(churn, step))
     request_stats.install(app)
     app.router.add_get("/fhir/metadata", metadata)
     app.router.add_post("/fhir/{type}/_search", search)
@@ -141,8 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--faults", type=faults_argument, default=Faults(), help=FAULTS_HELP)
+    parser.add_argument("--churn", type=churn_argument, default=0.0, help=CHURN_HELP)
     args = parser.parse_args(argv)
-    app = build_app(World(scale=args.scale, seed=args.seed))
+    churn = Churn(args.churn, seed=args.seed, system="fhir") if args.churn else None
+    app = build_app(World(scale=args.scale, seed=args.seed), churn=churn)
     install_faults(app, args.faults)
     # The index is built once and lives forever: keep the collector from walking it.
     gc.collect()

@@ -10,11 +10,12 @@ The endpoints (``examples.demo_rest.endpoints``) only filter and page what
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -75,6 +76,7 @@ def compact_postal(text: str) -> str:
 # (start timestamp, world slot id, slot): tuples compare by time then id.
 SlotEntry = tuple[float, str, WorldSlot]
 ENTRY_START = itemgetter(0)
+_START_AND_ID = itemgetter(0, 1)
 # (api id, physician, api ids of the listed clinics they work in)
 PhysicianEntry = tuple[int, WorldPhysician, tuple[int, ...]]
 
@@ -147,6 +149,27 @@ class Catalogue:
     def physicians_with_ids(self, ids: Iterable[int]) -> list[PhysicianEntry]:
         """The listed physicians among ``ids``, by api id."""
         return [self.physicians_by_api_id[i] for i in sorted(ids) if i in self.physicians_by_api_id]
+
+    def slots_of(self, world_clinic_id: str) -> list[WorldSlot]:
+        """A clinic's slots as served now (free and busy, churn included), by start."""
+        entry = self.clinics_by_api_id.get(clinic_api_id(world_clinic_id))
+        return [e[2] for e in entry.buckets[None, None]] if entry is not None else []
+
+    def set_free(self, slot: WorldSlot, free: bool) -> WorldSlot:
+        """Serve ``slot`` free or busy from now on (``examples.churn``)."""
+        entry = self.clinics_by_api_id[clinic_api_id(slot.clinic_id)]
+        changed = replace(slot, free=free)
+        old: SlotEntry = (slot.start.timestamp(), slot.id, slot)
+        new: SlotEntry = (old[0], slot.id, changed)
+        for kind in (None, slot.appointment_type):
+            every = entry.buckets[None, kind]
+            every[bisect.bisect_left(every, old[:2], key=_START_AND_ID)] = new
+            was = entry.buckets.get((slot.free, kind), [])
+            at = bisect.bisect_left(was, old[:2], key=_START_AND_ID)
+            if at < len(was) and was[at][1] == slot.id:
+                del was[at]
+            bisect.insort(entry.buckets.setdefault((free, kind), []), new, key=_START_AND_ID)
+        return changed
 
     def clinics_in_circle(self, center: GeoPoint, radius_km: float) -> list[ClinicEntry]:
         """The clinics within ``radius_km`` of ``center``, by api id."""

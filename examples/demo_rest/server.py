@@ -3,6 +3,7 @@
 Run it::
 
     python -m examples.demo_rest --port 8102 --scale 0.01 --api-key KEY [--host 127.0.0.1]
+        [--churn RATE]
 
 The key may come from the environment variable ``PASSERELLE_DEMO_REST_KEY``
 instead of ``--api-key``. The server stops cleanly on SIGINT/SIGTERM.
@@ -116,6 +117,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from examples import request_stats
+from examples.churn import CHURN_HELP, Churn, churn_argument, churning
 from examples.demo_rest.catalogue import Catalogue
 from examples.demo_rest.endpoints import BadRequest, Endpoints, json_response
 from examples.faults import FAULTS_HELP, Faults, faults_argument
@@ -200,8 +202,10 @@ def build_app(
     rate_limit_rps: float | None = 100.0,
     rate_limit_burst: float | None = None,
     booking_base_url: str = DEFAULT_BOOKING_BASE_URL,
+    churn: Churn | None = None,
 ) -> web.Application:
-    """The demo API over ``world``'s ``"rest"`` clinics; their slots are generated here.
+    """The demo API over ``world``'s ``"rest"`` clinics; their slots are generated here,
+    and change as time passes with a ``churn`` (``examples.churn``).
 
     ``rate_limit_rps`` tokens per second per key (``None``: no limit), banked up
     to ``rate_limit_burst`` (default: two seconds' worth, at least one).
@@ -215,13 +219,23 @@ def build_app(
     burst = (
         rate_limit_burst if rate_limit_burst is not None else max(1.0, 2 * (rate_limit_rps or 0))
     )
-    endpoints = Endpoints(Catalogue.of(world), booking_base_url.rstrip("/"))
+    catalogue = Catalogue.of(world)
+    endpoints = Endpoints(catalogue, booking_base_url.rstrip("/"))
 
     app = web.Application(middlewares=[_middleware(api_key, rate_limit_rps, burst)])
     app.router.add_get("/api/v1/cliniques", endpoints.clinics)
     app.router.add_get("/api/v1/medecins", endpoints.physicians)
     app.router.add_get("/api/v1/disponibilites", endpoints.slots)
     request_stats.install(app)
+    if churn is not None:
+        clinic_ids = [entry.clinic.id for entry in catalogue.clinics]
+
+        def step(opening: bool) -> None:
+            slot = churn.pick(clinic_ids, catalogue.slots_of, opening=opening)
+            if slot is not None:
+                catalogue.set_free(slot, opening)
+
+        app.cleanup_ctx.append(churning(churn, step))
     return app
 
 
@@ -238,12 +252,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--api-key", default=None, help=f"required; defaults to ${API_KEY_ENV}")
     parser.add_argument("--rate-limit-rps", type=float, default=100.0)
     parser.add_argument("--faults", type=faults_argument, default=Faults(), help=FAULTS_HELP)
+    parser.add_argument("--churn", type=churn_argument, default=0.0, help=CHURN_HELP)
     args = parser.parse_args(argv)
     api_key = args.api_key or os.environ.get(API_KEY_ENV)
     if not api_key:
         parser.error(f"an API key is required: --api-key or ${API_KEY_ENV}")
     world = World(args.scale, seed=args.seed, first_day=args.first_day)
-    app = build_app(world, api_key=api_key, rate_limit_rps=args.rate_limit_rps)
+    churn = Churn(args.churn, seed=args.seed, system="rest") if args.churn else None
+    app = build_app(world, api_key=api_key, rate_limit_rps=args.rate_limit_rps, churn=churn)
     install_faults(app, args.faults)
     web.run_app(app, host=args.host, port=args.port, access_log=None)
 

@@ -2,7 +2,7 @@
 
     python -m examples.demo_ssl --port 8103 --scale 0.01 [--host 127.0.0.1] [--all]
         [--data-dir DIR] [--sessions-per-day N --free-share F] [--deviations]
-        [--max-age S] [--update-every S]
+        [--max-age S] [--update-every S] [--churn RATE]
 
 It writes the feed of ``World.clinics_for("ssl")`` (``--all``: every clinic of the
 province) to ``--data-dir``, or to a temporary directory removed on exit, then serves it:
@@ -20,7 +20,8 @@ province) to ``--data-dir``, or to a temporary directory removed on exit, then s
 - ``GET /_stats``: ``{"requests": N}``, the requests received but its own.
 
 ``--update-every S`` books and opens a few slots every ``S`` seconds, as a live
-publisher would. ``build_app`` serves a :class:`~examples.demo_ssl.publisher.Publisher`
+publisher would; ``--churn RATE`` opens and books ``RATE`` a minute, one at a time.
+``build_app`` serves a :class:`~examples.demo_ssl.publisher.Publisher`
 or a directory already written by :func:`~examples.demo_ssl.feed.write_feed`; a directory
 is served as a static host would, ignoring ``_since``. The server exits cleanly on SIGTERM.
 """
@@ -45,6 +46,7 @@ import orjson
 from aiohttp import web
 
 from examples import request_stats
+from examples.churn import CHURN_HELP, Churn, churn_argument, churning
 from examples.demo_ssl.feed import (
     DATA_PATH,
     MANIFEST_NAME,
@@ -60,9 +62,13 @@ _CHUNK = 1 << 20
 
 
 def build_app(
-    feed: Publisher | Path | str, *, max_age_s: int = DEFAULT_MAX_AGE_S
+    feed: Publisher | Path | str,
+    *,
+    max_age_s: int = DEFAULT_MAX_AGE_S,
+    churn: Churn | None = None,
 ) -> web.Application:
-    """The aiohttp application serving a publisher's feed, or a feed directory."""
+    """The aiohttp application serving a publisher's feed, or a feed directory; with a
+    ``churn``, the publisher opens and books slots as time passes (``examples.churn``)."""
     publisher = feed if isinstance(feed, Publisher) else None
     directory = feed.directory if isinstance(feed, Publisher) else Path(feed)
     cache_control = f"max-age={max_age_s}"
@@ -115,6 +121,16 @@ def build_app(
             await response.write_eof()
             return response
 
+    if churn is not None and publisher is not None:
+        publisher_ = publisher
+
+        def step(opening: bool) -> None:
+            if opening:
+                publisher_.add(1)
+            else:
+                publisher_.book(1, now=churn.clock())
+
+        app.cleanup_ctx.append(churning(churn, step))
     request_stats.install(app)
     app.router.add_get(f"/{MANIFEST_NAME}", manifest)
     app.router.add_get(DATA_PATH + "{name}", data)
@@ -177,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deviations", action="store_true", help="publish as the wild does")
     parser.add_argument("--max-age", type=int, default=DEFAULT_MAX_AGE_S, help="seconds")
     parser.add_argument("--update-every", type=float, default=0.0, help="seconds; 0: never")
+    parser.add_argument("--churn", type=churn_argument, default=0.0, help=CHURN_HELP)
     args = parser.parse_args(argv)
     world = World(
         args.scale,
@@ -204,7 +221,8 @@ def main(argv: list[str] | None = None) -> None:
             f"slots written to {directory} in {_time.monotonic() - started:.1f} s",
             flush=True,
         )
-        app = build_app(publisher, max_age_s=args.max_age)
+        churn = Churn(args.churn, seed=args.seed, system="ssl") if args.churn else None
+        app = build_app(publisher, max_age_s=args.max_age, churn=churn)
         if args.update_every > 0:
             app.cleanup_ctx.append(_updates(publisher, args.update_every))
         web.run_app(app, host=args.host, port=args.port, print=None)  # exits cleanly on SIGTERM

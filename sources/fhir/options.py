@@ -10,15 +10,16 @@ from typing import Final
 
 from pydantic import Field
 
-from sources.settings import ProtocolOptions
+from sources.settings import LiveOptions
 
 __all__ = ["MAX_PAGE_SIZE", "FhirOptions"]
 
 MAX_PAGE_SIZE: Final = 1000  # the largest _count the demo (and most servers) honour
 
 
-class FhirOptions(ProtocolOptions):
-    """What a FHIR source may set beyond the common settings.
+class FhirOptions(LiveOptions):
+    """What a FHIR source may set beyond the common settings (and ``LiveOptions``'s
+    ``watch_calls_per_minute``).
 
     FhirOptions(page_size=200).page_size  # 200
     """

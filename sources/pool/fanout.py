@@ -5,17 +5,25 @@
 ``fan_out`` calls a coroutine on several sources at once and returns what the
 healthy ones answered plus one ``SourceError`` per failed source. A failing,
 hanging or buggy adapter never breaks the call: its failure becomes data.
+
+Reads given a ``gate`` are background calls (the watch's, ``sources.watch``): made
+once the gate lets them, never from the cache nor retried, and only when the
+source's bulkhead has a slot free (``sources.pool.bulkhead``: a request never
+waits for them); else they answer ``SourceBusy``. ``on_copy_loaded`` tells
+listeners each time a source serving its own copy (a bulk feed) has loaded it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.adapters import adapter_for
@@ -23,16 +31,18 @@ from sources.base import SourceConfig, SourceContext
 from sources.errors import (
     ConfigError,
     SourceBadResponse,
+    SourceBusy,
     SourceError,
     SourceRefusedRequest,
     SourceTimeout,
     SourceUnavailable,
 )
 from sources.pool.breaker import CircuitOpen, SourceBreakers
+from sources.pool.bulkhead import Bulkhead
 from sources.pool.cache import Served, SourceCache
 from sources.pool.health import SourceHealth, merge_problems, pool_problems, source_status
 from sources.records import SourceProblem, SourceProtocol, SourceStatus
-from sources.transport.retry import CALL_DEADLINE
+from sources.transport.retry import CALL_DEADLINE, CALL_RETRIES
 
 if TYPE_CHECKING:
     import aiohttp
@@ -42,6 +52,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 logger = logging.getLogger("passerelle.sources")
+
+# What a background call awaits before it is made: its turn (``sources.watch``).
+Gate = Callable[["Source"], Awaitable[None]]
 
 # A replaced or removed adapter is closed this long after, once the requests
 # that took it have finished.
@@ -69,10 +82,6 @@ class FanOutResult(Generic[T]):
     errors: list[SourceError]
     # How each answer was served: from the cache or not, and how old.
     served: dict[str, Served[T]] = field(default_factory=dict)
-
-
-def _bulkhead(source: Source) -> asyncio.Semaphore:
-    return asyncio.Semaphore(source.config.max_concurrency)
 
 
 def _build_adapter(config: SourceConfig, context: SourceContext) -> Source:
@@ -103,9 +112,10 @@ class SourcePool:
         self.enabled: tuple[Source, ...] = ()
         self.order: dict[str, int] = {}
         self.fingerprint = ""
-        self._bulkheads: dict[str, asyncio.Semaphore] = {}
+        self._bulkheads: dict[str, Bulkhead] = {}
         self.breakers = SourceBreakers()
         self._retiring: set[asyncio.Task[None]] = set()
+        self._load_listeners: list[Callable[[str], None]] = []
 
     async def sync(self, configs: Sequence[SourceConfig]) -> None:
         old = self._adapters
@@ -122,9 +132,7 @@ class SourcePool:
         self._adapters = adapters
         self._health = {c.id: self._health.get(c.id, SourceHealth()) for c in configs}
         self._bulkheads = {
-            sid: self._bulkheads[sid]
-            if old.get(sid) is a
-            else asyncio.Semaphore(a.config.max_concurrency)
+            sid: self._bulkheads[sid] if old.get(sid) is a else Bulkhead(a.config.max_concurrency)
             for sid, a in adapters.items()
         }
         self.order = {c.id: i for i, c in enumerate(configs)}
@@ -155,7 +163,9 @@ class SourcePool:
 
     async def _build(self, config: SourceConfig) -> Source | None:
         """A started adapter, or None (logged) when its config or its start fails."""
-        context = SourceContext(self._session, logger.getChild(config.id))
+        context = SourceContext(
+            self._session, logger.getChild(config.id), partial(self._copy_loaded, config.id)
+        )
         try:
             adapter = self._factory(config, context)
         except ConfigError as exc:
@@ -169,6 +179,19 @@ class SourcePool:
                 await self._close(adapter)
                 return None
         return adapter
+
+    def on_copy_loaded(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener(source_id)`` each time a source serving its own copy has
+        loaded it (whichever adapter serves that id then); returns what unregisters it."""
+        self._load_listeners.append(listener)
+        return lambda: self._load_listeners.remove(listener)
+
+    def _copy_loaded(self, source_id: str) -> None:
+        for listener in list(self._load_listeners):
+            try:
+                listener(source_id)
+            except Exception:
+                logger.exception("a listener of source %s's loads failed", source_id)
 
     async def _retire(self, adapters: list[Source]) -> None:
         await asyncio.sleep(RETIRE_AFTER_S)
@@ -234,12 +257,15 @@ class SourcePool:
         sources: Iterable[Source],
         read_for: Callable[[Source], Read[T]],
         budget_s: float | None = None,
+        gate: Gate | None = None,
     ) -> FanOutResult[T]:
         """Read ``read_for(source)`` of every source concurrently, from the cache when
         it can, each within its timeout and within ``budget_s`` (what is left of the
-        request's fan-out deadline)."""
+        request's fan-out deadline); with a ``gate``, as background calls."""
         sources = list(sources)
-        outcomes = await asyncio.gather(*(self.read(s, read_for(s), budget_s) for s in sources))
+        outcomes = await asyncio.gather(
+            *(self.read(s, read_for(s), budget_s, gate) for s in sources)
+        )
         results: dict[str, T] = {}
         served: dict[str, Served[T]] = {}
         errors: list[SourceError] = []
@@ -252,9 +278,14 @@ class SourcePool:
         return FanOutResult(results, errors, served)
 
     async def read(
-        self, source: Source, read: Read[T], budget_s: float | None = None
+        self, source: Source, read: Read[T], budget_s: float | None = None, gate: Gate | None = None
     ) -> Served[T] | SourceError:
-        """One read of one source: cache, then breaker, timeout, bulkhead and retries."""
+        """One read of one source: cache, then breaker, timeout, bulkhead and retries;
+        with a ``gate``, a background call (see the module docstring)."""
+        if gate is not None:
+            await gate(source)
+            outcome = await self._call_one(source, read.run, budget_s, background=True)
+            return outcome if isinstance(outcome, SourceError) else Served(outcome)
 
         def call(budget: float | None) -> Awaitable[T | SourceError]:
             return self._call_one(source, read.run, budget)
@@ -262,7 +293,12 @@ class SourcePool:
         return await self.cache.read(source, read, call, budget_s)
 
     async def _call_one(
-        self, source: Source, call: Callable[[Source], Awaitable[T]], budget_s: float | None
+        self,
+        source: Source,
+        call: Callable[[Source], Awaitable[T]],
+        budget_s: float | None,
+        *,
+        background: bool = False,
     ) -> T | SourceError:
         started = time.perf_counter()
         timeout_s = source.config.timeout_s
@@ -270,13 +306,36 @@ class SourcePool:
             if budget_s <= 0:
                 return SourceTimeout(source.id, "the request's fan-out deadline had passed")
             timeout_s = budget_s
-        bulkhead = self._bulkheads.get(source.id) or asyncio.Semaphore(
-            source.config.max_concurrency
-        )
+        bulkhead = self._bulkheads.get(source.id) or Bulkhead(source.config.max_concurrency)
+        if background:
+            async with bulkhead.background() as admitted:
+                if not admitted:
+                    return SourceBusy(source.id, "every slot of its bulkhead is in use")
+                retries = CALL_RETRIES.set(False)
+                try:
+                    return await self._call_guarded(source, call, timeout_s, started, None)
+                finally:
+                    CALL_RETRIES.reset(retries)
+        return await self._call_guarded(source, call, timeout_s, started, bulkhead)
+
+    async def _call_guarded(
+        self,
+        source: Source,
+        call: Callable[[Source], Awaitable[T]],
+        timeout_s: float,
+        started: float,
+        bulkhead: Bulkhead | None,
+    ) -> T | SourceError:
+        """The call within the breaker and the timeout, in a bulkhead slot (waited for,
+        unless already held: ``bulkhead`` None); its outcome recorded in the health."""
         breaker = await self.breakers.breaker(source.id)
         try:
             # Waiting for a free slot in the bulkhead counts against the timeout.
-            async with breaker, asyncio.timeout(timeout_s), bulkhead:
+            async with (
+                breaker,
+                asyncio.timeout(timeout_s),
+                bulkhead.request() if bulkhead is not None else _held(),
+            ):
                 # The adapter's requests retry on their own, up to this instant.
                 token = CALL_DEADLINE.set(time.monotonic() + timeout_s)
                 try:
@@ -323,3 +382,9 @@ class SourcePool:
         if not ok:
             source.logger.warning("%s (%.0f ms)", outcome, elapsed_ms)
         return outcome
+
+
+@contextlib.asynccontextmanager
+async def _held() -> AsyncIterator[None]:
+    """A bulkhead slot already taken."""
+    yield

@@ -151,9 +151,9 @@ def validate_rate_limit(value: float | None) -> float | None:
 
 
 def validate_max_subscriptions(value: int | None) -> int | None:
-    if value is not None and not (isinstance(value, int) and value >= 0):
+    if value is not None and not (isinstance(value, int) and value >= 1):
         raise ConfigError(
-            f"a cap on open subscriptions must be a whole number, 0 or more, got {value!r}"
+            f"a cap on open subscriptions must be a whole number, at least 1, got {value!r}"
         )
     return value
 

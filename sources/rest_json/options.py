@@ -11,7 +11,7 @@ from typing import Final
 
 from pydantic import Field
 
-from sources.settings import ProtocolOptions
+from sources.settings import LiveOptions
 
 __all__ = [
     "DEFAULT_API_KEY_HEADER",
@@ -28,8 +28,9 @@ DEFAULT_PHYSICIAN_LICENCE_SYSTEM: Final = "urn:passerelle:demo:physician-licence
 _TEXT = "a non-empty string"
 
 
-class RestJsonOptions(ProtocolOptions):
-    """What a REST/JSON source may set beyond the common settings.
+class RestJsonOptions(LiveOptions):
+    """What a REST/JSON source may set beyond the common settings (and ``LiveOptions``'s
+    ``watch_calls_per_minute``).
 
     RestJsonOptions(page_size=100).api_key_header  # "X-Cle-Api"
     """

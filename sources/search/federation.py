@@ -70,7 +70,7 @@ from sources.search.results import (
 if TYPE_CHECKING:
     from sources.base import Source
     from sources.errors import SourceError
-    from sources.pool.fanout import SourcePool
+    from sources.pool.fanout import Gate, SourcePool
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -99,11 +99,21 @@ MAX_COUNT = 2**31 - 1
 class Federation:
     """Federated reads over the pool's enabled sources (snapshotted per instance)."""
 
-    def __init__(self, pool: SourcePool, deadline_s: float | None = None) -> None:
+    def __init__(
+        self,
+        pool: SourcePool,
+        deadline_s: float | None = None,
+        *,
+        sources: Sequence[Source] | None = None,
+        gate: Gate | None = None,
+    ) -> None:
         """``deadline_s``: how long, from now, this federation may wait on sources in all
-        (a request's fan-out deadline); past it, it answers with what it has."""
+        (a request's fan-out deadline); past it, it answers with what it has.
+        ``sources``: only those (default: every enabled source); ``gate``: every read
+        is a background call made once the gate lets it (the watch's, paced)."""
         self.pool = pool
-        self.sources: tuple[Source, ...] = pool.enabled
+        self.sources: tuple[Source, ...] = pool.enabled if sources is None else tuple(sources)
+        self._gate = gate
         self.order: Mapping[str, int] = pool.order
         # The sources this federation has asked, in the order first asked.
         self.asked: dict[str, SourceUse] = {}
@@ -120,7 +130,7 @@ class Federation:
             # A later phase (slots after a clinic lookup) still gets a moment, so the
             # sources that answer fast are not starved by one that used the budget up.
             budget = max(self._deadline - time.monotonic(), MIN_PHASE_BUDGET_S)
-        fan = await self.pool.fan_out(sources, read_for, budget)
+        fan = await self.pool.fan_out(sources, read_for, budget, self._gate)
         for source_id, served in fan.served.items():
             use = self.asked[source_id]
             use.from_cache = use.from_cache or served.from_cache

@@ -360,6 +360,7 @@ class SmartSchedulingSource(Source):
         )
         for report in reports:
             self._log_file(report)
+        self.copy_loaded()
         fetched = sum(r.how == "fetched" for r in reports)
         (self.logger.info if fetched else self.logger.debug)(
             "%s: %d clinics, %d physicians, %d free slots from %d files (%d fetched); "

@@ -102,13 +102,14 @@ def error_for_status(
         return SourceTimeout(source_id, message)
     if status in (401, 403):
         # Credentials refused: trying again would be refused again (and could lock them).
-        return SourceUnavailable(source_id, message, retryable=False)
+        return SourceUnavailable(source_id, message, retryable=False, status=status)
     if retryable_status(status):
         return SourceUnavailable(
             source_id,
             message,
             retryable=True,
             retry_after_s=retry_after(headers.get("Retry-After")),
+            status=status,
         )
     return SourceBadResponse(source_id, message)
 

@@ -46,6 +46,11 @@ def _wait(state: RetryCallState) -> float:
 CALL_DEADLINE: ContextVar[float | None] = ContextVar("passerelle_call_deadline", default=None)
 
 
+# Whether the source call under way may retry: False for the watch's background calls,
+# which come again at their own pace (each request is one of its calls per minute).
+CALL_RETRIES: ContextVar[bool] = ContextVar("passerelle_call_retries", default=True)
+
+
 async def with_retries(
     attempt: Callable[[], Awaitable[T]], deadline: float, logger: logging.Logger
 ) -> T:
@@ -65,7 +70,7 @@ async def with_retries(
         logger.info("retrying in %.2f s after: %s", wait, error)
 
     async for try_ in AsyncRetrying(
-        stop=stop_after_attempt(ATTEMPTS),
+        stop=stop_after_attempt(ATTEMPTS if CALL_RETRIES.get() else 1),
         wait=_wait,
         retry=retry_if_exception(worth_retrying),
         before_sleep=log,

@@ -1,60 +1,112 @@
-"""One subscriber of a watch: its exact filter, applied in memory to its group's
-changes, and the alerts waiting for it.
+"""One subscriber of a group: its exact filter, applied in memory to the group's
+changes, and what it has not heard yet.
 
 A subscriber's filter is a person's whereabouts: it lives here, in memory, for as
-long as the subscription, and is never logged nor sent anywhere.
+long as the subscription, and is never logged nor sent anywhere. What waits for a
+slow subscriber is folded together (a slot opened then gone before it heard of
+either is neither), so it is bounded by its group's slots, however slow it reads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from sources.geo import distance_km
+from sources.search import FoundSlot
 
 if TYPE_CHECKING:
     from sources.errors import SourceError
-    from sources.records import SlotQuery
-    from sources.search import FoundSlot
+    from sources.records import GeoPoint
+    from sources.watch.changes import GroupChange, SourceFailure
+    from sources.watch.keys import WatchFilter
 
-__all__ = ["Alert", "WatchFilter"]
-
-
-@dataclass(frozen=True, slots=True)
-class WatchFilter:
-    """What one subscriber watches: the slot search it asked for (checked, its defaults
-    applied at subscribe time) and its window's bounds as it gave them.
-
-    A bound left to its default moves with the clock: ``window(now)`` is the window
-    at ``now``, as a query made then would have it (the default window slides, an
-    explicit one stays put)::
-
-        wanted = WatchFilter(query, starts_after=None, starts_before=None,
-                             window_length=timedelta(days=7))
-        lower, upper = wanted.window(now)  # now .. now + 7 days
-    """
-
-    query: SlotQuery
-    starts_after: datetime | None
-    starts_before: datetime | None
-    window_length: timedelta
-
-    def window(self, now: datetime) -> tuple[datetime, datetime]:
-        lower = now if self.starts_after is None else max(self.starts_after, now)
-        upper = self.starts_before if self.starts_before is not None else lower + self.window_length
-        return lower, upper
-
-    def ended(self, now: datetime) -> bool:
-        """Whether nothing can happen any more: an explicit window that has passed."""
-        return self.starts_before is not None and self.starts_before <= now
+__all__ = ["Alert", "Member"]
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """What one subscriber hears at once: slots opened at the source (``distance_km``
-    from its own point), the keys of slots gone (taken, or withdrawn), and the sources
+    """What one subscriber hears at once: slots opened at a source (``distance_km`` from
+    its own point), the keys of slots gone (taken, or withdrawn), and the sources
     failing as of ``seen_at`` (empty once they all answer again)."""
 
     seen_at: datetime
     opened: tuple[FoundSlot, ...] = ()
     gone: tuple[str, ...] = ()
     failing: tuple[SourceError, ...] = ()
+
+
+class Member:
+    """A subscriber in its group. ``hear`` takes the group's changes that its filter
+    matches; ``next`` waits for the next alert."""
+
+    def __init__(self, wanted: WatchFilter) -> None:
+        self.wanted = wanted
+        self._opened: dict[str, FoundSlot] = {}
+        self._gone: dict[str, None] = {}
+        self._failing: tuple[SourceFailure, ...] = ()
+        self._failing_told: frozenset[str] = frozenset()
+        self._seen_at = datetime.min.replace(tzinfo=UTC)  # set by the first change heard
+        self._news = asyncio.Event()
+
+    def hear(self, change: GroupChange, now: datetime) -> None:
+        """Take what of ``change`` matches this subscriber's filter at ``now``."""
+        for slot in change.opened:
+            mine, distance = self._matches(slot.record.start, slot.clinic.location, now)
+            if not mine:
+                continue
+            key = slot.key
+            if key in self._gone:
+                del self._gone[key]  # gone then free again before it heard: nothing to tell
+                continue
+            self._opened[key] = replace(slot, distance_km=distance)
+        for gone in change.gone:
+            if not self._matches(gone.start, gone.location, now)[0]:
+                continue
+            if gone.key in self._opened:
+                del self._opened[gone.key]  # opened and gone before it heard: neither
+            else:
+                self._gone[gone.key] = None
+        self._failing = change.failing
+        self._seen_at = change.seen_at
+        if self._opened or self._gone or self._failing_ids() != self._failing_told:
+            self._news.set()
+
+    def _matches(
+        self, start: datetime, location: GeoPoint | None, now: datetime
+    ) -> tuple[bool, float | None]:
+        """Whether a slot is within this subscriber's filter at ``now``, and its
+        distance from the subscriber's point (None without one)."""
+        lower, upper = self.wanted.window(now)
+        if not lower <= start < upper:
+            return False, None
+        near, radius = self.wanted.query.near, self.wanted.query.radius_km
+        if near is None:
+            return True, None
+        if location is None:
+            return False, None
+        distance = distance_km(near, location)
+        return radius is None or distance <= radius, distance
+
+    def _failing_ids(self) -> frozenset[str]:
+        return frozenset(f.source_id for f in self._failing)
+
+    async def next(self, timeout_s: float) -> Alert | None:
+        """The next alert, or None after ``timeout_s`` without one."""
+        try:
+            await asyncio.wait_for(self._news.wait(), timeout_s)
+        except TimeoutError:
+            return None
+        self._news.clear()
+        opened = sorted(self._opened.values(), key=FoundSlot.sort_key)
+        alert = Alert(
+            self._seen_at,
+            tuple(opened),
+            tuple(self._gone),
+            tuple(f.error() for f in self._failing),
+        )
+        self._opened, self._gone = {}, {}
+        self._failing_told = self._failing_ids()
+        return alert

@@ -1,28 +1,43 @@
-"""``SlotWatch``: slot alerts, the changes of free slots at the sources.
+"""``SlotWatch``: slot alerts, the changes of free slots at the sources, for every
+subscription of the app.
 
-A first, plain version: each subscriber's search is read again every ``poll_s``
-and compared with what the last read held.
+``alerts(wanted)`` puts a subscriber in the group of its key (``WatchKey``),
+starting the group's task with its first subscriber and stopping it after its
+last; each group is read once for all its members (``sources.watch.group``), and
+each member takes what its own filter matches (``sources.watch.member``). Live
+sources are paced per source, for all groups together (``sources.watch.pace``);
+bulk feeds are read again as soon as the pool says one has loaded its copy.
+
+    watch = SlotWatch(pool, clock=settings.clock)
+    async for alert in watch.alerts(wanted):
+        ...  # alert.opened, alert.gone, alert.failing
+    await watch.aclose()
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sources.search import Federation
-from sources.watch.member import Alert, WatchFilter
+from sources.watch.group import Group, GroupSettings
+from sources.watch.keys import WatchKey
+from sources.watch.member import Alert, Member
+from sources.watch.pace import Pace
 
 if TYPE_CHECKING:
-    from sources.errors import SourceError
+    from sources.base import Source
     from sources.pool import SourcePool
-    from sources.search import FoundSlot
+    from sources.watch.keys import WatchFilter
 
-__all__ = ["SlotWatch"]
+__all__ = ["MAX_SLOTS", "SlotWatch"]
 
-PAGE = 1000
+# Free slots a group holds per source at most (see sources/watch/README.md).
+MAX_SLOTS = 20_000
+# How often a subscriber waiting for an alert checks whether its window has passed.
+ENDED_CHECK_S = 30.0
 
 
 def _now() -> datetime:
@@ -30,48 +45,63 @@ def _now() -> datetime:
 
 
 class SlotWatch:
-    """The app's one watch of the sources, for every subscription."""
+    """The app's one watch of the sources (see the module docstring). ``clock`` is the
+    app's "now" (tests pin it); ``max_slots`` bounds each group's slots per source."""
 
     def __init__(
-        self, pool: SourcePool, clock: Callable[[], datetime] = _now, poll_s: float = 2.0
+        self,
+        pool: SourcePool,
+        clock: Callable[[], datetime] = _now,
+        *,
+        max_slots: int = MAX_SLOTS,
+        sync_s: float = 1.0,
     ) -> None:
         self.pool = pool
         self.clock = clock
-        self.poll_s = poll_s
-
-    async def aclose(self) -> None:
-        """Stop watching (the app is shutting down)."""
+        self.groups: dict[WatchKey, Group] = {}
+        self.paces: dict[str, Pace] = {}
+        self._settings = GroupSettings(pool, clock, self._pace_for, max_slots, sync_s)
+        self._unlisten = pool.on_copy_loaded(self._copy_loaded)
 
     async def alerts(self, wanted: WatchFilter) -> AsyncGenerator[Alert, None]:
-        held: dict[str, FoundSlot] | None = None
-        failing: tuple[str, ...] = ()
-        while True:
-            now = self.clock()
-            if wanted.ended(now):
-                return
-            lower, upper = wanted.window(now)
-            slots, errors = await self._read(
-                replace(wanted.query, starts_after=lower, starts_before=upper, limit=PAGE)
-            )
-            failed = tuple(sorted(e.source_id for e in errors))
-            if held is not None:
-                opened = tuple(s for k, s in slots.items() if k not in held)
-                gone = tuple(k for k, s in held.items() if k not in slots and s.record.start > now)
-                if opened or gone or failed != failing:
-                    yield Alert(now, opened, gone, tuple(errors))
-            held, failing = slots, failed
-            await asyncio.sleep(self.poll_s)
+        """The alerts of one subscriber, until it leaves or its explicit window passes.
+        Nothing is sent before the first change."""
+        key = WatchKey.of(wanted)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group(key, self._settings)
+            group.start()
+        member = Member(wanted)
+        group.join(member)
+        try:
+            while not wanted.ended(self.clock()):
+                alert = await member.next(ENDED_CHECK_S)
+                if alert is not None:
+                    yield alert
+        finally:
+            group.leave(member)
+            if not group.members and self.groups.get(key) is group:
+                del self.groups[key]
+                if group.task is not None:
+                    group.task.cancel()
 
-    async def _read(self, query: object) -> tuple[dict[str, FoundSlot], list[SourceError]]:
-        from sources.records import SlotQuery
+    def _pace_for(self, source: Source) -> Pace:
+        pace = self.paces.get(source.id)
+        if pace is None:
+            pace = self.paces[source.id] = Pace(source.id)
+        return pace
 
-        assert isinstance(query, SlotQuery)
-        federation = Federation(self.pool)
-        page = await federation.search_slots(query)
-        slots = {s.key: s for s in page.slots}
-        errors = list(page.errors)
-        while page.has_next:
-            page = await federation.search_slots(query, page.end())
-            slots.update((s.key, s) for s in page.slots)
-            errors += page.errors
-        return slots, errors
+    def _copy_loaded(self, source_id: str) -> None:
+        for group in self.groups.values():
+            group.copy_loaded(source_id)
+
+    async def aclose(self) -> None:
+        """Stop every group (the app is shutting down)."""
+        self._unlisten()
+        groups, self.groups = list(self.groups.values()), {}
+        tasks = [g.task for g in groups if g.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

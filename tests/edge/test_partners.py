@@ -145,7 +145,7 @@ def test_clients_and_documents_from_the_command_line(tmp_path: Path) -> None:
             ("clients", "create", "x", "--rate-limit", "fast"),
             "--rate-limit: 'fast' is not a number of requests per second",
         ),
-        (("clients", "create", "x", "--max-subscriptions", "-1"), "must be 0 or more, got -1"),
+        (("clients", "create", "x", "--max-subscriptions", "0"), "must be at least 1, got 0"),
         (("clients", "create", "taken"), "client 'taken' already exists (active)"),
         (("clients", "revoke", "nobody"), "no client named 'nobody'"),
         (("clients", "update", "nobody", "--log-only"), "no client named 'nobody'"),

@@ -34,7 +34,8 @@ url = "https://publisher-b.example/$bulk-publish"
 
 ALLOWED = (
     "allowed: cache_stale_s, cache_ttl_s, connect_timeout_s, credentials_env, enabled, id, "
-    "max_concurrency, name, options, poll_interval_s, protocol, read_timeout_s, timeout_s, url"
+    "max_concurrency, name, options, poll_interval_s, protocol, read_timeout_s, timeout_s, url, "
+    "watch_calls_per_minute"
 )
 
 

@@ -456,7 +456,7 @@ VALID: dict[str, object] = {"id": "x", "protocol": "REST_JSON", "url": "https://
             {"timout_s": 3},
             "source 'x': unknown key 'timout_s' (allowed: cache_stale_s, cache_ttl_s, "
             "connect_timeout_s, credentials_env, enabled, id, max_concurrency, name, options, "
-            "poll_interval_s, protocol, read_timeout_s, timeout_s, url); "
+            "poll_interval_s, protocol, read_timeout_s, timeout_s, url, watch_calls_per_minute); "
             "did you mean 'timeout_s'?",
         ),
         (

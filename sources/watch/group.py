@@ -1,0 +1,324 @@
+"""``Group``: one watched search, read once for all the subscribers that share its key.
+
+A group reads each source on its own (``Federation`` over that one source), with a
+coarse query covering every member: the key's cell centre with a radius of the
+largest member radius plus the cell's half-diagonal, the members' windows rounded
+to whole days, the key's types, languages, region, clinics and physicians; the
+whole window, page after page. It keeps, per source, only the identities of the
+free slots it read (with their clinic's position) and what that read covered.
+
+A read is compared with the last one of the same source; only changes at the
+source count:
+
+- opened: a slot read now that the last read did not hold although it covered it
+  (a slot newly covered, by a window sliding on or a wider radius, was there
+  before: it is not opened), and that no other source holds;
+- gone: a slot the last read held, still covered and not started, that this read
+  did not find, and that no other source still holds.
+
+The first read of a source is a baseline: nothing is opened. A failing source
+keeps what it held (its slots are neither gone nor opened again when it comes
+back); its failure is told once, as its recovery. Bulk feeds (sources serving
+their own copy) are read after each load of it; live sources at their pace
+(``sources.watch.pace``), turn by turn with the other groups.
+
+Held slots are bounded: past ``max_slots`` per source, a read stops and the group
+watches its window up to the start of its last slot only (logged once per group
+and source, without what it watches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sources.errors import SourceBusy, SourceError, SourceUnavailable
+from sources.geo import distance_km
+from sources.records import GeoPoint, SlotQuery
+from sources.search import Federation, FoundSlot, SlotIdentity
+from sources.watch.changes import GoneSlot, GroupChange, SourceFailure
+from sources.watch.keys import HALF_DIAGONAL_KM, day_ceil, day_of, day_start
+
+if TYPE_CHECKING:
+    from sources.base import Source
+    from sources.pool import SourcePool
+    from sources.watch.keys import WatchKey
+    from sources.watch.member import Member
+    from sources.watch.pace import Pace
+
+__all__ = ["Group", "GroupSettings"]
+
+logger = logging.getLogger("passerelle.watch")
+
+# Slots asked per page of a read.
+PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSettings:
+    """What every group of one watch shares."""
+
+    pool: SourcePool
+    clock: Callable[[], datetime]
+    pace_for: Callable[[Source], Pace]
+    max_slots: int
+    sync_s: float = 1.0  # how often the sources read are checked against the pool
+    busy_retry_s: float = 0.05  # a copy's read finding no free bulkhead slot, again after
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What a read covered: slots starting in ``[lower, upper)``, within ``radius_km``
+    of ``centre`` (anywhere without one)."""
+
+    lower: datetime
+    upper: datetime
+    centre: GeoPoint | None
+    radius_km: float | None
+
+    def covers(self, start: datetime, location: GeoPoint | None) -> bool:
+        if not self.lower <= start < self.upper:
+            return False
+        if self.centre is None or self.radius_km is None:
+            return True
+        return location is not None and distance_km(self.centre, location) <= self.radius_km
+
+
+@dataclass(slots=True)
+class _Watched:
+    """One source, as the group watches it."""
+
+    held: dict[SlotIdentity, GeoPoint | None] | None = None  # None: no baseline yet
+    coverage: Coverage | None = None
+    failing: SourceFailure | None = None
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    capped: bool = False
+
+
+# A read: the slots found, what it covered, whether it stopped at ``max_slots``.
+_Read = tuple[dict[SlotIdentity, "FoundSlot"], Coverage, bool]
+
+
+class Group:
+    """See the module docstring. ``members`` are the subscribers; ``run`` is its task."""
+
+    def __init__(self, key: WatchKey, settings: GroupSettings) -> None:
+        self.key = key
+        self.settings = settings
+        self.members: dict[Member, None] = {}
+        self._watched: dict[str, _Watched] = {}
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._centre = key.centre()
+        self.task: asyncio.Task[None] | None = None
+
+    # -- members -------------------------------------------------------------------
+
+    def join(self, member: Member) -> None:
+        self.members[member] = None
+        failing = self._failing()
+        if failing:
+            # A subscriber joining while sources fail hears it at once, as a query would.
+            now = self.settings.clock()
+            member.hear(GroupChange(self.key, now, failing=failing), now)
+
+    def leave(self, member: Member) -> None:
+        self.members.pop(member, None)
+
+    @property
+    def read_once(self) -> frozenset[str]:
+        """The sources this group has read (its baseline), or found failing."""
+        return frozenset(sid for sid, w in self._watched.items() if w.held is not None or w.failing)
+
+    def copy_loaded(self, source_id: str) -> None:
+        watched = self._watched.get(source_id)
+        if watched is not None:
+            watched.loaded.set()
+
+    # -- the task ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.run(), name="watch group")
+
+    async def run(self) -> None:
+        seen: tuple[Source, ...] | None = None
+        try:
+            while True:
+                enabled = self.settings.pool.enabled
+                if enabled is not seen:
+                    self._follow({s.id: s for s in enabled})
+                    seen = enabled
+                await asyncio.sleep(self.settings.sync_s)
+        finally:
+            loops = list(self._loops.values())
+            for task in loops:
+                task.cancel()
+            for task in loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _follow(self, enabled: dict[str, Source]) -> None:
+        """Watch every enabled source, and no other (a source removed is forgotten)."""
+        for source_id in [sid for sid in self._loops if sid not in enabled]:
+            self._loops.pop(source_id).cancel()
+            self._watched.pop(source_id, None)
+        for source_id, source in enabled.items():
+            if source_id not in self._loops:
+                self._watched.setdefault(source_id, _Watched())
+                loop = (
+                    self._watch_copy if source.refresh_interval_s is not None else self._watch_live
+                )
+                self._loops[source_id] = asyncio.create_task(loop(source_id))
+
+    def _source(self, source_id: str) -> Source | None:
+        return next((s for s in self.settings.pool.enabled if s.id == source_id), None)
+
+    async def _watch_live(self, source_id: str) -> None:
+        """A live source: read again at each turn of its pace."""
+        while (source := self._source(source_id)) is not None:
+            pace = self.settings.pace_for(source)
+            outcome = await self._read(source, pace.turn)
+            if isinstance(outcome, SourceUnavailable) and outcome.status == 429:
+                pace.rate_limited()
+            self._settle(source_id, outcome)
+
+    async def _watch_copy(self, source_id: str) -> None:
+        """A source serving its own copy: read at once, then after each load of it."""
+        loaded = self._watched[source_id].loaded
+        while (source := self._source(source_id)) is not None:
+            loaded.clear()
+            outcome = await self._read(source, _at_once)
+            if isinstance(outcome, SourceBusy):
+                await asyncio.sleep(self.settings.busy_retry_s)
+                continue
+            self._settle(source_id, outcome)
+            await loaded.wait()
+
+    # -- reading -------------------------------------------------------------------
+
+    async def _read(
+        self, source: Source, gate: Callable[[Source], Awaitable[None]]
+    ) -> _Read | SourceError:
+        """Every slot of the group's window at ``source``, page after page."""
+        coverage = self._coverage(self.settings.clock())
+        key = self.key
+        query = SlotQuery(
+            starts_after=coverage.lower,
+            starts_before=coverage.upper,
+            limit=min(PAGE, self.settings.max_slots),
+            near=coverage.centre,
+            radius_km=coverage.radius_km,
+            region=key.region,
+            appointment_types=frozenset(key.types) if key.types else None,
+            languages=frozenset(key.languages) if key.languages else None,
+            clinic_keys=key.clinic_keys,
+            physician_keys=key.physician_keys,
+        )
+        federation = Federation(self.settings.pool, sources=(source,), gate=gate)
+        found: dict[SlotIdentity, FoundSlot] = {}
+        after = None
+        cap = self.settings.max_slots
+        while True:
+            page = await federation.search_slots(query, after)
+            if page.errors:
+                return page.errors[0]
+            found.update((s.identity, s) for s in page.slots)
+            after = page.end()
+            if len(found) > cap or (after is not None and len(found) == cap):
+                # Enough: the window is watched up to the start of the cap-th slot only.
+                horizon = sorted(found.values(), key=_order)[cap - 1].record.start
+                kept = {i: s for i, s in found.items() if s.record.start < horizon}
+                capped = Coverage(coverage.lower, horizon, coverage.centre, coverage.radius_km)
+                return kept, capped, True
+            if after is None:
+                return found, coverage, False
+
+    def _coverage(self, now: datetime) -> Coverage:
+        """What a read covers now: every member's window, rounded to whole days, and
+        around the cell's centre, every member's radius."""
+        windows = [m.wanted.window(now) for m in self.members] or [(now, now)]
+        lower = max(now, day_start(day_of(min(w[0] for w in windows))))
+        upper = day_start(day_ceil(max(w[1] for w in windows)))
+        radius = None
+        if self._centre is not None:
+            radii = [m.wanted.query.radius_km or 0.0 for m in self.members]
+            radius = max(radii, default=0.0) + HALF_DIAGONAL_KM
+        return Coverage(lower, max(lower, upper), self._centre, radius)
+
+    # -- comparing -----------------------------------------------------------------
+
+    def _settle(self, source_id: str, outcome: _Read | SourceError) -> None:
+        watched = self._watched.get(source_id)
+        if watched is None or isinstance(outcome, SourceBusy):
+            return
+        failing_before = self._failing()
+        now = self.settings.clock()
+        opened: list[FoundSlot] = []
+        gone: list[GoneSlot] = []
+        if isinstance(outcome, SourceError):
+            watched.failing = SourceFailure.of(outcome)
+        else:
+            watched.failing = None
+            found, coverage, capped = outcome
+            opened, gone = self._compare(source_id, watched, found, coverage, now)
+            if capped and not watched.capped:
+                watched.capped = True
+                logger.warning(
+                    "a watched search holds over %d free slots of source %s: its alerts "
+                    "cover only the earliest of its window",
+                    self.settings.max_slots,
+                    source_id,
+                )
+        failing = self._failing()
+        if opened or gone or failing != failing_before:
+            change = GroupChange(self.key, now, tuple(opened), tuple(gone), failing)
+            for member in list(self.members):
+                member.hear(change, now)
+
+    def _compare(
+        self,
+        source_id: str,
+        watched: _Watched,
+        found: dict[SlotIdentity, FoundSlot],
+        coverage: Coverage,
+        now: datetime,
+    ) -> tuple[list[FoundSlot], list[GoneSlot]]:
+        before, covered = watched.held, watched.coverage
+        watched.held = {identity: s.clinic.location for identity, s in found.items()}
+        watched.coverage = coverage
+        if before is None or covered is None:
+            return [], []  # the baseline
+        others = [
+            w.held for sid, w in self._watched.items() if sid != source_id and w.held is not None
+        ]
+        opened = [
+            slot
+            for identity, slot in found.items()
+            if identity not in before
+            and covered.covers(identity.start, slot.clinic.location)
+            and not any(identity in held for held in others)
+        ]
+        gone = [
+            GoneSlot(identity.encode(), identity.start, location)
+            for identity, location in before.items()
+            if identity not in found
+            and identity.start > now
+            and coverage.covers(identity.start, location)
+            and not any(identity in held for held in others)
+        ]
+        return opened, gone
+
+    def _failing(self) -> tuple[SourceFailure, ...]:
+        return tuple(w.failing for w in self._watched.values() if w.failing is not None)
+
+
+def _order(slot: FoundSlot) -> tuple[datetime, str]:
+    return slot.record.start, slot.key
+
+
+async def _at_once(source: Source) -> None:
+    """No waiting: a copy is read at once."""
