@@ -1,8 +1,9 @@
 """Slot alerts heard by real clients, unchanged: Apollo Client over WebSocket
 (``GraphQLWsLink``) and over multipart HTTP (``HttpLink``), and the ``graphql-ws`` client
 (``tests/edge/apollo``, Node; one process per scenario, its clients side by side), from
-a bulk feed republished with three new free slots; and no trace of the subscriber's
-whereabouts in the run's logs, uvicorn's access log included."""
+a bulk feed republished with three new free slots and from the churning demo systems;
+and no trace of the subscriber's whereabouts in the run's logs, uvicorn's access log
+included."""
 
 from __future__ import annotations
 
@@ -13,14 +14,27 @@ import logging
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.services import services_of
+from examples import demo_fhir, demo_rest
+from examples.churn import Churn
 from examples.world import World
-from tests.conftest import Gateway, GatewayFactory
+from sources.fhir.options import FhirOptions
+from sources.rest_json.options import RestJsonOptions
+from tests.conftest import (
+    REST_KEY,
+    Gateway,
+    GatewayFactory,
+    fhir_definition,
+    pinned_clock,
+    rest_definition,
+    serve,
+)
 from tests.edge.subscriptions.feeds import FILTER, fast_feeds, nearby_feed
 from tests.edge.subscriptions.wire import LATITUDE, LONGITUDE, MULTIPART, NEAR_ME
 from tests.node_tools import npm_installed
@@ -152,3 +166,39 @@ async def privacy_probes(gateway: Gateway) -> None:
     query = "query Q($near: GeoPointInput) { slots(filter: {near: $near}) { totalCount } }"
     async with gateway.session.get(gateway.url, params={"query": query, "variables": near}) as r:
         assert r.status == 200
+
+
+async def test_apollo_hears_the_demo_churn_over_websocket_and_multipart_http(
+    gateway_for: GatewayFactory, world: World, clients_script: Path
+) -> None:
+    fast = {"clock": pinned_clock, "seed": world.seed}
+    fhir_app = demo_fhir.build_app(world, churn=Churn(1200, system="fhir", **fast))  # type: ignore[arg-type]
+    rest_app = demo_rest.build_app(
+        world,
+        api_key=REST_KEY,
+        churn=Churn(1200, system="rest", **fast),  # type: ignore[arg-type]
+    )
+    paced = {"watch_calls_per_minute": 600}
+    async with serve(fhir_app) as fhir, serve(rest_app) as rest:
+        definitions = (
+            replace(fhir_definition(fhir), options=FhirOptions(**paced)),
+            replace(rest_definition(rest), options=RestJsonOptions(**paced)),
+        )
+        async with gateway_for(*definitions) as gw:
+            query = "subscription { slotAlerts(filter: {}) { opened { source { id } } goneIds } }"
+            spec = {"url": gw.url, "query": query, "clients": ["apollo-ws", "apollo-multipart"]}
+            async with node_clients(clients_script, spec) as clients:
+
+                def changes(client: str) -> tuple[set[str], int]:
+                    alerts = [line["data"]["slotAlerts"] for line in clients.of(client, "next")]
+                    opened = {s["source"]["id"] for a in alerts for s in a["opened"]}
+                    return opened, sum(len(a["goneIds"]) for a in alerts)
+
+                both = {"demo-fhir", "demo-rest"}
+                await clients.until(
+                    lambda: all(
+                        changes(c)[0] == both and changes(c)[1] > 0
+                        for c in ("apollo-ws", "apollo-multipart")
+                    )
+                )
+            assert clients.of("apollo-ws", "error") == clients.of("apollo-multipart", "error") == []
