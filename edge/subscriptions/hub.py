@@ -38,9 +38,12 @@ GOODBYE_S = 2.0
 
 
 class Transport(Protocol):
-    """An open WebSocket or multipart stream, which can be told the server goes away."""
+    """An open WebSocket or multipart stream, which can be told the server goes away,
+    and pinged (a multipart stream sends its own heartbeats: its ``ping`` does nothing)."""
 
     async def going_away(self) -> None: ...
+
+    async def ping(self) -> None: ...
 
 
 class Subscriptions:
@@ -56,6 +59,7 @@ class Subscriptions:
         self._open: set[Transport] = set()
         self._all_closed = asyncio.Event()
         self._all_closed.set()
+        self._pinging: asyncio.Task[None] | None = None
 
     def claim(self, *, address: str, key: str | None, key_limit: int | None) -> Lease | str:
         """A place for one more subscription, or why not (see ``SubscriptionLimits``)."""
@@ -64,11 +68,22 @@ class Subscriptions:
     def attach(self, transport: Transport) -> None:
         self._open.add(transport)
         self._all_closed.clear()
+        if self._pinging is None and self.keepalive_s > 0:
+            # One timer for every open transport, rather than one each.
+            self._pinging = asyncio.create_task(self._ping_every(self.keepalive_s))
 
     def detach(self, transport: Transport) -> None:
         self._open.discard(transport)
         if not self._open:
             self._all_closed.set()
+
+    async def _ping_every(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            # Side by side: a client slow to read holds up no other's ping.
+            pings = [asyncio.ensure_future(t.ping()) for t in list(self._open)]
+            if pings:
+                await asyncio.wait(pings, timeout=interval_s)
 
     @property
     def open_transports(self) -> int:
@@ -78,6 +93,8 @@ class Subscriptions:
         """Tell every open transport that the server goes away, and wait (at most
         ``wait_s``) for them to close; new ones are refused from now on."""
         self.closing = True
+        if self._pinging is not None:
+            self._pinging.cancel()
         if not self._open:
             return
         count = len(self._open)

@@ -61,6 +61,9 @@ class MultipartStream(StreamingResponse):
     async def going_away(self) -> None:
         self._away.set()
 
+    async def ping(self) -> None:
+        """Nothing: strawberry sends Apollo's heartbeat every 5 s."""
+
     async def _until_away(
         self, chunks: Callable[[], AsyncIterator[str]]
     ) -> AsyncGenerator[str, None]:

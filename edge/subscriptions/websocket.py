@@ -17,7 +17,8 @@ strawberry's handler keeps the protocol (``connection_init``/``connection_ack``,
   setup and never its life; a refusal is that operation's ``error`` message, with its
   code, and the connection stays open;
 - errors carry their ``extensions.code`` and, in production, no suggestions;
-- the server pings every ``ws_keepalive_s`` (graphql-ws clients answer ``pong``);
+- the server pings every ``ws_keepalive_s`` (graphql-ws clients answer ``pong``; one
+  timer for every socket, the hub's);
 - when the server goes away, the socket is closed with 1001.
 """
 
@@ -100,30 +101,20 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Any, None]):
     async def handle(self) -> None:
         hub = self.context.services.subscriptions
         hub.attach(self)
-        pinging = None
-        if hub.keepalive_s > 0:
-            pinging = asyncio.create_task(self._ping_every(hub.keepalive_s))
         try:
             await super().handle()
         finally:
-            if pinging is not None:
-                pinging.cancel()
             hub.detach(self)
 
     async def going_away(self) -> None:
         with contextlib.suppress(Exception):  # already closed
             await self.websocket.close(GOING_AWAY, "The server is going away; reconnect")
 
-    async def _ping_every(self, interval_s: float) -> None:
+    async def ping(self) -> None:
         # graphql-transport-ws lets either side ping; clients answer with a pong.
-        while True:
-            await asyncio.sleep(interval_s)
-            if not self.connection_acknowledged:
-                continue
-            try:
+        if self.connection_acknowledged:
+            with contextlib.suppress(WebSocketDisconnected, RuntimeError):
                 await self.send_message({"type": "ping"})
-            except (WebSocketDisconnected, RuntimeError):
-                return
 
     # -- connection_init: the key ---------------------------------------------------
 
