@@ -40,7 +40,8 @@ RESPONSES_MAX_KB = 100 * 1024
 
 
 def create_app(settings: Settings) -> CachedHits:
-    """The ASGI app: ``/graphql`` and ``/healthz``, sources loaded in the lifespan.
+    """The ASGI app: ``/graphql`` (HTTP and WebSocket) and ``/healthz``, sources loaded
+    in the lifespan.
 
     Its parts (strawberry, starlette, aiohttp, the stores) are imported here, not at
     the top of the module: the command line imports this module and must answer in
@@ -57,8 +58,9 @@ def create_app(settings: Settings) -> CachedHits:
     from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
+    from starlette.routing import Route, WebSocketRoute
 
+    from edge import access_log
     from edge.documents.apq import PersistedQueries
     from edge.documents.partners import Partners
     from edge.graphiql import graphiql_routes
@@ -67,6 +69,7 @@ def create_app(settings: Settings) -> CachedHits:
     from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
     from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
     from edge.services import EdgeServices
+    from edge.subscriptions import Subscriptions
     from schema import make_schema
     from sources.pool.cache import SourceCache
     from sources.pool.fanout import SourcePool
@@ -75,6 +78,8 @@ def create_app(settings: Settings) -> CachedHits:
     from sources.registry.watcher import RegistryWatcher
     from sources.watch import SlotWatch
 
+    # Whoever serves the app: no query string (variables: whereabouts) in its logs.
+    access_log.install()
     gateway_schema = make_schema(
         batching=settings.batching, max_cost=settings.max_cost, measure_cost=settings.measure_cost
     )
@@ -115,6 +120,8 @@ def create_app(settings: Settings) -> CachedHits:
             production=settings.production,
             pepper=os.environ.get(KEY_PEPPER_ENV) or None,
         )
+        # Open subscriptions, their caps, and their goodbye when the server stops.
+        subscriptions = Subscriptions(settings)
         # Rate limits: in Redis when the cache is there, so every instance shares them.
         rate_guard = RateGuard(
             RateLimiter(link), partners, settings.anonymous_budget(), settings.trusted_proxies
@@ -127,6 +134,7 @@ def create_app(settings: Settings) -> CachedHits:
             persisted=persisted,
             rate_guard=rate_guard,
             response_cache=ResponseCache(response_backend) if settings.response_cache else None,
+            subscriptions=subscriptions,
             max_batch=batching["max_operations"] if batching is not None else None,
             watch=watch,
         )
@@ -134,6 +142,8 @@ def create_app(settings: Settings) -> CachedHits:
         try:
             yield
         finally:
+            # Told by the server already (edge/cli/serve.py); again for any other server.
+            await subscriptions.going_away()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -150,13 +160,17 @@ def create_app(settings: Settings) -> CachedHits:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    graphql = GatewayGraphQL(gateway_schema, production=settings.production)
+    graphql = GatewayGraphQL(
+        gateway_schema, production=settings.production, cors_origins=settings.cors_origins
+    )
     # On the GraphQL route, before the view: the rate limits (a 429 before the body is
     # read), then the response cache (a hit, or its key carried on to the view).
     graphql_middleware = [Middleware(RateLimits), Middleware(ResponseCacheLookup)]
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"], middleware=graphql_middleware),
+            # Subscriptions over graphql-transport-ws (edge/subscriptions/websocket.py).
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             *graphiql_routes(),
         ],

@@ -6,7 +6,9 @@
   one typed value), ``middleware/`` (ASGI middleware, one per file: body limit,
   CSRF, rate limits, the response cache), ``documents/`` (partner admission,
   trusted documents, APQ), ``pipeline`` (the steps before execution, in order),
-  ``graphql_view`` (strawberry's view, adapted) and ``graphiql``;
+  ``graphql_view`` (strawberry's view, adapted), ``subscriptions/`` (WebSocket and
+  multipart subscriptions, their caps), ``access_log`` (no query string in uvicorn's
+  logs) and ``graphiql``;
 - ``settings``: what a gateway process is told at start (light: standard library only);
 - ``cli/``: ``python app.py`` and its commands (see its docstring for what it may
   import, and when).

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (its HTTP layer)
 
-from edge.operation import Operation, read_operations
+from edge.operation import Operation, read_operations, stream_protocol
 from edge.services import services_of
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from starlette.types import Scope
 
     from edge.services import EdgeServices
+    from edge.subscriptions.limits import Lease
     from resolvers.context import RequestContext
 
 __all__ = ["Exchange", "exchange_of"]
@@ -38,13 +39,16 @@ class Exchange:
     ``read``: what the request asks (an ``Operation``, a batch of them, or the 400
     that says why it cannot be read), read once by :meth:`operations`;
     ``cache_key``: its response-cache key when the lookup missed (the view stores the
-    answer under it); ``context`` and ``sub_response``: strawberry's context and the
-    response the steps fill (status, headers), from the view's ``get_context``.
+    answer under it); ``lease``: a subscription's place under the caps, held by its
+    stream (``edge/subscriptions/``); ``context`` and ``sub_response``: strawberry's
+    context and the response the steps fill (status, headers), from the view's
+    ``get_context``.
     """
 
     services: EdgeServices
     read: Operation | list[Operation] | HTTPException | None = None
     cache_key: str | None = None
+    lease: Lease | None = None
     _context: RequestContext | None = field(default=None, init=False)
     _sub_response: Response | None = field(default=None, init=False)
 
@@ -58,6 +62,7 @@ class Exchange:
                     authorization=request.headers.get("authorization"),
                     content_type=request.headers.get("content-type", ""),
                     max_batch=self.services.max_batch,
+                    protocol=stream_protocol(request.headers.get("accept")),
                 )
             except HTTPException as exc:
                 self.read = exc

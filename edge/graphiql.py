@@ -7,7 +7,8 @@ are held in memory and served under content-hashed URLs, so browsers may cache
 them for a year. The page itself is never stored: it carries a strict
 Content-Security-Policy with a nonce good for that one response (scripts and
 styles from this origin plus the inline ones bearing the nonce; requests only
-to this origin).
+to this origin, its WebSocket included: GraphiQL runs subscriptions over
+``graphql-transport-ws``, with the graphql-ws client its bundle carries).
 
     routes = [Route("/graphql", view), *graphiql_routes()]
     response = graphiql_response("/graphql", default_query="{ sources { id } }")
@@ -131,9 +132,15 @@ def _accepts_gzip(header: str) -> bool:
 _BOOTSTRAP = """\
 "use strict";
 window.__webpack_nonce__ = document.currentScript.nonce;
+// Subscriptions over graphql-transport-ws, at the same path on this origin (GraphiQL's
+// bundle carries the graphql-ws client); the headers editor's headers (a partner's
+// Authorization) go in connection_init's payload, since a browser cannot set them.
+const endpoint = new URL(%(endpoint)s, window.location.href);
+const subscriptionUrl = new URL(endpoint);
+subscriptionUrl.protocol = endpoint.protocol === "https:" ? "wss:" : "ws:";
 ReactDOM.createRoot(document.getElementById("graphiql")).render(
   React.createElement(GraphiQL, {
-    fetcher: GraphiQL.createFetcher({ url: %(endpoint)s }),
+    fetcher: GraphiQL.createFetcher({ url: endpoint.href, subscriptionUrl: subscriptionUrl.href }),
     defaultQuery: %(query)s,
     defaultEditorToolsVisibility: true,
     isHeadersEditorEnabled: true,

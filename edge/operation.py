@@ -13,7 +13,10 @@ rules for what a request may hold are strawberry's own, with its messages (a
     operation.persisted_hash  # extensions.persistedQuery.sha256Hash, lower-case
 
 The media type of the answer is chosen here too (:func:`response_media_type`), from
-the ``Accept`` header, for the fast path and the view alike.
+the ``Accept`` header, for the fast path and the view alike, and so is the transport
+(:func:`stream_protocol`): a subscription asked over HTTP streams as Apollo's
+``multipart/mixed;subscriptionSpec=1.0``; one over a WebSocket is read by
+``edge/subscriptions/websocket.py`` into the same ``Operation``.
 """
 
 from __future__ import annotations
@@ -24,14 +27,19 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (its HTTP layer)
+from strawberry.http.streaming import MultipartSubscriptionTransport
 
 __all__ = [
     "GRAPHQL_RESPONSE",
+    "HTTP",
     "JSON",
+    "MULTIPART",
     "VARY",
+    "WEBSOCKET",
     "Operation",
     "read_operations",
     "response_media_type",
+    "stream_protocol",
 ]
 
 JSON = "application/json"
@@ -41,6 +49,13 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 VARY = "Accept, Authorization"
 _NOT_JSON = "Unable to parse request body as JSON"
 
+# How an operation travels, in strawberry's words where it has them: one answer over
+# HTTP, a multipart stream over HTTP, or messages over a graphql-transport-ws socket.
+HTTP = "http"
+MULTIPART = MultipartSubscriptionTransport.protocol
+WEBSOCKET = "graphql-transport-ws"
+_MULTIPART = MultipartSubscriptionTransport()
+
 
 @dataclass(frozen=True, slots=True)
 class Operation:
@@ -48,7 +63,9 @@ class Operation:
 
     ``document_id`` is ``documentId`` as sent (GraphQL over HTTP persisted
     documents; ``sha256:`` prefix optional), ``authorization`` the client's
-    ``Authorization`` header (its key), ``method`` ``GET`` or ``POST``.
+    ``Authorization`` header (its key; on a WebSocket, what its ``connection_init``
+    carried), ``method`` ``GET`` or ``POST`` (a WebSocket's handshake is a ``GET``),
+    ``protocol`` how its answer travels: ``HTTP``, ``MULTIPART`` or ``WEBSOCKET``.
     """
 
     method: str
@@ -58,6 +75,12 @@ class Operation:
     extensions: dict[str, Any] | None = None
     document_id: str | None = None
     authorization: str | None = None
+    protocol: str = HTTP
+
+    @property
+    def streamed(self) -> bool:
+        """Whether its answer is a stream (a subscription), never one cacheable body."""
+        return self.protocol != HTTP
 
     @property
     def persisted_hash(self) -> str | None:
@@ -88,10 +111,12 @@ def read_operations(
     authorization: str | None,
     content_type: str = "",
     max_batch: int | None = None,
+    protocol: str = HTTP,
 ) -> Operation | list[Operation]:
     """What a request asks: ``payload`` is a GET's query parameters or a POST's body
     (of ``content_type``); one operation, or a batch (a list) of at most ``max_batch``
-    (``None``: batching is off). ``HTTPException`` (400) says why a request is unreadable,
+    (``None``: batching is off); ``protocol`` what the ``Accept`` header asked
+    (:func:`stream_protocol`). ``HTTPException`` (400) says why a request is unreadable,
     in strawberry's words.
 
     The media type is the header's first part, as strawberry's ``parse_content_type``
@@ -106,6 +131,8 @@ def read_operations(
     if isinstance(data, list):
         if max_batch is None:
             raise HTTPException(400, "Batching is not enabled")
+        if protocol == MULTIPART:
+            raise HTTPException(400, _MULTIPART.batching_error)
         if len(data) > max_batch:
             raise HTTPException(400, "Too many operations")
         # As strawberry reads a batch: each item as it is, documentId left aside.
@@ -139,7 +166,16 @@ def read_operations(
         data.get("extensions"),
         document_id if isinstance(document_id, str) and document_id else None,
         authorization,
+        protocol,
     )
+
+
+def stream_protocol(accept: str | None) -> str:
+    """``MULTIPART`` when the ``Accept`` header asks for Apollo's multipart subscriptions
+    (``multipart/mixed;subscriptionSpec=1.0``, as strawberry reads it), else ``HTTP``."""
+    if not accept or "subscriptionspec" not in accept.lower():
+        return HTTP  # the common case, without parsing the header
+    return MULTIPART if _MULTIPART.accepts(accept) else HTTP
 
 
 def _query_params(params: Mapping[str, str]) -> dict[str, Any]:

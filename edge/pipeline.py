@@ -4,12 +4,15 @@ admission, automatic persisted queries, then the execution, within the deadline.
 Each :class:`Step` takes the operation and returns the one to go on with (its
 document found, say) or the answer that ends the request early (an
 ``ExecutionResult`` with its error); :func:`run` is the one place that runs them,
-for each operation of a request (each of a batch too)::
+for each operation of a request (each of a batch too), and :func:`subscribe` for a
+subscription, whatever carries it (a multipart stream, a WebSocket)::
 
     result = await run(operation, exchange, execute)
+    opened = await subscribe(operation, exchange, start)  # start: its place, its stream
 
 The deadline is the last stage rather than a step: it does not answer before the
-execution, it bounds it.
+execution, it bounds it. A subscription lives as long as its client wants: the
+deadline bounds its setup (the steps, and ``start``), never its life.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from strawberry.types.execution import ExecutionResult
 
@@ -27,11 +30,12 @@ if TYPE_CHECKING:
     from edge.exchange import Exchange
     from edge.operation import Operation
 
-__all__ = ["STEPS", "Execute", "Step", "admission", "persisted_queries", "run"]
+__all__ = ["STEPS", "Execute", "Step", "admission", "persisted_queries", "run", "subscribe"]
 
 logger = logging.getLogger("passerelle.http")
 
 Execute = Callable[["Operation"], Awaitable[ExecutionResult]]
+Opened = TypeVar("Opened")
 
 
 class Step(Protocol):
@@ -65,16 +69,49 @@ async def run(
     operation: Operation, exchange: Exchange, execute: Execute, steps: Sequence[Step] = STEPS
 ) -> ExecutionResult:
     """The steps, in order, then ``execute`` within the operation deadline."""
+    outcome = await _through(steps, operation, exchange)
+    if isinstance(outcome, ExecutionResult):
+        return outcome
+    return await _within_deadline(exchange, execute(outcome))
+
+
+async def subscribe(
+    operation: Operation,
+    exchange: Exchange,
+    start: Callable[[Operation], Awaitable[Opened | ExecutionResult]],
+    steps: Sequence[Step] = STEPS,
+) -> Opened | ExecutionResult:
+    """The steps, in order, then ``start`` (the subscription's place under the caps, and
+    its stream, not yet read), all within the operation deadline."""
+
+    async def setup() -> Opened | ExecutionResult:
+        outcome = await _through(steps, operation, exchange)
+        if isinstance(outcome, ExecutionResult):
+            return outcome
+        return await start(outcome)
+
+    return await _within_deadline(exchange, setup())
+
+
+async def _through(
+    steps: Sequence[Step], operation: Operation, exchange: Exchange
+) -> Operation | ExecutionResult:
     for step in steps:
         outcome = await step(operation, exchange)
         if isinstance(outcome, ExecutionResult):
             return outcome
         operation = outcome
+    return operation
+
+
+async def _within_deadline(
+    exchange: Exchange, work: Awaitable[Opened | ExecutionResult]
+) -> Opened | ExecutionResult:
     limit = exchange.services.settings.operation_timeout_s
     try:
         # The fan-out deadline (3 s) normally answers long before this one.
         async with asyncio.timeout(limit):
-            return await execute(operation)
+            return await work
     except TimeoutError:
         logger.warning("operation cancelled after %.0f s", limit)
         exchange.sub_response.status_code = ErrorCode.OPERATION_TIMEOUT.http_status

@@ -12,16 +12,15 @@ one place that knows where it is kept (or from the request's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
-
     from edge.documents.apq import PersistedQueries
     from edge.documents.partners import Partners
     from edge.middleware.rate_limit import RateGuard
     from edge.middleware.response_cache import ResponseCache
     from edge.settings import Settings
+    from edge.subscriptions.hub import Subscriptions
     from sources.pool.fanout import SourcePool
     from sources.watch import SlotWatch
 
@@ -31,7 +30,8 @@ __all__ = ["EdgeServices", "services_of"]
 @dataclass(frozen=True, slots=True)
 class EdgeServices:
     """The gateway's parts that serve a request; ``response_cache`` is None when off,
-    ``max_batch`` the most operations one request may carry (None: batching is off)."""
+    ``subscriptions`` the open subscriptions and their caps, ``max_batch`` the most
+    operations one request may carry (None: batching is off)."""
 
     settings: Settings
     pool: SourcePool
@@ -39,13 +39,15 @@ class EdgeServices:
     persisted: PersistedQueries
     rate_guard: RateGuard
     response_cache: ResponseCache | None
+    subscriptions: Subscriptions
     max_batch: int | None = None
     # The watch of the sources behind subscriptions (slot alerts).
     watch: SlotWatch | None = None
 
 
-def services_of(app: Starlette) -> EdgeServices:
-    """The services of a started app (``LookupError`` before its lifespan has run)."""
+def services_of(app: Any) -> EdgeServices:
+    """The services of a started app, the Starlette app or what ``app.create_app``
+    returns (``LookupError`` before its lifespan has run)."""
     services = getattr(app.state, "services", None)
     if not isinstance(services, EdgeServices):
         raise LookupError("the app has not started: its lifespan builds its services")

@@ -34,6 +34,9 @@ __all__ = [
     "ENVIRONMENTS",
     "PRODUCTION_ANONYMOUS_RATE",
     "REGISTRY_POLL_S",
+    "SUBSCRIPTIONS_PER_CONNECTION",
+    "SUBSCRIPTIONS_PER_IP",
+    "SUBSCRIPTIONS_PER_KEY",
     "Settings",
 ]
 
@@ -43,6 +46,11 @@ DEFAULT_FANOUT_DEADLINE_S = 3.0
 DEFAULT_MAX_COST = 5000
 
 REGISTRY_POLL_S = 1.0
+# Open subscriptions (edge/subscriptions/): on one WebSocket, of one IP without a key,
+# of one partner key (unless the partner has its own limit).
+SUBSCRIPTIONS_PER_CONNECTION = 10
+SUBSCRIPTIONS_PER_IP = 50
+SUBSCRIPTIONS_PER_KEY = 500
 CACHE_CHOICES = ("memory", "redis", "off")
 ENVIRONMENTS = ("development", "production")
 PRODUCTION_ANONYMOUS_RATE = 20.0
@@ -85,8 +93,17 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Arrays of operations in one request (at most schema.MAX_BATCH); off by default.
     batching: bool = False
-    # Browser origins allowed to call the API cross-site (CORS); none by default.
+    # Browser origins allowed to call the API cross-site (CORS, and WebSockets: a page of
+    # another origin is refused at the handshake); none by default.
     cors_origins: tuple[str, ...] = ()
+    # Most subscriptions open at once: on one WebSocket; of one IP without a key; of one
+    # partner key (SUBSCRIPTION_LIMIT past them).
+    subscriptions_per_connection: int = SUBSCRIPTIONS_PER_CONNECTION
+    subscriptions_per_ip: int = SUBSCRIPTIONS_PER_IP
+    subscriptions_per_key: int = SUBSCRIPTIONS_PER_KEY
+    # Seconds between the graphql-transport-ws pings the server sends (0: none); the
+    # multipart transport sends Apollo's heartbeat, {}, every 5 s.
+    ws_keepalive_s: float = 30.0
     # What "now" is for a request (a search window never starts before it); tests pin
     # it so that the demo world they search looks the same whatever the date.
     clock: Callable[[], datetime] = _now

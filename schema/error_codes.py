@@ -131,6 +131,12 @@ class ErrorCode(StrEnum):
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE", 413, "a request body over the limit"
     RATE_LIMITED = "RATE_LIMITED", 429, "a key or an anonymous IP over its rate"
     OPERATION_TIMEOUT = "OPERATION_TIMEOUT", 504, "the operation ran too long; it is cancelled"
+    # Subscriptions (edge/subscriptions/).
+    SUBSCRIPTION_LIMIT = (
+        "SUBSCRIPTION_LIMIT", 429,
+        "one subscription too many open: on one connection, of one key, or of one IP "
+        "without a key; the message says which",
+    )  # fmt: skip
     # Booking sources: the query still answers with what the others gave.
     SOURCE_TIMEOUT = "SOURCE_TIMEOUT", 200, "a booking source did not answer in time"
     SOURCE_UNAVAILABLE = (

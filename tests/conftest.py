@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
 from app import create_app
+from edge.cli.serve import gateway_server
 from edge.settings import Settings
 from examples import demo_fhir, demo_rest
 from examples.world import World
@@ -100,11 +101,13 @@ def registry_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @dataclass
 class Gateway:
-    """A gateway served by uvicorn on a loopback port, and a client for it."""
+    """A gateway served by uvicorn on a loopback port, and a client for it; ``app`` is
+    what ``create_app`` built (``edge.services.services_of(app)``: its parts)."""
 
     url: str
     session: aiohttp.ClientSession
     store: SourceStore
+    app: Any = None
 
     async def query(
         self, query: str, variables: dict[str, Any] | None = None, **extra: Any
@@ -118,10 +121,18 @@ class Gateway:
 
 @contextlib.asynccontextmanager
 async def run_gateway(settings: Settings) -> AsyncIterator[str]:
+    async with serving(settings) as (url, _app):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
+    """The gateway's URL, and its app, while uvicorn serves it on a loopback port."""
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
     )
-    server = uvicorn.Server(config)
+    # The gateway's own server: it says goodbye to open subscriptions when it stops.
+    server = gateway_server(config, settings)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -130,7 +141,7 @@ async def run_gateway(settings: Settings) -> AsyncIterator[str]:
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}/graphql"
+        yield f"http://127.0.0.1:{port}/graphql", config.app
     finally:
         server.should_exit = True
         await task
@@ -151,10 +162,10 @@ def gateway_for(registry_url: str) -> GatewayFactory:
         settings.setdefault("registry_poll_s", 0.1)
         settings.setdefault("clock", pinned_clock)
         async with (
-            run_gateway(Settings(database_url=registry_url, **settings)) as url,
+            serving(Settings(database_url=registry_url, **settings)) as (url, app),
             aiohttp.ClientSession() as session,
         ):
-            yield Gateway(url, session, store)
+            yield Gateway(url, session, store, app)
         store.close()
 
     return make

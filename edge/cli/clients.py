@@ -27,6 +27,7 @@ def run_clients_command(args: argparse.Namespace, database_url: str) -> int:
                 allow_introspection=args.allow_introspection,
                 operator=args.operator,
                 rate_limit_rps=args.rate_limit,
+                max_subscriptions=args.max_subscriptions,
             )
             print(key)  # alone on stdout: KEY=$(python app.py clients create NAME)
             print(
@@ -42,6 +43,10 @@ def run_clients_command(args: argparse.Namespace, database_url: str) -> int:
             }
             if args.rate_limit is not None or args.no_rate_limit:
                 changes["rate_limit_rps"] = None if args.no_rate_limit else args.rate_limit
+            if args.max_subscriptions is not None or args.no_max_subscriptions:
+                changes["max_subscriptions"] = (
+                    None if args.no_max_subscriptions else args.max_subscriptions
+                )
             client = store.update_client(args.name, **changes)
             print(f"{client.name}: {_client_options(client)}")
         elif args.action == "list":
@@ -65,4 +70,6 @@ def _client_options(client: Client) -> str:
     options = list(client.flags)
     if client.rate_limit_rps is not None:
         options.append(f"rate limit {client.rate_limit_rps:g}/s")
+    if client.max_subscriptions is not None:
+        options.append(f"at most {client.max_subscriptions} subscriptions")
     return ", ".join(options) or "no options"

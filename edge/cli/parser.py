@@ -12,7 +12,15 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from edge.settings import CACHE_CHOICES, DEFAULT_DATABASE_URL, DEFAULT_MAX_COST, ENVIRONMENTS
+from edge.settings import (
+    CACHE_CHOICES,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_MAX_COST,
+    ENVIRONMENTS,
+    SUBSCRIPTIONS_PER_CONNECTION,
+    SUBSCRIPTIONS_PER_IP,
+    SUBSCRIPTIONS_PER_KEY,
+)
 
 if TYPE_CHECKING:
     import ipaddress
@@ -133,6 +141,18 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CIDR",
         help="a proxy whose X-Forwarded-For gives the client IP (repeatable; none by default)",
     )
+    for name, default, what in (
+        ("connection", SUBSCRIPTIONS_PER_CONNECTION, "on one WebSocket connection"),
+        ("ip", SUBSCRIPTIONS_PER_IP, "of one client IP without a key"),
+        ("key", SUBSCRIPTIONS_PER_KEY, "of one partner key, unless its own --max-subscriptions"),
+    ):
+        parser.add_argument(
+            f"--subscriptions-per-{name}",
+            type=_positive_int,
+            default=default,
+            metavar="N",
+            help=f"most subscriptions open at once {what} (SUBSCRIPTION_LIMIT; {default})",
+        )
     parser.add_argument(
         "--max-cost",
         type=_positive_int,
@@ -254,7 +274,19 @@ def _add_clients_commands(
             metavar="RPS",
             help="requests per second allowed to this client",
         )
+        command.add_argument(
+            "--max-subscriptions",
+            type=_positive_int,
+            metavar="N",
+            help="subscriptions this client may have open at once (default: the gateway's "
+            "--subscriptions-per-key)",
+        )
     update.add_argument("--no-rate-limit", action="store_true", help="remove its rate limit")
+    update.add_argument(
+        "--no-max-subscriptions",
+        action="store_true",
+        help="back to the gateway's --subscriptions-per-key",
+    )
     actions.add_parser("list", help="list the clients (never their keys)", parents=[shared])
     actions.add_parser(
         "revoke", help="revoke a client's key for good", parents=[shared]

@@ -23,7 +23,7 @@ from edge.settings import CACHE_CHOICES, ENVIRONMENTS, Settings
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-__all__ = ["DEMO_LOG_DIR", "DEMO_ORIGIN", "AppFactory", "banner", "serve"]
+__all__ = ["DEMO_LOG_DIR", "DEMO_ORIGIN", "AppFactory", "banner", "gateway_server", "serve"]
 
 AppFactory = Callable[[Settings], "ASGIApp"]
 DEMO_ORIGIN = "demo"
@@ -97,21 +97,32 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
             log_level=args.log_level,
             timeout_graceful_shutdown=10,
         )
-        _server_with_banner(uvicorn.Server, config, settings).run()
+        gateway_server(config, settings).run()
     finally:
         if demo is not None:
             demo.stop()
     return 0
 
 
-def _server_with_banner(server: type[Any], config: Any, settings: Settings) -> Any:
-    """A uvicorn server whose start-up ends with one line saying where to go."""
+def gateway_server(config: Any, settings: Settings) -> Any:
+    """uvicorn's server for ``config`` (a ``uvicorn.Config`` of the gateway's app), whose
+    start-up ends with one line saying where to go, and whose graceful shutdown first
+    tells open subscriptions that the server goes away (WebSockets closed with 1001,
+    multipart streams ended): uvicorn itself would close WebSockets with 1012 before
+    the app's lifespan hears of the shutdown."""
+    import uvicorn
 
-    class Server(server):  # type: ignore[misc]  # uvicorn.Server, imported lazily
+    from edge.subscriptions import going_away
+
+    class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started and not self.should_exit:
                 logger.info("ready: %s", banner(config.host, config.port, settings))
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            await going_away(config.app)
+            await super().shutdown(sockets)
 
     return Server(config)
 
@@ -139,6 +150,9 @@ def _settings(args: argparse.Namespace, database_url: str) -> Settings:
         measure_cost=args.measure_cost,
         anonymous_rate=args.anonymous_rate,
         trusted_proxies=tuple(args.trusted_proxy),
+        subscriptions_per_connection=args.subscriptions_per_connection,
+        subscriptions_per_ip=args.subscriptions_per_ip,
+        subscriptions_per_key=args.subscriptions_per_key,
     )
 
 

@@ -101,10 +101,15 @@ class Partners:
     async def client_of(self, authorization: str | None) -> Client | None:
         """The valid client of an ``Authorization`` header, or None (absent or refused:
         ``admit`` says why later)."""
+        found = await self.identify(authorization)
+        return None if isinstance(found, str) else found
+
+    async def identify(self, authorization: str | None) -> Client | str | None:
+        """The client of an ``Authorization`` value; None without one; why it is refused
+        (a WebSocket's key, checked once when the connection opens)."""
         if authorization is None:
             return None
-        found = _authenticate(authorization, await self._current())
-        return None if isinstance(found, str) else found
+        return _authenticate(authorization, await self._current())
 
     async def aclose(self) -> None:
         """Release what the partner registry holds."""

@@ -26,6 +26,7 @@ from edge.services import services_of
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.datastructures import State
     from starlette.types import Receive, Scope, Send
 
     from edge.middleware.response_cache import Hit
@@ -68,6 +69,11 @@ class CachedHits:
         self.path = path
         self._keys: OrderedDict[tuple[bytes, str], str | None] = OrderedDict()
 
+    @property
+    def state(self) -> State:
+        """The app's state, where its lifespan keeps its services (``services_of``)."""
+        return self.app.state
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
@@ -84,6 +90,9 @@ class CachedHits:
             cache is None
             or services.settings.cors_origins  # CORS headers are the middleware's to add
             or b"authorization" in headers
+            # A subscription asked over GET: never an answer from the cache (the view
+            # refuses it).
+            or b"subscriptionspec" in headers.get(b"accept", b"").lower()
         ):
             await self.app(scope, receive, send)
             return

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from edge.services import services_of
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from edge.documents.partners import Partners
     from sources.kv import RedisLink
 
-__all__ = ["Budget", "RateGuard", "RateLimiter", "RateLimits", "client_ip"]
+__all__ = ["Budget", "RateGuard", "RateLimiter", "RateLimits", "Refusal", "client_ip"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -132,12 +132,31 @@ def _trusted(address: str, trusted: Sequence[Network]) -> bool:
     return any(ip in network for network in trusted)
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request must wait: ``retry_after_s`` whole seconds, and the message."""
+
+    retry_after_s: int
+    message: str
+
+    def response(self) -> Response:
+        """The HTTP answer: a 429 with ``Retry-After`` and ``RATE_LIMITED``."""
+        seconds = self.retry_after_s
+        return Response(
+            envelope(ErrorCode.RATE_LIMITED, self.message, retryAfter=seconds),
+            status_code=ErrorCode.RATE_LIMITED.http_status,
+            headers={"retry-after": str(seconds), "content-type": "application/json"},
+        )
+
+
 class RateGuard:
     """Decides, first thing for every GraphQL request, whether it may go on.
 
     A valid partner key is limited by its client's ``--rate-limit`` (burst twice
     that; none when the client has none); anything else by its IP, with the
     ``anonymous`` budget (production: 20 requests/s, burst 40; development: none).
+    A WebSocket's ``connection_init`` and each of its operations count as requests
+    (``edge/subscriptions/websocket.py`` asks :meth:`refusal` with its key).
     """
 
     def __init__(
@@ -152,9 +171,20 @@ class RateGuard:
         self.anonymous = anonymous
         self.trusted_proxies = tuple(trusted_proxies)
 
-    async def check(self, request: Request) -> Response | None:
+    async def check(self, request: HTTPConnection) -> Response | None:
         """None when the request may go on, else the 429 to answer with."""
-        client = await self.partners.client_of(request.headers.get("authorization"))
+        refusal = await self.refusal(request.headers.get("authorization"), self.address(request))
+        return refusal.response() if refusal is not None else None
+
+    def address(self, connection: HTTPConnection) -> str:
+        """The client's IP, through the trusted proxies (``X-Forwarded-For``)."""
+        peer = connection.client.host if connection.client else None
+        return client_ip(peer, connection.headers.get("x-forwarded-for"), self.trusted_proxies)
+
+    async def refusal(self, authorization: str | None, address: str) -> Refusal | None:
+        """None when a request with this ``Authorization`` from ``address`` may go on,
+        else how long it must wait."""
+        client = await self.partners.client_of(authorization)
         if client is not None:
             if client.rate_limit_rps is None:
                 return None
@@ -163,8 +193,6 @@ class RateGuard:
         else:
             if self.anonymous is None:
                 return None
-            peer = request.client.host if request.client else None
-            address = client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted_proxies)
             key, budget = f"ip:{address}", self.anonymous
         wait = await self.limiter.take(key, budget)
         if wait <= 0:
@@ -174,11 +202,7 @@ class RateGuard:
             f"Too many requests: at most {budget.rate:g} per second for this "
             f"{'client' if client is not None else 'address'}; retry in {seconds} s"
         )
-        return Response(
-            envelope(ErrorCode.RATE_LIMITED, message, retryAfter=seconds),
-            status_code=ErrorCode.RATE_LIMITED.http_status,
-            headers={"retry-after": str(seconds), "content-type": "application/json"},
-        )
+        return Refusal(seconds, message)
 
 
 class RateLimits:

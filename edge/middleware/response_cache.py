@@ -4,6 +4,8 @@ Only hash-only persisted requests are cached (APQ's ``sha256Hash`` or a
 ``documentId``, no query text), keyed by the document's id, the operation name
 and the variables (normalized: sorted keys), and anonymous only for now (a
 partner's key is checked by running its admission, which a hit would skip).
+Subscriptions never are (a request accepting a multipart stream has no key): their
+events are no answer to keep.
 
 A response is stored only when it has no error and used at least one booking
 source; it lives no longer than the shortest remaining freshness of the
@@ -73,6 +75,8 @@ class ResponseCache:
         deployments sharing a Redis never serve each other's responses."""
         if operation.authorization is not None:
             return None  # even empty: admission answers it (401)
+        if operation.streamed:
+            return None  # a subscription: never one answer to keep
         document_id = operation.cache_id
         if document_id is None:
             return None

@@ -1,6 +1,6 @@
 """What the partner registry holds: clients (their keys only as hashes), their
 trusted documents, a gateway's snapshot of them, and the rules for names, rate
-limits and key hashes.
+limits, caps on open subscriptions and key hashes.
 
 A key is stored only as HMAC-SHA256(pepper, key): a fast keyed hash, since it is
 checked on every request, and enough for 256-bit random keys (no dictionary to
@@ -31,6 +31,7 @@ __all__ = [
     "pepper_id",
     "sha256_hex",
     "validate_client_name",
+    "validate_max_subscriptions",
     "validate_rate_limit",
 ]
 
@@ -69,6 +70,8 @@ class Client:
     allow_introspection: bool = False
     operator: bool = False
     rate_limit_rps: float | None = None
+    # Its own cap on open subscriptions (None: the gateway's per-key default).
+    max_subscriptions: int | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     revoked_at: datetime | None = None
     key_hash: str = field(default="", repr=False)
@@ -143,6 +146,14 @@ def validate_rate_limit(value: float | None) -> float | None:
         raise ConfigError(
             f"a rate limit must be a number of requests/s of at least {MIN_RATE_LIMIT}, "
             f"got {value!r}"
+        )
+    return value
+
+
+def validate_max_subscriptions(value: int | None) -> int | None:
+    if value is not None and not (isinstance(value, int) and value >= 1):
+        raise ConfigError(
+            f"a cap on open subscriptions must be a whole number, at least 1, got {value!r}"
         )
     return value
 

@@ -42,6 +42,7 @@ from sources.registry.clients import (
     pepper_id,
     sha256_hex,
     validate_client_name,
+    validate_max_subscriptions,
     validate_rate_limit,
 )
 from sources.registry.database import RegistryDatabase
@@ -64,12 +65,20 @@ __all__ = [
     "Snapshot",
     "sha256_hex",
     "validate_client_name",
+    "validate_max_subscriptions",
     "validate_rate_limit",
 ]
 
 _PEPPER_SETTING = "key_pepper"
 _CLIENT_OPTIONS = frozenset(
-    {"persisted_only", "log_only", "allow_introspection", "operator", "rate_limit_rps"}
+    {
+        "persisted_only",
+        "log_only",
+        "allow_introspection",
+        "operator",
+        "rate_limit_rps",
+        "max_subscriptions",
+    }
 )
 
 
@@ -113,6 +122,7 @@ class PartnerStore:
         allow_introspection: bool = False,
         operator: bool = False,
         rate_limit_rps: float | None = None,
+        max_subscriptions: int | None = None,
     ) -> tuple[Client, str]:
         """A new client and its key (shown once: only its hash is stored).
 
@@ -124,6 +134,7 @@ class PartnerStore:
             allow_introspection=allow_introspection,
             operator=operator,
             rate_limit_rps=validate_rate_limit(rate_limit_rps),
+            max_subscriptions=validate_max_subscriptions(max_subscriptions),
         )
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         row = ClientRow(
@@ -135,6 +146,7 @@ class PartnerStore:
             allow_introspection=client.allow_introspection,
             operator=client.operator,
             rate_limit_rps=client.rate_limit_rps,
+            max_subscriptions=client.max_subscriptions,
             created_at=client.created_at,
             revoked_at=None,
         )
@@ -151,12 +163,15 @@ class PartnerStore:
 
     def update_client(self, name: str, **changes: Any) -> Client:
         """Change a client's options (``persisted_only``, ``log_only``,
-        ``allow_introspection``, ``operator``, ``rate_limit_rps``); its key stays."""
+        ``allow_introspection``, ``operator``, ``rate_limit_rps``, ``max_subscriptions``);
+        its key stays."""
         unknown = set(changes) - _CLIENT_OPTIONS
         if unknown:
             raise ConfigError(f"unknown client options: {', '.join(sorted(unknown))}")
         if "rate_limit_rps" in changes:
             validate_rate_limit(changes["rate_limit_rps"])
+        if "max_subscriptions" in changes:
+            validate_max_subscriptions(changes["max_subscriptions"])
         if changes.get("log_only"):
             changes["persisted_only"] = True
         elif changes.get("persisted_only") is False:
@@ -318,6 +333,7 @@ def _client(row: ClientRow) -> Client:
         allow_introspection=row.allow_introspection,
         operator=row.operator,
         rate_limit_rps=row.rate_limit_rps,
+        max_subscriptions=row.max_subscriptions,
         created_at=_aware(row.created_at),
         revoked_at=_aware(row.revoked_at) if row.revoked_at is not None else None,
         key_hash=row.key_hash,

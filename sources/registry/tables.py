@@ -83,6 +83,8 @@ class ClientRow(SQLModel, table=True):
     # May see what is for operators only (problem samples, upstream diagnostics).
     operator: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     rate_limit_rps: float | None = None
+    # Its own cap on open subscriptions (None: the gateway's per-key default).
+    max_subscriptions: int | None = None
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 

@@ -1,5 +1,6 @@
 """GraphiQL works on a closed network: served whole by the gateway, it renders and runs
-its example query in headless Chromium without asking any other host for anything.
+its example query, and a subscription over the gateway's WebSocket, in headless Chromium
+without asking any other host for anything.
 
 The browser is Debian's Chromium (``apt-get install chromium``; ``.ci/run`` installs it),
 driven by ``playwright-core`` from npm (``tests/edge/browser/``, installed with ``npm ci`` on
@@ -20,9 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from edge.graphql_view import EXAMPLE_QUERY
-from tests.conftest import Gateway
+from edge.services import services_of
+from examples.world import World
+from tests.conftest import Gateway, GatewayFactory, fhir_definition, rest_definition
+from tests.edge.subscriptions.feeds import FILTER, fast_feeds, nearby_feed
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -67,8 +72,8 @@ def browser_driver() -> Path:
     return BROWSER_DIR / "graphiql_check.mjs"
 
 
-async def _open_in_chromium(script: Path, url: str) -> dict[str, Any]:
-    argv = ["node", str(script), url]
+async def _open_in_chromium(script: Path, url: str, *more: str) -> dict[str, Any]:
+    argv = ["node", str(script), url, *more]
     if screenshot := os.environ.get("PASSERELLE_GRAPHIQL_SCREENSHOT"):
         argv += ["--screenshot", screenshot]
     process = await asyncio.create_subprocess_exec(
@@ -83,10 +88,47 @@ async def _open_in_chromium(script: Path, url: str) -> dict[str, Any]:
     return report
 
 
-async def test_graphiql_renders_and_runs_the_example_query_from_the_gateway_alone(
-    gateway: Gateway, browser_driver: Path
+def _literal(value: Any) -> str:
+    """A GraphQL input value, as one types it: ``{near: {latitude: 45.5}}``."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_literal(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+# Slot alerts near the tests' whereabouts, as one types them in GraphiQL.
+SUBSCRIPTION = (
+    f"subscription Near {{ slotAlerts(filter: {_literal(FILTER)}) {{ opened {{ start }} }} }}"
+)
+
+
+async def test_graphiql_renders_runs_the_example_query_and_a_subscription_from_the_gateway_alone(
+    gateway_for: GatewayFactory,
+    fhir_server: TestServer,
+    rest_server: TestServer,
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    browser_driver: Path,
 ) -> None:
-    report = await _open_in_chromium(browser_driver, gateway.url)
+    fast_feeds(monkeypatch)
+    async with (
+        nearby_feed(world, tmp_path / "feed") as (publisher, feed),
+        gateway_for(fhir_definition(fhir_server), rest_definition(rest_server), feed) as gateway,
+    ):
+        # The page runs the example query, then the subscription; once it is open, the
+        # feed publishes three slots, and the page must show them.
+        browsing = asyncio.create_task(
+            _open_in_chromium(
+                browser_driver, gateway.url, "--subscription", SUBSCRIPTION, "--expect", '"start"'
+            )
+        )
+        hub = services_of(gateway.app).subscriptions
+        async with asyncio.timeout(60):
+            while hub.limits.open_count() == 0 and not browsing.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the subscription's first read of the feed
+        added = publisher.add(3)
+        report = await browsing
 
     assert report["error"] is None, report
     assert report["editorQuery"] == EXAMPLE
@@ -94,6 +136,10 @@ async def test_graphiql_renders_and_runs_the_example_query_from_the_gateway_alon
     assert "errors" not in result, result["errors"]
     edges = result["data"]["slots"]["edges"]
     assert edges and all(edge["node"]["start"] and edge["node"]["clinic"] for edge in edges)
+    # The subscription ran over the gateway's own WebSocket, and showed an alert.
+    assert report["websockets"] == [gateway.url.replace("http://", "ws://")]
+    opened = json.loads(report["subscriptionResult"])["data"]["slotAlerts"]["opened"]
+    assert {o["start"] for o in opened} <= {s.start.isoformat() for s in added} and opened
     # Closed network: the page, its assets and its queries all come from the gateway.
     assert report["externalRequests"] == []
     requested = [r.split(" ", 1)[1] for r in report["requests"]]

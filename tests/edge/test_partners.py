@@ -83,7 +83,7 @@ def test_clients_and_documents_from_the_command_line(tmp_path: Path) -> None:
     database = tmp_path / "registry.sqlite3"
     created = cli(
         "clients", "create", "rdv-app", "--persisted-only", "--rate-limit", "5",
-        database=database, cwd=tmp_path,
+        "--max-subscriptions", "20", database=database, cwd=tmp_path,
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
@@ -108,7 +108,10 @@ def test_clients_and_documents_from_the_command_line(tmp_path: Path) -> None:
     assert cli("clients", "revoke", "rdv-app", database=database, cwd=tmp_path).returncode == 0
     clients = cli("clients", "list", database=database, cwd=tmp_path).stdout
     name, options, created_at, state = clients.strip().split("\t")
-    assert (name, options) == ("rdv-app", "persisted-only, rate limit 5/s")
+    assert (name, options) == (
+        "rdv-app",
+        "persisted-only, rate limit 5/s, at most 20 subscriptions",
+    )
     assert created_at.startswith("created ") and state.startswith("revoked ")
     assert key not in clients
 
@@ -142,6 +145,7 @@ def test_clients_and_documents_from_the_command_line(tmp_path: Path) -> None:
             ("clients", "create", "x", "--rate-limit", "fast"),
             "--rate-limit: 'fast' is not a number of requests per second",
         ),
+        (("clients", "create", "x", "--max-subscriptions", "0"), "must be at least 1, got 0"),
         (("clients", "create", "taken"), "client 'taken' already exists (active)"),
         (("clients", "revoke", "nobody"), "no client named 'nobody'"),
         (("clients", "update", "nobody", "--log-only"), "no client named 'nobody'"),
@@ -175,6 +179,8 @@ def test_update_switches_a_client_from_log_only_to_enforced(tmp_path: Path) -> N
         assert store.client("rollout").flags == ("persisted-only", "log-only")
         updated = store.update_client("rollout", log_only=False, rate_limit_rps=None)
         assert updated.flags == ("persisted-only",) and updated.rate_limit_rps is None
+        assert store.update_client("rollout", max_subscriptions=3).max_subscriptions == 3
+        assert store.update_client("rollout", max_subscriptions=None).max_subscriptions is None
         assert store.update_client("rollout", persisted_only=False).flags == ()
 
 
