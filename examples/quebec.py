@@ -2,7 +2,9 @@
 
 Cities by administrative region, with coordinates, forward sortation areas and population
 (which weighs where clinics go), street names, kinds of clinic, area codes, and given and
-family names. Data only: ``World`` draws from these tables with its own seeded streams.
+family names; the places on Atlantic time, each with its zone, and the postal code of
+the clinics the world always has there. Data only: ``World`` draws from these tables
+with its own seeded streams.
 """
 
 from __future__ import annotations
@@ -62,6 +64,24 @@ CITIES: tuple[City, ...] = (
     ("Vaudreuil-Dorion", _R.MONTEREGIE, 45.4000, -74.0330, ("J7V",), 40),
     ("Drummondville", _R.CENTRE_DU_QUEBEC, 45.8800, -72.4840, ("J2A", "J2B", "J2C"), 80),
     ("Victoriaville", _R.CENTRE_DU_QUEBEC, 46.0550, -71.9580, ("G6P", "G6S", "G6T"), 48),
+)
+
+# The time zone of a city off Eastern time (the Loi sur le temps légal; every other city
+# keeps America/Montreal).
+TIME_ZONES: dict[str, str] = {
+    "Les Îles-de-la-Madeleine": "America/Halifax",
+    "Cap-aux-Meules": "America/Halifax",
+    "Blanc-Sablon": "America/Blanc-Sablon",
+}
+# Places on Atlantic time the world always has a clinic in, whatever its scale: the
+# Îles-de-la-Madeleine (Atlantic time, with daylight saving) and the Basse-Côte-Nord
+# (Atlantic Standard Time all year). (city, postal code).
+ATLANTIC_PLACES: tuple[tuple[City, str], ...] = (
+    (
+        ("Cap-aux-Meules", _R.GASPESIE_ILES_DE_LA_MADELEINE, 47.3800, -61.8600, ("G4T",), 1),
+        "G4T 1B2",
+    ),
+    (("Blanc-Sablon", _R.COTE_NORD, 51.4260, -57.1310, ("G0G",), 1), "G0G 1W0"),
 )
 
 AREA_CODES = ("514", "450", "418", "819", "438")
@@ -148,4 +168,14 @@ FAMILY = (
     "Chen",
 )
 
-__all__ = ["AREA_CODES", "CITIES", "CLINIC_KINDS", "FAMILY", "GIVEN", "STREETS", "City"]
+__all__ = [
+    "AREA_CODES",
+    "ATLANTIC_PLACES",
+    "CITIES",
+    "CLINIC_KINDS",
+    "FAMILY",
+    "GIVEN",
+    "STREETS",
+    "TIME_ZONES",
+    "City",
+]

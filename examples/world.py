@@ -9,9 +9,13 @@ The first 1,300 clinics and 10,000 physicians are those of ``"fhir"`` and
 ``"rest"`` (one or both), a tenth of which ``"ssl"`` lists too; ``"ssl"`` also
 has clinics of its own, a fifth of the world, with their own physicians. They
 come from a random stream of their own, so that what ``"fhir"`` and ``"rest"``
-list is what they listed before the third system came. Slots are generated
-lazily per clinic and are a mix of free and busy, so that the gateway's
-filtering can be tested.
+list is what they listed before the third system came. Last, at any scale, one
+clinic in each place on Atlantic time (``ATLANTIC_PLACES``: Cap-aux-Meules in the
+Îles-de-la-Madeleine, Blanc-Sablon on the Basse-Côte-Nord), listed by all three
+systems, with physicians of their own, from a third stream. Slots are generated
+lazily per clinic, in its own local business hours (``WorldClinic.time_zone``: a
+09:00 opening in Blanc-Sablon is 08:00 in Montreal in winter), and are a mix of
+free and busy, so that the gateway's filtering can be tested.
 
 Two density knobs feed benchmarks: ``sessions_per_day`` (1 to 3 four-hour
 sessions per working day of a physician at a clinic) and ``free_share`` (the
@@ -30,13 +34,23 @@ from __future__ import annotations
 import bisect
 import random
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from examples.quebec import AREA_CODES, CITIES, CLINIC_KINDS, FAMILY, GIVEN, STREETS, City
+from examples.quebec import (
+    AREA_CODES,
+    ATLANTIC_PLACES,
+    CITIES,
+    CLINIC_KINDS,
+    FAMILY,
+    GIVEN,
+    STREETS,
+    TIME_ZONES,
+    City,
+)
 from sources.records import AppointmentType, Region
-from sources.timeutil import MONTREAL
+from sources.timeutil import MONTREAL, zone_info
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,6 +63,7 @@ PHYSICIAN_LICENCE_SYSTEM = "urn:passerelle:demo:physician-licence"
 SYSTEMS = ("fhir", "rest", "ssl")
 SSL_ONLY_SHARE = 0.2  # of all clinics: listed by "ssl" alone
 SSL_ALSO_SHARE = 0.1  # of the clinics the other systems list
+ATLANTIC_PHYSICIANS = 3  # at each clinic of ATLANTIC_PLACES
 MAX_SESSIONS_PER_DAY = 3
 _SESSION_HOURS = (8, 9, 13, 18)  # four-hour sessions
 
@@ -78,6 +93,7 @@ class WorldClinic:
     phone: str
     languages: tuple[str, ...]
     systems: tuple[str, ...]
+    time_zone: str = "America/Montreal"  # IANA: its slots are in its local hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +152,7 @@ def _clinic(rng: random.Random, i: int, city: City, systems: tuple[str, ...]) ->
         phone=f"+1-{rng.choice(AREA_CODES)}-555-{rng.randint(0, 9999):04d}",
         languages=languages,
         systems=systems,
+        time_zone=TIME_ZONES.get(name, "America/Montreal"),
     )
 
 
@@ -235,6 +252,23 @@ class World:
             home = ssl_only[k % n_ssl] if k < n_ssl else ssl_rng.choice(ssl_only)
             self.physicians.append(_physician(ssl_rng, n_physicians + k, home, ssl_only))
 
+        # The places on Atlantic time, from a stream of their own: what came before is
+        # as it was. Their clinics sit in town, with the town's own postal code.
+        atlantic_rng = _rng("atlantic", self.seed)
+        first_id = len(self.clinics)
+        for k, (city, postal_code) in enumerate(ATLANTIC_PLACES):
+            clinic = _clinic(atlantic_rng, first_id + k, city, SYSTEMS)
+            clinic = replace(
+                clinic,
+                latitude=round(city[2] + atlantic_rng.uniform(-0.005, 0.005), 6),
+                longitude=round(city[3] + atlantic_rng.uniform(-0.005, 0.005), 6),
+                postal_code=postal_code,
+            )
+            self.clinics.append(clinic)
+            for _ in range(ATLANTIC_PHYSICIANS):
+                j = len(self.physicians)
+                self.physicians.append(_physician(atlantic_rng, j, clinic, [clinic]))
+
     def clinics_for(self, system: str) -> list[WorldClinic]:
         """The clinics a demo booking system lists."""
         return [c for c in self.clinics if system in c.systems]
@@ -270,6 +304,7 @@ class World:
         n_kinds = len(table)
         free_share = self.free_share
         extra_sessions = self.sessions_per_day - 1
+        zone = zone_info(self.clinics_by_id[clinic_id].time_zone)
         for day_index in range(DAYS):
             day = self.first_day + timedelta(days=day_index)
             weekday = day.weekday()
@@ -288,7 +323,7 @@ class World:
             prefix = f"{clinic_id}-{physician_id}-{day_index:02d}-"
             k = 0
             for hour, minutes in sessions:
-                begin = datetime.combine(day, time(hour), MONTREAL)
+                begin = datetime.combine(day, time(hour), zone)
                 step = timedelta(minutes=minutes)
                 for n in range(4 * 60 // minutes):
                     start = begin + n * step

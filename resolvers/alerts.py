@@ -64,6 +64,8 @@ async def alerts(ctx: RequestContext, wanted: WatchFilter) -> AsyncGenerator[Ale
         async for alert in stream:
             for part in _parts(alert):
                 ctx.renew(part.seen_at)
+                # Its extensions.sources tell every source watched, as a query's would.
+                ctx.federation.rests_on(s.id for s in ctx.federation.sources)
                 yield part
 
 

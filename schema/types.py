@@ -140,6 +140,11 @@ class Clinic(Node):
     location: GeoPoint | None
     phone: str | None
     languages: list[str]
+    time_zone: str = strawberry.field(
+        description="The IANA time zone the clinic keeps (America/Montreal, America/Halifax "
+        "in the Îles-de-la-Madeleine, America/Blanc-Sablon on the Basse-Côte-Nord), to show "
+        "its slots in local time; DateTime values stay in Montreal time with their offset."
+    )
     merged: strawberry.Private[MergedClinic]
 
     @classmethod
@@ -165,6 +170,7 @@ class Clinic(Node):
             else None,
             phone=clinic.phone,
             languages=list(clinic.languages),
+            time_zone=clinic.time_zone,
             merged=clinic,
         )
 
@@ -232,7 +238,8 @@ class Slot(Node):
     booking_url: str | None
     booking_phone: str | None
     capacity: int | None = strawberry.field(
-        description="Seats in this slot when it groups several (SMART slot-capacity)."
+        description="Seats in this slot when it groups several (SMART slot-capacity, or "
+        "free slots of one system at one place, time and type served as one, seats added)."
     )
     distance_km: float | None = strawberry.field(
         description="From the search's `near` point, when one was given."

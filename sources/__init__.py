@@ -3,7 +3,8 @@
 - the contract: ``base`` (``Source``, ``SourceConfig``, ``SourceContext``),
   ``settings`` (the common settings' defaults and bounds, the base of each
   protocol's typed options), ``records`` (the normalized records every adapter
-  returns), ``errors`` (the exception tree), with ``geo`` and ``timeutil``;
+  returns), ``errors`` (the exception tree), with ``geo``, ``time_zones`` (each
+  clinic's IANA zone) and ``timeutil``;
   ``adapters`` maps each protocol to its adapter and options (one line per protocol);
 - the adapters: ``fhir/``, ``rest_json/``, ``smart_scheduling/`` (and the
   ``slot_index/`` that bulk feeds answer from), over the shared ``transport/``;

@@ -51,11 +51,13 @@ def checker_for(protocol: SourceProtocol | str) -> Checker:
     imported when first asked for."""
     from sources.fhir.check import check_source as check_fhir
     from sources.rest_json.check import check_source as check_rest_json
+    from sources.smart_scheduling.check import check_source as check_smart_scheduling
 
     adapter = adapter_for(protocol)  # UnknownProtocol for a name we do not know
     checkers: dict[SourceProtocol, Checker] = {
         SourceProtocol.FHIR_R4: check_fhir,
         SourceProtocol.REST_JSON: check_rest_json,
+        SourceProtocol.SMART_SCHEDULING_LINKS: check_smart_scheduling,
     }
     try:
         return checkers[adapter.protocol]

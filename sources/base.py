@@ -205,6 +205,14 @@ class Source(ABC):
         return None
 
     @property
+    def probed_at(self) -> datetime | None:
+        """When the adapter's own probe of its upstream last answered (a FHIR server's
+        capabilities, learnt at start and every few minutes); None for adapters that do
+        not probe, and while the last probe has not answered. A source that answered its
+        probe has answered: the pool reads it ``UP`` before any search has called it."""
+        return None
+
+    @property
     def latency_ms(self) -> float | None:
         """For a source serving its own copy: how long its upstream took to answer that
         refresh. None: the pool measures its calls."""

@@ -152,7 +152,8 @@ class CheckReport:
         }
 
     def text(self) -> str:
-        lines = [f"{self.source} ({self.protocol}) {self.url}"]
+        where = "" if self.source == self.url else f" {self.url}"  # checked by its URL
+        lines = [f"{self.source} ({self.protocol}){where}"]
         lines += [f"  note: {n}" for n in self.notes]
         width = max((len(c.name) for c in self.checks), default=0)
         for c in self.checks:

@@ -57,6 +57,8 @@ class ProblemCode(StrEnum):
     OUTSIDE_QUEBEC = "OUTSIDE_QUEBEC", ProblemSeverity.WARNING
     NO_POSITION = "NO_POSITION", ProblemSeverity.WARNING
     APPROXIMATE_POSITION = "APPROXIMATE_POSITION", ProblemSeverity.WARNING
+    UNKNOWN_TIME_ZONE = "UNKNOWN_TIME_ZONE", ProblemSeverity.WARNING
+    SAME_TIME_SLOTS = "SAME_TIME_SLOTS", ProblemSeverity.WARNING
 
 
 def problem(
@@ -98,9 +100,12 @@ class ProblemBook:
         sample: str | None = None,
         diagnostics: str | None = None,
         count: int = 1,
+        largest: bool = False,
     ) -> bool:
         """Count one more occurrence (``count``); the latest message and diagnostics win.
-        True when the code is news: not announced in the last ``ttl_s`` (log it then)."""
+        ``largest``: ``count`` is what one occurrence saw (records), and the problem's
+        count the largest of them, not their sum. True when the code is news: not
+        announced in the last ``ttl_s`` (log it then)."""
         now = time.monotonic()
         announced = self._announced.get(code)
         news = announced is None or now - announced > self.ttl_s
@@ -110,7 +115,7 @@ class ProblemBook:
         if entry is None or now - entry.seen_at > self.ttl_s:
             entry = self._entries[code] = _Entry(message, 0, now)
         entry.message, entry.seen_at = message, now
-        entry.count += count
+        entry.count = max(entry.count, count) if largest else entry.count + count
         if diagnostics:
             entry.diagnostics = diagnostics
         if sample and sample not in entry.samples:

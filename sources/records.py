@@ -121,7 +121,11 @@ class Address:
 
 @dataclass(frozen=True, slots=True)
 class ClinicRecord:
-    """A clinic as one source describes it; ``local_id`` is that source's own id."""
+    """A clinic as one source describes it; ``local_id`` is that source's own id.
+
+    ``time_zone`` is the IANA zone the clinic keeps (``sources.time_zones``' rule): its
+    upstream's times without an offset are read in it.
+    """
 
     source_id: str
     local_id: str
@@ -131,6 +135,7 @@ class ClinicRecord:
     phone: str | None = None
     languages: tuple[str, ...] = ()
     identifiers: tuple[Identifier, ...] = ()
+    time_zone: str = "America/Montreal"
 
 
 @dataclass(frozen=True, slots=True)

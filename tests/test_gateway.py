@@ -356,6 +356,24 @@ async def test_sources_lists_the_registry_with_health(gateway: Gateway) -> None:
     assert all(s["lastSuccessAt"] and s["latencyMs"] > 0 for s in by_id.values())
 
 
+async def test_a_fresh_fhir_source_whose_probe_answered_is_up_in_sources_and_extensions(
+    gateway_for: GatewayFactory, fhir_server: Any
+) -> None:
+    # Its capabilities were probed at start: it has answered, before any search. The
+    # request's snapshot (sources) and its calls (extensions.sources) agree.
+    async with gateway_for(fhir_definition(fhir_server)) as gw:
+        result = await gw.query(
+            "{ sources { id status lastSuccessAt } "
+            "slots(filter: {region: MONTREAL}, first: 1) { edges { node { id } } } }"
+        )
+    [source] = result["data"]["sources"]
+    assert (source["id"], source["status"]) == ("demo-fhir", "UP")
+    assert source["lastSuccessAt"] is not None
+    assert [(s["id"], s["status"]) for s in result["extensions"]["sources"]] == [
+        ("demo-fhir", "UP")
+    ]
+
+
 async def test_a_source_added_to_the_registry_is_queried_within_five_seconds(
     gateway_for: GatewayFactory, fhir_server: Any, rest_server: Any
 ) -> None:
@@ -430,3 +448,42 @@ async def test_extensions_sources_say_which_sources_answered_and_how_fresh(
         {"id": "demo-rest", "status": "DEGRADED", "fromCache": False, "ageSeconds": 0.0},
     ]
     assert "sources" not in plain.get("extensions", {})  # no source was asked
+
+
+ATLANTIC_SLOTS = """
+query Atlantic($f: SlotFilter!) {
+  slots(filter: $f, first: 100) {
+    edges { node { start clinic { name timeZone address { city } sources { id } } } }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("city", "zone"),
+    [("Cap-aux-Meules", "America/Halifax"), ("Blanc-Sablon", "America/Blanc-Sablon")],
+)
+async def test_a_clinic_on_atlantic_time_shows_its_zone_and_its_0900_as_0800_in_montreal(
+    gateway: Gateway, world: World, city: str, zone: str
+) -> None:
+    """The demo world's first fortnight is in November: 09:00 local there is 08:00 EST,
+    whether the FHIR server said it with its offset or the REST API as a local time."""
+    clinic = next(c for c in world.clinics if c.city == city)
+    begin = TEST_NOW
+    end = datetime.combine(TEST_FIRST_DAY + timedelta(days=14), time(0), MONTREAL)
+    here = {"latitude": clinic.latitude, "longitude": clinic.longitude}
+    window = {"startsAfter": begin.isoformat(), "startsBefore": end.isoformat()}
+    result = await gateway.query(ATLANTIC_SLOTS, {"f": {"near": here, "radiusKm": 5, **window}})
+    assert "errors" not in result, result.get("errors")
+
+    nodes = [e["node"] for e in result["data"]["slots"]["edges"]]
+    assert {n["clinic"]["address"]["city"] for n in nodes} == {city}
+    assert {n["clinic"]["timeZone"] for n in nodes} == {zone}
+    assert {s["id"] for n in nodes for s in n["clinic"]["sources"]} == {"demo-fhir", "demo-rest"}
+    truth = [s for s in world.slots_between(clinic.id, begin, end) if s.free]
+    assert [n["start"] for n in nodes] == [s.start.astimezone(MONTREAL).isoformat() for s in truth]
+    nine = [s.start for s in truth if (s.start.hour, s.start.minute) == (9, 0)]
+    assert nine, "the world has a 09:00 local slot there"
+    shown = {n["start"] for n in nodes}
+    for start in nine:
+        assert f"{start.date().isoformat()}T08:00:00-05:00" in shown

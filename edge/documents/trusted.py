@@ -52,8 +52,8 @@ def check_document(text: str, *, max_cost: int | None = DEFAULT_MAX_COST) -> str
     """What is wrong with a document a partner registers, or None if it may be registered.
 
     The single place that decides it: parse (within the token limit), validate
-    against the gateway's schema (queries and subscriptions: a mutation is refused
-    here too), then the same operation limits and cost
+    against the gateway's schema (which has queries and subscriptions, so a
+    mutation is refused here too), then the same operation limits and cost
     limit as every request (with the variables' defaults), so that a registered
     document is never one the gateway would refuse. ``max_cost`` must be the
     gateway's own (``--max-cost``; ``None`` with ``--measure-cost``, which refuses

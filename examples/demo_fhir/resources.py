@@ -1,8 +1,9 @@
 """The demo world's clinics, physicians and slots written as FHIR R4 resources.
 
-The encoding is the one ``sources.fhir.resources`` reads: one ``PractitionerRole`` per
-physician and clinic, one ``Schedule`` per clinic and physician, and ``Slot``s carrying
-their appointment type and, when free, the SMART Scheduling Links booking extensions.
+The encoding is the one ``sources.fhir.resources`` reads: Locations with their IANA time
+zone (the core ``timezone`` extension), one ``PractitionerRole`` per physician and clinic,
+one ``Schedule`` per clinic and physician, and ``Slot``s carrying their appointment type
+and, when free, the SMART Scheduling Links booking extensions.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sources.fhir.resources import (
     V2_APPOINTMENT_REASON,
     V2_APPOINTMENT_REASON_SYSTEM,
 )
+from sources.time_zones import TIMEZONE_EXTENSION_URL
 
 if TYPE_CHECKING:
     from examples.world import WorldClinic, WorldPhysician, WorldSlot
@@ -43,8 +45,11 @@ def render_location(clinic: WorldClinic) -> dict[str, Any]:
         "resourceType": "Location",
         "id": clinic.id,
         "extension": [
-            {"url": LOCATION_COMMUNICATION_URL, "valueCodeableConcept": _language(code)}
-            for code in clinic.languages
+            *(
+                {"url": LOCATION_COMMUNICATION_URL, "valueCodeableConcept": _language(code)}
+                for code in clinic.languages
+            ),
+            {"url": TIMEZONE_EXTENSION_URL, "valueCode": clinic.time_zone},
         ],
         "identifier": [{"system": CLINIC_PERMIT_SYSTEM, "value": clinic.permit}],
         "status": "active",

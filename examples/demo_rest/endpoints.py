@@ -39,7 +39,7 @@ from examples.demo_rest.catalogue import (
     slot_api_id,
 )
 from sources.records import AppointmentType, GeoPoint, Region
-from sources.timeutil import MONTREAL, montreal_naive
+from sources.timeutil import local_naive, zone_info
 
 if TYPE_CHECKING:
     from examples.world import WorldSlot
@@ -141,12 +141,16 @@ class Endpoints:
             wanted_physicians = {p[1].id for p in found}
             their_clinics = {c for p in found for c in p[2]}
             clinics = [c for c in clinics if c.api_id in their_clinics]
-        lo_key = -math.inf if low is None else low
-        hi_key = math.inf if high is None else high
         offset = (page - 1) * limit
         runs: list[list[SlotEntry]] = []
         total = 0
+        keys: dict[str, tuple[float, float]] = {}
         for clinic in clinics:
+            # The bounds are local times: each clinic's, read in its own zone.
+            zone_name = clinic.clinic.time_zone
+            if zone_name not in keys:
+                keys[zone_name] = _bounds_in(low, high, zone_name)
+            lo_key, hi_key = keys[zone_name]
             for kind in types:
                 bucket = clinic.buckets.get((free, kind))
                 if not bucket:
@@ -189,10 +193,11 @@ class Endpoints:
         clinic_id = clinic_api_id(slot.clinic_id)
         clinic = self.catalogue.clinics_by_api_id[clinic_id].clinic
         slot_id = slot_api_id(slot.id)
+        zone = zone_info(clinic.time_zone)
         return {
             "id": slot_id,
-            "debut": montreal_naive(slot.start),
-            "fin": montreal_naive(slot.end),
+            "debut": local_naive(slot.start, zone),
+            "fin": local_naive(slot.end, zone),
             "clinique_id": clinic_id,
             "medecin_id": physician_api_id(slot.physician_id),
             "type_rdv": TYPE_CODES[slot.appointment_type],
@@ -302,7 +307,17 @@ def _float(request: web.Request, name: str) -> float | None:
     return value
 
 
-def _local_time(request: web.Request, name: str) -> float | None:
+def _bounds_in(low: datetime | None, high: datetime | None, zone_name: str) -> tuple[float, float]:
+    """Naive local bounds as POSIX times in one zone (no bound: infinite)."""
+    zone = zone_info(zone_name)
+    return (
+        -math.inf if low is None else low.replace(tzinfo=zone, fold=0).timestamp(),
+        math.inf if high is None else high.replace(tzinfo=zone, fold=0).timestamp(),
+    )
+
+
+def _local_time(request: web.Request, name: str) -> datetime | None:
+    """A local time without offset: each clinic's own, when compared with its slots."""
     raw = request.query.get(name)
     if raw is None:
         return None
@@ -312,7 +327,7 @@ def _local_time(request: web.Request, name: str) -> float | None:
         raise BadRequest(f"paramètre '{name}': heure locale AAAA-MM-JJTHH:MM:SS attendue") from None
     if value.tzinfo is not None:
         raise BadRequest(f"paramètre '{name}': heure locale sans décalage attendue")
-    return value.replace(tzinfo=MONTREAL, fold=0).timestamp()
+    return value
 
 
 def _page(request: web.Request) -> tuple[int, int]:

@@ -15,10 +15,14 @@ Conventions
 -----------
 - Base path ``/api/v1``. Every ``/api/`` request needs the header
   ``X-Cle-Api: <key>``; a missing or wrong key gets ``401``.
-- Times are **America/Montreal local wall times without offset**, to the
-  second: ``"2026-11-26T08:00:00"``. A parameter carrying an offset is refused
-  (``400``). In the repeated hour of the autumn change a local time means its
-  first occurrence (daylight time).
+- Times are **each clinic's local wall times without offset**, to the second:
+  ``"2026-11-26T08:00:00"``. Most clinics keep America/Montreal; those of the
+  Îles-de-la-Madeleine America/Halifax, those of the Basse-Côte-Nord
+  America/Blanc-Sablon (the API does not say which: a client knows from where the
+  clinic is). ``debut_min``/``debut_max`` are compared with each slot's local time,
+  read in its clinic's zone. A parameter carrying an offset is refused (``400``). In
+  the repeated hour of the autumn change a local time means its first occurrence
+  (daylight time).
 - Lists in parameters are comma-separated: ``cliniques=1012,1040``. Different
   parameters combine with AND, the values of one list with OR. Unknown
   parameters are ignored.
@@ -65,7 +69,8 @@ Endpoints
          "langues": ["fr", "en"], "no_licence": "3-00345", "cliniques": [1012],
          "accepte_nouveaux_patients": false}
 
-``GET /api/v1/disponibilites`` -- slots, ordered by ``debut`` then ``id``.
+``GET /api/v1/disponibilites`` -- slots, ordered by the moment they start (a
+    9:00 in Blanc-Sablon comes before an 8:30 in Montréal in winter), then ``id``.
     Filters: ``debut_min``, ``debut_max`` (local times, both **inclusive**),
     ``cliniques``, ``medecins`` (ids), ``types`` (codes below),
     ``lat``+``lng``+``rayon_km`` and ``region`` (of the clinic),

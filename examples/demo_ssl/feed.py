@@ -154,7 +154,7 @@ class FeedWriter:
         for clinic in self.clinics:
             self.by_region[clinic.region].append(clinic)
         self._grouped: dict[str, set[str]] = {}
-        self._times: dict[tuple[int, ...], str] = {}
+        self._times: dict[tuple[int | str, ...], str] = {}
 
     # -- ids: the same function names a resource and every reference to it ----------
 
@@ -369,8 +369,17 @@ class FeedWriter:
 
     def _time(self, value: datetime, style: int) -> str:
         # A fortnight has few distinct slot times, and isoformat() through zoneinfo is slow.
-        # The key is the Montreal wall time: hashing an aware datetime asks zoneinfo too.
-        key = (value.year, value.month, value.day, value.hour, value.minute, value.fold, style)
+        # The key is the wall time and its zone: hashing an aware datetime asks zoneinfo too.
+        key = (
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.fold,
+            str(value.tzinfo),
+            style,
+        )
         text = self._times.get(key)
         if text is None:
             text = self._times[key] = _stamp(value, style)

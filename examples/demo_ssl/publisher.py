@@ -30,7 +30,7 @@ from examples.demo_ssl.feed import (
 )
 from examples.world import DAYS, WorldSlot
 from sources.records import AppointmentType
-from sources.timeutil import MONTREAL
+from sources.timeutil import MONTREAL, zone_info
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -124,7 +124,8 @@ class Publisher:
             if taken >= _MAX_ADDED_PER_MORNING:
                 continue
             day = self.world.first_day + timedelta(days=day_index)
-            start = datetime.combine(day, time(8), MONTREAL) - timedelta(minutes=10 * (taken + 1))
+            opening = datetime.combine(day, time(8), zone_info(clinic.time_zone))
+            start = opening - timedelta(minutes=10 * (taken + 1))
             slot = WorldSlot(
                 f"{prefix}{taken}",
                 clinic.id,

@@ -53,7 +53,7 @@ from examples.demo_ssl.feed import (
 )
 from examples.demo_ssl.publisher import Publisher
 from examples.world import MAX_SESSIONS_PER_DAY, World
-from sources.timeutil import parse_upstream_datetime
+from sources.timeutil import MONTREAL, parse_upstream_datetime
 
 NDJSON = "application/fhir+ndjson"
 DEFAULT_MAX_AGE_S = 60
@@ -142,7 +142,7 @@ def _since(request: web.Request) -> datetime | None:
     if raw is None or not raw.strip():
         return None
     # An unencoded "+01:00" arrives as " 01:00": a query string's "+" is a space.
-    return parse_upstream_datetime(raw.strip().replace(" ", "+"))
+    return parse_upstream_datetime(raw.strip().replace(" ", "+"), MONTREAL)
 
 
 def _rebased_manifest(directory: Path, origin: str, request_url: str) -> dict[str, Any]:

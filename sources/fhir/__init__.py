@@ -8,5 +8,6 @@ assembled (``found``); ``sources check``'s checks of a server (``check``, with t
 ``verdicts`` and the slots' ``tally``).
 
 May import the contract (``sources.base``, ``records``, ``errors``, ``problems``,
-``geo``, ``timeutil``) and ``sources.transport``; never the pool, search or registry.
+``geo``, ``time_zones``, ``timeutil``) and ``sources.transport``; never the pool, search
+or registry.
 """

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sources.base import Source
@@ -80,6 +81,7 @@ class FhirSource(Source):
         self.book = ProblemBook()
         self._met = PlaceTally()  # places the searches met since the directory was read
         self._probed = False
+        self._probed_at: datetime | None = None
         self._demoted = False  # found out of order while reading: stays unsorted
         self._generation: tuple[Capabilities, str] | None = None
         self._refusals_logged: dict[str, float] = {}
@@ -106,7 +108,9 @@ class FhirSource(Source):
     async def _keep_learning(self) -> None:
         while True:
             try:
+                self._probed_at = None  # until this probe answers
                 await self.learn()
+                self._probed_at = datetime.now(UTC)
             except SourceError as exc:
                 self.logger.warning("capabilities not learnt: %s", exc)
             except Exception:
@@ -114,6 +118,10 @@ class FhirSource(Source):
             finally:
                 self._learnt.set()
             await asyncio.sleep(REFRESH_S)
+
+    @property
+    def probed_at(self) -> datetime | None:
+        return self._probed_at
 
     @property
     def cache_generation(self) -> str:
@@ -239,7 +247,7 @@ class FhirSource(Source):
             result = await search.run(query, plan.fallback(), **scoped)
         self._read(search)
         self._met.merge(found.places)
-        found.log(self.logger)
+        found.log(self.logger, self.book)
         return result
 
     def _demote(self, why: str) -> None:
@@ -271,7 +279,7 @@ class FhirSource(Source):
             if clinic is not None and clinic_matches(clinic, query):
                 out.append(clinic)
         self._met.merge(found.places)
-        found.log(self.logger)
+        found.log(self.logger, self.book)
         return out
 
     async def _locations(self, query: ClinicQuery, found: Found) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from sources.errors import SourceError, SourceRefusedRequest, SourceTimeout, Sou
 from sources.fhir.client import bundle_total, matches_of
 from sources.fhir.resources import location_point, ref_id, refs
 from sources.problems import ProblemCode, problem
-from sources.timeutil import parse_upstream_datetime
+from sources.timeutil import read_upstream_datetime
 
 if TYPE_CHECKING:
     from sources.fhir.client import FhirClient
@@ -305,13 +305,14 @@ class _Probe:
     async def _sorted(self, asc: list[dict[str, Any]]) -> bool | None:
         if len(asc) < 2:
             return None
-        if not _in_order(asc, descending=False):
-            return False
+        ascending = _in_order(asc, descending=False)
+        if ascending is not True:
+            return ascending
         # Text order and instant order differ only across offsets: the other end of
         # the order shows them where the first page has one offset only.
         desc = [("status", "free"), ("_sort", "-start"), ("_count", str(PROBE_PAGE))]
         page = await self._search("Slot", desc, matters=False)
-        if page is not None and not _in_order(matches_of(page, "Slot"), descending=True):
+        if page is not None and _in_order(matches_of(page, "Slot"), descending=True) is False:
             return False
         return True
 
@@ -372,16 +373,19 @@ class _Probe:
         return Support.IGNORED if matches_of(page, "Location") else Support.NOTHING
 
 
-def _in_order(slots: list[dict[str, Any]], *, descending: bool) -> bool:
-    """Whether the slots' starts, as instants, are in order (unreadable ones skipped)."""
+def _in_order(slots: list[dict[str, Any]], *, descending: bool) -> bool | None:
+    """Whether the slots' starts, as instants, are in order (None: fewer than two with an
+    offset). Naive starts are skipped: their clinics' zones are the search's to read."""
     starts = []
     for slot in slots:
         try:
-            starts.append(parse_upstream_datetime(slot.get("start")))  # type: ignore[arg-type]
+            start = read_upstream_datetime(slot.get("start"))  # type: ignore[arg-type]
         except (ValueError, OverflowError, TypeError):
             continue
+        if start.tzinfo is not None:
+            starts.append(start)
     pairs = itertools.pairwise(starts)
-    return all((b <= a) if descending else (a <= b) for a, b in pairs)
+    return all((b <= a) if descending else (a <= b) for a, b in pairs) if starts[1:] else None
 
 
 def _resources(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:

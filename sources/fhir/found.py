@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sources.fhir.resources import (
     appointment_type,
     clinic_record,
+    declared_time_zone,
     location_place,
     physician_record,
     postal_code,
@@ -28,13 +29,19 @@ from sources.fhir.resources import (
 )
 from sources.geo import distance_km, infer_region
 from sources.places import PlaceKind, PlaceTally
+from sources.problems import ProblemCode
 from sources.records import SlotRecord
-from sources.timeutil import parse_upstream_datetime
+from sources.time_zones import known_zone
+from sources.timeutil import in_zone, read_upstream_datetime, zone_info
+from sources.transport.failures import redact_for_log
 
 if TYPE_CHECKING:
     import logging
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     from sources.places import Place
+    from sources.problems import ProblemBook
     from sources.records import ClinicQuery, ClinicRecord, PhysicianRecord, SlotQuery
 
 
@@ -59,6 +66,8 @@ class Found:
         self._clinics: dict[str, ClinicRecord | None] = {}
         self._physicians: dict[str, PhysicianRecord | None] = {}
         self._roles: dict[str, list[dict[str, Any]]] = {}  # by practitioner id
+        # Locations declaring a time zone this machine does not know: id -> the name.
+        self.unknown_zones: dict[str, str] = {}
 
     def add(self, bundle: dict[str, Any], match_type: str) -> list[dict[str, Any]]:
         """Index a Bundle's resources; return those of ``match_type`` not sent as includes."""
@@ -97,13 +106,20 @@ class Found:
             self.skipped["non-free Slot"] += 1
             return
         try:
-            start = parse_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
-            end = parse_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
+            times = self.times(raw)
         except (ValueError, OverflowError):
             self.skipped["Slot"] += 1
             return
         kind = appointment_type(raw.get("appointmentType"))
         schedule = self.resources["Schedule"].get(ref_id(raw.get("schedule"), "Schedule") or "")
+        if times is None:  # naive times, and no clinic to read them in: no slot
+            actors = schedule.get("actor") if schedule is not None else None
+            if set(refs(actors, "Location")) & self.places.kinds[PlaceKind.OUTSIDE_QUEBEC]:
+                self.places.outside_slots += 1  # not served (its window untold: no zone)
+            else:
+                self.skipped["Slot"] += 1
+            return
+        start, end = times
         if end <= start or kind is None or schedule is None:
             self.skipped["Slot"] += 1
             return
@@ -154,8 +170,41 @@ class Found:
                 record = clinic_record(self.source_id, resource, place)
                 outside = place.kind is PlaceKind.OUTSIDE_QUEBEC
                 self.skipped["Location"] += int(record is None and not outside)
+                declared = declared_time_zone(resource)
+                if record is not None and declared is not None and not known_zone(declared):
+                    self.unknown_zones[location_id] = declared
             self._clinics[location_id] = record
         return self._clinics[location_id]
+
+    def times(self, raw: dict[str, Any]) -> tuple[datetime, datetime] | None:
+        """A Slot's start and end as instants, a time without an offset read in its
+        clinic's zone (:meth:`zone_of`); None when that clinic is not known. Raises
+        ``ValueError``/``OverflowError`` when they are not ISO-8601."""
+        start = read_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
+        end = read_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
+        if start.tzinfo is None or end.tzinfo is None:
+            zone = self.zone_of(raw)
+            if zone is None:
+                return None
+            start, end = in_zone(start, zone), in_zone(end, zone)
+        return start, end
+
+    def zone_of(self, raw: dict[str, Any]) -> ZoneInfo | None:
+        """The time zone a Slot's naive times are in: its Schedule's Location's, else
+        the Location of its Schedule's PractitionerRole; None when neither is known."""
+        schedule = self.resources["Schedule"].get(ref_id(raw.get("schedule"), "Schedule") or "")
+        if schedule is None:
+            return None
+        actors = schedule.get("actor")
+        locations = list(refs(actors, "Location"))
+        for rid in refs(actors, "PractitionerRole"):
+            role = self.resources["PractitionerRole"].get(rid, {})
+            locations += refs(role.get("location"), "Location")
+        for location_id in locations:
+            clinic = self.clinic(location_id)
+            if clinic is not None:
+                return zone_info(clinic.time_zone)
+        return None
 
     def physician(self, practitioner_id: str) -> PhysicianRecord | None:
         """The physician from the Practitioner and roles read so far, built once."""
@@ -175,14 +224,32 @@ class Found:
         ids = {s.physician_local_id for s in slots if s.physician_local_id}
         return {pid: p for pid in ids if (p := self.physician(pid)) is not None}
 
-    def log(self, logger: logging.Logger) -> None:
-        """One warning for the malformed entries skipped, one info line for busy slots."""
+    def log(self, logger: logging.Logger, book: ProblemBook | None = None) -> None:
+        """One warning for the malformed entries skipped, one info line for busy slots;
+        the Locations declaring a zone that is no IANA name noted in ``book``."""
         malformed = {k: n for k, n in self.skipped.items() if n and k != "non-free Slot"}
         if malformed:
             detail = ", ".join(f"{n} {kind}" for kind, n in sorted(malformed.items()))
             logger.warning("skipped malformed entries: %s", detail)
         if self.skipped["non-free Slot"]:
             logger.info("dropped %d non-free slots", self.skipped["non-free Slot"])
+        if book is None:
+            return
+        for location_id, name in sorted(self.unknown_zones.items()):
+            news = book.note(
+                ProblemCode.UNKNOWN_TIME_ZONE,
+                "Locations declare a time zone (the timezone extension) that is no IANA "
+                "name; each one's zone is inferred from its place instead",
+                sample=f"Location/{location_id}",
+                diagnostics=name,
+            )
+            if news:
+                logger.warning(
+                    "Location/%s declares the time zone %r, which is no IANA name: its "
+                    "zone is inferred from its place",
+                    location_id,
+                    redact_for_log(name),
+                )
 
 
 def place_matches(resource: dict[str, Any], query: ClinicQuery, place: Place | None = None) -> bool:

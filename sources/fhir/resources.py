@@ -4,7 +4,7 @@ How the gateway's model sits on FHIR R4 (``examples/demo_fhir/`` serves exactly 
 
 - Clinic = ``Location``: ``identifier``, ``name``, a ``telecom`` phone, ``address``,
   ``position``; its languages as the core extension ``location-communication``
-  (one per language, a CodeableConcept in ``urn:ietf:bcp:47``).
+  (one per language, a CodeableConcept in ``urn:ietf:bcp:47``), its zone as ``timezone``.
 - Physician = ``Practitioner`` (``name``, ``identifier``, ``communication`` in
   ``urn:ietf:bcp:47``) with one ``PractitionerRole`` per clinic (``practitioner``,
   ``location``). Accepting new patients is the Da Vinci Plan-Net ``newpatients``
@@ -33,6 +33,7 @@ from sources.geo import infer_region, normalize_postal_code, valid_point
 from sources.places import Place, locate
 from sources.quebec import in_quebec
 from sources.records import Address, AppointmentType, ClinicRecord, Identifier, PhysicianRecord
+from sources.time_zones import TIMEZONE_EXTENSION_URL, time_zone_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -94,12 +95,13 @@ def clinic_record(
         _language(e.get("valueCodeableConcept"))
         for e in _extensions(resource, LOCATION_COMMUNICATION_URL)
     )
+    city = text_value(address.get("city"))
     return ClinicRecord(
         source_id=source_id,
         local_id=resource["id"],
         name=name,
         address=Address(
-            city=text_value(address.get("city")) or "",
+            city=city or "",
             region=region,
             line=", ".join(lines) or None,
             postal_code=code,
@@ -108,6 +110,9 @@ def clinic_record(
         phone=_phone(next((p for p in phones if p), None)),
         languages=_unique(languages),
         identifiers=identifiers(resource.get("identifier")),
+        time_zone=time_zone_of(
+            declared=declared_time_zone(resource), position=point, postal_code=code, city=city
+        ),
     )
 
 
@@ -224,6 +229,15 @@ def location_in_quebec(resource: dict[str, Any]) -> bool | None:
         text_value(address.get("country")),
         location_point(resource),
     )
+
+
+def declared_time_zone(resource: dict[str, Any]) -> str | None:
+    """The core ``timezone`` extension's ``valueCode`` as written (``known_zone`` of
+    ``sources.time_zones`` tells whether it is an IANA name; if not, it is ignored)."""
+    for extension in _extensions(resource, TIMEZONE_EXTENSION_URL):
+        if value := text_value(extension.get("valueCode")):
+            return value
+    return None
 
 
 def location_place(resource: dict[str, Any]) -> Place:
@@ -370,6 +384,7 @@ __all__ = [
     "V2_APPOINTMENT_REASON_SYSTEM",
     "appointment_type",
     "clinic_record",
+    "declared_time_zone",
     "identifiers",
     "location_in_quebec",
     "location_place",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sources.fhir.fetch import all_pages, fetch_missing
 from sources.fhir.plan import FULL_READ_MAX, or_refs, type_tokens
 from sources.records import SlotResult
-from sources.timeutil import parse_upstream_datetime
+from sources.timeutil import in_zone, read_upstream_datetime
 
 if TYPE_CHECKING:
     from sources.fhir.capabilities import Capabilities
@@ -100,11 +100,11 @@ class SlotSearch:
                 read_all = read_all or (pages.total is not None and pages.total <= FULL_READ_MAX)
             matches = found.add(bundle, "Slot")
             examined += len(matches)
-            if plan.sorted:
-                last = _check_order(matches, query, last)
             await fetch_missing(
                 self.client, matches, found, page_size=self.page_size, max_pages=self.max_pages
             )
+            if plan.sorted:  # once their clinics, whose zones naive times are in, are read
+                last = _check_order(matches, query, last, found)
             for raw in matches:
                 found.keep_slot(raw, query)
             if not read_all and len(found.slots) >= query.limit:
@@ -169,12 +169,18 @@ class SlotSearch:
 
 
 def _check_order(
-    matches: list[dict[str, Any]], query: SlotQuery, last: datetime | None
+    matches: list[dict[str, Any]], query: SlotQuery, last: datetime | None, found: Found
 ) -> datetime | None:
-    """The last start seen, once this page's starts (within the window) are checked in order."""
+    """The last start seen, once this page's starts (within the window) are checked in
+    order; a naive start is read in its clinic's zone, and skipped when that is unknown."""
     for raw in matches:
         try:
-            start = parse_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
+            start = read_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
+            if start.tzinfo is None:
+                zone = found.zone_of(raw)
+                if zone is None:
+                    continue
+                start = in_zone(start, zone)
         except (ValueError, OverflowError, TypeError):
             continue
         if not query.starts_after <= start < query.starts_before:

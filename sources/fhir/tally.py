@@ -31,7 +31,6 @@ from sources.fhir.slots import OutOfOrder, SlotSearch
 from sources.geo import distance_km
 from sources.places import PlaceKind
 from sources.records import AppointmentType, SlotQuery
-from sources.timeutil import parse_upstream_datetime
 from sources.transport.failures import redact_for_log
 
 if TYPE_CHECKING:
@@ -69,8 +68,8 @@ class _Tally(Found):
         if raw["id"] in self.slots:
             return
         try:
-            start = parse_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
-            if not query.starts_after <= start < query.starts_before:
+            times = self.times(raw)  # as keep_slot reads them: naive in the clinic's zone
+            if times is not None and not query.starts_after <= times[0] < query.starts_before:
                 return  # not asked for: the server did not apply the window
         except (ValueError, OverflowError):
             pass  # unreadable, below
@@ -87,11 +86,10 @@ class _Tally(Found):
     def _unreadable(self, raw: dict[str, Any]) -> str | None:
         """What makes a free slot unreadable before its Location, as ``keep_slot`` reads it."""
         try:
-            start = parse_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
-            end = parse_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
+            times = self.times(raw)
         except (ValueError, OverflowError):
             return "start or end (ISO-8601 with an offset)"
-        if end <= start:
+        if times is not None and times[1] <= times[0]:
             return "end not after start"
         if appointment_type(raw.get("appointmentType")) is None:
             return "appointmentType (coded in a system the gateway knows)"

@@ -1,5 +1,6 @@
 """The live sources and what wraps each call to them: ``fanout`` (``SourcePool``:
-adapters in registry order, the bulkhead and deadline, and ``fan_out``),
+adapters in registry order, the deadline, and ``fan_out``), ``bulkhead`` (calls in
+flight per source; the watch's background calls never in a request's way),
 ``health`` (the one health model: a source's status, from the breaker, the
 adapter and its recent calls), ``breaker`` (the circuit breaker, purgatory),
 ``cache`` (the cross-request source cache: TTLs, stale-while-revalidate,

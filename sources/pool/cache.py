@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 logger = logging.getLogger("passerelle.cache")
 
-NAMESPACE = "passerelle:v1"
+# v2: clinics carry their time zone, and naive upstream times are read in it; answers
+# cached under the Montreal-only rule are not served.
+NAMESPACE = "passerelle:v2"
 # For a source serving its own copy that does not say how often it refreshes it.
 DEFAULT_POLL_S = 60.0
 

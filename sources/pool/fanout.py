@@ -230,20 +230,25 @@ class SourcePool:
             own = adapter if adapter is not None and adapter.last_success_at else None
             if enabled and adapter is not None:
                 problems = merge_problems(adapter.problems, pool_problems(circuit, health))
+            probed_at = adapter.probed_at if adapter is not None else None
             status = source_status(
                 enabled=enabled,
                 circuit=circuit,
                 hint=adapter.status_hint() if adapter is not None else None,
                 health=health,
                 problems=problems,
+                probed=probed_at is not None,
             )
+            answered = (own and own.last_success_at) or health.last_success_at
+            if probed_at is not None and (answered is None or probed_at > answered):
+                answered = probed_at
             out.append(
                 SourceView(
                     id=config.id,
                     name=config.name,
                     protocol=config.protocol,
                     status=status,
-                    last_success_at=(own and own.last_success_at) or health.last_success_at,
+                    last_success_at=answered,
                     latency_ms=own.latency_ms if own else health.latency_ms,
                     data_as_of=adapter.data_as_of if adapter is not None else None,
                     skipped_records=adapter.skipped_records if adapter is not None else None,

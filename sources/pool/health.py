@@ -11,7 +11,8 @@ recent calls (``SourceHealth``) say::
                (its circuit half-open, an incomplete search, a failed file, a bulk
                feed not loaded yet or serving an older copy...); or the adapter says
                so; or one of its last ``WINDOW`` calls failed; or it has not answered
-               yet (no call since the gateway started: ``lastSuccessAt`` is null)
+               yet (no call nor probe answered since the gateway started:
+               ``lastSuccessAt`` is null)
     UP         it answered its last calls (or, a bulk feed, holds a current copy);
                ``WARNING`` problems (records malformed per the specification, a
                request it refused as unsupported) leave it UP
@@ -61,6 +62,19 @@ class SourceHealth:
             "the source refused a request as unsupported (HTTP 400/422 OperationOutcome); "
             "its slots for such searches are missing until its adapter uses another plan",
             diagnostics=error.diagnostics or None,
+        )
+
+    def served_as_one(self, folded: int) -> None:
+        """A search found ``folded`` free slots of the source with the same clinic,
+        physician (or none), type, start and end as another of its slots."""
+        self.problems.note(
+            ProblemCode.SAME_TIME_SLOTS,
+            "free slots had the same clinic, physician (or none), type, start and end as "
+            "another slot of the source: each such group is served as one slot, its seats "
+            "the sum of theirs, with the first one's booking link and phone (count: the "
+            "most slots one search served as part of another, over the last 10 minutes)",
+            count=folded,
+            largest=True,
         )
 
     def record(self, ok: bool, latency_ms: float) -> None:
@@ -124,10 +138,13 @@ def source_status(
     hint: SourceStatus | None,
     health: SourceHealth,
     problems: Sequence[SourceProblem] = (),
+    probed: bool = False,
 ) -> SourceStatus:
     """The status of a source: ``enabled`` (registry switch and a built adapter),
     ``circuit`` (``SourceBreakers.status``: DOWN, DEGRADED or None when closed),
-    ``hint`` (``Source.status_hint``), its ``problems`` and its recent calls."""
+    ``hint`` (``Source.status_hint``), its ``problems`` and its recent calls;
+    ``probed``: the adapter's own probe answered (``Source.probed_at``), which counts as
+    having answered until a call says otherwise."""
     if not enabled:
         return SourceStatus.DISABLED
     if circuit is not None:
@@ -136,4 +153,5 @@ def source_status(
         return SourceStatus.DEGRADED
     if hint is not None:
         return hint
-    return SourceStatus.UP if health.answering else SourceStatus.DEGRADED
+    answered = health.answering or (probed and not health.outcomes)
+    return SourceStatus.UP if answered else SourceStatus.DEGRADED

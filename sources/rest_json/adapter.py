@@ -1,7 +1,7 @@
 """Adapter for the proprietary REST/JSON booking API ("RDV Québec" style).
 
 The API itself is documented in ``examples/demo_rest/``: French field names,
-Montreal local times without offset, ``page``/``limite`` paging, integer ids,
+each clinic's local times without offset, ``page``/``limite`` paging, integer ids,
 an ``X-Cle-Api`` key header. This adapter pushes every filter the API knows
 down, follows pages only as far as the query needs, then fetches the clinics
 and physicians the slots refer to, batched by ids.
@@ -56,8 +56,16 @@ from sources.records import (
     SourceProtocol,
 )
 from sources.rest_json.options import RestJsonOptions
-from sources.rest_json.payload import TYPES_BY_CODE, ItemReader, api_id, read_item, read_page
-from sources.timeutil import to_montreal
+from sources.rest_json.payload import (
+    TYPES_BY_CODE,
+    ItemReader,
+    SlotItem,
+    api_id,
+    read_item,
+    read_page,
+)
+from sources.time_zones import QUEBEC_ZONES
+from sources.timeutil import zone_info
 from sources.transport.http import request_json
 
 if TYPE_CHECKING:
@@ -78,7 +86,7 @@ CODES_BY_TYPE: Final[Mapping[AppointmentType, str]] = {t: c for c, t in TYPES_BY
 # Official codes of Quebec's administrative regions, "01" to "17", in Region's order.
 REGION_CODES: Final[Mapping[Region, str]] = {r: f"{i:02d}" for i, r in enumerate(Region, 1)}
 
-_R = TypeVar("_R", SlotRecord, ClinicRecord, PhysicianRecord)
+_R = TypeVar("_R", SlotItem, ClinicRecord, PhysicianRecord)
 
 
 @dataclass(slots=True)
@@ -136,26 +144,34 @@ class RestJsonSource(Source):
         limit = max(1, query.limit)
         page_size = min(self._page_size, limit)
         skipped: Counter[str] = Counter()
-        candidates: dict[str, SlotRecord] = {}
+        candidates: dict[str, SlotItem] = {}
+        # The candidates whose clinic is known, their times read in its zone: the
+        # record, or None when it does not match after all (or ends before it starts).
+        placed: dict[str, SlotRecord | None] = {}
         clinics: dict[str, ClinicRecord] = {}
         physicians: dict[str, PhysicianRecord] = {}
         unknown_clinics: set[str] = set()
         looked_up_physicians: set[str] = set()
         paging = _Paging()
 
-        def usable() -> list[SlotRecord]:
-            return [s for s in candidates.values() if s.clinic_local_id not in unknown_clinics]
+        def usable() -> int:
+            """Candidates that may be kept: placed and matching, or not placed yet."""
+            return sum(
+                placed.get(s.local_id, True) is not None
+                for s in candidates.values()
+                if s.clinic_local_id not in unknown_clinics
+            )
 
         while True:
-            while paging.more and len(usable()) < limit:
+            while paging.more and usable() < limit:
                 answer = await self._next_page("disponibilites", params, paging, page_size)
                 if answer is None:
                     break
-                if _add_items(answer.items, self._items.slot, candidates, skipped, wanted):
+                if _add_items(answer.items, self._items.slot, candidates, skipped, wanted.read):
                     self.logger.warning("disponibilites: a page repeated earlier slots; stopped")
                     paging.stuck = True
-            # Clinics decide which slots stay (their region must be known): look
-            # up the new ones, and the new physicians alongside.
+            # Clinics decide which slots stay (their region must be known, and their
+            # zone places naive times): look up the new ones, the new physicians alongside.
             new_clinics = {s.clinic_local_id for s in candidates.values()}
             new_clinics -= clinics.keys() | unknown_clinics
             new_physicians = {
@@ -171,18 +187,30 @@ class RestJsonSource(Source):
             physicians.update(found_physicians)
             unknown_clinics |= new_clinics - found_clinics.keys()
             looked_up_physicians |= new_physicians
-            if len(usable()) >= limit or not paging.more:
+            for item in candidates.values():
+                clinic = clinics.get(item.clinic_local_id)
+                if clinic is not None and item.local_id not in placed:
+                    record = item.placed(zone_info(clinic.time_zone))
+                    if record is None:
+                        skipped["end not after start"] += 1
+                    matches = record is not None and wanted(record)
+                    placed[item.local_id] = record if matches else None
+            if usable() >= limit or not paging.more:
                 break
 
-        kept = sorted(usable(), key=lambda s: (s.start.timestamp(), s.local_id))
+        kept = sorted(
+            (r for r in placed.values() if r is not None),
+            key=lambda s: (s.start.timestamp(), s.local_id),
+        )
         if unknown_clinics:
             # Slots of clinics outside Quebec are not served, and not malformed either.
             places = self._items.places.current
             outside = unknown_clinics & places.kinds[PlaceKind.OUTSIDE_QUEBEC]
             abroad = sum(s.clinic_local_id in outside for s in candidates.values())
             places.outside_slots = max(places.outside_slots, abroad)
-            if len(candidates) - len(kept) - abroad:
-                skipped["slot of an unknown clinic"] += len(candidates) - len(kept) - abroad
+            unknown = sum(s.clinic_local_id in unknown_clinics for s in candidates.values())
+            if unknown - abroad:
+                skipped["slot of an unknown clinic"] += unknown - abroad
         complete = paging.last and len(kept) <= limit
         kept = kept[:limit]
         slots = tuple(
@@ -208,10 +236,11 @@ class RestJsonSource(Source):
         """The API parameters for ``query`` and the filter re-checking them, ``None``
         when nothing can match."""
         clinic_ids = physician_ids = None
+        low, high = local_bounds(query.starts_after, query.starts_before)
         params = [
             ("statut", "libre"),
-            ("debut_min", _local_bound(query.starts_after, upper=False)),
-            ("debut_max", _local_bound(query.starts_before, upper=True)),
+            ("debut_min", low.isoformat(timespec="seconds")),
+            ("debut_max", high.isoformat(timespec="seconds")),
         ]
         # A list too long for the API is not pushed down; the filter re-checks it.
         if query.clinic_local_ids is not None:
@@ -237,6 +266,8 @@ class RestJsonSource(Source):
         return params, _SlotFilter(
             after=query.starts_after,
             before=query.starts_before,
+            naive_after=low,
+            naive_before=high,
             types=query.appointment_types,
             clinics=None if clinic_ids is None else frozenset(clinic_ids),
             physicians=None if physician_ids is None else frozenset(physician_ids),
@@ -467,31 +498,54 @@ def _circle_params(near: GeoPoint | None, radius_km: float | None) -> list[tuple
     ]
 
 
-def _local_bound(value: datetime, *, upper: bool) -> str:
-    """A bound as the API's naive Montreal time, never narrower than asked.
+def local_bounds(after: datetime, before: datetime) -> tuple[datetime, datetime]:
+    """The window as the API's naive local times, never narrower than asked.
 
-    The API reads a naive time in the repeated autumn hour as its first
-    occurrence, so an upper bound in the second one is pushed an hour later.
+    The API compares its bounds with each clinic's local wall time, and a search spans
+    clinics of every Quebec zone: the lower bound is the earliest of the window's start
+    in each zone, the upper one the latest of its end. The API reads a naive time in the
+    repeated autumn hour as its first occurrence, so an upper bound in the second one is
+    pushed an hour later.
     """
-    local = to_montreal(value)
-    naive = local.replace(tzinfo=None)
-    if upper:
+    lows, highs = [], []
+    for name in QUEBEC_ZONES:
+        zone = zone_info(name)
+        lows.append(after.astimezone(zone).replace(tzinfo=None, microsecond=0))
+        local = before.astimezone(zone)
+        naive = local.replace(tzinfo=None)
         if local.fold == 1 and local.utcoffset() != local.replace(fold=0).utcoffset():
             naive += timedelta(hours=1)
         if naive.microsecond:
             naive += timedelta(seconds=1)
-    return naive.replace(microsecond=0).isoformat(timespec="seconds")
+        highs.append(naive.replace(microsecond=0))
+    return min(lows), max(highs)
 
 
 @dataclass(frozen=True, slots=True)
 class _SlotFilter:
-    """Re-checks the filters pushed down, so that ``limit`` counts only true matches."""
+    """Re-checks the filters pushed down, so that ``limit`` counts only true matches:
+    :meth:`read` what can be checked before the slot's clinic is known (a naive time
+    against the naive bounds), ``__call__`` all of it once the slot is placed."""
 
     after: datetime
     before: datetime
+    naive_after: datetime
+    naive_before: datetime
     types: frozenset[AppointmentType] | None
     clinics: frozenset[str] | None
     physicians: frozenset[str] | None
+
+    def read(self, slot: SlotItem) -> bool:
+        if slot.start.tzinfo is None:
+            in_window = self.naive_after <= slot.start <= self.naive_before
+        else:
+            in_window = self.after <= slot.start <= self.before
+        return (
+            in_window
+            and (self.types is None or slot.appointment_type in self.types)
+            and (self.clinics is None or slot.clinic_local_id in self.clinics)
+            and (self.physicians is None or slot.physician_local_id in self.physicians)
+        )
 
     def __call__(self, slot: SlotRecord) -> bool:
         return (
@@ -502,4 +556,4 @@ class _SlotFilter:
         )
 
 
-__all__ = ["CODES_BY_TYPE", "REGION_CODES", "RestJsonSource"]
+__all__ = ["CODES_BY_TYPE", "REGION_CODES", "RestJsonSource", "local_bounds"]

@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING
 
 from sources.errors import AnswerTooLarge, SourceError
 from sources.problems import ProblemCode
-from sources.rest_json.adapter import MAX_PAGES, RestJsonSource
+from sources.rest_json.adapter import MAX_PAGES, RestJsonSource, local_bounds
 from sources.rest_json.raw import LONGEST_WAIT_S, Answer, RawApi
 from sources.rest_json.tally import FORMAT_FIX, WINDOW, check_fields, tally_window
-from sources.timeutil import montreal_naive, to_montreal
+from sources.timeutil import to_montreal
 from sources.transport.failures import retry_after
 
 if TYPE_CHECKING:
@@ -73,10 +73,11 @@ class _Check:
         self.config = source.config
         self.api = RawApi(source)
         self.now = now
+        low, high = local_bounds(now, now + WINDOW)  # as the adapter asks, for every zone
         self.window = [
             ("statut", "libre"),
-            ("debut_min", montreal_naive(now)),
-            ("debut_max", montreal_naive(now + WINDOW)),
+            ("debut_min", low.isoformat(timespec="seconds")),
+            ("debut_max", high.isoformat(timespec="seconds")),
         ]
 
     async def run(self) -> None:

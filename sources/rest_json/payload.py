@@ -13,6 +13,9 @@ outside Quebec is not wanted, and every place is noted in the reader's ``places`
     page = read_page("rdvq", "disponibilites", body)
     skipped: Counter[str] = Counter()
     slots = [read_item(reader.slot, item, skipped) for item in page.items]
+
+The API's times are its clinics' local wall times: a slot is read into a ``SlotItem``
+whose times are placed in its clinic's zone (``SlotItem.placed``) once the clinic is known.
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ from sources.records import (
     PhysicianRecord,
     SlotRecord,
 )
-from sources.timeutil import MONTREAL, parse_upstream_datetime
+from sources.time_zones import time_zone_of
+from sources.timeutil import in_zone, read_upstream_datetime
 from sources.transport.failures import shape_error
 
 if TYPE_CHECKING:
     from collections import Counter
     from datetime import datetime
+    from zoneinfo import ZoneInfo
 
 TYPES_BY_CODE: Final[Mapping[str, AppointmentType]] = {
     "sans_rendez_vous": AppointmentType.WALK_IN,
@@ -109,6 +114,45 @@ def read_item(read: Reader[_T], item: object, skipped: Counter[str]) -> _T | Non
 
 
 @dataclass(frozen=True, slots=True)
+class SlotItem:
+    """A free slot as read, its clinic not yet known: a time without an offset is that
+    clinic's local wall time, read in the clinic's zone by :meth:`placed`."""
+
+    source_id: str
+    local_id: str
+    start: datetime
+    end: datetime
+    appointment_type: AppointmentType
+    clinic_local_id: str
+    physician_local_id: str | None
+    booking_url: str | None
+    booking_phone: str | None
+
+    def placed(self, zone: ZoneInfo) -> SlotRecord | None:
+        """The slot, its naive times read in ``zone``; None when it then does not end
+        after it starts."""
+        start, end = in_zone(self.start, zone), in_zone(self.end, zone)
+        if end.timestamp() <= start.timestamp() and self.end.tzinfo is None:
+            # A naive end in the repeated autumn hour may be its second occurrence.
+            later = end.replace(fold=1)
+            if later.timestamp() > start.timestamp():
+                end = later
+        if end.timestamp() <= start.timestamp():
+            return None
+        return SlotRecord(
+            source_id=self.source_id,
+            local_id=self.local_id,
+            start=start,
+            end=end,
+            appointment_type=self.appointment_type,
+            clinic_local_id=self.clinic_local_id,
+            physician_local_id=self.physician_local_id,
+            booking_url=self.booking_url,
+            booking_phone=self.booking_phone,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ItemReader:
     """Reads one source's items into records; the systems name the identifiers
     ``no_permis`` and ``no_licence`` are values of; ``places``: the clinics' places."""
@@ -118,7 +162,7 @@ class ItemReader:
     licence_system: str
     places: RecentPlaces = field(default_factory=RecentPlaces)
 
-    def slot(self, item: object) -> SlotRecord | None:
+    def slot(self, item: object) -> SlotItem | None:
         """A free slot, ``None`` for a busy one."""
         data = _mapping(item)
         status = data.get("statut")
@@ -133,15 +177,10 @@ class ItemReader:
         if kind is None:
             raise _Malformed("unknown appointment type")
         start, end = _time(data.get("debut")), _time(data.get("fin"))
-        if end.timestamp() <= start.timestamp() and end.tzinfo is MONTREAL:
-            # A naive end in the repeated autumn hour may be its second occurrence.
-            later = end.replace(fold=1)
-            if later.timestamp() > start.timestamp():
-                end = later
-        if end.timestamp() <= start.timestamp():
-            raise _Malformed("end not after start")
+        if start.tzinfo is not None and end.tzinfo is not None and end <= start:
+            raise _Malformed("end not after start")  # naive ones: once placed
         url = _str(data.get("lien_reservation"))
-        return SlotRecord(
+        return SlotItem(
             source_id=self.source_id,
             local_id=local_id,
             start=start,
@@ -178,12 +217,13 @@ class ItemReader:
         if region is None:
             raise _Malformed("clinic of unknown region")
         permit = _opaque_id(data.get("no_permis"))
+        city = _str(address.get("ville"))
         return ClinicRecord(
             source_id=self.source_id,
             local_id=local_id,
             name=name,
             address=Address(
-                city=_str(address.get("ville")) or "",
+                city=city or "",
                 region=region,
                 line=_str(address.get("rue")),
                 postal_code=postal_code,
@@ -192,6 +232,7 @@ class ItemReader:
             phone=_str(data.get("telephone")),
             languages=_languages(data.get("langues")),
             identifiers=(Identifier(self.permit_system, permit),) if permit else (),
+            time_zone=time_zone_of(position=location, postal_code=postal_code, city=city),
         )
 
     def physician(self, item: object) -> PhysicianRecord:
@@ -216,6 +257,21 @@ class ItemReader:
             clinic_local_ids=clinic_ids,
             accepting_new_patients=_boolean(data.get("accepte_nouveaux_patients")),
         )
+
+
+def listed_time_zone(item: object) -> str:
+    """The zone of a clinic as the API lists it, read or not (a clinic without a name):
+    what ``ItemReader.clinic`` gives it, from its address and position."""
+    data = _mapping_or_empty(item)
+    address = _mapping_or_empty(data.get("adresse"))
+    code = _str(address.get("code_postal"))
+    position = valid_point(_number(data.get("lat")), _number(data.get("lng")))
+    place = locate(code, None, None, _str(address.get("ville")), position)
+    return time_zone_of(
+        position=place.position,
+        postal_code=normalize_postal_code(code),
+        city=_str(address.get("ville")),
+    )
 
 
 def api_id(value: object) -> str | None:
@@ -304,11 +360,12 @@ def _languages(value: object) -> tuple[str, ...]:
 
 
 def _time(value: object) -> datetime:
+    """A time as written: aware, or the clinic's naive local wall time."""
     text = _str(value)
     if text is None:
         raise _Malformed("missing time")
     try:
-        return parse_upstream_datetime(text)
+        return read_upstream_datetime(text)
     except ValueError:
         raise _Malformed("bad time") from None
 
@@ -317,4 +374,14 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-__all__ = ["TYPES_BY_CODE", "ItemReader", "Page", "Reader", "api_id", "read_item", "read_page"]
+__all__ = [
+    "TYPES_BY_CODE",
+    "ItemReader",
+    "Page",
+    "Reader",
+    "SlotItem",
+    "api_id",
+    "listed_time_zone",
+    "read_item",
+    "read_page",
+]

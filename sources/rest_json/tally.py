@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from sources.errors import SourceError
 from sources.places import PlaceKind
 from sources.records import SlotQuery
-from sources.rest_json.adapter import MAX_PAGES
-from sources.rest_json.payload import read_item
-from sources.timeutil import montreal_naive
+from sources.rest_json.adapter import MAX_PAGES, local_bounds
+from sources.rest_json.payload import api_id, listed_time_zone, read_item
+from sources.timeutil import in_zone, read_upstream_datetime, zone_info
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -93,7 +93,9 @@ async def tally_window(api: RawApi, report: CheckReport, now: datetime) -> None:
                 "answer every page of a day's slots within the source's timeout",
             )  # fmt: skip
             return
-        served.update(s.local_id for s in result.slots)
+        # Days are half-open: a slot at the next day's first instant is that day's (the
+        # adapter's window, as the API's, holds its end).
+        served.update(s.local_id for s in result.slots if s.start < query.starts_before)
         missing = (result.total or 0) - len(result.slots)
         if missing > 0:
             why, abroad = await _why_not(api, query)
@@ -120,32 +122,44 @@ async def tally_window(api: RawApi, report: CheckReport, now: datetime) -> None:
 async def _why_not(api: RawApi, query: SlotQuery) -> tuple[Counter[str], Counter[str]]:
     """Why a day's free slots were not all served: its items read again with the
     adapter's readers, and the clinics they name looked up (placed as the adapter places
-    them). The slots that cannot be served, by reason; those outside Quebec, by clinic."""
+    them). The slots that cannot be served, by reason; those outside Quebec, by clinic.
+
+    The bounds sent are wide enough for every zone (``local_bounds``), so the items are
+    kept to the day's window first, each local time read in its listed clinic's zone."""
+    low, high = local_bounds(query.starts_after, query.starts_before)
     params = [
         ("statut", "libre"),
-        ("debut_min", montreal_naive(query.starts_after)),
-        ("debut_max", montreal_naive(query.starts_before)),
+        ("debut_min", low.isoformat(timespec="seconds")),
+        ("debut_max", high.isoformat(timespec="seconds")),
     ]
-    reasons: Counter[str] = Counter()
-    by_clinic: Counter[str] = Counter()
+    items: list[object] = []
     size = api.source.options.page_size
     for number in range(1, MAX_PAGES + 1):
         _, page = await api.page("disponibilites", params, number, size)
         if page is None:
             break
-        for item in page.items:
-            if (slot := read_item(api.reader.slot, item, reasons)) is not None:
-                by_clinic[slot.clinic_local_id] += 1
+        items += page.items
         if not page.items or (page.pages is not None and number >= page.pages):
             break
-    clinic_reasons: Counter[str] = Counter()
-    readable: set[str] = set()
-    ids = sorted(by_clinic, key=lambda i: (len(i), i))
+    named = {cid for i in items if isinstance(i, dict) and (cid := api_id(i.get("clinique_id")))}
+    listed: dict[str, object] = {}  # the clinics as the API lists them, by id
+    ids = sorted(named, key=lambda i: (len(i), i))
     for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
         _, page = await api.page("cliniques", [("ids", ",".join(chunk))], 1, 500)
         for item in page.items if page is not None else []:
-            if (clinic := read_item(api.reader.clinic, item, clinic_reasons)) is not None:
-                readable.add(clinic.local_id)
+            if isinstance(item, dict) and (cid := api_id(item.get("id"))):
+                listed[cid] = item
+    reasons: Counter[str] = Counter()
+    by_clinic: Counter[str] = Counter()
+    for item in items:
+        if _in_window(item, listed, query):
+            if (slot := read_item(api.reader.slot, item, reasons)) is not None:
+                by_clinic[slot.clinic_local_id] += 1
+    clinic_reasons: Counter[str] = Counter()
+    readable: set[str] = set()
+    for cid in sorted(by_clinic.keys() & listed.keys()):
+        if (clinic := read_item(api.reader.clinic, listed[cid], clinic_reasons)) is not None:
+            readable.add(clinic.local_id)
     outside = api.reader.places.current.kinds[PlaceKind.OUTSIDE_QUEBEC]
     lost = sum(n for cid, n in by_clinic.items() if cid not in readable | outside)
     if lost:
@@ -153,3 +167,19 @@ async def _why_not(api: RawApi, query: SlotQuery) -> tuple[Counter[str], Counter
         reasons[f"of a clinic that cannot be read ({why})"] += lost
     abroad = Counter({cid: n for cid, n in by_clinic.items() if cid in outside})
     return reasons, abroad
+
+
+def _in_window(item: object, listed: dict[str, object], query: SlotQuery) -> bool:
+    """Whether a slot item starts in the query's window, a local time read in the zone of
+    its clinic as listed; kept when that cannot be told (no time, no clinic listed)."""
+    data = item if isinstance(item, dict) else {}
+    try:
+        start = read_upstream_datetime(data.get("debut"))  # type: ignore[arg-type]
+    except ValueError:
+        return True
+    if start.tzinfo is None:
+        clinic = listed.get(api_id(data.get("clinique_id")) or "")
+        if clinic is None:
+            return True
+        start = in_zone(start, zone_info(listed_time_zone(clinic)))
+    return query.starts_after <= start < query.starts_before

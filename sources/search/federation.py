@@ -4,7 +4,8 @@
 can cover a query, concurrently (``SourcePool.fan_out``), re-checks every
 filter on what comes back (an upstream is never trusted to have filtered),
 merges clinics and physicians across sources (``sources.search.merge``), removes
-duplicate slots and returns one ordered page.
+duplicate slots (two of one source with one identity are one slot, seats added)
+and returns one ordered page.
 
 Slot pages use keyset pagination over ``(start, distance, key)``. Each source
 returns at most ``limit`` slots ordered by start; a source that had more is
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -118,6 +119,13 @@ class Federation:
         # The sources this federation has asked, in the order first asked.
         self.asked: dict[str, SourceUse] = {}
         self._deadline = None if deadline_s is None else time.monotonic() + deadline_s
+
+    def rests_on(self, source_ids: Iterable[str]) -> None:
+        """Count these sources as asked, though this federation did not call them: what
+        it serves rests on their answers all the same (a subscription's event, read by
+        the watch), so that their freshness is told as a query's is."""
+        for source_id in source_ids:
+            self.asked.setdefault(source_id, SourceUse())
 
     async def _fan_out(
         self, sources: Iterable[Source], read_for: Callable[[Source], Read[T]]
@@ -342,6 +350,7 @@ class Federation:
         cut = after.sort_key() if after is not None else None
         results: dict[str, SlotResult] = {}
         errors: list[SourceError] = []
+        folded: dict[str, int] = {}  # by source: slots served as part of another of its own
         pending = list(targets)
         limit = min(max(first + 1, MIN_SOURCE_LIMIT), MAX_SOURCE_LIMIT)
         while True:
@@ -359,7 +368,8 @@ class Federation:
                 # shorter answer would keep the horizon low and bring it back each round.
                 results.pop(error.source_id, None)
             results.update(fan.results)
-            slots = self._collect(query, scoped, results, known)
+            folded = {}
+            slots = self._collect(query, scoped, results, known, folded)
             if cut is not None:
                 slots = [s for s in slots if s.sort_key() > cut]
             truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
@@ -387,7 +397,9 @@ class Federation:
             if source.id in results
             for problem in source.problems
         )
-        count = self._count(query, results, bool(errors) or lossy, slots, offset)
+        for source_id, n in folded.items():
+            self.pool.health(source_id).served_as_one(n)
+        count = self._count(query, results, bool(errors) or lossy, slots, offset, set(folded))
         return SlotPage(page, has_next, count, offset, errors, resume)
 
     def _collect(
@@ -396,8 +408,14 @@ class Federation:
         scoped: Mapping[str, SlotQuery],
         results: Mapping[str, SlotResult],
         known: Sequence[ClinicRecord] = (),
+        folded: dict[str, int] | None = None,
     ) -> list[FoundSlot]:
-        """Every slot that truly matches, merged across sources, ordered, without duplicates."""
+        """Every slot that truly matches, merged across sources, ordered, without duplicates.
+
+        The same slot from two sources is one slot. Two slots of one source (two local
+        ids) with one identity are two seats the API cannot tell apart: one slot, the
+        first one's booking details, their seats added, counted by source in ``folded``.
+        """
         clinics = merge_clinics(
             [*known, *(c for r in results.values() for c in r.clinics.values())], self.order
         )
@@ -432,7 +450,12 @@ class Federation:
                 identity = SlotIdentity.of(
                     slot, clinic.key, physician.key if physician is not None else None
                 )
-                if identity in found:
+                seen = found.get(identity)
+                if seen is not None:
+                    if seen.record.source_id == source_id and seen.record.local_id != slot.local_id:
+                        found[identity] = seen.with_seats_of(slot)
+                        if folded is not None:
+                            folded[source_id] = folded.get(source_id, 0) + 1
                     continue
                 location = clinic.location
                 distance = (
@@ -452,6 +475,7 @@ class Federation:
         failed: bool,  # a source failed, or knows its answer lacks slots
         remaining: Sequence[FoundSlot],
         offset: int,
+        folding: Collection[str] = (),
     ) -> SlotCount:
         """Matches of the whole search: ``EXACT`` when every source answered completely,
         or when one source alone has matches and counts them exactly (``total_exact``).
@@ -460,7 +484,13 @@ class Federation:
         a truncated source's own count of its matches (its slots found plus those it
         did not send) when larger; a source's count is not used when the gateway
         filters on what no source counts (languages). Null when no source answered.
+        ``folding``: sources some of whose slots were served as one (seats added), whose
+        counts are of slots, not of what the gateway serves: never exact.
         """
+        results = {
+            sid: replace(r, total_exact=False) if sid in folding else r
+            for sid, r in results.items()
+        }
         if not failed and all(r.complete for r in results.values()):
             if offset + len(remaining) <= MAX_COUNT:
                 return SlotCount(offset + len(remaining), CountKind.EXACT)

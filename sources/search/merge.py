@@ -117,6 +117,10 @@ class MergedClinic(_Merged[ClinicRecord]):
     def languages(self) -> tuple[str, ...]:
         return next((r.languages for r in self.records if r.languages), ())
 
+    @property
+    def time_zone(self) -> str:
+        return self.primary.time_zone
+
 
 @dataclass(frozen=True, slots=True)
 class MergedPhysician(_Merged[PhysicianRecord]):

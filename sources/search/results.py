@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -79,6 +79,12 @@ class FoundSlot:
 
     def position(self, offset: int) -> SlotPosition:
         return SlotPosition(self.record.start, self.distance_km, self.identity, offset)
+
+    def with_seats_of(self, other: SlotRecord) -> FoundSlot:
+        """This slot and ``other``, another slot of its source with the same identity,
+        served as one: this one's booking details, both their seats."""
+        seats = (self.record.capacity or 1) + (other.capacity or 1)
+        return replace(self, record=replace(self.record, capacity=seats))
 
 
 @dataclass(slots=True)

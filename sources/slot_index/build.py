@@ -2,8 +2,9 @@
 
 ``SlotColumns`` collects one clinic's slots in arrival order (lists first,
 packed into arrays every ``FLUSH`` values: appending to a list is a few times
-faster); ``freeze`` sorts them into clinic order, keeps the last of identical
-slots and packs the columns described in ``sources.slot_index.columns``.
+faster); ``freeze`` sorts them into clinic order, serves slots sharing an
+identity as one (the first, with the seats of all) and packs the columns
+described in ``sources.slot_index.columns``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from operator import eq, itemgetter, sub
 
 from sources.records import AppointmentType
 from sources.slot_index.columns import (
+    MAX_CAPACITY,
+    NO_FOLDS,
     Attribute,
     ClinicSlots,
+    Identity,
     Languages,
     PartitionKey,
     escape_id,
@@ -146,12 +150,16 @@ def _taker(order: Sequence[int]) -> Callable[[list[int] | array[int]], Sequence[
     return take
 
 
-def _settle_ties(order: list[int], keys: list[int], ends: Sequence[int]) -> list[int]:
+def _settle_ties(
+    order: list[int], keys: list[int], ends: Sequence[int]
+) -> tuple[list[int], dict[int, list[int]]]:
     """Order runs of equal ``keys`` (one start, one partition) by end as a string,
-    keeping only the last arrival of each identity."""
+    keeping the first arrival of each identity; with, by its position in the new
+    order, the arrivals of every identity that had several."""
     ranked = _taker(order)(keys)
     tied = list(compress(range(len(order) - 1), map(eq, ranked, islice(ranked, 1, None))))
     out: list[int] = []
+    groups: dict[int, list[int]] = {}
     done = 0
     t = 0
     while t < len(tied):
@@ -162,20 +170,25 @@ def _settle_ties(order: list[int], keys: list[int], ends: Sequence[int]) -> list
         t += 1
         out += order[done:first]
         run = sorted(order[first : last + 2], key=lambda i: str(ends[i]))  # stable
-        out += [i for k, i in enumerate(run) if k + 1 == len(run) or ends[run[k + 1]] != ends[i]]
+        for k, i in enumerate(run):
+            if k and ends[run[k - 1]] == ends[i]:
+                groups.setdefault(len(out) - 1, [run[k - 1]]).append(i)
+            else:
+                out.append(i)
         done = last + 2
     out += order[done:]
-    return out
+    return out, groups
 
 
 def freeze(
     clinic_local_id: str, columns: SlotColumns, languages_of: Languages
 ) -> ClinicSlots | None:
-    """Sort, deduplicate and pack ``columns``; None when there is no slot.
+    """Sort, fold and pack ``columns``; None when there is no slot.
 
-    Slots with the same identity (physician, start, end, type) collapse into the
-    last one added. ``languages_of`` gives the languages a partition's physician
-    (None: the clinic itself) answers a ``languages`` filter with.
+    Slots with the same identity (physician, start, end, type) are served as one:
+    the first added, its capacity the sum of theirs (``ClinicSlots.folds``).
+    ``languages_of`` gives the languages a partition's physician (None: the clinic
+    itself) answers a ``languages`` filter with.
     """
     columns.flush()
     n = len(columns)
@@ -188,10 +201,11 @@ def freeze(
     nparts, rank = len(keys), slots.part_rank
     starts, ends, parts = columns.starts, columns.ends, columns.parts
     sort_keys = [s * nparts + r for s, r in zip(starts, map(rank.__getitem__, parts), strict=True)]
-    # Stable: slots of one identity stay in arrival order, and the last one is kept.
+    # Stable: slots of one identity stay in arrival order, and the first one is kept.
     order = sorted(range(n), key=sort_keys.__getitem__)
+    groups: dict[int, list[int]] = {}
     if len(set(sort_keys)) != n:
-        order = _settle_ties(order, sort_keys, ends)
+        order, groups = _settle_ties(order, sort_keys, ends)
     take = _taker(order)
     ordered_starts = take(starts)
     slots.starts = array("q", ordered_starts)
@@ -203,8 +217,16 @@ def freeze(
     typecode = index_typecode(len(columns.strings))
     slots.url_ids = _attribute(take(columns.urls), part_of, nparts, typecode)
     slots.phone_ids = _attribute(take(columns.phones), part_of, nparts, typecode)
-    if columns.capacities:
-        capacities = [columns.capacities.get(i, 1) for i in order]
+    slots.folds = NO_FOLDS
+    if columns.capacities or groups:
+        seats = columns.capacities
+        capacities = [seats.get(i, 1) for i in order]
+        folds: dict[Identity, int] = {}
+        for pos, group in groups.items():
+            capacities[pos] = min(sum(seats.get(i, 1) for i in group), MAX_CAPACITY)
+            physician, kind = keys[part_of[pos]]
+            folds[(physician, ordered_starts[pos], ends[order[pos]], kind)] = len(group)
+        slots.folds = folds or NO_FOLDS
         slots.capacities = _attribute(capacities, part_of, nparts, "I")
     else:
         slots.capacities = (1,) * nparts

@@ -19,7 +19,10 @@ of string numbers (2 bytes per slot) or capacities (4 bytes); see ``Attribute``.
 
 Slot local ids are ``CLINIC|PHYSICIAN|START|TYPE|END`` with ``%`` and ``|``
 escaped in the ids, so they are unique per slot identity, and clinic order
-sorts ties at one start the way those strings sort (see ``tie_key``).
+sorts ties at one start the way those strings sort (see ``tie_key``). Slots
+sharing an identity (two Schedules of one place, one per doctor without a
+role) are served as one whose capacity is the sum of theirs, with the first
+one's booking details; ``folds`` says which, and how many slots each holds.
 ``sources.slot_index.build`` makes a ``ClinicSlots`` from a builder's columns,
 ``sources.slot_index.splice`` a changed copy of one.
 """
@@ -28,10 +31,11 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
+from types import MappingProxyType
 from typing import TypeAlias
 
 from sources.records import AppointmentType, SlotRecord
@@ -44,6 +48,9 @@ PartitionKey = tuple[str | None, AppointmentType]
 # (physician, start, end, type): what tells two slots of one clinic apart.
 Identity = tuple[str | None, int, int, AppointmentType]
 Languages = Callable[[str | None], tuple[str, ...]]
+# Identities served as one for several slots, and how many: rare, so kept apart.
+Folds = Mapping[Identity, int]
+NO_FOLDS: Folds = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,11 @@ class SlotChange:
     def valid(self) -> bool:
         """A free slot ends after it starts and has at least one seat."""
         return 0 < self.end - self.start <= MAX_DURATION_S and 1 <= self.capacity <= MAX_CAPACITY
+
+    def folded_with(self, other: SlotChange) -> SlotChange:
+        """This slot and ``other`` (same identity) served as one: this one's booking
+        details, both capacities."""
+        return replace(self, capacity=min(self.capacity + other.capacity, MAX_CAPACITY))
 
 
 @lru_cache(maxsize=8192)
@@ -126,6 +138,7 @@ class ClinicSlots:
         "by_type",
         "capacities",
         "durations",
+        "folds",
         "part_escaped",
         "part_ids",
         "part_of",
@@ -159,9 +172,15 @@ class ClinicSlots:
     by_type: dict[AppointmentType, tuple[int, ...]]
     by_physician: dict[str, tuple[int, ...]]
     by_language: dict[str, tuple[int, ...]]
+    folds: Folds
 
     def __len__(self) -> int:
         return len(self.starts)
+
+    @property
+    def folded(self) -> int:
+        """Slots served as part of another (each identity's slots but one)."""
+        return sum(self.folds.values()) - len(self.folds)
 
     @property
     def partition_count(self) -> int:
@@ -189,6 +208,11 @@ class ClinicSlots:
             booking_phone=self.strings[phones[part] if type(phones) is tuple else phones[pos]],
             capacity=capacity if capacity != 1 else None,
         )
+
+    def folded_records(self, source_id: str, clinic_local_id: str) -> list[tuple[SlotRecord, int]]:
+        """The slots served for several (``folds``), each with how many it holds."""
+        found = ((self.find(identity), count) for identity, count in self.folds.items())
+        return [(self.record(p, source_id, clinic_local_id), n) for p, n in found if p is not None]
 
     def find(self, identity: Identity) -> int | None:
         """The clinic position of the slot with this identity, if there is one."""

@@ -65,7 +65,9 @@ class SlotIndexBuilder:
 
     ``start``/``end`` are UTC epoch seconds. A slot ending at or before its start,
     or with a capacity below 1, is not a free slot: it is dropped and counted in
-    ``invalid_slots``. An empty physician id means no physician.
+    ``invalid_slots``. An empty physician id means no physician. Slots of one
+    clinic with the same physician, start, end and type are served as one slot, the
+    first added with the sum of their capacities, and counted in ``folded_slots``.
     """
 
     def __init__(self, source_id: str) -> None:
@@ -101,7 +103,8 @@ class SlotIndexBuilder:
         booking_phone: str | None = None,
         capacity: int = 1,
     ) -> None:
-        """Add a free slot; the same (clinic, physician, start, end, type) again replaces it."""
+        """Add a free slot; the same (clinic, physician, start, end, type) again is served
+        with it as one slot, seats added."""
         if self._built:
             self._check_open()
         if not 0 < end - start <= MAX_DURATION_S or not 1 <= capacity <= MAX_CAPACITY:
@@ -174,6 +177,7 @@ class SlotIndex:
         "_slots",
         "clinic_count",
         "dropped_slots",
+        "folded_slots",
         "invalid_slots",
         "physician_count",
         "slot_count",
@@ -186,6 +190,7 @@ class SlotIndex:
     slot_count: int
     dropped_slots: int  # slots of clinics the source did not describe
     invalid_slots: int  # slots ending at or before their start, or without a seat
+    folded_slots: int  # slots served as part of another of the same identity, seats added
     _directory: Directory
     _slots: tuple[ClinicSlots | None, ...]  # by clinic number
     _physician_clinics: dict[str, tuple[int, ...]]  # clinics holding a physician's slots
@@ -232,6 +237,7 @@ class SlotIndex:
             "physician_count": len(directory.physicians),
             "slot_count": sum(len(s) for s in slots if s is not None),
             "dropped_slots": dropped,
+            "folded_slots": sum(s.folded for s in slots if s is not None and s.folds),
             "invalid_slots": invalid,
             "_directory": directory,
             "_slots": tuple(slots),
@@ -307,6 +313,16 @@ class SlotIndex:
             total_exact=True,  # counted on the index itself, every criterion applied
         )
 
+    def folds(self, limit: int) -> list[tuple[SlotRecord, int]]:
+        """Up to ``limit`` slots served for several (``folded_slots``), each with how
+        many slots it holds, in clinic order: samples for an operator."""
+        found: list[tuple[SlotRecord, int]] = []
+        for number, held in enumerate(self._slots):
+            if held is not None and held.folds and len(found) < limit:
+                local_id = self._directory.clinics[number].local_id
+                found += held.folded_records(self.source_id, local_id)
+        return found[:limit]
+
     # -- clinics and physicians ---------------------------------------------------
 
     def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
@@ -324,15 +340,15 @@ class SlotIndex:
     ) -> SlotIndex:
         """A new index with ``removed`` taken out, then ``added`` put in.
 
-        Removal matches on (clinic, physician, start, end, type); adding a slot
-        already present replaces it (its booking details and capacity updated),
-        so adding one twice keeps one. Clinics no change touches are shared
-        with this index, which stays as it was. Added slots of unknown clinics
-        are dropped and counted in ``dropped_slots``, invalid ones in
-        ``invalid_slots``.
+        Removal matches on (clinic, physician, start, end, type). Added slots sharing
+        one are served as one, as a build does (``folded_slots``); an identity added
+        again replaces its slot, so a caller changing one of several slots of an
+        identity adds them all. Clinics no change touches are shared with this index,
+        which stays as it was. Added slots of unknown clinics are dropped and counted
+        in ``dropped_slots``, invalid ones in ``invalid_slots``.
         """
         removals: dict[int, set[Identity]] = {}
-        additions: dict[int, dict[Identity, SlotChange]] = {}
+        additions: dict[int, list[SlotChange]] = {}
         dropped, invalid = self.dropped_slots, self.invalid_slots
         directory = self._directory
         for change in removed:
@@ -346,28 +362,13 @@ class SlotIndex:
             elif not change.valid:
                 invalid += 1
             else:
-                additions.setdefault(number, {})[change.identity] = change
+                additions.setdefault(number, []).append(change)
         slots = list(self._slots)
         changed: dict[int, ClinicSlots | None] = {}
         for number in sorted(removals.keys() | additions.keys()):
-            old, languages = self._slots[number], directory.languages_of(number)
-            gone, new_slots = removals.get(number, set()), additions.get(number, {})
-            if old is None:
-                columns = SlotColumns()
-                for change in new_slots.values():
-                    physician, start, end, kind = change.identity
-                    columns.append(
-                        physician,
-                        start,
-                        end,
-                        kind,
-                        change.booking_url,
-                        change.booking_phone,
-                        change.capacity,
-                    )
-                new = freeze(directory.clinics[number].local_id, columns, languages)
-            else:
-                new = with_changes(old, gone, new_slots, languages)
+            old, local_id = self._slots[number], directory.clinics[number].local_id
+            gone, new_slots = removals.get(number, set()), additions.get(number, [])
+            new = with_changes(old, local_id, gone, new_slots, directory.languages_of(number))
             if new is not old:
                 slots[number] = changed[number] = new
         held = self._physicians_moved(changed)

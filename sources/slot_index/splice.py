@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, overload
 
+from sources.slot_index.build import SlotColumns, freeze
 from sources.slot_index.columns import (
+    NO_FOLDS,
     PARTITION_TABLES,
     Attribute,
     ClinicSlots,
+    Folds,
     Identity,
     Languages,
     SlotChange,
@@ -29,16 +32,33 @@ from sources.slot_index.columns import (
 
 
 def with_changes(
-    old: ClinicSlots,
+    old: ClinicSlots | None,
+    clinic_local_id: str,
     removed: Iterable[Identity],
-    added: Mapping[Identity, SlotChange],
+    added: Sequence[SlotChange],
     languages_of: Languages,
 ) -> ClinicSlots | None:
-    """``old`` with ``removed`` taken out and ``added`` put in (or replacing the same).
-
-    ``old`` itself when nothing changes; None when no slot is left.
+    """``old`` with ``removed`` taken out and ``added`` put in: added slots sharing an
+    identity are served as one (the first one's booking details, their seats added),
+    an identity already there is replaced. ``old`` itself when nothing changes; None
+    when no slot is left.
     """
-    return _Splice(old, languages_of).apply(removed, added)
+    if old is None:
+        columns = SlotColumns()
+        for change in added:
+            physician, start, end, kind = change.identity
+            url, phone, capacity = change.booking_url, change.booking_phone, change.capacity
+            columns.append(physician, start, end, kind, url, phone, capacity)
+        return freeze(clinic_local_id, columns, languages_of)
+    by_identity: dict[Identity, SlotChange] = {}
+    folds: dict[Identity, int] = {}  # how many slots each identity served for several holds
+    for change in added:
+        identity, size = change.identity, len(by_identity)
+        first = by_identity.setdefault(identity, change)  # one hash in the common case
+        if len(by_identity) == size:  # a slot of this identity came before
+            by_identity[identity] = first.folded_with(change)
+            folds[identity] = folds.get(identity, 1) + 1
+    return _Splice(old, languages_of).apply(removed, by_identity, folds)
 
 
 # An edit of a column: (position, 0 to insert before it | 1 to delete it, sort key, values).
@@ -78,9 +98,10 @@ class _Splice:
         self.string_ids = old.string_ids
 
     def apply(
-        self, removed: Iterable[Identity], added: Mapping[Identity, SlotChange]
+        self, removed: Iterable[Identity], added: Mapping[Identity, SlotChange], folds: Folds
     ) -> ClinicSlots | None:
         old = self.old
+        removed = set(removed)
         deleted = sorted({p for i in removed if i not in added and (p := old.find(i)) is not None})
         replaced: dict[int, SlotChange] = {}
         inserted: list[SlotChange] = []
@@ -101,6 +122,8 @@ class _Splice:
                 self.keys.append(key)
         new = ClinicSlots()
         new.sort_key = old.sort_key
+        kept = {i: n for i, n in old.folds.items() if i not in removed and i not in added}
+        new.folds = {**kept, **folds} or NO_FOLDS
         if len(self.keys) == old.partition_count:
             for name in PARTITION_TABLES:
                 setattr(new, name, getattr(old, name))

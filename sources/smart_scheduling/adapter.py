@@ -22,9 +22,10 @@ The answer is taken as a delta when its ``request`` URL (the spec: "the full URL
 manifest") echoes a ``_since`` at or before the one sent, and it does not list the very
 files of the last full load; anything else is a full data set (the spec lets publishers
 ignore ``_since``) and is loaded as such. A delta's slots, free or not, replace their
-previous versions through ``SlotIndex.with_slot_changes``; a delta that also carries
-Locations, Schedules or physicians makes the next poll a full load. A full load is made
-at least every ``FULL_RELOAD_S`` regardless.
+previous versions (by id, and by place where the feed repeats ids: ``load.slot_changes``)
+through ``SlotIndex.with_slot_changes``; a delta that also carries Locations, Schedules
+or physicians makes the next poll a full load. A full load is made at least every
+``FULL_RELOAD_S`` regardless.
 
 **Serving.** Queries read the current ``SlotIndex``, taken once per call; a load builds a
 new one aside and swaps the reference. Until the first load completes, searches raise
@@ -48,14 +49,21 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sources.base import Source
 from sources.errors import SourceBadResponse, SourceError, SourceNotReady
+from sources.problems import MAX_SAMPLES
 from sources.records import SourceProtocol, SourceStatus
 from sources.smart_scheduling.files import FeedFiles, FetchRules
 from sources.smart_scheduling.http import conditional_headers, fetch_manifest
-from sources.smart_scheduling.load import resolve, slot_changes
+from sources.smart_scheduling.load import apply_delta, resolve
 from sources.smart_scheduling.manifest import covers_since, file_name, read_manifest
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.smart_scheduling.problems import feed_problems
-from sources.smart_scheduling.reports import FileReport, LoadReport, file_report, may_pass
+from sources.smart_scheduling.reports import (
+    FileReport,
+    LoadReport,
+    file_report,
+    log_file,
+    may_pass,
+)
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
@@ -68,9 +76,9 @@ if TYPE_CHECKING:
         SlotResult,
         SourceProblem,
     )
-    from sources.slot_index.index import SlotChange, SlotIndex
-    from sources.smart_scheduling.files import Cached, How
-    from sources.smart_scheduling.load import Target
+    from sources.slot_index.index import SlotIndex
+    from sources.smart_scheduling.files import Cached, FeedWatch, How
+    from sources.smart_scheduling.load import Held, Target
     from sources.smart_scheduling.manifest import Manifest
 
 
@@ -101,7 +109,8 @@ class SmartSchedulingSource(Source):
         self._index: SlotIndex | None = None
         self._files = FeedFiles(self.session, self.id, self.logger)
         self._targets: dict[str, Target] = {}
-        self._overlay: dict[int, SlotChange | None] = {}  # deltas since the last full load
+        self._overlay: dict[int, tuple[Held, ...]] = {}  # deltas since the last full load
+        self._ids_repeat: bool | None = None  # of the last full load, once a delta asks
         self._manifest: Manifest | None = None  # the last manifest loaded
         self._manifest_delta = False
         self._validators: tuple[str | None, str | None] = (None, None)
@@ -137,6 +146,15 @@ class SmartSchedulingSource(Source):
     async def ready(self) -> None:
         await self._first_attempt.wait()
 
+    async def load_once(self, watch: FeedWatch | None = None) -> None:
+        """Poll the feed once, now, raising what failed (``sources check``; ``start`` polls
+        for good). ``watch`` sees its files as they are read."""
+        self._files.watch = watch
+        try:
+            await self._poll()
+        finally:
+            self._files.watch = None
+
     async def aclose(self) -> None:
         task, self._task = self._task, None
         if task is not None:
@@ -151,8 +169,10 @@ class SmartSchedulingSource(Source):
 
     @property
     def problems(self) -> tuple[SourceProblem, ...]:
-        loaded, report = self._index is not None, self._report
-        return feed_problems(loaded, self._failures, self._as_of, self._failed, report)
+        index = self._index
+        folds = index.folds(MAX_SAMPLES) if index is not None and index.folded_slots else ()
+        loaded, failed = index is not None, self._failed
+        return feed_problems(loaded, self._failures, self._as_of, failed, self._report, folds)
 
     @property
     def data_as_of(self) -> datetime | None:
@@ -299,7 +319,9 @@ class SmartSchedulingSource(Source):
         if changed:
             resolved = await asyncio.to_thread(resolve, self.id, files)
             self._index, self._targets, self._overlay = resolved.index, resolved.targets, {}
+            self._ids_repeat = None
             self._skipped = sum(file.skipped for file in files)
+            self.copy_loaded()  # the watch reads the new copy once this load is over
         self._files.keep(manifest.outputs, entries)
         self._full_at = now
         self._need_full = False
@@ -339,14 +361,10 @@ class SmartSchedulingSource(Source):
             self.logger.info("the delta changes clinics or physicians: full reload at next poll")
             self._need_full = True
             return False
-        index, base = self._current(), self._files.base
-        overlay, targets = self._overlay, self._targets
-
-        def apply() -> tuple[SlotIndex, dict[int, SlotChange | None]]:
-            added, removed, updates = slot_changes(files, base, overlay, targets)
-            return index.with_slot_changes(added, removed), updates
-
-        self._index, updates = await asyncio.to_thread(apply)
+        base, overlay, targets = self._files.base, self._overlay, self._targets
+        delta = (self._current(), files, base, overlay, targets, self._ids_repeat)
+        self._index, updates, self._ids_repeat = await asyncio.to_thread(apply_delta, *delta)
+        self.copy_loaded()
         self._overlay.update(updates)
         self._as_of = manifest.as_of_for(urls) or datetime.now(UTC)
         self._skipped = (self._skipped or 0) + sum(file.skipped for file in files)
@@ -355,12 +373,12 @@ class SmartSchedulingSource(Source):
 
     def _finish(self, reports: tuple[FileReport, ...], *, delta: bool) -> None:
         index = self._current()
+        skipped, tolerated = self._skipped or 0, self._manifest_tolerated
         self._report = LoadReport(
-            delta, reports, self._skipped or 0, index.slot_count, self._manifest_tolerated
+            delta, reports, skipped, index.slot_count, tolerated, index.folded_slots
         )
         for report in reports:
-            self._log_file(report)
-        self.copy_loaded()
+            log_file(self.logger, report)
         fetched = sum(r.how == "fetched" for r in reports)
         (self.logger.info if fetched else self.logger.debug)(
             "%s: %d clinics, %d physicians, %d free slots from %d files (%d fetched); "
@@ -372,27 +390,6 @@ class SmartSchedulingSource(Source):
             len(reports),
             fetched,
             self._skipped or 0,
-        )
-
-    def _log_file(self, report: FileReport) -> None:
-        """One line per file and load: counts only, never what the lines held."""
-        if report.how == "failed":
-            return  # said when it failed
-        if report.how != "fetched":
-            self.logger.debug("%s: %s, %d records reused", report.name, report.how, report.kept)
-            return
-        # A file read whole says so only when debugging; one that lost records, always.
-        log = self.logger.warning if report.skipped else self.logger.debug
-        log(
-            "%s: %d lines, %d records kept, %d busy slots dropped, %d skipped "
-            "(%d malformed, %d referring to unknown or skipped records)",
-            report.name,
-            report.lines,
-            report.kept,
-            report.busy,
-            report.skipped,
-            report.malformed,
-            report.unresolved,
         )
 
 

@@ -8,14 +8,20 @@
   build ``PhysicianRecord``s once every file is read);
 - Schedules as their actors' ids;
 - free Slots in :class:`SlotColumns`, one typed array per field (about 50 bytes a slot
-  plus its booking link), since slot files are the bulk of a feed.
+  plus its booking link), since slot files are the bulk of a feed. A time without an
+  offset is its clinic's local time, and the clinic is known only once every file is
+  read: it is kept as a wall time (``SlotColumns.naive`` says which) and placed in the
+  clinic's zone when the load resolves the slot.
 
 A ``slot-capacity`` group is one slot with its capacity. In a ``_since`` delta, bulk-data
-``deleted`` Bundles (DELETE entries) name removed resources; outside one they are skipped.
+``deleted`` Bundles (DELETE entries) name removed resources (outside one they are skipped).
 Busy slots are counted and dropped here; they are never stored. References are resolved
 later (``sources.smart_scheduling.load``), when every file of a load is read, because
 files come in any order. Lines are dispatched on their own ``resourceType``, whatever
 the manifest said the file holds. A line that cannot be read is skipped and counted.
+
+It stays one module past 400 lines because :class:`FeedReader` and :class:`SlotColumns`
+are one format: the reader writes the columns' rows (wall times marked) as it reads.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from sources.fhir.resources import (
     BOOKING_PHONE_URL,
     appointment_type,
     clinic_record,
+    declared_time_zone,
     location_place,
     ref_id,
     refs,
@@ -42,17 +49,23 @@ from sources.fhir.resources import (
 from sources.places import PlaceKind
 from sources.records import AppointmentType
 from sources.smart_scheduling.reports import NO_PLACES, Places
-from sources.timeutil import parse_upstream_datetime
+from sources.time_zones import known_zone
+from sources.timeutil import read_upstream_datetime, wall_epoch
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sources.records import ClinicRecord
 
 SLOT_CAPACITY_URL = "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
 STRING_NUMBERS = "numbers written as strings"
+UNKNOWN_TIME_ZONES = "time zones that are no IANA name (each zone inferred from its place)"
+NAIVE_START, NAIVE_END = 1, 2  # SlotColumns.naive's bits
 MAX_CAPACITY = 100_000
 
 KINDS: tuple[AppointmentType, ...] = tuple(AppointmentType)
 _KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
+SlotPlace = tuple[str, int, int]  # (schedule id, start, end as read): tells apart slots of an id
 _TIME_CACHE = 65_536  # distinct timestamps remembered per file (slot files repeat them)
 # An http(s) link with a plain host: what slot_booking_url accepts, checked without yarl.
 _PLAIN_LINK = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#]\S*)?", re.IGNORECASE)
@@ -63,6 +76,8 @@ class SlotColumns:
 
     ``ids`` holds ``hash(slot id)``: 8 bytes instead of a string, enough to find a slot
     again within this process (a 64-bit collision among a million ids is ~3e-8 likely).
+    ``naive`` maps a row whose start (``NAIVE_START``) or end (``NAIVE_END``) had no
+    offset to those bits; that time is held as its wall time (``timeutil.wall_epoch``).
     """
 
     __slots__ = (
@@ -71,6 +86,7 @@ class SlotColumns:
         "ends",
         "ids",
         "kinds",
+        "naive",
         "phones",
         "schedule_ids",
         "schedules",
@@ -88,6 +104,7 @@ class SlotColumns:
         self.capacities = array("I")
         self.urls: list[str | None] = []
         self.phones: list[str | None] = []  # shared strings: FeedReader interns them
+        self.naive: dict[int, int] = {}  # row -> NAIVE_START | NAIVE_END: wall times
         self._schedule_codes: dict[str, int] = {}
 
     def __len__(self) -> int:
@@ -103,7 +120,10 @@ class SlotColumns:
         url: str | None,
         phone: str | None,
         capacity: int,
+        naive: int = 0,
     ) -> None:
+        if naive:
+            self.naive[len(self.ids)] = naive
         code = self._schedule_codes.get(schedule_id)
         if code is None:
             code = self._schedule_codes[schedule_id] = len(self.schedule_ids)
@@ -143,13 +163,14 @@ class FeedFile:
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     slots: SlotColumns = field(default_factory=SlotColumns)
-    # hash(id) of every slot a delta says is no longer free (busy, or deleted).
-    gone_slots: array[int] = field(default_factory=lambda: array("q"))
+    # Slots a delta says are no longer free: hash(id), and where (None: a DELETE entry).
+    gone_slots: list[tuple[int, SlotPlace | None]] = field(default_factory=list)
     gone_other: int = 0  # non-slot resources a delta deletes
     lines: int = 0
     busy: int = 0
     malformed: int = 0
     unresolved: int = 0
+    unresolved_slots: int = 0  # of ``unresolved``, the free slots (outside Quebec not counted)
     # Deviations from the specification read all the same, with how often they occurred.
     tolerated: dict[str, int] = field(default_factory=dict)
     outside: set[str] = field(default_factory=set)  # Locations outside Quebec, not served
@@ -196,14 +217,15 @@ class FeedReader:
     """Feed it a file's lines with :meth:`line`; :meth:`finish` returns the ``FeedFile``.
 
     With ``delta=True`` the ids of non-free and deleted slots are kept too, for a
-    ``_since`` delta to remove them.
+    ``_since`` delta to remove them. ``watch`` sees each decoded line, and if it was kept.
     """
 
     def __init__(self, source_id: str, name: str, *, delta: bool = False) -> None:
         self.source_id = source_id
         self.file = FeedFile(name)
+        self.watch: Callable[[Any, bool], None] | None = None
         self._delta = delta
-        self._times: dict[str, int] = {}
+        self._times: dict[str, tuple[int, bool]] = {}  # text -> (epoch, naive)
         self._phones: dict[str, str] = {}
 
     def line(self, data: bytes) -> None:
@@ -213,8 +235,9 @@ class FeedReader:
         except orjson.JSONDecodeError:
             self.file.malformed += 1
             return
-        if not isinstance(resource, dict) or not self._read(resource):
-            self.file.malformed += 1
+        self.file.malformed += not (kept := isinstance(resource, dict) and self._read(resource))
+        if self.watch is not None:
+            self.watch(resource, kept)
 
     def oversized(self, count: int) -> None:
         self.file.lines += count
@@ -243,6 +266,9 @@ class FeedReader:
             clinic = clinic_record(self.source_id, resource, place)
             if clinic is None:
                 return False
+            declared = declared_time_zone(resource)
+            if declared is not None and not known_zone(declared):
+                self.file.tolerate(UNKNOWN_TIME_ZONES)
             self.file.locations[rid] = clinic
             self.file.no_position += place.kind is PlaceKind.NO_POSITION
             self.file.approximate += place.kind is PlaceKind.APPROXIMATE
@@ -272,14 +298,19 @@ class FeedReader:
         if status != "free":
             self.file.busy += 1
             if self._delta:
-                self.file.gone_slots.append(hash(slot_id))
+                self.file.gone_slots.append((hash(slot_id), self._place(slot)))
             return True
         schedule_id = ref_id(slot.get("schedule"), "Schedule")
-        start = self._epoch(slot.get("start"))
-        end = self._epoch(slot.get("end"))
+        start, naive_start = self._epoch(slot.get("start"))
+        end, naive_end = self._epoch(slot.get("end"))
         kind = slot_type(slot)
-        if schedule_id is None or start is None or end is None or end <= start or kind is None:
+        if schedule_id is None or start is None or end is None or kind is None:
             return False
+        # A wall time and an instant cannot be compared before the clinic's zone is
+        # known: the load checks those once it is.
+        if naive_start == naive_end and end <= start:
+            return False
+        naive = (NAIVE_START if naive_start else 0) | (NAIVE_END if naive_end else 0)
         url = phone = None
         capacity: int | None = 1
         extensions = slot.get("extension")
@@ -296,7 +327,7 @@ class FeedReader:
                     self.file.tolerate(STRING_NUMBERS)
         if capacity is None:
             return False
-        self.file.slots.append(slot_id, schedule_id, start, end, kind, url, phone, capacity)
+        self.file.slots.append(slot_id, schedule_id, start, end, kind, url, phone, capacity, naive)
         return True
 
     def _deleted(self, bundle: dict[str, Any]) -> bool:
@@ -315,23 +346,33 @@ class FeedReader:
             if len(parts) < 2 or not parts[-1]:
                 continue
             if parts[-2] == "Slot":
-                self.file.gone_slots.append(hash(parts[-1]))
+                self.file.gone_slots.append((hash(parts[-1]), None))
             else:
                 self.file.gone_other += 1
         return True
 
-    def _epoch(self, value: object) -> int | None:
-        if not isinstance(value, str):
+    def _place(self, slot: dict[str, Any]) -> SlotPlace | None:
+        schedule_id = ref_id(slot.get("schedule"), "Schedule")
+        (start, _), (end, _) = self._epoch(slot.get("start")), self._epoch(slot.get("end"))
+        if schedule_id is None or start is None or end is None:
             return None
-        epoch = self._times.get(value)
-        if epoch is None:
+        return schedule_id, start, end
+
+    def _epoch(self, value: object) -> tuple[int, bool] | tuple[None, bool]:
+        """POSIX time, or for a time without offset its wall time; and whether naive."""
+        if not isinstance(value, str):
+            return None, False
+        known = self._times.get(value)
+        if known is None:
             try:
-                epoch = int(parse_upstream_datetime(value).timestamp())
+                moment = read_upstream_datetime(value)
+                naive = moment.tzinfo is None
+                known = (wall_epoch(moment) if naive else int(moment.timestamp()), naive)
             except (ValueError, OverflowError):
-                return None
+                return None, False
             if len(self._times) < _TIME_CACHE:
-                self._times[value] = epoch
-        return epoch
+                self._times[value] = known
+        return known
 
 
 def _booking_url(slot: dict[str, Any], extensions: list[Any]) -> str | None:
@@ -382,14 +423,18 @@ def _capacity(slot: dict[str, Any]) -> tuple[int | None, bool]:
 
 __all__ = [
     "KINDS",
+    "NAIVE_END",
+    "NAIVE_START",
     "NO_PLACES",
     "SLOT_CAPACITY_URL",
     "STRING_NUMBERS",
+    "UNKNOWN_TIME_ZONES",
     "FeedFile",
     "FeedReader",
     "Places",
     "Schedule",
     "SlotColumns",
+    "SlotPlace",
     "slot_capacity",
     "slot_type",
 ]

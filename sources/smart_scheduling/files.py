@@ -6,7 +6,8 @@ until then the copy read last time is reused. A fetch sends the file's validator
 304 reuses the copy. At most ``concurrency`` files are streamed at once. A file that
 cannot be read (a 404, a timeout, over the size cap) does not stop the others: it is
 ``"failed"`` and ``FeedFiles.failures`` says why; the load decides what that costs.
-A delta is whole or not at all: its first failure cancels the others.
+A delta is whole or not at all: its first failure cancels the others. A ``FeedWatch``
+set on ``FeedFiles.watch`` sees the files of full loads as they are read (``sources check``).
 
     files = FeedFiles(session, source_id, logger)
     entries = await files.fetch(urls, rules, now)  # [(Cached | None, How)], in order
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from sources.errors import SourceBadResponse, SourceError
 from sources.smart_scheduling.feed import FeedReader
@@ -36,6 +37,16 @@ if TYPE_CHECKING:
 
 How = Literal["fetched", "not modified", "fresh", "failed"]
 _T = TypeVar("_T")
+
+
+class FeedWatch(Protocol):
+    """Sees a full load's files as they are read: ``reading(url)`` is asked once per file
+    fetched for what to hand each decoded line (and whether it was kept),
+    ``answered(url, fetched)`` is told what its answer said of itself."""
+
+    def reading(self, url: str) -> Callable[[Any, bool], None]: ...
+
+    def answered(self, url: str, fetched: Fetched) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,7 @@ class FeedFiles:
         self.cached: dict[str, Cached] = {}
         # The files of the last ``fetch`` that failed, by URL: the error.
         self.failures: dict[str, SourceError] = {}
+        self.watch: FeedWatch | None = None
         self._delta_fetched: dict[str, float] = {}
 
     @property
@@ -122,10 +134,14 @@ class FeedFiles:
             or now - cached.fetched_at < rules.min_interval_s
         ):
             return cached, "fresh"
+        watch = self.watch
         reader = FeedReader(self.source_id, file_name(url))
+        reader.watch = watch.reading(url) if watch else None
         headers = conditional_headers(cached.etag, cached.last_modified) if cached else {}
         try:
             fetched = await self._stream(url, headers, reader, rules)
+            if watch is not None:
+                watch.answered(url, fetched)
         except SourceError as exc:
             self.logger.warning("%s: not read (%s)", reader.file.name, exc.message)
             self.failures[url] = exc
@@ -185,4 +201,4 @@ async def bounded(jobs: Iterable[Callable[[], Awaitable[_T]]], limit: int) -> li
     return [task.result() for task in tasks]
 
 
-__all__ = ["Cached", "FeedFiles", "FetchRules", "How", "bounded"]
+__all__ = ["Cached", "FeedFiles", "FeedWatch", "FetchRules", "How", "bounded"]

@@ -21,7 +21,7 @@ import contextlib
 import re
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -44,7 +44,8 @@ _NO_CACHE_RE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:[=,]|$)", re.IG
 @dataclass(frozen=True, slots=True)
 class Fetched:
     """What an answer says about itself: ``not_modified`` for a 304, the validators to
-    send next time, and how long it stays fresh (None when the answer does not say)."""
+    send next time, how long it stays fresh (None when the answer does not say) and its
+    ``Content-Encoding`` (aiohttp inflates what it names)."""
 
     not_modified: bool
     etag: str | None = None
@@ -52,6 +53,7 @@ class Fetched:
     fresh_for_s: float | None = None
     oversized_lines: int = 0
     tolerated: tuple[str, ...] = ()
+    encoding: str | None = None
 
 
 def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
@@ -107,9 +109,7 @@ async def fetch_manifest(
         decoded = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise SourceBadResponse(source_id, "the manifest is not valid JSON") from exc
-    return Fetched(
-        False, fetched.etag, fetched.last_modified, fetched.fresh_for_s, tolerated=tuple(tolerated)
-    ), decoded
+    return replace(fetched, tolerated=tuple(tolerated)), decoded
 
 
 async def stream_ndjson(
@@ -158,6 +158,7 @@ async def stream_ndjson(
         fetched.fresh_for_s,
         oversized_lines=lines.oversized,
         tolerated=tuple(tolerated),
+        encoding=fetched.encoding,
     )
 
 
@@ -263,6 +264,7 @@ def _fetched(source_id: str, response: aiohttp.ClientResponse) -> Fetched:
         etag=response.headers.get("ETag"),
         last_modified=response.headers.get("Last-Modified"),
         fresh_for_s=fresh_for(response.headers),
+        encoding=response.headers.get("Content-Encoding"),
     )
 
 

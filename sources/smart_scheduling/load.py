@@ -2,8 +2,10 @@
 
 Files come in any order, so references are resolved only once every file of a load is
 read: Slot -> Schedule -> Location (the clinic) and PractitionerRole or Practitioner (the
-physician). A record that cannot be used, or that refers to one that is missing or was
-skipped, is skipped and counted in ``FeedFile.unresolved`` of the file it came from.
+physician). A slot's times without an offset are placed in its clinic's zone then. A
+record that cannot be used (a slot ending before it starts, once placed), or that refers
+to one that is missing or was skipped, is skipped and counted in ``FeedFile.unresolved``
+of the file it came from.
 Both functions are synchronous and touch only what they are given, so the source runs
 them in a worker thread while queries go on reading the previous index.
 """
@@ -16,15 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from sources.fhir.resources import physician_record, ref_id
 from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder
-from sources.smart_scheduling.feed import KINDS
+from sources.smart_scheduling.feed import KINDS, NAIVE_END, NAIVE_START, SlotPlace
+from sources.timeutil import placed_epoch, zone_info
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from sources.records import ClinicRecord, PhysicianRecord
-    from sources.smart_scheduling.feed import FeedFile, Schedule
+    from sources.smart_scheduling.feed import FeedFile, Schedule, SlotColumns
 
 # Where a schedule's slots go: (clinic local id, physician local id or None).
 Target = tuple[str, str | None]
 Identity = tuple[str, str | None, int, int, Any]
+# A slot an id holds: where it is, and what the index holds of it.
+Held = tuple[SlotPlace, SlotChange]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +43,10 @@ class Resolved:
 
 
 def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
-    """Build the index of a full load; sets ``unresolved`` on every file."""
+    """Build the index of a full load; sets ``unresolved`` (and, of those,
+    ``unresolved_slots``) on every file."""
     for file in files:
-        file.unresolved = 0
+        file.unresolved = file.unresolved_slots = 0
     clinics: dict[str, ClinicRecord] = {}
     practitioners: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
     roles: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
@@ -64,6 +72,7 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
         else:
             file.unresolved += 1
 
+    zones = _zones(files)
     builder = SlotIndexBuilder(source_id)
     for clinic in clinics.values():
         builder.add_clinic(clinic)
@@ -71,61 +80,137 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
         builder.add_physician(physician)
     add = builder.add_slot
     for file in files:
-        for target, start, end, kind, url, phone, capacity in _rows(file, targets):
+        for target, start, end, kind, url, phone, capacity in _rows(file, targets, zones):
             if target is None:
-                file.unresolved += 1
+                file.unresolved_slots += 1
             else:
                 add(target[0], target[1], start, end, kind, url, phone, capacity)
         file.outside_slots = _slots_of(file, abroad)
-        file.unresolved -= file.outside_slots  # counted as unresolved just above
+        file.unresolved_slots -= file.outside_slots  # counted as unresolved just above
+        file.unresolved += file.unresolved_slots
     return Resolved(builder.build(), targets)
+
+
+def apply_delta(
+    index: SlotIndex,
+    deltas: Sequence[FeedFile],
+    base: Sequence[FeedFile],
+    overlay: Mapping[int, tuple[Held, ...]],
+    targets: Mapping[str, Target],
+    repeated_ids: bool | None,
+) -> tuple[SlotIndex, dict[int, tuple[Held, ...]], bool]:
+    """``index`` with slot-only delta files applied (``slot_changes``), the overlay's
+    updates, and whether the ``base`` files repeat ids (``ids_repeat``, when
+    ``repeated_ids`` is None: once per full load)."""
+    repeated = ids_repeat(base) if repeated_ids is None else repeated_ids
+    added, removed, updates = slot_changes(deltas, base, overlay, targets, repeated_ids=repeated)
+    return index.with_slot_changes(added, removed), updates, repeated
+
+
+def ids_repeat(files: Sequence[FeedFile]) -> bool:
+    """Whether an id names several free slots of the files (a publisher giving every slot
+    of a store the store's id), against the specification's unique ids."""
+    ids: set[int] = set()
+    count = 0
+    for file in files:
+        ids.update(file.slots.ids)
+        count += len(file.slots.ids)
+    return len(ids) != count
 
 
 def slot_changes(
     deltas: Sequence[FeedFile],
     base: Sequence[FeedFile],
-    overlay: Mapping[int, SlotChange | None],
+    overlay: Mapping[int, tuple[Held, ...]],
     targets: Mapping[str, Target],
-) -> tuple[list[SlotChange], list[SlotChange], dict[int, SlotChange | None]]:
+    *,
+    repeated_ids: bool,
+) -> tuple[list[SlotChange], list[SlotChange], dict[int, tuple[Held, ...]]]:
     """(added, removed, overlay updates) for slot-only delta files.
 
-    The current state of a slot id is ``overlay`` (what earlier deltas left, None when
-    gone) over the ``base`` files of the last full load. Every slot a delta names is
-    taken out as it was and put back as the delta says, when it is free. The index keeps
-    one slot per (clinic, physician, start, end, type): a still-free slot sharing such
-    an identity with one taken out is put back.
+    A delta lists the slots changed since, each as it now is: a free one is put in, a
+    busy one (or a DELETE of its id) taken out. The slots an id holds now are
+    ``overlay``'s (what earlier deltas left) over the ``base`` files of the last full
+    load. Where ids are unique, as the specification has them, a delta's slot replaces
+    the slot of its id wherever it was (a slot moved). Where they are not
+    (``repeated_ids``: the feed repeats some; or the delta, or what the id holds, has
+    several slots of it), a delta's slot replaces only the slot of its id at its place
+    (schedule, start, end), and a DELETE of the id takes every slot of it. The index
+    serves slots sharing an identity as one, seats added: every slot of an identity the
+    delta touches is put back with the changed ones, so each keeps its seats.
     """
-    updates: dict[int, SlotChange | None] = {}
+    zones = _zones(base)  # the clinics' of the last full load, as targets are
+    listed: dict[int, list[tuple[SlotPlace | None, SlotChange | None]]] = {}
     for file in deltas:
-        file.unresolved = 0
-        for slot_id in file.gone_slots:
-            updates[slot_id] = None
-        for slot_id, row in zip(file.slots.ids, _rows(file, targets), strict=True):
-            target, start, end, kind, url, phone, capacity = row
-            if target is None:
+        file.unresolved = file.unresolved_slots = 0
+        for slot_id, place in file.gone_slots:
+            listed.setdefault(slot_id, []).append((place, None))
+        for position, slot_id in enumerate(file.slots.ids):
+            change = _change(file, targets, zones, position)
+            if change is None:  # taken out, as a slot no longer free
                 file.unresolved += 1
-                updates.setdefault(slot_id, None)
-            else:
-                updates[slot_id] = SlotChange(*target, start, end, kind, url, phone, capacity)
+                file.unresolved_slots += 1
+            listed.setdefault(slot_id, []).append((_place(file, position), change))
 
-    removed = [change for slot_id in updates if (change := overlay.get(slot_id)) is not None]
-    wanted = {slot_id for slot_id in updates if slot_id not in overlay}
-    if wanted:
-        for file in base:
-            removed.extend(_base_rows(file, targets, wanted))
-    gone = {_identity(change) for change in removed}
-    gone_starts = {change.start for change in removed}
+    held = {slot_id: list(overlay[slot_id]) for slot_id in listed if slot_id in overlay}
+    wanted = {slot_id for slot_id in listed if slot_id not in overlay}
+    for file in base if wanted else ():
+        for position, slot_id in enumerate(file.slots.ids):
+            if (
+                slot_id in wanted
+                and (change := _change(file, targets, zones, position)) is not None
+            ):
+                held.setdefault(slot_id, []).append((_place(file, position), change))
+    updates: dict[int, tuple[Held, ...]] = {}
+    for slot_id, changes in listed.items():
+        now = held.get(slot_id, [])
+        placed = repeated_ids or len(now) > 1 or sum(p is not None for p, _ in changes) > 1
+        updates[slot_id] = _listed(now, changes) if placed else _latest(changes)
+
+    removed = [change for now in held.values() for _, change in now]
+    fresh = [change for now in updates.values() for _, change in now]
+    touched = {_identity(change) for change in (*removed, *fresh)}
+    starts = {change.start for change in (*removed, *fresh)}
     survivors: list[SlotChange] = []
-    if gone:
+    if touched:
         for file in base:
-            survivors.extend(_same_identity(file, targets, updates, overlay, gone_starts, gone))
+            survivors.extend(
+                _same_identity(file, targets, zones, updates, overlay, starts, touched)
+            )
         survivors.extend(
-            c
-            for slot_id, c in overlay.items()
-            if c is not None and slot_id not in updates and _identity(c) in gone
+            change
+            for slot_id, now in overlay.items()
+            if slot_id not in updates
+            for _, change in now
+            if _identity(change) in touched
         )
-    added = [*survivors, *(c for c in updates.values() if c is not None)]
-    return added, removed, updates
+    return [*survivors, *fresh], removed, updates
+
+
+def _latest(changes: list[tuple[SlotPlace | None, SlotChange | None]]) -> tuple[Held, ...]:
+    """What a unique id holds after a delta: its last version, when free."""
+    place, change = changes[-1]
+    return () if place is None or change is None else ((place, change),)
+
+
+def _listed(
+    now: list[Held], changes: list[tuple[SlotPlace | None, SlotChange | None]]
+) -> tuple[Held, ...]:
+    """What a repeated id holds after a delta: each change replaces the slot at its place."""
+    for place, change in changes:
+        now = [] if place is None else [h for h in now if h[0] != place]
+        if place is not None and change is not None:
+            now.append((place, change))
+    return tuple(now)
+
+
+def _zones(files: Sequence[FeedFile]) -> dict[str, ZoneInfo]:
+    """Each clinic's time zone, by local id (a Location sent twice: the later file's)."""
+    return {
+        clinic_id: zone_info(clinic.time_zone)
+        for file in files
+        for clinic_id, clinic in file.locations.items()
+    }
 
 
 def _physicians(
@@ -193,11 +278,14 @@ def _slots_of(file: FeedFile, schedule_ids: set[str]) -> int:
 Row = tuple[Target | None, int, int, Any, str | None, str | None, int]
 
 
-def _rows(file: FeedFile, targets: Mapping[str, Target]) -> Iterator[Row]:
-    """The file's slots with their schedule resolved (None when it is not)."""
+def _rows(
+    file: FeedFile, targets: Mapping[str, Target], zones: Mapping[str, ZoneInfo]
+) -> Iterator[Row]:
+    """The file's slots with their schedule resolved (None when it is not, or when the
+    slot, its wall times placed, ends before it starts)."""
     columns = file.slots
     mapped = [targets.get(schedule_id) for schedule_id in columns.schedule_ids]
-    for schedule, start, end, kind, url, phone, capacity in zip(
+    rows = zip(
         columns.schedules,
         columns.starts,
         columns.ends,
@@ -206,22 +294,41 @@ def _rows(file: FeedFile, targets: Mapping[str, Target]) -> Iterator[Row]:
         columns.phones,
         columns.capacities,
         strict=True,
-    ):
-        yield mapped[schedule], start, end, KINDS[kind], url, phone, capacity
+    )
+    if not columns.naive:  # the usual feed: every time with its offset
+        for schedule, start, end, kind, url, phone, capacity in rows:
+            yield mapped[schedule], start, end, KINDS[kind], url, phone, capacity
+        return
+    for position, (schedule, start, end, kind, url, phone, capacity) in enumerate(rows):
+        target = mapped[schedule]
+        if target is not None and position in columns.naive:
+            start, end = _placed(columns, position, zones[target[0]])
+            if end <= start:
+                target = None
+        yield target, start, end, KINDS[kind], url, phone, capacity
 
 
-def _base_rows(
-    file: FeedFile, targets: Mapping[str, Target], wanted: set[int]
-) -> Iterator[SlotChange]:
-    """The resolved slots of a base file whose id is in ``wanted``."""
-    for position, slot_id in enumerate(file.slots.ids):
-        if slot_id in wanted and (change := _change(file, targets, position)) is not None:
-            yield change
+def _placed(columns: SlotColumns, position: int, zone: ZoneInfo) -> tuple[int, int]:
+    """A row's start and end as POSIX times, its wall times read in ``zone``."""
+    naive = columns.naive.get(position, 0)
+    start, end = columns.starts[position], columns.ends[position]
+    if naive & NAIVE_START:
+        start = placed_epoch(start, zone)
+    if naive & NAIVE_END:
+        end = placed_epoch(end, zone)
+    return start, end
+
+
+def _place(file: FeedFile, position: int) -> SlotPlace:
+    columns = file.slots
+    schedule_id = columns.schedule_ids[columns.schedules[position]]
+    return schedule_id, columns.starts[position], columns.ends[position]
 
 
 def _same_identity(
     file: FeedFile,
     targets: Mapping[str, Target],
+    zones: Mapping[str, ZoneInfo],
     updates: Mapping[int, object],
     overlay: Mapping[int, object],
     starts: set[int],
@@ -229,26 +336,33 @@ def _same_identity(
 ) -> Iterator[SlotChange]:
     columns = file.slots
     for position, start in enumerate(columns.starts):
-        if start not in starts:
+        if start not in starts and position not in columns.naive:
             continue
         slot_id = columns.ids[position]
         if slot_id in updates or slot_id in overlay:
             continue
-        change = _change(file, targets, position)
+        change = _change(file, targets, zones, position)
         if change is not None and _identity(change) in gone:
             yield change
 
 
-def _change(file: FeedFile, targets: Mapping[str, Target], position: int) -> SlotChange | None:
+def _change(
+    file: FeedFile, targets: Mapping[str, Target], zones: Mapping[str, ZoneInfo], position: int
+) -> SlotChange | None:
     columns = file.slots
     target = targets.get(columns.schedule_ids[columns.schedules[position]])
     if target is None:
         return None
+    start, end = columns.starts[position], columns.ends[position]
+    if position in columns.naive:
+        start, end = _placed(columns, position, zones[target[0]])
+        if end <= start:
+            return None
     return SlotChange(
         target[0],
         target[1],
-        columns.starts[position],
-        columns.ends[position],
+        start,
+        end,
         KINDS[columns.kinds[position]],
         columns.urls[position],
         columns.phones[position],
@@ -266,4 +380,4 @@ def _identity(change: SlotChange) -> Identity:
     )
 
 
-__all__ = ["Resolved", "Target", "resolve", "slot_changes"]
+__all__ = ["Held", "Resolved", "Target", "apply_delta", "ids_repeat", "resolve", "slot_changes"]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from sources.fhir.resources import text_value
-from sources.timeutil import parse_upstream_datetime
+from sources.timeutil import MONTREAL, parse_upstream_datetime
 from sources.transport.failures import shape_error
 
 if TYPE_CHECKING:
@@ -145,7 +145,8 @@ def _instant(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return parse_upstream_datetime(value)
+        # The feed's own time, not a clinic's: without an offset, the Montreal rule.
+        return parse_upstream_datetime(value, MONTREAL)
     except (ValueError, OverflowError):
         return None
 

@@ -13,6 +13,10 @@ FEED_DEVIATIONS     WARNING   the feed deviates from the specification in ways
 MALFORMED_RECORDS   WARNING   lines malformed per the specification, or referring
                               to unknown or skipped records, were skipped
                               (samples: the files and their counts)
+SAME_TIME_SLOTS     WARNING   free slots with the same place, physician (or none), type,
+                              start and end are served as one slot, its seats the sum of
+                              theirs, with the first one's booking link and phone; count:
+                              the slots served as part of another (samples: the slots)
 OUTSIDE_QUEBEC, NO_POSITION, APPROXIMATE_POSITION: the places of its Locations, as
 every adapter reports them (``sources.places.tally``).
 """
@@ -27,9 +31,10 @@ from sources.places import Places, place_problems
 from sources.problems import MAX_SAMPLES, ProblemCode, problem
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
-    from sources.records import SourceProblem
+    from sources.records import SlotRecord, SourceProblem
     from sources.smart_scheduling.adapter import LoadReport
 
 __all__ = ["feed_problems", "public_url"]
@@ -50,8 +55,10 @@ def feed_problems(
     as_of: datetime | None,
     failed: tuple[tuple[str, str], ...],
     report: LoadReport | None,
+    folds: Sequence[tuple[SlotRecord, int]] = (),
 ) -> tuple[SourceProblem, ...]:
-    """The feed's problems: see the module docstring."""
+    """The feed's problems: see the module docstring. ``folds``: samples of the slots
+    served for several (``SlotIndex.folds``)."""
     found = []
     if not loaded:
         found.append(
@@ -106,7 +113,27 @@ def feed_problems(
         )
     if report is not None:
         found.extend(_place_problems(report))
+    if report is not None and report.folded:
+        found.append(
+            problem(
+                ProblemCode.SAME_TIME_SLOTS,
+                f"{report.folded} free slots had the same place, physician (or none), type, "
+                "start and end as another slot of the feed: each such group is served as one "
+                "slot, its seats the sum of theirs, with the first one's booking link and phone",
+                report.folded,
+                tuple(_fold_sample(slot, count) for slot, count in folds),
+            )
+        )
     return tuple(found)
+
+
+def _fold_sample(slot: SlotRecord, count: int) -> str:
+    physician = f"Practitioner/{slot.physician_local_id}" if slot.physician_local_id else "none"
+    return (
+        f"Location/{slot.clinic_local_id} at {slot.start.isoformat()}, "
+        f"{slot.appointment_type.value}, physician {physician}: "
+        f"{count} slots served as one, {slot.capacity or 1} seats"
+    )
 
 
 def _deviations(report: LoadReport) -> list[tuple[str, int]]:

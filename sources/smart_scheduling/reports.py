@@ -9,6 +9,8 @@ from sources.errors import SourceTimeout, SourceUnavailable
 from sources.places import NO_PLACES, Places
 
 if TYPE_CHECKING:
+    import logging
+
     from sources.errors import SourceError
     from sources.smart_scheduling.feed import FeedFile
     from sources.smart_scheduling.files import How
@@ -28,6 +30,7 @@ class FileReport:
     tolerated: tuple[tuple[str, int], ...] = ()  # deviations read all the same, counted
     failure: str | None = None  # why a "failed" file could not be read
     places: Places = NO_PLACES  # locations outside Quebec, or without their own position
+    unresolved_slots: int = 0  # of ``unresolved``, the free slots
 
     @property
     def skipped(self) -> int:
@@ -37,13 +40,15 @@ class FileReport:
 @dataclass(frozen=True, slots=True)
 class LoadReport:
     """The last completed load (full or delta) and the copy it left being served.
-    ``tolerated``: the manifest's own deviations."""
+    ``tolerated``: the manifest's own deviations; ``folded``: free slots served as part
+    of another with the same place, physician, type, start and end (seats added)."""
 
     delta: bool
     files: tuple[FileReport, ...]
     skipped: int
     slots: int
     tolerated: tuple[str, ...] = ()
+    folded: int = 0
 
 
 def file_report(file: FeedFile, how: How) -> FileReport:
@@ -57,6 +62,29 @@ def file_report(file: FeedFile, how: How) -> FileReport:
         file.unresolved,
         tuple(file.tolerated.items()),
         places=file.places,
+        unresolved_slots=file.unresolved_slots,
+    )
+
+
+def log_file(logger: logging.Logger, report: FileReport) -> None:
+    """One line per file and load: counts only, never what the lines held."""
+    if report.how == "failed":
+        return  # said when it failed
+    if report.how != "fetched":
+        logger.debug("%s: %s, %d records reused", report.name, report.how, report.kept)
+        return
+    # A file read whole says so only when debugging; one that lost records, always.
+    log = logger.warning if report.skipped else logger.debug
+    log(
+        "%s: %d lines, %d records kept, %d busy slots dropped, %d skipped "
+        "(%d malformed, %d referring to unknown or skipped records)",
+        report.name,
+        report.lines,
+        report.kept,
+        report.busy,
+        report.skipped,
+        report.malformed,
+        report.unresolved,
     )
 
 
@@ -67,4 +95,12 @@ def may_pass(error: SourceError) -> bool:
     )
 
 
-__all__ = ["NO_PLACES", "FileReport", "LoadReport", "Places", "file_report", "may_pass"]
+__all__ = [
+    "NO_PLACES",
+    "FileReport",
+    "LoadReport",
+    "Places",
+    "file_report",
+    "log_file",
+    "may_pass",
+]

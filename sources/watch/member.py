@@ -50,6 +50,12 @@ class Member:
         self._failing_told: frozenset[str] = frozenset()
         self._seen_at = datetime.min.replace(tzinfo=UTC)  # set by the first change heard
         self._news = asyncio.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        """The watch is stopping: ``next`` returns None at once, from now on."""
+        self.closed = True
+        self._news.set()
 
     def hear(self, change: GroupChange, now: datetime) -> None:
         """Take what of ``change`` matches this subscriber's filter at ``now``."""
@@ -94,10 +100,12 @@ class Member:
         return frozenset(f.source_id for f in self._failing)
 
     async def next(self, timeout_s: float) -> Alert | None:
-        """The next alert, or None after ``timeout_s`` without one."""
+        """The next alert, or None after ``timeout_s`` without one (or once closed)."""
         try:
             await asyncio.wait_for(self._news.wait(), timeout_s)
         except TimeoutError:
+            return None
+        if self.closed:
             return None
         self._news.clear()
         opened = sorted(self._opened.values(), key=FoundSlot.sort_key)

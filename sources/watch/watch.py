@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_SLOTS", "SlotWatch"]
 
 # Free slots a group holds per source at most (see sources/watch/README.md).
-MAX_SLOTS = 20_000
+MAX_SLOTS = 10_000
 # How often a subscriber waiting for an alert checks whether its window has passed.
 ENDED_CHECK_S = 30.0
 
@@ -64,8 +64,8 @@ class SlotWatch:
         self._unlisten = pool.on_copy_loaded(self._copy_loaded)
 
     async def alerts(self, wanted: WatchFilter) -> AsyncGenerator[Alert, None]:
-        """The alerts of one subscriber, until it leaves or its explicit window passes.
-        Nothing is sent before the first change."""
+        """The alerts of one subscriber, until it leaves, its explicit window passes or
+        the watch closes. Nothing is sent before the first change."""
         key = WatchKey.of(wanted)
         group = self.groups.get(key)
         if group is None:
@@ -74,7 +74,7 @@ class SlotWatch:
         member = Member(wanted)
         group.join(member)
         try:
-            while not wanted.ended(self.clock()):
+            while not member.closed and not wanted.ended(self.clock()):
                 alert = await member.next(ENDED_CHECK_S)
                 if alert is not None:
                     yield alert
@@ -96,12 +96,20 @@ class SlotWatch:
             group.copy_loaded(source_id)
 
     async def aclose(self) -> None:
-        """Stop every group (the app is shutting down)."""
+        """Stop every group and end every subscription (the app is shutting down)."""
         self._unlisten()
+        self._unlisten = _nothing
         groups, self.groups = list(self.groups.values()), {}
+        for group in groups:
+            for member in group.members:
+                member.close()
         tasks = [g.task for g in groups if g.task is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _nothing() -> None:
+    """Nothing left to unregister."""

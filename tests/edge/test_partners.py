@@ -415,8 +415,8 @@ async def test_a_persisted_only_key_runs_its_documents_and_nothing_else(
     key = client_with(partners, "rdv-app", SOURCES, persisted_only=True)
     client_with(partners, "other-app", IDS)
     async with gateway_for(fhir_definition(fhir_server)) as gw:
-        # Not called yet: DEGRADED until it answers (README, "A source's `status`").
-        expected = {"sources": [{"id": "demo-fhir", "status": "DEGRADED"}]}
+        # Not searched yet, but its capabilities probe at start answered: UP.
+        expected = {"sources": [{"id": "demo-fhir", "status": "UP"}]}
         by_hash = await post(gw, {"extensions": persisted(SOURCES)}, key)
         assert by_hash == (200, {"data": expected})
         for document_id in (sha256(SOURCES), f"sha256:{sha256(SOURCES)}"):
@@ -457,7 +457,7 @@ async def test_other_clients_and_anonymous_requests_run_as_before(
             assert status == 200 and result["data"]["sources"]
         # A client's registered id, as documentId; APQ still works for everyone.
         status, result = await post(gw, {"documentId": sha256(SOURCES)}, key)
-        assert result["data"]["sources"][0]["status"] == "DEGRADED"  # not called yet
+        assert result["data"]["sources"][0]["status"] == "UP"  # its probe answered
         status, result = await post(gw, {"documentId": sha256(SOURCES)})
         assert code(result) == "PERSISTED_QUERY_NOT_FOUND"  # not anonymous's: APQ has none
         await post(gw, {"query": IDS, "extensions": persisted(IDS)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -108,11 +109,17 @@ async def churning_demo(world: World) -> AsyncIterator[SourcePool]:
             await pool.aclose()
 
 
-async def test_a_subscription_hears_the_live_demo_servers_churn(
-    world: World, monkeypatch: pytest.MonkeyPatch
+async def test_a_subscription_hears_the_live_demo_servers_churn_and_no_log_holds_its_point(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv(REST_KEY_ENV, REST_KEY)
-    document = "subscription { slotAlerts(filter: {}) { opened { source { id } } goneIds } }"
+    caplog.set_level(logging.DEBUG)
+    # Downtown Montreal, 200 km around: most of the demo province.
+    document = """subscription {
+      slotAlerts(filter: {near: {latitude: 45.501689, longitude: -73.567256}, radiusKm: 200}) {
+        opened { source { id } } goneIds
+      }
+    }"""
     async with churning_demo(world) as pool:
         watch = SlotWatch(pool, pinned_clock, sync_s=0.02)
         context = RequestContext(pool=pool, now=TEST_NOW, watch=watch)
@@ -136,3 +143,7 @@ async def test_a_subscription_hears_the_live_demo_servers_churn(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await watch.aclose()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "/fhir/Slot" in text and "/api/v1/disponibilites" in text  # all the run logged
+    for needle in ("45.501", "73.567", "45,501", "73,567"):
+        assert needle not in text

@@ -11,16 +11,16 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from examples.demo_rest import API_KEY_ENV, build_app, clinic_api_id, slot_api_id
 from examples.world import World
-from sources.timeutil import MONTREAL
 
 KEY = "cle-de-test"
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,8 @@ async def test_slots_without_status_include_booked_ones_sorted_by_start_then_id(
     assert status == 200
     items = body["resultats"]
     assert {i["statut"] for i in items} == {"libre", "reserve"}
-    keys = [(i["debut"], i["id"]) for i in items]
+    # Sorted by the moment they start, each local time read in its clinic's zone.
+    keys = [(start_of(world, i), i["id"]) for i in items]
     assert keys == sorted(keys)
     expected = sorted(
         (s for c in world.clinics_for("rest") for s in world.slots_for_clinic(c.id)),
@@ -83,10 +84,25 @@ async def test_paging_envelope(client: TestClient[Any, Any]) -> None:
     assert nothing == {"resultats": [], "page": 1, "pages": 0, "limite": 100, "total": 0}
 
 
-async def test_slots_times_are_montreal_wall_times(
-    world: World, client: TestClient[Any, Any]
+def start_of(world: World, item: dict[str, Any]) -> datetime:
+    """An item's start: its local time read in its clinic's zone."""
+    clinic = next(c for c in world.clinics if clinic_api_id(c.id) == item["clinique_id"])
+    return datetime.fromisoformat(item["debut"]).replace(tzinfo=ZoneInfo(clinic.time_zone))
+
+
+@pytest.mark.parametrize(
+    ("city", "offset"),
+    [
+        ("Montréal", None),
+        ("Cap-aux-Meules", None),
+        # Atlantic Standard Time all year: -04:00 across the 1 November change.
+        ("Blanc-Sablon", timedelta(hours=-4)),
+    ],
+)
+async def test_slots_times_are_each_clinics_local_wall_times(
+    world: World, client: TestClient[Any, Any], city: str, offset: timedelta | None
 ) -> None:
-    clinic = world.clinics_for("rest")[0]
+    clinic = next(c for c in world.clinics_for("rest") if c.city == city)
     status, body = await get(
         client, "/api/v1/disponibilites", cliniques=str(clinic_api_id(clinic.id)), limite="500"
     )
@@ -95,9 +111,39 @@ async def test_slots_times_are_montreal_wall_times(
     assert body["total"] == len(by_id)
     for item in body["resultats"]:
         truth = by_id[item["id"]]
-        start = datetime.fromisoformat(item["debut"]).replace(tzinfo=MONTREAL)
-        assert start.astimezone(MONTREAL).utcoffset() == truth.start.utcoffset()
+        start = datetime.fromisoformat(item["debut"]).replace(tzinfo=ZoneInfo(clinic.time_zone))
+        assert start.utcoffset() == truth.start.utcoffset()
         assert start.timestamp() == truth.start.timestamp()
+        if offset is not None:
+            assert start.utcoffset() == offset
+
+
+async def test_local_bounds_are_read_in_each_clinics_zone(
+    world: World, client: TestClient[Any, Any]
+) -> None:
+    """09:00 to 09:00 local: Blanc-Sablon's 09:00 slots (08:00 in Montreal in winter) and
+    Montreal's, never Montreal's 09:00 instant in Blanc-Sablon (10:00 there)."""
+    blanc_sablon = next(c for c in world.clinics_for("rest") if c.city == "Blanc-Sablon")
+    nine = next(
+        s.start.replace(tzinfo=None)
+        for s in world.slots_for_clinic(blanc_sablon.id)
+        if (s.start.hour, s.start.minute) == (9, 0) and s.start.month == 11
+    )
+    window = {"debut_min": nine.isoformat(), "debut_max": nine.isoformat()}
+    status, body = await get(client, "/api/v1/disponibilites", limite="500", **window)
+    assert status == 200
+    expected = sorted(
+        (
+            s
+            for c in world.clinics_for("rest")
+            for s in world.slots_for_clinic(c.id)
+            if s.start.replace(tzinfo=None) == nine
+        ),
+        key=lambda s: (s.start, s.id),
+    )
+    assert any(s.clinic_id == blanc_sablon.id for s in expected)
+    assert [i["id"] for i in body["resultats"]] == [slot_api_id(s.id) for s in expected]
+    assert {i["debut"] for i in body["resultats"]} == {nine.isoformat()}
 
 
 @pytest.mark.parametrize(

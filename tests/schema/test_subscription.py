@@ -119,6 +119,10 @@ async def test_an_alert_gives_a_slot_as_a_query_gives_it_and_its_id_when_gone() 
             assert found["source"] == {"id": "feed", "status": "UP"}
             assert alert["goneIds"] == [] and alert["failingSources"] == []
             assert alert["seenAt"] == "2026-11-16T07:30:00-05:00"
+            # How fresh each source watched is, as a query's extensions.sources say it.
+            assert opened.extensions == {
+                "sources": [{"id": "feed", "status": "UP", "fromCache": False, "ageSeconds": 0.0}]
+            }
             feed.republish([])
             await until(lambda: len(results) == 2)
             assert results[1].data["slotAlerts"]["goneIds"] == [found["id"]]
@@ -178,6 +182,15 @@ def test_a_subscription_is_costed_for_100_slots_and_bound_by_the_limits() -> Non
         f"{{ slots(filter: {{}}, first: 100) {{ edges {{ node {{ {slot_selection} }} }} }} }}"
     )
     assert page == 100 * (1 + 1 + 3)  # the connection and its edges around the same slots
+
+
+async def test_a_document_that_does_not_parse_is_refused_with_its_code() -> None:
+    async with a_pool() as pool:
+        context = RequestContext(pool=pool, now=NOW, watch=SlotWatch(pool, Clock()))
+        stream = await schema.subscribe("subscription { slotAlerts(", context_value=context)
+        [result] = [r async for r in stream]
+    assert result.data is None and result.errors
+    assert result.errors[0].extensions == {"code": "GRAPHQL_PARSE_FAILED"}
 
 
 async def test_a_subscription_over_the_cost_or_depth_limit_is_refused_before_it_starts() -> None:

@@ -61,12 +61,36 @@ BAD_OPTIONS = [
         "poll_interval_s must be a number of seconds between 60 and 300 "
         "(the feed's publishers expect 1 to 5 minutes), got 10",
     ),
+    (
+        SourceProtocol.FHIR_R4,
+        "watch_calls_per_minute = 0",
+        "watch_calls_per_minute must be a number of calls per minute greater than 0 and at "
+        "most 600, got 0",
+    ),
+    (
+        SourceProtocol.REST_JSON,
+        'watch_calls_per_minute = "fast"',
+        "watch_calls_per_minute must be a number of calls per minute greater than 0 and at "
+        "most 600, got 'fast'",
+    ),
+    (
+        SourceProtocol.SMART_SCHEDULING_LINKS,
+        "watch_calls_per_minute = 10",
+        "watch_calls_per_minute applies to FHIR_R4 and REST_JSON sources only",
+    ),
 ]
 
 # One good option per protocol, and how the adapter sees it.
 GOOD_OPTIONS = [
     (SourceProtocol.FHIR_R4, "page_size = 200", FhirOptions, "page_size", 200),
     (SourceProtocol.REST_JSON, "page_size = 100", RestJsonOptions, "page_size", 100),
+    (
+        SourceProtocol.REST_JSON,
+        "watch_calls_per_minute = 12",
+        RestJsonOptions,
+        "watch_calls_per_minute",
+        12.0,
+    ),
     (
         SourceProtocol.SMART_SCHEDULING_LINKS,
         "poll_interval_s = 120",

@@ -453,6 +453,20 @@ async def test_busy_and_malformed_slots_are_dropped_and_the_rest_kept(
     assert "book.example" not in logged and "Roy" not in logged
 
 
+async def test_same_time_slots_of_one_schedule_are_distinct_records(
+    hostile: Callable[..., Awaitable[FhirSource]],
+) -> None:
+    # Two free Slots of one Schedule at one time are two seats: the adapter returns both,
+    # by id; the federation serves them as one slot with both seats (tests/sources/search).
+    source = await hostile(answer(bundle(slot("a"), slot("b"), total=2)))
+    result = await source.search_slots(HOSTILE_QUERY)
+    assert [(s.local_id, s.start, s.physician_local_id) for s in result.slots] == [
+        ("a", START + timedelta(hours=9), "P1"),
+        ("b", START + timedelta(hours=9), "P1"),
+    ]
+    assert result.complete and result.total == 2
+
+
 async def test_a_location_whose_region_cannot_be_inferred_is_dropped_with_its_slots(
     hostile: Callable[..., Awaitable[FhirSource]],
 ) -> None:

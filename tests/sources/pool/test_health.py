@@ -109,6 +109,39 @@ async def test_a_source_never_called_is_degraded_until_it_answers(
     assert after.status is SourceStatus.UP and after.last_success_at is not None
 
 
+class Probed(Switch):
+    """A source whose own probe (a FHIR server's capabilities) answered, or not."""
+
+    answered_at: datetime | None = None
+
+    @property
+    def probed_at(self) -> datetime | None:
+        return self.answered_at
+
+
+async def test_a_source_whose_probe_answered_is_up_before_any_call() -> None:
+    async with aiohttp.ClientSession() as session:
+        sources = SourcePool(session, lambda config, context: Probed(config, context))
+        config = SourceConfig(id="s", protocol=SourceProtocol.REST_JSON, url="http://s.test/")
+        await sources.sync([config])
+        source = sources.enabled[0]
+        assert isinstance(source, Probed)
+        try:
+            # Its last probe has not answered: not UP by default.
+            assert (view(sources).status, view(sources).last_success_at) == (
+                SourceStatus.DEGRADED,
+                None,
+            )
+            source.answered_at = NOW
+            assert (view(sources).status, view(sources).last_success_at) == (SourceStatus.UP, NOW)
+            # A call that fails says more than the probe before it.
+            source.failing = True
+            assert await call(sources)
+            assert view(sources).status is SourceStatus.DEGRADED
+        finally:
+            await sources.aclose()
+
+
 def test_the_readme_states_the_breaker_settings() -> None:
     threshold, ttl = SourceBreakers.THRESHOLD, SourceBreakers.TTL_S
     short = " ".join(README.split())

@@ -80,3 +80,21 @@ def test_a_problem_is_news_again_once_its_window_has_passed(
         news.append(book.note(ProblemCode.FHIR_UNSORTED, "unsorted"))
         clock[0] += 301
     assert news == [True, True, False, False, True, True]
+
+
+def test_a_problem_counting_records_keeps_the_largest_count_seen_in_its_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each search that serves same-time slots as one says how many: the same slots seen
+    # by every request must not add up, and a smaller search must not hide a larger one.
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    book = ProblemBook(ttl_s=600)
+    for folded in (2, 5, 5, 1):
+        book.note(ProblemCode.SAME_TIME_SLOTS, "served as one", count=folded, largest=True)
+    [problem] = book.current()
+    assert problem.count == 5
+    clock[0] += 601
+    book.note(ProblemCode.SAME_TIME_SLOTS, "served as one", count=1, largest=True)
+    [problem] = book.current()
+    assert problem.count == 1

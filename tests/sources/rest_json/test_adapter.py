@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -51,7 +52,7 @@ from sources.rest_json.adapter import (
     MAX_PAGES,
     REGION_CODES,
     RestJsonSource,
-    _local_bound,
+    local_bounds,
 )
 from sources.rest_json.options import (
     DEFAULT_CLINIC_PERMIT_SYSTEM,
@@ -59,6 +60,7 @@ from sources.rest_json.options import (
     RestJsonOptions,
 )
 from sources.timeutil import MONTREAL
+from tests.conftest import GatewayFactory
 
 KEY = "cle-de-test"
 # The 14 days from here include 1 November 2026, when Montreal goes from -04:00 to -05:00.
@@ -72,6 +74,7 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
 
 
 WEEK = (local(2026, 10, 27), local(2026, 11, 3))
+WEEK_OF_THE_CLOCK = (local(2026, 11, 16), local(2026, 11, 23))  # tests.conftest.TEST_NOW's
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +167,19 @@ def world_slots(
     return found
 
 
+def world_count_asked(world: World, after: datetime, before: datetime) -> int:
+    """The free slots the demo API counts for the naive bounds the adapter sends: those
+    whose local wall time, in their clinic's zone, is within them."""
+    low, high = local_bounds(after, before)
+    count = 0
+    for clinic in world.clinics_for("rest"):
+        zone = ZoneInfo(clinic.time_zone)
+        for slot in world.slots_for_clinic(clinic.id):
+            wall = slot.start.astimezone(zone).replace(tzinfo=None)
+            count += slot.free and low <= wall <= high
+    return count
+
+
 # -- the real demo API -----------------------------------------------------------------
 
 
@@ -184,7 +200,8 @@ async def test_slots_are_free_sorted_in_window_and_equal_to_the_world(
     expected = world_slots(world, after, before)
     assert len(result.slots) == 40
     assert result.complete is False
-    assert result.total == len(expected)
+    # The upstream's own count, of the naive bounds widened to every zone's wall time.
+    assert result.total == world_count_asked(world, after, before) >= len(expected)
     assert [s.local_id for s in result.slots] == [slot_api_id(s.id) for s in expected[:40]]
     by_id = {slot_api_id(s.id): s for s in expected}
     starts = [s.start for s in result.slots]
@@ -628,6 +645,48 @@ async def test_hostile_answer_raises_the_right_source_error(
         await server.close()
 
 
+async def test_same_time_slots_are_distinct_records_and_one_slot_with_every_seat_in_the_api(
+    session: aiohttp.ClientSession, gateway_for: GatewayFactory
+) -> None:
+    # Two free slots of one clinic, physician and type at one time are two seats: the
+    # adapter returns both, by id; the API cannot tell them apart and serves one slot
+    # with both seats, the first one's booking link, and says so in a warning.
+    same = ("2026-11-17T09:00:00", "2026-11-17T09:15:00")  # the day after the pinned clock
+    server = await serve(upstream(as_json(envelope([slot("7001", *same), slot("7002", *same)]))))
+    try:
+        source = make_source(session, server)
+        result = await source.search_slots(SlotQuery(*WEEK_OF_THE_CLOCK, limit=10))
+        assert [(s.local_id, s.start) for s in result.slots] == [
+            ("7001", local(2026, 11, 17, 9)),
+            ("7002", local(2026, 11, 17, 9)),
+        ]
+        definition = SourceConfig(
+            id="rdvq",
+            name="RDV Québec",
+            protocol=SourceProtocol.REST_JSON,
+            url=str(server.make_url("/api/v1")),
+        )
+        async with gateway_for(definition) as gateway:
+            answer = await gateway.query(
+                "{ slots(filter: {}, first: 10) { totalCount edges { node { capacity"
+                " bookingUrl } } } }"
+            )
+            # Asked after: the source's status and problems as that search left them.
+            after = await gateway.query(
+                "{ sources { id status problems { code severity count } } }"
+            )
+    finally:
+        await server.close()
+    assert "errors" not in answer, answer
+    assert answer["data"]["slots"]["totalCount"] == 1
+    assert [e["node"] for e in answer["data"]["slots"]["edges"]] == [
+        {"capacity": 2, "bookingUrl": "https://rdv.example.org/7001"}
+    ]
+    (view,) = after["data"]["sources"]
+    assert view["status"] == "UP"
+    assert {"code": "SAME_TIME_SLOTS", "severity": "WARNING", "count": 1} in view["problems"]
+
+
 @pytest.mark.parametrize("name", ["garbage JSON", "wrong envelope", "HTTP 500", "slow"])
 async def test_hostile_clinic_listing_raises_the_right_source_error(
     name: str, session: aiohttp.ClientSession
@@ -873,16 +932,26 @@ async def test_slots_of_clinics_the_upstream_cannot_find_are_replaced_by_later_p
 # -- bounds pushed down ------------------------------------------------------------------
 
 
-def test_bounds_are_sent_as_montreal_wall_time_never_narrower() -> None:
-    assert (
-        _local_bound(datetime(2026, 11, 26, 13, tzinfo=UTC), upper=False) == "2026-11-26T08:00:00"
-    )
-    assert _local_bound(datetime(2026, 7, 1, 12, tzinfo=UTC), upper=True) == "2026-07-01T08:00:00"
+def bounds(after: datetime, before: datetime) -> tuple[str, str]:
+    low, high = local_bounds(after, before)
+    return low.isoformat(timespec="seconds"), high.isoformat(timespec="seconds")
+
+
+def test_bounds_are_sent_as_local_wall_time_of_every_zone_never_narrower() -> None:
+    # 13:00 UTC in November: 08:00 in Montreal, 09:00 in the Îles and in Blanc-Sablon.
+    winter = datetime(2026, 11, 26, 13, tzinfo=UTC)
+    assert bounds(winter, winter) == ("2026-11-26T08:00:00", "2026-11-26T09:00:00")
+    # 12:00 UTC in July: 08:00 in Montreal and Blanc-Sablon (AST all year), 09:00 in the Îles.
+    summer = datetime(2026, 7, 1, 12, tzinfo=UTC)
+    assert bounds(summer, summer) == ("2026-07-01T08:00:00", "2026-07-01T09:00:00")
     # 06:30 UTC on 1 November is the second 01:30 in Montreal; read naive it would be the
-    # first (05:30 UTC), so the upper bound moves an hour later.
+    # first (05:30 UTC), so Montreal's upper bound moves an hour later: 02:30, which is
+    # also 06:30 UTC's wall time in the Îles (back on AST since 05:00 UTC) and Blanc-Sablon.
     second = datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
-    assert _local_bound(second, upper=False) == "2026-11-01T01:30:00"
-    assert _local_bound(second, upper=True) == "2026-11-01T02:30:00"
-    assert _local_bound(local(2026, 11, 2, 9, 0) + timedelta(microseconds=5), upper=True) == (
-        "2026-11-02T09:00:01"
+    assert bounds(second, second) == ("2026-11-01T01:30:00", "2026-11-01T02:30:00")
+    # An upper bound within a second rounds up, in the easternmost zone.
+    after = local(2026, 11, 2, 8, 0)
+    assert bounds(after, local(2026, 11, 2, 9, 0) + timedelta(microseconds=5)) == (
+        "2026-11-02T08:00:00",
+        "2026-11-02T10:00:01",
     )

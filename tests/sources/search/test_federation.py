@@ -27,6 +27,7 @@ from sources.records import (
     Identifier,
     PhysicianQuery,
     PhysicianRecord,
+    ProblemSeverity,
     Region,
     SlotQuery,
     SlotRecord,
@@ -537,3 +538,44 @@ async def test_an_upstream_count_that_may_include_what_its_adapter_drops_never_r
     page = await Federation(pool).search_slots(replace(WINDOW, limit=5))
     assert page.count.kind is CountKind.AT_LEAST
     assert len(page.slots) <= (page.count.value or 0) <= 60
+
+
+async def test_same_time_slots_of_one_source_are_one_slot_with_their_seats_added(pool):
+    """Two slots of one source, one clinic and physician (or none), type and time are
+    distinct seats the API cannot tell apart: one slot, seats added, the first one's
+    booking link, and a SAME_TIME_SLOTS warning on that source. The same slot from
+    two sources is still one slot, seats not added."""
+    first = replace(slot("a", "s1", "1", 0), booking_url="https://book.example/s1")
+    second = replace(slot("a", "s2", "1", 0), booking_url="https://book.example/s2", capacity=3)
+    await pool.install(
+        ("a", [clinic("a", "1", "P-1", "X")], [first, second, slot("a", "s3", "1", 15)]),
+        ("b", [clinic("b", "2", "P-1", "X")], [slot("b", "t1", "2", 0)]),
+    )
+    page = await Federation(pool).search_slots(WINDOW)
+    assert [(s.record.local_id, s.record.capacity) for s in page.slots] == [("s1", 4), ("s3", None)]
+    assert page.slots[0].record.booking_url == "https://book.example/s1"
+    assert (page.count.value, page.count.kind) == (2, CountKind.EXACT)
+    views = {v.id: v for v in pool.views()}
+    (same_time,) = [p for p in views["a"].problems if p.code == "SAME_TIME_SLOTS"]
+    assert (same_time.severity, same_time.count) == (ProblemSeverity.WARNING, 1)
+    assert "served as one slot" in same_time.message
+    assert views["a"].status is SourceStatus.UP
+    assert not [p for p in views["b"].problems if p.code == "SAME_TIME_SLOTS"]
+
+    # Page by page: the slot and its seats once, then the next.
+    one = await Federation(pool).search_slots(replace(WINDOW, limit=1))
+    assert [(s.record.local_id, s.record.capacity) for s in one.slots] == [("s1", 4)]
+    end = one.end()
+    assert end is not None
+    rest = await Federation(pool).search_slots(replace(WINDOW, limit=1), end)
+    assert [s.record.local_id for s in rest.slots] == ["s3"]
+
+
+async def test_a_truncated_source_serving_same_time_slots_as_one_never_claims_its_count(pool):
+    """Its count is of slots, not of what the gateway serves once they are added up."""
+    pairs = [slot("a", f"s{i}", "1", (i // 2) * 15) for i in range(60)]
+    await pool.install(("a", [clinic("a", "1", "P-1", "X")], pairs))
+    page = await Federation(pool).search_slots(replace(WINDOW, limit=5))
+    assert [s.record.capacity for s in page.slots] == [2] * 5
+    assert page.count.kind is CountKind.AT_LEAST
+    assert 5 <= (page.count.value or 0) <= 30

@@ -60,6 +60,29 @@ class World:
     index: SlotIndex
     dropped: int
     base: int
+    # How many slots each identity serves as one, where more than one.
+    folds: dict[tuple[str, str | None, int, int, AppointmentType], int]
+
+    @property
+    def folded(self) -> int:
+        return sum(self.folds.values()) - len(self.folds)
+
+    def change(self, added: list[SlotChange], removed: list[SlotChange]) -> None:
+        """What ``with_slot_changes`` must do: take ``removed`` out, then put ``added``
+        in, those sharing an identity served as one, each identity replacing its slot."""
+        for change in removed:
+            self.slots.pop(identity(change), None)
+            self.folds.pop(identity(change), None)
+        batch: dict[tuple[str, str | None, int, int, AppointmentType], list[SlotChange]] = {}
+        for change in added:
+            if change.clinic_local_id in self.clinics:
+                normalized = replace(change, physician_local_id=change.physician_local_id or None)
+                batch.setdefault(identity(normalized), []).append(normalized)
+        for key, group in batch.items():
+            self.slots[key] = served_as_one(group)
+            self.folds.pop(key, None)
+            if len(group) > 1:
+                self.folds[key] = len(group)
 
 
 def random_world(
@@ -121,6 +144,7 @@ def random_world(
     for physician in physicians.values():
         builder.add_physician(physician)
     slots: dict[tuple[str, str | None, int, int, AppointmentType], SlotChange] = {}
+    folds: dict[tuple[str, str | None, int, int, AppointmentType], int] = {}
     dropped = 0
     starts = [base + 900 * rng.randint(0, 40) for _ in range(12)]  # few distinct: many ties
     for _ in range(n_slots):
@@ -150,10 +174,19 @@ def random_world(
             change.capacity,
         )
         if change.clinic_local_id in clinics:
-            slots[identity(change)] = change  # the last identical slot wins
+            # Identical slots are served as one: the first, with the seats of all.
+            key = identity(change)
+            first = slots.get(key)
+            slots[key] = change if first is None else served_as_one([first, change])
+            if first is not None:
+                folds[key] = folds.get(key, 1) + 1
         else:
             dropped += 1
-    return World(clinics, physicians, slots, builder.build(), dropped, base)
+    return World(clinics, physicians, slots, builder.build(), dropped, base, folds)
+
+
+def served_as_one(group: list[SlotChange]) -> SlotChange:
+    return replace(group[0], capacity=sum(c.capacity for c in group))
 
 
 def uniform_details(change: SlotChange) -> SlotChange:
@@ -314,6 +347,7 @@ def assert_same(index: SlotIndex, world: World, query: SlotQuery) -> None:
 @pytest.mark.parametrize("seed", range(40))
 def test_random_queries_match_the_brute_force_reference(seed: int) -> None:
     world = random_world(seed)
+    assert world.index.folded_slots == world.folded
     rng = random.Random(1000 + seed)
     for _ in range(60):
         assert_same(world.index, world, random_query(rng, world))
@@ -440,6 +474,85 @@ def test_invalid_slots_are_counted_not_indexed() -> None:
     assert slot.physician_local_id is None and slot.capacity == 2
 
 
+def test_slots_sharing_an_identity_are_served_as_one_with_their_seats_added() -> None:
+    # Two Schedules of one place (a doctor each, without a role; or one per service):
+    # their slots at one time are one slot to the API, with every seat of both.
+    builder = SlotIndexBuilder(SOURCE)
+    builder.add_clinic(clinic("c"))
+    kind = AppointmentType.ROUTINE
+    builder.add_slot("c", None, T0, T0 + 900, kind, "https://book.example/a", "514-555-0100")
+    builder.add_slot("c", None, T0, T0 + 900, kind, "https://book.example/b", None)
+    builder.add_slot("c", "dr-1", T0, T0 + 900, kind, capacity=3)
+    builder.add_slot("c", "dr-1", T0, T0 + 900, kind, capacity=2)
+    builder.add_slot("c", "dr-1", T0, T0 + 600, kind)  # ends sooner: another slot
+    builder.add_slot("c", "dr-1", T0, T0 + 900, AppointmentType.URGENT)  # another type
+    index = builder.build()
+
+    assert (index.slot_count, index.folded_slots, index.invalid_slots) == (4, 2, 0)
+    found = {
+        (s.physician_local_id, s.end, s.appointment_type): s
+        for s in index.search_slots(window()).slots
+    }
+    walk_in = found[(None, at(T0 + 900), kind)]
+    assert walk_in.capacity == 2
+    assert (walk_in.booking_url, walk_in.booking_phone) == (
+        "https://book.example/a",
+        "514-555-0100",
+    )
+    assert found[("dr-1", at(T0 + 900), kind)].capacity == 5
+    assert found[("dr-1", at(T0 + 600), kind)].capacity is None
+    assert found[("dr-1", at(T0 + 900), AppointmentType.URGENT)].capacity is None
+    assert sorted((r.physician_local_id or "", n) for r, n in index.folds(10)) == [
+        ("", 2),
+        ("dr-1", 2),
+    ]
+    assert len(index.folds(1)) == 1
+
+
+def test_changes_to_one_of_slots_served_as_one_keep_the_others_seats() -> None:
+    builder = SlotIndexBuilder(SOURCE)
+    builder.add_clinic(clinic("c"))
+    builder.add_clinic(clinic("empty"))
+    kind = AppointmentType.ROUTINE
+    first = SlotChange("c", None, T0, T0 + 900, kind, "https://book.example/a", capacity=3)
+    second = SlotChange("c", None, T0, T0 + 900, kind, "https://book.example/b", capacity=2)
+    other = SlotChange("c", None, T0 + 900, T0 + 1800, kind)
+    for change in (first, second, other):
+        add(builder, change)
+    index = builder.build()
+    assert index.folded_slots == 1
+
+    # The first is booked: the other is served alone, with its own seats and link.
+    left = index.with_slot_changes(added=[second], removed=[first])
+    (slot, _) = left.search_slots(window()).slots
+    assert (slot.capacity, slot.booking_url, left.folded_slots) == (2, "https://book.example/b", 0)
+    # Both again, in one change: one slot, seats added.
+    both = left.with_slot_changes(added=[first, second], removed=[second])
+    (slot, _) = both.search_slots(window()).slots
+    assert (slot.capacity, slot.booking_url, both.folded_slots) == (5, "https://book.example/a", 1)
+    # A clinic without slots so far gets two at once.
+    moved = [replace(first, clinic_local_id="empty"), replace(second, clinic_local_id="empty")]
+    there = both.with_slot_changes(added=moved, removed=[])
+    assert there.folded_slots == 2 and there.slot_count == 3
+    (slot,) = there.search_slots(window(clinic_local_ids=("empty",))).slots
+    assert slot.capacity == 5
+    # Removing the identity removes every seat of it.
+    assert there.with_slot_changes(added=[], removed=[first]).folded_slots == 1
+
+
+def add(builder: SlotIndexBuilder, change: SlotChange) -> None:
+    builder.add_slot(
+        change.clinic_local_id,
+        change.physician_local_id,
+        change.start,
+        change.end,
+        change.appointment_type,
+        change.booking_url,
+        change.booking_phone,
+        change.capacity,
+    )
+
+
 def test_builder_builds_once() -> None:
     builder = SlotIndexBuilder(SOURCE)
     builder.build()
@@ -471,18 +584,15 @@ def test_slot_changes_match_a_rebuilt_reference_and_leave_the_old_index(seed: in
         for _ in range(15)
     ]
     added += [replace(c, booking_url="https://book.example/updated") for c in existing[:3]]
-    added.append(replace(added[0]))  # the same slot twice: kept once
+    added.append(replace(added[0]))  # the same slot twice: one slot, seats added
     added.append(replace(added[0], clinic_local_id="unknown-clinic"))  # dropped, counted
     new_index = old_index.with_slot_changes(added=added, removed=removed)
 
-    for change in removed:
-        world.slots.pop(identity(change), None)
-    for change in added:
-        if change.clinic_local_id in world.clinics:
-            world.slots[identity(change)] = change
+    world.change(added, removed)
     world.index = new_index
     assert new_index.slot_count == len(world.slots)
     assert new_index.dropped_slots == old_index.dropped_slots + 1
+    assert new_index.folded_slots == world.folded >= 1
     for _ in range(60):
         assert_same(new_index, world, random_query(rng, world))
     # The physician filter finds slots of a physician only the changes brought.
@@ -527,12 +637,9 @@ def test_successive_slot_changes_keep_matching_the_reference(seed: int, uniform:
         added += [replace(c, capacity=2) for c in rng.sample(existing, min(len(existing), 3))]
         added += removed[:2]
         world.index = world.index.with_slot_changes(added=added, removed=removed)
-        for change in removed:
-            world.slots.pop(identity(change), None)
-        for change in added:
-            normalized = replace(change, physician_local_id=change.physician_local_id or None)
-            world.slots[identity(normalized)] = normalized
+        world.change(added, removed)
         assert world.index.slot_count == len(world.slots)
+        assert world.index.folded_slots == world.folded
         for _ in range(25):
             assert_same(world.index, world, random_query(rng, world))
         assert_same(world.index, world, window(limit=10_000, t0=world.base))

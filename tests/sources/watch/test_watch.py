@@ -329,3 +329,15 @@ async def test_no_log_line_holds_a_subscriber_s_coordinates(
     assert "429" in text and "holds over" in text  # the lines the watch writes were written
     for needle in ("45.508", "-73.587", "73.587", "45,508"):
         assert needle not in text
+
+
+async def test_closing_the_watch_ends_every_subscription() -> None:
+    async with a_pool() as pool:
+        await install(pool, Spec("feed", [clinic("feed", "c1", PLATEAU)], [], kind=Copy))
+        watch = SlotWatch(pool, Clock(), sync_s=0.02)
+        listener = Listener(watch, near(PLATEAU))
+        await read_once(watch, "feed")
+        await watch.aclose()
+        await asyncio.wait_for(listener.task, 1)  # the stream ended: the client gets complete
+        assert listener.alerts == [] and watch.groups == {}
+        await watch.aclose()  # twice is harmless
