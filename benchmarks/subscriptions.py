@@ -2,7 +2,7 @@
 
     python benchmarks/subscriptions.py            # 10,000 subscriptions, about 4 minutes
     python benchmarks/subscriptions.py --quick    # 1,000 subscriptions in 20 groups
-    python benchmarks/subscriptions.py --profile changes.txt   # py-spy (PyPI) meanwhile
+    python benchmarks/subscriptions.py --profile prof/   # py-spy (PyPI): idle, changes
 
 Run by hand, not by CI. What it starts, on free loopback ports:
 
@@ -173,12 +173,12 @@ async def client_main(spec: dict[str, Any]) -> None:
     print(json.dumps({"ready": count}), flush=True)
 
     async def progress() -> None:
-        shown = -1
+        shown: tuple[int, int] | None = None
         while True:
-            heard = sum(len(a) for a in arrivals)
-            if heard != shown:
-                print(json.dumps({"heard": heard}), flush=True)
-                shown = heard
+            now = (sum(len(a) for a in arrivals), sum(c is not None for c in closes))
+            if now != shown:
+                print(json.dumps({"heard": now[0], "closed": now[1]}), flush=True)
+                shown = now
             await asyncio.sleep(0.1)
 
     reporter = asyncio.create_task(progress())
@@ -200,6 +200,7 @@ class ClientProcess:
     process: asyncio.subprocess.Process
     ready: bool = False
     heard: int = 0
+    closed: int = 0  # sockets the gateway closed
     report: dict[str, Any] | None = None
     _reader: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -213,7 +214,7 @@ class ClientProcess:
             if "ready" in data:
                 self.ready = True
             elif "heard" in data:
-                self.heard = data["heard"]
+                self.heard, self.closed = data["heard"], data["closed"]
             elif "arrivals" in data:
                 self.report = data
             else:
@@ -339,6 +340,26 @@ async def gateway(
 # -- the run ----------------------------------------------------------------------------
 
 
+def profile(pid: int, directory: Path | None, phase: str) -> subprocess.Popen[bytes] | None:
+    """py-spy (PyPI) recording the gateway's stacks into ``directory/phase.txt``."""
+    if directory is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    output = directory / f"{phase}.txt"
+    say(f"  profiling ({phase}) into {output}: py-spy's collapsed stacks")
+    return subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
+         "--output", str(output), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        await asyncio.to_thread(profiler.wait, 60)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -376,7 +397,7 @@ async def run(args: argparse.Namespace) -> None:
                         "points": grid, **window}  # fmt: skip
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable, __file__, "--client-spec", json.dumps(spec),
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 26,
                 )  # fmt: skip
                 client = ClientProcess(proc)
                 client.start_reading()
@@ -391,25 +412,19 @@ async def run(args: argparse.Namespace) -> None:
             say(f"  RSS {rss_after / 1024:.0f} MiB: {per_sub / 1024:.1f} KiB a subscription")
 
             say(f"  idle for {args.idle_seconds:g} s")
+            profiler = profile(pid, args.profile, "idle")
             cpu0, t0 = proc_cpu_s(pid), time.monotonic()
             await asyncio.sleep(args.idle_seconds)
             idle_cpu = (proc_cpu_s(pid) - cpu0) / (time.monotonic() - t0) * 60
+            await stop_profile(profiler)
 
-            profiler = None
-            if args.profile:
-                # py-spy (PyPI) over the gateway while the changes fan out.
-                profiler = subprocess.Popen(  # noqa: ASYNC220
-                    ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-                     "--output", str(args.profile), "--nonblocking"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-                await asyncio.sleep(1)
+            profiler = profile(pid, args.profile, "changes")
             changes: list[tuple[float, int]] = []  # (delta fetched at, messages before)
             for k in range(args.changes):
                 before = sum(c.heard for c in clients)
                 seen = len(fetched)
                 publisher.add(3)
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + args.change_timeout
                 while len(fetched) == seen and time.monotonic() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
                 if len(fetched) == seen:
@@ -419,16 +434,16 @@ async def run(args: argparse.Namespace) -> None:
                     if time.monotonic() > deadline:
                         raise SystemExit(
                             f"change {k}: {sum(c.heard for c in clients) - before} of "
-                            f"{args.subscriptions} subscribers heard it within 60 s"
+                            f"{args.subscriptions} subscribers heard it within "
+                            f"{args.change_timeout:g} s "
+                            f"({sum(c.closed for c in clients)} sockets closed meanwhile)"
                         )
                     await asyncio.sleep(0.05)
-                say(f"  change {k + 1}: every subscriber heard it")
+                took = time.monotonic() - fetched[seen]
+                say(f"  change {k + 1}: every subscriber heard it, {took:.1f} s after the reload")
                 await asyncio.sleep(1.5)
             cpu_busy = proc_cpu_s(pid) - cpu0
-            if profiler is not None:
-                profiler.send_signal(signal.SIGINT)
-                await asyncio.to_thread(profiler.wait, 60)
-                say(f"  profile of the changes: {args.profile} (py-spy, collapsed stacks)")
+            await stop_profile(profiler)
 
             say("  stopping the gateway (SIGTERM)")
             process.send_signal(signal.SIGTERM)
@@ -484,9 +499,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="client processes (2)")
     parser.add_argument("--changes", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=None)
+    parser.add_argument(
+        "--change-timeout", type=float, default=180.0, help="for every subscriber to hear one"
+    )
     parser.add_argument("--scale", type=float, default=0.05, help="the demo world's (0.05)")
     parser.add_argument(
-        "--profile", type=Path, help="py-spy's collapsed stacks of the gateway during the changes"
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy's collapsed stacks of the gateway while idle and during the changes",
     )
     parser.add_argument("--client-spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
