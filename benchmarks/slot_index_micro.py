@@ -330,7 +330,9 @@ def measure_queries(index: SlotIndex, province: Province, runs: int, check: int)
             expected = brute_total(province, query)
             got = index.search_slots(query)
             assert got.total == expected, (name, got.total, expected)
-            assert len(got.slots) == min(query.limit, expected)
+            # At least the page asked (the Source contract), more when slots starting
+            # together are kept whole, never more than match.
+            assert min(query.limit, expected) <= len(got.slots) <= expected
             assert [s.start for s in got.slots] == sorted(s.start for s in got.slots)
         assert isinstance(result, SlotResult)
         lines.append(row(name, times, f"total={result.total} (checked)"))
