@@ -17,7 +17,7 @@ bulk feeds are read again as soon as the pool says one has loaded its copy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -38,6 +38,11 @@ __all__ = ["MAX_SLOTS", "SlotWatch"]
 MAX_SLOTS = 10_000
 # How often a subscriber waiting for an alert checks whether its window has passed.
 ENDED_CHECK_S = 30.0
+# Shutdown waits at most this long for the groups' tasks: one stuck in a read must not
+# hold the app (or a test) open.
+CLOSE_WAIT_S = 5.0
+
+logger = logging.getLogger("passerelle.watch")
 
 
 def _now() -> datetime:
@@ -106,9 +111,14 @@ class SlotWatch:
         tasks = [g.task for g in groups if g.task is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=CLOSE_WAIT_S)
+            if stuck:
+                logger.warning(
+                    "%d watch groups did not stop within %.0f s of being cancelled; left behind",
+                    len(stuck),
+                    CLOSE_WAIT_S,
+                )
 
 
 def _nothing() -> None:
