@@ -123,7 +123,7 @@ class SourceConfig:
         return self.options
 
 
-def _nobody() -> None:
+def _nobody(clinics: frozenset[str] | None = None) -> None:
     """Nobody listens for this source's loads."""
 
 
@@ -131,11 +131,13 @@ def _nobody() -> None:
 class SourceContext:
     """What the gateway hands every adapter. ``copy_loaded``: for a source serving its
     own copy (a bulk feed), to call after each load of it, so that what watches the
-    source (``sources.watch``) reads its copy again at once."""
+    source (``sources.watch``) reads its copy again at once; with the local ids of the
+    clinics whose record or slots may have changed (``SlotIndex.clinics_changed_since``),
+    or None when any may have: a watcher then reads only those clinics again."""
 
     session: aiohttp.ClientSession
     logger: logging.Logger
-    copy_loaded: Callable[[], None] = _nobody
+    copy_loaded: Callable[[frozenset[str] | None], None] = _nobody
 
 
 class Source(ABC):

@@ -115,7 +115,7 @@ class SourcePool:
         self._bulkheads: dict[str, Bulkhead] = {}
         self.breakers = SourceBreakers()
         self._retiring: set[asyncio.Task[None]] = set()
-        self._load_listeners: list[Callable[[str], None]] = []
+        self._load_listeners: list[Callable[[str, frozenset[str] | None], None]] = []
 
     async def sync(self, configs: Sequence[SourceConfig]) -> None:
         old = self._adapters
@@ -180,16 +180,19 @@ class SourcePool:
                 return None
         return adapter
 
-    def on_copy_loaded(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        """Call ``listener(source_id)`` each time a source serving its own copy has
-        loaded it (whichever adapter serves that id then); returns what unregisters it."""
+    def on_copy_loaded(
+        self, listener: Callable[[str, frozenset[str] | None], None]
+    ) -> Callable[[], None]:
+        """Call ``listener(source_id, clinics)`` each time a source serving its own copy
+        has loaded it (whichever adapter serves that id then), ``clinics`` the local ids
+        of the clinics that may have changed (None: any); returns what unregisters it."""
         self._load_listeners.append(listener)
         return lambda: self._load_listeners.remove(listener)
 
-    def _copy_loaded(self, source_id: str) -> None:
+    def _copy_loaded(self, source_id: str, clinics: frozenset[str] | None = None) -> None:
         for listener in list(self._load_listeners):
             try:
-                listener(source_id)
+                listener(source_id, clinics)
             except Exception:
                 logger.exception("a listener of source %s's loads failed", source_id)
 

@@ -287,8 +287,18 @@ class Federation:
 
     # -- slots ---------------------------------------------------------------------
 
-    async def search_slots(self, query: SlotQuery, after: SlotPosition | None = None) -> SlotPage:
-        """One page of ``query.limit`` slots after ``after``, ordered by (start, distance, key)."""
+    async def search_slots(
+        self,
+        query: SlotQuery,
+        after: SlotPosition | None = None,
+        *,
+        within: Mapping[str, Sequence[str]] | None = None,
+    ) -> SlotPage:
+        """One page of ``query.limit`` slots after ``after``, ordered by (start, distance, key).
+
+        ``within``: by source id, the only clinics (that source's own ids) to search
+        there, besides the query's criteria; for a watcher reading again only the
+        clinics a load changed."""
         errors: list[SourceError] = []
         clinics: dict[str, tuple[str, ...]] | None = None
         physicians: dict[str, tuple[str, ...]] | None = None
@@ -308,6 +318,11 @@ class Federation:
             )
             for s in self.sources
         }
+        for source_id, ids in (within or {}).items():
+            asked = scoped.get(source_id)
+            if asked is not None:
+                kept = ids if asked.clinic_local_ids is None else _kept(asked.clinic_local_ids, ids)
+                scoped[source_id] = replace(asked, clinic_local_ids=tuple(kept))
         # A source that knows none of the asked clinics or physicians cannot cover the query.
         targets = [s for s in self.sources if _covers(scoped[s.id])]
         page = await self._search_scoped(query, scoped, targets, after)
@@ -588,6 +603,12 @@ def _project(
         clinic_local_ids=clinics,
         physician_local_ids=physicians,
     )
+
+
+def _kept(ids: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    """``ids`` that are also ``allowed``, in their order."""
+    allowed_set = set(allowed)
+    return [i for i in ids if i in allowed_set]
 
 
 def _covers(asked: SlotQuery) -> bool:

@@ -317,11 +317,13 @@ class SmartSchedulingSource(Source):
             or self._files.base != files  # FeedFiles compare by identity
         )
         if changed:
+            before = self._index
             resolved = await asyncio.to_thread(resolve, self.id, files)
+            clinics = await asyncio.to_thread(resolved.index.clinics_changed_since, before)
             self._index, self._targets, self._overlay = resolved.index, resolved.targets, {}
             self._ids_repeat = None
             self._skipped = sum(file.skipped for file in files)
-            self.copy_loaded()  # the watch reads the new copy once this load is over
+            self.copy_loaded(clinics)  # the watch reads what changed once this load is over
         self._files.keep(manifest.outputs, entries)
         self._full_at = now
         self._need_full = False
@@ -362,9 +364,12 @@ class SmartSchedulingSource(Source):
             self._need_full = True
             return False
         base, overlay, targets = self._files.base, self._overlay, self._targets
-        delta = (self._current(), files, base, overlay, targets, self._ids_repeat)
-        self._index, updates, self._ids_repeat = await asyncio.to_thread(apply_delta, *delta)
-        self.copy_loaded()
+        before = self._current()
+        delta = (before, files, base, overlay, targets, self._ids_repeat)
+        index, updates, self._ids_repeat = await asyncio.to_thread(apply_delta, *delta)
+        self._index = index
+        # Clinics a delta did not touch are shared by both indexes: this is quick.
+        self.copy_loaded(index.clinics_changed_since(before))
         self._overlay.update(updates)
         self._as_of = manifest.as_of_for(urls) or datetime.now(UTC)
         self._skipped = (self._skipped or 0) + sum(file.skipped for file in files)

@@ -19,8 +19,10 @@ source count:
 The first read of a source is a baseline: nothing is opened. A failing source
 keeps what it held (its slots are neither gone nor opened again when it comes
 back); its failure is told once, as its recovery. Bulk feeds (sources serving
-their own copy) are read after each load of it; live sources at their pace
-(``sources.watch.pace``), turn by turn with the other groups.
+their own copy) are read after each load of it, only the clinics the load changed
+when the source says which (``copy_loaded``) and the group's coverage has not
+grown since its last read: the slots it holds of other clinics stand; live sources
+at their pace (``sources.watch.pace``), turn by turn with the other groups.
 
 Held slots are bounded: past ``max_slots`` per source, a read stops and the group
 watches its window up to the start of its last slot only (logged once per group
@@ -32,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING
 from sources.errors import SourceBusy, SourceError, SourceUnavailable
 from sources.geo import distance_km
 from sources.records import GeoPoint, SlotQuery
-from sources.search import Federation, FoundSlot, SlotIdentity
+from sources.search import Federation, FoundSlot, MergedClinic, SlotIdentity
 from sources.watch.changes import GoneSlot, GroupChange, SourceFailure
 from sources.watch.keys import HALF_DIAGONAL_KM, day_ceil, day_of, day_start
 
@@ -88,20 +90,33 @@ class Coverage:
             return True
         return location is not None and distance_km(self.centre, location) <= self.radius_km
 
+    def within(self, other: Coverage) -> bool:
+        """Whether this coverage is part of ``other`` (same centre)."""
+        if self.upper > other.upper or self.lower < other.lower:
+            return False
+        if other.radius_km is None:
+            return True
+        return self.radius_km is not None and self.radius_km <= other.radius_km
+
 
 @dataclass(slots=True)
 class _Watched:
-    """One source, as the group watches it."""
+    """One source, as the group watches it: the free slots it held at the last read,
+    with their merged clinic, and by the source's own clinic id."""
 
-    held: dict[SlotIdentity, GeoPoint | None] | None = None  # None: no baseline yet
+    held: dict[SlotIdentity, MergedClinic] | None = None  # None: no baseline yet
+    by_clinic: dict[str, list[SlotIdentity]] = field(default_factory=dict)
     coverage: Coverage | None = None
     failing: SourceFailure | None = None
     loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    # The clinics a copy's loads changed since its last read; None: read it all.
+    pending: frozenset[str] | None = None
     capped: bool = False
 
 
-# A read: the slots found, what it covered, whether it stopped at ``max_slots``.
-_Read = tuple[dict[SlotIdentity, "FoundSlot"], Coverage, bool]
+# A read: the slots found, what it covered, whether it stopped at ``max_slots``, and
+# the clinics it read (None: every one).
+_Read = tuple[dict[SlotIdentity, "FoundSlot"], Coverage, bool, frozenset[str] | None]
 
 
 class Group:
@@ -134,9 +149,12 @@ class Group:
         """The sources this group has read (its baseline), or found failing."""
         return frozenset(sid for sid, w in self._watched.items() if w.held is not None or w.failing)
 
-    def copy_loaded(self, source_id: str) -> None:
+    def copy_loaded(self, source_id: str, clinics: frozenset[str] | None = None) -> None:
+        """A copy was loaded; ``clinics``: the local ids of those it may have changed
+        (None: any)."""
         watched = self._watched.get(source_id)
         if watched is not None:
+            watched.pending = _union(watched.pending, clinics)
             watched.loaded.set()
 
     # -- the task ------------------------------------------------------------------
@@ -197,24 +215,47 @@ class Group:
 
     async def _watch_copy(self, source_id: str) -> None:
         """A source serving its own copy: read at once, then after each load of it."""
-        loaded = self._watched[source_id].loaded
+        watched = self._watched[source_id]
         while (source := self._source(source_id)) is not None:
-            loaded.clear()
+            watched.loaded.clear()
+            scope, watched.pending = watched.pending, frozenset()
             # A copy answers at once: as few pages as the search allows.
-            outcome = await self._read(source, _at_once, self.settings.max_slots)
-            if isinstance(outcome, SourceBusy):
-                await asyncio.sleep(self.settings.busy_retry_s)
-                continue
+            outcome = await self._read(source, _at_once, self.settings.max_slots, scope)
+            if isinstance(outcome, SourceError):
+                watched.pending = _union(watched.pending, scope)  # still to be read
+                if isinstance(outcome, SourceBusy):
+                    await asyncio.sleep(self.settings.busy_retry_s)
+                    continue
             self._settle(source_id, outcome)
-            await loaded.wait()
+            await watched.loaded.wait()
 
     # -- reading -------------------------------------------------------------------
 
     async def _read(
-        self, source: Source, gate: Callable[[Source], Awaitable[None]], page_size: int = PAGE
+        self,
+        source: Source,
+        gate: Callable[[Source], Awaitable[None]],
+        page_size: int = PAGE,
+        scope: frozenset[str] | None = None,
     ) -> _Read | SourceError:
-        """Every slot of the group's window at ``source``, ``page_size`` slots a call."""
+        """Every slot of the group's window at ``source``, ``page_size`` slots a call;
+        only of the clinics in ``scope`` (the source's own ids) when the last read
+        stands for the others (a baseline, the same or a narrower coverage, not capped),
+        else of every clinic."""
         coverage = self._coverage(self.settings.clock())
+        watched = self._watched.get(source.id)
+        if (
+            watched is None
+            or watched.held is None
+            or watched.coverage is None
+            or watched.capped
+            or not coverage.within(watched.coverage)
+        ):
+            scope = None
+        if scope is not None:
+            scope = _merged_with(scope, source.id, watched)
+            if not scope:
+                return {}, coverage, False, scope  # nothing of this source changed
         key = self.key
         query = SlotQuery(
             starts_after=coverage.lower,
@@ -229,23 +270,30 @@ class Group:
             physician_keys=key.physician_keys,
         )
         federation = Federation(self.settings.pool, sources=(source,), gate=gate)
+        within = None if scope is None else {source.id: tuple(sorted(scope))}
         found: dict[SlotIdentity, FoundSlot] = {}
         after = None
         cap = self.settings.max_slots
         while True:
-            page = await federation.search_slots(query, after)
+            page = await federation.search_slots(query, after, within=within)
             if page.errors:
                 return page.errors[0]
             found.update((s.identity, s) for s in page.slots)
             after = page.end()
+            if scope is not None and len(found) > cap:
+                # The changed clinics alone hold too many: read everything, capped.
+                return await self._read(source, gate, page_size, None)
+            if scope is not None and (more := _merged_ids(found.values(), source.id) - scope):
+                # A changed clinic is one with others of this source: read them together.
+                return await self._read(source, gate, page_size, scope | more)
             if len(found) > cap or (after is not None and len(found) == cap):
                 # Enough: the window is watched up to the start of the cap-th slot only.
                 horizon = sorted(found.values(), key=_order)[cap - 1].record.start
                 kept = {i: s for i, s in found.items() if s.record.start < horizon}
                 capped = Coverage(coverage.lower, horizon, coverage.centre, coverage.radius_km)
-                return kept, capped, True
+                return kept, capped, True, None
             if after is None:
-                return found, coverage, False
+                return found, coverage, False, scope
 
     def _coverage(self, now: datetime) -> Coverage:
         """What a read covers now: every member's window, rounded to whole days, and
@@ -273,8 +321,8 @@ class Group:
             watched.failing = SourceFailure.of(outcome)
         else:
             watched.failing = None
-            found, coverage, capped = outcome
-            opened, gone = self._compare(source_id, watched, found, coverage, now)
+            found, coverage, capped, scope = outcome
+            opened, gone = self._compare(source_id, watched, found, coverage, now, scope)
             if capped and not watched.capped:
                 watched.capped = True
                 logger.warning(
@@ -296,11 +344,28 @@ class Group:
         found: dict[SlotIdentity, FoundSlot],
         coverage: Coverage,
         now: datetime,
+        scope: frozenset[str] | None = None,
     ) -> tuple[list[FoundSlot], list[GoneSlot]]:
+        """What changed since the last read; a read of the clinics in ``scope`` only
+        compares those clinics' slots, and keeps the others'."""
         before, covered = watched.held, watched.coverage
-        watched.held = {identity: s.clinic.location for identity, s in found.items()}
-        watched.coverage = coverage
-        if before is None or covered is None:
+        held: dict[SlotIdentity, MergedClinic]
+        if scope is None or before is None:
+            # Every clinic read: what was held is what is compared.
+            held, by_clinic, compared = {}, {}, before
+        else:
+            # Only the clinics in scope were read: theirs are compared, the rest stand.
+            held, by_clinic, compared = before, watched.by_clinic, {}
+            for local_id in scope:
+                for identity in by_clinic.pop(local_id, ()):
+                    clinic = held.pop(identity, None)
+                    if clinic is not None:
+                        compared[identity] = clinic
+        for identity, slot in found.items():
+            held[identity] = slot.clinic
+            by_clinic.setdefault(slot.record.clinic_local_id, []).append(identity)
+        watched.held, watched.by_clinic, watched.coverage = held, by_clinic, coverage
+        if compared is None or covered is None:
             return [], []  # the baseline
         others = [
             w.held for sid, w in self._watched.items() if sid != source_id and w.held is not None
@@ -308,16 +373,16 @@ class Group:
         opened = [
             slot
             for identity, slot in found.items()
-            if identity not in before
+            if identity not in compared
             and covered.covers(identity.start, slot.clinic.location)
             and not any(identity in held for held in others)
         ]
         gone = [
-            GoneSlot(identity.encode(), identity.start, location)
-            for identity, location in before.items()
+            GoneSlot(identity.encode(), identity.start, clinic.location)
+            for identity, clinic in compared.items()
             if identity not in found
             and identity.start > now
-            and coverage.covers(identity.start, location)
+            and coverage.covers(identity.start, clinic.location)
             and not any(identity in held for held in others)
         ]
         return opened, gone
@@ -332,3 +397,40 @@ def _order(slot: FoundSlot) -> tuple[datetime, str]:
 
 async def _at_once(source: Source) -> None:
     """No waiting: a copy is read at once."""
+
+
+def _union(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    """Clinics changed by two loads (None: any)."""
+    return None if a is None or b is None else a | b
+
+
+def _merged_ids(slots: Iterable[FoundSlot], source_id: str) -> frozenset[str]:
+    """The local ids at ``source_id`` of the (merged) clinics of ``slots``."""
+    clinics = {id(s.clinic): s.clinic for s in slots}
+    return frozenset(
+        record.local_id
+        for clinic in clinics.values()
+        for record in clinic.records
+        if record.source_id == source_id
+    )
+
+
+def _merged_with(scope: frozenset[str], source_id: str, watched: _Watched | None) -> frozenset[str]:
+    """``scope`` and the source's other clinics merged with one of them at the last read:
+    slots of one merged clinic are compared together."""
+    if watched is None or watched.held is None:
+        return scope
+    held, clinics = watched.held, []
+    for local_id in scope:
+        for identity in watched.by_clinic.get(local_id, ()):
+            if (clinic := held.get(identity)) is not None:
+                clinics.append(clinic)
+                break
+    more = {
+        record.local_id
+        for clinic in clinics
+        if len(clinic.records) > 1
+        for record in clinic.records
+        if record.source_id == source_id
+    }
+    return scope | more if more else scope

@@ -96,9 +96,9 @@ class SlotWatch:
             pace = self.paces[source.id] = Pace(source.id)
         return pace
 
-    def _copy_loaded(self, source_id: str) -> None:
+    def _copy_loaded(self, source_id: str, clinics: frozenset[str] | None) -> None:
         for group in self.groups.values():
-            group.copy_loaded(source_id)
+            group.copy_loaded(source_id, clinics)
 
     async def aclose(self) -> None:
         """Stop every group and end every subscription (the app is shutting down)."""

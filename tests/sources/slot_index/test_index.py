@@ -882,3 +882,71 @@ def change_of(slot: SlotRecord) -> SlotChange:
         slot.booking_phone,
         slot.capacity or 1,
     )
+
+
+def rebuilt(world: World, clinics: dict[str, ClinicRecord]) -> SlotIndex:
+    """The world's slots, with ``clinics``, indexed anew (a full load)."""
+    builder = SlotIndexBuilder(SOURCE)
+    for clinic in clinics.values():
+        builder.add_clinic(clinic)
+    for physician in world.physicians.values():
+        builder.add_physician(physician)
+    for change in world.slots.values():
+        for _ in range(world.folds.get(identity(change), 1)):  # folded ones: each seat
+            add(builder, replace(change, capacity=1) if identity(change) in world.folds else change)
+    return builder.build()
+
+
+def clinic_answers(index: SlotIndex, world: World, local_id: str) -> tuple[object, ...]:
+    """What searches see of one clinic: its record and its slots, every field."""
+    query = window(limit=10_000, t0=world.base, clinic_local_ids=(local_id,))
+    query = replace(query, starts_after=at(0), starts_before=at(world.base + 10 * 86_400))
+    result = index.search_slots(query)
+    return (tuple(index.search_clinics(ClinicQuery(local_ids=(local_id,)))), result.slots)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_clinics_changed_between_two_indexes_are_all_named(seed: int) -> None:
+    world = random_world(seed, n_clinics=8, n_slots=120)
+    rng = random.Random(seed)
+    old = world.index
+    assert old.clinics_changed_since(None) is None
+    assert old.clinics_changed_since(old) == frozenset()
+    # The same feed loaded again: nothing changed.
+    again = random_world(seed, n_clinics=8, n_slots=120).index
+    assert again is not old and again.clinics_changed_since(old) == frozenset()
+    # An incremental update: exactly the clinics whose answers differ (the test's own
+    # reading: each clinic searched in both indexes).
+    existing = list(world.slots.values())
+    removed = rng.sample(existing, 5)
+    clinic_ids = sorted(world.clinics)
+    added = [
+        SlotChange(
+            rng.choice(clinic_ids),
+            None,
+            s := world.base + 900 * rng.randint(0, 40),
+            s + 900,
+            rng.choice(TYPES),
+        )
+        for _ in range(3)
+    ]
+    new = old.with_slot_changes(added=added, removed=removed)
+    differ = {
+        c for c in clinic_ids if clinic_answers(old, world, c) != clinic_answers(new, world, c)
+    }
+    assert differ and new.clinics_changed_since(old) == differ
+    # A full load with one clinic renamed and those slot changes: both told.
+    world.change(added, removed)
+    renamed = clinic_ids[0]
+    records = dict(world.clinics)
+    records[renamed] = replace(records[renamed], name="Clinique renommée")
+    full = rebuilt(world, records)
+    expected = differ | {renamed}
+    assert {
+        c for c in clinic_ids if clinic_answers(old, world, c) != clinic_answers(full, world, c)
+    } == expected
+    # Never one missed; one more only where seats served as one were indexed anew in
+    # another order (columns that differ for the same slots: a needless look).
+    named = full.clinics_changed_since(old)
+    assert named is not None and expected <= named
+    assert named <= expected | {key[0] for key in world.folds}

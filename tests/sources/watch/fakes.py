@@ -74,11 +74,13 @@ class Shop(Source):
     clinics: list[ClinicRecord]
     slots: list[SlotRecord]
     calls: list[float]
+    asked: list[tuple[str, ...] | None]  # the clinics each search was restricted to
     fail: int | None = None
     delay_s: float = 0.0
 
     async def search_slots(self, query: SlotQuery) -> SlotResult:
         self.calls.append(time.monotonic())
+        self.asked.append(query.clinic_local_ids)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail is not None:
@@ -126,10 +128,12 @@ class Copy(Shop):
             raise SourceNotReady(self.id, "first load of the bulk feed in progress")
         return await super().search_slots(query)
 
-    def republish(self, slots: list[SlotRecord]) -> None:
+    def republish(self, slots: list[SlotRecord], changed: frozenset[str] | None = None) -> None:
+        """New slots, and the load told as a real copy tells it: ``changed`` the clinics
+        whose slots may differ (None: any)."""
         self.slots = slots
         self.loaded = True
-        self.copy_loaded()
+        self.copy_loaded(changed)
 
 
 @dataclass
@@ -152,6 +156,7 @@ async def install(pool: SourcePool, *specs: Spec) -> dict[str, Shop]:
         spec = by_id[config.id]
         source = spec.kind(config, context)
         source.clinics, source.slots, source.calls = spec.clinics, list(spec.slots), []
+        source.asked = []
         built[config.id] = source
         return source
 

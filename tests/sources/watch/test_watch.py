@@ -8,16 +8,18 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from sources.pool import SourcePool
-from sources.records import GeoPoint, SlotQuery
+from sources.records import GeoPoint, Identifier, SlotQuery
 from sources.watch import Alert, SlotWatch, WatchFilter
 from tests.sources.watch.fakes import (
     LIMOILOU,
     NOW,
+    PERMIT,
     PLATEAU,
     Clock,
     Copy,
@@ -276,6 +278,74 @@ async def test_a_slot_free_at_two_sources_is_opened_once_and_gone_when_both_drop
             a.republish([])
             await until(lambda: listener.alerts)
             assert len(listener.alerts[0].gone) == 1
+            await listener.close()
+
+
+async def test_a_load_naming_its_changed_clinics_is_read_again_for_those_only() -> None:
+    clinics = [clinic("feed", "c1", PLATEAU), clinic("feed", "c2", PLATEAU)]
+    s1, s2 = slot("feed", "s1", "c1", 2), slot("feed", "s2", "c2", 3)
+    async with a_pool() as pool:
+        [feed] = (await install(pool, Spec("feed", clinics, [s1, s2], kind=Copy))).values()
+        assert isinstance(feed, Copy)
+        async with watching(pool, Clock()) as watch:
+            listener = Listener(watch, near(PLATEAU))
+            await read_once(watch, "feed")
+            assert feed.asked == [None]  # the baseline: every clinic
+            n1 = slot("feed", "n1", "c1", 4)
+            feed.republish([s1, n1, s2], frozenset({"c1"}))
+            await until(lambda: listener.alerts)
+            assert feed.asked[1:] == [("c1",)]
+            assert starts(listener.alerts[0]) == ["n1"] and listener.alerts[0].gone == ()
+            # c2's slot, held since the baseline, is still held: taken, it is gone.
+            feed.republish([s1, n1], frozenset({"c2"}))
+            await until(lambda: len(listener.alerts) == 2)
+            assert feed.asked[2:] == [("c2",)]
+            assert listener.alerts[1].opened == () and len(listener.alerts[1].gone) == 1
+            assert "permit|c2" in listener.alerts[1].gone[0]  # s2: its clinic and start
+            assert "T15:30:00" in listener.alerts[1].gone[0]
+            # A load that changed nothing is not read at all; one that cannot say is
+            # read whole, and what it changed is told.
+            feed.republish([s1, n1], frozenset())
+            await asyncio.sleep(0.1)
+            assert feed.asked[3:] == [] and len(listener.alerts) == 2
+            feed.republish([n1])
+            await until(lambda: len(listener.alerts) == 3)
+            assert feed.asked[3:] == [None] and len(listener.alerts[2].gone) == 1
+            # A subscriber watching farther widens the group's coverage: the next read
+            # covers every clinic again, and a slot already free there is not opened.
+            wider = Listener(watch, near(PLATEAU, radius_km=50.0))
+            await asyncio.sleep(0.05)
+            feed.republish([n1, s2], frozenset({"c2"}))
+            await until(lambda: len(listener.alerts) == 4)
+            assert feed.asked[4:] == [None]
+            assert starts(listener.alerts[3]) == ["s2"] and starts(wider.alerts[0]) == ["s2"]
+            await wider.close()
+            await listener.close()
+
+
+async def test_clinics_a_source_lists_twice_are_read_again_together() -> None:
+    # Two records of one clinic at one source (the same permit): one merged clinic,
+    # whose slot listed under both is one slot, gone only when neither lists it.
+    same = (Identifier(PERMIT, "one"),)
+    clinics = [
+        replace(clinic("feed", "c1", PLATEAU), identifiers=same),
+        replace(clinic("feed", "c2", PLATEAU), identifiers=same),
+    ]
+    twice = [slot("feed", "x1", "c1", 2), slot("feed", "x2", "c2", 2)]
+    async with a_pool() as pool:
+        [feed] = (await install(pool, Spec("feed", clinics, twice, kind=Copy))).values()
+        assert isinstance(feed, Copy)
+        async with watching(pool, Clock()) as watch:
+            listener = Listener(watch, near(PLATEAU))
+            await read_once(watch, "feed")
+            feed.republish(twice[1:], frozenset({"c1"}))
+            await until(lambda: len(feed.asked) == 2)
+            await asyncio.sleep(0.1)
+            assert listener.alerts == []  # still free under c2
+            assert set(feed.asked[1] or ()) == {"c1", "c2"}
+            feed.republish([], frozenset({"c2"}))
+            await until(lambda: listener.alerts)
+            assert listener.alerts[0].opened == () and len(listener.alerts[0].gone) == 1
             await listener.close()
 
 
