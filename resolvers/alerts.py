@@ -3,7 +3,7 @@ watch's alerts for it, one request context renewed per alert."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Hashable, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 from datetime import datetime
@@ -75,8 +75,13 @@ def _parts(alert: Alert) -> list[Alert]:
     opened = alert.opened
     if len(opened) <= MAX_OPENED:
         return [alert]
-    first = replace(alert, opened=opened[:MAX_OPENED])
+
+    def part(at: int) -> Hashable | None:
+        return None if alert.same_as is None else (alert.same_as, at)
+
+    first = replace(alert, opened=opened[:MAX_OPENED], same_as=part(0))
     rest = range(MAX_OPENED, len(opened), MAX_OPENED)
     return [first] + [
-        Alert(alert.seen_at, opened[i : i + MAX_OPENED], failing=alert.failing) for i in rest
+        Alert(alert.seen_at, opened[i : i + MAX_OPENED], failing=alert.failing, same_as=part(i))
+        for i in rest
     ]

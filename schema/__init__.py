@@ -20,6 +20,7 @@ from schema.introspection import IntrospectionGuard
 from schema.limits import OperationLimits
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
+from schema.shared_events import SharingExecutor
 from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
 from schema.subscription import Subscription
@@ -144,6 +145,7 @@ def make_schema(
         subscription=Subscription,
         types=[Clinic, Physician, Slot],
         extensions=extensions,
+        execution_context_class=SharingExecutor,
         config=StrawberryConfig(
             auto_camel_case=True,
             scalar_map=SCALAR_MAP,

@@ -15,7 +15,7 @@ answers again (``failingSources`` empty).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from contextlib import aclosing
 from datetime import datetime
 
@@ -69,6 +69,9 @@ class SlotAlert:
         description="The booking sources failing as of seenAt; empty when all answer. "
         "An alert is sent when this changes, even without slots."
     )
+    # Equal for alerts that say the same thing: their executions are shared
+    # (schema/shared_events.py); None: not shared.
+    same_as: strawberry.Private[Hashable | None] = None
 
     @classmethod
     def from_alert(cls, alert: Alert) -> SlotAlert:
@@ -77,6 +80,7 @@ class SlotAlert:
             gone_ids=[strawberry.ID(to_global_id("Slot", key)) for key in alert.gone],
             seen_at=alert.seen_at,
             failing_sources=[SourceFailure.from_error(e) for e in alert.failing],
+            same_as=alert.same_as,
         )
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeAlias, TypeVar
 
 from sources.errors import ConfigError
 from sources.settings import (
@@ -123,7 +124,13 @@ class SourceConfig:
         return self.options
 
 
-def _nobody(clinics: frozenset[str] | None = None) -> None:
+# What a load of a source's copy changed: by clinic local id, the starts (UTC epoch
+# seconds) of the slots that differ, or None for any of that clinic's slots; None as a
+# whole when anything may have changed (``SlotIndex.changed_since``).
+CopyChanges: TypeAlias = Mapping[str, frozenset[int] | None]
+
+
+def _nobody(changes: CopyChanges | None = None) -> None:
     """Nobody listens for this source's loads."""
 
 
@@ -131,13 +138,13 @@ def _nobody(clinics: frozenset[str] | None = None) -> None:
 class SourceContext:
     """What the gateway hands every adapter. ``copy_loaded``: for a source serving its
     own copy (a bulk feed), to call after each load of it, so that what watches the
-    source (``sources.watch``) reads its copy again at once; with the local ids of the
-    clinics whose record or slots may have changed (``SlotIndex.clinics_changed_since``),
-    or None when any may have: a watcher then reads only those clinics again."""
+    source (``sources.watch``) reads its copy again at once; with what changed
+    (``CopyChanges``), or None when it cannot say: a watcher then reads only that
+    again."""
 
     session: aiohttp.ClientSession
     logger: logging.Logger
-    copy_loaded: Callable[[frozenset[str] | None], None] = _nobody
+    copy_loaded: Callable[[CopyChanges | None], None] = _nobody
 
 
 class Source(ABC):

@@ -27,7 +27,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.adapters import adapter_for
-from sources.base import SourceConfig, SourceContext
+from sources.base import CopyChanges, SourceConfig, SourceContext
 from sources.errors import (
     ConfigError,
     SourceBadResponse,
@@ -115,7 +115,7 @@ class SourcePool:
         self._bulkheads: dict[str, Bulkhead] = {}
         self.breakers = SourceBreakers()
         self._retiring: set[asyncio.Task[None]] = set()
-        self._load_listeners: list[Callable[[str, frozenset[str] | None], None]] = []
+        self._load_listeners: list[Callable[[str, CopyChanges | None], None]] = []
 
     async def sync(self, configs: Sequence[SourceConfig]) -> None:
         old = self._adapters
@@ -181,18 +181,19 @@ class SourcePool:
         return adapter
 
     def on_copy_loaded(
-        self, listener: Callable[[str, frozenset[str] | None], None]
+        self, listener: Callable[[str, CopyChanges | None], None]
     ) -> Callable[[], None]:
-        """Call ``listener(source_id, clinics)`` each time a source serving its own copy
-        has loaded it (whichever adapter serves that id then), ``clinics`` the local ids
-        of the clinics that may have changed (None: any); returns what unregisters it."""
+        """Call ``listener(source_id, changes)`` each time a source serving its own copy
+        has loaded it (whichever adapter serves that id then), with what changed
+        (``sources.base.CopyChanges``; None: anything may have); returns what
+        unregisters it."""
         self._load_listeners.append(listener)
         return lambda: self._load_listeners.remove(listener)
 
-    def _copy_loaded(self, source_id: str, clinics: frozenset[str] | None = None) -> None:
+    def _copy_loaded(self, source_id: str, changes: CopyChanges | None = None) -> None:
         for listener in list(self._load_listeners):
             try:
-                listener(source_id, clinics)
+                listener(source_id, changes)
             except Exception:
                 logger.exception("a listener of source %s's loads failed", source_id)
 

@@ -14,7 +14,7 @@ identifier keeps a source-scoped key ``s:SOURCE|LOCAL_ID``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -91,6 +91,14 @@ class _Merged(Generic[R]):
 
 @dataclass(frozen=True, slots=True)
 class MergedClinic(_Merged[ClinicRecord]):
+    # Worked out once: every slot of the clinic asks for it (distances, radius, watch).
+    _location: GeoPoint | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        points = [r.location for r in self.records if r.location is not None]
+        location = next((p for p in points if not p.approximate), points[0] if points else None)
+        object.__setattr__(self, "_location", location)
+
     @property
     def name(self) -> str:
         return self.primary.name
@@ -106,8 +114,7 @@ class MergedClinic(_Merged[ClinicRecord]):
     @property
     def location(self) -> GeoPoint | None:
         """The first source's position, an upstream's own before one placed at its city."""
-        points = [r.location for r in self.records if r.location is not None]
-        return next((p for p in points if not p.approximate), points[0] if points else None)
+        return self._location
 
     @property
     def phone(self) -> str | None:

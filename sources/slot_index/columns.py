@@ -48,6 +48,8 @@ PartitionKey = tuple[str | None, AppointmentType]
 # (physician, start, end, type): what tells two slots of one clinic apart.
 Identity = tuple[str | None, int, int, AppointmentType]
 Languages = Callable[[str | None], tuple[str, ...]]
+# A slot as a search tells it: start, duration, physician, type, URL, phone, capacity.
+SlotFact = tuple[int, int, str | None, AppointmentType, str | None, str | None, int]
 # Identities served as one for several slots, and how many: rare, so kept apart.
 Folds = Mapping[Identity, int]
 NO_FOLDS: Folds = MappingProxyType({})
@@ -208,6 +210,29 @@ class ClinicSlots:
             booking_phone=self.strings[phones[part] if type(phones) is tuple else phones[pos]],
             capacity=capacity if capacity != 1 else None,
         )
+
+    def facts(self) -> frozenset[SlotFact]:
+        """Every slot as what a search tells of it: (start, duration, physician, type,
+        booking URL, phone, capacity); equal sets mean the same slots, however built."""
+        urls, phones, capacities = self.url_ids, self.phone_ids, self.capacities
+        by_part = type(urls) is tuple, type(phones) is tuple, type(capacities) is tuple
+        strings, physicians, kinds = self.strings, self.part_physicians, self.part_types
+        facts: set[SlotFact] = set()
+        for pos, (start, duration, part) in enumerate(
+            zip(self.starts, self.durations, self.part_of, strict=True)
+        ):
+            facts.add(
+                (
+                    start,
+                    duration,
+                    physicians[part],
+                    kinds[part],
+                    strings[urls[part] if by_part[0] else urls[pos]],
+                    strings[phones[part] if by_part[1] else phones[pos]],
+                    capacities[part] if by_part[2] else capacities[pos],
+                )
+            )
+        return frozenset(facts)
 
     def folded_records(self, source_id: str, clinic_local_id: str) -> list[tuple[SlotRecord, int]]:
         """The slots served for several (``folds``), each with how many it holds."""

@@ -47,6 +47,7 @@ from sources.slot_index.columns import (
     SlotChange,
     slot_local_id,
 )
+from sources.slot_index.diff import changed_since
 from sources.slot_index.query import SlotSearch
 from sources.slot_index.records import Directory
 from sources.slot_index.splice import with_changes
@@ -333,53 +334,11 @@ class SlotIndex:
         """Physicians by local id, by identifier, or listing one of the clinics (any match)."""
         return self._directory.get_physicians(query)
 
-    # -- what changed ------------------------------------------------------------------
+    # -- changes ------------------------------------------------------------------------
 
-    def clinics_changed_since(self, old: SlotIndex | None) -> frozenset[str] | None:
-        """Local ids of the clinics whose record or slots (as searches see them) may
-        differ between ``old`` and this index; None when any may (no ``old``, or
-        another source's).
-
-        Never misses a change: a clinic left out has the same record, the same
-        physicians' records and the same slot columns. It may name a clinic that
-        did not change (columns built in another order), which costs a reader a
-        needless look, never a wrong answer. Clinics an incremental update did not
-        touch are shared by both indexes and skipped at once.
-        """
-        if old is None or old.source_id != self.source_id:
-            return None
-        if old is self:
-            return frozenset()
-        new_dir, old_dir = self._directory, old._directory
-        same_directory = new_dir is old_dir
-        changed: set[str] = set()
-        if not same_directory:
-            changed.update(old_dir.numbers.keys() - new_dir.numbers.keys())
-            moved = {
-                pid
-                for pid in old_dir.physicians.keys() | new_dir.physicians.keys()
-                if old_dir.physicians.get(pid) != new_dir.physicians.get(pid)
-            }
-            for pid in moved:  # a physician's languages decide which slots a filter keeps
-                for at, directory in ((self, new_dir), (old, old_dir)):
-                    changed.update(
-                        directory.clinics[n].local_id for n in at._physician_clinics.get(pid, ())
-                    )
-        for number, clinic in enumerate(new_dir.clinics):
-            slots = self._slots[number]
-            if same_directory:
-                before = old._slots[number]
-            else:
-                old_number = old_dir.numbers.get(clinic.local_id)
-                if old_number is None or old_dir.clinics[old_number] != clinic:
-                    changed.add(clinic.local_id)
-                    continue
-                before = old._slots[old_number]
-            if slots is not before and not _same_slots(slots, before):
-                changed.add(clinic.local_id)
-        return frozenset(changed)
-
-    # -- incremental updates ----------------------------------------------------------
+    def changed_since(self, old: SlotIndex | None) -> dict[str, frozenset[int] | None] | None:
+        """What may differ since ``old`` (``sources.slot_index.diff``)."""
+        return changed_since(self, old)
 
     def with_slot_changes(
         self, added: Iterable[SlotChange], removed: Iterable[SlotChange]
@@ -439,21 +398,3 @@ class SlotIndex:
             else:
                 held.pop(physician, None)
         return held
-
-
-def _same_slots(a: ClinicSlots | None, b: ClinicSlots | None) -> bool:
-    """Whether two clinics' slot columns hold the same slots, as searches read them."""
-    if a is None or b is None:
-        return a is b or not (a or b)
-    return (
-        a.starts == b.starts
-        and a.durations == b.durations
-        and a.part_of == b.part_of
-        and a.part_physicians == b.part_physicians
-        and a.part_types == b.part_types
-        and a.strings == b.strings
-        and a.url_ids == b.url_ids
-        and a.phone_ids == b.phone_ids
-        and a.capacities == b.capacities
-        and a.folds == b.folds
-    )

@@ -317,13 +317,12 @@ class SmartSchedulingSource(Source):
             or self._files.base != files  # FeedFiles compare by identity
         )
         if changed:
-            before = self._index
             resolved = await asyncio.to_thread(resolve, self.id, files)
-            clinics = await asyncio.to_thread(resolved.index.clinics_changed_since, before)
+            changes = await asyncio.to_thread(resolved.index.changed_since, self._index)
             self._index, self._targets, self._overlay = resolved.index, resolved.targets, {}
             self._ids_repeat = None
             self._skipped = sum(file.skipped for file in files)
-            self.copy_loaded(clinics)  # the watch reads what changed once this load is over
+            self.copy_loaded(changes)  # the watch reads what changed once this load is over
         self._files.keep(manifest.outputs, entries)
         self._full_at = now
         self._need_full = False
@@ -364,12 +363,9 @@ class SmartSchedulingSource(Source):
             self._need_full = True
             return False
         base, overlay, targets = self._files.base, self._overlay, self._targets
-        before = self._current()
-        delta = (before, files, base, overlay, targets, self._ids_repeat)
-        index, updates, self._ids_repeat = await asyncio.to_thread(apply_delta, *delta)
-        self._index = index
-        # Clinics a delta did not touch are shared by both indexes: this is quick.
-        self.copy_loaded(index.clinics_changed_since(before))
+        delta = (before := self._current(), files, base, overlay, targets, self._ids_repeat)
+        self._index, updates, self._ids_repeat = await asyncio.to_thread(apply_delta, *delta)
+        self.copy_loaded(self._current().changed_since(before))  # untouched clinics: quick
         self._overlay.update(updates)
         self._as_of = manifest.as_of_for(urls) or datetime.now(UTC)
         self._skipped = (self._skipped or 0) + sum(file.skipped for file in files)

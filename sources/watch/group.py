@@ -34,23 +34,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sources.errors import SourceBusy, SourceError, SourceUnavailable
-from sources.geo import distance_km
-from sources.records import GeoPoint, SlotQuery
+from sources.records import SlotQuery
 from sources.search import Federation, FoundSlot, MergedClinic, SlotIdentity
 from sources.watch.changes import GoneSlot, GroupChange, SourceFailure
 from sources.watch.keys import HALF_DIAGONAL_KM, day_ceil, day_of, day_start
+from sources.watch.member import Matched, Member, matched
+from sources.watch.scope import Coverage, Scope, merged_ids, merged_with, union_changes
 
 if TYPE_CHECKING:
-    from sources.base import Source
+    from sources.base import CopyChanges, Source
     from sources.pool import SourcePool
     from sources.watch.keys import WatchKey
-    from sources.watch.member import Member
     from sources.watch.pace import Pace
 
 __all__ = ["Group", "GroupSettings"]
@@ -73,32 +73,6 @@ class GroupSettings:
     busy_retry_s: float = 0.05  # a copy's read finding no free bulkhead slot, again after
 
 
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """What a read covered: slots starting in ``[lower, upper)``, within ``radius_km``
-    of ``centre`` (anywhere without one)."""
-
-    lower: datetime
-    upper: datetime
-    centre: GeoPoint | None
-    radius_km: float | None
-
-    def covers(self, start: datetime, location: GeoPoint | None) -> bool:
-        if not self.lower <= start < self.upper:
-            return False
-        if self.centre is None or self.radius_km is None:
-            return True
-        return location is not None and distance_km(self.centre, location) <= self.radius_km
-
-    def within(self, other: Coverage) -> bool:
-        """Whether this coverage is part of ``other`` (same centre)."""
-        if self.upper > other.upper or self.lower < other.lower:
-            return False
-        if other.radius_km is None:
-            return True
-        return self.radius_km is not None and self.radius_km <= other.radius_km
-
-
 @dataclass(slots=True)
 class _Watched:
     """One source, as the group watches it: the free slots it held at the last read,
@@ -109,14 +83,14 @@ class _Watched:
     coverage: Coverage | None = None
     failing: SourceFailure | None = None
     loaded: asyncio.Event = field(default_factory=asyncio.Event)
-    # The clinics a copy's loads changed since its last read; None: read it all.
-    pending: frozenset[str] | None = None
+    # What a copy's loads changed since its last read; None: read it all.
+    pending: CopyChanges | None = None
     capped: bool = False
 
 
 # A read: the slots found, what it covered, whether it stopped at ``max_slots``, and
-# the clinics it read (None: every one).
-_Read = tuple[dict[SlotIdentity, "FoundSlot"], Coverage, bool, frozenset[str] | None]
+# what of the source it read (None: everything).
+_Read = tuple[dict[SlotIdentity, "FoundSlot"], Coverage, bool, Scope | None]
 
 
 class Group:
@@ -149,12 +123,11 @@ class Group:
         """The sources this group has read (its baseline), or found failing."""
         return frozenset(sid for sid, w in self._watched.items() if w.held is not None or w.failing)
 
-    def copy_loaded(self, source_id: str, clinics: frozenset[str] | None = None) -> None:
-        """A copy was loaded; ``clinics``: the local ids of those it may have changed
-        (None: any)."""
+    def copy_loaded(self, source_id: str, changes: CopyChanges | None = None) -> None:
+        """A copy was loaded; ``changes``: what it changed (None: anything may have)."""
         watched = self._watched.get(source_id)
         if watched is not None:
-            watched.pending = _union(watched.pending, clinics)
+            watched.pending = union_changes(watched.pending, changes)
             watched.loaded.set()
 
     # -- the task ------------------------------------------------------------------
@@ -218,11 +191,12 @@ class Group:
         watched = self._watched[source_id]
         while (source := self._source(source_id)) is not None:
             watched.loaded.clear()
-            scope, watched.pending = watched.pending, frozenset()
+            changes, watched.pending = watched.pending, {}
+            scope = Scope.of(changes) if changes is not None else None
             # A copy answers at once: as few pages as the search allows.
             outcome = await self._read(source, _at_once, self.settings.max_slots, scope)
             if isinstance(outcome, SourceError):
-                watched.pending = _union(watched.pending, scope)  # still to be read
+                watched.pending = union_changes(watched.pending, changes)  # still to be read
                 if isinstance(outcome, SourceBusy):
                     await asyncio.sleep(self.settings.busy_retry_s)
                     continue
@@ -236,12 +210,11 @@ class Group:
         source: Source,
         gate: Callable[[Source], Awaitable[None]],
         page_size: int = PAGE,
-        scope: frozenset[str] | None = None,
+        scope: Scope | None = None,
     ) -> _Read | SourceError:
         """Every slot of the group's window at ``source``, ``page_size`` slots a call;
-        only of the clinics in ``scope`` (the source's own ids) when the last read
-        stands for the others (a baseline, the same or a narrower coverage, not capped),
-        else of every clinic."""
+        only those in ``scope`` when the last read stands for the others (a baseline,
+        the same or a narrower coverage, not capped), else all of them."""
         coverage = self._coverage(self.settings.clock())
         watched = self._watched.get(source.id)
         if (
@@ -252,9 +225,10 @@ class Group:
             or not coverage.within(watched.coverage)
         ):
             scope = None
-        if scope is not None:
-            scope = _merged_with(scope, source.id, watched)
-            if not scope:
+        if scope is not None and watched is not None:
+            clinics = merged_with(scope.clinics, source.id, watched.held, watched.by_clinic)
+            scope = Scope(clinics, scope.starts)
+            if not scope.clinics:
                 return {}, coverage, False, scope  # nothing of this source changed
         key = self.key
         query = SlotQuery(
@@ -270,30 +244,36 @@ class Group:
             physician_keys=key.physician_keys,
         )
         federation = Federation(self.settings.pool, sources=(source,), gate=gate)
-        within = None if scope is None else {source.id: tuple(sorted(scope))}
+        within = None if scope is None else {source.id: tuple(sorted(scope.clinics))}
+        windows = [(coverage.lower, coverage.upper)] if scope is None else scope.windows(coverage)
         found: dict[SlotIdentity, FoundSlot] = {}
-        after = None
         cap = self.settings.max_slots
-        while True:
-            page = await federation.search_slots(query, after, within=within)
-            if page.errors:
-                return page.errors[0]
-            found.update((s.identity, s) for s in page.slots)
-            after = page.end()
-            if scope is not None and len(found) > cap:
-                # The changed clinics alone hold too many: read everything, capped.
-                return await self._read(source, gate, page_size, None)
-            if scope is not None and (more := _merged_ids(found.values(), source.id) - scope):
-                # A changed clinic is one with others of this source: read them together.
-                return await self._read(source, gate, page_size, scope | more)
-            if len(found) > cap or (after is not None and len(found) == cap):
-                # Enough: the window is watched up to the start of the cap-th slot only.
-                horizon = sorted(found.values(), key=_order)[cap - 1].record.start
-                kept = {i: s for i, s in found.items() if s.record.start < horizon}
-                capped = Coverage(coverage.lower, horizon, coverage.centre, coverage.radius_km)
-                return kept, capped, True, None
-            if after is None:
-                return found, coverage, False, scope
+        for lower, upper in windows:
+            query = replace(query, starts_after=lower, starts_before=upper)
+            after = None
+            while True:
+                page = await federation.search_slots(query, after, within=within)
+                if page.errors:
+                    return page.errors[0]
+                found.update((s.identity, s) for s in page.slots)
+                after = page.end()
+                if scope is not None and len(found) > cap:
+                    # The changes alone hold too many: read everything, capped.
+                    return await self._read(source, gate, page_size, None)
+                if len(found) > cap or (after is not None and len(found) == cap):
+                    # Enough: the window is watched up to the start of the cap-th slot only.
+                    horizon = sorted(found.values(), key=_order)[cap - 1].record.start
+                    kept = {i: s for i, s in found.items() if s.record.start < horizon}
+                    capped = Coverage(coverage.lower, horizon, coverage.centre, coverage.radius_km)
+                    return kept, capped, True, None
+                if after is None:
+                    break
+        if scope is not None and (more := merged_ids(found.values(), source.id) - scope.clinics):
+            # A changed clinic is one with others of this source: read them together.
+            return await self._read(
+                source, gate, page_size, Scope(scope.clinics | more, scope.starts)
+            )
+        return found, coverage, False, scope
 
     def _coverage(self, now: datetime) -> Coverage:
         """What a read covers now: every member's window, rounded to whole days, and
@@ -334,8 +314,15 @@ class Group:
         failing = self._failing()
         if opened or gone or failing != failing_before:
             change = GroupChange(self.key, now, tuple(opened), tuple(gone), failing)
+            # Worked out once per filter: subscribers with the same one take the same
+            # slot objects, so that their alerts can be made once (``Alert.same_as``).
+            taken: dict[tuple[object, ...], Matched] = {}
             for member in list(self.members):
-                member.hear(change, now)
+                key = member.wanted.match_key
+                share = taken.get(key)
+                if share is None:
+                    share = taken[key] = matched(change, member.wanted, now)
+                member.hear(change, now, share)
 
     def _compare(
         self,
@@ -344,20 +331,26 @@ class Group:
         found: dict[SlotIdentity, FoundSlot],
         coverage: Coverage,
         now: datetime,
-        scope: frozenset[str] | None = None,
+        scope: Scope | None = None,
     ) -> tuple[list[FoundSlot], list[GoneSlot]]:
-        """What changed since the last read; a read of the clinics in ``scope`` only
-        compares those clinics' slots, and keeps the others'."""
+        """What changed since the last read; a read of a ``scope`` only compares the
+        slots in it, and keeps the others."""
         before, covered = watched.held, watched.coverage
         held: dict[SlotIdentity, MergedClinic]
         if scope is None or before is None:
             # Every clinic read: what was held is what is compared.
             held, by_clinic, compared = {}, {}, before
         else:
-            # Only the clinics in scope were read: theirs are compared, the rest stand.
+            # Only the scope was read: its slots are compared, the others stand.
             held, by_clinic, compared = before, watched.by_clinic, {}
-            for local_id in scope:
-                for identity in by_clinic.pop(local_id, ()):
+            starts = scope.starts
+            for local_id in scope.clinics:
+                listed = by_clinic.pop(local_id, ())
+                if starts is not None:
+                    if stay := [i for i in listed if i.start not in starts]:
+                        by_clinic[local_id] = stay
+                    listed = [i for i in listed if i.start in starts]
+                for identity in listed:
                     clinic = held.pop(identity, None)
                     if clinic is not None:
                         compared[identity] = clinic
@@ -397,40 +390,3 @@ def _order(slot: FoundSlot) -> tuple[datetime, str]:
 
 async def _at_once(source: Source) -> None:
     """No waiting: a copy is read at once."""
-
-
-def _union(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
-    """Clinics changed by two loads (None: any)."""
-    return None if a is None or b is None else a | b
-
-
-def _merged_ids(slots: Iterable[FoundSlot], source_id: str) -> frozenset[str]:
-    """The local ids at ``source_id`` of the (merged) clinics of ``slots``."""
-    clinics = {id(s.clinic): s.clinic for s in slots}
-    return frozenset(
-        record.local_id
-        for clinic in clinics.values()
-        for record in clinic.records
-        if record.source_id == source_id
-    )
-
-
-def _merged_with(scope: frozenset[str], source_id: str, watched: _Watched | None) -> frozenset[str]:
-    """``scope`` and the source's other clinics merged with one of them at the last read:
-    slots of one merged clinic are compared together."""
-    if watched is None or watched.held is None:
-        return scope
-    held, clinics = watched.held, []
-    for local_id in scope:
-        for identity in watched.by_clinic.get(local_id, ()):
-            if (clinic := held.get(identity)) is not None:
-                clinics.append(clinic)
-                break
-    more = {
-        record.local_id
-        for clinic in clinics
-        if len(clinic.records) > 1
-        for record in clinic.records
-        if record.source_id == source_id
-    }
-    return scope | more if more else scope

@@ -70,6 +70,18 @@ class WatchFilter:
         upper = self.starts_before if self.starts_before is not None else lower + self.window_length
         return lower, upper
 
+    @property
+    def match_key(self) -> tuple[object, ...]:
+        """What decides which of its group's changes a subscriber takes (the rest of its
+        filter is its group's key): equal for subscribers that take the same."""
+        return (
+            self.starts_after,
+            self.starts_before,
+            self.window_length,
+            self.query.near,
+            self.query.radius_km,
+        )
+
     def ended(self, now: datetime) -> bool:
         """Whether nothing can happen any more: an explicit window that has passed."""
         return self.starts_before is not None and self.starts_before <= now

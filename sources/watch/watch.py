@@ -28,7 +28,7 @@ from sources.watch.member import Alert, Member
 from sources.watch.pace import Pace
 
 if TYPE_CHECKING:
-    from sources.base import Source
+    from sources.base import CopyChanges, Source
     from sources.pool import SourcePool
     from sources.watch.keys import WatchFilter
 
@@ -96,9 +96,9 @@ class SlotWatch:
             pace = self.paces[source.id] = Pace(source.id)
         return pace
 
-    def _copy_loaded(self, source_id: str, clinics: frozenset[str] | None) -> None:
+    def _copy_loaded(self, source_id: str, changes: CopyChanges | None) -> None:
         for group in self.groups.values():
-            group.copy_loaded(source_id, clinics)
+            group.copy_loaded(source_id, changes)
 
     async def aclose(self) -> None:
         """Stop every group and end every subscription (the app is shutting down)."""

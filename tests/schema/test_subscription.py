@@ -13,7 +13,9 @@ import pytest
 from resolvers.context import RequestContext
 from schema import make_schema, schema
 from schema.cost import operation_cost
+from sources.errors import SourceUnavailable
 from sources.pool import SourcePool
+from sources.records import PhysicianQuery, PhysicianRecord
 from sources.watch import SlotWatch
 from tests.sources.watch.fakes import (
     NOW,
@@ -212,3 +214,62 @@ async def test_a_subscription_over_the_cost_or_depth_limit_is_refused_before_it_
         await watch.aclose()
     assert codes == ["COST_LIMIT_EXCEEDED", "DEPTH_LIMIT_EXCEEDED"]
     assert watch.groups == {}
+
+
+class NoDoctors(Copy):
+    """A bulk feed's copy whose physicians cannot be looked up (its upstream fails)."""
+
+    async def get_physicians(self, query: PhysicianQuery) -> list[PhysicianRecord]:
+        raise SourceUnavailable(self.id, "upstream answered HTTP 503", retryable=False, status=503)
+
+
+SHARED = """
+subscription Alerts($filter: SlotFilter!) {
+  slotAlerts(filter: $filter) { opened { id distanceKm clinic { name physicians { id } } } }
+}"""
+
+
+async def test_subscribers_alike_share_one_execution_and_each_gets_its_errors() -> None:
+    clinics = [clinic("feed", "c1", PLATEAU)]
+    async with a_pool() as pool:
+        [feed] = (await install(pool, Spec("feed", clinics, [], kind=NoDoctors))).values()
+        assert isinstance(feed, Copy)
+        watch = SlotWatch(pool, Clock(), sync_s=0.02)
+        heard: dict[str, list[Any]] = {"a": [], "b": [], "wider": [], "other": []}
+        alike = {"filter": {"near": HERE, "radiusKm": 2}}
+        asks = {
+            "a": (SHARED, alike),
+            "b": (SHARED, alike),
+            "wider": (SHARED, {"filter": {"near": HERE, "radiusKm": 3}}),
+            "other": (SHARED.replace("distanceKm", "start"), alike),
+        }
+
+        async def listen(name: str) -> None:
+            # Each subscriber with its own context, as each connection has.
+            context = RequestContext(pool=pool, now=NOW, watch=watch)
+            document, variables = asks[name]
+            async for result in await schema.subscribe(document, variables, context_value=context):
+                heard[name].append(result)
+
+        tasks = [asyncio.create_task(listen(name)) for name in heard]
+        await until(lambda: watch.groups and all(g.read_once for g in watch.groups.values()))
+        assert all(len(g.members) == 4 for g in watch.groups.values())
+        feed.republish([slot("feed", "n1", "c1", 3)])
+        await until(lambda: all(heard.values()))
+        [a], [b], [wider], [other] = heard.values()
+        # The same document, variables and alert: one execution, one data for both.
+        assert a.data is b.data
+        # Another filter or another document: executed on their own.
+        assert wider.data is not a.data and wider.data == a.data
+        assert other.data is not a.data
+        assert other.data["slotAlerts"]["opened"][0].keys() == {"id", "start", "clinic"}
+        # The lookup that failed during the shared execution is told to each of them.
+        for result in (a, b, wider, other):
+            assert result.errors is not None
+            [error] = result.errors
+            assert error.extensions == {"code": "SOURCE_UNAVAILABLE", "source": "feed"}
+            assert result.data["slotAlerts"]["opened"][0]["clinic"]["physicians"] == []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await watch.aclose()

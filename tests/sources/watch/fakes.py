@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from sources.base import Source, SourceConfig, SourceContext
+from sources.base import CopyChanges, Source, SourceConfig, SourceContext
 from sources.errors import SourceNotReady, SourceUnavailable
 from sources.pool import SourcePool
 from sources.records import (
@@ -75,12 +75,14 @@ class Shop(Source):
     slots: list[SlotRecord]
     calls: list[float]
     asked: list[tuple[str, ...] | None]  # the clinics each search was restricted to
+    windows: list[tuple[datetime, datetime]]  # and its window
     fail: int | None = None
     delay_s: float = 0.0
 
     async def search_slots(self, query: SlotQuery) -> SlotResult:
         self.calls.append(time.monotonic())
         self.asked.append(query.clinic_local_ids)
+        self.windows.append((query.starts_after, query.starts_before))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail is not None:
@@ -128,9 +130,9 @@ class Copy(Shop):
             raise SourceNotReady(self.id, "first load of the bulk feed in progress")
         return await super().search_slots(query)
 
-    def republish(self, slots: list[SlotRecord], changed: frozenset[str] | None = None) -> None:
-        """New slots, and the load told as a real copy tells it: ``changed`` the clinics
-        whose slots may differ (None: any)."""
+    def republish(self, slots: list[SlotRecord], changed: CopyChanges | None = None) -> None:
+        """New slots, and the load told as a real copy tells it: ``changed`` by clinic, the
+        starts of the slots that differ (None: any of its slots); None: anything."""
         self.slots = slots
         self.loaded = True
         self.copy_loaded(changed)
@@ -156,14 +158,14 @@ async def install(pool: SourcePool, *specs: Spec) -> dict[str, Shop]:
         spec = by_id[config.id]
         source = spec.kind(config, context)
         source.clinics, source.slots, source.calls = spec.clinics, list(spec.slots), []
-        source.asked = []
+        source.asked, source.windows = [], []
         built[config.id] = source
         return source
 
     pool._factory = factory
     configs = []
     for spec in specs:
-        live = spec.kind is not Copy
+        live = not issubclass(spec.kind, Copy)
         configs.append(
             SourceConfig(
                 id=spec.source_id,

@@ -292,12 +292,12 @@ async def test_a_load_naming_its_changed_clinics_is_read_again_for_those_only() 
             await read_once(watch, "feed")
             assert feed.asked == [None]  # the baseline: every clinic
             n1 = slot("feed", "n1", "c1", 4)
-            feed.republish([s1, n1, s2], frozenset({"c1"}))
+            feed.republish([s1, n1, s2], {"c1": None})
             await until(lambda: listener.alerts)
             assert feed.asked[1:] == [("c1",)]
             assert starts(listener.alerts[0]) == ["n1"] and listener.alerts[0].gone == ()
             # c2's slot, held since the baseline, is still held: taken, it is gone.
-            feed.republish([s1, n1], frozenset({"c2"}))
+            feed.republish([s1, n1], {"c2": None})
             await until(lambda: len(listener.alerts) == 2)
             assert feed.asked[2:] == [("c2",)]
             assert listener.alerts[1].opened == () and len(listener.alerts[1].gone) == 1
@@ -305,7 +305,7 @@ async def test_a_load_naming_its_changed_clinics_is_read_again_for_those_only() 
             assert "T15:30:00" in listener.alerts[1].gone[0]
             # A load that changed nothing is not read at all; one that cannot say is
             # read whole, and what it changed is told.
-            feed.republish([s1, n1], frozenset())
+            feed.republish([s1, n1], {})
             await asyncio.sleep(0.1)
             assert feed.asked[3:] == [] and len(listener.alerts) == 2
             feed.republish([n1])
@@ -315,11 +315,39 @@ async def test_a_load_naming_its_changed_clinics_is_read_again_for_those_only() 
             # covers every clinic again, and a slot already free there is not opened.
             wider = Listener(watch, near(PLATEAU, radius_km=50.0))
             await asyncio.sleep(0.05)
-            feed.republish([n1, s2], frozenset({"c2"}))
+            feed.republish([n1, s2], {"c2": None})
             await until(lambda: len(listener.alerts) == 4)
             assert feed.asked[4:] == [None]
             assert starts(listener.alerts[3]) == ["s2"] and starts(wider.alerts[0]) == ["s2"]
             await wider.close()
+            await listener.close()
+
+
+async def test_a_load_naming_the_starts_it_changed_is_read_at_those_starts_only() -> None:
+    clinics = [clinic("feed", "c1", PLATEAU)]
+    day = [slot("feed", f"s{i}", "c1", 2 + i) for i in range(8)]
+    async with a_pool() as pool:
+        [feed] = (await install(pool, Spec("feed", clinics, day, kind=Copy))).values()
+        assert isinstance(feed, Copy)
+        async with watching(pool, Clock()) as watch:
+            listener = Listener(watch, near(PLATEAU))
+            await read_once(watch, "feed")
+            # s3 taken, n1 opened: a second at each of their starts is read, no more.
+            n1 = slot("feed", "n1", "c1", 30)
+            changed = {int(s.start.timestamp()) for s in (day[3], n1)}
+            feed.republish([*day[:3], *day[4:], n1], {"c1": frozenset(changed)})
+            await until(lambda: listener.alerts)
+            [alert] = listener.alerts
+            assert starts(alert) == ["n1"] and len(alert.gone) == 1
+            # (the federation asks a source whole minutes)
+            assert sorted(feed.windows[1:]) == [
+                (s.start, s.start + timedelta(minutes=1)) for s in (day[3], n1)
+            ]
+            assert feed.asked[1:] == [("c1",), ("c1",)]
+            # The slots at other starts are still held: taken now, they are gone.
+            feed.republish([n1], {"c1": None})
+            await until(lambda: len(listener.alerts) == 2)
+            assert len(listener.alerts[1].gone) == 7
             await listener.close()
 
 
@@ -338,12 +366,12 @@ async def test_clinics_a_source_lists_twice_are_read_again_together() -> None:
         async with watching(pool, Clock()) as watch:
             listener = Listener(watch, near(PLATEAU))
             await read_once(watch, "feed")
-            feed.republish(twice[1:], frozenset({"c1"}))
+            feed.republish(twice[1:], {"c1": None})
             await until(lambda: len(feed.asked) == 2)
             await asyncio.sleep(0.1)
             assert listener.alerts == []  # still free under c2
             assert set(feed.asked[1] or ()) == {"c1", "c2"}
-            feed.republish([], frozenset({"c2"}))
+            feed.republish([], {"c2": None})
             await until(lambda: listener.alerts)
             assert listener.alerts[0].opened == () and len(listener.alerts[0].gone) == 1
             await listener.close()
