@@ -8,11 +8,13 @@ the number of objects in its result.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from aiodataloader import DataLoader
 
@@ -56,6 +58,7 @@ class RequestContext:
     watch: SlotWatch | None = None
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)
+    _renewed: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # One snapshot of the sources per request: a registry change while it runs
@@ -66,12 +69,20 @@ class RequestContext:
     def renew(self, now: datetime) -> None:
         """Start afresh at ``now``, as a new request would (a subscription's next event):
         a new snapshot of the sources and deadline, no loader's cached answer, no error
-        reported yet."""
+        reported yet. The snapshot is shared with the other subscriptions renewed within
+        ``SHARED_VIEWS_S`` (one change reaches thousands of them at once)."""
         self.now = now
         self.reported = []
-        self.__post_init__()
+        self.federation = Federation(self.pool, self.fanout_deadline_s)
+        self._views = {v.id: v for v in recent_views(self.pool)}
+        self._renewed = True
         for loader in _LOADERS:
             self.__dict__.pop(loader, None)
+
+    def views_now(self) -> list[SourceView]:
+        """The sources as they are now (what ``extensions.sources`` tells); a renewed
+        context's events share a snapshot at most ``SHARED_VIEWS_S`` old."""
+        return recent_views(self.pool) if self._renewed else self.pool.views()
 
     def report(self, errors: Sequence[SourceError], path: list[str | int] | None = None) -> None:
         """Remember source failures; each failed source is reported once per request."""
@@ -156,3 +167,17 @@ _LOADERS = (
 
 def _key_of(item: MergedClinic | MergedPhysician) -> str:
     return item.key
+
+
+# Subscription events renewed within this long share one snapshot of the sources.
+SHARED_VIEWS_S = 0.5
+_RECENT: WeakKeyDictionary[SourcePool, tuple[float, list[SourceView]]] = WeakKeyDictionary()
+
+
+def recent_views(pool: SourcePool) -> list[SourceView]:
+    """``pool.views()``, taken at most ``SHARED_VIEWS_S`` ago."""
+    now = time.monotonic()
+    taken = _RECENT.get(pool)
+    if taken is None or now - taken[0] > SHARED_VIEWS_S:
+        taken = _RECENT[pool] = (now, pool.views())
+    return taken[1]

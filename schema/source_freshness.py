@@ -27,7 +27,7 @@ class SourceFreshness(SchemaExtension):
             return {}
         failed = {r.error.source_id for r in context.reported}
         now = datetime.now(UTC)
-        views = {v.id: v for v in context.pool.views()}
+        views = {v.id: v for v in context.views_now()}
         sources = []
         for source_id, use in context.federation.asked.items():
             view = views.get(source_id)

@@ -15,6 +15,7 @@ answers again (``failingSources`` empty).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from contextlib import aclosing
 from datetime import datetime
@@ -101,4 +102,23 @@ class Subscription:
 async def _alerts(info: Context, wanted: WatchFilter) -> AsyncGenerator[SlotAlert, None]:
     async with aclosing(alert_resolvers.alerts(info.context, wanted)) as stream:
         async for alert in stream:
-            yield SlotAlert.from_alert(alert)
+            yield _event(alert)
+
+
+# Alike alerts (``Alert.same_as``) make one event object, the most recent ones kept:
+# thousands of subscribers hear one change at once.
+_EVENTS: OrderedDict[Hashable, SlotAlert] = OrderedDict()
+KEEP_EVENTS = 2048
+
+
+def _event(alert: Alert) -> SlotAlert:
+    key = alert.same_as
+    if key is None:
+        return SlotAlert.from_alert(alert)
+    event = _EVENTS.get(key)
+    if event is None:
+        # The event holds the alert's slots: the identities its key names stay valid.
+        event = _EVENTS[key] = SlotAlert.from_alert(alert)
+        if len(_EVENTS) > KEEP_EVENTS:
+            _EVENTS.popitem(last=False)
+    return event

@@ -246,6 +246,22 @@ async def test_graphiql_is_served_to_browsers_with_the_example_query(tmp_path: P
     assert "/graphql/static/" in html and "://" not in html
 
 
+async def test_websocket_compression_is_declined_unless_asked(tmp_path: Path) -> None:
+    # A browser offers permessage-deflate on every WebSocket: declined by default.
+    for flags, compressed in (((), False), (("--ws-compression",), True)):
+        async with app_process("--no-demo", *flags, cwd=tmp_path, demo=False) as app:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.ws_connect(
+                    app.url.replace("http", "ws", 1),
+                    protocols=["graphql-transport-ws"],
+                    compress=15,
+                ) as ws,
+            ):
+                assert ws.protocol == "graphql-transport-ws"
+                assert bool(ws.compress) is compressed, flags
+
+
 @asynccontextmanager
 async def demo_fhir_server() -> AsyncIterator[str]:
     from examples import demo_fhir

@@ -154,6 +154,12 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"most subscriptions open at once {what} (SUBSCRIPTION_LIMIT; {default})",
         )
     parser.add_argument(
+        "--ws-compression",
+        action="store_true",
+        help="accept WebSocket permessage-deflate (off by default: it costs CPU and memory "
+        "per connection, and alerts are small)",
+    )
+    parser.add_argument(
         "--max-cost",
         type=_positive_int,
         default=DEFAULT_MAX_COST,

@@ -96,6 +96,11 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
             port=args.port,
             log_level=args.log_level,
             timeout_graceful_shutdown=10,
+            # Browsers offer permessage-deflate on every WebSocket; compressing each
+            # alert (and inflating each pong) took a third of the CPU of a change
+            # reaching 10,000 subscribers (benchmarks/README.md), for a few hundred
+            # bytes each. Off unless asked, as the ws library's servers have it.
+            ws_per_message_deflate=args.ws_compression,
         )
         gateway_server(config, settings).run()
     finally:

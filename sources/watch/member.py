@@ -130,7 +130,10 @@ class Member:
     async def next(self, timeout_s: float) -> Alert | None:
         """The next alert, or None after ``timeout_s`` without one (or once closed)."""
         try:
-            await asyncio.wait_for(self._news.wait(), timeout_s)
+            # A timer, not a task a wait (asyncio.wait_for) would make: one per alert and
+            # subscriber when thousands hear one change.
+            async with asyncio.timeout(timeout_s):
+                await self._news.wait()
         except TimeoutError:
             return None
         if self.closed:
