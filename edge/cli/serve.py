@@ -97,7 +97,7 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
             log_level=args.log_level,
             timeout_graceful_shutdown=10,
             # Browsers offer permessage-deflate on every WebSocket; compressing each
-            # alert (and inflating each pong) took a third of the CPU of a change
+            # alert (and inflating each pong) took about a quarter of the profile of changes
             # reaching 10,000 subscribers (benchmarks/README.md), for a few hundred
             # bytes each. Off unless asked, as the ws library's servers have it.
             ws_per_message_deflate=args.ws_compression,
