@@ -22,13 +22,26 @@ import random
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from aiohttp import web
 
 from examples.world import WorldSlot
 from sources.timeutil import MONTREAL
 
-__all__ = ["CHURN_HELP", "DEFAULT_RATE", "Churn", "churn_argument", "churning"]
+__all__ = ["CHURN_HELP", "DEFAULT_RATE", "SERVED", "Churn", "Served", "churn_argument", "churning"]
+
+
+class Served(Protocol):
+    """A demo system's slots as it serves them now, which churn (and tests) change."""
+
+    def slots_of(self, clinic_id: str) -> list[WorldSlot]: ...
+
+    def set_free(self, slot: WorldSlot, free: bool) -> WorldSlot: ...
+
+
+# Where a demo system's app keeps what it serves (``app[SERVED]``), for tests.
+SERVED: web.AppKey[Served] = web.AppKey("served", Served)
 
 DEFAULT_RATE = 6.0
 CHURN_HELP = "slots opened and taken a minute, alternately (0: none, the default)"

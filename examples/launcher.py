@@ -225,6 +225,12 @@ class DemoProviders:
                 "timeout_s": 2.0,
                 "enabled": True,
                 "credentials_env": REST_KEY_ENV if p.protocol is SourceProtocol.REST_JSON else None,
+                # Configuration, not code: where the REST API reads one slot (checks).
+                **(
+                    {"options": {"slot_path": "disponibilites/{id}"}}
+                    if p.protocol is SourceProtocol.REST_JSON
+                    else {}
+                ),
             }
             for p in PROVIDERS
         ]

@@ -20,7 +20,7 @@ from schema.introspection import IntrospectionGuard
 from schema.limits import OperationLimits
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
-from schema.shared_events import SharingExecutor
+from schema.subscription.shared_events import SharingExecutor
 from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
 from schema.subscription import Subscription

@@ -12,6 +12,7 @@ from sources.records import (
     AppointmentType,
     ProblemSeverity,
     Region,
+    SlotState,
     SourceProtocol,
     SourceStatus,
 )
@@ -19,6 +20,12 @@ from sources.search import CountKind
 
 strawberry.enum(Region, description="A Quebec administrative region.")
 strawberry.enum(AppointmentType)
+strawberry.enum(
+    SlotState,
+    description="FREE: the booking source says the slot is free now; GONE: taken, "
+    "withdrawn or no longer listed; UNKNOWN: the source cannot be asked about one slot, "
+    "or failed (its error says which).",
+)
 strawberry.enum(SourceProtocol)
 strawberry.enum(
     SourceStatus,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers import checks as check_resolvers
 from resolvers import clinics as clinic_resolvers
 from resolvers import slots as slot_resolvers
 from resolvers.nodes import resolve_node
+from schema.checks import SlotCheck
 from schema.inputs import ClinicFilter, SlotFilter, unset_to_none
 from schema.types import (
     Clinic,
@@ -94,6 +96,14 @@ class Query:
         if isinstance(found, MergedPhysician):
             return Physician.from_merged(found)
         return Slot.from_found(found) if found is not None else None
+
+    @strawberry.field(
+        description="A slot checked against its booking source now, never from a cache: "
+        "whether it is still free at the moment a patient picks it, and the clinic's next "
+        "slots when it is not."
+    )
+    async def slot_check(self, info: Context, id: strawberry.ID) -> SlotCheck:
+        return SlotCheck.of(await check_resolvers.check_slot(info.context, id))
 
     @strawberry.field(description="Every registered booking source, in registry order.")
     def sources(self, info: Context) -> list[Source]:

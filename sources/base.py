@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, TypeAlias, TypeVar
 
 from sources.errors import ConfigError
+from sources.records import SlotCheck, SlotState
 from sources.settings import (
     DEFAULT_CACHE_STALE_S,
     DEFAULT_CACHE_TTL_S,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         PhysicianQuery,
         PhysicianRecord,
         SlotQuery,
+        SlotRecord,
         SlotResult,
         SourceProblem,
         SourceProtocol,
@@ -177,6 +179,13 @@ class Source(ABC):
     @abstractmethod
     async def get_physicians(self, query: PhysicianQuery) -> list[PhysicianRecord]:
         """Physicians by this source's ids, by identifier, or working at given clinics."""
+
+    async def check_slot(self, slot: SlotRecord) -> SlotCheck:
+        """Whether ``slot`` (one this source listed) is still free, asked of the source
+        now, never from a cache: ``FREE``/``GONE`` with when that held, ``UNKNOWN`` when
+        the source cannot be asked about one slot (the default). ``SourceError`` when
+        it cannot be reached."""
+        return SlotCheck(SlotState.UNKNOWN)
 
     async def start(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Begin background work (a bulk feed's polling); called once after construction."""

@@ -165,6 +165,23 @@ class SlotRecord:
     capacity: int | None = None  # seats in a grouped slot (SMART slot-capacity), if > 1
 
 
+class SlotState(enum.Enum):
+    """What a booking source says of one slot when asked now."""
+
+    FREE = "FREE"
+    GONE = "GONE"  # taken, withdrawn, or no longer listed
+    UNKNOWN = "UNKNOWN"  # the source cannot be asked about one slot
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCheck:
+    """A source's answer about one slot: its state, and as of when (a live source:
+    now; a bulk feed: its copy's time; None: unknown)."""
+
+    state: SlotState
+    as_of: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SlotQuery:
     """A slot search: one value, from the API's filter down to every source.

@@ -28,6 +28,7 @@ from examples.world import World
 from sources.base import SourceConfig
 from sources.records import SourceProtocol
 from sources.registry.store import SourceStore
+from sources.rest_json.options import RestJsonOptions
 from sources.timeutil import MONTREAL
 
 TEST_SCALE = 0.02
@@ -90,6 +91,7 @@ def rest_definition(server: TestServer, source_id: str = "demo-rest") -> SourceC
         protocol=SourceProtocol.REST_JSON,
         url=str(server.make_url("/api/v1")),
         credentials_env=REST_KEY_ENV,
+        options=RestJsonOptions(slot_path="disponibilites/{id}"),
     )
 
 

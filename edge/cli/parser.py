@@ -156,8 +156,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ws-compression",
         action="store_true",
-        help="accept WebSocket permessage-deflate (off by default: it costs CPU and memory "
-        "per connection, and alerts are small)",
+        help="accept WebSocket permessage-deflate (off: it costs CPU per connection)",
     )
     parser.add_argument(
         "--max-cost",

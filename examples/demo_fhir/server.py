@@ -42,7 +42,7 @@ import orjson
 from aiohttp import web
 
 from examples import request_stats
-from examples.churn import CHURN_HELP, Churn, churn_argument, churning
+from examples.churn import CHURN_HELP, SERVED, Churn, churn_argument, churning
 from examples.demo_fhir.index import FhirIndex
 from examples.demo_fhir.params import INCLUDES, PARAMS, RESOURCE_TYPES, BadRequest, Params
 from examples.faults import FAULTS_HELP, Faults, faults_argument
@@ -91,6 +91,7 @@ def build_app(world: World, *, churn: Churn | None = None) -> web.Application:
     async def metadata(request: web.Request) -> web.Response:
         return _fhir(_capability_statement())
 
+    app[SERVED] = index
     if churn is not None:
         clinic_ids = sorted(index.clinics)
 

@@ -155,6 +155,14 @@ class Catalogue:
         entry = self.clinics_by_api_id.get(clinic_api_id(world_clinic_id))
         return [e[2] for e in entry.buckets[None, None]] if entry is not None else []
 
+    def slot(self, api_id: str) -> WorldSlot | None:
+        """A slot by this system's id (``dispo-C00012-...``), free or busy, as served now."""
+        world_id = api_id.removeprefix("dispo-")
+        clinic_id = world_id.partition("-")[0]
+        if world_id == api_id or not clinic_id[1:].isdigit():
+            return None
+        return next((s for s in self.slots_of(clinic_id) if s.id == world_id), None)
+
     def set_free(self, slot: WorldSlot, free: bool) -> WorldSlot:
         """Serve ``slot`` free or busy from now on (``examples.churn``)."""
         entry = self.clinics_by_api_id[clinic_api_id(slot.clinic_id)]

@@ -176,6 +176,13 @@ class Endpoints:
         items: list[object] = [self._slot_json(e[2]) for e in chosen]
         return json_response(_envelope(items, page, limit, total))
 
+    async def slot(self, request: web.Request) -> web.Response:
+        """One slot by id, free (``statut: libre``) or not (``reserve``); 404 unknown."""
+        found = self.catalogue.slot(request.match_info["id"])
+        if found is None:
+            return json_response({"erreur": "disponibilité inconnue"}, status=404)
+        return json_response(self._slot_json(found))
+
     def _select_clinics(self, request: web.Request) -> list[ClinicEntry]:
         """Clinics matching the clinic-level filters shared by clinic and slot searches."""
         circle = _circle(request)

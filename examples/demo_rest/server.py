@@ -88,6 +88,9 @@ Endpoints
     ``regulier``, ``suivi``, ``bilan``, ``suivi_grossesse``, ``suivi_enfant``,
     ``nouveau_patient``.
 
+``GET /api/v1/disponibilites/{id}`` -- one slot as the listing gives it, free or not
+    (``statut``), as served now; ``404`` for an id it does not know.
+
 ``GET /_stats`` -- ``{"requests": N}``, the requests received except ``/_stats``
 itself; no key needed.
 
@@ -122,7 +125,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from examples import request_stats
-from examples.churn import CHURN_HELP, Churn, churn_argument, churning
+from examples.churn import CHURN_HELP, SERVED, Churn, churn_argument, churning
 from examples.demo_rest.catalogue import Catalogue
 from examples.demo_rest.endpoints import BadRequest, Endpoints, json_response
 from examples.faults import FAULTS_HELP, Faults, faults_argument
@@ -231,6 +234,8 @@ def build_app(
     app.router.add_get("/api/v1/cliniques", endpoints.clinics)
     app.router.add_get("/api/v1/medecins", endpoints.physicians)
     app.router.add_get("/api/v1/disponibilites", endpoints.slots)
+    app.router.add_get("/api/v1/disponibilites/{id}", endpoints.slot)
+    app[SERVED] = catalogue
     request_stats.install(app)
     if churn is not None:
         clinic_ids = [entry.clinic.id for entry in catalogue.clinics]

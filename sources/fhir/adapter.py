@@ -20,6 +20,9 @@ OperationOutcome) is a capability: logged with its diagnostics, noted as a probl
 and the search falls back to a plainer plan. Locations are placed as every adapter
 places them (``sources.places``); the places of the directory, and those the searches
 met since it was last read, are the source's place problems.
+
+The module is one class and stays whole (past 400 lines): the searches, the probes
+and the directory share what was learnt of the server.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sources.base import Source
 from sources.errors import SourceError, SourceRefusedRequest
+from sources.fhir import slot_check
 from sources.fhir.capabilities import Capabilities, Refusal, Support, learn
 from sources.fhir.client import FhirClient
 from sources.fhir.directory import Directory
@@ -57,7 +61,7 @@ from sources.transport.failures import redact_for_log
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
-    from sources.records import SourceProblem
+    from sources.records import SlotCheck, SlotRecord, SourceProblem
 
 MAX_PAGES = 50
 PAGE_SIZE = MAX_PAGE_SIZE
@@ -270,6 +274,10 @@ class FhirSource(Source):
                 "gave no way further (no next link, _offset ignored, or too many pages); "
                 "its answers say they are partial",
             )
+
+    async def check_slot(self, slot: SlotRecord) -> SlotCheck:
+        """The Slot read now (``sources.fhir.slot_check``)."""
+        return await slot_check.check_slot(self.client, slot)
 
     async def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
         found = Found(self.id)

@@ -58,8 +58,15 @@ class FhirClient:
     def source_id(self) -> str:
         return self.config.id
 
-    async def json(self, method: str, url: str, data: list[tuple[str, str]] | None = None) -> Any:
-        """One call's decoded JSON body, whatever its shape."""
+    async def json(
+        self,
+        method: str,
+        url: str,
+        data: list[tuple[str, str]] | None = None,
+        absent: frozenset[int] = frozenset(),
+    ) -> Any:
+        """One call's decoded JSON body, whatever its shape; None for a status in
+        ``absent``."""
         if self.origin is None:
             raise SourceBadResponse(self.source_id, "configured URL is not an absolute http(s) URL")
         headers = {"Accept": "application/fhir+json"}
@@ -75,6 +82,7 @@ class FhirClient:
             read_timeout_s=self.config.effective_read_timeout_s,
             data=data,
             headers=headers,
+            absent=absent,
         )
 
     async def bundle(

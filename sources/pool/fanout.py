@@ -11,6 +11,9 @@ once the gate lets them, never from the cache nor retried, and only when the
 source's bulkhead has a slot free (``sources.pool.bulkhead``: a request never
 waits for them); else they answer ``SourceBusy``. ``on_copy_loaded`` tells
 listeners each time a source serving its own copy (a bulk feed) has loaded it.
+
+The module stays whole (past 400 lines): ``SourcePool`` is one class, holding the
+adapters and what every call to them goes through (breakers, bulkheads, cache, health).
 """
 
 from __future__ import annotations
@@ -300,6 +303,10 @@ class SourcePool:
             return self._call_one(source, read.run, budget)
 
         return await self.cache.read(source, read, call, budget_s)
+
+    async def call(self, source: Source, call: Callable[[Source], Awaitable[T]]) -> T | SourceError:
+        """``call(source)`` now, never from the cache: breaker, timeout, bulkhead, retries."""
+        return await self._call_one(source, call, None)
 
     async def _call_one(
         self,

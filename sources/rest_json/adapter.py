@@ -34,10 +34,12 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, TypeVar
+from urllib.parse import quote
 
 from sources.base import Source
+from sources.errors import SourceBadResponse
 from sources.geo import valid_point
 from sources.places import PlaceKind, place_problems
 from sources.problems import MAX_SAMPLES
@@ -50,9 +52,11 @@ from sources.records import (
     PhysicianQuery,
     PhysicianRecord,
     Region,
+    SlotCheck,
     SlotQuery,
     SlotRecord,
     SlotResult,
+    SlotState,
     SourceProtocol,
 )
 from sources.rest_json.options import RestJsonOptions
@@ -392,6 +396,34 @@ class RestJsonSource(Source):
             paging.stuck = True
         paging.page += 1
         return answer
+
+    async def check_slot(self, slot: SlotRecord) -> SlotCheck:
+        """``GET`` the option ``slot_path`` with the slot's id; ``UNKNOWN`` without it."""
+        path = self.options.slot_path
+        if path is None:
+            return SlotCheck(SlotState.UNKNOWN)
+        now = datetime.now(UTC)
+        headers = {"Accept": "application/json"}
+        if self.config.credentials:
+            headers[self._key_header] = self.config.credentials
+        body = await request_json(
+            self.session,
+            self.id,
+            "GET",
+            f"{self._base}/{path.replace('{id}', quote(slot.local_id, safe=''))}",
+            timeout_s=self.config.timeout_s,
+            connect_timeout_s=self.config.effective_connect_timeout_s,
+            read_timeout_s=self.config.effective_read_timeout_s,
+            headers=headers,
+            absent=frozenset({404, 410}),
+        )
+        if body is None:
+            return SlotCheck(SlotState.GONE, now)
+        if not isinstance(body, dict) or str(body.get("id")) != slot.local_id:
+            raise SourceBadResponse(self.id, f"{path}: the answer is not that slot")
+        status = body.get("statut")
+        free = isinstance(status, str) and status.strip().lower() == "libre"
+        return SlotCheck(SlotState.FREE if free else SlotState.GONE, now)
 
     async def _get(self, resource: str, params: list[tuple[str, str]]) -> Page:
         headers = {"Accept": "application/json"}

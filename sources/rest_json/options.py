@@ -50,3 +50,12 @@ class RestJsonOptions(LiveOptions):
         DEFAULT_PHYSICIAN_LICENCE_SYSTEM, min_length=1, description=_TEXT
     )
     """The identifier system of the physicians' ``no_licence``."""
+    slot_path: str | None = Field(
+        None,
+        min_length=4,
+        pattern=r"^[^?#]*\{id\}[^?#]*$",
+        description="a path relative to the source URL holding {id}, e.g. disponibilites/{id}",
+    )
+    """Where one slot is read (``GET``, its ``statut`` read as in the listing; 404 or
+    410: gone), for a slot checked at the moment of choice; None: the API has no such
+    read, and checks answer ``UNKNOWN``."""

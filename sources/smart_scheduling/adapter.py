@@ -10,6 +10,9 @@
     result = await source.search_slots(query)  # answered from the loaded copy
     await source.aclose()
 
+The module is one class and stays whole (past 400 lines): the polling loop, the loads
+and the copy they leave share one state (manifest, files, index, overlay, failures).
+
 **Polling.** The manifest is fetched every ``poll_interval_s`` (60 to 300 s, default 60),
 never before its ``Cache-Control: max-age`` runs out, and every file no more than once a
 ``MIN_FILE_INTERVAL_S`` nor before its own max-age runs out; a file within those bounds
@@ -50,7 +53,8 @@ from typing import TYPE_CHECKING, ClassVar
 from sources.base import Source
 from sources.errors import SourceBadResponse, SourceError, SourceNotReady
 from sources.problems import MAX_SAMPLES
-from sources.records import SourceProtocol, SourceStatus
+from sources.records import SlotCheck, SlotState, SourceProtocol, SourceStatus
+from sources.slot_index.lookup import holds
 from sources.smart_scheduling.files import FeedFiles, FetchRules
 from sources.smart_scheduling.http import conditional_headers, fetch_manifest
 from sources.smart_scheduling.load import apply_delta, resolve
@@ -73,6 +77,7 @@ if TYPE_CHECKING:
         PhysicianQuery,
         PhysicianRecord,
         SlotQuery,
+        SlotRecord,
         SlotResult,
         SourceProblem,
     )
@@ -132,6 +137,11 @@ class SmartSchedulingSource(Source):
 
     async def search_slots(self, query: SlotQuery) -> SlotResult:
         return self._current().search_slots(query)
+
+    async def check_slot(self, slot: SlotRecord) -> SlotCheck:
+        """From the latest load, as of the feed's own time."""
+        state = SlotState.FREE if holds(self._current(), slot) else SlotState.GONE
+        return SlotCheck(state, self._as_of)
 
     async def search_clinics(self, query: ClinicQuery) -> list[ClinicRecord]:
         return self._current().search_clinics(query)

@@ -31,9 +31,12 @@ async def request_json(
     params: Params = None,
     data: Mapping[str, str] | list[tuple[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
+    absent: frozenset[int] = frozenset(),
 ) -> Any:
     """Send one request (tried again on a retryable failure, within the current
-    call's deadline: ``sources.transport.retry``) and return its decoded JSON body.
+    call's deadline: ``sources.transport.retry``) and return its decoded JSON body;
+    None when the answer's status is one of ``absent`` (a read of something gone:
+    404, 410).
 
     Every request to a booking source is a read (FHIR's ``POST _search``
     included), so retrying is safe.
@@ -46,6 +49,7 @@ async def request_json(
             session, source_id, method, url,
             timeout_s=timeout_s, connect_timeout_s=connect_timeout_s,
             read_timeout_s=read_timeout_s, params=params, data=data, headers=headers,
+            absent=absent,
         ),
         deadline,
         logging.getLogger(f"passerelle.sources.{source_id}"),
@@ -64,8 +68,9 @@ async def _request_once(
     params: Params,
     data: Mapping[str, str] | list[tuple[str, str]] | None,
     headers: Mapping[str, str] | None,
+    absent: frozenset[int] = frozenset(),
 ) -> Any:
-    """Send one request and return its decoded JSON body.
+    """Send one request and return its decoded JSON body (None: a status in ``absent``).
 
     ``timeout_s`` bounds the whole exchange, ``connect_timeout_s`` the connection
     and ``read_timeout_s`` each read (both default to ``timeout_s``).
@@ -90,6 +95,8 @@ async def _request_once(
             timeout=timeout,
             allow_redirects=False,
         ) as response:
+            if response.status in absent:
+                return None
             await raise_for_answer(source_id, response)
             return await read_json(response, source_id)
 

@@ -9,7 +9,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from pathlib import Path
@@ -41,8 +41,10 @@ from sources.records import (
     PhysicianQuery,
     ProblemSeverity,
     Region,
+    SlotCheck,
     SlotQuery,
     SlotRecord,
+    SlotState,
     SourceProtocol,
     SourceStatus,
 )
@@ -1178,3 +1180,22 @@ async def test_streaming_from_a_closed_port_is_unavailable() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(SourceUnavailable):
         await read(f"http://127.0.0.1:{port}/x.ndjson")
+
+
+async def test_a_slot_is_checked_against_the_latest_load_as_of_the_feed_s_time(
+    source: SmartSchedulingSource, publisher: Publisher
+) -> None:
+    basic_feed(publisher)
+    await loaded(source)
+    first = {r.start.astimezone(MONTREAL).isoformat(): r for r in await slots(source)}
+    s1, s2 = first[at(10, 9)], first[at(10, 10)]
+    as_of = source.data_as_of
+    assert await source.check_slot(s1) == SlotCheck(SlotState.FREE, as_of)
+    moved = replace(s2, start=s2.start + timedelta(hours=1), end=s2.end + timedelta(hours=1))
+    assert (await source.check_slot(moved)).state is SlotState.GONE
+    # s1 taken at the publisher: gone once the feed says so, as of the new feed's time.
+    publisher.put("/files/slots.ndjson", slot("s2", "sch-2", at(10, 10)))
+    publisher.transaction_time = T2
+    await until(lambda: source.data_as_of == datetime(2031, 3, 1, 12, 5, tzinfo=UTC))
+    assert await source.check_slot(s1) == SlotCheck(SlotState.GONE, source.data_as_of)
+    assert (await source.check_slot(s2)).state is SlotState.FREE

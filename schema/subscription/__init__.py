@@ -71,7 +71,7 @@ class SlotAlert:
         "An alert is sent when this changes, even without slots."
     )
     # Equal for alerts that say the same thing: their executions are shared
-    # (schema/shared_events.py); None: not shared.
+    # (schema/subscription/shared_events.py); None: not shared.
     same_as: strawberry.Private[Hashable | None] = None
 
     @classmethod

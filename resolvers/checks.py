@@ -1,0 +1,89 @@
+"""A slot checked at its booking source now: ``check_slot(ctx, slot_id)``.
+
+The slot is found as a query finds it (``slot_by_key``: the sources that list it as
+free); the source that listed it is then asked about that one slot, now, never from a
+cache (``Source.check_slot`` through ``SourcePool.call``: breaker, timeout, bulkhead).
+Identical checks of one slot at one source, made while one is under way, wait for that
+one: a thousand patients opening one link make one upstream call.
+
+- no source lists the slot free any more (or its start has passed): ``GONE``;
+- the source answers: its ``FREE``/``GONE``, and as of when (a bulk feed: its copy's
+  time); ``UNKNOWN`` when it cannot be asked about one slot;
+- the source fails: ``UNKNOWN``, its failure reported as a query reports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from resolvers.ids import expect_global_id
+from resolvers.slots import slot_by_key
+from sources.errors import SourceError
+from sources.records import SlotCheck, SlotState
+from sources.search import MergedClinic, SlotIdentity
+
+if TYPE_CHECKING:
+    from resolvers.context import RequestContext
+    from sources.base import Source
+    from sources.pool import SourcePool
+    from sources.records import SlotRecord
+    from sources.search import FoundSlot
+
+__all__ = ["Checked", "check_slot", "clinic_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A slot's check: its key, state, when checked and as of when it held, and the slot
+    as a source listed it (None when none does any more)."""
+
+    key: str
+    state: SlotState
+    checked_at: datetime
+    as_of: datetime | None
+    found: FoundSlot | None
+
+
+# Checks under way, by (pool, source, slot local id): identical ones wait for the first.
+_UNDER_WAY: dict[tuple[int, str, str], asyncio.Future[SlotCheck | SourceError]] = {}
+
+
+async def check_slot(ctx: RequestContext, slot_id: str) -> Checked:
+    """See the module docstring; ``UserInputError`` for an id that is not a slot's."""
+    key = expect_global_id(slot_id, "Slot", "id")
+    found = await slot_by_key(ctx, key)
+    now = ctx.now
+    if found is None:
+        return Checked(key, SlotState.GONE, now, now, None)
+    source = next((s for s in ctx.pool.enabled if s.id == found.record.source_id), None)
+    if source is None:  # removed from the registry since the search
+        return Checked(key, SlotState.UNKNOWN, now, None, found)
+    outcome = await _collapsed(ctx.pool, source, found.record)
+    if isinstance(outcome, SourceError):
+        ctx.report([outcome])
+        return Checked(key, SlotState.UNKNOWN, now, None, found)
+    return Checked(key, outcome.state, now, outcome.as_of, found)
+
+
+async def _collapsed(pool: SourcePool, source: Source, slot: SlotRecord) -> SlotCheck | SourceError:
+    under_way = (id(pool), source.id, slot.local_id)
+    pending = _UNDER_WAY.get(under_way)
+    if pending is None:
+        pending = asyncio.ensure_future(pool.call(source, lambda s: s.check_slot(slot)))
+        _UNDER_WAY[under_way] = pending
+        pending.add_done_callback(lambda _: _UNDER_WAY.pop(under_way, None))
+    # Shielded: a client leaving does not cancel the others' answer.
+    return await asyncio.shield(pending)
+
+
+async def clinic_of(ctx: RequestContext, key: str) -> MergedClinic | None:
+    """The clinic of a slot's key, as the sources describe it now."""
+    identity = SlotIdentity.decode(key)
+    if identity is None:
+        return None
+    found = await ctx.federation.clinics_by_keys([identity.clinic_key])
+    ctx.report(found.errors)
+    return found.value.get(identity.clinic_key)
