@@ -20,10 +20,10 @@ from schema.introspection import IntrospectionGuard
 from schema.limits import OperationLimits
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
-from schema.subscription.shared_events import SharingExecutor
 from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
 from schema.subscription import Subscription
+from schema.subscription.shared_events import SharingExecutor
 from schema.types import Clinic, Physician, Slot
 from schema.validation import Validation
 
