@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> CachedHits:
     from edge.documents.partners import Partners
     from edge.graphiql import graphiql_routes
     from edge.graphql_view import GatewayGraphQL
+    from edge.handoff import hand_off
     from edge.middleware.cached_hits import CachedHits
     from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
     from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
@@ -172,6 +173,8 @@ def create_app(settings: Settings) -> CachedHits:
             # Subscriptions over graphql-transport-ws (edge/subscriptions/websocket.py).
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
+            # A slot's link, checked at its source first (edge/handoff.py).
+            Route("/go/{slot_id:path}", hand_off),
             *graphiql_routes(),
         ],
         lifespan=lifespan,

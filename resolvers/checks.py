@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from resolvers.clinics import next_slots
 from resolvers.ids import expect_global_id
 from resolvers.slots import slot_by_key
 from sources.errors import SourceError
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from sources.records import SlotRecord
     from sources.search import FoundSlot
 
-__all__ = ["Checked", "check_slot", "clinic_of"]
+__all__ = ["Checked", "check_slot", "clinic_of", "hand_off", "instead"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,28 @@ async def check_slot(ctx: RequestContext, slot_id: str) -> Checked:
     return Checked(key, outcome.state, now, outcome.as_of, found)
 
 
+async def hand_off(ctx: RequestContext, slot_id: str) -> Checked:
+    """A patient following a slot's link: the slot checked, and the hand-off counted for
+    the source that listed it (``sources.pool.phantoms``: no physician, no patient)."""
+    checked = await check_slot(ctx, slot_id)
+    found = checked.found
+    if checked.state is SlotState.UNKNOWN:
+        return checked
+    if found is not None:
+        source_id, physician_id = found.record.source_id, found.record.physician_local_id
+    else:
+        # No source lists it any more: the source of its clinic, when only one lists
+        # that clinic (else it cannot be told which one published it).
+        clinic = await clinic_of(ctx, checked.key)
+        sources = clinic.source_ids if clinic is not None else ()
+        if len(sources) != 1:
+            return checked
+        source_id, physician_id = sources[0], None
+    gone = checked.state is SlotState.GONE
+    ctx.pool.phantoms.hand_off(source_id, gone=gone, physician_id=physician_id)
+    return checked
+
+
 async def _collapsed(pool: SourcePool, source: Source, slot: SlotRecord) -> SlotCheck | SourceError:
     under_way = (id(pool), source.id, slot.local_id)
     pending = _UNDER_WAY.get(under_way)
@@ -87,3 +110,17 @@ async def clinic_of(ctx: RequestContext, key: str) -> MergedClinic | None:
     found = await ctx.federation.clinics_by_keys([identity.clinic_key])
     ctx.report(found.errors)
     return found.value.get(identity.clinic_key)
+
+
+async def instead(ctx: RequestContext, checked: Checked, count: int) -> list[FoundSlot]:
+    """The next ``count`` free slots of the checked slot's clinic, the slot itself left
+    out (a stale copy may still list it); none when it is free."""
+    if checked.state is SlotState.FREE or count <= 0:
+        return []
+    clinic = checked.found.clinic if checked.found is not None else None
+    if clinic is None:
+        clinic = await clinic_of(ctx, checked.key)
+    if clinic is None:
+        return []
+    slots = await next_slots(ctx, clinic, count + 1)
+    return [s for s in slots if s.key != checked.key][:count]

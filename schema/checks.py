@@ -10,7 +10,6 @@ import strawberry
 
 import schema.enums  # noqa: F401  (registers SlotState as a GraphQL enum)
 from resolvers import checks as check_resolvers
-from resolvers import clinics as clinic_resolvers
 from resolvers.ids import to_global_id
 from resolvers.inputs import check_first
 from schema.types import Context, Slot
@@ -37,18 +36,8 @@ class SlotCheck:
     )
     async def next_slots(self, info: Context, first: int | None = 5) -> list[Slot]:
         count = check_first(first, 5, "nextSlots")
-        if self.checked.state is SlotState.FREE or count == 0:
-            return []
-        found = self.checked.found
-        clinic = found.clinic if found is not None else None
-        if clinic is None:
-            clinic = await check_resolvers.clinic_of(info.context, self.checked.key)
-        if clinic is None:
-            return []
-        # One more, for the slot itself (still listed by a stale copy), left out.
-        slots = await clinic_resolvers.next_slots(info.context, clinic, count + 1)
-        others = [s for s in slots if s.key != self.checked.key]
-        return [Slot.from_found(s) for s in others[:count]]
+        found = await check_resolvers.instead(info.context, self.checked, count)
+        return [Slot.from_found(s) for s in found]
 
     @classmethod
     def of(cls, checked: check_resolvers.Checked) -> SlotCheck:

@@ -89,6 +89,19 @@ class SourceProblem:
         )
 
 
+@strawberry.type(
+    description="Hand-offs of a source's slots (patients following a slot's link) and how "
+    "many were gone by then; counted per source only, never per physician or patient."
+)
+class PhantomSlots:
+    hand_offs: int
+    gone: int
+    rate: float | None = strawberry.field(
+        description="gone / handOffs; null (too few to show) until the source is known to "
+        "have at least 5 physicians, lest it tell one physician's workload."
+    )
+
+
 @strawberry.type(description="A booking system the gateway reads from.")
 class Source:
     id: strawberry.ID
@@ -105,6 +118,19 @@ class Source:
         description="Malformed records skipped in the last load of a bulk feed."
     )
     view: strawberry.Private[SourceView]
+
+    @strawberry.field(
+        description="Operators only (null otherwise): how often this source's slots were "
+        "gone when patients followed them through the gateway's hand-off, since this "
+        "instance started."
+    )
+    def phantom_slots(self, info: Context) -> PhantomSlots | None:
+        if not info.context.operator_view:
+            return None
+        pool = info.context.pool
+        source = next((s for s in pool.enabled if s.id == self.id), None)
+        counted = pool.phantoms.rate(self.id, source.physician_count if source else None)
+        return PhantomSlots(hand_offs=counted.hand_offs, gone=counted.gone, rate=counted.rate)
 
     @strawberry.field(description="What an operator should fix: a LOSS makes the source DEGRADED.")
     def problems(self, info: Context) -> list[SourceProblem]:

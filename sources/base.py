@@ -231,6 +231,12 @@ class Source(ABC):
         return None
 
     @property
+    def physician_count(self) -> int | None:
+        """How many physicians the source lists, when it knows (a bulk feed's copy);
+        None: unknown."""
+        return None
+
+    @property
     def latency_ms(self) -> float | None:
         """For a source serving its own copy: how long its upstream took to answer that
         refresh. None: the pool measures its calls."""

@@ -44,6 +44,7 @@ from sources.pool.breaker import CircuitOpen, SourceBreakers
 from sources.pool.bulkhead import Bulkhead
 from sources.pool.cache import Served, SourceCache
 from sources.pool.health import SourceHealth, merge_problems, pool_problems, source_status
+from sources.pool.phantoms import PhantomTally
 from sources.records import SourceProblem, SourceProtocol, SourceStatus
 from sources.transport.retry import CALL_DEADLINE, CALL_RETRIES
 
@@ -117,6 +118,7 @@ class SourcePool:
         self.fingerprint = ""
         self._bulkheads: dict[str, Bulkhead] = {}
         self.breakers = SourceBreakers()
+        self.phantoms = PhantomTally()  # hand-offs found gone, by source
         self._retiring: set[asyncio.Task[None]] = set()
         self._load_listeners: list[Callable[[str, CopyChanges | None], None]] = []
 

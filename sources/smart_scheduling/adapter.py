@@ -199,6 +199,10 @@ class SmartSchedulingSource(Source):
         return self._latency_ms
 
     @property
+    def physician_count(self) -> int | None:
+        return self._index.physician_count if self._index is not None else None
+
+    @property
     def refresh_interval_s(self) -> float:
         return max(self.MIN_POLL_INTERVAL_S, self._poll_s or self.DEFAULT_POLL_INTERVAL_S)
 
