@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -176,6 +176,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
         response.media_type = response_media_type(request.headers.get("accept"))
         exchange = exchange_of(request.scope)
         context = self.new_context(exchange.services)
+        context.charge = _charging(exchange.services, request)
         exchange.start(context, response)
         return context
 
@@ -371,3 +372,16 @@ def _sent(operation: Operation) -> _Sent:
         protocol="multipart-subscription" if operation.streamed else "http",
         operation=operation,
     )
+
+
+def _charging(services: EdgeServices, request: Any) -> Callable[[float], Awaitable[str | None]]:
+    """What a field costing more than a request (a slot checked at its source) charges
+    the client's rate budget, as the request itself was charged (its key or its IP)."""
+    authorization = request.headers.get("authorization")
+    address = services.rate_guard.address(request)
+
+    async def charge(cost: float) -> str | None:
+        refusal = await services.rate_guard.refusal(authorization, address, cost)
+        return refusal.message if refusal is not None else None
+
+    return charge

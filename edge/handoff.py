@@ -12,7 +12,8 @@ which counts the hand-off for that source's phantom-slot rate). Then:
 
 Nothing here is cached (``Cache-Control: no-store``), and the booking site is not told
 where the patient came from (``Referrer-Policy: no-referrer``). A request over its
-rate gets the GraphQL route's 429; an id that is not a slot's, a 400 saying so.
+rate (a hand-off costs ``CHECK_COST`` requests: it calls a booking source past every
+cache) gets the GraphQL route's 429; an id that is not a slot's, a 400 saying so.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def web_link(link: str | None) -> str | None:
 
 async def hand_off(request: Request) -> Response:
     services = services_of(request.app)
-    refused = await services.rate_guard.check(request)
+    refused = await services.rate_guard.check(request, checks.CHECK_COST)
     if refused is not None:
         return refused
     context = RequestContext(

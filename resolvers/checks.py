@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from resolvers.clinics import next_slots
+from resolvers.errors import RateLimitedError
 from resolvers.ids import expect_global_id
 from resolvers.slots import slot_by_key
 from sources.errors import SourceError
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from sources.records import SlotRecord
     from sources.search import FoundSlot
 
-__all__ = ["Checked", "check_slot", "clinic_of", "hand_off", "instead"]
+__all__ = ["CHECK_COST", "Checked", "check_slot", "clinic_of", "hand_off", "instead"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +53,20 @@ class Checked:
 _UNDER_WAY: dict[tuple[int, str, str], asyncio.Future[SlotCheck | SourceError]] = {}
 
 
+# What a check costs against the client's rate limit, in requests: it calls a booking
+# source, past every cache.
+CHECK_COST = 5.0
+
+
 async def check_slot(ctx: RequestContext, slot_id: str) -> Checked:
-    """See the module docstring; ``UserInputError`` for an id that is not a slot's."""
+    """See the module docstring; ``UserInputError`` for an id that is not a slot's,
+    ``RateLimitedError`` when the client's rate budget cannot pay for a check now (it
+    costs ``CHECK_COST`` requests, the request carrying it included)."""
     key = expect_global_id(slot_id, "Slot", "id")
+    if ctx.charge is not None:
+        refused = await ctx.charge(CHECK_COST - 1)
+        if refused is not None:
+            raise RateLimitedError(refused)
     found = await slot_by_key(ctx, key)
     now = ctx.now
     if found is None:

@@ -9,7 +9,7 @@ the number of objects in its result.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -56,6 +56,9 @@ class RequestContext:
     client_id: str | None = None
     # The app's watch of the sources, for subscriptions (slot alerts); None: none here.
     watch: SlotWatch | None = None
+    # Charges this request ``n`` more requests of its client's rate budget; the refusal's
+    # message when that is over it, else None (the edge sets it; None: no limits here).
+    charge: Callable[[float], Awaitable[str | None]] | None = None
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)
     _renewed: bool = field(default=False, init=False, repr=False)

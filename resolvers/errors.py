@@ -18,3 +18,11 @@ class UserInputError(GraphQLError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
+
+
+class RateLimitedError(GraphQLError):
+    """A field the client's rate budget cannot pay for now; the message says when to
+    come back (``RATE_LIMITED``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)

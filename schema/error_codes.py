@@ -35,7 +35,7 @@ import orjson
 from graphql import GraphQLError
 from strawberry.types.execution import ExecutionResult
 
-from resolvers.errors import UserInputError
+from resolvers.errors import RateLimitedError, UserInputError
 from sources.errors import SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
 
 __all__ = [
@@ -172,6 +172,7 @@ def envelope(code: ErrorCode, message: str, **extensions: Any) -> bytes:
 # The codes of the exceptions lower layers raise, most specific class first.
 _RAISED: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (UserInputError, ErrorCode.BAD_USER_INPUT),
+    (RateLimitedError, ErrorCode.RATE_LIMITED),
     (SourceTimeout, ErrorCode.SOURCE_TIMEOUT),
     (SourceBadResponse, ErrorCode.SOURCE_BAD_RESPONSE),
     # The base class too: a source failure of no finer kind left the source unusable.

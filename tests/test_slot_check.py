@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from edge.middleware.rate_limit import Budget, RateLimiter
 from examples import demo_rest
 from examples.churn import SERVED
 from examples.world import WorldSlot
@@ -143,3 +144,29 @@ async def test_identical_checks_under_way_make_one_upstream_read(
             # Once it is over, the next check asks again: nothing is kept.
             await gw.query(CHECK, {"id": the_id})
             assert len(reads) == 2
+
+
+async def test_a_check_costs_five_requests_of_the_client_s_rate_budget(
+    gateway_for: GatewayFactory, rest_server: TestServer, world: Any
+) -> None:
+    slot, point = free_slot(rest_server, clinics_of(rest_server, world, "rest"))
+    # One request a second, a burst of two: the search finding the slot takes one, the
+    # check's own request the other; the four more a check costs are not there.
+    async with gateway_for(rest_definition(rest_server), anonymous_rate=1.0) as gw:
+        the_id = await slot_id(gw, "demo-rest", slot, point)
+        refused = await gw.query(CHECK, {"id": the_id})
+    assert refused["data"] is None
+    [error] = refused["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED" and error["path"] == ["slotCheck"]
+    assert "per second" in error["message"]
+
+
+async def test_the_limiter_charges_a_cost_and_never_more_than_the_burst() -> None:
+    limiter = RateLimiter()
+    budget = Budget(rate=0.001, burst=10)
+    assert await limiter.take("k", budget, cost=5) == 0
+    assert await limiter.take("k", budget, cost=5) == 0
+    assert await limiter.take("k", budget, cost=1) > 0  # the ten tokens are spent
+    # A cost above the burst is charged as the whole burst, so it can pass at all.
+    assert await limiter.take("fresh", budget, cost=50) == 0
+    assert await limiter.take("fresh", budget, cost=1) > 0

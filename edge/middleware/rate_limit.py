@@ -49,6 +49,7 @@ MAX_BUCKETS = 100_000  # in-process buckets kept (least recently used dropped fi
 _SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3]) or 1
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -56,7 +57,7 @@ local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return tostring(wait)
@@ -81,19 +82,21 @@ class RateLimiter:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._script = link.script(_SCRIPT) if link is not None else None
 
-    async def take(self, key: str, budget: Budget) -> float:
-        """0 when a request of ``key`` may pass now, else the seconds to wait."""
+    async def take(self, key: str, budget: Budget, cost: float = 1.0) -> float:
+        """0 when a request of ``key`` costing ``cost`` tokens (at most the burst) may
+        pass now, else the seconds to wait."""
+        cost = min(cost, budget.burst)
         if self._script is not None:
             try:
                 wait = await self._script(
-                    keys=[f"{self.namespace}:{key}"], args=[budget.rate, budget.burst]
+                    keys=[f"{self.namespace}:{key}"], args=[budget.rate, budget.burst, cost]
                 )
                 return float(wait)
             except CacheUnavailable:
                 pass  # Redis is down (the link said so once, and pauses): this bucket
-        return self._take_here(key, budget)
+        return self._take_here(key, budget, cost)
 
-    def _take_here(self, key: str, budget: Budget) -> float:
+    def _take_here(self, key: str, budget: Budget, cost: float = 1.0) -> float:
         now = time.monotonic()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -104,10 +107,10 @@ class RateLimiter:
             self._buckets.move_to_end(key)
         bucket.tokens = min(budget.burst, bucket.tokens + (now - bucket.at) * budget.rate)
         bucket.at = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             return 0.0
-        return (1 - bucket.tokens) / budget.rate
+        return (cost - bucket.tokens) / budget.rate
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
@@ -171,9 +174,10 @@ class RateGuard:
         self.anonymous = anonymous
         self.trusted_proxies = tuple(trusted_proxies)
 
-    async def check(self, request: HTTPConnection) -> Response | None:
-        """None when the request may go on, else the 429 to answer with."""
-        refusal = await self.refusal(request.headers.get("authorization"), self.address(request))
+    async def check(self, request: HTTPConnection, cost: float = 1.0) -> Response | None:
+        """None when the request (costing ``cost`` requests) may go on, else the 429."""
+        authorization = request.headers.get("authorization")
+        refusal = await self.refusal(authorization, self.address(request), cost)
         return refusal.response() if refusal is not None else None
 
     def address(self, connection: HTTPConnection) -> str:
@@ -181,9 +185,11 @@ class RateGuard:
         peer = connection.client.host if connection.client else None
         return client_ip(peer, connection.headers.get("x-forwarded-for"), self.trusted_proxies)
 
-    async def refusal(self, authorization: str | None, address: str) -> Refusal | None:
-        """None when a request with this ``Authorization`` from ``address`` may go on,
-        else how long it must wait."""
+    async def refusal(
+        self, authorization: str | None, address: str, cost: float = 1.0
+    ) -> Refusal | None:
+        """None when a request with this ``Authorization`` from ``address``, costing
+        ``cost`` requests, may go on, else how long it must wait."""
         client = await self.partners.client_of(authorization)
         if client is not None:
             if client.rate_limit_rps is None:
@@ -194,7 +200,7 @@ class RateGuard:
             if self.anonymous is None:
                 return None
             key, budget = f"ip:{address}", self.anonymous
-        wait = await self.limiter.take(key, budget)
+        wait = await self.limiter.take(key, budget, cost)
         if wait <= 0:
             return None
         seconds = max(1, math.ceil(min(wait, 3600.0)))
