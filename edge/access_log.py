@@ -5,7 +5,9 @@ someone is (``near: {latitude, longitude}``); a subscription's filter is a
 person's whereabouts for as long as it is open. uvicorn writes the whole target of
 each request to its access log (``uvicorn.access``) and of each WebSocket handshake
 to its error log (``uvicorn.error``): this filter cuts the query string off every
-such path before the line is written (``/graphql?…``), whatever the log level.
+such path before the line is written (``/graphql?…``), whatever the log level. A
+hand-off's path names the slot a patient is about to book (``/go/<slot id>``, its
+clinic and time): the id is cut off too (``/go/…``).
 
     install()  # once; create_app does it, for whatever server runs the app
 """
@@ -31,8 +33,13 @@ class WithoutQueryStrings(logging.Filter):
 
 
 def _cut(value: object) -> object:
-    """A path without its query string (``/graphql?…``); anything else as it is."""
-    if isinstance(value, str) and value.startswith("/") and "?" in value:
+    """A path without its query string (``/graphql?…``) nor a hand-off's slot id
+    (``/go/…``); anything else as it is."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        return value
+    if value.startswith("/go/"):
+        return "/go/…"
+    if "?" in value:
         return value.split("?", 1)[0] + "?…"
     return value
 

@@ -3,11 +3,13 @@ by its clinic's next slots; hostile links never followed; the phantom-slot rate.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
+from edge.access_log import WithoutQueryStrings
 from edge.handoff import web_link
 from examples import demo_rest
 from examples.churn import SERVED
@@ -118,3 +120,13 @@ async def test_the_phantom_rate_is_counted_per_source_and_shown_from_five_physic
             # Too few physicians known to show a rate until five have been met (the
             # slot gone from every listing tells none): at the sixth hand-off.
             assert rest["rate"] == (pytest.approx(1 / 6) if n == 5 else None)
+
+
+def test_the_access_log_never_names_the_slot_a_patient_follows() -> None:
+    # uvicorn's access line: (client, method, path, http version, status).
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/go/U2xvdDpb?x=1", "1.1", 303), None,
+    )  # fmt: skip
+    assert WithoutQueryStrings().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /go/… HTTP/1.1" 303'
