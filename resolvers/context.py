@@ -21,6 +21,7 @@ from aiodataloader import DataLoader
 from sources.search import Federation
 
 if TYPE_CHECKING:
+    from resolvers.webhooks import WebhookAccess
     from sources.errors import SourceError
     from sources.pool import SourcePool, SourceView
     from sources.search import FoundSlot, MergedClinic, MergedPhysician
@@ -56,6 +57,8 @@ class RequestContext:
     client_id: str | None = None
     # The app's watch of the sources, for subscriptions (slot alerts); None: none here.
     watch: SlotWatch | None = None
+    # Partners' webhook alerts (resolvers/webhooks.py); None: not on this gateway.
+    webhooks: WebhookAccess | None = None
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)
     _renewed: bool = field(default=False, init=False, repr=False)

@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
+from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext, ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
@@ -18,7 +19,7 @@ from schema.cost import DEFAULT_MAX_COST, CostLimit
 from schema.error_codes import with_code
 from schema.introspection import IntrospectionGuard
 from schema.limits import OperationLimits
-from schema.query import Query
+from schema.query import Query as BaseQuery
 from schema.scalars import SCALAR_MAP
 from schema.shared_events import SharingExecutor
 from schema.source_errors import SourceErrors
@@ -26,6 +27,10 @@ from schema.source_freshness import SourceFreshness
 from schema.subscription import Subscription
 from schema.types import Clinic, Physician, Slot
 from schema.validation import Validation
+from schema.webhooks import Mutation, WebhookQuery
+
+# The root Query: the API's queries, and partners' webhook alerts (schema/webhooks.py).
+Query = merge_types("Query", (BaseQuery, WebhookQuery))
 
 # Cross-cutting behaviour, in the order it applies. Parsing and validating the
 # same document again costs more than executing it: both are cached (by text;
@@ -142,6 +147,7 @@ def make_schema(
     )
     gateway_schema = GatewaySchema(
         query=Query,
+        mutation=Mutation,
         subscription=Subscription,
         types=[Clinic, Physician, Slot],
         extensions=extensions,
