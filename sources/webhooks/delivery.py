@@ -21,11 +21,13 @@ import contextlib
 import functools
 import logging
 import random
+import socket
 import ssl
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -65,6 +67,7 @@ def webhook_session(
     resolver: AbstractResolver | None = None,
     trace_configs: list[aiohttp.TraceConfig] | None = None,
     limit: int = 100,
+    socket_factory: Callable[[Any], socket.socket] | None = None,
 ) -> aiohttp.ClientSession:
     """The session deliveries go out through: every host resolved by a
     ``GuardedResolver`` (over ``resolver``, aiohttp's default unless given) at each new
@@ -78,6 +81,7 @@ def webhook_session(
         ssl=context,
         use_dns_cache=False,
         limit=limit,
+        socket_factory=socket_factory,
     )
     return aiohttp.ClientSession(
         connector=connector,
@@ -101,6 +105,7 @@ class DeliveryWorker:
         policy: DeliveryPolicy | None = None,
         clock: Callable[[], datetime],
         draw: Callable[[], float] = random.random,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -109,6 +114,9 @@ class DeliveryWorker:
         self.policy = policy or DeliveryPolicy()
         self.clock = clock
         self.draw = draw
+        # The signed timestamp is the real time of the attempt (receivers check it against
+        # their own clock), whatever ``clock`` says for scheduling.
+        self.wall = wall
         self._wake = asyncio.Event()
         self._busy: dict[str, asyncio.Task[None]] = {}
         # Counts since start, for the benchmark and the operator.
@@ -209,7 +217,7 @@ class DeliveryWorker:
             url = check_callback_url(delivery.callback_url, self.allowed_hosts)
         except CallbackRefused as exc:
             return f"refused: {exc}", False
-        timestamp = int(self.clock().timestamp())
+        timestamp = int(self.wall())
         headers = self.signer.headers(delivery.alert_id, delivery.id, timestamp, delivery.payload)
         try:
             async with self.session.post(
