@@ -28,6 +28,7 @@ from schema.subscription import Subscription
 from schema.types import Clinic, Physician, Slot
 from schema.validation import Validation
 from schema.webhooks import Mutation, WebhookQuery
+from schema.webhooks.guard import PartnerGuard
 
 # The root Query: the API's queries, and partners' webhook alerts (schema/webhooks.py).
 Query = merge_types("Query", (BaseQuery, WebhookQuery))
@@ -41,6 +42,7 @@ EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
     # After validation (inside its hook), before execution:
     OperationLimits,
     IntrospectionGuard,
+    PartnerGuard,
     SourceErrors,
     SourceFreshness,
 ]

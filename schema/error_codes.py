@@ -130,7 +130,7 @@ class ErrorCode(StrEnum):
     )  # fmt: skip
     UNAUTHENTICATED = (
         "UNAUTHENTICATED", 401,
-        "an unknown or revoked key, or an Authorization that is not Bearer (200 with data "
+        "an unknown or revoked key, or an Authorization that is not Bearer (a request error "
         "when an operation for partners only is asked without a key)",
     )  # fmt: skip
     # HTTP middleware (edge/).
