@@ -71,6 +71,7 @@ def create_app(settings: Settings) -> CachedHits:
     from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
     from edge.services import EdgeServices
     from edge.subscriptions import Subscriptions
+    from edge.webhooks import WebhookService
     from schema import make_schema
     from sources.pool.cache import SourceCache
     from sources.pool.fanout import SourcePool
@@ -121,6 +122,8 @@ def create_app(settings: Settings) -> CachedHits:
             production=settings.production,
             pepper=os.environ.get(KEY_PEPPER_ENV) or None,
         )
+        # Partners' webhook alerts: each watched, its deliveries sent by a worker.
+        webhooks = await WebhookService.start(settings, watch)
         # Open subscriptions, their caps, and their goodbye when the server stops.
         subscriptions = Subscriptions(settings)
         # Rate limits: in Redis when the cache is there, so every instance shares them.
@@ -138,6 +141,7 @@ def create_app(settings: Settings) -> CachedHits:
             subscriptions=subscriptions,
             max_batch=batching["max_operations"] if batching is not None else None,
             watch=watch,
+            webhooks=webhooks.access,
         )
         task = asyncio.create_task(watcher.run())
         try:
@@ -148,6 +152,7 @@ def create_app(settings: Settings) -> CachedHits:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await webhooks.aclose()
             await watch.aclose()
             await pool.aclose()
             await persisted.backend.aclose()

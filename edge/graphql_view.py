@@ -189,6 +189,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
             allow_introspection=not self.production,
             operator_view=not self.production,
             watch=services.watch,
+            webhooks=services.webhooks,
         )
 
     def shown(self, errors: list[GraphQLError]) -> list[GraphQLError]:

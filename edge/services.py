@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from edge.middleware.response_cache import ResponseCache
     from edge.settings import Settings
     from edge.subscriptions.hub import Subscriptions
+    from resolvers.webhooks import WebhookAccess
     from sources.pool.fanout import SourcePool
     from sources.watch import SlotWatch
 
@@ -43,6 +44,8 @@ class EdgeServices:
     max_batch: int | None = None
     # The watch of the sources behind subscriptions (slot alerts).
     watch: SlotWatch | None = None
+    # Partners' webhook alerts (edge/webhooks/); None: not on this gateway.
+    webhooks: WebhookAccess | None = None
 
 
 def services_of(app: Any) -> EdgeServices:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from edge.middleware.rate_limit import Budget
     from sources.kv import CacheBackend, RedisLink
+    from sources.webhooks import DeliveryPolicy
 
 __all__ = [
     "CACHE_CHOICES",
@@ -107,6 +108,13 @@ class Settings:
     # What "now" is for a request (a search window never starts before it); tests pin
     # it so that the demo world they search looks the same whatever the date.
     clock: Callable[[], datetime] = _now
+    # Webhook alerts: hosts an operator allows on inside addresses (https still needed),
+    # an extra CA file to trust for callbacks, the delivery policy (None: its defaults)
+    # and how often the alerts watched are synced with the database.
+    webhook_allow_hosts: tuple[str, ...] = ()
+    webhook_ca_file: str | None = None
+    webhook_policy: DeliveryPolicy | None = None
+    webhook_sync_s: float = 1.0
 
     @property
     def production(self) -> bool:

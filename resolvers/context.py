@@ -21,6 +21,7 @@ from aiodataloader import DataLoader
 from sources.search import Federation
 
 if TYPE_CHECKING:
+    from resolvers.webhooks import WebhookAccess
     from sources.errors import SourceError
     from sources.pool import SourcePool, SourceView
     from sources.search import FoundSlot, MergedClinic, MergedPhysician
@@ -59,6 +60,8 @@ class RequestContext:
     # Charges this request ``n`` more requests of its client's rate budget; the refusal's
     # message when that is over it, else None (the edge sets it; None: no limits here).
     charge: Callable[[float], Awaitable[str | None]] | None = None
+    # Partners' webhook alerts (resolvers/webhooks.py); None: not on this gateway.
+    webhooks: WebhookAccess | None = None
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)
     _renewed: bool = field(default=False, init=False, repr=False)

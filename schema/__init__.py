@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
+from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext, ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
@@ -18,7 +19,7 @@ from schema.cost import DEFAULT_MAX_COST, CostLimit
 from schema.error_codes import with_code
 from schema.introspection import IntrospectionGuard
 from schema.limits import OperationLimits
-from schema.query import Query
+from schema.query import Query as BaseQuery
 from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
@@ -26,6 +27,11 @@ from schema.subscription import Subscription
 from schema.subscription.shared_events import SharingExecutor
 from schema.types import Clinic, Physician, Slot
 from schema.validation import Validation
+from schema.webhooks import Mutation, WebhookQuery
+from schema.webhooks.guard import PartnerGuard
+
+# The root Query: the API's queries, and partners' webhook alerts (schema/webhooks.py).
+Query = merge_types("Query", (BaseQuery, WebhookQuery))
 
 # Cross-cutting behaviour, in the order it applies. Parsing and validating the
 # same document again costs more than executing it: both are cached (by text;
@@ -36,6 +42,7 @@ EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
     # After validation (inside its hook), before execution:
     OperationLimits,
     IntrospectionGuard,
+    PartnerGuard,
     SourceErrors,
     SourceFreshness,
 ]
@@ -142,6 +149,7 @@ def make_schema(
     )
     gateway_schema = GatewaySchema(
         query=Query,
+        mutation=Mutation,
         subscription=Subscription,
         types=[Clinic, Physician, Slot],
         extensions=extensions,

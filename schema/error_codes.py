@@ -35,7 +35,15 @@ import orjson
 from graphql import GraphQLError
 from strawberry.types.execution import ExecutionResult
 
-from resolvers.errors import RateLimitedError, UserInputError
+from resolvers.errors import (
+    CallbackRefusedError,
+    NotFound,
+    RateLimitedError,
+    Unauthenticated,
+    UserInputError,
+    WebhookLimitError,
+    WebhooksUnavailable,
+)
 from sources.errors import SourceBadResponse, SourceError, SourceTimeout, SourceUnavailable
 
 __all__ = [
@@ -122,7 +130,9 @@ class ErrorCode(StrEnum):
         "a persisted-only partner sent a query that is not one of its documents",
     )  # fmt: skip
     UNAUTHENTICATED = (
-        "UNAUTHENTICATED", 401, "an unknown or revoked key, or an Authorization that is not Bearer"
+        "UNAUTHENTICATED", 401,
+        "an unknown or revoked key, or an Authorization that is not Bearer (a request error "
+        "when an operation for partners only is asked without a key)",
     )  # fmt: skip
     # HTTP middleware (edge/).
     CSRF_PREVENTION = (
@@ -136,6 +146,17 @@ class ErrorCode(StrEnum):
         "SUBSCRIPTION_LIMIT", 429,
         "one subscription too many open: on one connection, of one key, or of one IP "
         "without a key; the message says which",
+    )  # fmt: skip
+    # Webhook alerts of partners (resolvers/webhooks.py).
+    NOT_FOUND = "NOT_FOUND", 200, "no such object of yours (a webhook alert, another partner's)"
+    CALLBACK_REFUSED = (
+        "CALLBACK_REFUSED", 200,
+        "a webhook callback URL that is not https, too long, or on a private, loopback, "
+        "link-local or CGNAT address",
+    )  # fmt: skip
+    WEBHOOK_LIMIT = "WEBHOOK_LIMIT", 200, "one webhook alert too many for a partner (100)"
+    WEBHOOKS_UNAVAILABLE = (
+        "WEBHOOKS_UNAVAILABLE", 200, "this gateway delivers no webhooks (production, no key)"
     )  # fmt: skip
     # Booking sources: the query still answers with what the others gave.
     SOURCE_TIMEOUT = "SOURCE_TIMEOUT", 200, "a booking source did not answer in time"
@@ -173,6 +194,11 @@ def envelope(code: ErrorCode, message: str, **extensions: Any) -> bytes:
 _RAISED: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (UserInputError, ErrorCode.BAD_USER_INPUT),
     (RateLimitedError, ErrorCode.RATE_LIMITED),
+    (Unauthenticated, ErrorCode.UNAUTHENTICATED),
+    (NotFound, ErrorCode.NOT_FOUND),
+    (CallbackRefusedError, ErrorCode.CALLBACK_REFUSED),
+    (WebhookLimitError, ErrorCode.WEBHOOK_LIMIT),
+    (WebhooksUnavailable, ErrorCode.WEBHOOKS_UNAVAILABLE),
     (SourceTimeout, ErrorCode.SOURCE_TIMEOUT),
     (SourceBadResponse, ErrorCode.SOURCE_BAD_RESPONSE),
     # The base class too: a source failure of no finer kind left the source unusable.

@@ -18,6 +18,7 @@ from edge.cli.documents import run_documents_command
 from edge.cli.parser import DEMO_DATABASE_URL, UsageError, build_parser
 from edge.cli.serve import AppFactory, serve
 from edge.cli.sources import run_sources_command
+from edge.cli.webhooks import run_webhooks_command
 from edge.settings import DEFAULT_DATABASE_URL
 from sources.errors import ConfigError
 
@@ -53,6 +54,8 @@ def main(argv: Sequence[str] | None, *, create_app: AppFactory) -> int:
             return run_clients_command(args, database_url)
         if args.command == "documents":
             return run_documents_command(args, database_url)
+        if args.command == "webhooks":
+            return run_webhooks_command(args, database_url)
         return serve(args, database_url, create_app)
     except UsageError as exc:
         parser.error(str(exc))

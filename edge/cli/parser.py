@@ -67,7 +67,13 @@ def build_parser() -> PasserelleParser:
     shared.add_argument("--database-url", default=argparse.SUPPRESS, help="registry database")
     _add_sources_commands(commands, shared)
     _add_clients_commands(commands, shared)
-    _add_documents_commands(commands, shared)
+    # Grammars kept beside their commands (this module stays under 400 lines).
+    from edge.cli.documents import add_documents_commands
+    from edge.cli.webhooks import add_webhook_arguments, add_webhooks_commands
+
+    add_documents_commands(commands, shared)
+    add_webhooks_commands(commands, shared)
+    add_webhook_arguments(parser)
     return parser
 
 
@@ -296,37 +302,6 @@ def _add_clients_commands(
     actions.add_parser(
         "revoke", help="revoke a client's key for good", parents=[shared]
     ).add_argument("name")
-
-
-def _add_documents_commands(
-    commands: argparse._SubParsersAction[PasserelleParser], shared: PasserelleParser
-) -> None:
-    documents = commands.add_parser("documents", help="manage partners' trusted documents")
-    actions = documents.add_subparsers(dest="action", metavar="ACTION", required=True)
-    push = actions.add_parser(
-        "push",
-        help="register the operations of an Apollo persisted-query manifest or a Relay "
-        "{id: text} map for a client (each checked against the schema)",
-        parents=[shared],
-    )
-    push.add_argument("manifest", type=Path, metavar="MANIFEST")
-    # The gateway's own cost limit: a document it would refuse is never registered.
-    # (SUPPRESS: the flags given before the command, as for serving, count too.)
-    push.add_argument(
-        "--max-cost",
-        type=_positive_int,
-        default=argparse.SUPPRESS,
-        help=f"the --max-cost the gateway serves with ({DEFAULT_MAX_COST})",
-    )
-    push.add_argument(
-        "--measure-cost",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="the gateway serves with --measure-cost: register costly documents too",
-    )
-    listing = actions.add_parser("list", help="list a client's documents", parents=[shared])
-    for command in (push, listing):
-        command.add_argument("--client", required=True, metavar="NAME")
 
 
 # -- validators: argparse types, each a one-line message ------------------------------

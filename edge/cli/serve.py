@@ -158,6 +158,8 @@ def _settings(args: argparse.Namespace, database_url: str) -> Settings:
         subscriptions_per_connection=args.subscriptions_per_connection,
         subscriptions_per_ip=args.subscriptions_per_ip,
         subscriptions_per_key=args.subscriptions_per_key,
+        webhook_allow_hosts=tuple(args.webhook_allow_host),
+        webhook_ca_file=args.webhook_ca_file,
     )
 
 

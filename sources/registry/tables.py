@@ -24,6 +24,8 @@ __all__ = [
     "SettingRow",
     "SourceRevisionRow",
     "SourceRow",
+    "WebhookAlertRow",
+    "WebhookDeliveryRow",
 ]
 
 # The id of each registry's one revision row.
@@ -109,6 +111,50 @@ class PartnerRevisionRow(RevisionRow, table=True):
     __tablename__ = "partner_registry_revision"
 
 
+class WebhookAlertRow(SQLModel, table=True):
+    """A partner's webhook alert (``sources.registry.webhooks``): its filter (the point
+    rounded to about 1 km), its callback URL and its delivery state; deleted at expiry.
+    Its signing secret is never stored (``sources.webhooks.signing``)."""
+
+    __tablename__ = "webhook_alert"
+
+    id: str = Field(primary_key=True, max_length=40)
+    client_name: str = Field(
+        index=True, max_length=63, foreign_key="partner_client.name", ondelete="CASCADE"
+    )
+    filter: dict[str, Any] = Field(sa_type=JSON)
+    callback_url: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    expires_at: datetime = Field(index=True, sa_type=DateTime(timezone=True))
+    paused_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # Failed attempts since the last success; the alert is paused past a limit.
+    failures: int = 0
+    # No delivery of this alert is attempted before then (its backoff after a failure).
+    retry_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_attempt_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_success_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # The last attempt's outcome: an HTTP status, or a short reason ("timeout").
+    last_outcome: str | None = Field(default=None, max_length=200)
+    delivered: int = 0
+    # Pending deliveries dropped after 24 h without success.
+    dropped: int = 0
+
+
+class WebhookDeliveryRow(SQLModel, table=True):
+    """An event to deliver to a webhook alert's callback, kept until it is delivered
+    (at least once) or 24 h old. ``id`` is the ``webhook-id`` every attempt carries."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: str = Field(primary_key=True, max_length=40)
+    alert_id: str = Field(
+        index=True, max_length=40, foreign_key="webhook_alert.id", ondelete="CASCADE"
+    )
+    payload: str = Field(sa_type=Text)
+    created_at: datetime = Field(index=True, sa_type=DateTime(timezone=True))
+    attempts: int = 0
+
+
 TABLES: tuple[Table, ...] = tuple(
     model.__table__  # type: ignore[union-attr]
     for model in (
@@ -118,5 +164,7 @@ TABLES: tuple[Table, ...] = tuple(
         ClientRow,
         DocumentRow,
         PartnerRevisionRow,
+        WebhookAlertRow,
+        WebhookDeliveryRow,
     )
 )

@@ -33,6 +33,7 @@ PARTNER_TABLES = {
     "partner_document",
     "partner_registry_revision",
 }
+WEBHOOK_TABLES = {"webhook_alert", "webhook_delivery"}
 
 
 def query(database_url: str, sql: str) -> list[Any]:
@@ -69,7 +70,9 @@ def source(source_id: str) -> SourceConfig:
 def test_a_fresh_database_is_migrated_to_exactly_what_the_code_expects(database_url: str) -> None:
     with PartnerStore(database_url):
         pass
-    assert tables(database_url) == SOURCE_TABLES | PARTNER_TABLES | {"alembic_version"}
+    assert tables(database_url) == SOURCE_TABLES | PARTNER_TABLES | WEBHOOK_TABLES | {
+        "alembic_version"
+    }
     assert query(database_url, "SELECT version_num FROM alembic_version") == [(migrations.head(),)]
     engine = sqlalchemy.create_engine(database_url)
     try:

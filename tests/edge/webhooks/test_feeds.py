@@ -1,0 +1,131 @@
+"""From a change at a booking source to a verified delivery: a kept alert watched by the
+real SlotWatch, its alerts kept and delivered to an https receiver; nothing after the
+alert is deleted or has expired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from edge.webhooks import WebhookFeeds
+from sources.registry.partners import PartnerStore
+from sources.watch import SlotWatch
+from sources.webhooks import (
+    DeliveryPolicy,
+    DeliveryWorker,
+    WebhookSigner,
+    WebhookStore,
+    webhook_session,
+)
+from tests.sources.watch.fakes import (
+    NOW,
+    PLATEAU,
+    Clock,
+    Copy,
+    Spec,
+    a_pool,
+    clinic,
+    install,
+    slot,
+    until,
+)
+from tests.sources.webhooks.receiver import Receiver, https_receiver
+
+KEY = b"f" * 32
+NEAR = {"near": [45.52, -73.58], "radius_km": 5.0}
+
+
+@contextlib.asynccontextmanager
+async def running(
+    store: WebhookStore, watch: SlotWatch, receiver: Receiver, clock: Clock
+) -> AsyncIterator[WebhookFeeds]:
+    session = webhook_session(allowed_hosts=("127.0.0.1",), ca_file=receiver.ca_file)
+    worker = DeliveryWorker(
+        store,
+        WebhookSigner(KEY),
+        session,
+        allowed_hosts=("127.0.0.1",),
+        policy=DeliveryPolicy(poll_s=0.02, backoff_s=(0.01,), jitter=0),
+        clock=clock,
+    )
+    feeds = WebhookFeeds(store, watch, clock=clock, queued=worker.wake, sync_s=0.02)
+    tasks = [asyncio.create_task(worker.run()), asyncio.create_task(feeds.run())]
+    try:
+        yield feeds
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await session.close()
+
+
+async def test_opened_slots_reach_the_partner_signed_and_nothing_after_deletion(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    with PartnerStore(url) as partners:
+        partners.create_client("rdv-app")
+    store = WebhookStore(url)
+    clock = Clock()
+    first = [slot("feed", "s1", "c1", 2)]
+    async with https_receiver(tmp_path) as receiver, a_pool() as pool:
+        [feed] = (
+            await install(pool, Spec("feed", [clinic("feed", "c1", PLATEAU)], first, kind=Copy))
+        ).values()
+        assert isinstance(feed, Copy)
+        watch = SlotWatch(pool, clock, sync_s=0.02)
+        alert = store.create("rdv-app", NEAR, receiver.url, NOW + timedelta(days=1), NOW)
+        receiver.secret = WebhookSigner(KEY).secret_text(alert.id)
+        receiver.script = [503]  # the first attempt fails: retried with the same id
+        async with running(store, watch, receiver, clock) as feeds:
+            await until(
+                lambda: watch.groups and all("feed" in g.read_once for g in watch.groups.values())
+            )
+            feed.republish([*first, slot("feed", "n1", "c1", 3)])
+            await until(lambda: len(receiver.received) == 1)
+            clock.now += timedelta(seconds=1)  # past its backoff
+            await until(lambda: len(receiver.received) == 2)
+            one, again = receiver.received
+            assert one.webhook_id == again.webhook_id and again.verified
+            data = again.body["data"]
+            assert again.body["type"] == "slot.alert" and data["webhookId"] == alert.id
+            assert len(data["opened"]) == 1 and data["goneIds"] == []
+            assert data["opened"][0]["distanceKm"] < 1
+            # Deleted: not watched any more, nothing delivered.
+            store.delete(alert.id)
+            feeds.changed()
+            await until(lambda: alert.id not in feeds.tasks)
+            feed.republish([*first, slot("feed", "n2", "c1", 4)])
+            await asyncio.sleep(0.3)
+            assert len(receiver.received) == 2
+        await watch.aclose()
+    store.close()
+
+
+async def test_an_expired_alert_is_not_watched_and_is_swept(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    with PartnerStore(url) as partners:
+        partners.create_client("rdv-app")
+    store = WebhookStore(url)
+    clock = Clock()
+    first = [slot("feed", "s1", "c1", 2)]
+    async with https_receiver(tmp_path) as receiver, a_pool() as pool:
+        [feed] = (
+            await install(pool, Spec("feed", [clinic("feed", "c1", PLATEAU)], first, kind=Copy))
+        ).values()
+        assert isinstance(feed, Copy)
+        watch = SlotWatch(pool, clock, sync_s=0.02)
+        alert = store.create("rdv-app", NEAR, receiver.url, NOW + timedelta(minutes=5), NOW)
+        async with running(store, watch, receiver, clock) as feeds:
+            await until(lambda: alert.id in feeds.tasks)
+            clock.now = NOW + timedelta(minutes=6)
+            await until(lambda: alert.id not in feeds.tasks)
+            feed.republish([*first, slot("feed", "n1", "c1", 3)])
+            await asyncio.sleep(0.3)
+            assert receiver.received == []
+        await watch.aclose()
+    assert store.sweep(clock.now).expired_alerts == 1 and store.alerts() == []
+    store.close()
