@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import serve
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -26,26 +27,6 @@ NEAR_ME = """{ slots(filter: {near: {latitude: 45.5017, longitude: -73.5673}, ra
   first: 100) { edges { node { start clinic { name address { line city postalCode } }
   source { id } } } } }"""
 SOURCES = "{ sources { id status } }"
-
-
-def free_port(span: int = 1) -> int:
-    """A port with ``span`` free ports from it (checked, not reserved)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port: int = probe.getsockname()[1]
-        if port + span < 65000 and all(_free(port + i) for i in range(span)):
-            return port
-    raise RuntimeError("no free ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 class Running:

@@ -28,6 +28,7 @@ from edge.services import services_of
 from examples.world import World
 from tests.conftest import Gateway, GatewayFactory, fhir_definition, rest_definition
 from tests.edge.subscriptions.feeds import FILTER, fast_feeds, nearby_feed
+from tests.node_tools import install_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -58,17 +59,18 @@ def browser_driver() -> Path:
     if missing:
         pytest.fail(f"the GraphiQL browser test needs {', '.join(missing)}; .ci/run installs them")
     installed = BROWSER_DIR / "node_modules" / "playwright-core" / "package.json"
-    if (
-        not installed.exists()
-        or json.loads(installed.read_text(encoding="utf-8"))["version"] != _pinned_playwright()
-    ):
-        done = subprocess.run(
-            ["npm", "ci", "--prefix", str(BROWSER_DIR), "--no-audit", "--no-fund"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, f"npm ci in tests/edge/browser failed:\n{done.stderr}"
+    with install_lock(BROWSER_DIR):
+        if (
+            not installed.exists()
+            or json.loads(installed.read_text(encoding="utf-8"))["version"] != _pinned_playwright()
+        ):
+            done = subprocess.run(
+                ["npm", "ci", "--prefix", str(BROWSER_DIR), "--no-audit", "--no-fund"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert done.returncode == 0, f"npm ci in tests/edge/browser failed:\n{done.stderr}"
     return BROWSER_DIR / "graphiql_check.mjs"
 
 

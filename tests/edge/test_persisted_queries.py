@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from edge.documents.apq import is_sha256_digest
 from tests.conftest import Gateway, GatewayFactory, fhir_definition, rest_definition
 from tests.node_tools import npm_installed, run_node_json
+from tests.ports import REDIS_URL
 
 APOLLO = Path(__file__).parent / "apollo"
 QUERY = "query Sources { sources { id status } }"
@@ -109,7 +110,7 @@ async def test_queries_are_registered_within_the_configured_cost_limit(
 async def test_registered_hashes_are_shared_through_redis(
     gateway_for: GatewayFactory, fhir_server: TestServer, rest_server: TestServer
 ) -> None:
-    redis = {"cache": "redis", "redis_url": "redis://127.0.0.1:6379/0"}
+    redis = {"cache": "redis", "redis_url": REDIS_URL}
     text = f"query Shared{DIGEST[:8]} {{ sources {{ id }} }}"  # unique to this run
     digest = hashlib.sha256(text.encode()).hexdigest()
     definitions = (fhir_definition(fhir_server), rest_definition(rest_server))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 import uuid
 
 import pytest
@@ -14,8 +13,8 @@ from edge.middleware.rate_limit import Budget, RateLimiter, client_ip
 from sources.kv import RedisLink
 from sources.registry.partners import PartnerStore
 from tests.conftest import Gateway, GatewayFactory, fhir_definition
+from tests.ports import REDIS_URL, free_port
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 BUDGET = Budget(rate=2.0, burst=3.0)
 
 
@@ -39,10 +38,7 @@ async def test_redis_buckets_are_shared_by_every_instance() -> None:
 
 
 async def test_with_redis_down_the_instance_keeps_limiting_on_its_own() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    link = RedisLink.from_url(f"redis://127.0.0.1:{port}/0")
+    link = RedisLink.from_url(f"redis://127.0.0.1:{free_port()}/0")
     limiter = RateLimiter(link)
     waits = [await limiter.take("k", BUDGET) for _ in range(4)]
     assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] > 0.3

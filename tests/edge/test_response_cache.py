@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from tests.conftest import Gateway, GatewayFactory, fhir_definition
+from tests.ports import REDIS_URL
 
 QUERY = """query Near($first: Int!, $near: GeoPointInput) {
   slots(filter: {near: $near, radiusKm: 30}, first: $first) {
@@ -152,7 +153,7 @@ async def test_post_hits_too_and_requests_with_a_key_bypass_the_cache(
 async def test_with_redis_every_instance_serves_the_stored_response(
     gateway_for: GatewayFactory, fhir_server: TestServer
 ) -> None:
-    redis = {"cache": "redis", "redis_url": "redis://127.0.0.1:6379/0"}
+    redis = {"cache": "redis", "redis_url": REDIS_URL}
     async with gateway_for(fhir_definition(fhir_server), **redis) as one:
         await register(one)
         # An entry of this run's own: Redis outlives test runs.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
@@ -20,6 +19,7 @@ from sources.fhir.resources import APPOINTMENT_TYPE_SYSTEM, V2_APPOINTMENT_REASO
 from sources.geo import distance_km
 from sources.records import AppointmentType, GeoPoint
 from sources.timeutil import MONTREAL
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 Params = list[tuple[str, str]]
@@ -337,9 +337,7 @@ async def test_stats_count_every_request_but_their_own(
 
 
 async def test_main_serves_and_exits_cleanly_on_sigterm() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "examples.demo_fhir", "--port", str(port), "--scale", "0.01",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

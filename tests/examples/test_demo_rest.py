@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from examples.demo_rest import API_KEY_ENV, build_app, clinic_api_id, slot_api_id
 from examples.world import World
+from tests.ports import free_port
 
 KEY = "cle-de-test"
 ROOT = Path(__file__).resolve().parents[2]
@@ -207,14 +208,8 @@ async def test_hammering_gets_429_with_retry_after_and_stats_count_it(world: Wor
                 assert await response.json() == {"requests": 6}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_main_reads_the_key_from_the_environment_and_stops_on_sigterm() -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, API_KEY_ENV: KEY, "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, "-m", "examples.demo_rest", "--port", str(port), "--scale", "0.01"]
     process = subprocess.Popen(

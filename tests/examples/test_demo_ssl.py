@@ -10,7 +10,6 @@ import itertools
 import json
 import re
 import signal
-import socket
 import sys
 import tracemalloc
 from collections import Counter
@@ -36,6 +35,7 @@ from examples.world import CLINIC_PERMIT_SYSTEM, World
 from sources.fhir.resources import BOOKING_DEEP_LINK_URL, BOOKING_PHONE_URL
 from sources.timeutil import MONTREAL, read_upstream_datetime
 from tests.conftest import TEST_NOW, serve
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_AGE = 30
@@ -467,9 +467,7 @@ def test_density_knobs_add_sessions_and_free_slots_and_iter_slots_keeps_nothing(
 
 
 async def test_main_serves_its_temporary_feed_and_removes_it_on_sigterm() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "examples.demo_ssl", "--port", str(port), "--scale", "0.01",
         "--deviations", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -9,7 +9,7 @@ import pytest
 
 from examples.faults import Faults
 from examples.launcher import DemoProviders
-from tests.test_app import free_port
+from tests.ports import free_port
 
 
 def test_a_demo_system_dying_at_start_is_named_with_its_log_file(tmp_path: Path) -> None:

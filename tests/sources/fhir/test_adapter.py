@@ -37,6 +37,7 @@ from sources.records import (
     SourceProtocol,
 )
 from sources.timeutil import MONTREAL
+from tests.ports import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -567,12 +568,9 @@ async def test_a_server_slower_than_the_timeout_times_out(
 
 
 async def test_an_unreachable_server_is_unavailable(session: aiohttp.ClientSession) -> None:
-    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
+    url = f"http://127.0.0.1:{free_port()}/fhir"  # nothing listens there
     with pytest.raises(SourceUnavailable):
-        await make_source(session, f"http://127.0.0.1:{port}/fhir").search_slots(HOSTILE_QUERY)
+        await make_source(session, url).search_slots(HOSTILE_QUERY)
 
 
 async def test_a_next_link_to_another_host_is_refused_unvisited(

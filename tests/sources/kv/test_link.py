@@ -10,8 +10,7 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 from sources.kv import CacheUnavailable, RedisLink
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.ports import REDIS_URL
 
 
 @pytest.fixture

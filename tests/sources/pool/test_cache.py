@@ -43,8 +43,8 @@ from sources.records import (
     SourceProtocol,
 )
 from sources.timeutil import MONTREAL
+from tests.ports import REDIS_URL, free_port
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 T0 = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 QUERY = SlotQuery(T0, T0 + timedelta(days=7), 20)
 CLINIC = ClinicRecord(
@@ -345,17 +345,10 @@ async def test_only_one_instance_refreshes_a_stale_redis_entry(
         await pool.aclose()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_redis_unreachable_means_direct_calls_never_errors(
     session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = SourceCache(RedisBackend.from_url(f"redis://127.0.0.1:{_free_port()}/0"))
+    cache = SourceCache(RedisBackend.from_url(f"redis://127.0.0.1:{free_port()}/0"))
     pool = make_pool(session, cache)
     await pool.sync([config(cache_ttl_s=60.0)])
     (source,) = pool.enabled
@@ -371,7 +364,7 @@ async def test_redis_unreachable_means_direct_calls_never_errors(
 def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     binary = shutil.which("redis-server")
     assert binary, "redis-server is required (Debian package redis-server)"
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

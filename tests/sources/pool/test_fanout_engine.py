@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -34,6 +33,7 @@ from tests.conftest import (
     rest_definition,
     serve,
 )
+from tests.ports import REDIS_URL, free_port
 
 NEAR = {"latitude": 45.5, "longitude": -73.6}
 SLOTS = """
@@ -196,7 +196,7 @@ async def test_two_gateways_share_answers_through_redis(
 ) -> None:
     async with demo_servers(world) as servers:
         definitions = (fhir_definition(servers[0]), rest_definition(servers[1]))
-        redis = {"cache": "redis", "redis_url": "redis://127.0.0.1:6379/0"}
+        redis = {"cache": "redis", "redis_url": REDIS_URL}
         async with gateway_for(*definitions, **redis) as one:
             variables = {"first": 10, "near": NEAR}
             first = await one.query(SLOTS, variables)
@@ -209,13 +209,6 @@ async def test_two_gateways_share_answers_through_redis(
     assert all(s["fromCache"] for s in second["extensions"]["sources"])
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_with_redis_down_the_gateway_calls_the_sources_without_errors(
     gateway_for: GatewayFactory, world: World
 ) -> None:
@@ -225,7 +218,7 @@ async def test_with_redis_down_the_gateway_calls_the_sources_without_errors(
             fhir_definition(servers[0]),
             rest_definition(servers[1]),
             cache="redis",
-            redis_url=f"redis://127.0.0.1:{_closed_port()}/0",
+            redis_url=f"redis://127.0.0.1:{free_port()}/0",
         ) as gw,
     ):
         results = [await gw.query(SLOTS, {"first": 10, "near": NEAR}) for _ in range(3)]

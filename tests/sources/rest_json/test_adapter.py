@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -61,6 +60,7 @@ from sources.rest_json.options import (
 )
 from sources.timeutil import MONTREAL
 from tests.conftest import GatewayFactory
+from tests.ports import free_port
 
 KEY = "cle-de-test"
 # The 14 days from here include 1 November 2026, when Montreal goes from -04:00 to -05:00.
@@ -505,10 +505,7 @@ async def test_hammering_gets_429_and_unavailable(
 
 
 async def test_unreachable_upstream_is_unavailable(session: aiohttp.ClientSession) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    source = make_source(session, f"http://127.0.0.1:{port}/api/v1")
+    source = make_source(session, f"http://127.0.0.1:{free_port()}/api/v1")
     with pytest.raises(SourceUnavailable):
         await source.search_slots(SlotQuery(*WEEK, limit=10))
 

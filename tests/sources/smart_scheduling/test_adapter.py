@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import itertools
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -53,6 +52,7 @@ from sources.smart_scheduling.http import stream_ndjson
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.timeutil import MONTREAL
 from tests.conftest import TEST_NOW, serve
+from tests.ports import free_port
 
 SSL = "http://fhir-registry.smarthealthit.org/StructureDefinition/"
 V2_0276 = "http://terminology.hl7.org/CodeSystem/v2-0276"
@@ -1175,11 +1175,8 @@ async def test_streaming_failures_map_to_source_errors(
 
 
 async def test_streaming_from_a_closed_port_is_unavailable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with pytest.raises(SourceUnavailable):
-        await read(f"http://127.0.0.1:{port}/x.ndjson")
+        await read(f"http://127.0.0.1:{free_port()}/x.ndjson")
 
 
 async def test_a_slot_is_checked_against_the_latest_load_as_of_the_feed_s_time(

@@ -16,6 +16,7 @@ import pytest
 from sources.pool import SourcePool
 from sources.records import GeoPoint, Identifier, SlotQuery
 from sources.watch import Alert, SlotWatch, WatchFilter
+from sources.watch.member import Member
 from tests.sources.watch.fakes import (
     LIMOILOU,
     NOW,
@@ -439,3 +440,16 @@ async def test_closing_the_watch_ends_every_subscription() -> None:
         await asyncio.wait_for(listener.task, 1)  # the stream ended: the client gets complete
         assert listener.alerts == [] and watch.groups == {}
         await watch.aclose()  # twice is harmless
+
+
+async def test_a_subscriber_cancelled_as_news_comes_in_is_cancelled() -> None:
+    # Its news (here, the watch closing) and the cancel in the same turn of the loop:
+    # the cancel must win (on Python 3.11, asyncio.wait_for lost it, and a subscription
+    # cancelled as a change came in went on for ever).
+    member = Member(near(PLATEAU))
+    waiting = asyncio.create_task(member.next(60))
+    await asyncio.sleep(0)
+    member.close()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
