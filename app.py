@@ -40,8 +40,8 @@ RESPONSES_MAX_KB = 100 * 1024
 
 
 def create_app(settings: Settings) -> CachedHits:
-    """The ASGI app: ``/graphql`` (HTTP and WebSocket) and ``/healthz``, sources loaded
-    in the lifespan.
+    """The ASGI app: ``/graphql`` (HTTP and WebSocket), ``/health`` and ``/ready``, the
+    hand-off ``/go/``, sources loaded in the lifespan.
 
     Its parts (strawberry, starlette, aiohttp, the stores) are imported here, not at
     the top of the module: the command line imports this module and must answer in
@@ -51,13 +51,11 @@ def create_app(settings: Settings) -> CachedHits:
     import contextlib
     import gc
     import os
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     import aiohttp
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route, WebSocketRoute
 
     from edge import access_log
@@ -66,6 +64,7 @@ def create_app(settings: Settings) -> CachedHits:
     from edge.graphiql import graphiql_routes
     from edge.graphql_view import GatewayGraphQL
     from edge.handoff import hand_off
+    from edge.health import Readiness, health, ready
     from edge.middleware.cached_hits import CachedHits
     from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
     from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
@@ -143,6 +142,13 @@ def create_app(settings: Settings) -> CachedHits:
             watch=watch,
             webhooks=webhooks.access,
         )
+        # What /ready asks: the registry database, and Redis when configured.
+        checks: dict[str, Callable[[], Awaitable[object]]] = {
+            "registry": lambda: asyncio.to_thread(store.revision)
+        }
+        if link is not None:
+            checks["redis"] = lambda: link.client.ping()
+        app.state.readiness = Readiness(checks)
         task = asyncio.create_task(watcher.run())
         try:
             yield
@@ -163,9 +169,6 @@ def create_app(settings: Settings) -> CachedHits:
             await session.close()
             store.close()
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
     graphql = GatewayGraphQL(
         gateway_schema, production=settings.production, cors_origins=settings.cors_origins
     )
@@ -177,7 +180,10 @@ def create_app(settings: Settings) -> CachedHits:
             Route("/graphql", graphql, methods=["GET", "POST"], middleware=graphql_middleware),
             # Subscriptions over graphql-transport-ws (edge/subscriptions/websocket.py).
             WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
+            # Liveness (/healthz: its old name) and readiness (edge/health.py).
+            Route("/health", health),
+            Route("/healthz", health),
+            Route("/ready", ready),
             # A slot's link, checked at its source first (edge/handoff.py).
             Route("/go/{slot_id:path}", hand_off),
             *graphiql_routes(),

@@ -73,6 +73,9 @@ class Settings:
     config_path: Path | None = None
     registry_poll_s: float = REGISTRY_POLL_S
     startup_wait_s: float = 10.0
+    # On SIGTERM, how long /ready answers 503 with the listener still open, so that a
+    # load balancer stops sending traffic before it closes (edge/health.py).
+    drain_s: float = 0.0
     fanout_deadline_s: float = DEFAULT_FANOUT_DEADLINE_S
     # Where source answers are cached across requests: "memory" (this process),
     # "redis" (shared by every instance, at redis_url) or "off".

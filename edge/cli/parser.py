@@ -140,6 +140,12 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: 20 in production, no limit in development; 0: no limit)",
     )
     parser.add_argument(
+        "--drain-s",
+        type=_drain,
+        default=0.0,
+        help="on SIGTERM, seconds /ready answers 503 before the listener closes (0)",
+    )
+    parser.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
@@ -331,6 +337,16 @@ def _rate(text: str) -> float:
     value = _requests_per_second(text)
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"must be 0 or more requests per second, got {text}")
+    return value
+
+
+def _drain(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value <= 300):
+        raise argparse.ArgumentTypeError(f"must be between 0 and 300 seconds, got {text}")
     return value
 
 

@@ -117,6 +117,7 @@ def gateway_server(config: Any, settings: Settings) -> Any:
     the app's lifespan hears of the shutdown."""
     import uvicorn
 
+    from edge.health import draining
     from edge.subscriptions import going_away
 
     class Server(uvicorn.Server):
@@ -126,6 +127,8 @@ def gateway_server(config: Any, settings: Settings) -> Any:
                 logger.info("ready: %s", banner(config.host, config.port, settings))
 
         async def shutdown(self, sockets: Any = None) -> None:
+            # Not ready from now on; the listener stays open for drain_s (edge/health.py).
+            await draining(config.app, settings.drain_s)
             await going_away(config.app)
             await super().shutdown(sockets)
 
@@ -155,6 +158,7 @@ def _settings(args: argparse.Namespace, database_url: str) -> Settings:
         measure_cost=args.measure_cost,
         anonymous_rate=args.anonymous_rate,
         trusted_proxies=tuple(args.trusted_proxy),
+        drain_s=args.drain_s,
         subscriptions_per_connection=args.subscriptions_per_connection,
         subscriptions_per_ip=args.subscriptions_per_ip,
         subscriptions_per_key=args.subscriptions_per_key,
