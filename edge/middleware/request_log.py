@@ -11,8 +11,9 @@ new one. In production each line is one JSON object::
      "sources": [{"id": "fhir-a", "outcome": "ok", "from_cache": true}]}
 
 in development a short human line of the same facts. Never in it: a query string,
-variables, a query's text, a key or a slot id (``/go/…``), only the route and the
-name of a trusted document (``anonymous`` for any other operation).
+variables, a query's text, a key or a slot id, only the route's template
+(``/go/{slot_id:path}``) and the name of a trusted document (``anonymous`` for any
+other operation). WebSockets are not logged here (their handshake is uvicorn's).
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def _line(
         "request_id": rid,
         "time": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "method": scope["method"],
-        "route": route_of(scope["path"]),
+        "route": _route(scope, seen["status"]),
         "operation": names[0] if len(names) == 1 else ("batch" if names else None),
         "operation_type": kinds[0] if len(kinds) == 1 else ("batch" if kinds else None),
         "duration_ms": round(duration_ms, 2),
@@ -154,6 +155,15 @@ def _line(
         "cache": cache,
         "sources": _sources(exchange),
     }
+
+
+def _route(scope: Scope, status: int) -> str:
+    """The route's template (``/go/{slot_id:path}``: no slot id), else the path without
+    its query string; a path no route matched is not written (it could be anything)."""
+    template = getattr(scope.get("route"), "path", None)
+    if isinstance(template, str):
+        return template
+    return route_of(scope["path"]) if status != 404 else "(unmatched)"
 
 
 def _sources(exchange: Exchange | None) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -78,7 +79,8 @@ async def test_each_request_logs_one_json_line_with_its_id_and_no_whereabouts_or
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with PartnerStore(registry_url) as partners:
-        _, key = partners.create_client("rdv-app")
+        # One request per 100 s (a burst of one): its second request gets a 429.
+        _, key = partners.create_client("rdv-app", rate_limit_rps=0.01)
         manifest = {
             "format": "apollo-persisted-query-manifest",
             "version": 1,
@@ -98,16 +100,17 @@ async def test_each_request_logs_one_json_line_with_its_id_and_no_whereabouts_or
         trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),),
     ) as gw:
 
-        async def call(method: str, sent_id: str = "", **options: Any) -> None:
+        async def call(method: str, sent_id: str = "", url: str = gw.url, **options: Any) -> Any:
             headers = options.pop("headers", {})
             if sent_id:
                 headers["X-Request-Id"] = sent_id
-            async with gw.session.request(method, gw.url, headers=headers, **options) as answer:
-                await answer.read()
+            async with gw.session.request(method, url, headers=headers, **options) as answer:
+                body = await answer.read()
                 answers.append((answer.status, answer.headers["X-Request-Id"], sent_id))
+            return json.loads(body) if body.startswith(b"{") else None
 
         # Registered by APQ, then the same GET twice: executed (miss), then a hit.
-        await call(
+        found = await call(
             "POST",
             json={
                 "query": FREE,
@@ -118,6 +121,9 @@ async def test_each_request_logs_one_json_line_with_its_id_and_no_whereabouts_or
         await call("GET", params={"extensions": apq, "variables": variables})
         await asyncio.sleep(0.2)
         await call("GET", "proxy-given.id_1", params={"extensions": apq, "variables": variables})
+        # A booking system that refuses every connection (port 9, discard: nothing there).
+        gw.store.add(replace(rest_definition(rest_server, "dead"), url="http://127.0.0.1:9/api"))
+        await asyncio.sleep(0.4)  # the registry is read again every 0.1 s
         # A partner's trusted document, by its id, with its key.
         await call(
             "POST",
@@ -131,6 +137,10 @@ async def test_each_request_logs_one_json_line_with_its_id_and_no_whereabouts_or
         )
         await call("GET", "", params={"query": FREE, "variables": variables})
         await call("GET")  # not even a query
+        slot_id = found["data"]["slots"]["edges"][0]["node"]["id"]
+        await call("GET", url=gw.url.replace("/graphql", f"/go/{slot_id}"), allow_redirects=False)
+        partner_again = {"documentId": sha256(NEAR_ME), "variables": {"near": NEAR}}
+        await call("POST", json=partner_again, headers={"Authorization": f"Bearer {key}"})
 
     lines = [json.loads(r.getMessage()) for r in request_lines.records]
     assert len(lines) == len(answers)
@@ -138,11 +148,15 @@ async def test_each_request_logs_one_json_line_with_its_id_and_no_whereabouts_or
         assert set(line) == FIELDS
         assert line["request_id"] == header_id
         assert line["status"] == status
-        assert line["route"] == "/graphql" and line["time"].endswith("Z")
+        assert line["time"].endswith("Z")
         assert line["duration_ms"] >= 0
         if sent != "proxy-given.id_1":
             assert header_id != sent and len(header_id) == 32
-    registered, missed, hit, partner, invalid, too_big, free_get, empty = lines
+    *graphql, hand_off, refused = lines
+    assert all(line["route"] == "/graphql" for line in graphql)
+    assert hand_off["route"] == "/go/{slot_id:path}"
+    assert (refused["status"], refused["error_codes"]) == (429, ["RATE_LIMITED"])
+    registered, missed, hit, partner, invalid, too_big, free_get, empty = graphql
     assert answers[2][1] == "proxy-given.id_1"
     assert (registered["operation"], registered["operation_type"]) == ("anonymous", "query")
     assert {s["id"]: s["outcome"] for s in registered["sources"]} == {
@@ -151,13 +165,17 @@ async def test_each_request_logs_one_json_line_with_its_id_and_no_whereabouts_or
     }
     assert (missed["cache"], hit["cache"], registered["cache"]) == ("miss", "hit", "none")
     assert hit["sources"] == [] and hit["operation"] is None
-    assert all(s["from_cache"] for s in missed["sources"])
+    assert all(s["from_cache"] for s in missed["sources"] if s["outcome"] == "ok")
     assert (partner["operation"], partner["operation_type"], partner["status"]) == (
         "NearMe",
         "query",
         200,
     )
-    assert partner["sources"]
+    assert {s["id"]: s["outcome"] for s in partner["sources"]} == {
+        "demo-fhir": "ok",
+        "demo-rest": "ok",
+        "dead": "SOURCE_UNAVAILABLE",
+    }
     assert invalid["error_codes"] == ["GRAPHQL_VALIDATION_FAILED"]
     assert too_big["status"] == 413 and too_big["error_codes"]
     assert free_get["method"] == "GET" and free_get["operation"] == "anonymous"
@@ -168,7 +186,8 @@ async def test_each_request_logs_one_json_line_with_its_id_and_no_whereabouts_or
         for record in [*request_lines.records, *caplog.records]
         if record.name.startswith(("passerelle", "uvicorn"))
     )
-    for secret in (LATITUDE, LONGITUDE, "45.512", key, key.split("_")[-1], variables, "latitude"):
+    secrets = (LATITUDE, LONGITUDE, "45.512", key, key.split("_")[-1], variables, slot_id)
+    for secret in (*secrets, "latitude"):
         assert secret not in text
 
 
