@@ -30,7 +30,7 @@ from edge.settings import Settings
 if TYPE_CHECKING:
     from starlette.middleware import Middleware
 
-    from edge.middleware.cached_hits import CachedHits
+    from edge.middleware.request_log import RequestLog
 
 __all__ = ["Settings", "create_app", "main"]
 
@@ -39,7 +39,7 @@ APQ_MAX_KB = 20 * 1024
 RESPONSES_MAX_KB = 100 * 1024
 
 
-def create_app(settings: Settings) -> CachedHits:
+def create_app(settings: Settings) -> RequestLog:
     """The ASGI app: ``/graphql`` (HTTP and WebSocket), ``/health`` and ``/ready``, the
     hand-off ``/go/``, sources loaded in the lifespan.
 
@@ -65,8 +65,10 @@ def create_app(settings: Settings) -> CachedHits:
     from edge.graphql_view import GatewayGraphQL
     from edge.handoff import hand_off
     from edge.health import Readiness, health, ready
+    from edge.middleware import request_log
     from edge.middleware.cached_hits import CachedHits
     from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
+    from edge.middleware.request_log import RequestLog
     from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
     from edge.services import EdgeServices
     from edge.subscriptions import Subscriptions
@@ -81,6 +83,7 @@ def create_app(settings: Settings) -> CachedHits:
 
     # Whoever serves the app: no query string (variables: whereabouts) in its logs.
     access_log.install()
+    request_log.install(settings.production)
     gateway_schema = make_schema(
         batching=settings.batching, max_cost=settings.max_cost, measure_cost=settings.measure_cost
     )
@@ -192,8 +195,8 @@ def create_app(settings: Settings) -> CachedHits:
         middleware=_middleware(settings),
     )
     # Cached answers to anonymous GETs go out before Starlette's stack
-    # (edge/middleware/cached_hits.py).
-    return CachedHits(app)
+    # (edge/middleware/cached_hits.py); every request is logged, with its id, around it.
+    return RequestLog(CachedHits(app), settings)
 
 
 def _middleware(settings: Settings) -> list[Middleware]:

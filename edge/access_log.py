@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["LOGGERS", "WithoutQueryStrings", "install"]
+__all__ = ["LOGGERS", "WithoutQueryStrings", "install", "route_of"]
 
 # uvicorn's loggers that write request targets: HTTP requests, WebSocket handshakes.
 LOGGERS = ("uvicorn.access", "uvicorn.error")
@@ -42,6 +42,12 @@ def _cut(value: object) -> object:
     if "?" in value:
         return value.split("?", 1)[0] + "?…"
     return value
+
+
+def route_of(path: str) -> str:
+    """A request's path as logs may show it: no query string, no hand-off's slot id."""
+    cut = _cut(path.split("?", 1)[0])
+    return cut if isinstance(cut, str) else path
 
 
 def install() -> None:

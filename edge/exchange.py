@@ -10,6 +10,7 @@ of loose attributes; :func:`exchange_of` is the one place that knows where::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,9 +28,10 @@ if TYPE_CHECKING:
     from edge.subscriptions.limits import Lease
     from resolvers.context import RequestContext
 
-__all__ = ["Exchange", "exchange_of"]
+__all__ = ["Exchange", "exchange_in", "exchange_of"]
 
 _KEY = "passerelle.exchange"
+MAX_CODES = 20  # distinct error codes a request log keeps
 
 
 @dataclass(slots=True, eq=False)
@@ -42,13 +44,17 @@ class Exchange:
     answer under it); ``lease``: a subscription's place under the caps, held by its
     stream (``edge/subscriptions/``); ``context`` and ``sub_response``: strawberry's
     context and the response the steps fill (status, headers), from the view's
-    ``get_context``.
+    ``get_context``; ``ran``: the operations that passed the steps (their documents
+    found), and ``error_codes`` the codes answered, for the request log
+    (``edge/middleware/request_log.py``).
     """
 
     services: EdgeServices
     read: Operation | list[Operation] | HTTPException | None = None
     cache_key: str | None = None
     lease: Lease | None = None
+    ran: list[Operation] = field(default_factory=list)
+    error_codes: list[str] = field(default_factory=list)
     _context: RequestContext | None = field(default=None, init=False)
     _sub_response: Response | None = field(default=None, init=False)
 
@@ -75,6 +81,12 @@ class Exchange:
         self._context = context
         self._sub_response = sub_response
 
+    def note_errors(self, codes: Iterable[str]) -> None:
+        """Remember the codes of errors answered (each once; a stream's events add up)."""
+        for code in codes:
+            if code not in self.error_codes and len(self.error_codes) < MAX_CODES:
+                self.error_codes.append(code)
+
     @property
     def context(self) -> RequestContext:
         if self._context is None:
@@ -95,4 +107,10 @@ def exchange_of(scope: Scope, services: EdgeServices | None = None) -> Exchange:
     exchange: Exchange | None = state.get(_KEY)
     if exchange is None:
         exchange = state[_KEY] = Exchange(services or services_of(scope["app"]))
+    return exchange
+
+
+def exchange_in(scope: Scope) -> Exchange | None:
+    """The request's exchange if something began one (the request log reads it after)."""
+    exchange: Exchange | None = scope.get("state", {}).get(_KEY)
     return exchange

@@ -341,6 +341,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
             result.errors = self.shown(result.errors)
         data = await super().process_result(request, result)
         exchange = exchange_of(request.scope)
+        exchange.note_errors(str(code_of(error)) for error in result.errors or ())
         if isinstance(exchange.read, Operation) and exchange.read.streamed and exchange.lease:
             return data  # an event of a stream: its status is sent, it is never cached
         sub_response = exchange.sub_response

@@ -65,7 +65,8 @@ class Operation:
     documents; ``sha256:`` prefix optional), ``authorization`` the client's
     ``Authorization`` header (its key; on a WebSocket, what its ``connection_init``
     carried), ``method`` ``GET`` or ``POST`` (a WebSocket's handshake is a ``GET``),
-    ``protocol`` how its answer travels: ``HTTP``, ``MULTIPART`` or ``WEBSOCKET``.
+    ``protocol`` how its answer travels: ``HTTP``, ``MULTIPART`` or ``WEBSOCKET``;
+    ``trusted`` the partner document it runs (set by admission; the request logs' name).
     """
 
     method: str
@@ -76,6 +77,8 @@ class Operation:
     document_id: str | None = None
     authorization: str | None = None
     protocol: str = HTTP
+    # The trusted document it runs, once admission found it: (its name or "", its type).
+    trusted: tuple[str, str] | None = None
 
     @property
     def streamed(self) -> bool:

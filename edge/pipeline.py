@@ -72,6 +72,7 @@ async def run(
     outcome = await _through(steps, operation, exchange)
     if isinstance(outcome, ExecutionResult):
         return outcome
+    exchange.ran.append(outcome)
     return await _within_deadline(exchange, execute(outcome))
 
 
@@ -88,6 +89,7 @@ async def subscribe(
         outcome = await _through(steps, operation, exchange)
         if isinstance(outcome, ExecutionResult):
             return outcome
+        exchange.ran.append(outcome)
         return await start(outcome)
 
     return await _within_deadline(exchange, setup())

@@ -140,7 +140,10 @@ class Partners:
                         "the query sent is not the document registered under that id",
                     )
                 extensions.pop("persistedQuery", None)
-                return replace(data, query=document.body, extensions=extensions or None)
+                trusted = (document.operation_name or "", document.operation_type)
+                return replace(
+                    data, query=document.body, extensions=extensions or None, trusted=trusted
+                )
             if data.query is None:
                 if client is not None and client.persisted_only:
                     if strict:

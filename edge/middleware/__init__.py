@@ -5,7 +5,8 @@
 ``response_cache`` (``ResponseCacheLookup``: a cached answer, or its key carried
 on; the store; ``remember``, which the view calls) and ``cached_hits``
 (``HitResponse``, the one way a cached answer goes out, and ``CachedHits``, the
-fast path for anonymous GETs in front of Starlette).
+fast path for anonymous GETs in front of Starlette), ``request_log`` (``RequestLog``,
+outermost: ``X-Request-Id`` and one log line per request).
 
 May import ``edge.operation``, ``edge.exchange``, ``edge.services``,
 ``schema.error_codes`` and the key/value stores of ``sources``; never the view,
@@ -17,6 +18,7 @@ from edge.middleware.body_limit import BodyLimit
 from edge.middleware.cached_hits import CachedHits, HitResponse
 from edge.middleware.csrf import CSRFPrevention
 from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
+from edge.middleware.request_log import RequestLog
 from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "RateGuard",
     "RateLimiter",
     "RateLimits",
+    "RequestLog",
     "ResponseCache",
     "ResponseCacheLookup",
 ]

@@ -38,7 +38,15 @@ if TYPE_CHECKING:
     from edge.documents.partners import Partners
     from sources.kv import RedisLink
 
-__all__ = ["Budget", "RateGuard", "RateLimiter", "RateLimits", "Refusal", "client_ip"]
+__all__ = [
+    "Budget",
+    "RateGuard",
+    "RateLimiter",
+    "RateLimits",
+    "Refusal",
+    "client_ip",
+    "peer_trusted",
+]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -118,16 +126,17 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Net
     proxies) when the peer is a trusted proxy, else the peer itself."""
     if not peer:
         return "unknown"
-    if not forwarded_for or not _trusted(peer, trusted):
+    if not forwarded_for or not peer_trusted(peer, trusted):
         return peer
     hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, trusted):
+        if not peer_trusted(hop, trusted):
             return hop
     return hops[0] if hops else peer
 
 
-def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+def peer_trusted(address: str, trusted: Sequence[Network]) -> bool:
+    """Whether ``address`` is in one of the ``trusted`` proxies' networks."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
