@@ -66,6 +66,7 @@ def create_app(settings: Settings) -> CachedHits:
     from edge.graphiql import graphiql_routes
     from edge.graphql_view import GatewayGraphQL
     from edge.handoff import hand_off
+    from edge.metrics import GatewayMetrics, metrics_endpoint
     from edge.middleware.cached_hits import CachedHits
     from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
     from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
@@ -142,6 +143,13 @@ def create_app(settings: Settings) -> CachedHits:
             max_batch=batching["max_operations"] if batching is not None else None,
             watch=watch,
             webhooks=webhooks.access,
+            metrics=GatewayMetrics(
+                pool=pool,
+                subscriptions=subscriptions,
+                watch=watch,
+                rate_guard=rate_guard,
+                persisted=persisted,
+            ),
         )
         task = asyncio.create_task(watcher.run())
         try:
@@ -178,6 +186,8 @@ def create_app(settings: Settings) -> CachedHits:
             # Subscriptions over graphql-transport-ws (edge/subscriptions/websocket.py).
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
+            # Prometheus; in production to operator keys only (edge/metrics/).
+            Route("/metrics", metrics_endpoint),
             # A slot's link, checked at its source first (edge/handoff.py).
             Route("/go/{slot_id:path}", hand_off),
             *graphiql_routes(),

@@ -65,7 +65,9 @@ class Operation:
     documents; ``sha256:`` prefix optional), ``authorization`` the client's
     ``Authorization`` header (its key; on a WebSocket, what its ``connection_init``
     carried), ``method`` ``GET`` or ``POST`` (a WebSocket's handshake is a ``GET``),
-    ``protocol`` how its answer travels: ``HTTP``, ``MULTIPART`` or ``WEBSOCKET``.
+    ``protocol`` how its answer travels: ``HTTP``, ``MULTIPART`` or ``WEBSOCKET``;
+    ``trusted_name`` the operation name of the partner's trusted document it runs
+    (set by admission: the metrics' operation label).
     """
 
     method: str
@@ -76,6 +78,7 @@ class Operation:
     document_id: str | None = None
     authorization: str | None = None
     protocol: str = HTTP
+    trusted_name: str | None = None
 
     @property
     def streamed(self) -> bool:

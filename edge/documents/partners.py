@@ -140,7 +140,12 @@ class Partners:
                         "the query sent is not the document registered under that id",
                     )
                 extensions.pop("persistedQuery", None)
-                return replace(data, query=document.body, extensions=extensions or None)
+                return replace(
+                    data,
+                    query=document.body,
+                    extensions=extensions or None,
+                    trusted_name=document.operation_name or "unnamed_document",
+                )
             if data.query is None:
                 if client is not None and client.persisted_only:
                     if strict:

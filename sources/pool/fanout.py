@@ -396,7 +396,7 @@ class SourcePool:
                 )
             return outcome
         ok = not isinstance(outcome, SourceError)
-        health.record(ok, elapsed_ms)
+        health.record(ok, elapsed_ms, None if ok else type(outcome).__name__)
         if not ok:
             source.logger.warning("%s (%.0f ms)", outcome, elapsed_ms)
         return outcome

@@ -24,7 +24,7 @@ circuit, the requests it refused).
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -53,6 +53,10 @@ class SourceHealth:
     last_success_at: datetime | None = None
     latency_ms: float | None = None
     problems: ProblemBook = field(default_factory=ProblemBook)
+    # Running totals, read by the metrics at scrape time (edge/metrics/): a few adds a call.
+    calls: int = 0
+    call_seconds: float = 0.0
+    failures: Counter[str] = field(default_factory=Counter)
 
     def refused(self, error: SourceRefusedRequest) -> bool:
         """A request the source refused as unsupported: it answered, and said no.
@@ -77,8 +81,13 @@ class SourceHealth:
             largest=True,
         )
 
-    def record(self, ok: bool, latency_ms: float) -> None:
+    def record(self, ok: bool, latency_ms: float, failure: str | None = None) -> None:
+        """A call's outcome; ``failure``: the kind of error it failed with (its class)."""
         self.outcomes.append(ok)
+        self.calls += 1
+        self.call_seconds += latency_ms / 1000
+        if failure is not None:
+            self.failures[failure] += 1
         if ok:
             self.last_success_at = datetime.now(UTC)
             self.latency_ms = round(latency_ms, 1)

@@ -18,7 +18,9 @@ QUERY = "{ sources { id } }"
 
 def exchange(timeout_s: float = 5.0) -> Any:
     settings = SimpleNamespace(operation_timeout_s=timeout_s)
-    return SimpleNamespace(services=SimpleNamespace(settings=settings), sub_response=Response())
+    return SimpleNamespace(
+        services=SimpleNamespace(settings=settings, metrics=None), sub_response=Response()
+    )
 
 
 def test_admission_comes_before_persisted_queries() -> None:
