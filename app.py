@@ -149,6 +149,7 @@ def create_app(settings: Settings) -> CachedHits:
                 watch=watch,
                 rate_guard=rate_guard,
                 persisted=persisted,
+                webhooks=webhooks.worker,
             ),
         )
         task = asyncio.create_task(watcher.run())

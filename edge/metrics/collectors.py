@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from edge.subscriptions.hub import Subscriptions
     from sources.pool.fanout import SourcePool
     from sources.watch import SlotWatch
+    from sources.webhooks.delivery import DeliveryWorker
 
 __all__ = ["BREAKER_STATES", "EdgeCollector", "SourceCollector"]
 
@@ -87,7 +88,14 @@ class SourceCollector(Collector):
                 age.add_metric([view.id], max(0.0, now - fresh.timestamp()))
             for found in view.problems:
                 problems.add_metric([view.id, str(found.code)], found.count)
-        yield from (calls, failures, seconds, breaker, status, age, problems)
+        cache = CounterMetricFamily(
+            "passerelle_source_cache_lookups",
+            "Reads of a source looked up in the source cache, by result (fresh, stale, miss)",
+            labels=["source", "result"],
+        )
+        for (source_id, result), count in sorted(self.pool.cache.lookups.items()):
+            cache.add_metric([source_id, result], count)
+        yield from (calls, failures, seconds, breaker, status, age, problems, cache)
 
 
 class EdgeCollector(Collector):
@@ -100,13 +108,24 @@ class EdgeCollector(Collector):
         watch: SlotWatch | None,
         rate_guard: RateGuard | None = None,
         persisted: PersistedQueries | None = None,
+        webhooks: DeliveryWorker | None = None,
     ) -> None:
         self.subscriptions = subscriptions
         self.watch = watch
         self.rate_guard = rate_guard
         self.persisted = persisted
+        self.webhooks = webhooks
 
     def collect(self) -> Iterator[Metric]:
+        if self.webhooks is not None:
+            deliveries = CounterMetricFamily(
+                "passerelle_webhook_deliveries",
+                "Webhook delivery attempts, by result (delivered, failed)",
+                labels=["result"],
+            )
+            deliveries.add_metric(["delivered"], self.webhooks.successes)
+            deliveries.add_metric(["failed"], self.webhooks.failures)
+            yield deliveries
         if self.rate_guard is not None:
             refusals = CounterMetricFamily(
                 "passerelle_rate_limit_refusals",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from edge.subscriptions.hub import Subscriptions
     from sources.pool.fanout import SourcePool
     from sources.watch import SlotWatch
+    from sources.webhooks.delivery import DeliveryWorker
 
 __all__ = ["ANONYMOUS", "GatewayMetrics", "outcome_of"]
 
@@ -53,6 +54,7 @@ class GatewayMetrics:
         watch: SlotWatch | None = None,
         rate_guard: RateGuard | None = None,
         persisted: PersistedQueries | None = None,
+        webhooks: DeliveryWorker | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.operations = BoundedLabel()
@@ -79,7 +81,7 @@ class GatewayMetrics:
         )
         if pool is not None:
             registry.register(SourceCollector(pool))
-        registry.register(EdgeCollector(subscriptions, watch, rate_guard, persisted))
+        registry.register(EdgeCollector(subscriptions, watch, rate_guard, persisted, webhooks))
 
     def observe_request(self, operation: str, outcome: str, seconds: float) -> None:
         label = self.operations(operation)

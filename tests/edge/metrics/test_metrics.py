@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from edge.documents.trusted import parse_manifest
 from sources.pool.breaker import SourceBreakers
 from sources.registry.partners import PartnerStore
 from tests.conftest import Gateway, GatewayFactory, fhir_definition, serve
@@ -153,4 +154,46 @@ async def test_in_development_metrics_are_open_and_count_cache_hits(
     assert value(samples, "passerelle_response_cache_lookups_total", result="hit") == 1
     assert value(samples, "passerelle_response_cache_lookups_total", result="miss") == 1
     assert value(samples, "passerelle_apq_lookups_total", result="hit") == 1
+    cache = {
+        r: value(samples, "passerelle_source_cache_lookups_total", source="demo-fhir", result=r)
+        for r in ("fresh", "miss")
+    }
+    assert cache["miss"] >= 1 and cache["fresh"] >= 1
+    assert value(samples, "passerelle_rate_limit_refusals_total", client="anonymous") == 0
+
+
+SOURCES = "query SourcesStatus { sources { id status } }"
+
+
+async def test_a_trusted_document_is_counted_under_its_name_and_refusals_by_kind(
+    gateway_for: GatewayFactory, fhir_server: TestServer, registry_url: str
+) -> None:
+    document_id = hashlib.sha256(SOURCES.encode()).hexdigest()
+    manifest = {
+        "format": "apollo-persisted-query-manifest",
+        "version": 1,
+        "operations": [
+            {"id": document_id, "name": "SourcesStatus", "type": "query", "body": SOURCES}
+        ],
+    }
+    with PartnerStore(registry_url) as store:
+        _, key = store.create_client("clinic-finder", rate_limit_rps=1)
+        store.push_documents("clinic-finder", parse_manifest(json.dumps(manifest)))
+    headers = {"Authorization": f"Bearer {key}"}
+    async with gateway_for(fhir_definition(fhir_server)) as gw:
+        statuses = []
+        for _ in range(4):  # a burst of 2 allowed, then 429s
+            async with gw.session.post(
+                gw.url, json={"documentId": document_id}, headers=headers
+            ) as response:
+                statuses.append(response.status)
+        await gw.query("{ sources { id } }", operationName=None)
+        text, samples = await scrape(gw)
+    assert statuses[:2] == [200, 200] and 429 in statuses
+    assert value(samples, "passerelle_requests_total", operation="SourcesStatus", outcome="ok") == 2
+    assert value(samples, "passerelle_requests_total", operation="anonymous", outcome="ok") == 1
+    assert value(
+        samples, "passerelle_rate_limit_refusals_total", client="partner"
+    ) == statuses.count(429)
+    assert key not in text and "clinic-finder" not in text
     assert value(samples, "passerelle_source_status", source="demo-fhir", status="UP") == 1
