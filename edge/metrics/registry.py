@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from edge.metrics.collectors import EdgeCollector, SourceCollector
 from edge.metrics.labels import BoundedLabel
+from schema.error_codes import code_of
 
 if TYPE_CHECKING:
     from strawberry.types.execution import ExecutionResult
@@ -36,10 +37,7 @@ BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 
 def outcome_of(result: ExecutionResult) -> str:
     """``ok``, or the first error's ``extensions.code`` (schema/error_codes.py)."""
-    if not result.errors:
-        return "ok"
-    code = (result.errors[0].extensions or {}).get("code")
-    return code if isinstance(code, str) else "INTERNAL_SERVER_ERROR"
+    return str(code_of(result.errors[0])) if result.errors else "ok"
 
 
 class GatewayMetrics:
