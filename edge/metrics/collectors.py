@@ -9,12 +9,14 @@ bounded by the registry): never a clinic's, slot's or physician's.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from schema.error_codes import source_code
 from sources.records import SourceStatus
 
 if TYPE_CHECKING:
@@ -45,8 +47,8 @@ class SourceCollector(Collector):
         )
         failures = CounterMetricFamily(
             "passerelle_source_failures",
-            "Calls to a source that failed, by kind of error",
-            labels=["source", "error"],
+            "Calls to a source that failed, by error code (SOURCE_TIMEOUT, ...)",
+            labels=["source", "code"],
         )
         seconds = CounterMetricFamily(
             "passerelle_source_call_seconds",
@@ -78,8 +80,11 @@ class SourceCollector(Collector):
             health = self.pool.health(view.id)
             calls.add_metric([view.id], health.calls)
             seconds.add_metric([view.id], health.call_seconds)
-            for error, count in sorted(health.failures.items()):
-                failures.add_metric([view.id, error], count)
+            by_code: Counter[str] = Counter()
+            for kind, count in health.failures.items():
+                by_code[str(source_code(kind))] += count
+            for code, count in sorted(by_code.items()):
+                failures.add_metric([view.id, code], count)
             breaker.add_metric([view.id], BREAKER_STATES[self.pool.breakers.status(view.id)])
             for state in SourceStatus:
                 status.add_metric([view.id, state.name], 1.0 if view.status is state else 0.0)

@@ -35,7 +35,7 @@ from sources.records import ProblemSeverity, SourceStatus
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sources.errors import SourceRefusedRequest
+    from sources.errors import SourceError, SourceRefusedRequest
     from sources.records import SourceProblem
 
 __all__ = ["WINDOW", "SourceHealth", "merge_problems", "pool_problems", "source_status"]
@@ -56,7 +56,7 @@ class SourceHealth:
     # Running totals, read by the metrics at scrape time (edge/metrics/): a few adds a call.
     calls: int = 0
     call_seconds: float = 0.0
-    failures: Counter[str] = field(default_factory=Counter)
+    failures: Counter[type[SourceError]] = field(default_factory=Counter)
 
     def refused(self, error: SourceRefusedRequest) -> bool:
         """A request the source refused as unsupported: it answered, and said no.
@@ -81,8 +81,8 @@ class SourceHealth:
             largest=True,
         )
 
-    def record(self, ok: bool, latency_ms: float, failure: str | None = None) -> None:
-        """A call's outcome; ``failure``: the kind of error it failed with (its class)."""
+    def record(self, ok: bool, latency_ms: float, failure: type[SourceError] | None = None) -> None:
+        """A call's outcome; ``failure``: the kind of error it failed with."""
         self.outcomes.append(ok)
         self.calls += 1
         self.call_seconds += latency_ms / 1000

@@ -91,7 +91,7 @@ async def test_a_scripted_run_moves_the_failing_source_the_breaker_and_the_cache
         text, after = await scrape(gw)
 
     failures = value(
-        after, "passerelle_source_failures_total", source="down-fhir", error="SourceUnavailable"
+        after, "passerelle_source_failures_total", source="down-fhir", code="SOURCE_UNAVAILABLE"
     )
     assert failures >= SourceBreakers.THRESHOLD
     assert value(after, "passerelle_source_calls_total", source="down-fhir") >= failures
@@ -101,7 +101,7 @@ async def test_a_scripted_run_moves_the_failing_source_the_breaker_and_the_cache
     assert value(after, "passerelle_source_calls_total", source="demo-fhir") >= 1
     assert (
         value(
-            after, "passerelle_source_failures_total", source="demo-fhir", error="SourceUnavailable"
+            after, "passerelle_source_failures_total", source="demo-fhir", code="SOURCE_UNAVAILABLE"
         )
         == 0
     )
