@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> RequestLog:
     from edge.graphql_view import GatewayGraphQL
     from edge.handoff import hand_off
     from edge.health import Readiness, health, ready
+    from edge.metrics import GatewayMetrics, metrics_endpoint
     from edge.middleware import request_log
     from edge.middleware.cached_hits import CachedHits
     from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
@@ -144,6 +145,14 @@ def create_app(settings: Settings) -> RequestLog:
             max_batch=batching["max_operations"] if batching is not None else None,
             watch=watch,
             webhooks=webhooks.access,
+            metrics=GatewayMetrics(
+                pool=pool,
+                subscriptions=subscriptions,
+                watch=watch,
+                rate_guard=rate_guard,
+                persisted=persisted,
+                webhooks=webhooks.worker,
+            ),
         )
         # What /ready asks: the registry database, and Redis when configured.
         checks: dict[str, Callable[[], Awaitable[object]]] = {
@@ -187,6 +196,8 @@ def create_app(settings: Settings) -> RequestLog:
             Route("/health", health),
             Route("/healthz", health),
             Route("/ready", ready),
+            # Prometheus; in production to operator keys only (edge/metrics/).
+            Route("/metrics", metrics_endpoint),
             # A slot's link, checked at its source first (edge/handoff.py).
             Route("/go/{slot_id:path}", hand_off),
             *graphiql_routes(),

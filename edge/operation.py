@@ -66,7 +66,8 @@ class Operation:
     ``Authorization`` header (its key; on a WebSocket, what its ``connection_init``
     carried), ``method`` ``GET`` or ``POST`` (a WebSocket's handshake is a ``GET``),
     ``protocol`` how its answer travels: ``HTTP``, ``MULTIPART`` or ``WEBSOCKET``;
-    ``trusted`` the partner document it runs (set by admission; the request logs' name).
+    ``trusted`` the partner document it runs (set by admission; the request logs' name and
+    type; ``trusted_name`` its name, the metrics' operation label).
     """
 
     method: str
@@ -79,6 +80,13 @@ class Operation:
     protocol: str = HTTP
     # The trusted document it runs, once admission found it: (its name or "", its type).
     trusted: tuple[str, str] | None = None
+
+    @property
+    def trusted_name(self) -> str | None:
+        """The trusted document's operation name, once admission found it."""
+        if self.trusted is None:
+            return None
+        return self.trusted[0] or "unnamed_document"
 
     @property
     def streamed(self) -> bool:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from strawberry.types.execution import ExecutionResult
 
+from edge.metrics import ANONYMOUS, outcome_of
 from schema.error_codes import ErrorCode, error_result
 
 if TYPE_CHECKING:
@@ -68,12 +70,21 @@ STEPS: tuple[Step, ...] = (admission, persisted_queries)
 async def run(
     operation: Operation, exchange: Exchange, execute: Execute, steps: Sequence[Step] = STEPS
 ) -> ExecutionResult:
-    """The steps, in order, then ``execute`` within the operation deadline."""
+    """The steps, in order, then ``execute`` within the operation deadline; counted in
+    the app's metrics by operation (its trusted document's name) and outcome."""
+    started = time.perf_counter()
     outcome = await _through(steps, operation, exchange)
     if isinstance(outcome, ExecutionResult):
-        return outcome
-    exchange.ran.append(outcome)
-    return await _within_deadline(exchange, execute(outcome))
+        result = outcome
+    else:
+        operation = outcome
+        exchange.ran.append(outcome)
+        result = await _within_deadline(exchange, execute(outcome))
+    metrics = exchange.services.metrics
+    if metrics is not None:
+        name = operation.trusted_name or ANONYMOUS
+        metrics.observe_request(name, outcome_of(result), time.perf_counter() - started)
+    return result
 
 
 async def subscribe(

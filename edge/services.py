@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from edge.documents.apq import PersistedQueries
     from edge.documents.partners import Partners
+    from edge.metrics import GatewayMetrics
     from edge.middleware.rate_limit import RateGuard
     from edge.middleware.response_cache import ResponseCache
     from edge.settings import Settings
@@ -46,6 +47,8 @@ class EdgeServices:
     watch: SlotWatch | None = None
     # Partners' webhook alerts (edge/webhooks/); None: not on this gateway.
     webhooks: WebhookAccess | None = None
+    # What /metrics shows (edge/metrics/); None: not counted.
+    metrics: GatewayMetrics | None = None
 
 
 def services_of(app: Any) -> EdgeServices:

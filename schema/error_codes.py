@@ -207,9 +207,10 @@ _RAISED: tuple[tuple[type[Exception], ErrorCode], ...] = (
 )
 
 
-def source_code(error: SourceError) -> ErrorCode:
-    """The code of a booking source's failure."""
-    return next(code for kind, code in _RAISED if isinstance(error, kind))
+def source_code(error: SourceError | type[SourceError]) -> ErrorCode:
+    """The code of a booking source's failure (or of that kind of failure)."""
+    failed = error if isinstance(error, type) else type(error)
+    return next(code for kind, code in _RAISED if issubclass(failed, kind))
 
 
 def code_of(error: GraphQLError) -> ErrorCode:

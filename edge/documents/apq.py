@@ -14,6 +14,7 @@ import hashlib
 import logging
 import re
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -57,6 +58,8 @@ class PersistedQueries:
         self.backend = backend
         self.namespace = namespace
         self.max_cost = max_cost
+        # Lookups by hash alone, by result (hit, miss), read by /metrics.
+        self.lookups: Counter[str] = Counter()
 
     async def resolve(self, request: Operation) -> Operation | ExecutionResult:
         """The operation with its query filled in, or the error to answer with."""
@@ -75,6 +78,7 @@ class PersistedQueries:
         key = f"{self.namespace}:{digest}"
         if request.query is None:
             query = await self._get(key)
+            self.lookups["miss" if query is None else "hit"] += 1
             if query is None:
                 return error_result(ErrorCode.PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
             return replace(request, query=query)

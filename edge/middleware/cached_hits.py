@@ -114,6 +114,8 @@ class CachedHits:
             if len(self._keys) > KEYS_KEPT:
                 self._keys.popitem(last=False)
         hit = await cache.get(key) if key is not None else None
+        if key is not None and services.metrics is not None:
+            services.metrics.response_cache.labels("miss" if hit is None else "hit").inc()
         if hit is None:
             if key is not None:
                 exchange = exchange_of(scope, services)

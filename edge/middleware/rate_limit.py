@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -182,6 +182,8 @@ class RateGuard:
         self.partners = partners
         self.anonymous = anonymous
         self.trusted_proxies = tuple(trusted_proxies)
+        # Refusals by kind of client (partner, anonymous), read by /metrics.
+        self.refusals: Counter[str] = Counter()
 
     async def check(self, request: HTTPConnection, cost: float = 1.0) -> Response | None:
         """None when the request (costing ``cost`` requests) may go on, else the 429."""
@@ -212,6 +214,7 @@ class RateGuard:
         wait = await self.limiter.take(key, budget, cost)
         if wait <= 0:
             return None
+        self.refusals["partner" if client is not None else "anonymous"] += 1
         seconds = max(1, math.ceil(min(wait, 3600.0)))
         message = (
             f"Too many requests: at most {budget.rate:g} per second for this "

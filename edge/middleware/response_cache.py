@@ -175,6 +175,8 @@ class ResponseCacheLookup:
                 key = cache.key(operation, exchange.services.pool.fingerprint)
                 if key is not None:
                     hit = await cache.get(key)
+                    if (metrics := exchange.services.metrics) is not None:
+                        metrics.response_cache.labels("miss" if hit is None else "hit").inc()
                     if hit is not None:
                         response = HitResponse(
                             hit,

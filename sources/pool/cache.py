@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -88,6 +89,8 @@ class SourceCache:
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         # Whether the last use of the backend worked: an outage is logged once.
         self._was_available = True
+        # Lookups by (source id, fresh | stale | miss), read by the metrics at scrape time.
+        self.lookups: Counter[tuple[str, str]] = Counter()
 
     @property
     def available(self) -> bool:
@@ -116,10 +119,13 @@ class SourceCache:
         if entry is not None:
             age = max(0.0, time.time() - entry.stored_at)
             if age < policy.ttl_s:
+                self.lookups[source.id, "fresh"] += 1
                 return Served(entry.value, True, age)
             if age < policy.ttl_s + policy.stale_s:
+                self.lookups[source.id, "stale"] += 1
                 self._refresh(key, source, read, call, policy)
                 return Served(entry.value, True, age)
+        self.lookups[source.id, "miss"] += 1
         return await self._fetch_once(key, source, read, call, policy, budget_s)
 
     async def _fetch_once(

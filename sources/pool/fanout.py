@@ -395,8 +395,9 @@ class SourcePool:
                     health.problems.ttl_s / 60,
                 )
             return outcome
-        ok = not isinstance(outcome, SourceError)
-        health.record(ok, elapsed_ms)
+        failure = type(outcome) if isinstance(outcome, SourceError) else None
+        ok = failure is None
+        health.record(ok, elapsed_ms, failure)
         if not ok:
             source.logger.warning("%s (%.0f ms)", outcome, elapsed_ms)
         return outcome

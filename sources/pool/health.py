@@ -24,7 +24,7 @@ circuit, the requests it refused).
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -35,7 +35,7 @@ from sources.records import ProblemSeverity, SourceStatus
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sources.errors import SourceRefusedRequest
+    from sources.errors import SourceError, SourceRefusedRequest
     from sources.records import SourceProblem
 
 __all__ = ["WINDOW", "SourceHealth", "merge_problems", "pool_problems", "source_status"]
@@ -53,6 +53,10 @@ class SourceHealth:
     last_success_at: datetime | None = None
     latency_ms: float | None = None
     problems: ProblemBook = field(default_factory=ProblemBook)
+    # Running totals, read by the metrics at scrape time (edge/metrics/): a few adds a call.
+    calls: int = 0
+    call_seconds: float = 0.0
+    failures: Counter[type[SourceError]] = field(default_factory=Counter)
 
     def refused(self, error: SourceRefusedRequest) -> bool:
         """A request the source refused as unsupported: it answered, and said no.
@@ -77,8 +81,13 @@ class SourceHealth:
             largest=True,
         )
 
-    def record(self, ok: bool, latency_ms: float) -> None:
+    def record(self, ok: bool, latency_ms: float, failure: type[SourceError] | None = None) -> None:
+        """A call's outcome; ``failure``: the kind of error it failed with."""
         self.outcomes.append(ok)
+        self.calls += 1
+        self.call_seconds += latency_ms / 1000
+        if failure is not None:
+            self.failures[failure] += 1
         if ok:
             self.last_success_at = datetime.now(UTC)
             self.latency_ms = round(latency_ms, 1)

@@ -19,7 +19,9 @@ QUERY = "{ sources { id } }"
 def exchange(timeout_s: float = 5.0) -> Any:
     settings = SimpleNamespace(operation_timeout_s=timeout_s)
     return SimpleNamespace(
-        services=SimpleNamespace(settings=settings), sub_response=Response(), ran=[]
+        services=SimpleNamespace(settings=settings, metrics=None),
+        sub_response=Response(),
+        ran=[],
     )
 
 

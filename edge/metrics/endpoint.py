@@ -1,0 +1,32 @@
+"""``GET /metrics``: the app's metrics in Prometheus' text format. Open in development;
+in production only to an operator client's key (``clients create NAME --operator``):
+401 without a valid key, 403 for a key that is not an operator's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import PlainTextResponse, Response
+
+from edge.services import services_of
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+__all__ = ["metrics_endpoint"]
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    services = services_of(request.app)
+    if services.settings.production:
+        found = await services.partners.identify(request.headers.get("authorization"))
+        if found is None or isinstance(found, str):
+            headers = {"www-authenticate": 'Bearer realm="passerelle"'}
+            return PlainTextResponse("an operator key is required\n", 401, headers=headers)
+        if not found.operator:
+            return PlainTextResponse("this key is not an operator's\n", 403)
+    if services.metrics is None:
+        return PlainTextResponse("metrics are off\n", 404)
+    body = services.metrics.exposition()
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"cache-control": "no-store"})
