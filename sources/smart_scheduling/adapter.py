@@ -379,7 +379,8 @@ class SmartSchedulingSource(Source):
         base, overlay, targets = self._files.base, self._overlay, self._targets
         delta = (before := self._current(), files, base, overlay, targets, self._ids_repeat)
         self._index, updates, self._ids_repeat = await asyncio.to_thread(apply_delta, *delta)
-        self.copy_loaded(self._current().changed_since(before))  # untouched clinics: quick
+        # Off the loop: clinics a delta touched are compared slot by slot.
+        self.copy_loaded(await asyncio.to_thread(self._current().changed_since, before))
         self._overlay.update(updates)
         self._as_of = manifest.as_of_for(urls) or datetime.now(UTC)
         self._skipped = (self._skipped or 0) + sum(file.skipped for file in files)
