@@ -176,3 +176,36 @@ def test_the_operator_lists_pauses_resumes_and_deletes_any_alert(tmp_path: Path)
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines()[-1] == f"passerelle: no webhook alert {alert.id!r}"
     assert cli("list").stdout.strip() == "no webhook alerts"
+
+
+async def test_a_mutation_sent_twice_runs_twice_and_is_never_answered_from_the_cache(
+    gateway_for: GatewayFactory, partners: PartnerStore, receiver: Receiver
+) -> None:
+    _, key = partners.create_client("rdv-app", persisted_only=True)
+    partners.push_documents("rdv-app", parse_manifest(json.dumps(apollo(CREATE, LIST))))
+    auth = {"Authorization": f"Bearer {key}"}
+    by_id = {
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256(CREATE)}},
+        "variables": {"url": receiver.url},
+    }
+    async with gateway_for(webhook_allow_hosts=("127.0.0.1",)) as gw:
+        made = []
+        for _ in range(2):
+            async with gw.session.post(gw.url, json=by_id, headers=auth) as response:
+                assert response.headers.get("X-Cache") != "HIT"
+                made.append((await response.json())["data"]["createSlotAlertWebhook"])
+        first, second = (m["webhook"]["id"] for m in made)
+        assert first != second and made[0]["signingSecret"] != made[1]["signingSecret"]
+        # Its registered listing shows both.
+        hooks = (await call(gw, LIST, key=key))["data"]["slotAlertWebhooks"]
+        assert {h["id"] for h in hooks} == {first, second}
+
+
+async def test_a_production_gateway_without_its_webhook_key_delivers_none_and_says_so(
+    gateway_for: GatewayFactory, partners: PartnerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PASSERELLE_WEBHOOK_KEY", raising=False)
+    _, key = partners.create_client("rdv-app")
+    async with gateway_for(env="production") as gw:
+        refused = await call(gw, CREATE, {"url": HOOK}, key)
+    assert code(refused) == "WEBHOOKS_UNAVAILABLE" and refused["data"] is None
