@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
 from sources.base import Source
@@ -403,20 +403,8 @@ class RestJsonSource(Source):
         if path is None:
             return SlotCheck(SlotState.UNKNOWN)
         now = datetime.now(UTC)
-        headers = {"Accept": "application/json"}
-        if self.config.credentials:
-            headers[self._key_header] = self.config.credentials
-        body = await request_json(
-            self.session,
-            self.id,
-            "GET",
-            f"{self._base}/{path.replace('{id}', quote(slot.local_id, safe=''))}",
-            timeout_s=self.config.timeout_s,
-            connect_timeout_s=self.config.effective_connect_timeout_s,
-            read_timeout_s=self.config.effective_read_timeout_s,
-            headers=headers,
-            absent=frozenset({404, 410}),
-        )
+        target = path.replace("{id}", quote(slot.local_id, safe=""))
+        body = await self._read(target, absent=frozenset({404, 410}))
         if body is None:
             return SlotCheck(SlotState.GONE, now)
         if not isinstance(body, dict) or str(body.get("id")) != slot.local_id:
@@ -426,10 +414,20 @@ class RestJsonSource(Source):
         return SlotCheck(SlotState.FREE if free else SlotState.GONE, now)
 
     async def _get(self, resource: str, params: list[tuple[str, str]]) -> Page:
+        return read_page(self.id, resource, await self._read(resource, params))
+
+    async def _read(
+        self,
+        resource: str,
+        params: list[tuple[str, str]] | None = None,
+        absent: frozenset[int] = frozenset(),
+    ) -> Any:
+        """One ``GET`` of ``resource`` (relative to the source URL), with the API key;
+        None for a status in ``absent``."""
         headers = {"Accept": "application/json"}
         if self.config.credentials:
             headers[self._key_header] = self.config.credentials
-        body = await request_json(
+        return await request_json(
             self.session,
             self.id,
             "GET",
@@ -439,8 +437,8 @@ class RestJsonSource(Source):
             read_timeout_s=self.config.effective_read_timeout_s,
             params=params,
             headers=headers,
+            absent=absent,
         )
-        return read_page(self.id, resource, body)
 
     def _log_skipped(self, what: str, skipped: Counter[str]) -> None:
         if skipped:
