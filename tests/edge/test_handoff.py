@@ -4,6 +4,7 @@ by its clinic's next slots; hostile links never followed; the phantom-slot rate.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from edge.access_log import WithoutQueryStrings
 from edge.handoff import web_link
 from examples import demo_rest
 from examples.churn import SERVED
-from tests.conftest import REST_KEY, Gateway, GatewayFactory, rest_definition, serve
+from tests.conftest import REST_KEY, TEST_NOW, Gateway, GatewayFactory, rest_definition, serve
 from tests.test_slot_check import clinics_of, free_slot, slot_id
 
 PHANTOMS = "{ sources { id phantomSlots { handOffs gone rate } } }"
@@ -100,10 +101,10 @@ async def test_the_phantom_rate_is_counted_per_source_and_shown_from_five_physic
     picked: dict[str, Any] = {}
     for clinic_id, latitude, longitude in clinics_of(rest_server, world, "rest"):
         for slot in served.slots_of(clinic_id):
-            if slot.free and slot.physician_id not in picked and slot.start.year >= 2026:
-                if slot.start.isoformat() > "2026-11-17":
-                    picked[slot.physician_id] = (slot, (latitude, longitude))
-                    break
+            later = slot.start > TEST_NOW + timedelta(days=1)
+            if slot.free and later and slot.physician_id not in picked:
+                picked[slot.physician_id] = (slot, (latitude, longitude))
+                break
         if len(picked) == 6:
             break
     assert len(picked) == 6
