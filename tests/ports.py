@@ -24,7 +24,10 @@ from pathlib import Path
 
 # PYTEST_XDIST_WORKER is "gw0", "gw1", ... in a worker, unset in a serial run: slot 0.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-WORKER_SLOT = int(_WORKER.removeprefix("gw")) + 1 if _WORKER.startswith("gw") else 0
+# PASSERELLE_TEST_SLOT_OFFSET moves a whole run to other slots, so that two checkouts'
+# suites running at once on one machine never share a port band or a Redis database.
+_OFFSET = int(os.environ.get("PASSERELLE_TEST_SLOT_OFFSET", "0") or 0)
+WORKER_SLOT = _OFFSET + (int(_WORKER.removeprefix("gw")) + 1 if _WORKER.startswith("gw") else 0)
 
 # Redis has databases 0 to 15: a serial run keeps 0, worker gwN uses N + 1.
 REDIS_URL = f"redis://127.0.0.1:6379/{WORKER_SLOT % 16}"
