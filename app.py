@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> RequestLog:
     from edge.graphql_view import GatewayGraphQL
     from edge.handoff import hand_off
     from edge.health import Readiness, health, ready
-    from edge.metrics import GatewayMetrics, metrics_endpoint
+    from edge.metrics import GatewayMetrics, MetricsListener, metrics_endpoint
     from edge.middleware import request_log
     from edge.middleware.cached_hits import CachedHits
     from edge.middleware.rate_limit import RateGuard, RateLimiter, RateLimits
@@ -154,6 +154,12 @@ def create_app(settings: Settings) -> RequestLog:
                 webhooks=webhooks.worker,
             ),
         )
+        # Prometheus on a port of its own, when the operator chose one (edge/metrics/).
+        metrics_listener = None
+        if settings.metrics_port is not None and app.state.services.metrics is not None:
+            metrics_listener = await MetricsListener.start(
+                app.state.services.metrics, settings.metrics_host, settings.metrics_port
+            )
         # What /ready asks: the registry database, and Redis when configured.
         checks: dict[str, Callable[[], Awaitable[object]]] = {
             "registry": lambda: asyncio.to_thread(store.revision)
@@ -170,6 +176,8 @@ def create_app(settings: Settings) -> RequestLog:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if metrics_listener is not None:
+                await metrics_listener.aclose()
             await webhooks.aclose()
             await watch.aclose()
             await pool.aclose()

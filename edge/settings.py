@@ -76,6 +76,10 @@ class Settings:
     # On SIGTERM, how long /ready answers 503 with the listener still open, so that a
     # load balancer stops sending traffic before it closes (edge/health.py).
     drain_s: float = 0.0
+    # Prometheus' /metrics on a port of its own (open to whoever reaches metrics_host)
+    # rather than on the public port behind an operator key; None: the public port.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     fanout_deadline_s: float = DEFAULT_FANOUT_DEADLINE_S
     # Where source answers are cached across requests: "memory" (this process),
     # "redis" (shared by every instance, at redis_url) or "off".

@@ -146,6 +146,12 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="on SIGTERM, seconds /ready answers 503 before the listener closes (0)",
     )
     parser.add_argument(
+        "--metrics-port", type=_port, help="serve /metrics there only, open (not on --port)"
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="--metrics-port's address (127.0.0.1)"
+    )
+    parser.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],

@@ -42,7 +42,7 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
         demo_faults = parse_demo_faults(args.demo_faults, (p.id for p in PROVIDERS))
     except ValueError as exc:
         raise UsageError(f"--demo-faults: {exc}") from None
-    problem = _settle_cache_args(args) or _settle_edge_args(args)
+    problem = _settle_cache_args(args) or _settle_edge_args(args) or _metrics_port_problem(args)
     if problem:
         raise UsageError(problem)
 
@@ -159,6 +159,8 @@ def _settings(args: argparse.Namespace, database_url: str) -> Settings:
         anonymous_rate=args.anonymous_rate,
         trusted_proxies=tuple(args.trusted_proxy),
         drain_s=args.drain_s,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
         subscriptions_per_connection=args.subscriptions_per_connection,
         subscriptions_per_ip=args.subscriptions_per_ip,
         subscriptions_per_key=args.subscriptions_per_key,
@@ -183,6 +185,25 @@ def _settle_cache_args(args: argparse.Namespace) -> str | None:
         problem = RedisLink.url_problem(args.redis_url)
         if problem is not None:
             return f"--redis-url: {problem}"
+    return None
+
+
+def _metrics_port_problem(args: argparse.Namespace) -> str | None:
+    """``--metrics-port`` must differ from ``--port`` and be free to bind, said in one
+    line now rather than as a traceback from the app's start-up."""
+    if args.metrics_port is None:
+        return None
+    if args.metrics_port == args.port:
+        return f"--metrics-port {args.metrics_port} is --port's: give it a port of its own"
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in args.metrics_host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((args.metrics_host, args.metrics_port))
+    except OSError as exc:
+        return f"--metrics-port {args.metrics_port} on {args.metrics_host}: {exc.strerror or exc}"
     return None
 
 

@@ -9,6 +9,7 @@ serves, and what the pool and the watch already hold, read at scrape time
 from edge.metrics.collectors import EdgeCollector, SourceCollector
 from edge.metrics.endpoint import metrics_endpoint
 from edge.metrics.labels import OTHER, BoundedLabel
+from edge.metrics.listener import MetricsListener
 from edge.metrics.registry import ANONYMOUS, GatewayMetrics, outcome_of
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "BoundedLabel",
     "EdgeCollector",
     "GatewayMetrics",
+    "MetricsListener",
     "SourceCollector",
     "metrics_endpoint",
     "outcome_of",

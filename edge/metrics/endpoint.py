@@ -1,6 +1,7 @@
 """``GET /metrics``: the app's metrics in Prometheus' text format. Open in development;
 in production only to an operator client's key (``clients create NAME --operator``):
-401 without a valid key, 403 for a key that is not an operator's."""
+401 without a valid key, 403 for a key that is not an operator's. With
+``--metrics-port`` the metrics are served there only (``listener.py``): 404 here."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ __all__ = ["metrics_endpoint"]
 
 async def metrics_endpoint(request: Request) -> Response:
     services = services_of(request.app)
+    if services.settings.metrics_port is not None:
+        return PlainTextResponse("metrics are served on their own port (--metrics-port)\n", 404)
     if services.settings.production:
         found = await services.partners.identify(request.headers.get("authorization"))
         if found is None or isinstance(found, str):
