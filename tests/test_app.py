@@ -405,3 +405,16 @@ async def test_start_up_ends_with_graphiqls_url_and_the_demo_systems_stay_quiet(
     assert "FHIR demo on http" in (demo_logs / "demo-fhir.log").read_text()
     # A bulk feed read whole: one summary line, not one line per file.
     assert "records kept" not in started and "feed loaded" in started
+
+
+async def test_each_request_is_logged_once_by_the_app_without_the_clients_address(
+    tmp_path: Path,
+) -> None:
+    async with app_process("--no-demo", "--log-level", "info", cwd=tmp_path, demo=False) as app:
+        await app.query(SOURCES)
+        await app.query(SOURCES)
+    log = (tmp_path / "app.log").read_text()
+    ours = [line for line in log.splitlines() if "POST /graphql query anonymous -> 200" in line]
+    assert len(ours) == 2, log
+    # uvicorn's access line ('127.0.0.1:PORT - "POST /graphql HTTP/1.1" 200') is off.
+    assert 'HTTP/1.1"' not in log and ' - "POST' not in log

@@ -96,6 +96,10 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
             port=args.port,
             log_level=args.log_level,
             timeout_graceful_shutdown=10,
+            # Every request is logged once, by the app (edge/middleware/request_log.py),
+            # with its id and without the client's address; uvicorn's own access line
+            # would repeat it with the address.
+            access_log=False,
             # Browsers offer permessage-deflate on every WebSocket; compressing each
             # alert (and inflating each pong) took about a quarter of the profile of changes
             # reaching 10,000 subscribers (benchmarks/README.md), for a few hundred
