@@ -13,7 +13,7 @@ new one. In production each line is one JSON object::
 in development a short human line of the same facts. Never in it: a query string,
 variables, a query's text, a key or a slot id, only the route's template
 (``/go/{slot_id:path}``) and the name of a trusted document (``anonymous`` for any
-other operation). WebSockets are not logged here (their handshake is uvicorn's).
+other operation). A WebSocket connection gets one line when it ends (``socket_log.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import orjson
 from edge.access_log import route_of
 from edge.exchange import exchange_in
 from edge.middleware.rate_limit import peer_trusted
+from edge.middleware.socket_log import log_socket
 from schema.error_codes import source_code
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class RequestLog:
         return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -104,6 +105,9 @@ class RequestLog:
         peer = scope.get("client")
         trusted = peer is not None and peer_trusted(peer[0], self.trusted_proxies)
         rid = request_id(headers.get(b"x-request-id"), trusted)
+        if scope["type"] == "websocket":
+            await log_socket(self.app, scope, receive, send, rid=rid, production=self.production)
+            return
         scope.setdefault("state", {})  # the exchange, begun inside, lands in this dict
         seen: dict[str, Any] = {"status": 500, "hit": False, "body": b""}
 

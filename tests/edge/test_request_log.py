@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -226,3 +227,37 @@ async def test_an_untrusted_peer_gets_a_new_id_and_development_a_human_line(
     assert request_id(b"a" * 128, trusted=True) == "a" * 128
     assert request_id(b"a" * 129, trusted=True) != "a" * 129
     assert request_id(b"no/slash", trusted=True) != "no/slash"
+
+
+async def test_a_websocket_logs_one_line_when_it_ends_with_its_id_and_no_whereabouts(
+    gateway_for: GatewayFactory, fhir_server: TestServer, request_lines: Lines
+) -> None:
+    from tests.edge.subscriptions.wire import NEAR_ME as ALERT_NEAR_ME
+    from tests.edge.subscriptions.wire import PROTOCOL, socket, ws_url
+
+    settings: dict[str, Any] = {"env": "production", "cors_origins": ("https://rdv.example",)}
+    async with gateway_for(fhir_definition(fhir_server), **settings) as gw:
+        async with socket(gw) as ws:
+            await ws.subscribe("1")
+            assert await ws.quiet(0.2) == []
+        logged = lambda: any("WEBSOCKET" in r.getMessage() for r in request_lines.records)  # noqa: E731
+        async with asyncio.timeout(5):
+            while not logged():  # noqa: ASYNC110  (the log, read from outside)
+                await asyncio.sleep(0.02)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await gw.session.ws_connect(
+                ws_url(gw), protocols=[PROTOCOL], headers={"Origin": "https://evil.example"}
+            )
+        assert refused.value.status == 403
+        await asyncio.sleep(0.2)
+    lines = [json.loads(r.getMessage()) for r in request_lines.records]
+    sockets = [line for line in lines if line["method"] == "WEBSOCKET"]
+    assert len(sockets) == 2, lines
+    accepted, refused_line = sockets
+    assert accepted["route"] == "/graphql" and accepted["status"] == 101
+    assert accepted["closed_by"] == "client" and accepted["close_code"] == 1000
+    assert accepted["duration_ms"] >= 200 and len(accepted["request_id"]) == 32
+    assert refused_line["status"] == 403 and refused_line["closed_by"] == "server"
+    text = " ".join(r.getMessage() for r in request_lines.records)
+    latitude = str(ALERT_NEAR_ME["filter"]["near"]["latitude"])  # type: ignore[index]
+    assert latitude not in text and "latitude" not in text
