@@ -113,13 +113,13 @@ def _sources(sources: list[dict[str, Any]], lang: str) -> str:
             f'<span class="badge {status.value}" data-field="status" '
             f'data-status="{status.value}">{escape(STATUS_LABELS[lang][status])}</span>'
             "</div><dl>"
-            f"<dt>{escape(t['freshness'])}</dt>"
+            f"<div><dt>{escape(t['freshness'])}</dt>"
             f'<dd data-field="freshness">{escape(_age(source["freshnessSeconds"], lang))}</dd>'
-            f"<dt>{escape(t['latency'])}</dt>"
+            f"</div><div><dt>{escape(t['latency'])}</dt>"
             f'<dd data-field="latency">{escape(_ms(source["latencyMs"]))}</dd>'
-            f"<dt>{escape(t['problems'])}</dt>"
+            f"</div><div><dt>{escape(t['problems'])}</dt>"
             f'<dd data-field="problems">{problems}</dd>'
-            "</dl></li>"
+            "</div></dl></li>"
         )
     return '<ul class="cards">' + "".join(cards) + "</ul>"
 
@@ -187,10 +187,12 @@ def _operator(snapshot: dict[str, Any], lang: str) -> str:
 
 
 def _count(value: int, region: dict[str, Any], lang: str) -> str:
-    shown = f"{value:,}".replace(",", "\u202f" if lang == "fr" else ",")
-    if region["atLeast"]:
-        shown = TEXTS[lang]["at_least"].format(shown)
-    return escape(shown)
+    shown = escape(f"{value:,}".replace(",", "\u202f" if lang == "fr" else ","))
+    if not region["atLeast"]:
+        return shown
+    # "au moins" in smaller type, so that the table fits a phone's width.
+    words, _, _ = TEXTS[lang]["at_least"].partition("{}")
+    return f'<span class="al">{escape(words.strip())}</span> {shown}'
 
 
 def _age(seconds: int | None, lang: str) -> str:

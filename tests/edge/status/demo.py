@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -120,9 +120,8 @@ async def status_gateway(
             url=fhir_definition(fhir_server).url,
         )
         definitions = (fhir, rest_definition(rest_server), smart)
-        async with gateway_for(
-            *definitions, fhir_definition(down, "down-fhir"), **settings
-        ) as gateway:
+        failing = replace(fhir_definition(down, "down-fhir"), name="Demo FHIR (panne)")
+        async with gateway_for(*definitions, failing, **settings) as gateway:
             yield gateway
 
 

@@ -53,6 +53,11 @@ async def counted_after(gateway: Gateway, runs: int) -> None:
             await asyncio.sleep(0.05)
 
 
+def _text(markup: str) -> str:
+    """What a reader sees of ``markup``: its text, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", markup)).split())
+
+
 def regions_of(snapshot: dict[str, Any]) -> dict[Region, Expected]:
     return {
         Region(r["region"]): Expected(r["clinics"], r["freeSlots"])
@@ -92,8 +97,8 @@ async def test_counts_by_region_are_the_feeds_index_and_what_the_cache_holds_of_
     for region, counts in expected.items():
         row = re.search(rf'<tr data-region="{region.value}">(.*?)</tr>', page, re.S)
         assert row, region
-        cells = re.findall(r'data-field="(clinics|slots)">([^<]*)<', row.group(1))
-        shown = {field: html.unescape(text).replace("\u202f", "") for field, text in cells}
+        cells = re.findall(r'data-field="(clinics|slots)">(.*?)</td>', row.group(1))
+        shown = {field: _text(cell).replace("\u202f", "") for field, cell in cells}
         assert shown == {
             "clinics": f"au moins {counts.clinics}",
             "slots": f"au moins {counts.free_slots}",
