@@ -39,6 +39,7 @@ def render_page(snapshot: dict[str, Any], lang: str, *, operator_link: str = "")
     keeps the operator view when switching language."""
     t = TEXTS[lang]
     other = "en" if lang == "fr" else "fr"
+    switch = escape(f"?lang={other}{operator_link}")
     sources = snapshot["sources"]
     parts = [
         "<!doctype html>",
@@ -55,7 +56,7 @@ def render_page(snapshot: dict[str, Any], lang: str, *, operator_link: str = "")
         "<body>",
         '<header><div class="bar">',
         f'<div class="brand">Passerelle<small>{escape(t["title"])}</small></div>',
-        f'<a class="lang" id="lang-switch" href="?lang={other}{operator_link}" '
+        f'<a class="lang" id="lang-switch" href="{switch}" '
         f'hreflang="{other}" lang="{other}">{escape(t["switch"])}</a>',
         "</div></header>",
         "<main>",
