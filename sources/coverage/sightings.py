@@ -21,11 +21,11 @@ from sources.records import ClinicRecord, SlotResult
 if TYPE_CHECKING:
     from sources.records import Region
 
-__all__ = ["MAX_ANSWERS", "CacheSightings"]
+__all__ = ["MAX_RECORDS", "CacheSightings"]
 
-# Answers remembered per source; the cache holds at most as many, and these cost a few
-# tuples each.
-MAX_ANSWERS = 5_000
+# Clinics and slots remembered per source (a few MB at most), the oldest answers dropped
+# first, as the cache's own LRU would: past it, counts stay lower bounds.
+MAX_RECORDS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,10 @@ class _Answer:
     clinics: tuple[tuple[str, Region], ...]
     slots: tuple[tuple[str, float, str], ...]  # (slot id, start epoch, clinic id)
     expires_at: float  # monotonic
+
+    @property
+    def weight(self) -> int:
+        return len(self.clinics) + len(self.slots)
 
 
 class CacheSightings:
@@ -48,6 +52,7 @@ class CacheSightings:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._answers: dict[str, dict[str, _Answer]] = {}
+        self._held: dict[str, int] = {}  # records held, by source
 
     def note(self, source_id: str, key: str, value: object, keep_s: float) -> None:
         """An answer the cache stored under ``key`` for ``keep_s`` seconds."""
@@ -60,10 +65,16 @@ class CacheSightings:
         else:  # physicians: nothing to count
             return
         answers = self._answers.setdefault(source_id, {})
-        answers.pop(key, None)
-        answers[key] = _Answer(clinics, slots, self._clock() + keep_s)
-        while len(answers) > MAX_ANSWERS:
-            del answers[next(iter(answers))]
+        held = self._held.get(source_id, 0)
+        old = answers.pop(key, None)
+        if old is not None:
+            held -= old.weight
+        answer = _Answer(clinics, slots, self._clock() + keep_s)
+        answers[key] = answer
+        held += answer.weight
+        while held > MAX_RECORDS and answers:
+            held -= answers.pop(next(iter(answers))).weight
+        self._held[source_id] = held
 
     def sources(self) -> set[str]:
         return set(self._answers)
@@ -74,7 +85,7 @@ class CacheSightings:
         answers = self._answers.get(source_id, {})
         now = self._clock()
         for key in [k for k, a in answers.items() if a.expires_at <= now]:
-            del answers[key]
+            self._held[source_id] -= answers.pop(key).weight
         regions: dict[str, Region] = {}
         slots: dict[str, str] = {}
         for answer in answers.values():
@@ -90,3 +101,4 @@ class CacheSightings:
         """Drop what is held of sources no longer registered."""
         for source_id in set(self._answers) - keep:
             del self._answers[source_id]
+            self._held.pop(source_id, None)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from sources.coverage import CacheSightings
+from sources.coverage import sightings as sightings_module
 from sources.records import (
     Address,
     AppointmentType,
@@ -70,3 +73,13 @@ def test_an_answer_is_forgotten_when_the_cache_would_drop_it() -> None:
     assert sightings.counts("live", *window) == {Region.LAVAL: (1, 0)}
     sightings.forget(keep=set())
     assert sightings.sources() == set()
+
+
+def test_past_its_bound_the_oldest_answers_go_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sightings_module, "MAX_RECORDS", 4)
+    seen = CacheSightings(Clock())
+    window = (T0.timestamp(), (T0 + WEEK).timestamp())
+    for n in range(3):  # two records each: its slot and its clinic
+        answer = SlotResult((slot(f"s{n}", T0),), True, clinics={"c1": LAVAL})
+        seen.note("live", f"k{n}", answer, 60)
+    assert seen.counts("live", *window) == {Region.LAVAL: (1, 2)}
