@@ -31,7 +31,7 @@ CSP = "; ".join(
     )
 )
 REFRESH_S = 60
-_TIMES = " \u00d7"  # the multiplication sign, before a problem's count
+_TIMES = "\u00a0\u00d7"  # a no-break space and the multiplication sign, before a count
 
 
 def render_page(snapshot: dict[str, Any], lang: str, *, operator_link: str = "") -> str:

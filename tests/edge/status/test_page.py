@@ -60,7 +60,7 @@ def test_the_operator_view_escapes_samples_and_diagnostics_and_keeps_itself_on_s
     assert 'href="?lang=fr&amp;view=operator"' in page
     assert 'data-status="DEGRADED">Degraded<' in page
     assert 'data-field="freshness">2 h ago<' in page
-    assert "FILE_FAILED \u00d72" in page and "feed: added" in page
+    assert "FILE_FAILED\u00a0\u00d72" in page and "feed: added" in page
 
 
 def test_the_language_is_the_asked_one_else_the_preferred_one_else_french() -> None:
