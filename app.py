@@ -72,9 +72,11 @@ def create_app(settings: Settings) -> RequestLog:
     from edge.middleware.request_log import RequestLog
     from edge.middleware.response_cache import ResponseCache, ResponseCacheLookup
     from edge.services import EdgeServices
+    from edge.status import status_json, status_page
     from edge.subscriptions import Subscriptions
     from edge.webhooks import WebhookService
     from schema import make_schema
+    from sources.coverage import RegionCoverage
     from sources.pool.cache import SourceCache
     from sources.pool.fanout import SourcePool
     from sources.registry.partners import KEY_PEPPER_ENV
@@ -127,6 +129,8 @@ def create_app(settings: Settings) -> RequestLog:
         )
         # Partners' webhook alerts: each watched, its deliveries sent by a worker.
         webhooks = await WebhookService.start(settings, watch)
+        # The status page's coverage by region, counted once a minute (sources/coverage/).
+        coverage = RegionCoverage(pool, clock=settings.clock)
         # Open subscriptions, their caps, and their goodbye when the server stops.
         subscriptions = Subscriptions(settings)
         # Rate limits: in Redis when the cache is there, so every instance shares them.
@@ -153,6 +157,7 @@ def create_app(settings: Settings) -> RequestLog:
                 persisted=persisted,
                 webhooks=webhooks.worker,
             ),
+            coverage=coverage,
         )
         # Prometheus on a port of its own, when the operator chose one (edge/metrics/).
         metrics_listener = None
@@ -168,14 +173,16 @@ def create_app(settings: Settings) -> RequestLog:
             checks["redis"] = lambda: link.client.ping()
         app.state.readiness = Readiness(checks)
         task = asyncio.create_task(watcher.run())
+        counting = asyncio.create_task(coverage.run())
         try:
             yield
         finally:
             # Told by the server already (edge/cli/serve.py); again for any other server.
             await subscriptions.going_away()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for background in (task, counting):
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
             if metrics_listener is not None:
                 await metrics_listener.aclose()
             await webhooks.aclose()
@@ -204,6 +211,9 @@ def create_app(settings: Settings) -> RequestLog:
             Route("/health", health),
             Route("/healthz", health),
             Route("/ready", ready),
+            # The public status page and its JSON twin (edge/status/).
+            Route("/status", status_page),
+            Route("/status.json", status_json),
             # Prometheus; in production to operator keys only (edge/metrics/).
             Route("/metrics", metrics_endpoint),
             # A slot's link, checked at its source first (edge/handoff.py).

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from edge.settings import Settings
     from edge.subscriptions.hub import Subscriptions
     from resolvers.webhooks import WebhookAccess
+    from sources.coverage import RegionCoverage
     from sources.pool.fanout import SourcePool
     from sources.watch import SlotWatch
 
@@ -49,6 +50,8 @@ class EdgeServices:
     webhooks: WebhookAccess | None = None
     # What /metrics shows (edge/metrics/); None: not counted.
     metrics: GatewayMetrics | None = None
+    # The coverage by region /status shows (sources/coverage/), counted in the background.
+    coverage: RegionCoverage | None = None
 
 
 def services_of(app: Any) -> EdgeServices:

@@ -91,6 +91,8 @@ class SourceCache:
         self._was_available = True
         # Lookups by (source id, fresh | stale | miss), read by the metrics at scrape time.
         self.lookups: Counter[tuple[str, str]] = Counter()
+        # Told of each answer stored: (source id, cache key, value, seconds it is kept).
+        self.stored_listeners: list[Callable[[str, str, Any, float], None]] = []
 
     @property
     def available(self) -> bool:
@@ -139,7 +141,7 @@ class SourceCache:
     ) -> Served[T] | SourceError:
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.create_task(self._fetch_and_store(key, read, call, policy))
+            task = asyncio.create_task(self._fetch_and_store(key, source, read, call, policy))
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._forget(self._inflight, key, done))
         wait_s = source.config.timeout_s if budget_s is None else budget_s
@@ -152,11 +154,11 @@ class SourceCache:
         return outcome if isinstance(outcome, SourceError) else Served(outcome)
 
     async def _fetch_and_store(
-        self, key: str, read: Read[T], call: Call[T], policy: CachePolicy
+        self, key: str, source: Source, read: Read[T], call: Call[T], policy: CachePolicy
     ) -> T | SourceError:
         outcome = await call(None)
         if not isinstance(outcome, SourceError):
-            await self._put(key, read, outcome, policy)
+            await self._put(key, source, read, outcome, policy)
         return outcome
 
     def _refresh(
@@ -170,7 +172,7 @@ class SourceCache:
                 return  # another instance is refreshing it
             outcome = await call(None)
             if not isinstance(outcome, SourceError):
-                await self._put(key, read, outcome, policy)
+                await self._put(key, source, read, outcome, policy)
 
         task = asyncio.create_task(refresh())
         self._refreshing[key] = task
@@ -196,17 +198,25 @@ class SourceCache:
         self._was_available = True
         return entry
 
-    async def _put(self, key: str, read: Read[T], value: T, policy: CachePolicy) -> None:
+    async def _put(
+        self, key: str, source: Source, read: Read[T], value: T, policy: CachePolicy
+    ) -> None:
         if not self.available or self.backend is None:
             return
+        keep_s = policy.ttl_s + policy.stale_s
         try:
-            await self.backend.put(
-                key, Entry(value, time.time()), policy.ttl_s + policy.stale_s, read.weight(value)
-            )
+            await self.backend.put(key, Entry(value, time.time()), keep_s, read.weight(value))
         except CacheUnavailable as exc:
             self._pause(exc)
+            return
         except Exception:  # a value the backend cannot store: served, just not cached
             logger.exception("cache: could not store an answer of %s", read.kind)
+            return
+        for listener in self.stored_listeners:
+            try:
+                listener(source.id, key, value, keep_s)
+            except Exception:  # a listener's bug must not cost the answer
+                logger.exception("cache: a listener of stored answers failed")
 
     async def _claim(self, key: str, hold_s: float) -> bool:
         if not self.available or self.backend is None:
