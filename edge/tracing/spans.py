@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -52,15 +52,25 @@ class PhaseSpans:
             yield None
             return
         attributes = {"graphql.operation.type": operation_type} if operation_type else {}
-        with self.tracer.start_as_current_span(
-            name, attributes=attributes, record_exception=False, set_status_on_exception=False
-        ) as span:
-            try:
-                yield span
-            except Exception as exc:
-                # Its type only: a syntax error's message quotes the document.
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                raise
+        span = self.tracer.start_span(name, attributes=attributes)
+        token: object | None = context.attach(trace.set_span_in_context(span))
+        try:
+            yield span
+        except GeneratorExit:
+            # Strawberry dropped the hook unclosed (an extension after it failed as it
+            # entered, such as a syntax error in the parser cache's): closed later, maybe
+            # from another context, where detaching would fail.
+            token = None
+            span.set_status(Status(StatusCode.ERROR, "the phase did not complete"))
+            raise
+        except Exception as exc:
+            # Its type only: a syntax error's message quotes the document.
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            if token is not None:
+                context.detach(token)  # type: ignore[arg-type]
+            span.end()
 
 
 class _CallSpan:
