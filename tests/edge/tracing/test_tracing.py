@@ -32,8 +32,8 @@ NEAR_ME = """query NearMe($near: GeoPointInput) {
     edges { node { id start clinic { id name } } }
   }
 }"""
-INLINE = """{ slots(filter: {near: {latitude: 45.5017, longitude: -73.5673}, radiusKm: 25}, first: 2) {
-  edges { node { id } } } }"""
+INLINE = """{ slots(filter: {near: {latitude: 45.5017, longitude: -73.5673}, radiusKm: 25},
+  first: 2) { edges { node { id } } } }"""
 BROKEN = "{ slots(filter: {near: {latitude: 45.5017, longitude: -73.5673"
 # The coordinates as any layer could have written them, and the words around them.
 NEEDLES = ("45.5017", "45.50", "45,50", "-73.56", "73.5673", "73,56", "latitude", "longitude")
@@ -162,9 +162,7 @@ async def test_a_near_me_query_is_one_trace_of_its_phases_and_source_calls_witho
 
     # The syntax error: its parse span failed, with its type only (no quoted document).
     parse = next(
-        s
-        for s in spans
-        if s.name == "graphql.parse" and s.trace_id == requests[2].trace_id
+        s for s in spans if s.name == "graphql.parse" and s.trace_id == requests[2].trace_id
     )
     assert parse.status.code == parse.status.STATUS_CODE_ERROR
     assert parse.status.message == "the phase did not complete"
