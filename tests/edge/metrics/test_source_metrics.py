@@ -115,5 +115,7 @@ async def test_calls_that_wait_for_a_full_bulkhead_are_counted_with_their_wait(
     # The second waited about one slow answer, the third about two.
     assert waited_s >= 2 * SLOW_S
     inf = value(after, "passerelle_source_bulkhead_wait_seconds_bucket", source="narrow", le="+Inf")
-    quick = value(after, "passerelle_source_bulkhead_wait_seconds_bucket", source="narrow", le="0.1")
+    quick = value(
+        after, "passerelle_source_bulkhead_wait_seconds_bucket", source="narrow", le="0.1"
+    )
     assert inf == waits and quick == 0
