@@ -23,27 +23,23 @@ import asyncio
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import uvicorn
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app import create_app  # noqa: E402
-from edge.settings import Settings  # noqa: E402
-from examples import demo_fhir, demo_rest  # noqa: E402
-from examples.world import World  # noqa: E402
-from sources.base import SourceConfig  # noqa: E402
-from sources.records import SourceProtocol  # noqa: E402
-from sources.registry.store import SourceStore  # noqa: E402
-from sources.rest_json.options import RestJsonOptions  # noqa: E402
+from app import create_app
+from edge.settings import Settings
+from examples import demo_fhir, demo_rest
+from examples.world import World
+from sources.base import SourceConfig
+from sources.records import SourceProtocol
+from sources.registry.store import SourceStore
+from sources.rest_json.options import RestJsonOptions
 
 KEY = "benchmark-key-not-a-secret"
 QUERY = """query NearMe($near: GeoPointInput, $radius: Float!) {
@@ -82,6 +78,8 @@ async def gateway(settings: Settings) -> AsyncIterator[str]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
+        if task.done():
+            task.result()
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
@@ -113,7 +111,9 @@ async def main(quick: bool) -> None:
     world = World(0.05)
     os.environ["PASSERELLE_BENCH_REST_KEY"] = KEY
     receiver_port = 4318 + 1000 + os.getpid() % 1000
-    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(receiver_port)])
+    receiver = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", RECEIVER, str(receiver_port)
+    )
     try:
         await asyncio.sleep(1.0)
         async with (
@@ -161,7 +161,7 @@ async def main(quick: bool) -> None:
                     )
     finally:
         receiver.terminate()
-        receiver.wait()
+        await receiver.wait()
 
 
 if __name__ == "__main__":
