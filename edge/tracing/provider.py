@@ -51,6 +51,8 @@ class Tracing:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Tracing:
+        """Checked by ``config.tracing_wanted(environ)`` first; the SDK's parts read the
+        process's own environment (``os.environ``) as they are built."""
         resource = Resource.create()
         if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
             # Neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES named the service.

@@ -24,8 +24,11 @@ from schema.error_codes import source_code
 from sources.errors import SourceError
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
     from aiohttp import ClientRequest, ClientResponse
     from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
+    from opentelemetry.context import Context
 
     from sources.pool.tracing import SourceCallSpan
     from sources.transport.retry import CallStats
@@ -53,7 +56,7 @@ class PhaseSpans:
             return
         attributes = {"graphql.operation.type": operation_type} if operation_type else {}
         span = self.tracer.start_span(name, attributes=attributes)
-        token: object | None = context.attach(trace.set_span_in_context(span))
+        token: Token[Context] | None = context.attach(trace.set_span_in_context(span))
         try:
             yield span
         except GeneratorExit:
@@ -69,7 +72,7 @@ class PhaseSpans:
             raise
         finally:
             if token is not None:
-                context.detach(token)  # type: ignore[arg-type]
+                context.detach(token)
             span.end()
 
 
