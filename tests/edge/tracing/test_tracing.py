@@ -22,6 +22,7 @@ from edge.documents.trusted import parse_manifest
 from examples import demo_fhir
 from examples.world import World
 from sources.registry.partners import PartnerStore
+from sources.transport.retry import ATTEMPTS
 from tests.conftest import REST_KEY, GatewayFactory, fhir_definition, rest_definition, serve
 from tests.edge.tracing.receiver import Received, attributes, otlp_receiver, strings_in
 
@@ -230,3 +231,52 @@ async def test_an_inbound_traceparent_is_followed_only_from_a_trusted_proxy(
         assert request.trace_id.hex() != GIVEN_TRACE
         assert request.parent_span_id == b""
         assert upstream == {request.trace_id.hex()}
+
+
+async def test_a_failing_source_s_span_holds_its_retries_status_and_code(
+    gateway_for: GatewayFactory, receiver: Received
+) -> None:
+    async def down(request: web.Request) -> web.Response:
+        return web.Response(status=503, text="down for maintenance")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", down)
+    async with serve(app) as failing, gateway_for(fhir_definition(failing, "down")) as gw:
+        answer, _ = await post(gw, {"query": NEAR_ME, "variables": {"near": NEAR}})
+    assert answer["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"
+    spans = receiver.spans()
+    (request,) = requests_of(spans)
+    (call,) = [s for s in spans if s.name == "source slots"]
+    assert call.trace_id == request.trace_id
+    facts = attributes(call.attributes)
+    assert facts["passerelle.source.outcome"] == "SOURCE_UNAVAILABLE"
+    assert facts["error.type"] == "SOURCE_UNAVAILABLE"
+    assert facts["http.response.status_code"] == 503
+    assert facts["passerelle.source.retries"] == ATTEMPTS - 1
+    assert call.status.code == call.status.STATUS_CODE_ERROR
+    tries = [s for s in spans if "url.full" in attributes(s.attributes)]
+    assert len(tries) == ATTEMPTS
+    assert all(attributes(t.attributes)["http.response.status_code"] == 503 for t in tries)
+
+
+async def test_a_cached_hit_is_one_span_without_phases_or_source_calls(
+    gateway_for: GatewayFactory, traced_fhir: TestServer, receiver: Received
+) -> None:
+    digest = hashlib.sha256(NEAR_ME.encode()).hexdigest()
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    params = {"extensions": json.dumps(persisted), "variables": json.dumps({"near": NEAR})}
+    async with gateway_for(fhir_definition(traced_fhir)) as gw:
+        await post(gw, {"query": NEAR_ME, "variables": {"near": NEAR}, "extensions": persisted})
+        caches = []
+        for _ in range(2):
+            async with gw.session.get(gw.url, params=params) as response:
+                assert response.status == 200
+                caches.append(response.headers["X-Cache"])
+    assert caches == ["MISS", "HIT"]
+    spans = receiver.spans()
+    gets = [s for s in spans if s.kind == SERVER and s.name == "GET /graphql"]
+    assert [attributes(g.attributes)["passerelle.cache"] for g in gets] == ["miss", "hit"]
+    hit = gets[1]
+    assert [s for s in spans if s.trace_id == hit.trace_id] == [hit]
+    # Its span says nothing of the variables the URL carried.
+    assert not [t for t in strings_in(hit) if any(n in t for n in NEEDLES)]
