@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from starlette.middleware import Middleware
 
     from edge.middleware.request_log import RequestLog
+    from edge.tracing.asgi import TracedApp
 
 __all__ = ["Settings", "create_app", "main"]
 
@@ -39,7 +40,7 @@ APQ_MAX_KB = 20 * 1024
 RESPONSES_MAX_KB = 100 * 1024
 
 
-def create_app(settings: Settings) -> RequestLog:
+def create_app(settings: Settings) -> RequestLog | TracedApp:
     """The ASGI app: ``/graphql`` (HTTP and WebSocket), ``/health`` and ``/ready``, the
     hand-off ``/go/``, sources loaded in the lifespan.
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> RequestLog:
     from edge.services import EdgeServices
     from edge.status import status_json, status_page
     from edge.subscriptions import Subscriptions
+    from edge.tracing import tracing_from
     from edge.webhooks import WebhookService
     from schema import make_schema
     from sources.coverage import RegionCoverage
@@ -87,8 +89,13 @@ def create_app(settings: Settings) -> RequestLog:
     # Whoever serves the app: no query string (variables: whereabouts) in its logs.
     access_log.install()
     request_log.install(settings.production)
+    # OpenTelemetry traces when the OTEL_* variables ask (edge/tracing/), else None.
+    tracing = tracing_from(os.environ)
     gateway_schema = make_schema(
-        batching=settings.batching, max_cost=settings.max_cost, measure_cost=settings.measure_cost
+        batching=settings.batching,
+        max_cost=settings.max_cost,
+        measure_cost=settings.measure_cost,
+        tracer=tracing.phases if tracing is not None else None,
     )
     batching = gateway_schema.config.batching_config
 
@@ -97,11 +104,16 @@ def create_app(settings: Settings) -> RequestLog:
         store = SourceStore(settings.database_url)
         connector = aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300)
         session = aiohttp.ClientSession(
-            connector=connector, headers={"User-Agent": "Passerelle/0.1"}
+            connector=connector,
+            headers={"User-Agent": "Passerelle/0.1"},
+            middlewares=tracing.client_middlewares() if tracing is not None else (),
         )
         # One Redis client (and one outage pause) for every user of Redis, if any.
         link = settings.redis_link()
         pool = SourcePool(session, cache=SourceCache(settings.cache_backend(link)))
+        if tracing is not None:
+            tracing.start()
+            pool.tracer = tracing.sources
         # What subscriptions watch: the changes of free slots at the sources.
         watch = SlotWatch(pool, clock=settings.clock)
         watcher = RegistryWatcher(
@@ -195,6 +207,8 @@ def create_app(settings: Settings) -> RequestLog:
                 await link.aclose()
             await session.close()
             store.close()
+            if tracing is not None:
+                await tracing.aclose()  # the spans still batched are sent
 
     graphql = GatewayGraphQL(
         gateway_schema, production=settings.production, cors_origins=settings.cors_origins
@@ -224,8 +238,10 @@ def create_app(settings: Settings) -> RequestLog:
         middleware=_middleware(settings),
     )
     # Cached answers to anonymous GETs go out before Starlette's stack
-    # (edge/middleware/cached_hits.py); every request is logged, with its id, around it.
-    return RequestLog(CachedHits(app), settings)
+    # (edge/middleware/cached_hits.py); every request is logged, with its id, around it,
+    # and traced around that when tracing is on.
+    logged = RequestLog(CachedHits(app), settings)
+    return tracing.wrap(logged, settings.trusted_proxies) if tracing is not None else logged
 
 
 def _middleware(settings: Settings) -> list[Middleware]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -29,6 +29,9 @@ from schema.types import Clinic, Physician, Slot
 from schema.validation import Validation
 from schema.webhooks import Mutation, WebhookQuery
 from schema.webhooks.guard import PartnerGuard
+
+if TYPE_CHECKING:
+    from schema.phase_spans import PhaseTracer
 
 # The root Query: the API's queries, and partners' webhook alerts (schema/webhooks.py).
 Query = merge_types("Query", (BaseQuery, WebhookQuery))
@@ -138,15 +141,25 @@ MAX_BATCH = 10
 
 
 def make_schema(
-    *, batching: bool = False, max_cost: int = DEFAULT_MAX_COST, measure_cost: bool = False
+    *,
+    batching: bool = False,
+    max_cost: int = DEFAULT_MAX_COST,
+    measure_cost: bool = False,
+    tracer: PhaseTracer | None = None,
 ) -> GatewaySchema:
     """The schema; ``batching`` accepts arrays of at most ``MAX_BATCH`` operations;
-    operations costing over ``max_cost`` are refused (``measure_cost``: only reported)."""
+    operations costing over ``max_cost`` are refused (``measure_cost``: only reported);
+    with a ``tracer`` (tracing on), a span per phase (``schema/phase_spans.py``)."""
     extensions = list(EXTENSIONS)
     extensions.insert(
         extensions.index(OperationLimits) + 1,
         lambda: CostLimit(max_cost, measure=measure_cost),
     )
+    if tracer is not None:
+        from schema.phase_spans import PhaseSpans
+
+        # First: outermost, its spans hold the whole of each phase, the others' hooks too.
+        extensions.insert(0, lambda: PhaseSpans(tracer))
     gateway_schema = GatewaySchema(
         query=Query,
         mutation=Mutation,

@@ -13,10 +13,11 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from schema.error_codes import source_code
+from sources.pool.health import BULKHEAD_WAIT_BUCKETS_S
 from sources.records import SourceStatus
 
 if TYPE_CHECKING:
@@ -70,6 +71,22 @@ class SourceCollector(Collector):
             "Age of a source's data: since its copy's data_as_of, else its last success",
             labels=["source"],
         )
+        retries = CounterMetricFamily(
+            "passerelle_source_retries",
+            "Requests to a source tried again after a retryable failure (5xx, 429, reset)",
+            labels=["source"],
+        )
+        refusals = CounterMetricFamily(
+            "passerelle_source_breaker_refusals",
+            "Calls to a source refused at once because its circuit was open",
+            labels=["source"],
+        )
+        waits = HistogramMetricFamily(
+            "passerelle_source_bulkhead_wait_seconds",
+            "Time calls waited for a free slot of a source's bulkhead (only calls that "
+            "found it full)",
+            labels=["source"],
+        )
         problems = GaugeMetricFamily(
             "passerelle_source_problems",
             "A source's current problems, by code (their count)",
@@ -86,6 +103,11 @@ class SourceCollector(Collector):
             for code, count in sorted(by_code.items()):
                 failures.add_metric([view.id, code], count)
             breaker.add_metric([view.id], BREAKER_STATES[self.pool.breakers.status(view.id)])
+            retries.add_metric([view.id], health.retries)
+            refusals.add_metric([view.id], health.breaker_refusals)
+            waits.add_metric(
+                [view.id], _buckets(health.bulkhead_waits), health.bulkhead_wait_seconds
+            )
             for state in SourceStatus:
                 status.add_metric([view.id, state.name], 1.0 if view.status is state else 0.0)
             fresh = view.data_as_of or view.last_success_at
@@ -101,6 +123,18 @@ class SourceCollector(Collector):
         for (source_id, result), count in sorted(self.pool.cache.lookups.items()):
             cache.add_metric([source_id, result], count)
         yield from (calls, failures, seconds, breaker, status, age, problems, cache)
+        yield from (retries, refusals, waits)
+
+
+def _buckets(counts: list[int]) -> list[tuple[str, float]]:
+    """Prometheus' cumulative buckets from counts per bucket (the last one: +Inf)."""
+    bounds = [*(str(b) for b in BULKHEAD_WAIT_BUCKETS_S), "+Inf"]
+    total = 0
+    out = []
+    for bound, count in zip(bounds, counts, strict=True):
+        total += count
+        out.append((bound, float(total)))
+    return out
 
 
 class EdgeCollector(Collector):

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 __all__ = ["Bulkhead"]
 
@@ -37,10 +38,12 @@ class _Hold:
 class Bulkhead:
     """See the module docstring."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, on_wait: Callable[[float], None] | None = None) -> None:
         self.size = size
         self._slots = asyncio.Semaphore(size)
         self._background: list[_Hold] = []
+        # Told how long each request that found every slot taken waited (the metrics').
+        self._on_wait = on_wait
 
     @contextlib.asynccontextmanager
     async def request(self) -> AsyncIterator[None]:
@@ -51,8 +54,21 @@ class Bulkhead:
                     hold.counted = False
                     self._slots.release()
                     break
-        async with self._slots:
+        if not self._slots.locked():
+            async with self._slots:
+                yield
+            return
+        started = time.perf_counter()
+        try:
+            await self._slots.acquire()
+        finally:
+            # Counted whether it got its slot or gave up (its deadline, a cancellation).
+            if self._on_wait is not None:
+                self._on_wait(time.perf_counter() - started)
+        try:
             yield
+        finally:
+            self._slots.release()
 
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[bool]:

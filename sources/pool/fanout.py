@@ -42,17 +42,19 @@ from sources.errors import (
 )
 from sources.pool.breaker import CircuitOpen, SourceBreakers
 from sources.pool.bulkhead import Bulkhead
-from sources.pool.cache import Served, SourceCache
+from sources.pool.cache import CachePolicy, Served, SourceCache
 from sources.pool.health import SourceHealth, merge_problems, pool_problems, source_status
 from sources.pool.phantoms import PhantomTally
+from sources.pool.tracing import CACHE_BYPASS, CACHE_NONE
 from sources.records import SourceProblem, SourceProtocol, SourceStatus
-from sources.transport.retry import CALL_DEADLINE, CALL_RETRIES
+from sources.transport.retry import CALL_DEADLINE, CALL_RETRIES, CALL_STATS, CallStats
 
 if TYPE_CHECKING:
     import aiohttp
 
     from sources.base import Source
     from sources.pool.reads import Read
+    from sources.pool.tracing import SourceCallTracer
 
 T = TypeVar("T")
 logger = logging.getLogger("passerelle.sources")
@@ -121,6 +123,8 @@ class SourcePool:
         self.phantoms = PhantomTally()  # hand-offs found gone, by source
         self._retiring: set[asyncio.Task[None]] = set()
         self._load_listeners: list[Callable[[str, CopyChanges | None], None]] = []
+        # A span per read when tracing is on (``sources.pool.tracing``: set by the edge).
+        self.tracer: SourceCallTracer | None = None
 
     async def sync(self, configs: Sequence[SourceConfig]) -> None:
         old = self._adapters
@@ -137,7 +141,9 @@ class SourcePool:
         self._adapters = adapters
         self._health = {c.id: self._health.get(c.id, SourceHealth()) for c in configs}
         self._bulkheads = {
-            sid: self._bulkheads[sid] if old.get(sid) is a else Bulkhead(a.config.max_concurrency)
+            sid: self._bulkheads[sid]
+            if old.get(sid) is a
+            else Bulkhead(a.config.max_concurrency, self._health[sid].waited)
             for sid, a in adapters.items()
         }
         self.order = {c.id: i for i, c in enumerate(configs)}
@@ -295,7 +301,24 @@ class SourcePool:
         self, source: Source, read: Read[T], budget_s: float | None = None, gate: Gate | None = None
     ) -> Served[T] | SourceError:
         """One read of one source: cache, then breaker, timeout, bulkhead and retries;
-        with a ``gate``, a background call (see the module docstring)."""
+        with a ``gate``, a background call (see the module docstring). Traced (a span
+        per read) when the edge gave the pool a ``tracer``."""
+        tracer = self.tracer
+        if tracer is None:
+            return await self._read(source, read, budget_s, gate)
+        with tracer.source_call(source.id, source.config.protocol.value, read.kind) as span:
+            stats = CallStats()
+            token = CALL_STATS.set(stats)
+            try:
+                outcome = await self._read(source, read, budget_s, gate)
+            finally:
+                CALL_STATS.reset(token)
+            span.finish(_served_how(source, outcome, gate is not None), outcome, stats)
+            return outcome
+
+    async def _read(
+        self, source: Source, read: Read[T], budget_s: float | None, gate: Gate | None
+    ) -> Served[T] | SourceError:
         if gate is not None:
             await gate(source)
             outcome = await self._call_one(source, read.run, budget_s, background=True)
@@ -308,7 +331,18 @@ class SourcePool:
 
     async def call(self, source: Source, call: Callable[[Source], Awaitable[T]]) -> T | SourceError:
         """``call(source)`` now, never from the cache: breaker, timeout, bulkhead, retries."""
-        return await self._call_one(source, call, None)
+        tracer = self.tracer
+        if tracer is None:
+            return await self._call_one(source, call, None)
+        with tracer.source_call(source.id, source.config.protocol.value, "call") as span:
+            stats = CallStats()
+            token = CALL_STATS.set(stats)
+            try:
+                outcome = await self._call_one(source, call, None)
+            finally:
+                CALL_STATS.reset(token)
+            span.finish(CACHE_BYPASS, outcome, stats)
+            return outcome
 
     async def _call_one(
         self,
@@ -346,6 +380,31 @@ class SourcePool:
     ) -> T | SourceError:
         """The call within the breaker and the timeout, in a bulkhead slot (waited for,
         unless already held: ``bulkhead`` None); its outcome recorded in the health."""
+        health = self.health(source.id)
+        # Its requests' retries and last status (sources.transport.retry): the span's
+        # when the read is traced, else this call's own.
+        stats = CALL_STATS.get()
+        token = None
+        if stats is None:
+            stats = CallStats()
+            token = CALL_STATS.set(stats)
+        retried = stats.retries
+        try:
+            return await self._breaker_call(source, call, timeout_s, started, bulkhead, health)
+        finally:
+            health.retries += stats.retries - retried
+            if token is not None:
+                CALL_STATS.reset(token)
+
+    async def _breaker_call(
+        self,
+        source: Source,
+        call: Callable[[Source], Awaitable[T]],
+        timeout_s: float,
+        started: float,
+        bulkhead: Bulkhead | None,
+        health: SourceHealth,
+    ) -> T | SourceError:
         breaker = await self.breakers.breaker(source.id)
         try:
             # Waiting for a free slot in the bulkhead counts against the timeout.
@@ -361,6 +420,7 @@ class SourcePool:
                 finally:
                     CALL_DEADLINE.reset(token)
         except CircuitOpen:
+            health.breaker_refusals += 1
             wait = self.breakers.reopens_in(source.id)
             return SourceUnavailable(
                 source.id,
@@ -378,7 +438,6 @@ class SourcePool:
         else:
             outcome = result
         elapsed_ms = (time.perf_counter() - started) * 1000
-        health = self.health(source.id)
         if isinstance(outcome, SourceRefusedRequest):
             # It answered, and said this request is not supported: a fact about the
             # server (a problem to fix), not a failure of it.
@@ -401,6 +460,19 @@ class SourcePool:
         if not ok:
             source.logger.warning("%s (%.0f ms)", outcome, elapsed_ms)
         return outcome
+
+
+def _served_how(source: Source, outcome: object, background: bool) -> str:
+    """How the cache served a read (``sources.pool.tracing``): fresh, stale, miss, or
+    none (the source is not cached), bypass (a background call)."""
+    if background:
+        return CACHE_BYPASS
+    policy = CachePolicy.of(source)
+    if policy.ttl_s <= 0:
+        return CACHE_NONE
+    if isinstance(outcome, Served) and outcome.from_cache:
+        return "fresh" if outcome.age_s < policy.ttl_s else "stale"
+    return "miss"
 
 
 @contextlib.asynccontextmanager

@@ -38,11 +38,20 @@ if TYPE_CHECKING:
     from sources.errors import SourceError, SourceRefusedRequest
     from sources.records import SourceProblem
 
-__all__ = ["WINDOW", "SourceHealth", "merge_problems", "pool_problems", "source_status"]
+__all__ = [
+    "BULKHEAD_WAIT_BUCKETS_S",
+    "WINDOW",
+    "SourceHealth",
+    "merge_problems",
+    "pool_problems",
+    "source_status",
+]
 
 # A failure is remembered for the next ten calls: the source reads DEGRADED
 # until they all answered.
 WINDOW = 10
+# The upper bounds of the bulkhead waits' histogram (its last bucket: every wait).
+BULKHEAD_WAIT_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 
 
 @dataclass(slots=True)
@@ -57,6 +66,24 @@ class SourceHealth:
     calls: int = 0
     call_seconds: float = 0.0
     failures: Counter[type[SourceError]] = field(default_factory=Counter)
+    # Requests of its calls tried again (sources.transport.retry), calls refused at once
+    # by its open circuit, and calls that found its bulkhead full: how long they waited
+    # (counts per bucket of ``BULKHEAD_WAIT_BUCKETS_S``, not cumulative, and the sum).
+    retries: int = 0
+    breaker_refusals: int = 0
+    bulkhead_waits: list[int] = field(
+        default_factory=lambda: [0] * (len(BULKHEAD_WAIT_BUCKETS_S) + 1)
+    )
+    bulkhead_wait_seconds: float = 0.0
+
+    def waited(self, seconds: float) -> None:
+        """A call waited ``seconds`` for a slot of the source's bulkhead (or gave up)."""
+        self.bulkhead_wait_seconds += seconds
+        for i, bound in enumerate(BULKHEAD_WAIT_BUCKETS_S):
+            if seconds <= bound:
+                self.bulkhead_waits[i] += 1
+                return
+        self.bulkhead_waits[-1] += 1
 
     def refused(self, error: SourceRefusedRequest) -> bool:
         """A request the source refused as unsupported: it answered, and said no.

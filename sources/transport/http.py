@@ -14,7 +14,7 @@ import aiohttp
 
 from sources.transport.body import read_json
 from sources.transport.failures import map_errors, raise_for_answer
-from sources.transport.retry import CALL_DEADLINE, with_retries
+from sources.transport.retry import CALL_DEADLINE, CALL_STATS, with_retries
 
 Params = Mapping[str, str] | list[tuple[str, str]] | None
 
@@ -95,6 +95,9 @@ async def _request_once(
             timeout=timeout,
             allow_redirects=False,
         ) as response:
+            stats = CALL_STATS.get()
+            if stats is not None:
+                stats.status = response.status
             if response.status in absent:
                 return None
             await raise_for_answer(source_id, response)

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TypeVar
 
 from tenacity import (
@@ -46,6 +47,20 @@ def _wait(state: RetryCallState) -> float:
 CALL_DEADLINE: ContextVar[float | None] = ContextVar("passerelle_call_deadline", default=None)
 
 
+@dataclass(slots=True)
+class CallStats:
+    """What the requests of one source call did, for its metrics and its span: how many
+    times one was tried again, and the HTTP status of the last answer (None: none came)."""
+
+    retries: int = 0
+    status: int | None = None
+
+
+# The stats of the source call under way: set by the pool around each call, moved by
+# every request the adapter makes for it (``with_retries``, ``sources.transport.http``).
+CALL_STATS: ContextVar[CallStats | None] = ContextVar("passerelle_call_stats", default=None)
+
+
 # Whether the source call under way may retry: False for the watch's background calls,
 # which come again at their own pace (each request is one of its calls per minute).
 CALL_RETRIES: ContextVar[bool] = ContextVar("passerelle_call_retries", default=True)
@@ -68,6 +83,9 @@ async def with_retries(
         error = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         logger.info("retrying in %.2f s after: %s", wait, error)
+        stats = CALL_STATS.get()
+        if stats is not None:
+            stats.retries += 1
 
     async for try_ in AsyncRetrying(
         stop=stop_after_attempt(ATTEMPTS if CALL_RETRIES.get() else 1),

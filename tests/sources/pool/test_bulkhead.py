@@ -7,6 +7,8 @@ import asyncio
 import time
 from datetime import timedelta
 
+import pytest
+
 from sources.errors import SourceBusy
 from sources.pool.bulkhead import Bulkhead
 from sources.pool.reads import slots_read
@@ -81,3 +83,44 @@ async def test_the_watch_never_delays_a_client_s_request_at_the_source() -> None
         busy = await pool.read(source, slots_read(QUERY), gate=_free)
         assert isinstance(busy, SourceBusy) and len(shop.calls) == 1
         await request
+
+
+async def test_only_requests_that_found_it_full_report_their_wait_even_cut_short() -> None:
+    waits: list[float] = []
+    bulkhead = Bulkhead(1, waits.append)
+    async with bulkhead.request():
+        pass
+    assert waits == []  # a free slot: no wait
+
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with bulkhead.request():
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+
+    async def waiter() -> None:
+        async with bulkhead.request():
+            pass
+
+    second = asyncio.create_task(waiter())
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(holder, second)
+    assert len(waits) == 1 and waits[0] >= 0.04
+
+    # A wait given up (the call's deadline) is reported too, and frees nothing it never had.
+    release.clear()
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.03), bulkhead.request():
+            pass
+    assert len(waits) == 2 and waits[1] >= 0.02
+    release.set()
+    await holder
+    async with asyncio.timeout(0.1), bulkhead.request():
+        pass  # the slot is free again: nothing leaked
+    assert len(waits) == 2

@@ -1,0 +1,1 @@
+"""Tests of edge/tracing/: OpenTelemetry traces at a real OTLP/HTTP receiver."""
