@@ -14,7 +14,11 @@ On SIGTERM the gateway's server (``edge/cli/serve.py``) first marks the instance
 draining: ``/ready`` answers 503 at once while the listener stays open for
 ``Settings.drain_s``, so that a load balancer stops sending traffic before the
 listener closes; then in-flight requests finish (bounded by uvicorn's graceful
-timeout) and subscriptions are told the server goes away.
+timeout) and subscriptions are told the server goes away. While it drains, every HTTP
+answer says ``Connection: close`` (:class:`CloseWhileDraining`): a proxy that keeps
+connections open to its instances (nginx's ``keepalive``) drops this instance's before
+the listener closes, rather than send a request on one at the moment the server closes
+it, which it could not retry for a POST (``examples/deploy/README.md``).
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from typing import TYPE_CHECKING
 from starlette.responses import JSONResponse
 
 if TYPE_CHECKING:
+    from starlette.datastructures import State
     from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CHECK_TIMEOUT_S", "Readiness", "draining", "health", "ready"]
+__all__ = ["CHECK_TIMEOUT_S", "CloseWhileDraining", "Readiness", "draining", "health", "ready"]
 
 CHECK_TIMEOUT_S = 2.0
 _HEADERS = {"Cache-Control": "no-store"}
@@ -88,3 +94,31 @@ async def draining(app: object, drain_s: float) -> None:
     readiness.draining = True
     if drain_s > 0:
         await asyncio.sleep(drain_s)
+
+
+class CloseWhileDraining:
+    """ASGI middleware, outermost: while the app (``app.state.readiness``) drains, each
+    HTTP answer carries ``Connection: close``, and uvicorn closes the connection after it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @property
+    def state(self) -> State:
+        """The app's state, where its lifespan keeps its services (``services_of``)."""
+        state: State = getattr(self.app, "state")  # noqa: B009 (ASGIApp has no state)
+        return state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        readiness = getattr(self.state, "readiness", None)
+        if scope["type"] != "http" or not (isinstance(readiness, Readiness) and readiness.draining):
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, closing)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from tests.ports import REDIS_URL, free_port
 SLOTS = "{ slots(filter: {}, first: 3) { edges { node { source { id } } } } }"
 SUBSCRIPTION = "subscription { slotAlerts(filter: {}) { goneIds seenAt } }"
 PROTOCOL = "graphql-transport-ws"
+# Above nginx's keepalive_timeout (4 s), as the deployment's 5 s (README.md).
+DRAIN_S = 4.5
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +46,7 @@ async def cluster(tmp_path: Path, fhir_server: TestServer) -> AsyncIterator[Clus
     with SourceStore(database) as store:
         store.add(fhir_definition(fhir_server))
     ports = [free_port(), free_port()]
-    running = Cluster(tmp_path, database, REDIS_URL, ports, listen=free_port(), drain_s=1.0)
+    running = Cluster(tmp_path, database, REDIS_URL, ports, listen=free_port(), drain_s=DRAIN_S)
     # The instances' start waits for processes: off the loop that serves the FHIR demo.
     await asyncio.to_thread(running.__enter__)
     try:
@@ -55,8 +57,9 @@ async def cluster(tmp_path: Path, fhir_server: TestServer) -> AsyncIterator[Clus
 
 async def post(session: aiohttp.ClientSession, url: str, query: str = SLOTS) -> tuple[int, str]:
     async with session.post(url, json={"query": query}) as response:
-        body = await response.json(content_type=None)
-        assert "errors" not in body, body
+        text = await response.text()
+        if response.status == 200:
+            assert "errors" not in json.loads(text), text
         return response.status, response.headers.get("X-Request-Id", "")
 
 
@@ -119,7 +122,7 @@ async def test_sigterm_on_one_instance_fails_no_query_and_says_goodbye_to_its_su
             )
             sockets.append(ws)
         outcomes: list[Any] = []
-        stop_at = time.monotonic() + 5.0
+        stop_at = time.monotonic() + DRAIN_S + 2.5
 
         async def load(kind: str) -> None:
             while time.monotonic() < stop_at:
@@ -140,7 +143,7 @@ async def test_sigterm_on_one_instance_fails_no_query_and_says_goodbye_to_its_su
         closes = []
         for ws in sockets:
             with contextlib.suppress(TimeoutError):
-                message = await ws.receive(timeout=0.1 if closes else 6)
+                message = await ws.receive(timeout=0.1 if closes else DRAIN_S + 4)
                 if message.type is aiohttp.WSMsgType.CLOSE:
                     # The code of the close frame received (RFC 6455's close code): nginx
                     # drops the TCP connection before aiohttp's reply, so ws.close_code
