@@ -45,7 +45,7 @@ import contextlib
 import hashlib
 import json
 import os
-import statistics
+import re
 import subprocess
 import sys
 import tempfile
@@ -82,7 +82,10 @@ POST_QUERY = (
 MUTATION = """mutation Create($url: String!) {
   createSlotAlertWebhook(filter: {near: {latitude: 45.50, longitude: -73.57}, radiusKm: 5},
                          callbackUrl: $url) { webhook { id } } }"""
-SUBSCRIPTION = "subscription { slotAlerts(filter: {}) { goneIds seenAt opened { id } } }"
+SUBSCRIPTION = (
+    "subscription { slotAlerts(filter: {near: {latitude: 45.5017, longitude: -73.5673}, "
+    "radiusKm: 25}) { goneIds seenAt opened { id } } }"
+)
 PROTOCOL = "graphql-transport-ws"
 HASH = hashlib.sha256(QUERY.encode()).hexdigest()
 APQ = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": HASH}}, separators=(",", ":"))
@@ -160,7 +163,9 @@ class Subscriber:
             return
 
 
-async def one(session: aiohttp.ClientSession, url: str, kind: str, key: str, n: int) -> Outcome:
+async def one(
+    session: aiohttp.ClientSession, url: str, kind: str, keys: list[str], n: int
+) -> Outcome:
     started = time.monotonic()
     marker = ""
     try:
@@ -172,6 +177,8 @@ async def one(session: aiohttp.ClientSession, url: str, kind: str, key: str, n: 
         else:
             marker = f"https://127.0.0.1:9/bench/{uuid.uuid4().hex}"
             body = {"query": MUTATION, "variables": {"url": marker}}
+            # Each partner keeps at most 100 webhook alerts: the keys take turns.
+            key = keys[n % len(keys)]
             request = session.post(url, json=body, headers={"Authorization": f"Bearer {key}"})
         async with request as response:
             text = await response.text()
@@ -187,15 +194,13 @@ async def one(session: aiohttp.ClientSession, url: str, kind: str, key: str, n: 
 
 
 async def loop(
-    session: aiohttp.ClientSession, url: str, kinds: list[str], key: str, stop: asyncio.Event,
-    out: list[Outcome], pause_s: float = 0.0,
+    session: aiohttp.ClientSession, url: str, kinds: list[str], keys: list[str],
+    stop: asyncio.Event, out: list[Outcome], first: int = 0,
 ) -> None:  # fmt: skip
-    n = 0
+    n = first
     while not stop.is_set():
-        out.append(await one(session, url, kinds[n % len(kinds)], key, n))
+        out.append(await one(session, url, kinds[n % len(kinds)], keys, n))
         n += 1
-        if pause_s:
-            await asyncio.sleep(pause_s)
 
 
 @dataclass
@@ -207,12 +212,16 @@ class Run:
     started: float
     ended: float
     exit_code: int | None
+    error_log_from: int = 0
 
 
 async def run_load(
-    cluster: Cluster, victim: Instance, how: str, args: argparse.Namespace, key: str
+    cluster: Cluster, victim: Instance, how: str, args: argparse.Namespace, keys: list[str]
 ) -> Run:
     url = cluster.url
+    assert cluster.nginx is not None
+    error_log = cluster.nginx.prefix / "error.log"
+    error_log_from = error_log.stat().st_size if error_log.exists() else 0
     stop = asyncio.Event()
     outcomes: list[Outcome] = []
     connector = aiohttp.TCPConnector(limit=0)
@@ -222,13 +231,14 @@ async def run_load(
         await asyncio.sleep(1.0)  # all subscribed, spread over both instances
         started = time.monotonic()
         tasks = [
-            asyncio.create_task(loop(session, url, ["GET", "POST"], key, stop, outcomes))
-            for _ in range(args.workers)
+            asyncio.create_task(loop(session, url, ["GET", "POST"], keys, stop, outcomes, n))
+            for n in range(args.workers)
         ]
-        # Mutations at about 4 a second (a partner keeps at most 100 webhook alerts).
-        tasks.append(
-            asyncio.create_task(loop(session, url, ["MUTATION"], key, stop, outcomes, 0.25))
-        )
+        # Mutation loops, back to back, so that some are in flight at the signal.
+        tasks += [
+            asyncio.create_task(loop(session, url, ["MUTATION"], keys, stop, outcomes, n))
+            for n in range(args.mutation_workers)
+        ]
         await asyncio.sleep(args.seconds / 3)
         signal_at = time.monotonic()
         say(f"  {how} to the instance on port {victim.port}")
@@ -238,7 +248,22 @@ async def run_load(
         ended = time.monotonic()
         await asyncio.gather(*tasks, *sub_tasks)
     exit_code = await asyncio.to_thread(victim.wait, 30)
-    return Run(how, outcomes, subscribers, signal_at, started, ended, exit_code)
+    return Run(how, outcomes, subscribers, signal_at, started, ended, exit_code, error_log_from)
+
+
+def error_reasons(cluster: Cluster, offset: int) -> Counter[tuple[str, str]]:
+    """nginx's error lines since ``offset``: (method, reason) counted, e.g. ("POST",
+    "upstream prematurely closed connection")."""
+    assert cluster.nginx is not None
+    with (cluster.nginx.prefix / "error.log").open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    found: Counter[tuple[str, str]] = Counter()
+    for line in text.splitlines():
+        match = re.search(r"\*\d+ (.+?)(?: while |, client:).*request: \"(\w+) ", line)
+        if match:
+            found[(match.group(2), match.group(1))] += 1
+    return found
 
 
 # -- the report -----------------------------------------------------------------------
@@ -280,9 +305,21 @@ def report_run(run: Run, cluster: Cluster, victim: Instance) -> list[str]:
         "Passed on by nginx to the other instance (two upstreams in its log), by kind and "
         f"final status: {dict(retried) or 'none'}."
     )
+    in_flight = Counter(
+        (o.kind, "ok" if o.status == 200 else str(o.status))
+        for o in run.outcomes
+        if o.started <= run.signal_at <= o.started + o.seconds
+    )
+    lines.append(
+        f"In flight at the {run.name} (on either instance), by kind and outcome: {dict(in_flight)}."
+    )
+    lines.append(
+        "nginx's error log over the run, by method and reason: "
+        f"{dict(error_reasons(cluster, run.error_log_from)) or 'nothing'}."
+    )
     lines += subscriber_lines(run, victim)
     lines += mutation_lines(run, cluster)
-    return lines + [""]
+    return [*lines, ""]
 
 
 def subscriber_lines(run: Run, victim: Instance) -> list[str]:
@@ -294,8 +331,10 @@ def subscriber_lines(run: Run, victim: Instance) -> list[str]:
         any(e > max(s.subscribed_at) for e in s.events) for s in moved if s.subscribed_at
     )
     stayed_heard = sum(any(e > run.signal_at for e in s.events) for s in stayed)
+    heard = sum(len(s.events) for s in run.subscribers)
     lines = [
         "",
+        f"Alerts heard over the run: {heard} by {len(run.subscribers)} subscribers.",
         f"Subscribers: {len(run.subscribers)}; {len(moved)} were on the signalled instance, "
         f"closed with {dict(codes) or 'nothing'}; reconnected through nginx in "
         f"p50 {pct(reconnects, 0.5):.0f} ms, max {max(reconnects, default=float('nan')):.0f} ms "
@@ -343,7 +382,8 @@ async def registry_reach(cluster: Cluster, fhir_url: str, n: int) -> list[float]
     """Seconds from ``sources add`` returning to each instance listing the source."""
     source_id = f"extra-{n}"
     argv = [sys.executable, str(ROOT / "app.py"), "sources", "add", "--id", source_id,
-            "--protocol", "FHIR_R4", "--url", fhir_url, "--database-url", cluster.database_url]  # fmt: skip
+            "--protocol", "FHIR_R4", "--url", fhir_url,
+            "--database-url", cluster.database_url]  # fmt: skip
     added = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True)
     if added.returncode != 0:
         raise RuntimeError(f"sources add failed: {added.stderr}")
@@ -398,6 +438,24 @@ async def shared_rate_limit(cluster: Cluster, key: str) -> list[str]:
     ]
 
 
+async def back_in_rotation(cluster: Cluster, instance: Instance) -> None:
+    """Wait until nginx passes queries to ``instance`` again: it tries a failed server
+    once fail_timeout (5 s) has passed, and counts it back when that request ends."""
+    assert cluster.nginx is not None
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            rids = []
+            for _ in range(4):
+                async with session.post(cluster.url, json={"query": "{ sources { id } }"}) as r:
+                    rids.append(r.headers.get("X-Request-Id", ""))
+            hops = cluster.nginx.upstreams()
+            if sum(hops.get(rid, [""])[-1].endswith(f":{instance.port}") for rid in rids) >= 2:
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"nginx did not take the instance on port {instance.port} back")
+
+
 async def main(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="two-instances-"))
     say(f"work directory: {work}")
@@ -414,7 +472,10 @@ async def main(args: argparse.Namespace) -> None:
                     [parse_definition(d, where="demo") for d in demo.definitions()], "demo"
                 )
             with PartnerStore(database_url) as partners:
-                keys = {name: partners.create_client(name)[1] for name in ("sigterm", "sigkill")}
+                keys = {
+                    run: [partners.create_client(f"{run}-{n}")[1] for n in range(20)]
+                    for run in ("sigterm", "sigkill")
+                }
                 limited = partners.create_client("limited", rate_limit_rps=5)[1]
             ports = [free_port(), free_port()]
             extra = ["--webhook-allow-host", "127.0.0.1", "--subscriptions-per-ip", "1000"]
@@ -445,7 +506,7 @@ async def main(args: argparse.Namespace) -> None:
                 say("restarting the instance")
                 victim.start()
                 await asyncio.to_thread(victim.wait_ready)
-                await asyncio.sleep(6)  # nginx's fail_timeout: it takes the instance back
+                await back_in_rotation(cluster, victim)
                 say("run SIGKILL")
                 run = await run_load(cluster, victim, "SIGKILL", args, keys["sigkill"])
                 lines += report_run(run, cluster, victim)
@@ -459,9 +520,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each run (20)")
     parser.add_argument("--workers", type=int, default=8, help="query loops (8)")
+    parser.add_argument("--mutation-workers", type=int, default=2, help="mutation loops (2)")
     parser.add_argument("--subscribers", type=int, default=20, help="WebSocket subscribers (20)")
     parser.add_argument("--scale", type=float, default=0.05, help="demo world's size (0.05)")
-    parser.add_argument("--churn", type=float, default=60.0, help="demo slots changed a minute")
+    parser.add_argument("--churn", type=float, default=120.0, help="demo slots changed a minute")
     parser.add_argument(
         "--redis-url", default="redis://127.0.0.1:6379/15", help="a Redis database of its own"
     )
