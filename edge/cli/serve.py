@@ -28,6 +28,8 @@ __all__ = ["DEMO_LOG_DIR", "DEMO_ORIGIN", "AppFactory", "banner", "gateway_serve
 AppFactory = Callable[[Settings], "ASGIApp"]
 DEMO_ORIGIN = "demo"
 DEMO_LOG_DIR = Path("data") / "demo-logs"
+# On shutdown, between closing the listener and closing idle connections (see below).
+LAST_READ_S = 0.2
 
 logger = logging.getLogger("passerelle")
 
@@ -115,6 +117,8 @@ def gateway_server(config: Any, settings: Settings) -> Any:
     tells open subscriptions that the server goes away (WebSockets closed with 1001,
     multipart streams ended): uvicorn itself would close WebSockets with 1012 before
     the app's lifespan hears of the shutdown."""
+    import asyncio
+
     import uvicorn
 
     from edge.health import draining
@@ -130,6 +134,13 @@ def gateway_server(config: Any, settings: Settings) -> Any:
             # Not ready from now on; the listener stays open for drain_s (edge/health.py).
             await draining(config.app, settings.drain_s)
             await going_away(config.app)
+            # The listener closed first, then a moment for the connections it accepted
+            # last to be read: uvicorn closes a connection without a request at once,
+            # which resets one whose request has arrived but not been read yet (behind
+            # a proxy, a POST that it may not retry).
+            for server in self.servers:
+                server.close()
+            await asyncio.sleep(LAST_READ_S)
             await super().shutdown(sockets)
 
     return Server(config)
