@@ -30,7 +30,7 @@ from edge.settings import Settings
 if TYPE_CHECKING:
     from starlette.middleware import Middleware
 
-    from edge.health import CloseWhileDraining
+    from edge.health import CloseWhenStopping
 
 __all__ = ["Settings", "create_app", "main"]
 
@@ -39,7 +39,7 @@ APQ_MAX_KB = 20 * 1024
 RESPONSES_MAX_KB = 100 * 1024
 
 
-def create_app(settings: Settings) -> CloseWhileDraining:
+def create_app(settings: Settings) -> CloseWhenStopping:
     """The ASGI app: ``/graphql`` (HTTP and WebSocket), ``/health`` and ``/ready``, the
     hand-off ``/go/``, sources loaded in the lifespan.
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> CloseWhileDraining:
     from edge.graphiql import graphiql_routes
     from edge.graphql_view import GatewayGraphQL
     from edge.handoff import hand_off
-    from edge.health import CloseWhileDraining, Readiness, health, ready
+    from edge.health import CloseWhenStopping, Readiness, health, ready
     from edge.metrics import GatewayMetrics, metrics_endpoint
     from edge.middleware import request_log
     from edge.middleware.cached_hits import CachedHits
@@ -207,8 +207,8 @@ def create_app(settings: Settings) -> CloseWhileDraining:
     )
     # Cached answers to anonymous GETs go out before Starlette's stack
     # (edge/middleware/cached_hits.py); every request is logged, with its id, around it;
-    # while draining, every answer closes its connection (edge/health.py).
-    return CloseWhileDraining(RequestLog(CachedHits(app), settings))
+    # once stopping, every answer closes its connection (edge/health.py).
+    return CloseWhenStopping(RequestLog(CachedHits(app), settings))
 
 
 def _middleware(settings: Settings) -> list[Middleware]:

@@ -117,6 +117,7 @@ class Subscriber:
     subscribed_at: list[float] = field(default_factory=list)
     events: list[float] = field(default_factory=list)
     reconnects: list[float] = field(default_factory=list)
+    refused: list[object] = field(default_factory=list)
 
     async def run(self, session: aiohttp.ClientSession, url: str, stop: asyncio.Event) -> None:
         ws_url = url.replace("http://", "ws://", 1)
@@ -125,9 +126,15 @@ class Subscriber:
             try:
                 async with session.ws_connect(ws_url, protocols=[PROTOCOL], heartbeat=None) as ws:
                     await ws.send_json({"type": "connection_init", "payload": {}})
-                    ack = await ws.receive_json(timeout=5)
-                    if ack.get("type") != "connection_ack":
-                        raise ConnectionError(f"no ack: {ack}")
+                    first = await ws.receive(timeout=5)
+                    if first.type != aiohttp.WSMsgType.TEXT:
+                        # Refused (closed) by an instance on its way out: try again.
+                        code = first.data if first.type == aiohttp.WSMsgType.CLOSE else "dropped"
+                        self.refused.append(code)
+                        await asyncio.sleep(0.05)
+                        continue
+                    if json.loads(first.data).get("type") != "connection_ack":
+                        raise ConnectionError(f"no ack: {first.data}")
                     payload = {"query": SUBSCRIPTION}
                     await ws.send_json({"id": "1", "type": "subscribe", "payload": payload})
                     now = time.monotonic()
@@ -332,13 +339,15 @@ def subscriber_lines(run: Run, victim: Instance) -> list[str]:
     )
     stayed_heard = sum(any(e > run.signal_at for e in s.events) for s in stayed)
     heard = sum(len(s.events) for s in run.subscribers)
+    refused = Counter(str(c) for s in run.subscribers for c in s.refused)
     lines = [
         "",
         f"Alerts heard over the run: {heard} by {len(run.subscribers)} subscribers.",
         f"Subscribers: {len(run.subscribers)}; {len(moved)} were on the signalled instance, "
         f"closed with {dict(codes) or 'nothing'}; reconnected through nginx in "
         f"p50 {pct(reconnects, 0.5):.0f} ms, max {max(reconnects, default=float('nan')):.0f} ms "
-        f"({len(reconnects)} reconnections).",
+        f"({len(reconnects)} reconnections; refused at connection_init on the way: "
+        f"{dict(refused) or 'none'}).",
         f"Of those, {heard_after} of {len(moved)} heard of a change published after they "
         "had subscribed again.",
         f"Continuity: {stayed_heard} of {len(stayed)} subscribers of the surviving instance "
