@@ -79,8 +79,10 @@ POST_QUERY = (
     "query Region($first: Int!) { clinics(filter: {region: MONTREAL}, first: $first) "
     "{ edges { node { id name nextSlots(first: 2) { start } } } } }"
 )
+# A real mutation, whose effect is a row in the registry; its filter is a point where the
+# demo world has no clinic, so that its alerts send no deliveries during the run.
 MUTATION = """mutation Create($url: String!) {
-  createSlotAlertWebhook(filter: {near: {latitude: 45.50, longitude: -73.57}, radiusKm: 5},
+  createSlotAlertWebhook(filter: {near: {latitude: 52.0, longitude: -70.0}, radiusKm: 1},
                          callbackUrl: $url) { webhook { id } } }"""
 SUBSCRIPTION = (
     "subscription { slotAlerts(filter: {near: {latitude: 45.5017, longitude: -73.5673}, "
