@@ -47,6 +47,7 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -214,9 +215,12 @@ async def loop(
     session: aiohttp.ClientSession, url: str, kinds: list[str], keys: list[str],
     stop: asyncio.Event, out: list[Outcome], first: int = 0,
 ) -> None:  # fmt: skip
+    # Kinds drawn at random (seeded), not in turn: in turn, the loops and nginx's
+    # round-robin can fall into step, one instance getting all the GETs.
+    draw = random.Random(first)
     n = first
     while not stop.is_set():
-        out.append(await one(session, url, kinds[n % len(kinds)], keys, n))
+        out.append(await one(session, url, draw.choice(kinds), keys, n))
         n += 1
 
 
@@ -271,6 +275,7 @@ async def run_load(
         ended = time.monotonic()
         await asyncio.gather(*tasks, *sub_tasks)
     exit_code = await asyncio.to_thread(victim.wait, 30)
+    await asyncio.sleep(0.5)  # nginx's last log lines
     return Run(how, outcomes, subscribers, signal_at, started, ended, exit_code, error_log_from)
 
 
@@ -447,6 +452,7 @@ async def shared_rate_limit(cluster: Cluster, key: str) -> list[str]:
 
         answers = await asyncio.gather(*(ask() for _ in range(60)))
     elapsed = time.monotonic() - started
+    await asyncio.sleep(0.5)  # nginx writes a request's log line once it has answered
     assert cluster.nginx is not None
     hops = cluster.nginx.upstreams()
     by = defaultdict(Counter)
