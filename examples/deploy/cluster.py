@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ __all__ = ["Cluster", "Instance", "Nginx", "nginx_problem"]
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
+_LOGGED = re.compile(r" rid=(?P<rid>\S+) upstream=(?P<upstreams>.*?) upstream_status=")
 
 
 def nginx_problem() -> str | None:
@@ -220,13 +222,10 @@ class Nginx:
         if not self.access_log.exists():
             return found
         for line in self.access_log.read_text(errors="replace").splitlines():
-            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-            rid = fields.get("rid")
-            if rid:
-                found[rid] = [
-                    a.strip()
-                    for a in line.split("upstream=", 1)[1].split(" upstream_status=")[0].split(",")
-                ]
+            # ... rid=ID upstream=A, B upstream_status=502, 200 ... (log_format passerelle)
+            match = _LOGGED.search(line)
+            if match:
+                found[match["rid"]] = [a.strip() for a in match["upstreams"].split(",")]
         return found
 
 
