@@ -30,8 +30,7 @@ from edge.settings import Settings
 if TYPE_CHECKING:
     from starlette.middleware import Middleware
 
-    from edge.middleware.request_log import RequestLog
-    from edge.tracing.asgi import TracedApp
+    from edge.health import CloseWhenStopping
 
 __all__ = ["Settings", "create_app", "main"]
 
@@ -40,7 +39,7 @@ APQ_MAX_KB = 20 * 1024
 RESPONSES_MAX_KB = 100 * 1024
 
 
-def create_app(settings: Settings) -> RequestLog | TracedApp:
+def create_app(settings: Settings) -> CloseWhenStopping:
     """The ASGI app: ``/graphql`` (HTTP and WebSocket), ``/health`` and ``/ready``, the
     hand-off ``/go/``, sources loaded in the lifespan.
 
@@ -65,7 +64,7 @@ def create_app(settings: Settings) -> RequestLog | TracedApp:
     from edge.graphiql import graphiql_routes
     from edge.graphql_view import GatewayGraphQL
     from edge.handoff import hand_off
-    from edge.health import Readiness, health, ready
+    from edge.health import CloseWhenStopping, Readiness, health, ready
     from edge.metrics import GatewayMetrics, MetricsListener, metrics_endpoint
     from edge.middleware import request_log
     from edge.middleware.cached_hits import CachedHits
@@ -239,9 +238,11 @@ def create_app(settings: Settings) -> RequestLog | TracedApp:
     )
     # Cached answers to anonymous GETs go out before Starlette's stack
     # (edge/middleware/cached_hits.py); every request is logged, with its id, around it,
-    # and traced around that when tracing is on.
+    # and traced around that when tracing is on; once stopping, every answer closes its
+    # connection (edge/health.py).
     logged = RequestLog(CachedHits(app), settings)
-    return tracing.wrap(logged, settings.trusted_proxies) if tracing is not None else logged
+    traced = tracing.wrap(logged, settings.trusted_proxies) if tracing is not None else logged
+    return CloseWhenStopping(traced)
 
 
 def _middleware(settings: Settings) -> list[Middleware]:

@@ -12,9 +12,16 @@
 
 On SIGTERM the gateway's server (``edge/cli/serve.py``) first marks the instance
 draining: ``/ready`` answers 503 at once while the listener stays open for
-``Settings.drain_s``, so that a load balancer stops sending traffic before the
-listener closes; then in-flight requests finish (bounded by uvicorn's graceful
-timeout) and subscriptions are told the server goes away.
+``Settings.drain_s``, so that a load balancer that asks ``/ready`` stops sending
+traffic before the listener closes. Then the listener closes (a proxy's next
+connection is refused, and it tries another instance), and the instance is
+*stopping*: every HTTP answer says ``Connection: close``
+(:class:`CloseWhenStopping`), so that a proxy keeping connections open to it
+(nginx's upstream ``keepalive``, which never asks ``/ready``) lets go of each after
+its next answer, and of idle ones at its own keep-alive timeout, rather than send a
+request on one at the moment the server closes it, which it could not retry for a
+POST (``examples/deploy/README.md``). Subscriptions are told the server goes away,
+in-flight requests finish (bounded by uvicorn's graceful timeout).
 """
 
 from __future__ import annotations
@@ -27,10 +34,20 @@ from typing import TYPE_CHECKING
 from starlette.responses import JSONResponse
 
 if TYPE_CHECKING:
+    from starlette.datastructures import State
     from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CHECK_TIMEOUT_S", "Readiness", "draining", "health", "ready"]
+__all__ = [
+    "CHECK_TIMEOUT_S",
+    "CloseWhenStopping",
+    "Readiness",
+    "draining",
+    "health",
+    "ready",
+    "stopping",
+]
 
 CHECK_TIMEOUT_S = 2.0
 _HEADERS = {"Cache-Control": "no-store"}
@@ -45,6 +62,8 @@ class Readiness:
 
     checks: dict[str, Check] = field(default_factory=dict)
     draining: bool = False
+    # The listener closed: every HTTP answer closes its connection (CloseWhenStopping).
+    stopping: bool = False
 
     async def report(self) -> dict[str, str]:
         names = list(self.checks)
@@ -88,3 +107,40 @@ async def draining(app: object, drain_s: float) -> None:
     readiness.draining = True
     if drain_s > 0:
         await asyncio.sleep(drain_s)
+
+
+def stopping(app: object) -> None:
+    """Mark a started ``app`` stopping (its listener closed): from now on each HTTP
+    answer closes its connection; nothing when it never started."""
+    readiness = getattr(getattr(app, "state", None), "readiness", None)
+    if isinstance(readiness, Readiness):
+        readiness.stopping = True
+
+
+class CloseWhenStopping:
+    """ASGI middleware, outermost: once the app (``app.state.readiness``) is stopping,
+    each HTTP answer carries ``Connection: close``, and uvicorn closes the connection
+    after it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @property
+    def state(self) -> State:
+        """The app's state, where its lifespan keeps its services (``services_of``)."""
+        state: State = getattr(self.app, "state")  # noqa: B009 (ASGIApp has no state)
+        return state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        readiness = getattr(self.state, "readiness", None)
+        if scope["type"] != "http" or not (isinstance(readiness, Readiness) and readiness.stopping):
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, closing)

@@ -143,7 +143,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--drain-s",
         type=_drain,
         default=0.0,
-        help="on SIGTERM, seconds /ready answers 503 before the listener closes (0)",
+        help="on SIGTERM, seconds /ready answers 503 before the listener closes, then "
+        "up to 5 s for a proxy's kept-alive connections to close (0: neither)",
     )
     parser.add_argument(
         "--metrics-port", type=_port, help="serve /metrics there only, open (not on --port)"

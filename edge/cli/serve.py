@@ -119,9 +119,12 @@ def gateway_server(config: Any, settings: Settings) -> Any:
     tells open subscriptions that the server goes away (WebSockets closed with 1001,
     multipart streams ended): uvicorn itself would close WebSockets with 1012 before
     the app's lifespan hears of the shutdown."""
+    import asyncio
+    import time
+
     import uvicorn
 
-    from edge.health import draining
+    from edge.health import draining, stopping
     from edge.subscriptions import going_away
 
     class Server(uvicorn.Server):
@@ -133,7 +136,19 @@ def gateway_server(config: Any, settings: Settings) -> Any:
         async def shutdown(self, sockets: Any = None) -> None:
             # Not ready from now on; the listener stays open for drain_s (edge/health.py).
             await draining(config.app, settings.drain_s)
+            # Then no new connection (a proxy tries another instance), each answer closes
+            # its connection, subscriptions go away. Behind a balancer (a drain asked
+            # for), the connections left are given until uvicorn's keep-alive timeout to
+            # close: a proxy's idle ones close at its own timeout (below uvicorn's),
+            # rather than as it sends a request on one.
+            for server in self.servers:
+                server.close()
+            stopping(config.app)
             await going_away(config.app)
+            deadline = time.monotonic() + (config.timeout_keep_alive + 0.5) * (settings.drain_s > 0)
+            # uvicorn's set of connections has no event to wait for: uvicorn polls it too.
+            while self.server_state.connections and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
             await super().shutdown(sockets)
 
     return Server(config)

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from edge.health import draining
+from edge.health import draining, stopping
 from tests.conftest import Gateway, GatewayFactory
 from tests.ports import REDIS_URL, free_port
 from tests.test_app import app_process
@@ -71,3 +71,24 @@ async def test_sigterm_turns_the_instance_not_ready_then_closes_it_within_its_dr
                 assert response.status == 200  # requests still served while draining
         code = await asyncio.to_thread(app.process.wait, 15)
         assert code == 0 and time.monotonic() - sent >= 1.5
+
+
+async def test_once_stopping_every_answer_closes_its_connection(
+    gateway_for: GatewayFactory,
+) -> None:
+    # A proxy's keep-alive pool (nginx's upstream keepalive) must let go of a stopping
+    # instance's connections before they are closed (examples/deploy/README.md).
+    async with gateway_for() as gw:
+        query = {"query": "{ sources { id } }"}
+        await draining(gw.app, 0)  # not ready, but its connections stay open meanwhile
+        async with gw.session.post(gw.url, json=query) as response:
+            assert response.status == 200
+            assert response.headers.get("Connection", "").lower() != "close"
+        stopping(gw.app)
+        for method, path in (("POST", "/graphql"), ("GET", "/health"), ("GET", "/graphql")):
+            url = gw.url.removesuffix("/graphql") + path
+            body = query if method == "POST" else None
+            params = query if path == "/graphql" and method == "GET" else None
+            async with gw.session.request(method, url, json=body, params=params) as response:
+                assert response.status == 200, (method, path)
+                assert response.headers["Connection"].lower() == "close", (method, path)
