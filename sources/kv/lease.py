@@ -45,7 +45,7 @@ if not held then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 2
 end
-return 0
+return -1 - redis.call('PTTL', KEYS[1])
 """
 
 _RELEASE = """
@@ -75,11 +75,14 @@ class Leases:
         self._release = link.script(_RELEASE)
         self._publish = link.script(_PUBLISH)
 
-    async def hold(self, key: str, state: str, token: str, ttl_s: float) -> bool | None:
+    async def hold(self, key: str, state: str, token: str, ttl_s: float) -> bool | float | None:
         """Take the lease ``key`` if free (True), renew it if ``token`` holds it (None),
-        or False: another token holds it. ``state``: the hash renewed with it."""
-        answer = await self._hold(keys=[key, state], args=[token, _ms(ttl_s), self._state_ms])
-        return {1: None, 2: True}.get(int(answer), False)
+        or, when another token holds it, the seconds it still has (a float; 0.0 without
+        an end). ``state``: the hash kept as long as the lease."""
+        answer = int(await self._hold(keys=[key, state], args=[token, _ms(ttl_s), self._state_ms]))
+        if answer > 0:
+            return None if answer == 1 else True
+        return max(0, -1 - answer) / 1000
 
     async def release(self, key: str, token: str) -> None:
         await self._release(keys=[key], args=[token])

@@ -131,7 +131,17 @@ class Group:
 
     def restore(self, watched: dict[str, Watched]) -> None:
         """Take over what another instance's reads held (before reading)."""
-        self._watched = watched
+        enabled = {s.id for s in self.settings.pool.enabled}
+        self._watched = {sid: w for sid, w in watched.items() if sid in enabled}
+
+    def sources_held(self) -> list[str]:
+        return list(self._watched)
+
+    def members_radius_km(self) -> float | None:
+        """The largest radius of its members (None: the key has no cell)."""
+        if self._centre is None:
+            return None
+        return max((m.wanted.query.radius_km or 0.0 for m in self.members), default=0.0)
 
     def state_of(self, source_id: str) -> Watched | None:
         return self._watched.get(source_id)
