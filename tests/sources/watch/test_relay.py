@@ -26,7 +26,17 @@ from sources.watch import SlotWatch
 from sources.watch.held import decode_held, encode_held
 from sources.watch.relay import PREFIX, GroupRelay, lease_problem
 from tests.ports import REDIS_URL, free_port
-from tests.sources.watch.fakes import PLATEAU, Clock, Shop, Spec, a_pool, clinic, install, slot, until
+from tests.sources.watch.fakes import (
+    PLATEAU,
+    Clock,
+    Shop,
+    Spec,
+    a_pool,
+    clinic,
+    install,
+    slot,
+    until,
+)
 from tests.sources.watch.test_watch import Listener, near, starts
 
 LEASE_S = 1.5
@@ -63,7 +73,7 @@ class Recorder:
 
     async def everything(self) -> list[bytes]:
         """Every key, its value(s), and every message recorded."""
-        seen: list[bytes] = []
+        seen: list[bytes | str | None] = []
         async for key in self.client.scan_iter(match="*"):
             seen.append(key)
             kind = await self.client.type(key)
@@ -72,7 +82,8 @@ class Recorder:
             elif kind == b"hash":
                 for field, value in (await self.client.hgetall(key)).items():
                     seen += [field, value]
-        return seen + [part for message in self.messages for part in message]
+        seen += [part for message in self.messages for part in message]
+        return [v.encode() if isinstance(v, str) else v for v in seen if v is not None]
 
     async def close(self) -> None:
         if self._task is not None:
@@ -124,9 +135,7 @@ async def two_watching(a: SlotWatch, b: SlotWatch) -> tuple[Listener, Listener, 
     has read its baseline, and the other follows: and the holder's watch."""
     first, second = Listener(a, near(HOME)), Listener(b, near(HOME))
     await until(lambda: a.groups and b.groups, 2.0)
-    await until(
-        lambda: {relay_of(a).mode, relay_of(b).mode} == {"holder", "follower"}, 3 * LEASE_S
-    )
+    await until(lambda: {relay_of(a).mode, relay_of(b).mode} == {"holder", "follower"}, 3 * LEASE_S)
     holder = a if relay_of(a).mode == "holder" else b
     await until(lambda: holder.groups and next(iter(holder.groups.values())).read_once, 3.0)
     return first, second, holder
