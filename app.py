@@ -100,8 +100,9 @@ def create_app(settings: Settings) -> RequestLog:
         # One Redis client (and one outage pause) for every user of Redis, if any.
         link = settings.redis_link()
         pool = SourcePool(session, cache=SourceCache(settings.cache_backend(link)))
-        # What subscriptions watch: the changes of free slots at the sources.
-        watch = SlotWatch(pool, clock=settings.clock)
+        # What subscriptions watch: the changes of free slots at the sources (with Redis,
+        # each group read by one instance under a lease, its changes told to all).
+        watch = SlotWatch(pool, clock=settings.clock, link=link, lease_s=settings.watch_lease_s)
         watcher = RegistryWatcher(
             store, pool, config_path=settings.config_path, poll_s=settings.registry_poll_s
         )

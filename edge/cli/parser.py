@@ -141,9 +141,15 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--drain-s",
-        type=_drain,
+        type=_seconds,
         default=0.0,
         help="on SIGTERM, seconds /ready answers 503 before the listener closes (0)",
+    )
+    parser.add_argument(
+        "--watch-lease-s",
+        type=lambda text: _seconds(text, 1, 600),
+        default=10.0,
+        help="with Redis, seconds of the lease under which one instance watches alerts (10)",
     )
     parser.add_argument(
         "--trusted-proxy",
@@ -340,13 +346,13 @@ def _rate(text: str) -> float:
     return value
 
 
-def _drain(text: str) -> float:
+def _seconds(text: str, low: float = 0, high: float = 300) -> float:
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and 0 <= value <= 300):
-        raise argparse.ArgumentTypeError(f"must be between 0 and 300 seconds, got {text}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise argparse.ArgumentTypeError(f"must be {low:g} to {high:g} seconds, got {text}")
     return value
 
 

@@ -159,6 +159,7 @@ def _settings(args: argparse.Namespace, database_url: str) -> Settings:
         anonymous_rate=args.anonymous_rate,
         trusted_proxies=tuple(args.trusted_proxy),
         drain_s=args.drain_s,
+        watch_lease_s=args.watch_lease_s,
         subscriptions_per_connection=args.subscriptions_per_connection,
         subscriptions_per_ip=args.subscriptions_per_ip,
         subscriptions_per_key=args.subscriptions_per_key,
