@@ -118,6 +118,7 @@ class Channels:
         self._callbacks: dict[str, Callable[[bytes], None]] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.subscribed: frozenset[str] = frozenset()  # as of the connection's last change
 
     def follow(self, channel: str, callback: Callable[[bytes], None]) -> None:
         self._callbacks[channel] = callback
@@ -152,6 +153,7 @@ class Channels:
                     if new := wanted - subscribed:
                         await pubsub.subscribe(*new)
                     subscribed = wanted
+                    self.subscribed = frozenset(wanted)
                 message: Any = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
                 if message is None or message.get("type") != "message":
                     continue
@@ -161,6 +163,7 @@ class Channels:
                 if callback is not None:
                     callback(message["data"])
         finally:
+            self.subscribed = frozenset()
             self._changed.set()  # subscribe again on the next connection
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()

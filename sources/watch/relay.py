@@ -173,6 +173,8 @@ class GroupRelay:
             return pace
         relay.recovered()
         if isinstance(held, float):
+            if self.mode == LOCAL and self.channel not in relay.channels.subscribed:
+                return 0.1  # reading on until the changes can be heard on the channel
             if self.mode in (HOLDER, LOCAL):
                 await self._stop_reading()
                 self.group.forget()

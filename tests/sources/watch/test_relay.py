@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import socket
 import struct
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from typing import cast
@@ -20,6 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from sources.kv import RedisLink
+from sources.kv import link as kv_link
 from sources.pool import SourcePool
 from sources.records import GeoPoint
 from sources.watch import SlotWatch
@@ -249,3 +253,60 @@ def test_lease_lengths_are_checked() -> None:
     assert lease_problem(10) is None
     for bad in (0.0, -1.0, float("nan"), 1e9):
         assert "between" in (lease_problem(bad) or "")
+
+
+def _redis_server(port: int) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is required (Debian package redis-server)"
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    raise AssertionError("the private redis-server did not start")
+
+
+async def test_redis_dying_then_coming_back_each_reads_its_own_then_one_reads_for_both(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kv_link, "OUTAGE_PAUSE_S", 0.2)
+    caplog.set_level(logging.INFO, logger="passerelle.watch")
+    port = free_port()
+    server = _redis_server(port)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        async with an_instance(url) as (a, shop_a, _), an_instance(url) as (b, shop_b, _):
+            shop_b.slots = shop_a.slots
+            first, second, _holder = await two_watching(a, b)
+            server.kill()
+            server.wait()
+            await until(lambda: relay_of(a).mode == relay_of(b).mode == "local", 3 * LEASE_S)
+            await until(lambda: all(next(iter(w.groups.values())).read_once for w in (a, b)))
+            calls = len(shop_a.calls), len(shop_b.calls)
+            shop_a.slots.append(slot("live", "down", "c1", 5))
+            await until(lambda: first.alerts and second.alerts, 2.0)
+            assert len(shop_a.calls) > calls[0] and len(shop_b.calls) > calls[1]  # each reads
+            server = _redis_server(port)
+            await until(
+                lambda: {relay_of(a).mode, relay_of(b).mode} == {"holder", "follower"},
+                3 * LEASE_S,
+            )
+            follower_shop = shop_a if relay_of(a).mode == "follower" else shop_b
+            await asyncio.sleep(0.3)
+            calls_before = len(follower_shop.calls)
+            shop_a.slots.append(slot("live", "back", "c1", 6))
+            await until(lambda: len(first.alerts) == 2 and len(second.alerts) == 2, 2.0)
+            await asyncio.sleep(0.5)
+            for listener in (first, second):
+                assert [starts(alert) for alert in listener.alerts] == [["down"], ["back"]]
+            assert len(follower_shop.calls) == calls_before  # one reads for both again
+            await first.close()
+            await second.close()
+    finally:
+        server.kill()
+        server.wait()
+    said = [r.getMessage() for r in caplog.records if "watches its own" in r.getMessage()]
+    assert len(said) == 2  # one line per instance for the outage
