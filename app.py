@@ -127,7 +127,7 @@ def create_app(settings: Settings) -> RequestLog:
             pepper=os.environ.get(KEY_PEPPER_ENV) or None,
         )
         # Partners' webhook alerts: each watched, its deliveries sent by a worker.
-        webhooks = await WebhookService.start(settings, watch)
+        webhooks = await WebhookService.start(settings, watch, link=link)
         # Open subscriptions, their caps, and their goodbye when the server stops.
         subscriptions = Subscriptions(settings)
         # Rate limits: in Redis when the cache is there, so every instance shares them.

@@ -1,7 +1,8 @@
 """Leases and channels in Redis, through the gateway's one ``RedisLink``: what lets one
 instance do a job for all of them (a lease it renews) and tell the others (a channel).
 
-- ``Leases``: ``hold(key, token, ttl_s)`` takes a lease that is free, or renews one
+- ``Leases``: ``first(key, ttl_s)`` claims a job once for all instances;
+  ``hold(key, token, ttl_s)`` takes a lease that is free, or renews one
   this token holds (a Lua check-and-renew: only the holder renews); ``release``
   lets it go only if this token holds it; ``publish`` writes one field of a state
   hash and publishes a message *atomically, and only while the token holds the
@@ -104,6 +105,16 @@ class Leases:
         )
         return bool(answer)
 
+    async def first(self, key: str, ttl_s: float) -> bool:
+        """Whether this call is the first to claim ``key`` in ``ttl_s`` seconds (every
+        instance may make the same claim: one wins). True when Redis is out: whoever
+        asks then does the job (at least once rather than never)."""
+        try:
+            won = await self.link.call(lambda redis: redis.set(key, b"1", px=_ms(ttl_s), nx=True))
+        except CacheUnavailable:
+            return True
+        return bool(won)
+
     async def state(self, state: str) -> dict[str, bytes]:
         """The fields of a lease's state hash."""
         raw = await self.link.call(lambda redis: redis.hgetall(state))
@@ -126,8 +137,10 @@ class Channels:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="redis channels")
 
-    def leave(self, channel: str) -> None:
-        if self._callbacks.pop(channel, None) is not None:
+    def leave(self, channel: str, callback: Callable[[bytes], None]) -> None:
+        """Stop following ``channel``, unless another callback follows it now."""
+        if self._callbacks.get(channel) == callback:
+            del self._callbacks[channel]
             self._changed.set()
 
     async def _run(self) -> None:

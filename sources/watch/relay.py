@@ -64,8 +64,9 @@ PREFIX = "passerelle:watch:"
 SEEN_IDS = 4096
 # The radius an instance says its members need is rounded up to a multiple of this.
 RADIUS_STEP_KM = 5.0
-# A group's published state outlives its last renewal by this many leases.
-STATE_LEASES = 30
+# A group's published state outlives its last renewal by this many leases (enough for a
+# follower to take over; a group ended without a word leaves nothing behind for long).
+STATE_LEASES = 3
 
 LOCAL, HOLDER, FOLLOWER = "local", "holder", "follower"
 
@@ -133,11 +134,22 @@ class GroupRelay:
             f"{name}:need",
         )
         self.token = f"{relay.instance}.{secrets.token_hex(4)}"
-        self.mode: str | None = None
+        self._mode: str | None = None
         self._sequence = 0
         self._reading: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         group.publisher = self.publish
+
+    @property
+    def mode(self) -> str | None:
+        """LOCAL, HOLDER, FOLLOWER, or None before its first turn."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode != self._mode:
+            logger.debug("a watch group turns %s (was %s)", mode, self._mode)  # never which
+            self._mode = mode
 
     async def run(self) -> None:
         self.relay.channels.follow(self.channel, self.heard)
@@ -149,11 +161,20 @@ class GroupRelay:
                         await self._wake.wait()
                 self._wake.clear()
         finally:
-            self.relay.channels.leave(self.channel)
+            self.relay.channels.leave(self.channel, self.heard)
             await self._stop_reading()
-            if self.mode == HOLDER:
-                with contextlib.suppress(CacheUnavailable):
-                    await self.relay.leases.release(self.lease, self.token)
+            with contextlib.suppress(CacheUnavailable):
+                await self._leave()
+
+    async def _leave(self) -> None:
+        """The group ends here: its lease released, if held; its state deleted when no
+        other instance has members in it (a later group starts from a baseline)."""
+        link = self.relay.link
+        await link.call(lambda redis: redis.hdel(self.needs, self.relay.instance))
+        if self.mode == HOLDER:
+            await self.relay.leases.release(self.lease, self.token)
+        if not await self._live_needs():
+            await link.call(lambda redis: redis.delete(self.state))
 
     async def tick(self) -> float:
         """One turn; how long to wait before the next (a third of a lease, or as soon as
@@ -252,12 +273,11 @@ class GroupRelay:
             self.group.deliver(change, self.group.settings.clock())
 
     async def _say_need(self) -> None:
-        radius = self.group.members_radius_km()
-        if radius is None:
-            return
+        """Say that this instance has members in the group, and the radius they need."""
+        radius = self.group.members_radius_km() or 0.0
         band = math.ceil(radius / RADIUS_STEP_KM) * RADIUS_STEP_KM
         until = time.time() + 3 * self.relay.lease_s
-        value = f"{band:g} {until:.0f}"
+        value = f"{band:g} {until:.1f}"
         keep_ms = int(3 * self.relay.lease_s * 1000)
 
         async def say(redis: Redis) -> None:
@@ -266,16 +286,20 @@ class GroupRelay:
 
         await self.relay.link.call(say)
 
-    async def _read_needs(self) -> None:
+    async def _live_needs(self) -> list[float]:
+        """The radius bands of the instances with members in the group."""
         raw = await self.relay.link.call(lambda redis: redis.hgetall(self.needs))
-        now, largest = time.time(), 0.0
+        now, bands = time.time(), []
         for value in raw.values():
             with contextlib.suppress(ValueError, TypeError):
                 text = value.decode() if isinstance(value, bytes) else value
                 band, until = map(float, text.split())
                 if until >= now:
-                    largest = max(largest, band)
-        self.group.extra_radius_km = largest
+                    bands.append(band)
+        return bands
+
+    async def _read_needs(self) -> None:
+        self.group.extra_radius_km = max(await self._live_needs(), default=0.0)
 
     def _start_reading(self) -> None:
         if self._reading is None or self._reading.done():
@@ -285,5 +309,6 @@ class GroupRelay:
         task, self._reading = self._reading, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Waits for it without taking its CancelledError for this task's own (were
+            # this task cancelled meanwhile, that would still stop it).
+            await asyncio.wait([task])

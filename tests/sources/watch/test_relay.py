@@ -33,6 +33,7 @@ from tests.ports import REDIS_URL, free_port
 from tests.sources.watch.fakes import (
     PLATEAU,
     Clock,
+    Copy,
     Shop,
     Spec,
     a_pool,
@@ -142,6 +143,8 @@ async def two_watching(a: SlotWatch, b: SlotWatch) -> tuple[Listener, Listener, 
     await until(lambda: {relay_of(a).mode, relay_of(b).mode} == {"holder", "follower"}, 3 * LEASE_S)
     holder = a if relay_of(a).mode == "holder" else b
     await until(lambda: holder.groups and next(iter(holder.groups.values())).read_once, 3.0)
+    # Both follow the group's channel (a change published before would not reach them).
+    await until(lambda: all(relay_of(w).channel in w.relay.channels.subscribed for w in (a, b)))
     return first, second, holder
 
 
@@ -310,3 +313,38 @@ async def test_redis_dying_then_coming_back_each_reads_its_own_then_one_reads_fo
         server.wait()
     said = [r.getMessage() for r in caplog.records if "watches its own" in r.getMessage()]
     assert len(said) == 2  # one line per instance for the outage
+
+
+async def test_a_bulk_feed_loaded_by_both_is_told_once_and_an_ended_group_leaves_nothing(
+    recorder: Recorder,
+) -> None:
+    first = [slot("feed", "s1", "c1", 2)]
+    spec = Spec("feed", [clinic("feed", "c1", PLATEAU)], first, kind=Copy)
+    links = [RedisLink.from_url(REDIS_URL), RedisLink.from_url(REDIS_URL)]
+    async with a_pool() as pool_a, a_pool() as pool_b:
+        feeds = [(await install(pool, spec))["feed"] for pool in (pool_a, pool_b)]
+        watches = [
+            SlotWatch(pool, Clock(), sync_s=0.02, link=link, lease_s=LEASE_S)
+            for pool, link in zip((pool_a, pool_b), links, strict=True)
+        ]
+        for round_ in ("n1", "n2"):  # the second time, a new group: nothing stale told
+            *listeners, _ = await two_watching(*watches)
+            for feed in feeds:  # each instance loads the feed
+                assert isinstance(feed, Copy)
+                feed.republish([*first, slot("feed", round_, "c1", 3)])
+            heard = listeners
+            await until(lambda: all(listener.alerts for listener in heard), 2.0)  # noqa: B023
+            await asyncio.sleep(0.3)
+            for listener in listeners:
+                assert [(starts(a), a.gone) for a in listener.alerts] == [([round_], ())]
+                await listener.close()
+            await until(lambda: not any(w.groups for w in watches))
+            await asyncio.sleep(0.2)  # their ends release the lease and drop the state
+            assert await recorder.client.keys(f"{PREFIX}*") == []
+            for feed in feeds:
+                assert isinstance(feed, Copy)
+                feed.republish(list(first))
+        for watch in watches:
+            await watch.aclose()
+    for link in links:
+        await link.aclose()
