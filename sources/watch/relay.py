@@ -91,6 +91,7 @@ class WatchRelay:
         self.instance = secrets.token_hex(6)
         self.leases = Leases(link, lease_s * STATE_LEASES)
         self.channels = Channels(link)
+        self.database = link.client.connection_pool.connection_kwargs.get("db", 0)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.down = False
 
@@ -126,7 +127,10 @@ class GroupRelay:
     def __init__(self, relay: WatchRelay, group: Group) -> None:
         self.relay = relay
         self.group = group
-        name = PREFIX + hashlib.sha256(encode_key(group.key)).hexdigest()[:32]
+        # Channels are not per database in Redis: the database's number keeps two
+        # deployments sharing a server (each in its own database) apart.
+        digest = hashlib.sha256(encode_key(group.key)).hexdigest()[:32]
+        name = f"{PREFIX}{relay.database}:{digest}"
         self.channel, self.lease, self.state, self.needs = (
             name,
             f"{name}:lease",
@@ -196,7 +200,7 @@ class GroupRelay:
         if isinstance(held, float):
             if self.mode == LOCAL and self.channel not in relay.channels.subscribed:
                 return 0.1  # reading on until the changes can be heard on the channel
-            if self.mode in (HOLDER, LOCAL):
+            if self._reading is not None:  # it read (held the lease, or Redis was out)
                 await self._stop_reading()
                 self.group.forget()
             self.mode = FOLLOWER
@@ -233,6 +237,8 @@ class GroupRelay:
     async def publish(self, source_id: str, change: GroupChange | None) -> bool:
         """The holder's change (None: a baseline), with its source's state; whether its
         members may hear it (not if this instance lost the lease meanwhile)."""
+        if self.mode == FOLLOWER:
+            return False  # its lease was lost: its reads stop at the next turn
         if self.mode != HOLDER:
             return True
         try:

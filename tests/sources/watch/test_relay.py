@@ -348,3 +348,26 @@ async def test_a_bulk_feed_loaded_by_both_is_told_once_and_an_ended_group_leaves
             await watch.aclose()
     for link in links:
         await link.aclose()
+
+
+async def test_a_holder_that_lost_its_lease_neither_publishes_nor_tells_twice(
+    recorder: Recorder,
+) -> None:
+    async with an_instance() as (a, shop_a, _), an_instance() as (b, shop_b, _):
+        shop_b.slots = shop_a.slots
+        first, second, holder = await two_watching(a, b)
+        follower = b if holder is a else a
+        was_holder, taker = relay_of(holder), relay_of(follower)
+        # The holder paused past its lease's end, and the other took it meanwhile.
+        await recorder.client.set(was_holder.lease, taker.token, px=int(LEASE_S * 1000))
+        shop_a.slots.append(slot("live", "n1", "c1", 5))
+        await until(lambda: taker.mode == "holder" and was_holder.mode == "follower", 2 * LEASE_S)
+        await until(lambda: first.alerts and second.alerts, 2.0)
+        await asyncio.sleep(0.5)
+        for listener in (first, second):
+            assert [starts(alert) for alert in listener.alerts] == [["n1"]]
+        calls = len((shop_a if holder is a else shop_b).calls)
+        await asyncio.sleep(0.5)
+        assert len((shop_a if holder is a else shop_b).calls) == calls  # it reads no more
+        await first.close()
+        await second.close()
