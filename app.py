@@ -113,8 +113,9 @@ def create_app(settings: Settings) -> CloseWhenStopping:
         if tracing is not None:
             tracing.start()
             pool.tracer = tracing.sources
-        # What subscriptions watch: the changes of free slots at the sources.
-        watch = SlotWatch(pool, clock=settings.clock)
+        # What subscriptions watch: the changes of free slots at the sources (with Redis,
+        # each group read by one instance under a lease, its changes told to all).
+        watch = SlotWatch(pool, clock=settings.clock, link=link, lease_s=settings.watch_lease_s)
         watcher = RegistryWatcher(
             store, pool, config_path=settings.config_path, poll_s=settings.registry_poll_s
         )
@@ -139,7 +140,7 @@ def create_app(settings: Settings) -> CloseWhenStopping:
             pepper=os.environ.get(KEY_PEPPER_ENV) or None,
         )
         # Partners' webhook alerts: each watched, its deliveries sent by a worker.
-        webhooks = await WebhookService.start(settings, watch)
+        webhooks = await WebhookService.start(settings, watch, link=link)
         # The status page's coverage by region, counted once a minute (sources/coverage/).
         coverage = RegionCoverage(pool, clock=settings.clock)
         # Open subscriptions, their caps, and their goodbye when the server stops.

@@ -122,6 +122,9 @@ class Settings:
     webhook_ca_file: str | None = None
     webhook_policy: DeliveryPolicy | None = None
     webhook_sync_s: float = 1.0
+    # With Redis, each group of slot alerts is read by one instance under a lease of
+    # this many seconds (sources/watch/README.md, "Between instances").
+    watch_lease_s: float = 10.0
 
     @property
     def production(self) -> bool:

@@ -47,7 +47,7 @@ def add_documents_commands(
     commands: argparse._SubParsersAction[PasserelleParser], shared: PasserelleParser
 ) -> None:
     """The grammar of ``documents``."""
-    from edge.cli.parser import _positive_int
+    from edge.cli.arg_types import positive_int
 
     documents = commands.add_parser("documents", help="manage partners' trusted documents")
     actions = documents.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -62,7 +62,7 @@ def add_documents_commands(
     # (SUPPRESS: the flags given before the command, as for serving, count too.)
     push.add_argument(
         "--max-cost",
-        type=_positive_int,
+        type=positive_int,
         default=argparse.SUPPRESS,
         help=f"the --max-cost the gateway serves with ({DEFAULT_MAX_COST})",
     )

@@ -8,10 +8,19 @@ A mistake is told in one line, ``passerelle: WHAT: WHY``, and exits 2.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from edge.cli.arg_types import (
+    churn,
+    network,
+    port,
+    positive_int,
+    rate,
+    requests_per_second,
+    scale,
+    seconds,
+)
 from edge.settings import (
     CACHE_CHOICES,
     DEFAULT_DATABASE_URL,
@@ -23,7 +32,7 @@ from edge.settings import (
 )
 
 if TYPE_CHECKING:
-    import ipaddress
+    pass
 
 __all__ = [
     "DEFAULT_DEMO_CHURN",
@@ -79,20 +88,20 @@ def build_parser() -> PasserelleParser:
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
+    parser.add_argument("--port", type=port, default=8000, help="port to listen on (8000)")
     parser.add_argument("--config", type=Path, help="TOML file of [[sources]], watched for changes")
     parser.add_argument(
         "--no-demo", action="store_true", help="do not start the demo booking systems"
     )
     parser.add_argument(
         "--scale",
-        type=_scale,
+        type=scale,
         default=1.0,
         help="size of the demo world as a fraction of Quebec (1.0; 0.01 gives ~13 clinics)",
     )
     parser.add_argument(
         "--demo-base-port",
-        type=_port,
+        type=port,
         default=8101,
         help="first port of the demo systems: demo-fhir, then demo-rest, demo-ssl (8101)",
     )
@@ -106,7 +115,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--demo-churn",
-        type=_churn,
+        type=churn,
         default=DEFAULT_DEMO_CHURN,
         metavar="RATE",
         help="slots each demo system opens and takes a minute, alternately, so that "
@@ -135,28 +144,34 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--anonymous-rate",
-        type=_rate,
+        type=rate,
         help="requests per second (burst twice that) of each client IP without a key "
         "(default: 20 in production, no limit in development; 0: no limit)",
     )
     parser.add_argument(
         "--drain-s",
-        type=_drain,
+        type=seconds,
         default=0.0,
         help="on SIGTERM, seconds /ready answers 503 before the listener closes, then "
         "up to 5 s for a proxy's kept-alive connections to close (0: neither)",
     )
     parser.add_argument(
-        "--metrics-port", type=_port, help="serve /metrics there only, open (not on --port)"
+        "--metrics-port", type=port, help="serve /metrics there only, open (not on --port)"
     )
     parser.add_argument(
         "--metrics-host", default="127.0.0.1", help="--metrics-port's address (127.0.0.1)"
     )
     parser.add_argument(
+        "--watch-lease-s",
+        type=lambda text: seconds(text, 1, 600),
+        default=10.0,
+        help="with Redis, seconds of the lease under which one instance watches alerts (10)",
+    )
+    parser.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
-        type=_network,
+        type=network,
         metavar="CIDR",
         help="a proxy whose X-Forwarded-For gives the client IP (repeatable; none by default)",
     )
@@ -167,7 +182,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         parser.add_argument(
             f"--subscriptions-per-{name}",
-            type=_positive_int,
+            type=positive_int,
             default=default,
             metavar="N",
             help=f"most subscriptions open at once {what} (SUBSCRIPTION_LIMIT; {default})",
@@ -179,7 +194,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-cost",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_COST,
         help=f"refuse operations that would cost more (COST_LIMIT_EXCEEDED; {DEFAULT_MAX_COST})",
     )
@@ -294,13 +309,13 @@ def _add_clients_commands(
         )
         command.add_argument(
             "--rate-limit",
-            type=_requests_per_second,
+            type=requests_per_second,
             metavar="RPS",
             help="requests per second allowed to this client",
         )
         command.add_argument(
             "--max-subscriptions",
-            type=_positive_int,
+            type=positive_int,
             metavar="N",
             help="subscriptions this client may have open at once (default: the gateway's "
             "--subscriptions-per-key)",
@@ -315,84 +330,3 @@ def _add_clients_commands(
     actions.add_parser(
         "revoke", help="revoke a client's key for good", parents=[shared]
     ).add_argument("name")
-
-
-# -- validators: argparse types, each a one-line message ------------------------------
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {value}")
-    return value
-
-
-def _requests_per_second(text: str) -> float:
-    """A number; whether it is a usable rate is for whoever receives it to say."""
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of requests per second"
-        ) from None
-
-
-def _rate(text: str) -> float:
-    value = _requests_per_second(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be 0 or more requests per second, got {text}")
-    return value
-
-
-def _drain(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 <= value <= 300):
-        raise argparse.ArgumentTypeError(f"must be between 0 and 300 seconds, got {text}")
-    return value
-
-
-def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    import ipaddress  # 15 ms: only when the flag is given
-
-    try:
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an address or network such as 10.0.0.0/8, got {text!r}"
-        ) from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _churn(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected slots a minute, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected 0 or more slots a minute, got {text!r}")
-    return value
-
-
-def _scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 10:
-        raise argparse.ArgumentTypeError(f"scale must be in (0, 10], got {value:g}")
-    return value

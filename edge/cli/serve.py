@@ -180,6 +180,7 @@ def _settings(args: argparse.Namespace, database_url: str) -> Settings:
         drain_s=args.drain_s,
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
+        watch_lease_s=args.watch_lease_s,
         subscriptions_per_connection=args.subscriptions_per_connection,
         subscriptions_per_ip=args.subscriptions_per_ip,
         subscriptions_per_key=args.subscriptions_per_key,

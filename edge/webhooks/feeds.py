@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -31,6 +32,9 @@ __all__ = ["WebhookFeeds"]
 
 logger = logging.getLogger("passerelle.webhooks")
 
+# A change's delivery is claimed for this long (longer than any instance takes to hear it).
+CLAIM_KEEP_S = 3600.0
+
 
 class WebhookFeeds:
     """One task per active alert, kept in step with the store (``run``)."""
@@ -43,8 +47,12 @@ class WebhookFeeds:
         clock: Callable[[], datetime],
         queued: Callable[[], None],
         sync_s: float = 1.0,
+        claim: Callable[[str, float], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
+        # Between instances (Redis): every instance watches each alert (its group lives
+        # on), and the first to claim a change's delivery keeps it.
+        self.claim = claim
         self.watch = watch
         self.clock = clock
         self.queued = queued
@@ -101,13 +109,24 @@ class WebhookFeeds:
                 async for alert in stream:
                     for part in _parts(alert):
                         payload = alert_payload(state.id, part)
-                        await asyncio.to_thread(self.store.enqueue, state.id, payload, self.clock())
+                        if await self._first(state.id, payload):
+                            await asyncio.to_thread(
+                                self.store.enqueue, state.id, payload, self.clock()
+                            )
                     self.queued()
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("webhook %s: its watch failed", state.id)
         self._ended.add(state.id)
+
+    async def _first(self, alert_id: str, payload: bytes) -> bool:
+        """Whether this instance keeps this delivery: the same change heard by every
+        instance makes the same payload (its time is the change's)."""
+        if self.claim is None:
+            return True
+        digest = hashlib.sha256(alert_id.encode() + b"\0" + payload).hexdigest()
+        return await self.claim(f"passerelle:webhook:event:{digest[:32]}", CLAIM_KEEP_S)
 
 
 def _parts(alert: Alert) -> list[Alert]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from edge.webhooks.feeds import WebhookFeeds
 from resolvers.webhooks import WebhookAccess
 from sources.errors import ConfigError
+from sources.kv.lease import Leases
 from sources.registry.webhooks import WebhookStore
 from sources.webhooks import (
     WEBHOOK_KEY_ENV,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from edge.settings import Settings
+    from sources.kv import RedisLink
     from sources.watch import SlotWatch
 
 __all__ = ["WebhookService"]
@@ -49,8 +51,15 @@ class WebhookService:
 
     @classmethod
     async def start(
-        cls, settings: Settings, watch: SlotWatch, environ: Mapping[str, str] | None = None
+        cls,
+        settings: Settings,
+        watch: SlotWatch,
+        environ: Mapping[str, str] | None = None,
+        link: RedisLink | None = None,
     ) -> WebhookService:
+        """With ``link`` (Redis), each change and each attempt is claimed once for all
+        instances (``sources.kv.lease``): every instance watches every alert, one
+        delivers each change."""
         key = server_key(os.environ if environ is None else environ, production=settings.production)
         store = await asyncio.to_thread(WebhookStore, settings.database_url)
         allowed = frozenset(h.lower() for h in settings.webhook_allow_hosts)
@@ -63,6 +72,7 @@ class WebhookService:
                 )
             return cls(WebhookAccess(store, None, allowed))
         signer = WebhookSigner(key)
+        claim = Leases(link, 60.0).first if link is not None else None
         session = webhook_session(allowed_hosts=allowed, ca_file=settings.webhook_ca_file)
         worker = DeliveryWorker(
             store,
@@ -71,9 +81,15 @@ class WebhookService:
             allowed_hosts=allowed,
             policy=settings.webhook_policy,
             clock=settings.clock,
+            claim=claim,
         )
         feeds = WebhookFeeds(
-            store, watch, clock=settings.clock, queued=worker.wake, sync_s=settings.webhook_sync_s
+            store,
+            watch,
+            clock=settings.clock,
+            queued=worker.wake,
+            sync_s=settings.webhook_sync_s,
+            claim=claim,
         )
         access = WebhookAccess(store, signer, allowed, changed=feeds.changed)
         service = cls(access, worker, feeds, session)

@@ -3,7 +3,7 @@ instance), behind one ``CacheBackend`` interface (``backends``): ``MemoryBackend
 (``memory``) and ``RedisBackend`` (``shared``), the latter over the gateway's one
 ``RedisLink`` (``link``: the only Redis client factory, and the one outage pause).
 Used by the source cache, automatic persisted queries, the response cache and the
-rate limits; pub/sub and leases will use the same link.
+rate limits; the slot alerts' leases and channels (``lease``) use the same link.
 
 Imports nothing else of the project.
 """

@@ -35,14 +35,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sources.errors import SourceBusy, SourceError, SourceUnavailable
 from sources.records import SlotQuery
-from sources.search import Federation, FoundSlot, MergedClinic, SlotIdentity
+from sources.search import Federation, FoundSlot, SlotIdentity
 from sources.watch.changes import GoneSlot, GroupChange, SourceFailure
+from sources.watch.held import Watched, compare
 from sources.watch.keys import HALF_DIAGONAL_KM, day_ceil, day_of, day_start
 from sources.watch.member import Matched, Member, matched
 from sources.watch.scope import Coverage, Scope, merged_ids, merged_with, union_changes
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from sources.watch.keys import WatchKey
     from sources.watch.pace import Pace
 
-__all__ = ["Group", "GroupSettings"]
+__all__ = ["Group", "GroupSettings", "Publisher"]
 
 logger = logging.getLogger("passerelle.watch")
 
@@ -73,20 +74,9 @@ class GroupSettings:
     busy_retry_s: float = 0.05  # a copy's read finding no free bulkhead slot, again after
 
 
-@dataclass(slots=True)
-class _Watched:
-    """One source, as the group watches it: the free slots it held at the last read,
-    with their merged clinic, and by the source's own clinic id."""
-
-    held: dict[SlotIdentity, MergedClinic] | None = None  # None: no baseline yet
-    by_clinic: dict[str, list[SlotIdentity]] = field(default_factory=dict)
-    coverage: Coverage | None = None
-    failing: SourceFailure | None = None
-    loaded: asyncio.Event = field(default_factory=asyncio.Event)
-    # What a copy's loads changed since its last read; None: read it all.
-    pending: CopyChanges | None = None
-    capped: bool = False
-
+# Told each settled read of a source: its change (None: none, the read was a baseline),
+# before any member hears it; False: not to be told (this instance lost its lease).
+Publisher = Callable[[str, GroupChange | None], Awaitable[bool]]
 
 # A read: the slots found, what it covered, whether it stopped at ``max_slots``, and
 # what of the source it read (None: everything).
@@ -100,16 +90,21 @@ class Group:
         self.key = key
         self.settings = settings
         self.members: dict[Member, None] = {}
-        self._watched: dict[str, _Watched] = {}
+        self._watched: dict[str, Watched] = {}
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._centre = key.centre()
         self.task: asyncio.Task[None] | None = None
+        # Between instances (sources.watch.relay): the radius other instances' members
+        # need, who is told a change first, and the sources failing as last told.
+        self.extra_radius_km = 0.0
+        self.publisher: Publisher | None = None
+        self.told_failing: tuple[SourceFailure, ...] = ()
 
     # -- members -------------------------------------------------------------------
 
     def join(self, member: Member) -> None:
         self.members[member] = None
-        failing = self._failing()
+        failing = self.told_failing
         if failing:
             # A subscriber joining while sources fail hears it at once, as a query would.
             now = self.settings.clock()
@@ -129,6 +124,27 @@ class Group:
         if watched is not None:
             watched.pending = union_changes(watched.pending, changes)
             watched.loaded.set()
+
+    def forget(self) -> None:
+        """Drop what the sources held (another instance reads them now)."""
+        self._watched.clear()
+
+    def restore(self, watched: dict[str, Watched]) -> None:
+        """Take over what another instance's reads held (before reading)."""
+        enabled = {s.id for s in self.settings.pool.enabled}
+        self._watched = {sid: w for sid, w in watched.items() if sid in enabled}
+
+    def sources_held(self) -> list[str]:
+        return list(self._watched)
+
+    def members_radius_km(self) -> float | None:
+        """The largest radius of its members (None: the key has no cell)."""
+        if self._centre is None:
+            return None
+        return max((m.wanted.query.radius_km or 0.0 for m in self.members), default=0.0)
+
+    def state_of(self, source_id: str) -> Watched | None:
+        return self._watched.get(source_id)
 
     # -- the task ------------------------------------------------------------------
 
@@ -151,6 +167,7 @@ class Group:
             for task in loops:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            self._loops.clear()
 
     def _follow(self, enabled: dict[str, Source]) -> None:
         """Watch every enabled source, and no other (a source removed is forgotten)."""
@@ -159,7 +176,7 @@ class Group:
             self._watched.pop(source_id, None)
         for source_id, source in enabled.items():
             if source_id not in self._loops:
-                self._watched.setdefault(source_id, _Watched())
+                self._watched.setdefault(source_id, Watched())
                 copy = source.refresh_interval_s is not None
                 self._loops[source_id] = asyncio.create_task(self._guarded(source_id, copy))
 
@@ -184,7 +201,7 @@ class Group:
             outcome = await self._read(source, pace.turn)
             if isinstance(outcome, SourceUnavailable) and outcome.status == 429:
                 pace.rate_limited()
-            self._settle(source_id, outcome)
+            await self._settle(source_id, outcome)
 
     async def _watch_copy(self, source_id: str) -> None:
         """A source serving its own copy: read at once, then after each load of it."""
@@ -200,7 +217,7 @@ class Group:
                 if isinstance(outcome, SourceBusy):
                     await asyncio.sleep(self.settings.busy_retry_s)
                     continue
-            self._settle(source_id, outcome)
+            await self._settle(source_id, outcome)
             await watched.loaded.wait()
 
     # -- reading -------------------------------------------------------------------
@@ -284,12 +301,12 @@ class Group:
         radius = None
         if self._centre is not None:
             radii = [m.wanted.query.radius_km or 0.0 for m in self.members]
-            radius = max(radii, default=0.0) + HALF_DIAGONAL_KM
+            radius = max(*radii, self.extra_radius_km, 0.0) + HALF_DIAGONAL_KM
         return Coverage(lower, max(lower, upper), self._centre, radius)
 
     # -- comparing -----------------------------------------------------------------
 
-    def _settle(self, source_id: str, outcome: _Read | SourceError) -> None:
+    async def _settle(self, source_id: str, outcome: _Read | SourceError) -> None:
         watched = self._watched.get(source_id)
         if watched is None or isinstance(outcome, SourceBusy):
             return
@@ -297,12 +314,14 @@ class Group:
         now = self.settings.clock()
         opened: list[FoundSlot] = []
         gone: list[GoneSlot] = []
+        baseline = watched.held is None
         if isinstance(outcome, SourceError):
             watched.failing = SourceFailure.of(outcome)
         else:
             watched.failing = None
             found, coverage, capped, scope = outcome
-            opened, gone = self._compare(source_id, watched, found, coverage, now, scope)
+            others = [w.held for sid, w in self._watched.items() if sid != source_id and w.held]
+            opened, gone = compare(watched, others, found, coverage, now, scope)
             if capped and not watched.capped:
                 watched.capped = True
                 logger.warning(
@@ -312,73 +331,27 @@ class Group:
                     source_id,
                 )
         failing = self._failing()
+        change = None
         if opened or gone or failing != failing_before:
             change = GroupChange(self.key, now, tuple(opened), tuple(gone), failing)
-            # Worked out once per filter: subscribers with the same one take the same
-            # slot objects, so that their alerts can be made once (``Alert.same_as``).
-            taken: dict[tuple[object, ...], Matched] = {}
-            for member in list(self.members):
-                key = member.wanted.match_key
-                share = taken.get(key)
-                if share is None:
-                    share = taken[key] = matched(change, member.wanted, now)
-                member.hear(change, now, share)
+        if self.publisher is not None and (change is not None or baseline):
+            if not await self.publisher(source_id, change):
+                return
+        if change is not None:
+            self.deliver(change, now)
 
-    def _compare(
-        self,
-        source_id: str,
-        watched: _Watched,
-        found: dict[SlotIdentity, FoundSlot],
-        coverage: Coverage,
-        now: datetime,
-        scope: Scope | None = None,
-    ) -> tuple[list[FoundSlot], list[GoneSlot]]:
-        """What changed since the last read; a read of a ``scope`` only compares the
-        slots in it, and keeps the others."""
-        before, covered = watched.held, watched.coverage
-        held: dict[SlotIdentity, MergedClinic]
-        if scope is None or before is None:
-            # Every clinic read: what was held is what is compared.
-            held, by_clinic, compared = {}, {}, before
-        else:
-            # Only the scope was read: its slots are compared, the others stand.
-            held, by_clinic, compared = before, watched.by_clinic, {}
-            starts = scope.starts
-            for local_id in scope.clinics:
-                listed = by_clinic.pop(local_id, ())
-                if starts is not None:
-                    if stay := [i for i in listed if i.start not in starts]:
-                        by_clinic[local_id] = stay
-                    listed = [i for i in listed if i.start in starts]
-                for identity in listed:
-                    clinic = held.pop(identity, None)
-                    if clinic is not None:
-                        compared[identity] = clinic
-        for identity, slot in found.items():
-            held[identity] = slot.clinic
-            by_clinic.setdefault(slot.record.clinic_local_id, []).append(identity)
-        watched.held, watched.by_clinic, watched.coverage = held, by_clinic, coverage
-        if compared is None or covered is None:
-            return [], []  # the baseline
-        others = [
-            w.held for sid, w in self._watched.items() if sid != source_id and w.held is not None
-        ]
-        opened = [
-            slot
-            for identity, slot in found.items()
-            if identity not in compared
-            and covered.covers(identity.start, slot.clinic.location)
-            and not any(identity in held for held in others)
-        ]
-        gone = [
-            GoneSlot(identity.encode(), identity.start, clinic.location)
-            for identity, clinic in compared.items()
-            if identity not in found
-            and identity.start > now
-            and coverage.covers(identity.start, clinic.location)
-            and not any(identity in held for held in others)
-        ]
-        return opened, gone
+    def deliver(self, change: GroupChange, now: datetime) -> None:
+        """Every member takes what its filter matches of ``change``."""
+        self.told_failing = change.failing
+        # Worked out once per filter: subscribers with the same one take the same
+        # slot objects, so that their alerts can be made once (``Alert.same_as``).
+        taken: dict[tuple[object, ...], Matched] = {}
+        for member in list(self.members):
+            key = member.wanted.match_key
+            share = taken.get(key)
+            if share is None:
+                share = taken[key] = matched(change, member.wanted, now)
+            member.hear(change, now, share)
 
     def _failing(self) -> tuple[SourceFailure, ...]:
         return tuple(w.failing for w in self._watched.values() if w.failing is not None)

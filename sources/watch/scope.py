@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sources.geo import distance_km
+from sources.records import GeoPoint  # at run time: a Coverage travels (sources.watch.held)
 
 if TYPE_CHECKING:
     from sources.base import CopyChanges
-    from sources.records import GeoPoint
     from sources.search import FoundSlot, MergedClinic, SlotIdentity
 
 __all__ = ["MAX_INSTANTS", "Coverage", "Scope", "merged_ids", "merged_with", "union_changes"]

@@ -26,9 +26,11 @@ from sources.watch.group import Group, GroupSettings
 from sources.watch.keys import WatchKey
 from sources.watch.member import Alert, Member
 from sources.watch.pace import Pace
+from sources.watch.relay import DEFAULT_LEASE_S, GroupRelay, WatchRelay
 
 if TYPE_CHECKING:
     from sources.base import CopyChanges, Source
+    from sources.kv import RedisLink
     from sources.pool import SourcePool
     from sources.watch.keys import WatchFilter
 
@@ -51,7 +53,9 @@ def _now() -> datetime:
 
 class SlotWatch:
     """The app's one watch of the sources (see the module docstring). ``clock`` is the
-    app's "now" (tests pin it); ``max_slots`` bounds each group's slots per source."""
+    app's "now" (tests pin it); ``max_slots`` bounds each group's slots per source;
+    ``link``: Redis, to watch each group from one instance under a lease of
+    ``lease_s`` seconds (``sources.watch.relay``)."""
 
     def __init__(
         self,
@@ -60,6 +64,8 @@ class SlotWatch:
         *,
         max_slots: int = MAX_SLOTS,
         sync_s: float = 1.0,
+        link: RedisLink | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self.pool = pool
         self.clock = clock
@@ -67,6 +73,10 @@ class SlotWatch:
         self.paces: dict[str, Pace] = {}
         self._settings = GroupSettings(pool, clock, self._pace_for, max_slots, sync_s)
         self._unlisten = pool.on_copy_loaded(self._copy_loaded)
+        self.relay = WatchRelay(link, lease_s) if link is not None else None
+        self._ending: set[asyncio.Task[None]] = set()
+        if link is None:
+            logger.info("no redis: this instance watches its own subscribers' slot alerts")
 
     async def alerts(self, wanted: WatchFilter) -> AsyncGenerator[Alert, None]:
         """The alerts of one subscriber, until it leaves, its explicit window passes or
@@ -75,7 +85,10 @@ class SlotWatch:
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = Group(key, self._settings)
-            group.start()
+            if self.relay is None:
+                group.start()
+            else:
+                group.task = asyncio.create_task(GroupRelay(self.relay, group).run())
         member = Member(wanted)
         group.join(member)
         try:
@@ -88,7 +101,10 @@ class SlotWatch:
             if not group.members and self.groups.get(key) is group:
                 del self.groups[key]
                 if group.task is not None:
+                    # Its end (releasing its lease) is waited for at shutdown.
                     group.task.cancel()
+                    self._ending.add(group.task)
+                    group.task.add_done_callback(self._ending.discard)
 
     def _pace_for(self, source: Source) -> Pace:
         pace = self.paces.get(source.id)
@@ -108,7 +124,7 @@ class SlotWatch:
         for group in groups:
             for member in group.members:
                 member.close()
-        tasks = [g.task for g in groups if g.task is not None]
+        tasks = [g.task for g in groups if g.task is not None] + list(self._ending)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -119,6 +135,8 @@ class SlotWatch:
                     len(stuck),
                     CLOSE_WAIT_S,
                 )
+        if self.relay is not None:
+            await self.relay.aclose()
 
 
 def _nothing() -> None:

@@ -24,7 +24,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,8 +106,11 @@ class DeliveryWorker:
         clock: Callable[[], datetime],
         draw: Callable[[], float] = random.random,
         wall: Callable[[], float] = time.time,
+        claim: Callable[[str, float], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
+        # Between instances (Redis): an attempt is made by whichever claims it first.
+        self.claim = claim
         self.signer = signer
         self.session = session
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
@@ -156,11 +159,18 @@ class DeliveryWorker:
         due = await asyncio.to_thread(
             self.store.due, self.clock(), self.policy.batch, frozenset(self._busy)
         )
+        started = 0
         for delivery in due:
+            # Keyed on its attempt count: another instance's read of it from before this
+            # attempt's outcome finds the claim taken; the next attempt has its own key.
+            key = f"passerelle:webhook:attempt:{delivery.id}:{delivery.attempts}"
+            if self.claim is not None and not await self.claim(key, 2 * self.policy.timeout_s + 10):
+                continue
             task = asyncio.create_task(self.attempt(delivery))
             self._busy[delivery.alert_id] = task
             task.add_done_callback(functools.partial(self._done, delivery.alert_id))
-        return len(due)
+            started += 1
+        return started
 
     def _done(self, alert_id: str, _task: asyncio.Task[None]) -> None:
         self._busy.pop(alert_id, None)

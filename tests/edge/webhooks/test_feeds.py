@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 from edge.webhooks import WebhookFeeds
+from sources.kv import RedisLink
+from sources.kv.lease import Leases
 from sources.registry.partners import PartnerStore
 from sources.watch import SlotWatch
 from sources.webhooks import (
@@ -20,6 +22,7 @@ from sources.webhooks import (
     WebhookStore,
     webhook_session,
 )
+from tests.ports import REDIS_URL
 from tests.sources.watch.fakes import (
     NOW,
     PLATEAU,
@@ -40,7 +43,11 @@ NEAR = {"near": [45.52, -73.58], "radius_km": 5.0}
 
 @contextlib.asynccontextmanager
 async def running(
-    store: WebhookStore, watch: SlotWatch, receiver: Receiver, clock: Clock
+    store: WebhookStore,
+    watch: SlotWatch,
+    receiver: Receiver,
+    clock: Clock,
+    claim: Callable[[str, float], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[WebhookFeeds]:
     session = webhook_session(allowed_hosts=("127.0.0.1",), ca_file=receiver.ca_file)
     worker = DeliveryWorker(
@@ -50,8 +57,9 @@ async def running(
         allowed_hosts=("127.0.0.1",),
         policy=DeliveryPolicy(poll_s=0.02, backoff_s=(0.01,), jitter=0),
         clock=clock,
+        claim=claim,
     )
-    feeds = WebhookFeeds(store, watch, clock=clock, queued=worker.wake, sync_s=0.02)
+    feeds = WebhookFeeds(store, watch, clock=clock, queued=worker.wake, sync_s=0.02, claim=claim)
     tasks = [asyncio.create_task(worker.run()), asyncio.create_task(feeds.run())]
     try:
         yield feeds
@@ -129,3 +137,51 @@ async def test_an_expired_alert_is_not_watched_and_is_swept(tmp_path: Path) -> N
         await watch.aclose()
     assert store.sweep(clock.now).expired_alerts == 1 and store.alerts() == []
     store.close()
+
+
+async def test_two_instances_over_redis_deliver_each_change_once(tmp_path: Path) -> None:
+    """Both instances watch the alert (its group lives on either); each change and each
+    attempt is claimed in Redis by one of them: the partner gets it once."""
+    url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    with PartnerStore(url) as partners:
+        partners.create_client("rdv-app")
+    stores = [WebhookStore(url), WebhookStore(url)]
+    links = [RedisLink.from_url(REDIS_URL), RedisLink.from_url(REDIS_URL)]
+    clock = Clock()
+    first = [slot("feed", "s1", "c1", 2)]
+    spec = Spec("feed", [clinic("feed", "c1", PLATEAU)], first, kind=Copy)
+    async with https_receiver(tmp_path) as receiver, a_pool() as pool_a, a_pool() as pool_b:
+        feeds = [(await install(pool, spec))["feed"] for pool in (pool_a, pool_b)]
+        watches = [
+            SlotWatch(pool, clock, sync_s=0.02, link=link, lease_s=1.5)
+            for pool, link in zip((pool_a, pool_b), links, strict=True)
+        ]
+        alert = stores[0].create("rdv-app", NEAR, receiver.url, NOW + timedelta(days=1), NOW)
+        receiver.secret = WebhookSigner(KEY).secret_text(alert.id)
+        claims = [Leases(link, 60.0).first for link in links]
+        async with (
+            running(stores[0], watches[0], receiver, clock, claims[0]),
+            running(stores[1], watches[1], receiver, clock, claims[1]),
+        ):
+            await until(
+                lambda: (
+                    all(w.groups for w in watches)
+                    and any("feed" in g.read_once for w in watches for g in w.groups.values())
+                ),
+                5.0,
+            )
+            await asyncio.sleep(0.3)  # the other instance follows the group's channel
+            for feed in feeds:  # each instance loads the same feed
+                assert isinstance(feed, Copy)
+                feed.republish([*first, slot("feed", "n1", "c1", 3)])
+            await until(lambda: len(receiver.received) == 1)
+            await asyncio.sleep(0.5)
+            assert len(receiver.received) == 1
+            [delivery] = receiver.received
+            assert delivery.verified and len(delivery.body["data"]["opened"]) == 1
+        for watch in watches:
+            await watch.aclose()
+    for link in links:
+        await link.aclose()
+    for store in stores:
+        store.close()
