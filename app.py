@@ -144,7 +144,7 @@ def create_app(settings: Settings) -> CloseWhenStopping:
         # The status page's coverage by region, counted once a minute (sources/coverage/).
         coverage = RegionCoverage(pool, clock=settings.clock)
         # Open subscriptions, their caps, and their goodbye when the server stops.
-        subscriptions = Subscriptions(settings)
+        subscriptions = Subscriptions(settings, identify=partners.identify)
         # Rate limits: in Redis when the cache is there, so every instance shares them.
         rate_guard = RateGuard(
             RateLimiter(link), partners, settings.anonymous_budget(), settings.trusted_proxies

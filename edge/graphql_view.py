@@ -226,6 +226,9 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
             hub=exchange.services.subscriptions,
             lease=exchange.lease,
             closing=_MULTIPART.encode_complete(),
+            authorization=read.authorization
+            if isinstance(read := exchange.read, Operation)
+            else None,
             status_code=sub_response.status_code or 200,
             # Never kept by a cache on the way, nor held back by a buffering proxy.
             headers={

@@ -112,6 +112,9 @@ class Settings:
     # Seconds between the graphql-transport-ws pings the server sends (0: none); the
     # multipart transport sends Apollo's heartbeat, {}, every 5 s.
     ws_keepalive_s: float = 30.0
+    # How often the keys of open subscriptions are checked again: a revoked key's end
+    # within this (edge/subscriptions/hub.py).
+    subscription_key_check_s: float = 5.0
     # What "now" is for a request (a search window never starts before it); tests pin
     # it so that the demo world they search looks the same whatever the date.
     clock: Callable[[], datetime] = _now

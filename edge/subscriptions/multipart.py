@@ -5,7 +5,9 @@ each event a part ``{"payload": {...}}``, a heartbeat ``{}`` every 5 s and one a
 the closing boundary when the subscription completes); :class:`MultipartStream` is the
 response that carries it. It holds the subscription's place under the caps for as long
 as it is sent, and gives it back however it ends (completed, the client gone, the
-server going away), and it ends with the closing boundary when the server goes away.
+server going away), and it ends with the closing boundary when the server goes away;
+when its key is revoked, after a last part ``{"payload": null, "errors": [...]}``
+(Apollo's transport-level error) with ``UNAUTHENTICATED``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING
 
+import orjson
 from starlette.responses import StreamingResponse
+from strawberry.http.streaming import MultipartSubscriptionTransport
+
+from schema.error_codes import ErrorCode, error_result
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -23,7 +29,19 @@ if TYPE_CHECKING:
     from edge.subscriptions.hub import Subscriptions
     from edge.subscriptions.limits import Lease
 
-__all__ = ["MultipartStream"]
+__all__ = ["MultipartStream", "refusal_part"]
+
+_TRANSPORT = MultipartSubscriptionTransport()
+
+
+def refusal_part(reason: str) -> str:
+    """A stream's last part when its key is refused since it opened: Apollo's
+    transport-level error (``payload`` null), with the code a request would get."""
+    errors = error_result(ErrorCode.UNAUTHENTICATED, reason).errors or []
+    return _TRANSPORT.encode_multipart_data(
+        {"payload": None, "errors": [e.formatted for e in errors]},
+        lambda value: orjson.dumps(value).decode(),
+    )
 
 
 class MultipartStream(StreamingResponse):
@@ -39,10 +57,13 @@ class MultipartStream(StreamingResponse):
         closing: str,
         status_code: int,
         headers: Mapping[str, str],
+        authorization: str | None = None,
     ) -> None:
         self._hub = hub
         self._lease = lease
         self._closing = closing
+        self._authorization = authorization
+        self._last: str | None = None  # a part sent before the closing boundary
         self._away = asyncio.Event()
         self._body = self._until_away(chunks)
         super().__init__(self._body, status_code=status_code, headers=headers)
@@ -58,7 +79,16 @@ class MultipartStream(StreamingResponse):
             # A client gone mid-send leaves the stream suspended: end the subscription now.
             await self._body.aclose()
 
+    @property
+    def authorization(self) -> str | None:
+        return self._authorization
+
     async def going_away(self) -> None:
+        self._away.set()
+
+    async def key_refused(self, reason: str) -> None:
+        """Its key was revoked since: a last part says so, then the end."""
+        self._last = refusal_part(reason)
         self._away.set()
 
     async def ping(self) -> None:
@@ -75,6 +105,8 @@ class MultipartStream(StreamingResponse):
                 following = asyncio.ensure_future(anext(iterator))
                 await asyncio.wait({following, away}, return_when=asyncio.FIRST_COMPLETED)
                 if not following.done():
+                    if self._last is not None:
+                        yield self._last
                     yield self._closing
                     return
                 try:

@@ -110,6 +110,16 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Any, None]):
         with contextlib.suppress(Exception):  # already closed
             await self.websocket.close(GOING_AWAY, "The server is going away; reconnect")
 
+    @property
+    def authorization(self) -> str | None:
+        """The key the connection was accepted with (None before ``connection_ack``)."""
+        return self.context.authorization
+
+    async def key_refused(self, reason: str) -> None:
+        """Its key was revoked since: the connection ends as one opened with it would."""
+        with contextlib.suppress(Exception):  # already closed
+            await self.websocket.close(4403, _reason(f"Forbidden: {reason}"))
+
     async def ping(self) -> None:
         # graphql-transport-ws lets either side ping; clients answer with a pong.
         if self.connection_acknowledged:

@@ -358,3 +358,37 @@ async def test_a_subscription_asked_for_one_answer_or_over_get_is_refused(
                 assert response.status == 405
                 assert "not served over GET" in await response.text()
         assert open_leases(gw) == 0
+
+
+async def test_a_revoked_key_ends_its_open_subscriptions_on_both_transports(
+    gateway_for: GatewayFactory, partners: PartnerStore
+) -> None:
+    key = partner(partners, "revoked-later")
+    kept = partner(partners, "kept")
+    async with gateway_for(subscription_key_check_s=0.2) as gw:
+        async with (
+            socket(gw, init={"Authorization": f"Bearer {key}"}) as revoked_ws,
+            socket(gw, init={"Authorization": f"Bearer {kept}"}) as kept_ws,
+            socket(gw) as anonymous_ws,
+        ):
+            for ws in (revoked_ws, kept_ws, anonymous_ws):
+                await ws.subscribe("1")
+            response = await multipart(gw, {"query": ALERTS, "variables": NEAR_ME},
+                                       Authorization=f"Bearer {key}")  # fmt: skip
+            assert (await parts(response, 1)) == [{}]  # open: a first heartbeat
+            await eventually(lambda: open_leases(gw) == 4)
+            assert await revoked_ws.quiet(0.5) == []  # checked, and still valid
+
+            assert partners.revoke_client("revoked-later")
+            message = await revoked_ws.ws.receive(timeout=5)
+            assert (message.type, revoked_ws.ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4403)
+            assert message.extra == "Forbidden: the API key is not valid"
+            rest = await parts(response)  # the stream's last parts, to its closing boundary
+            last = [part for part in rest if part != {}][-1]
+            assert last["payload"] is None
+            assert [e["extensions"]["code"] for e in last["errors"]] == ["UNAUTHENTICATED"]
+            response.close()
+            # The other key's and the anonymous subscriptions go on.
+            assert await kept_ws.quiet(0.5) == [] and await anonymous_ws.quiet(0.1) == []
+            assert not kept_ws.ws.closed and not anonymous_ws.ws.closed
+            await eventually(lambda: open_leases(gw) == 2)
