@@ -31,6 +31,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from starlette.responses import PlainTextResponse, Response
 from strawberry.types.execution import ExecutionResult
 
 from edge.documents.apq import is_sha256_digest
@@ -110,6 +111,18 @@ class Partners:
         if authorization is None:
             return None
         return _authenticate(authorization, await self._current())
+
+    async def operator_refusal(self, authorization: str | None) -> Response | None:
+        """None when ``authorization`` is an operator's key, else the answer refusing it
+        (401 without a valid key, 403 for a key not an operator's), for the operators'
+        pages in production (``/metrics``, ``/status``'s operator view)."""
+        found = await self.identify(authorization)
+        if found is None or isinstance(found, str):
+            headers = {"www-authenticate": 'Bearer realm="passerelle"'}
+            return PlainTextResponse("an operator key is required\n", 401, headers=headers)
+        if not found.operator:
+            return PlainTextResponse("this key is not an operator's\n", 403)
+        return None
 
     async def aclose(self) -> None:
         """Release what the partner registry holds."""

@@ -23,12 +23,9 @@ async def metrics_endpoint(request: Request) -> Response:
     if services.settings.metrics_port is not None:
         return PlainTextResponse("metrics are served on their own port (--metrics-port)\n", 404)
     if services.settings.production:
-        found = await services.partners.identify(request.headers.get("authorization"))
-        if found is None or isinstance(found, str):
-            headers = {"www-authenticate": 'Bearer realm="passerelle"'}
-            return PlainTextResponse("an operator key is required\n", 401, headers=headers)
-        if not found.operator:
-            return PlainTextResponse("this key is not an operator's\n", 403)
+        refused = await services.partners.operator_refusal(request.headers.get("authorization"))
+        if refused is not None:
+            return refused
     if services.metrics is None:
         return PlainTextResponse("metrics are off\n", 404)
     body = services.metrics.exposition()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from edge.services import services_of
 from edge.status.page import CSP, render_page
@@ -68,10 +68,5 @@ async def _operator_view(request: Request) -> bool | Response:
     services = services_of(request.app)
     if not services.settings.production:
         return True
-    found = await services.partners.identify(request.headers.get("authorization"))
-    if found is None or isinstance(found, str):
-        headers = {"www-authenticate": 'Bearer realm="passerelle"'}
-        return PlainTextResponse("an operator key is required\n", 401, headers=headers)
-    if not found.operator:
-        return PlainTextResponse("this key is not an operator's\n", 403)
-    return True
+    refused = await services.partners.operator_refusal(request.headers.get("authorization"))
+    return True if refused is None else refused
