@@ -64,6 +64,7 @@ from edge.graphiql import graphiql_response
 from edge.middleware.response_cache import remember
 from edge.operation import GRAPHQL_RESPONSE, JSON, Operation, response_media_type
 from edge.services import EdgeServices, services_of
+from edge.shared_operations import SharedOperations
 from edge.subscriptions.multipart import MultipartStream
 from edge.subscriptions.stream import open_subscription
 from edge.subscriptions.websocket import Connection, GatewayTransportWS
@@ -143,7 +144,8 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
 
     ``production=True``: no GraphiQL (404), no introspection, no field suggestions;
     ``cors_origins``: the browser origins whose pages may open a WebSocket (besides the
-    gateway's own: GraphiQL's).
+    gateway's own: GraphiQL's). Identical concurrent queries share one execution
+    (``edge/shared_operations.py``), unless the settings' ``share_operations`` is off.
     """
 
     request_adapter_class = _RequestAdapter
@@ -161,6 +163,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
             allowed_origins=cors_origins,
         )
         self.production = production
+        self.shared_operations = SharedOperations()
 
     async def get_context(self, request: Any, response: Any) -> RequestContext | Connection:
         if isinstance(request, WebSocket):
@@ -303,7 +306,15 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
         # As strawberry's own execute_single, but for subscriptions, which stream.
         allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
 
+        exchange = exchange_of(request.scope)
+
         async def execute(operation: Operation) -> ExecutionResult:
+            if not exchange.services.settings.share_operations:
+                return await execute_alone(operation)
+            share = self.shared_operations
+            return await share.run(operation, context, lambda: execute_alone(operation))
+
+        async def execute_alone(operation: Operation) -> ExecutionResult:
             try:
                 return await self.schema.execute(
                     operation.query,
@@ -324,7 +335,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
             except MissingQueryError as e:
                 raise HTTPException(400, "No GraphQL query found in the request") from e
 
-        return await pipeline.run(request_data.operation, exchange_of(request.scope), execute)
+        return await pipeline.run(request_data.operation, exchange, execute)
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
