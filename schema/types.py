@@ -6,6 +6,7 @@ need more data delegate to ``resolvers`` (batched through the request's loaders)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import strawberry
@@ -271,9 +272,14 @@ class Slot(Node):
         description="From the search's `near` point, when one was given."
     )
     found: strawberry.Private[FoundSlot]
+    # The clinics and physicians already built for the slots of one page, by the merged
+    # one's identity: a clinic with ten of a page's slots is built once, not ten times.
+    built: strawberry.Private[dict[int, Clinic | Physician]]
 
     @classmethod
-    def from_found(cls, slot: FoundSlot) -> Slot:
+    def from_found(
+        cls, slot: FoundSlot, built: dict[int, Clinic | Physician] | None = None
+    ) -> Slot:
         record = slot.record
         return cls(
             id=strawberry.ID(to_global_id("Slot", slot.key)),
@@ -286,16 +292,26 @@ class Slot(Node):
             capacity=record.capacity,
             distance_km=None if slot.distance_km is None else round(slot.distance_km, 2),
             found=slot,
+            built={} if built is None else built,
         )
 
     @strawberry.field
     def clinic(self) -> Clinic:
-        return Clinic.from_merged(self.found.clinic)
+        merged = self.found.clinic
+        clinic = self.built.get(id(merged))
+        if not isinstance(clinic, Clinic):
+            clinic = self.built[id(merged)] = Clinic.from_merged(merged)
+        return clinic
 
     @strawberry.field
     def physician(self) -> Physician | None:
-        physician = self.found.physician
-        return Physician.from_merged(physician) if physician is not None else None
+        merged = self.found.physician
+        if merged is None:
+            return None
+        physician = self.built.get(id(merged))
+        if not isinstance(physician, Physician):
+            physician = self.built[id(merged)] = Physician.from_merged(merged)
+        return physician
 
     @strawberry.field(description="The booking system this slot was read from.")
     def source(self, info: Context) -> Source:
@@ -307,8 +323,13 @@ class Slot(Node):
 
 @strawberry.type
 class SlotEdge:
-    cursor: str
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.cursor_of()
+
     node: Slot
+    # Encoded only when asked: a search often asks for pageInfo's cursor alone.
+    cursor_of: strawberry.Private[Callable[[], str]]
 
 
 @strawberry.type

@@ -390,7 +390,7 @@ class Federation:
             truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
             bounds = [_bound(results[sid], query.near) for sid in truncated]
             horizon = min((b[0] for b in bounds), default=None)
-            settled = [s for s in slots if all(_before(s, b) for b in bounds)]
+            settled = _settled(slots, bounds)
             # ``first`` settled slots make a full page; with a truncated source left
             # there is a next page too (even if its slots may all be filtered out).
             if len(settled) >= first or not truncated or limit >= MAX_SOURCE_LIMIT:
@@ -440,6 +440,10 @@ class Federation:
         clinic_of = {(rec.source_id, rec.local_id): c for c in clinics for rec in c.records}
         physician_of = {(rec.source_id, rec.local_id): p for p in physicians for rec in p.records}
         near, radius = query.near, query.radius_km
+        # Worked out once per merged clinic, not once per slot: its distance, and
+        # whether it is within the radius (a slot out of it is out before its identity
+        # is made: its duplicates, of the same clinic, are out as well).
+        distances: dict[int, float | None] = {}
         found: dict[SlotIdentity, FoundSlot] = {}
         for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
             asked = scoped[source_id]
@@ -462,6 +466,17 @@ class Federation:
                 )
                 if not _slot_matches(query, slot, clinic, physician):
                     continue
+                try:
+                    distance = distances[id(clinic)]
+                except KeyError:
+                    location = clinic.location
+                    distance = distances[id(clinic)] = (
+                        distance_km(near, location)
+                        if near is not None and location is not None
+                        else None
+                    )
+                if radius is not None and distance is not None and distance > radius:
+                    continue
                 identity = SlotIdentity.of(
                     slot, clinic.key, physician.key if physician is not None else None
                 )
@@ -471,14 +486,6 @@ class Federation:
                         found[identity] = seen.with_seats_of(slot)
                         if folded is not None:
                             folded[source_id] = folded.get(source_id, 0) + 1
-                    continue
-                location = clinic.location
-                distance = (
-                    distance_km(near, location)
-                    if near is not None and location is not None
-                    else None
-                )
-                if radius is not None and distance is not None and distance > radius:
                     continue
                 found[identity] = FoundSlot(identity, slot, clinic, physician, distance)
         return sorted(found.values(), key=FoundSlot.sort_key)
@@ -555,6 +562,18 @@ def _bound(result: SlotResult, near: GeoPoint | None) -> _Bound:
         if location is not None:
             return (last.start, distance_km(near, location), result.ties_complete)
     return (last.start, None, result.ties_complete)
+
+
+def _settled(slots: list[FoundSlot], bounds: Sequence[_Bound]) -> list[FoundSlot]:
+    """The slots before every truncated source's bound: a prefix of ``slots``, which are
+    in slot order (start, then distance rank), in which ``_before`` holds and then does
+    not, so the first slot that is not before a bound ends it."""
+    if not bounds:
+        return slots
+    for index, slot in enumerate(slots):
+        if not all(_before(slot, bound) for bound in bounds):
+            return slots[:index]
+    return slots
 
 
 def _before(slot: FoundSlot, bound: _Bound) -> bool:
