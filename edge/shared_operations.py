@@ -15,12 +15,14 @@ found, and what the context lets it see (its client, ``operator_view``,
 subscription; an operation that is not one known query (a syntax error, an unknown
 operation name) runs on its own.
 
-An execution that charged its client's rate budget (a slot checked at its source,
-``resolvers/checks.py``) is not shared: each waiting request then runs its own, and is
-charged its own. Nor is one that failed with an exception (each request then fails on
-its own, with its own answer). A sharer's context is given what the execution left on
-the first one's (the source failures it reported, the federation's sources and what it
-asked them), which the source errors, the response cache and the request log read.
+An execution that charges its client's rate budget (a slot checked at its source,
+``resolvers/checks.py``) is not shared: as soon as it charges, each waiting request runs
+its own, and is charged its own (their upstream reads, under way together, are still
+merged by the checks themselves). Nor is one that failed with an exception (each
+request then fails on its own, with its own answer). A sharer's context is given what
+the execution left on the first one's (the source failures it reported, the
+federation's sources and what it asked them), which the source errors, the response
+cache and the request log read.
 
 The execution runs as a task of its own: a request that gives up (its client left, its
 deadline) leaves it running for the others. Its spans are the first request's.
@@ -52,7 +54,8 @@ class _Running:
 
     task: asyncio.Future[ExecutionResult]
     context: RequestContext
-    charged: list[float]
+    # Done once the execution charged its client's rate budget: its sharers run their own.
+    charged: asyncio.Future[None]
 
 
 class SharedOperations:
@@ -101,13 +104,17 @@ class SharedOperations:
         if running is None:
             running = self._start(key, context, execute)
             return _own(await asyncio.shield(running.task))
+        # Neither future is cancelled if this request gives up waiting.
+        await asyncio.wait((running.task, running.charged), return_when=asyncio.FIRST_COMPLETED)
+        if running.charged.done():
+            # It charged its client: each is charged its own, and runs at once (the
+            # checks under way still share their upstream reads).
+            return await execute()
         try:
-            result = await asyncio.shield(running.task)
+            result = running.task.result()
         except Exception:
             # Its failure is its own (an HTTP 400, say): this request finds its own.
             return await execute()
-        if running.charged:
-            return await execute()  # charged its client: each is charged its own
         self.shared += 1
         context.reported = list(running.context.reported)
         context.federation = running.context.federation
@@ -119,11 +126,12 @@ class SharedOperations:
         context: RequestContext,
         execute: Callable[[], Awaitable[ExecutionResult]],
     ) -> _Running:
-        charge, charged = context.charge, list[float]()
+        charge, charged = context.charge, asyncio.get_running_loop().create_future()
         if charge is not None:
 
             async def charging(cost: float) -> str | None:
-                charged.append(cost)
+                if not charged.done():
+                    charged.set_result(None)
                 return await charge(cost)
 
             context.charge = charging
