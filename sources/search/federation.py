@@ -488,7 +488,7 @@ class Federation:
                             folded[source_id] = folded.get(source_id, 0) + 1
                     continue
                 found[identity] = FoundSlot(identity, slot, clinic, physician, distance)
-        return sorted(found.values(), key=FoundSlot.sort_key)
+        return sorted(found.values(), key=_slot_order)
 
     @staticmethod
     def _count(
@@ -562,6 +562,21 @@ def _bound(result: SlotResult, near: GeoPoint | None) -> _Bound:
         if location is not None:
             return (last.start, distance_km(near, location), result.ties_complete)
     return (last.start, None, result.ties_complete)
+
+
+def _slot_order(slot: FoundSlot) -> tuple[object, ...]:
+    """``FoundSlot.sort_key`` flattened, its instants compared as UTC datetimes rather
+    than counted in microseconds: the same order, at a fraction of the cost."""
+    identity = slot.identity
+    return (
+        slot.record.start,
+        distance_rank(slot.distance_km),
+        identity.clinic_key,
+        identity.physician_key or "",
+        identity.start,
+        identity.end,
+        identity.appointment_type.value,
+    )
 
 
 def _settled(slots: list[FoundSlot], bounds: Sequence[_Bound]) -> list[FoundSlot]:
