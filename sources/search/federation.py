@@ -390,7 +390,7 @@ class Federation:
             truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
             bounds = [_bound(results[sid], query.near) for sid in truncated]
             horizon = min((b[0] for b in bounds), default=None)
-            settled = _settled(slots, bounds)
+            settled = _settled(slots, bounds, first + 1)
             # ``first`` settled slots make a full page; with a truncated source left
             # there is a next page too (even if its slots may all be filtered out).
             if len(settled) >= first or not truncated or limit >= MAX_SOURCE_LIMIT:
@@ -431,11 +431,14 @@ class Federation:
         ids) with one identity are two seats the API cannot tell apart: one slot, the
         first one's booking details, their seats added, counted by source in ``folded``.
         """
+        # In the sources' order, not the order their answers came in: the same answers
+        # give the same records in the same order, whose merge is remembered.
+        answers = [results[sid] for sid in sorted(results)]
         clinics = merge_clinics(
-            [*known, *(c for r in results.values() for c in r.clinics.values())], self.order
+            [*known, *(c for r in answers for c in r.clinics.values())], self.order
         )
         physicians = merge_physicians(
-            (p for r in results.values() for p in r.physicians.values()), self.order
+            (p for r in answers for p in r.physicians.values()), self.order
         )
         clinic_of = {(rec.source_id, rec.local_id): c for c in clinics for rec in c.records}
         physician_of = {(rec.source_id, rec.local_id): p for p in physicians for rec in p.records}
@@ -579,16 +582,17 @@ def _slot_order(slot: FoundSlot) -> tuple[object, ...]:
     )
 
 
-def _settled(slots: list[FoundSlot], bounds: Sequence[_Bound]) -> list[FoundSlot]:
-    """The slots before every truncated source's bound: a prefix of ``slots``, which are
-    in slot order (start, then distance rank), in which ``_before`` holds and then does
-    not, so the first slot that is not before a bound ends it."""
+def _settled(slots: list[FoundSlot], bounds: Sequence[_Bound], most: int) -> list[FoundSlot]:
+    """The first ``most`` slots before every truncated source's bound (a page and one
+    more, to tell whether there is a next page): a prefix of ``slots``, which are in slot
+    order (start, then distance rank), in which ``_before`` holds and then does not, so
+    the first slot that is not before a bound ends it."""
     if not bounds:
-        return slots
-    for index, slot in enumerate(slots):
+        return slots[:most]
+    for index, slot in enumerate(slots[:most]):
         if not all(_before(slot, bound) for bound in bounds):
             return slots[:index]
-    return slots
+    return slots[:most]
 
 
 def _before(slot: FoundSlot, bound: _Bound) -> bool:

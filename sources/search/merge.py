@@ -246,7 +246,7 @@ def _merge(
 
 # The last merges, by the identity of the records merged: a source's cached answer gives
 # the same record objects to every request, which would merge them again each time.
-MERGES_KEPT = 64
+MERGES_KEPT = 512
 _MERGES: OrderedDict[tuple[object, ...], tuple[list[Any], list[Any]]] = OrderedDict()
 M = TypeVar("M", MergedClinic, MergedPhysician)
 
