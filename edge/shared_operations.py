@@ -139,9 +139,12 @@ class SharedOperations:
         task = asyncio.ensure_future(execute())
         running = self._running[key] = _Running(task, context, charged)
 
-        def done(_: object) -> None:
+        def done(finished: asyncio.Future[ExecutionResult]) -> None:
             if self._running.get(key) is running:
                 del self._running[key]
+            if not finished.cancelled():
+                # Each waiter gets its failure; none left (they gave up): not an error.
+                finished.exception()
 
         task.add_done_callback(done)
         return running

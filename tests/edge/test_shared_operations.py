@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from strawberry.types.execution import ExecutionResult
 
-from edge.shared_operations import is_query
+from edge.operation import Operation
+from edge.shared_operations import SharedOperations, is_query
 from examples import demo_fhir
 from examples.faults import Faults, install
 from examples.world import World
+from resolvers.context import ReportedError, RequestContext
 from schema import GatewaySchema
+from sources.errors import SourceTimeout
 from sources.registry.partners import PartnerStore
 from tests.conftest import Gateway, GatewayFactory, fhir_definition, serve
 
@@ -149,3 +154,45 @@ async def test_partner_keys_and_anonymous_clients_do_not_share(
         )
     assert [status for status, _, _ in answers] == [200] * 5
     assert executed == [NEAR] * 3
+
+
+def context() -> RequestContext:
+    pool: Any = SimpleNamespace(views=list, enabled=(), order={})
+    return RequestContext(pool=pool)
+
+
+async def test_a_failed_execution_is_each_waiter_s_own_to_fail() -> None:
+    """Its failure (an HTTP 400, say) is not handed on: each waiter runs its own."""
+    shared, calls = SharedOperations(), []
+
+    async def failing() -> ExecutionResult:
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        raise ValueError("no")
+
+    operation = Operation("POST", "{ sources { id } }")
+    outcomes = await asyncio.gather(
+        *(shared.run(operation, context(), failing) for _ in range(4)), return_exceptions=True
+    )
+    assert all(isinstance(o, ValueError) for o in outcomes)
+    assert len(calls) == 4 and shared.shared == 0
+
+
+async def test_a_waiter_gets_a_result_of_its_own_and_the_first_one_s_reports() -> None:
+    shared, first = SharedOperations(), context()
+    reported = ReportedError(SourceTimeout("demo-fhir", "late"), ["slots"])
+
+    async def execute() -> ExecutionResult:
+        await asyncio.sleep(0.05)
+        first.reported.append(reported)
+        return ExecutionResult(data={"sources": []}, errors=[], extensions={"sources": []})
+
+    operation = Operation("POST", "{ sources { id } }")
+    other = context()
+    one, two = await asyncio.gather(
+        shared.run(operation, first, execute), shared.run(operation, other, execute)
+    )
+    assert one == two and one is not two and one.errors is not two.errors
+    assert one.data is two.data  # the data is shared, never changed
+    assert other.reported == [reported] and other.federation is first.federation
+    assert shared.shared == 1
