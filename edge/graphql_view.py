@@ -13,7 +13,8 @@ A GraphQL request goes through, in this order (each taking the one
 2. this view: ``get_context`` (the context, the media type), ``parse_http_body``
    (the operation read once, by the exchange);
 3. the steps before execution, run from one place (``edge/pipeline.py``): partner
-   admission, automatic persisted queries, then the execution within the deadline;
+   admission, automatic persisted queries, then the execution within the deadline
+   (shared by identical concurrent queries: ``edge/shared_operations.py``);
 4. ``process_result``: the GraphQL-over-HTTP status, no suggestions in production,
    the answer stored in the response cache (``response_cache.remember``).
 
@@ -144,8 +145,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
 
     ``production=True``: no GraphiQL (404), no introspection, no field suggestions;
     ``cors_origins``: the browser origins whose pages may open a WebSocket (besides the
-    gateway's own: GraphiQL's). Identical concurrent queries share one execution
-    (``edge/shared_operations.py``), unless the settings' ``share_operations`` is off.
+    gateway's own: GraphiQL's). Settings' ``share_operations``: see step 3 above.
     """
 
     request_adapter_class = _RequestAdapter
