@@ -63,7 +63,7 @@ class SharedOperations:
 
     def __init__(self) -> None:
         self._running: dict[Hashable, _Running] = {}
-        # Requests answered by another's execution (tests and /metrics may read it).
+        # Requests answered by another's execution, since start.
         self.shared = 0
 
     def key_of(self, operation: Operation, context: object) -> Hashable | None:
