@@ -569,7 +569,9 @@ async def cached_case(run: Run, case: str, extra: Sequence[str]) -> Result | Non
 async def executed_case(run: Run) -> Result:
     """(b): executed every time, the booking systems' answers cached."""
     label = "(b) executed every time, sources cached"
-    async with gateway(run.session, run.settings, ["--no-response-cache"]) as gw:
+    # Each request its own execution: identical concurrent ones would share one.
+    flags = ["--no-response-cache", "--no-shared-operations"]
+    async with gateway(run.session, run.settings, flags) as gw:
         registered, url = await register(run, gw)
         answer = await fetch(run.session, url)
         if problem := check(registered, run.reference) or check(answer, run.reference, "not HIT"):

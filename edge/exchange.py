@@ -88,6 +88,12 @@ class Exchange:
                 self.error_codes.append(code)
 
     @property
+    def authorization(self) -> str | None:
+        """The key a single operation was sent with (a subscription's, kept to end it if
+        the key is revoked); None for a batch or an unreadable request."""
+        return self.read.authorization if isinstance(self.read, Operation) else None
+
+    @property
     def context(self) -> RequestContext:
         if self._context is None:
             raise LookupError("the view has not started this request (get_context)")

@@ -13,7 +13,8 @@ A GraphQL request goes through, in this order (each taking the one
 2. this view: ``get_context`` (the context, the media type), ``parse_http_body``
    (the operation read once, by the exchange);
 3. the steps before execution, run from one place (``edge/pipeline.py``): partner
-   admission, automatic persisted queries, then the execution within the deadline;
+   admission, automatic persisted queries, then the execution within the deadline
+   (shared by identical concurrent queries: ``edge/shared_operations.py``);
 4. ``process_result``: the GraphQL-over-HTTP status, no suggestions in production,
    the answer stored in the response cache (``response_cache.remember``).
 
@@ -64,6 +65,7 @@ from edge.graphiql import graphiql_response
 from edge.middleware.response_cache import remember
 from edge.operation import GRAPHQL_RESPONSE, JSON, Operation, response_media_type
 from edge.services import EdgeServices, services_of
+from edge.shared_operations import SharedOperations
 from edge.subscriptions.multipart import MultipartStream
 from edge.subscriptions.stream import open_subscription
 from edge.subscriptions.websocket import Connection, GatewayTransportWS
@@ -143,7 +145,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
 
     ``production=True``: no GraphiQL (404), no introspection, no field suggestions;
     ``cors_origins``: the browser origins whose pages may open a WebSocket (besides the
-    gateway's own: GraphiQL's).
+    gateway's own: GraphiQL's). Settings' ``share_operations``: see step 3 above.
     """
 
     request_adapter_class = _RequestAdapter
@@ -161,6 +163,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
             allowed_origins=cors_origins,
         )
         self.production = production
+        self.shared_operations = SharedOperations()
 
     async def get_context(self, request: Any, response: Any) -> RequestContext | Connection:
         if isinstance(request, WebSocket):
@@ -226,9 +229,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
             hub=exchange.services.subscriptions,
             lease=exchange.lease,
             closing=_MULTIPART.encode_complete(),
-            authorization=read.authorization
-            if isinstance(read := exchange.read, Operation)
-            else None,
+            authorization=exchange.authorization,
             status_code=sub_response.status_code or 200,
             # Never kept by a cache on the way, nor held back by a buffering proxy.
             headers={
@@ -305,8 +306,15 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
         method = request_adapter.method
         # As strawberry's own execute_single, but for subscriptions, which stream.
         allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
+        exchange = exchange_of(request.scope)
 
         async def execute(operation: Operation) -> ExecutionResult:
+            if not exchange.services.settings.share_operations:
+                return await execute_alone(operation)
+            share = self.shared_operations
+            return await share.run(operation, context, lambda: execute_alone(operation))
+
+        async def execute_alone(operation: Operation) -> ExecutionResult:
             try:
                 return await self.schema.execute(
                     operation.query,
@@ -327,7 +335,7 @@ class GatewayGraphQL(GraphQL[RequestContext | Connection, None]):
             except MissingQueryError as e:
                 raise HTTPException(400, "No GraphQL query found in the request") from e
 
-        return await pipeline.run(request_data.operation, exchange_of(request.scope), execute)
+        return await pipeline.run(request_data.operation, exchange, execute)
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()

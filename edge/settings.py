@@ -89,6 +89,8 @@ class Settings:
     env: str = "development"
     # Whole responses of persisted operations, reused within their sources' TTLs.
     response_cache: bool = True
+    # Identical concurrent queries share one execution (edge/shared_operations.py).
+    share_operations: bool = True
     # All the time one operation may take; past it, it is cancelled (OPERATION_TIMEOUT).
     operation_timeout_s: float = 10.0
     # Demand control: operations over this cost are refused (measure: only reported).

@@ -37,7 +37,7 @@ class SlotCheck:
     async def next_slots(self, info: Context, first: int | None = 5) -> list[Slot]:
         count = check_first(first, 5, "nextSlots")
         found = await check_resolvers.instead(info.context, self.checked, count)
-        return [Slot.from_found(s) for s in found]
+        return Slot.many(found)
 
     @classmethod
     def of(cls, checked: check_resolvers.Checked) -> SlotCheck:

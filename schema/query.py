@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import strawberry
 
 from resolvers import checks as check_resolvers
@@ -42,8 +44,9 @@ class Query:
         page = await slot_resolvers.search_slots(
             info.context, request, unset_to_none(after), info.path.as_list()
         )
+        built: dict[int, Clinic | Physician] = {}
         edges = [
-            SlotEdge(cursor=request.cursor(page, i), node=Slot.from_found(s))
+            SlotEdge(node=Slot.from_found(s, built), cursor_of=partial(request.cursor, page, i))
             for i, s in enumerate(page.slots)
         ]
         return SlotConnection(

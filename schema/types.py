@@ -6,6 +6,7 @@ need more data delegate to ``resolvers`` (batched through the request's loaders)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import strawberry
@@ -222,7 +223,7 @@ class Clinic(Node):
             first,
             unset_to_none(appointment_types),
         )
-        return [Slot.from_found(s) for s in found]
+        return Slot.many(found)
 
 
 @strawberry.type(description="A physician. Only what a patient needs to choose is exposed.")
@@ -251,7 +252,7 @@ class Physician(Node):
     @strawberry.field(description="The physician's next free slots over the next 31 days.")
     async def next_slots(self, info: Context, first: int | None = 5) -> list[Slot]:
         found = await clinic_resolvers.next_slots(info.context, self.merged, first)
-        return [Slot.from_found(s) for s in found]
+        return Slot.many(found)
 
 
 @strawberry.type(description="A free appointment slot. Busy or booked slots never appear.")
@@ -270,11 +271,29 @@ class Slot(Node):
     distance_km: float | None = strawberry.field(
         description="From the search's `near` point, when one was given."
     )
+    # Plain values, not resolvers (strawberry's resolver path costs more than building
+    # them): built once per merged clinic and physician of a page, not once per slot.
+    clinic: Clinic
+    physician: Physician | None
     found: strawberry.Private[FoundSlot]
 
     @classmethod
-    def from_found(cls, slot: FoundSlot) -> Slot:
+    def from_found(
+        cls, slot: FoundSlot, built: dict[int, Clinic | Physician] | None = None
+    ) -> Slot:
+        """The slot of ``slot``; ``built``: the clinics and physicians of the page's slots
+        built so far, by the merged one's identity (filled here)."""
         record = slot.record
+        built = {} if built is None else built
+        clinic = built.get(id(slot.clinic))
+        if not isinstance(clinic, Clinic):
+            clinic = built[id(slot.clinic)] = Clinic.from_merged(slot.clinic)
+        physician: Physician | None = None
+        if slot.physician is not None:
+            known = built.get(id(slot.physician))
+            physician = known if isinstance(known, Physician) else None
+            if physician is None:
+                physician = built[id(slot.physician)] = Physician.from_merged(slot.physician)
         return cls(
             id=strawberry.ID(to_global_id("Slot", slot.key)),
             start=record.start,
@@ -285,17 +304,16 @@ class Slot(Node):
             booking_phone=record.booking_phone,
             capacity=record.capacity,
             distance_km=None if slot.distance_km is None else round(slot.distance_km, 2),
+            clinic=clinic,
+            physician=physician,
             found=slot,
         )
 
-    @strawberry.field
-    def clinic(self) -> Clinic:
-        return Clinic.from_merged(self.found.clinic)
-
-    @strawberry.field
-    def physician(self) -> Physician | None:
-        physician = self.found.physician
-        return Physician.from_merged(physician) if physician is not None else None
+    @classmethod
+    def many(cls, slots: Iterable[FoundSlot]) -> list[Slot]:
+        """The slots of ``slots``, their clinics and physicians built once each."""
+        built: dict[int, Clinic | Physician] = {}
+        return [cls.from_found(slot, built) for slot in slots]
 
     @strawberry.field(description="The booking system this slot was read from.")
     def source(self, info: Context) -> Source:
@@ -307,8 +325,13 @@ class Slot(Node):
 
 @strawberry.type
 class SlotEdge:
-    cursor: str
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.cursor_of()
+
     node: Slot
+    # Encoded only when asked: a search often asks for pageInfo's cursor alone.
+    cursor_of: strawberry.Private[Callable[[], str]]
 
 
 @strawberry.type

@@ -208,11 +208,11 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accept a JSON array of at most 10 operations in one request (off by default)",
     )
-    parser.add_argument(
-        "--no-response-cache",
-        action="store_true",
-        help="execute every persisted operation instead of reusing its cached response",
-    )
+    for flag, meaning in (
+        ("--no-response-cache", "execute each persisted operation, never reuse its cached answer"),
+        ("--no-shared-operations", "execute each query alone, even while an identical one runs"),
+    ):
+        parser.add_argument(flag, action="store_true", help=meaning)
     parser.add_argument(
         "--redis-url",
         help="Redis for the shared cache, e.g. redis://127.0.0.1:6379/0 "

@@ -6,7 +6,7 @@ the closing boundary when the subscription completes); :class:`MultipartStream` 
 response that carries it. It holds the subscription's place under the caps for as long
 as it is sent, and gives it back however it ends (completed, the client gone, the
 server going away), and it ends with the closing boundary when the server goes away;
-when its key is revoked, after a last part ``{"payload": null, "errors": [...]}``
+when its key is revoked, after a last part holding ``payload: null`` and the error
 (Apollo's transport-level error) with ``UNAUTHENTICATED``.
 """
 
@@ -21,7 +21,7 @@ import orjson
 from starlette.responses import StreamingResponse
 from strawberry.http.streaming import MultipartSubscriptionTransport
 
-from schema.error_codes import ErrorCode, error_result
+from schema.error_codes import ErrorCode, envelope
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -37,10 +37,9 @@ _TRANSPORT = MultipartSubscriptionTransport()
 def refusal_part(reason: str) -> str:
     """A stream's last part when its key is refused since it opened: Apollo's
     transport-level error (``payload`` null), with the code a request would get."""
-    errors = error_result(ErrorCode.UNAUTHENTICATED, reason).errors or []
+    body = orjson.loads(envelope(ErrorCode.UNAUTHENTICATED, reason))
     return _TRANSPORT.encode_multipart_data(
-        {"payload": None, "errors": [e.formatted for e in errors]},
-        lambda value: orjson.dumps(value).decode(),
+        {"payload": None, **body}, lambda value: orjson.dumps(value).decode()
     )
 
 

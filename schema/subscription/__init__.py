@@ -77,7 +77,7 @@ class SlotAlert:
     @classmethod
     def from_alert(cls, alert: Alert) -> SlotAlert:
         return cls(
-            opened=[Slot.from_found(s) for s in alert.opened],
+            opened=Slot.many(alert.opened),
             gone_ids=[strawberry.ID(to_global_id("Slot", key)) for key in alert.gone],
             seen_at=alert.seen_at,
             failing_sources=[SourceFailure.from_error(e) for e in alert.failing],

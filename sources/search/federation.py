@@ -390,7 +390,7 @@ class Federation:
             truncated = [sid for sid, r in results.items() if not r.complete and r.slots]
             bounds = [_bound(results[sid], query.near) for sid in truncated]
             horizon = min((b[0] for b in bounds), default=None)
-            settled = [s for s in slots if all(_before(s, b) for b in bounds)]
+            settled = _settled(slots, bounds, first + 1)
             # ``first`` settled slots make a full page; with a truncated source left
             # there is a next page too (even if its slots may all be filtered out).
             if len(settled) >= first or not truncated or limit >= MAX_SOURCE_LIMIT:
@@ -431,15 +431,22 @@ class Federation:
         ids) with one identity are two seats the API cannot tell apart: one slot, the
         first one's booking details, their seats added, counted by source in ``folded``.
         """
+        # In the sources' order, not the order their answers came in: the same answers
+        # give the same records in the same order, whose merge is remembered.
+        answers = [results[sid] for sid in sorted(results)]
         clinics = merge_clinics(
-            [*known, *(c for r in results.values() for c in r.clinics.values())], self.order
+            [*known, *(c for r in answers for c in r.clinics.values())], self.order
         )
         physicians = merge_physicians(
-            (p for r in results.values() for p in r.physicians.values()), self.order
+            (p for r in answers for p in r.physicians.values()), self.order
         )
         clinic_of = {(rec.source_id, rec.local_id): c for c in clinics for rec in c.records}
         physician_of = {(rec.source_id, rec.local_id): p for p in physicians for rec in p.records}
         near, radius = query.near, query.radius_km
+        # Worked out once per merged clinic, not once per slot: its distance, and
+        # whether it is within the radius (a slot out of it is out before its identity
+        # is made: its duplicates, of the same clinic, are out as well).
+        distances: dict[int, float | None] = {}
         found: dict[SlotIdentity, FoundSlot] = {}
         for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
             asked = scoped[source_id]
@@ -462,6 +469,17 @@ class Federation:
                 )
                 if not _slot_matches(query, slot, clinic, physician):
                     continue
+                try:
+                    distance = distances[id(clinic)]
+                except KeyError:
+                    location = clinic.location
+                    distance = distances[id(clinic)] = (
+                        distance_km(near, location)
+                        if near is not None and location is not None
+                        else None
+                    )
+                if radius is not None and distance is not None and distance > radius:
+                    continue
                 identity = SlotIdentity.of(
                     slot, clinic.key, physician.key if physician is not None else None
                 )
@@ -472,16 +490,8 @@ class Federation:
                         if folded is not None:
                             folded[source_id] = folded.get(source_id, 0) + 1
                     continue
-                location = clinic.location
-                distance = (
-                    distance_km(near, location)
-                    if near is not None and location is not None
-                    else None
-                )
-                if radius is not None and distance is not None and distance > radius:
-                    continue
                 found[identity] = FoundSlot(identity, slot, clinic, physician, distance)
-        return sorted(found.values(), key=FoundSlot.sort_key)
+        return sorted(found.values(), key=_slot_order)
 
     @staticmethod
     def _count(
@@ -555,6 +565,34 @@ def _bound(result: SlotResult, near: GeoPoint | None) -> _Bound:
         if location is not None:
             return (last.start, distance_km(near, location), result.ties_complete)
     return (last.start, None, result.ties_complete)
+
+
+def _slot_order(slot: FoundSlot) -> tuple[object, ...]:
+    """``FoundSlot.sort_key`` flattened, its instants compared as datetimes in UTC (one
+    zone: compared without working out offsets) rather than counted in microseconds,
+    the start once (the record's is the same instant): the same order, for less."""
+    identity = slot.identity
+    return (
+        identity.start,
+        distance_rank(slot.distance_km),
+        identity.clinic_key,
+        identity.physician_key or "",
+        identity.end,
+        identity.appointment_type.value,
+    )
+
+
+def _settled(slots: list[FoundSlot], bounds: Sequence[_Bound], most: int) -> list[FoundSlot]:
+    """The first ``most`` slots before every truncated source's bound (a page and one
+    more, to tell whether there is a next page): a prefix of ``slots``, which are in slot
+    order (start, then distance rank), in which ``_before`` holds and then does not, so
+    the first slot that is not before a bound ends it."""
+    if not bounds:
+        return slots[:most]
+    for index, slot in enumerate(slots[:most]):
+        if not all(_before(slot, bound) for bound in bounds):
+            return slots[:index]
+    return slots[:most]
 
 
 def _before(slot: FoundSlot, bound: _Bound) -> bool:

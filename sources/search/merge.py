@@ -13,10 +13,11 @@ identifier keeps a source-scoped key ``s:SOURCE|LOCAL_ID``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -243,16 +244,45 @@ def _merge(
     return merged
 
 
+# The last merges, by the identity of the records merged: a source's cached answer gives
+# the same record objects to every request, which would merge them again each time.
+MERGES_KEPT = 512
+_MERGES: OrderedDict[tuple[object, ...], tuple[list[Any], list[Any]]] = OrderedDict()
+M = TypeVar("M", MergedClinic, MergedPhysician)
+
+
+def _remembered(
+    kind: Callable[[str, tuple[Any, ...]], M],
+    records: Iterable[R],
+    order: Mapping[str, int],
+    keys_of: Callable[[R], list[str]],
+) -> list[M]:
+    """``kind`` of each group of ``_merge``, remembered for the same record objects (by
+    identity: the entry holds them, so no identity is reused while it is kept) in the
+    same order of sources. Records are frozen values, and so are the merged ones."""
+    given: list[R] = list(records)
+    memo = (kind, tuple(order.items()), *map(id, given))
+    kept = _MERGES.get(memo)
+    if kept is not None:
+        _MERGES.move_to_end(memo)
+        return list(kept[1])
+    merged = [kind(key, group) for key, group in _merge(given, order, keys_of)]
+    _MERGES[memo] = (given, list(merged))
+    if len(_MERGES) > MERGES_KEPT:
+        _MERGES.popitem(last=False)
+    return merged
+
+
 def merge_clinics(records: Iterable[ClinicRecord], order: Mapping[str, int]) -> list[MergedClinic]:
     """Group clinic records that describe the same clinic; ``order`` ranks source ids."""
-    return [MergedClinic(key, group) for key, group in _merge(records, order, _clinic_keys)]
+    return _remembered(MergedClinic, records, order, _clinic_keys)
 
 
 def merge_physicians(
     records: Iterable[PhysicianRecord], order: Mapping[str, int]
 ) -> list[MergedPhysician]:
     """Group physician records sharing an identifier."""
-    return [MergedPhysician(key, group) for key, group in _merge(records, order, _physician_keys)]
+    return _remembered(MergedPhysician, records, order, _physician_keys)
 
 
 def _physician_keys(record: PhysicianRecord) -> list[str]:

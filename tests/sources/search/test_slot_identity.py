@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from sources.records import AppointmentType, SlotRecord
-from sources.search import SlotIdentity
+from sources.search import FoundSlot, SlotIdentity
+from sources.search.federation import _slot_order
 from sources.timeutil import MONTREAL
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=MONTREAL)
@@ -66,3 +69,26 @@ def test_sort_keys_order_by_clinic_then_physician_then_times() -> None:
 )
 def test_anything_else_is_not_an_identity(text: str) -> None:
     assert SlotIdentity.decode(text) is None
+
+
+def test_the_merge_orders_slots_as_their_sort_keys_do() -> None:
+    """The merge's own sort (UTC datetimes, flattened) gives ``FoundSlot.sort_key``'s
+    order, ties at one start and distance included, whatever zone a source wrote."""
+    rng = random.Random(17)
+    montreal, halifax = ZoneInfo("America/Montreal"), ZoneInfo("America/Halifax")
+    base = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)  # the day clocks go forward
+    slots = []
+    for n in range(400):
+        start = base + timedelta(minutes=15 * rng.randrange(40))
+        zone = rng.choice((UTC, montreal, halifax))
+        end = start + timedelta(minutes=rng.choice((15, 30)))
+        record = SlotRecord(
+            rng.choice(("a", "b")), f"s{n}", start.astimezone(zone), end.astimezone(zone),
+            rng.choice(list(AppointmentType)), "c1",
+        )  # fmt: skip
+        clinic_key = rng.choice(("i:permit|1", "i:permit|2", "n:clinique|H2X 1Y4"))
+        physician = rng.choice((None, "i:licence|7", "i:licence|8"))
+        identity = SlotIdentity.of(record, clinic_key, physician)
+        distance = rng.choice((None, 1.5, 2.25, 2.25))
+        slots.append(FoundSlot(identity, record, None, None, distance))  # type: ignore[arg-type]
+    assert sorted(slots, key=_slot_order) == sorted(slots, key=FoundSlot.sort_key)
