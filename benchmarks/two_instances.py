@@ -386,6 +386,10 @@ async def run_load(
         ended = time.monotonic()
         await asyncio.gather(*tasks, *sub_tasks)
     exit_code = await asyncio.to_thread(victim.wait, 30)
+    if exit_code is None:  # still running: killed, so that its restart gets its port
+        say(f"  the instance on port {victim.port} did not exit: SIGKILL")
+        victim.kill()
+        await asyncio.to_thread(victim.wait, 30)
     await asyncio.sleep(0.5)  # nginx's last log lines
     return Run(
         how, outcomes, subscribers, signal_at, started, ended, exit_code, error_log_from,
