@@ -25,10 +25,16 @@ Then it measures, through nginx unless said otherwise:
    queries and one loop of POST mutations (``createSlotAlertWebhook``, each with a
    callback URL of its own), plus ``--subscribers`` WebSocket subscriptions
    (graphql-transport-ws, ``slotAlerts``); a third of the way in, SIGTERM to one
-   instance. Counted: failures by kind; the close codes its subscribers got; how long
-   they took to reconnect through nginx; whether they heard of changes after they
-   subscribed again; whether the surviving instance's subscribers kept hearing of
-   changes (the subscription-continuity check);
+   instance. All subscribers watch one group (``sources/watch/``): the first subscribes
+   straight to the instance to be signalled, alone, so that this instance takes the
+   group's Redis lease (``--watch-lease-s``, 5 s here) and reads for both; the others
+   come through nginx. Counted: failures by kind; which instance held the lease at the
+   signal and when the surviving one took it over (read in Redis); the close codes the
+   signalled instance's subscribers got; how long they took to reconnect through nginx;
+   whether they heard of changes after they subscribed again; whether the surviving
+   instance's subscribers kept hearing of changes, how long after the signal their
+   first alert came, and whether any change was told to them twice (the
+   subscription-continuity check);
 4. the instance restarted, run "SIGKILL": the same with SIGSTOP for ``--freeze-s``
    (0.5 s), then SIGKILL: what nginx sends it while it is frozen has been sent, and is
    in flight when it dies (a SIGKILL alone finds 0 to 4 requests running there, by
@@ -65,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 import redis  # noqa: E402
+import redis.asyncio as aioredis  # noqa: E402
 import sqlalchemy  # noqa: E402
 
 from examples.deploy.cluster import Cluster, Instance  # noqa: E402
@@ -73,6 +80,7 @@ from sources.registry.definition import parse_definition  # noqa: E402
 from sources.registry.partners import PartnerStore  # noqa: E402
 from sources.registry.store import SourceStore  # noqa: E402
 from sources.registry.webhooks import WebhookStore  # noqa: E402
+from sources.watch.relay import PREFIX  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 
 QUERY = (
@@ -119,16 +127,22 @@ class Subscriber:
     """One WebSocket subscriber that subscribes again, through nginx, when closed."""
 
     n: int
+    # The first connection's URL (an instance's own), the next ones through nginx.
+    first_url: str | None = None
     closes: list[tuple[float, object]] = field(default_factory=list)
     subscribed_at: list[float] = field(default_factory=list)
     events: list[float] = field(default_factory=list)
     reconnects: list[float] = field(default_factory=list)
     refused: list[object] = field(default_factory=list)
+    # Each alert's opened ids and gone ids, with the time it was heard.
+    alerts: list[tuple[float, list[str], list[str]]] = field(default_factory=list)
 
     async def run(self, session: aiohttp.ClientSession, url: str, stop: asyncio.Event) -> None:
-        ws_url = url.replace("http://", "ws://", 1)
         closed_at: float | None = None
+        first_url = self.first_url
         while not stop.is_set():
+            ws_url = (first_url or url).replace("http://", "ws://", 1)
+            first_url = None
             try:
                 async with session.ws_connect(ws_url, protocols=[PROTOCOL], heartbeat=None) as ws:
                     await ws.send_json({"type": "connection_init", "payload": {}})
@@ -167,7 +181,11 @@ class Subscriber:
                 if data["type"] == "ping":
                     await ws.send_json({"type": "pong"})
                 elif data["type"] == "next":
-                    self.events.append(time.monotonic())
+                    now = time.monotonic()
+                    self.events.append(now)
+                    alert = (data["payload"].get("data") or {}).get("slotAlerts") or {}
+                    opened = [str(s["id"]) for s in alert.get("opened") or []]
+                    self.alerts.append((now, opened, list(alert.get("goneIds") or [])))
                 continue
             # The close frame's code (RFC 6455): nginx drops the TCP connection before
             # aiohttp answers it, so ws.close_code would say 1006 even after a 1001.
@@ -224,6 +242,83 @@ async def loop(
         n += 1
 
 
+# -- the subscribers' group's lease, read in Redis --------------------------------------
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass
+class GroupLease:
+    """The lease of the subscribers' watch group (``sources/watch/relay.py``): its key,
+    which instance holds it over time. Its token is ``<instance id>.<random>``; an
+    instance id is also its field in the group's ``need`` hash, written when it has
+    members, which is how an id is tied to a port here (see ``anchor``)."""
+
+    client: aioredis.Redis
+    key: str | None = None
+    ports: dict[str, int] = field(default_factory=dict)  # instance id -> port
+    changes: list[tuple[float, str | None]] = field(default_factory=list)  # (when, holder id)
+
+    async def holder(self) -> str | None:
+        assert self.key is not None
+        token = _text(await self.client.get(self.key))
+        return token.split(".", 1)[0] if token else None
+
+    async def needs(self) -> set[str]:
+        assert self.key is not None
+        need = self.key.removesuffix(":lease") + ":need"
+        return {str(_text(k)) for k in await self.client.hkeys(need)}
+
+    async def anchor(self, victim: Instance, timeout_s: float) -> None:
+        """Once the first subscriber, straight to ``victim``, has subscribed: the group's
+        lease is the victim's (the only instance with members)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.key is None:
+                found = [k async for k in self.client.scan_iter(match=f"{PREFIX}*:lease")]
+                self.key = str(_text(found[0])) if len(found) == 1 else None
+            if self.key is not None:
+                holder, needs = await self.holder(), await self.needs()
+                if holder is not None and needs == {holder}:
+                    self.ports = {holder: victim.port}
+                    self.changes = [(time.monotonic(), holder)]
+                    return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"the signalled instance took no lease in {timeout_s:g} s")
+
+    async def free(self, timeout_s: float) -> None:
+        """Wait until no instance holds the lease nor has members (the last run's gone)."""
+        deadline = time.monotonic() + timeout_s
+        while self.key is not None and time.monotonic() < deadline:
+            if await self.holder() is None and not await self.needs():
+                return
+            await asyncio.sleep(0.1)
+
+    async def follow(self, other: Instance, stop: asyncio.Event) -> None:
+        """Record each change of holder, and the other instance's id once it has members."""
+        while not stop.is_set():
+            holder = await self.holder()
+            if holder != self.changes[-1][1]:
+                self.changes.append((time.monotonic(), holder))
+            if len(self.ports) < 2:
+                for new in await self.needs() - set(self.ports):
+                    self.ports[new] = other.port
+            await asyncio.sleep(0.02)
+
+    def port_at(self, moment: float) -> int | None:
+        holder = [h for t, h in self.changes if t <= moment][-1]
+        return self.ports.get(holder) if holder else None
+
+    def taken_by(self, port: int, after: float) -> float | None:
+        """When the instance on ``port`` held the lease first after ``after``."""
+        for t, h in self.changes:
+            if t > after and h is not None and self.ports.get(h) == port:
+                return t
+        return None
+
+
 @dataclass
 class Run:
     name: str
@@ -234,12 +329,20 @@ class Run:
     ended: float
     exit_code: int | None
     error_log_from: int = 0
+    lease: GroupLease | None = None
+    survivor: int = 0  # the surviving instance's port
 
 
 async def run_load(
-    cluster: Cluster, victim: Instance, how: str, args: argparse.Namespace, keys: list[str]
+    cluster: Cluster,
+    victim: Instance,
+    how: str,
+    args: argparse.Namespace,
+    keys: list[str],
+    lease: GroupLease,
 ) -> Run:
     url = cluster.url
+    [survivor] = [i for i in cluster.instances if i is not victim]
     assert cluster.nginx is not None
     error_log = cluster.nginx.prefix / "error.log"
     error_log_from = error_log.stat().st_size if error_log.exists() else 0
@@ -247,8 +350,16 @@ async def run_load(
     outcomes: list[Outcome] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        subscribers = [Subscriber(n) for n in range(args.subscribers)]
-        sub_tasks = [asyncio.create_task(s.run(session, url, stop)) for s in subscribers]
+        # The first subscriber straight to the instance to be signalled, alone, so that it
+        # takes the group's lease: the run shows a take-over, not whoever came first.
+        await lease.free(timeout_s=3 * args.watch_lease_s)
+        subscribers = [Subscriber(0, first_url=f"{victim.base}/graphql")]
+        sub_tasks = [asyncio.create_task(subscribers[0].run(session, url, stop))]
+        await lease.anchor(victim, timeout_s=15.0)
+        following = asyncio.create_task(lease.follow(survivor, stop))
+        subscribers += [Subscriber(n) for n in range(1, args.subscribers)]
+        sub_tasks += [asyncio.create_task(s.run(session, url, stop)) for s in subscribers[1:]]
+        sub_tasks.append(following)
         await asyncio.sleep(1.0)  # all subscribed, spread over both instances
         started = time.monotonic()
         tasks = [
@@ -275,8 +386,15 @@ async def run_load(
         ended = time.monotonic()
         await asyncio.gather(*tasks, *sub_tasks)
     exit_code = await asyncio.to_thread(victim.wait, 30)
+    if exit_code is None:  # still running: killed, so that its restart gets its port
+        say(f"  the instance on port {victim.port} did not exit: SIGKILL")
+        victim.kill()
+        await asyncio.to_thread(victim.wait, 30)
     await asyncio.sleep(0.5)  # nginx's last log lines
-    return Run(how, outcomes, subscribers, signal_at, started, ended, exit_code, error_log_from)
+    return Run(
+        how, outcomes, subscribers, signal_at, started, ended, exit_code, error_log_from,
+        lease, survivor.port,
+    )  # fmt: skip
 
 
 def error_reasons(cluster: Cluster, offset: int) -> Counter[tuple[str, str]]:
@@ -361,6 +479,19 @@ def subscriber_lines(run: Run, victim: Instance) -> list[str]:
         any(e > max(s.subscribed_at) for e in s.events) for s in moved if s.subscribed_at
     )
     stayed_heard = sum(any(e > run.signal_at for e in s.events) for s in stayed)
+    # From the signal to the first alert heard after it: by the survivor's subscribers,
+    # and by the victim's once subscribed again (through nginx, on the survivor).
+    stayed_first = [
+        min(e for e in s.events if e > run.signal_at) - run.signal_at
+        for s in stayed
+        if any(e > run.signal_at for e in s.events)
+    ]
+    moved_first = [
+        min(e for e in s.events if e > max(s.subscribed_at)) - run.signal_at
+        for s in moved
+        if s.subscribed_at and any(e > max(s.subscribed_at) for e in s.events)
+    ]
+    twice = sum(told_twice(s.alerts) for s in stayed)
     heard = sum(len(s.events) for s in run.subscribers)
     refused = Counter(str(c) for s in run.subscribers for c in s.refused)
     lines = [
@@ -374,9 +505,49 @@ def subscriber_lines(run: Run, victim: Instance) -> list[str]:
         f"Of those, {heard_after} of {len(moved)} heard of a change published after they "
         "had subscribed again.",
         f"Continuity: {stayed_heard} of {len(stayed)} subscribers of the surviving instance "
-        f"heard of a change after the {run.name}.",
+        f"heard of a change after the {run.name}; from the signal to the first alert heard "
+        f"after it, p50 {pct(stayed_first, 0.5):.1f} s, max "
+        f"{max(stayed_first, default=float('nan')):.1f} s (the victim's subscribers, once "
+        f"subscribed again: p50 {pct(moved_first, 0.5):.1f} s, max "
+        f"{max(moved_first, default=float('nan')):.1f} s). Changes told twice to a subscriber "
+        f"of the surviving instance: {twice}.",
     ]
-    return lines
+    return [*lease_lines(run), *lines]
+
+
+def told_twice(alerts: list[tuple[float, list[str], list[str]]]) -> int:
+    """Alerts that said again what the subscriber had been told: a slot opened while
+    open, gone while gone (one subscription's alerts, in order)."""
+    state: dict[str, bool] = {}
+    twice = 0
+    for _, opened, gone in alerts:
+        for slot in opened:
+            twice += state.get(slot) is True
+            state[slot] = True
+        for slot in gone:
+            twice += state.get(slot) is False
+            state[slot] = False
+    return twice
+
+
+def lease_lines(run: Run) -> list[str]:
+    lease = run.lease
+    if lease is None:
+        return []
+    holder = lease.port_at(run.signal_at)
+    who = (
+        "nobody" if holder is None
+        else f"the signalled instance (port {holder})" if holder != run.survivor
+        else f"the surviving instance (port {holder})"
+    )  # fmt: skip
+    taken = lease.taken_by(run.survivor, run.signal_at)
+    took = f"at +{taken - run.signal_at:.2f} s" if taken is not None else "never during the run"
+    return [
+        "",
+        f"Lease of the subscribers' group at the {run.name}: held by {who}; taken by the "
+        f"surviving instance (port {run.survivor}) {took} after the signal "
+        f"(holder changes over the run: {len(lease.changes) - 1}).",
+    ]
 
 
 def mutation_lines(run: Run, cluster: Cluster) -> list[str]:
@@ -511,7 +682,8 @@ async def main(args: argparse.Namespace) -> None:
                 }
                 limited = partners.create_client("limited", rate_limit_rps=5)[1]
             ports = [free_port(), free_port()]
-            extra = ["--webhook-allow-host", "127.0.0.1", "--subscriptions-per-ip", "1000"]
+            extra = ["--webhook-allow-host", "127.0.0.1", "--subscriptions-per-ip", "1000",
+                     "--watch-lease-s", f"{args.watch_lease_s:g}"]  # fmt: skip
             with Cluster(
                 work, database_url, args.redis_url, ports, listen=free_port(), drain_s=5.0,
                 extra=extra,
@@ -533,16 +705,18 @@ async def main(args: argparse.Namespace) -> None:
                 ]  # fmt: skip
                 lines += await shared_rate_limit(cluster, limited)
                 victim = cluster.instances[0]
+                lease = GroupLease(aioredis.Redis.from_url(args.redis_url))
                 say("run SIGTERM")
-                run = await run_load(cluster, victim, "SIGTERM", args, keys["sigterm"])
+                run = await run_load(cluster, victim, "SIGTERM", args, keys["sigterm"], lease)
                 lines += report_run(run, cluster, victim)
                 say("restarting the instance")
                 victim.start()
                 await asyncio.to_thread(victim.wait_ready)
                 await back_in_rotation(cluster, victim)
                 say("run SIGKILL")
-                run = await run_load(cluster, victim, "SIGKILL", args, keys["sigkill"])
+                run = await run_load(cluster, victim, "SIGKILL", args, keys["sigkill"], lease)
                 lines += report_run(run, cluster, victim)
+                await lease.client.aclose()
     finally:
         demo.stop()
         redis.Redis.from_url(args.redis_url).flushdb()
@@ -562,6 +736,12 @@ def parse_args() -> argparse.Namespace:
         "flight there when it dies (0.5; 0: SIGKILL alone)",
     )
     parser.add_argument("--subscribers", type=int, default=20, help="WebSocket subscribers (20)")
+    parser.add_argument(
+        "--watch-lease-s",
+        type=float,
+        default=5.0,
+        help="the instances' --watch-lease-s: a dead holder's group is taken over within it (5)",
+    )
     parser.add_argument("--scale", type=float, default=0.05, help="demo world's size (0.05)")
     parser.add_argument("--churn", type=float, default=120.0, help="demo slots changed a minute")
     parser.add_argument(
