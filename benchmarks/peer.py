@@ -530,7 +530,8 @@ async def main(args: argparse.Namespace) -> None:
     install_peer()
     key = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory(prefix="passerelle-peer-") as tmp:
-        work = Path(tmp)
+        work = Path(args.logs or tmp)
+        os.makedirs(work, exist_ok=True)
         rest_port = free_ports(1)
         rest_url = f"http://127.0.0.1:{rest_port}/api/v1"
         config = work / "sources.toml"
@@ -577,6 +578,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 5 s")
     parser.add_argument("--json", help="write the runs there too")
+    parser.add_argument("--logs", help="keep the servers' logs (and request logs) in this folder")
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     if unknown := set(args.cases) - set(CASES):
