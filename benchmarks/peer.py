@@ -305,7 +305,7 @@ def compose(rest_url: str, out: Path) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
-def passerelle(case: str, work: Path, config: Path, key: str) -> Server:
+def passerelle(case: str, work: Path, config: Path, key: str, root: Path = ROOT) -> Server:
     port = free_ports(2)
     metrics = port + 1
     argv = [sys.executable, "app.py", "--no-demo", "--config", str(config), "--port", str(port),
@@ -317,7 +317,7 @@ def passerelle(case: str, work: Path, config: Path, key: str) -> Server:
     env = {**os.environ, KEY_ENV: key}
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)  # traces off
     base = f"http://127.0.0.1:{port}"
-    return Server("passerelle", argv, ROOT, env, work / f"passerelle-{case}.log",
+    return Server("passerelle", argv, root, env, work / f"passerelle-{case}.log",
                   f"{base}/graphql", f"{base}/ready")  # fmt: skip
 
 
@@ -423,6 +423,28 @@ class Run:
     rss_mb: float
     load_avg: float  # the machine's 1-minute load average as the run ended
     errors: int
+    # Passerelle only, from its request log: the p99 of the time spent inside the app
+    # (not waiting for the CPU or in the socket) and the requests the response cache
+    # did not answer (each executed the query; case c).
+    logged_p99_ms: float | None = None
+    not_from_cache: int | None = None
+
+
+def request_log_since(log: Path, offset: int) -> tuple[float, int] | None:
+    """The p99 duration and the requests not answered from the cache, in the JSON
+    request-log lines written to ``log`` past ``offset``."""
+    durations, executed = [], 0
+    with log.open("rb") as lines:
+        lines.seek(offset)
+        for line in lines:
+            if line.startswith(b'{"request_id"'):
+                entry = json.loads(line)
+                durations.append(entry["duration_ms"])
+                executed += entry.get("cache") != "hit"
+    if not durations:
+        return None
+    durations.sort()
+    return durations[int(0.99 * (len(durations) - 1))], executed
 
 
 async def measure(
@@ -431,19 +453,23 @@ async def measure(
 ) -> Run:  # fmt: skip
     await run_wrk(target.url, target.script, args.warmup, args.connections)
     upstream = (await get(session, stats_url))["requests"]
+    offset = server.log.stat().st_size
     cpu = cpu_s(server.pid)
     load = await run_wrk(target.url, target.script, args.seconds, args.connections)
     cpu = cpu_s(server.pid) - cpu
     upstream = (await get(session, stats_url))["requests"] - upstream
+    logged = request_log_since(server.log, offset) if server.name == "passerelle" else None
     n = max(1, load.requests)
+    in_app = f"  (in-app p99 {logged[0]:.2f} ms, {logged[1]} executed)" if logged else ""
     run = Run(case, server.name, rnd, round(load.rps, 1), round(load.p50_ms, 2),
               round(load.p99_ms, 2), round(1000 * cpu / n, 3), round(upstream / n, 3),
               round(rss_mb(server.pid), 1), round(os.getloadavg()[0], 2),
-              load.errors + load.non_2xx)  # fmt: skip
+              load.errors + load.non_2xx, round(logged[0], 2) if logged else None,
+              logged[1] if logged else None)  # fmt: skip
     say(f"    {case} {server.name:10} round {rnd}: {run.rps:8.1f} req/s  p50 {run.p50_ms:6.2f} ms"
         f"  p99 {run.p99_ms:6.2f} ms  cpu {run.cpu_ms:6.3f} ms/req  upstream"
         f" {run.upstream_per_request:.3f}/req  rss {run.rss_mb:.0f} MB  load {run.load_avg}"
-        f"{f'  ERRORS {run.errors}' if run.errors else ''}")  # fmt: skip
+        f"{f'  ERRORS {run.errors}' if run.errors else ''}{in_app}")  # fmt: skip
     return run
 
 
@@ -468,7 +494,10 @@ async def run_case(
 ) -> list[Run]:  # fmt: skip
     say(f"case ({case}) {CASE_NAMES[case]}")
     window = Window.now()
-    servers = (passerelle(case, work, config, key), hive(case, work, supergraph, key))
+    servers = (
+        passerelle(case, work, config, key, Path(args.passerelle_root or ROOT)),
+        hive(case, work, supergraph, key),
+    )
     runs = []
     async with running(session, *servers):
         say(f"  check: {await check_answers(session, servers, window)}")
@@ -522,6 +551,14 @@ def table(runs: Sequence[Run]) -> str:
                 f"| {spread([p.cpu_ms / h.cpu_ms for p, h in pairs], 2)}× "
                 f"| {spread([p.p99_ms / h.p99_ms for p, h in pairs], 2)}× |"
             )
+    lines += ["", "Each round (Passerelle's in-app p99 and executions from its request log):", "",
+              "| case | round | gateway | req/s | p50 ms | p99 ms | in-app p99 ms | executed |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for r in runs:
+        logged = "| —  | — |" if r.logged_p99_ms is None else (
+            f"| {r.logged_p99_ms:.2f} | {r.not_from_cache} |")  # fmt: skip
+        lines.append(f"| ({r.case}) | {r.round} | {r.gateway} | {r.rps:,.0f} | {r.p50_ms:.2f} "
+                     f"| {r.p99_ms:.2f} {logged}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -579,6 +616,10 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2 rounds of 5 s")
     parser.add_argument("--json", help="write the runs there too")
     parser.add_argument("--logs", help="keep the servers' logs (and request logs) in this folder")
+    parser.add_argument(
+        "--passerelle-root",
+        help="run app.py of another checkout (e.g. a git worktree of an earlier commit)",
+    )
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     if unknown := set(args.cases) - set(CASES):
