@@ -12,7 +12,9 @@ or looked up twice. A hit found behind Starlette (a POST,
 A stale hit (past its TTL, within its sources' stale window) goes out too, and
 :func:`replay_request` runs the same request once more behind the lookup, in the
 background, so that the view stores a fresh response (one at a time per key:
-``ResponseCache.revalidate``).
+``ResponseCache.revalidate``). A GET's replay goes through the whole stack, rate
+limits included: it takes one more token of the client whose request found the entry
+stale (a POST's starts behind the limits).
 """
 
 from __future__ import annotations
