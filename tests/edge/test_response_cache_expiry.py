@@ -176,7 +176,9 @@ async def test_at_expiry_concurrent_requests_get_the_stale_answer_while_one_exec
         assert body["data"] == first["data"]
         assert body["extensions"]["sources"][0]["ageSeconds"] >= 2.0
     assert burst_s < 0.5  # none of them waited for the source's half second
-    assert during_burst == 1  # twenty requests at expiry, one execution
+    # Twenty requests at expiry, one execution (one more per back-off, should the
+    # burst outlast it on a busy machine: the first could not store, its sources stale).
+    assert during_burst <= 1 + int(burst_s / REVALIDATE_BACKOFF_S) < 20
     assert headers["X-Cache"] == "HIT" and headers["Cache-Control"].startswith("public, max-age=")
     assert latest["extensions"]["sources"][0]["ageSeconds"] < 2.0  # refreshed
     assert latest["data"] == first["data"]
