@@ -8,12 +8,20 @@ unchanged; a miss carries its cache key along (and the operation, when it was
 read here) on the request's :class:`~edge.exchange.Exchange`, so neither is read
 or looked up twice. A hit found behind Starlette (a POST,
 ``response_cache.ResponseCacheLookup``) goes out as the same ``HitResponse``.
+
+A stale hit (past its TTL, within its sources' stale window) goes out too, and
+:func:`replay_request` runs the same request once more behind the lookup, in the
+background, so that the view stores a fresh response (one at a time per key:
+``ResponseCache.revalidate``). A GET's replay goes through the whole stack, rate
+limits included: it takes one more token of the client whose request found the entry
+stale (a POST's starts behind the limits).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (its HTTP layer)
@@ -27,11 +35,12 @@ from edge.services import services_of
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.datastructures import State
-    from starlette.types import Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from edge.middleware.response_cache import Hit
+    from edge.middleware.response_cache import Hit, Replay
+    from edge.services import EdgeServices
 
-__all__ = ["KEYS_KEPT", "CachedHits", "HitResponse"]
+__all__ = ["KEYS_KEPT", "CachedHits", "HitResponse", "replay_request"]
 
 # Query strings whose cache key is remembered (clients repeat the same GETs).
 KEYS_KEPT = 10_000
@@ -128,6 +137,8 @@ class CachedHits:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        if hit.stale and key is not None:
+            cache.revalidate(key, replay_request(self.app, scope, key, services))
         response = HitResponse(
             hit,
             method="GET",
@@ -135,3 +146,42 @@ class CachedHits:
             if_none_match=headers.get(b"if-none-match", b"").decode("latin-1"),
         )
         await response(scope, receive, send)
+
+
+def replay_request(
+    app: ASGIApp, scope: Scope, key: str, services: EdgeServices, body: bytes = b""
+) -> Replay:
+    """The request of ``scope`` (its ``body``, for a POST) sent again to ``app``, the
+    part of the stack behind the cache lookup, with its cache key already on its
+    exchange: the lookup is skipped, the view executes it and stores the response
+    under ``key``. The answer goes nowhere; the replay says whether it was stored
+    (``X-Cache: MISS``, where ``BYPASS`` means it could not be)."""
+
+    async def replay() -> bool:
+        # Without If-None-Match: the replay's answer is the full one, whatever it is.
+        headers = [(k, v) for k, v in scope["headers"] if k != b"if-none-match"]
+        again: dict[str, Any] = {**scope, "headers": headers, "state": {}}
+        exchange_of(again, services).cache_key = key
+        answered = asyncio.Event()
+        sent = {"body": False, "stored": False}
+
+        async def receive() -> Message:
+            if not sent["body"]:
+                sent["body"] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await answered.wait()  # a listener for the client leaving: it never does
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["stored"] = (b"x-cache", b"MISS") in list(message.get("headers", ()))
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                answered.set()
+
+        try:
+            await app(again, receive, send)
+        finally:
+            answered.set()
+        return sent["stored"]
+
+    return replay

@@ -8,10 +8,19 @@ Subscriptions never are (a request accepting a multipart stream has no key): the
 events are no answer to keep.
 
 A response is stored only when it has no error and used at least one booking
-source; it lives no longer than the shortest remaining freshness of the
+source; it is fresh no longer than the shortest remaining freshness of the
 sources behind it (``sources.pool.cache.answer_ttl_s`` less the age of the answers
 it used). A hit rebuilds the bytes from the stored ``data`` (as serialized
 then) and an ``extensions.sources`` that says ``fromCache`` and how old.
+
+Past its freshness a response is still served, *stale*, for as long as the source
+cache would itself serve the answers behind it stale (the shortest ``cache_stale_s``
+of its sources; :data:`OWN_COPY_GRACE_S` for a source answering from its own copy,
+a bulk feed), while one re-execution per key (:meth:`ResponseCache.revalidate`, and
+one per key across instances sharing Redis) replaces it in the background. So an
+expiry under load costs one execution, not one per request in flight (each of which
+the source cache would have answered from the same stale answers anyway), and no
+request waits for it. ``Cache-Control`` then says ``max-age=0``.
 GET responses carry ``Cache-Control`` and a weak ``ETag`` (304 on
 ``If-None-Match``), so browsers and CDNs can help; ``X-Cache`` says ``HIT``,
 ``MISS`` (executed and stored) or ``BYPASS`` (executed, not cacheable).
@@ -25,9 +34,11 @@ in front of Starlette, by :class:`~edge.middleware.cached_hits.CachedHits`.)
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +47,7 @@ from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (i
 from starlette.requests import Request
 
 from edge.exchange import exchange_of
-from edge.middleware.cached_hits import HitResponse
+from edge.middleware.cached_hits import HitResponse, replay_request
 from edge.operation import VARY, Operation
 from sources.kv import CacheBackend, CacheUnavailable, Entry
 from sources.pool import answer_ttl_s
@@ -49,12 +60,34 @@ if TYPE_CHECKING:
     from edge.exchange import Exchange
     from resolvers.context import RequestContext
 
-__all__ = ["Hit", "ResponseCache", "ResponseCacheLookup", "etag_of", "remember"]
+__all__ = [
+    "OWN_COPY_GRACE_S",
+    "REVALIDATE_BACKOFF_S",
+    "REVALIDATE_HOLD_S",
+    "Hit",
+    "Replay",
+    "ResponseCache",
+    "ResponseCacheLookup",
+    "etag_of",
+    "remember",
+]
 
 logger = logging.getLogger("passerelle.response_cache")
 
-# (data as JSON bytes, the other extensions as JSON bytes, extensions.sources, TTL, ETag)
-Stored = tuple[bytes, bytes, list[dict[str, Any]], float, str]
+# (data as JSON bytes, the other extensions as JSON bytes, extensions.sources, TTL,
+# seconds it may be served stale after its TTL, ETag)
+Stored = tuple[bytes, bytes, list[dict[str, Any]], float, float, str]
+# How long past its TTL a response whose sources answer from their own copy (a bulk
+# feed: no stale window of their own) is served while it is re-executed: one
+# execution's time, well within the operation timeout.
+OWN_COPY_GRACE_S = 10.0
+# After a re-execution that could not store a fresh response (its sources' answers
+# were still being refreshed), how long before a stale hit may start another.
+REVALIDATE_BACKOFF_S = 0.2
+# How long one instance holds a key it re-executes (Redis), before another may.
+REVALIDATE_HOLD_S = 2.0
+# Runs the request again, bypassing the lookup; True when a fresh response was stored.
+Replay = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +95,15 @@ class Hit:
     body: bytes
     etag: str
     max_age_s: int
+    stale: bool = False  # past its TTL: served while one re-execution replaces it
 
 
 class ResponseCache:
-    def __init__(self, backend: CacheBackend, namespace: str = "passerelle:v1:response") -> None:
+    def __init__(self, backend: CacheBackend, namespace: str = "passerelle:v2:response") -> None:
         self.backend = backend
         self.namespace = namespace
+        # One re-execution per key at a time (and held through its back-off).
+        self._revalidating: dict[str, asyncio.Task[None]] = {}
 
     def key(self, operation: Operation, scope: str) -> str | None:
         """The cache key of an operation, or None when it may not be answered from the
@@ -97,9 +133,9 @@ class ResponseCache:
             return None
         if entry is None:
             return None
-        data, other, sources, ttl, etag = entry.value
+        data, other, sources, ttl, stale_s, etag = entry.value
         age = max(0.0, time.time() - entry.stored_at)
-        if age >= ttl:
+        if age >= ttl + stale_s:
             return None
         shown = [
             {
@@ -113,7 +149,42 @@ class ResponseCache:
         extensions = orjson.loads(other) if other else {}
         extensions["sources"] = shown
         body = b'{"data":' + data + b',"extensions":' + orjson.dumps(extensions) + b"}"
-        return Hit(body, etag, max(0, int(ttl - age)))
+        return Hit(body, etag, max(0, int(ttl - age)), stale=age >= ttl)
+
+    def revalidate(self, key: str, replay: Replay) -> None:
+        """Replace a stale entry in the background: ``replay`` runs the request again,
+        once per key at a time in this process, and only where this instance claims
+        the key (Redis: one instance of many)."""
+        if key in self._revalidating:
+            return
+
+        async def run() -> None:
+            if not await self._claim(key):
+                await asyncio.sleep(REVALIDATE_BACKOFF_S)  # another instance has it
+                return
+            if not await replay():
+                await asyncio.sleep(REVALIDATE_BACKOFF_S)
+
+        task = asyncio.create_task(run())
+        self._revalidating[key] = task
+        task.add_done_callback(lambda done: self._done(key, done))
+
+    @property
+    def revalidating(self) -> int:
+        """Re-executions in progress (or backing off)."""
+        return len(self._revalidating)
+
+    async def _claim(self, key: str) -> bool:
+        try:
+            return await self.backend.claim(f"{key}:revalidate", REVALIDATE_HOLD_S)
+        except CacheUnavailable:
+            return True  # no one to share the work with
+
+    def _done(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._revalidating.get(key) is task:
+            del self._revalidating[key]
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("response revalidation failed", exc_info=task.exception())
 
     async def store(
         self, key: str, context: RequestContext, response: GraphQLHTTPResponse
@@ -121,31 +192,44 @@ class ResponseCache:
         """Store an executed response, for as long as the freshest answer of the
         sources behind it allows; returns its TTL (0: not stored)."""
         sources = {s.id: s for s in context.federation.sources}
+        asked = {sid: use for sid, use in context.federation.asked.items() if sid in sources}
         ttls = {
             sid: answer_ttl_s(sources[sid]) - (use.age_s if use.from_cache else 0.0)
-            for sid, use in context.federation.asked.items()
-            if sid in sources
+            for sid, use in asked.items()
+        }
+        stales = {
+            sid: sources[sid].config.cache_stale_s
+            if sources[sid].cache_answers
+            else OWN_COPY_GRACE_S
+            for sid in asked
         }
         extensions = dict(response.get("extensions") or {})
-        return await self.put(key, response.get("data"), extensions, ttls)
+        return await self.put(key, response.get("data"), extensions, ttls, stales)
 
     async def put(
-        self, key: str, data: Any, extensions: dict[str, Any], ttls: dict[str, float]
+        self,
+        key: str,
+        data: Any,
+        extensions: dict[str, Any],
+        ttls: dict[str, float],
+        stales: dict[str, float] | None = None,
     ) -> float:
-        """Store a response; returns its TTL (0: not stored)."""
+        """Store a response; returns its TTL (0: not stored). ``stales``: how long
+        past it each source's answers may be served stale (none: not at all)."""
         sources = extensions.get("sources") or []
         if not sources or any(s["id"] not in ttls for s in sources):
             return 0.0
         ttl = min(ttls[s["id"]] for s in sources)
         if ttl <= 0:
             return 0.0
+        stale_s = max(0.0, min((stales or {}).get(s["id"], 0.0) for s in sources))
         other = {k: v for k, v in extensions.items() if k != "sources"}
         encoded = orjson.dumps(data)
         stored: Stored = (encoded, orjson.dumps(other) if other else b"", sources, ttl,
-                          _etag(encoded))  # fmt: skip
+                          stale_s, _etag(encoded))  # fmt: skip
         try:
             weight = 1 + len(encoded) // 1024  # in KB, as the store is bounded
-            await self.backend.put(key, Entry(stored, time.time()), ttl, weight)
+            await self.backend.put(key, Entry(stored, time.time()), ttl + stale_s, weight)
         except CacheUnavailable as exc:
             logger.debug("response cache unavailable (%s)", exc)
             return 0.0
@@ -178,6 +262,10 @@ class ResponseCacheLookup:
                     if (metrics := exchange.services.metrics) is not None:
                         metrics.response_cache.labels("miss" if hit is None else "hit").inc()
                     if hit is not None:
+                        if hit.stale:
+                            body = await request.body() if request.method == "POST" else b""
+                            replay = replay_request(self.app, scope, key, exchange.services, body)
+                            cache.revalidate(key, replay)
                         response = HitResponse(
                             hit,
                             method=request.method,
