@@ -132,12 +132,21 @@ class Endpoints:
             raise BadRequest("paramètre 'statut': 'libre' ou 'reserve'")
         free = None if status is None else status == "libre"
 
+        languages = _text_list(request, "langues")
+
         clinics = self._select_clinics(request)
         if clinic_ids is not None:
             clinics = [c for c in clinics if c.api_id in clinic_ids]
         wanted_physicians: set[str] | None = None
-        if physician_ids is not None:
-            found = self.catalogue.physicians_with_ids(physician_ids)
+        if physician_ids is not None or languages is not None:
+            found = (
+                self.catalogue.physicians_with_ids(physician_ids)
+                if physician_ids is not None
+                else self.catalogue.physicians
+            )
+            if languages is not None:  # physicians speaking one of them
+                spoken = {code.lower() for code in languages}
+                found = [p for p in found if spoken.intersection(p[1].languages)]
             wanted_physicians = {p[1].id for p in found}
             their_clinics = {c for p in found for c in p[2]}
             clinics = [c for c in clinics if c.api_id in their_clinics]

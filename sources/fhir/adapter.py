@@ -236,8 +236,14 @@ class FhirSource(Source):
             practitioners = set(query.physician_local_ids)
             if not roles and (plan.chains or not practitioners):
                 return SlotResult((), complete=True, total=0)
+        speaking = None  # the Schedule actors a language filter narrows to (``directory``)
+        if query.languages and query.physician_local_ids is None:
+            speaking = self.directory.actors_speaking(query.languages, found.scope)
+            if speaking == []:
+                return SlotResult((), complete=True, total=0)
         search = SlotSearch(self.client, found, self.capabilities, **self._sizes())
         scoped: dict[str, Any] = {"roles": roles, "practitioners": practitioners}
+        scoped["speaking"] = speaking
         try:
             try:
                 result = await search.run(query, plan, **scoped)

@@ -60,10 +60,12 @@ class SlotSearch:
         *,
         roles: set[str] | None = None,
         practitioners: set[str] | None = None,
+        speaking: list[str] | None = None,
     ) -> SlotResult:
+        """``speaking``: the Schedule actors a language filter narrows to (any of them)."""
         found = self.found
         found.slots.clear()
-        scoping = await self._scoping(plan, roles, practitioners)
+        scoping = await self._scoping(plan, roles, practitioners, speaking)
         if scoping is None:
             return SlotResult((), complete=True, total=0)
         read_all = not plan.sorted
@@ -124,10 +126,15 @@ class SlotSearch:
         )
 
     async def _scoping(
-        self, plan: SlotPlan, roles: set[str] | None, practitioners: set[str] | None
+        self,
+        plan: SlotPlan,
+        roles: set[str] | None,
+        practitioners: set[str] | None,
+        speaking: list[str] | None = None,
     ) -> list[tuple[str, str]] | None:
-        """The parameters narrowing the Slots to the clinics and physicians asked, or
-        None when no Schedule can match."""
+        """The parameters narrowing the Slots to the clinics, physicians and speakers
+        asked (each a ``schedule.actor`` of its own: all of them hold), or None when no
+        Schedule can match."""
         scope = self.found.scope
         if plan.chains:
             params = []
@@ -135,6 +142,8 @@ class SlotSearch:
                 params.append(("schedule.actor", or_refs("Location", sorted(scope))))
             if roles is not None:
                 params.append(("schedule.actor", or_refs("PractitionerRole", sorted(roles))))
+            if speaking is not None:
+                params.append(("schedule.actor", _or_actors(speaking)))
             return params
         schedules: set[str] | None = None
         if scope is not None:
@@ -145,6 +154,9 @@ class SlotSearch:
                 *(f"Practitioner/{p}" for p in sorted(practitioners or ())),
             ]
             theirs = await self._schedules(",".join(actors)) if actors else set()
+            schedules = theirs if schedules is None else schedules & theirs
+        if speaking is not None:
+            theirs = await self._schedules(_or_actors(speaking))
             schedules = theirs if schedules is None else schedules & theirs
         if schedules is None:
             return []
@@ -166,6 +178,11 @@ class SlotSearch:
         for bundle in bundles:
             ids.update(s["id"] for s in self.found.add(bundle, "Schedule"))
         return ids
+
+
+def _or_actors(actors: list[str]) -> str:
+    """``Type/id`` references as one "or" value (each id escaped as FHIR search asks)."""
+    return ",".join(or_refs(kind, [rid]) for kind, rid in (a.split("/", 1) for a in actors))
 
 
 def _check_order(
