@@ -150,6 +150,15 @@ class Endpoints:
             wanted_physicians = {p[1].id for p in found}
             their_clinics = {c for p in found for c in p[2]}
             clinics = [c for c in clinics if c.api_id in their_clinics]
+        # A clinic whose every physician is wanted is read as if unfiltered (its counts
+        # from the bisection alone): "fr" asks nearly every clinic whole.
+        whole: set[int] = set()
+        if wanted_physicians is not None:
+            staff: dict[int, set[str]] = {}
+            for _, physician, at in self.catalogue.physicians:
+                for clinic_id in at:
+                    staff.setdefault(clinic_id, set()).add(physician.id)
+            whole = {c for c, ids in staff.items() if ids <= wanted_physicians}
         offset = (page - 1) * limit
         runs: list[list[SlotEntry]] = []
         total = 0
@@ -168,7 +177,7 @@ class Endpoints:
                 b = bisect.bisect_right(bucket, hi_key, key=ENTRY_START)
                 if a >= b:
                     continue
-                if wanted_physicians is None:
+                if wanted_physicians is None or clinic.api_id in whole:
                     total += b - a
                     # No run contributes more than the items up to the end of this page.
                     runs.append(bucket[a : min(b, a + offset + limit)])

@@ -237,13 +237,16 @@ class FhirSource(Source):
             if not roles and (plan.chains or not practitioners):
                 return SlotResult((), complete=True, total=0)
         speaking = None  # the Schedule actors a language filter narrows to (``directory``)
-        if query.languages and query.physician_local_ids is None:
+        by_language = bool(query.languages) and query.physician_local_ids is None
+        if by_language and query.languages:
             speaking = self.directory.actors_speaking(query.languages, found.scope)
             if speaking == []:
                 return SlotResult((), complete=True, total=0)
         search = SlotSearch(self.client, found, self.capabilities, **self._sizes())
         scoped: dict[str, Any] = {"roles": roles, "practitioners": practitioners}
         scoped["speaking"] = speaking
+        # Too many speakers to send (the staff is known): a language most slots pass.
+        scoped["common"] = by_language and speaking is None and self.directory.staff is not None
         try:
             try:
                 result = await search.run(query, plan, **scoped)

@@ -64,17 +64,17 @@ class Staff:
     def __init__(
         self, practitioners: dict[str, dict[str, Any]], roles: dict[str, dict[str, Any]]
     ) -> None:
-        self.languages = {
-            pid: frozenset(practitioner_languages(p)) for pid, p in practitioners.items()
-        }
-        # role id -> (practitioner id, the role's Location ids)
-        self.roles = {
-            rid: (
-                ref_id(r.get("practitioner"), "Practitioner"),
-                refs(r.get("location"), "Location"),
-            )
-            for rid, r in roles.items()
-        }
+        # language -> the practitioners speaking it; practitioner -> (role id, its clinics)
+        self.speakers: dict[str, set[str]] = {}
+        for pid, practitioner in practitioners.items():
+            for language in practitioner_languages(practitioner):
+                self.speakers.setdefault(language, set()).add(pid)
+        self.roles_of: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for rid, role in sorted(roles.items()):
+            who = ref_id(role.get("practitioner"), "Practitioner")
+            if who is not None:
+                at = refs(role.get("location"), "Location")
+                self.roles_of.setdefault(who, []).append((rid, at))
 
     @classmethod
     async def load(
@@ -116,7 +116,9 @@ class Directory:
         self.tally = PlaceTally()
         self.loaded_at: float | None = None
         self.staff: Staff | None = None
-        self._clinic_languages: dict[str, frozenset[str]] = {}
+        # language -> the Locations speaking it; and the Locations with no language known
+        self._speaking: dict[str, set[str]] = {}
+        self._mute: set[str] = set()
 
     async def load(
         self,
@@ -150,9 +152,15 @@ class Directory:
         for rid, place in places.items():
             tally.note(rid, place)
         self.locations, self.places, self.tally = locations, places, tally
-        self._clinic_languages = {
-            rid: frozenset(location_languages(resource)) for rid, resource in locations.items()
-        }
+        speaking: dict[str, set[str]] = {}
+        mute = set()
+        for rid, resource in locations.items():
+            spoken = location_languages(resource)
+            for language in spoken:
+                speaking.setdefault(language, set()).add(rid)
+            if not spoken:
+                mute.add(rid)
+        self._speaking, self._mute = speaking, mute
         self.loaded_at = time.monotonic()
         self.staff = await Staff.load(
             client, page_size=page_size, max_pages=max_pages, offset_paging=offset_paging
@@ -182,18 +190,22 @@ class Directory:
         if self.locations is None or staff is None:
             return None
         asked = {primary_language(w) for w in wanted}
-        clinics = self.locations.keys() if scope is None else scope & self.locations.keys()
-        actors = [
-            f"Location/{lid}"
-            for lid in sorted(clinics)
-            if not (spoken := self._clinic_languages.get(lid)) or spoken & asked
-        ]
-        speakers = {pid for pid, spoken in staff.languages.items() if spoken & asked}
-        # A speaker whose every role is at a clinic outside the scope has no slot in it.
-        outside = set(speakers) if scope is not None else set()
-        for rid, (pid, at) in sorted(staff.roles.items()):
-            if pid in speakers and (scope is None or not at or scope.intersection(at)):
-                actors.append(f"PractitionerRole/{rid}")
-                outside.discard(pid)
-        actors += [f"Practitioner/{pid}" for pid in sorted(speakers - outside)]
-        return actors if len(actors) <= MAX_LANGUAGE_ACTORS else None
+        clinics = set(self._mute).union(*(self._speaking.get(a, ()) for a in asked))
+        speakers = set().union(*(staff.speakers.get(a, ()) for a in asked))
+        if scope is not None:
+            clinics &= scope
+        elif len(clinics) + len(speakers) > MAX_LANGUAGE_ACTORS:
+            return None
+        if len(clinics) > MAX_LANGUAGE_ACTORS:
+            return None
+        actors = [f"Location/{lid}" for lid in sorted(clinics)]
+        for pid in sorted(speakers):
+            roles = staff.roles_of.get(pid, [])
+            mine = [r for r, at in roles if scope is None or not at or scope.intersection(at)]
+            actors += [f"PractitionerRole/{rid}" for rid in mine]
+            # A speaker whose every role is at a clinic outside the scope has no slot in it.
+            if mine or not roles:
+                actors.append(f"Practitioner/{pid}")
+            if len(actors) > MAX_LANGUAGE_ACTORS:
+                return None
+        return actors

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = ["OutOfOrder", "SlotSearch"]
 
+# A common language's slots are read in pages of this many times the limit (at least
+# ``COMMON_PAGE_MIN``): most slots pass, and a page of the server's largest size would
+# cost it, and us, far more than the few the query keeps.
+COMMON_PAGE_FACTOR = 4
+COMMON_PAGE_MIN = 100
+
 
 class OutOfOrder(Exception):
     """A page of a sorted search came back out of order (by instant)."""
@@ -61,8 +67,11 @@ class SlotSearch:
         roles: set[str] | None = None,
         practitioners: set[str] | None = None,
         speaking: list[str] | None = None,
+        common: bool = False,
     ) -> SlotResult:
-        """``speaking``: the Schedule actors a language filter narrows to (any of them)."""
+        """``speaking``: the Schedule actors a language filter narrows to (any of them);
+        ``common``: a language filter too many actors pass to send, which most slots
+        pass too: read in pages a few times the limit, never in full for it."""
         found = self.found
         found.slots.clear()
         scoping = await self._scoping(plan, roles, practitioners, speaking)
@@ -70,6 +79,8 @@ class SlotSearch:
             return SlotResult((), complete=True, total=0)
         read_all = not plan.sorted
         count = self.page_size if read_all or plan.filtered_here else query.limit
+        if common and not read_all:
+            count = max(COMMON_PAGE_FACTOR * query.limit, COMMON_PAGE_MIN)
         params = [
             ("status", "free"),
             ("start", "ge" + query.starts_after.isoformat()),
@@ -99,7 +110,8 @@ class SlotSearch:
         while (bundle := await pages.next()) is not None:
             if pages.read == 1 and plan.filtered_here:
                 # Filtered here: the server's count is not ours; read it whole when small.
-                read_all = read_all or (pages.total is not None and pages.total <= FULL_READ_MAX)
+                small = pages.total is not None and pages.total <= FULL_READ_MAX
+                read_all = read_all or (small and not common)
             matches = found.add(bundle, "Slot")
             examined += len(matches)
             await fetch_missing(
@@ -109,10 +121,15 @@ class SlotSearch:
                 last = _check_order(matches, query, last, found)
             for raw in matches:
                 found.keep_slot(raw, query)
+                if plan.sorted and not read_all and len(found.slots) >= query.limit:
+                    break  # in order: every slot starting before the last kept is kept
             if not read_all and len(found.slots) >= query.limit:
                 break
         slots = tuple(sorted(found.slots.values(), key=lambda s: (s.start, s.local_id)))
         complete = pages.complete
+        if not complete:
+            # Past the limit, a partial answer only costs the gateway: it serves none of it.
+            slots = slots[: max(1, query.limit)]
         exact = complete or not plan.filtered_here
         return SlotResult(
             slots=slots,
