@@ -245,8 +245,8 @@ class FhirSource(Source):
         search = SlotSearch(self.client, found, self.capabilities, **self._sizes())
         scoped: dict[str, Any] = {"roles": roles, "practitioners": practitioners}
         scoped["speaking"] = speaking
-        # Too many speakers to send (the staff is known): a language most slots pass.
-        scoped["common"] = by_language and speaking is None and self.directory.staff is not None
+        # The staff is known: the language is sent (its speakers), or most slots pass it.
+        scoped["most_pass"] = by_language and self.directory.staff is not None
         try:
             try:
                 result = await search.run(query, plan, **scoped)

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["OutOfOrder", "SlotSearch"]
 
-# A common language's slots are read in pages of this many times the limit (at least
-# ``COMMON_PAGE_MIN``): most slots pass, and a page of the server's largest size would
-# cost it, and us, far more than the few the query keeps.
+# A language most slots pass (sent to the server as its speakers, or common) is read in
+# pages of this many times the limit (at least ``COMMON_PAGE_MIN``): a page of the
+# server's largest size would cost it, and us, far more than the few the query keeps.
 COMMON_PAGE_FACTOR = 4
 COMMON_PAGE_MIN = 100
 
@@ -67,11 +67,12 @@ class SlotSearch:
         roles: set[str] | None = None,
         practitioners: set[str] | None = None,
         speaking: list[str] | None = None,
-        common: bool = False,
+        most_pass: bool = False,
     ) -> SlotResult:
         """``speaking``: the Schedule actors a language filter narrows to (any of them);
-        ``common``: a language filter too many actors pass to send, which most slots
-        pass too: read in pages a few times the limit, never in full for it."""
+        ``most_pass``: most slots the server sends pass the language filter (it was sent
+        as ``speaking``, or too many speak it to send): read in pages a few times the
+        limit, never in full for it."""
         found = self.found
         found.slots.clear()
         scoping = await self._scoping(plan, roles, practitioners, speaking)
@@ -79,7 +80,7 @@ class SlotSearch:
             return SlotResult((), complete=True, total=0)
         read_all = not plan.sorted
         count = self.page_size if read_all or plan.filtered_here else query.limit
-        if common and not read_all:
+        if most_pass and not read_all:
             count = max(COMMON_PAGE_FACTOR * query.limit, COMMON_PAGE_MIN)
         params = [
             ("status", "free"),
@@ -111,7 +112,7 @@ class SlotSearch:
             if pages.read == 1 and plan.filtered_here:
                 # Filtered here: the server's count is not ours; read it whole when small.
                 small = pages.total is not None and pages.total <= FULL_READ_MAX
-                read_all = read_all or (small and not common)
+                read_all = read_all or (small and not most_pass)
             matches = found.add(bundle, "Slot")
             examined += len(matches)
             await fetch_missing(
