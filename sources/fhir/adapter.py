@@ -245,8 +245,10 @@ class FhirSource(Source):
         search = SlotSearch(self.client, found, self.capabilities, **self._sizes())
         scoped: dict[str, Any] = {"roles": roles, "practitioners": practitioners}
         scoped["speaking"] = speaking
-        # The staff is known: the language is sent (its speakers), or most slots pass it.
-        scoped["most_pass"] = by_language and self.directory.staff is not None
+        # Most slots pass what is filtered here: ROUTINE (the common type), a language
+        # sent as its speakers or common (the staff is known), or of physicians asked.
+        staff = self.directory.staff is not None or query.physician_local_ids is not None
+        scoped["most_pass"] = not query.languages or staff
         try:
             try:
                 result = await search.run(query, plan, **scoped)

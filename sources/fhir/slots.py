@@ -4,7 +4,10 @@
     result = await search.run(query, plan, roles=..., practitioners=...)
 
 A sorted plan reads page by page until the query's limit and checks every page is
-in order (by instant, within the window); an inversion raises ``OutOfOrder``, and
+in order (by instant, within the window); past the limit it reads on within the page
+only to the end of the last slot's tie group (same start): when the page shows where
+that ends, the answer says so (``ties_complete``) and the gateway can settle the slots
+of that start without widening its search. A partial answer holds no more than that; an inversion raises ``OutOfOrder``, and
 the adapter demotes the server to unsorted and runs the search again. An unsorted
 plan reads the window in full. ``incomplete`` is set when the server said there
 was more and gave no way to it: the answer then says it is partial.
@@ -70,9 +73,9 @@ class SlotSearch:
         most_pass: bool = False,
     ) -> SlotResult:
         """``speaking``: the Schedule actors a language filter narrows to (any of them);
-        ``most_pass``: most slots the server sends pass the language filter (it was sent
-        as ``speaking``, or too many speak it to send): read in pages a few times the
-        limit, never in full for it."""
+        ``most_pass``: most slots the server sends pass what is filtered here (a language
+        sent as ``speaking``, or too many speak it to send; ROUTINE): read in pages a few
+        times the limit, in full only when that is at most two pages."""
         found = self.found
         found.slots.clear()
         scoping = await self._scoping(plan, roles, practitioners, speaking)
@@ -80,7 +83,7 @@ class SlotSearch:
             return SlotResult((), complete=True, total=0)
         read_all = not plan.sorted
         count = self.page_size if read_all or plan.filtered_here else query.limit
-        if most_pass and not read_all:
+        if most_pass and plan.filtered_here and not read_all:
             count = max(COMMON_PAGE_FACTOR * query.limit, COMMON_PAGE_MIN)
         params = [
             ("status", "free"),
@@ -107,28 +110,37 @@ class SlotSearch:
             offset_paging=self.capabilities.offset_paging,
         )
         last: datetime | None = None
-        examined = 0  # Slots the server sent as matches, to tell whether any was dropped
+        examined = 0  # Slots examined of those the server sent, to tell whether any was dropped
+        cut = plan.sorted and not read_all  # stops at the limit (and the end of its tie group)
+        boundary: datetime | None = None  # the start of the slot that reached the limit
+        ties_complete = stopped = False
         while (bundle := await pages.next()) is not None:
             if pages.read == 1 and plan.filtered_here:
                 # Filtered here: the server's count is not ours; read it whole when small.
-                small = pages.total is not None and pages.total <= FULL_READ_MAX
-                read_all = read_all or (small and not most_pass)
+                # When most pass, small is at most one more page.
+                most = 2 * count if most_pass else FULL_READ_MAX
+                read_all = read_all or (pages.total is not None and pages.total <= most)
+                cut = cut and not read_all
             matches = found.add(bundle, "Slot")
-            examined += len(matches)
             await fetch_missing(
                 self.client, matches, found, page_size=self.page_size, max_pages=self.max_pages
             )
             if plan.sorted:  # once their clinics, whose zones naive times are in, are read
                 last = _check_order(matches, query, last, found)
             for raw in matches:
+                if boundary is not None and (start := _start(found, raw)) is not None:
+                    if start > boundary:  # in order: the limit's tie group is whole
+                        ties_complete = stopped = True
+                        break
+                examined += 1
                 found.keep_slot(raw, query)
-                if plan.sorted and not read_all and len(found.slots) >= query.limit:
-                    break  # in order: every slot starting before the last kept is kept
-            if not read_all and len(found.slots) >= query.limit:
+                if cut and boundary is None and len(found.slots) >= query.limit:
+                    boundary = found.slots[raw["id"]].start
+            if boundary is not None or (not read_all and len(found.slots) >= query.limit):
                 break
         slots = tuple(sorted(found.slots.values(), key=lambda s: (s.start, s.local_id)))
-        complete = pages.complete
-        if not complete:
+        complete = pages.complete and not stopped
+        if not complete and not ties_complete:
             # Past the limit, a partial answer only costs the gateway: it serves none of it.
             slots = slots[: max(1, query.limit)]
         exact = complete or not plan.filtered_here
@@ -141,6 +153,7 @@ class SlotSearch:
             total_exact=exact and pages.total is not None and examined == len(found.slots),
             clinics=found.clinics_of(slots),
             physicians=found.physicians_of(slots),
+            ties_complete=ties_complete and not complete,
         )
 
     async def _scoping(
@@ -196,6 +209,15 @@ class SlotSearch:
         for bundle in bundles:
             ids.update(s["id"] for s in self.found.add(bundle, "Schedule"))
         return ids
+
+
+def _start(found: Found, raw: dict[str, Any]) -> datetime | None:
+    """A Slot's start as an instant; None when it cannot be read (``keep_slot`` tells)."""
+    try:
+        times = found.times(raw)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return times[0] if times is not None else None
 
 
 def _or_actors(actors: list[str]) -> str:
