@@ -9,8 +9,9 @@ only to the end of the last slot's tie group (same start): when the page shows w
 that ends, the answer says so (``ties_complete``) and the gateway can settle the slots
 of that start without widening its search. A partial answer holds no more than
 that. An inversion raises ``OutOfOrder``, and the adapter demotes the server to
-unsorted and runs the search again. An unsorted plan reads the window in full. ``incomplete`` is set when the server said there
-was more and gave no way to it: the answer then says it is partial.
+unsorted and runs the search again. An unsorted plan reads the window in full.
+``incomplete`` is set when the server said there was more and gave no way to it: the
+answer then says it is partial.
 """
 
 from __future__ import annotations
