@@ -1,6 +1,6 @@
 """The filter matrix (issue 17, item 6): every ``SlotFilter`` field, alone and in pairs.
 
-    python benchmarks/filters.py                      # full demo scale, about 30 minutes
+    python benchmarks/filters.py                      # full demo scale, about 10 minutes
     python benchmarks/filters.py --quick              # scale 0.05, one walk per case
     python benchmarks/filters.py --only lang:es       # the cases whose name holds it
     python benchmarks/filters.py --json filters.json  # the rows as JSON too
