@@ -170,7 +170,8 @@ class RestJsonSource(Source):
         params, wanted = pushed
         params += languages
         limit = max(1, query.limit)
-        page_size = min(self._page_size, limit)
+        # Twice the limit: what comes past it tells where the limit's tie group ends.
+        page_size = min(self._page_size, 2 * limit)
         skipped: Counter[str] = Counter()
         candidates: dict[str, SlotItem] = {}
         # The candidates whose clinic is known, their times read in its zone: the
@@ -240,7 +241,14 @@ class RestJsonSource(Source):
             if unknown - abroad:
                 skipped["slot of an unknown clinic"] += unknown - abroad
         complete = paging.last and len(kept) <= limit
-        kept = kept[:limit]
+        cut = limit
+        if not complete and len(kept) > limit:
+            # The slots starting with the limit's last one are kept whole when a later
+            # one was read: the gateway can then settle that start without more.
+            while cut < len(kept) and kept[cut].start == kept[limit - 1].start:
+                cut += 1
+        ties_complete = cut < len(kept)
+        kept = kept[:cut]
         slots = tuple(
             s
             if s.physician_local_id is None or s.physician_local_id in physicians
@@ -252,6 +260,7 @@ class RestJsonSource(Source):
             slots=slots,
             complete=complete,
             total=paging.total,
+            ties_complete=ties_complete,
             clinics={s.clinic_local_id: clinics[s.clinic_local_id] for s in slots},
             physicians={
                 s.physician_local_id: physicians[s.physician_local_id]

@@ -140,9 +140,11 @@ async def test_an_api_refusing_the_parameter_is_asked_again_without_it_and_no_mo
             again = await rest.search_slots(query)
 
     # Today's behaviour: the slots unfiltered here (the gateway filters languages).
-    unfiltered = [s.id for s in world_slots(world, query, None)[:30]]
+    unfiltered = [s.id for s in world_slots(world, query, None)]
     for result in (first, again):
-        assert [s.local_id.removeprefix("dispo-") for s in result.slots] == unfiltered
+        ids = [s.local_id.removeprefix("dispo-") for s in result.slots]
+        assert len(ids) >= 30
+        assert ids == unfiltered[: len(ids)]
     assert "langues" in demo.asked[0]
     assert all("langues" not in a for a in demo.asked[1:])
     assert sum("refused the languages parameter" in r.message for r in caplog.records) == 1
