@@ -225,9 +225,15 @@ class DemoProviders:
                 "timeout_s": 2.0,
                 "enabled": True,
                 "credentials_env": REST_KEY_ENV if p.protocol is SourceProtocol.REST_JSON else None,
-                # Configuration, not code: where the REST API reads one slot (checks).
+                # Configuration, not code: where the REST API reads one slot (checks),
+                # and its slot listing's languages parameter.
                 **(
-                    {"options": {"slot_path": "disponibilites/{id}"}}
+                    {
+                        "options": {
+                            "slot_path": "disponibilites/{id}",
+                            "slot_languages_param": "langues",
+                        }
+                    }
                     if p.protocol is SourceProtocol.REST_JSON
                     else {}
                 ),

@@ -91,7 +91,7 @@ def rest_definition(server: TestServer, source_id: str = "demo-rest") -> SourceC
         protocol=SourceProtocol.REST_JSON,
         url=str(server.make_url("/api/v1")),
         credentials_env=REST_KEY_ENV,
-        options=RestJsonOptions(slot_path="disponibilites/{id}"),
+        options=RestJsonOptions(slot_path="disponibilites/{id}", slot_languages_param="langues"),
     )
 
 

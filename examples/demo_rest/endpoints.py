@@ -132,15 +132,33 @@ class Endpoints:
             raise BadRequest("paramètre 'statut': 'libre' ou 'reserve'")
         free = None if status is None else status == "libre"
 
+        languages = _text_list(request, "langues")
+
         clinics = self._select_clinics(request)
         if clinic_ids is not None:
             clinics = [c for c in clinics if c.api_id in clinic_ids]
         wanted_physicians: set[str] | None = None
-        if physician_ids is not None:
-            found = self.catalogue.physicians_with_ids(physician_ids)
+        if physician_ids is not None or languages is not None:
+            found = (
+                self.catalogue.physicians_with_ids(physician_ids)
+                if physician_ids is not None
+                else self.catalogue.physicians
+            )
+            if languages is not None:  # physicians speaking one of them
+                spoken = {code.lower() for code in languages}
+                found = [p for p in found if spoken.intersection(p[1].languages)]
             wanted_physicians = {p[1].id for p in found}
             their_clinics = {c for p in found for c in p[2]}
             clinics = [c for c in clinics if c.api_id in their_clinics]
+        # A clinic whose every physician is wanted is read as if unfiltered (its counts
+        # from the bisection alone): "fr" asks nearly every clinic whole.
+        whole: set[int] = set()
+        if wanted_physicians is not None:
+            staff: dict[int, set[str]] = {}
+            for _, physician, at in self.catalogue.physicians:
+                for clinic_id in at:
+                    staff.setdefault(clinic_id, set()).add(physician.id)
+            whole = {c for c, ids in staff.items() if ids <= wanted_physicians}
         offset = (page - 1) * limit
         runs: list[list[SlotEntry]] = []
         total = 0
@@ -159,7 +177,7 @@ class Endpoints:
                 b = bisect.bisect_right(bucket, hi_key, key=ENTRY_START)
                 if a >= b:
                     continue
-                if wanted_physicians is None:
+                if wanted_physicians is None or clinic.api_id in whole:
                     total += b - a
                     # No run contributes more than the items up to the end of this page.
                     runs.append(bucket[a : min(b, a + offset + limit)])

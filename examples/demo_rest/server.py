@@ -73,7 +73,8 @@ Endpoints
     9:00 in Blanc-Sablon comes before an 8:30 in Montréal in winter), then ``id``.
     Filters: ``debut_min``, ``debut_max`` (local times, both **inclusive**),
     ``cliniques``, ``medecins`` (ids), ``types`` (codes below),
-    ``lat``+``lng``+``rayon_km`` and ``region`` (of the clinic),
+    ``lat``+``lng``+``rayon_km`` and ``region`` (of the clinic), ``langues``
+    (language codes: slots whose physician speaks one of them),
     ``statut`` (``libre`` or ``reserve``; **absent means both**).
     Item::
 

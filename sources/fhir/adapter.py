@@ -236,8 +236,19 @@ class FhirSource(Source):
             practitioners = set(query.physician_local_ids)
             if not roles and (plan.chains or not practitioners):
                 return SlotResult((), complete=True, total=0)
+        speaking = None  # the Schedule actors a language filter narrows to (``directory``)
+        by_language = bool(query.languages) and query.physician_local_ids is None
+        if by_language and query.languages:
+            speaking = self.directory.actors_speaking(query.languages, found.scope)
+            if speaking == []:
+                return SlotResult((), complete=True, total=0)
         search = SlotSearch(self.client, found, self.capabilities, **self._sizes())
         scoped: dict[str, Any] = {"roles": roles, "practitioners": practitioners}
+        scoped["speaking"] = speaking
+        # Most slots pass what is filtered here: ROUTINE (the common type), a language
+        # sent as its speakers or common (the staff is known), or of physicians asked.
+        staff = self.directory.staff is not None or query.physician_local_ids is not None
+        scoped["most_pass"] = not query.languages or staff
         try:
             try:
                 result = await search.run(query, plan, **scoped)

@@ -11,6 +11,20 @@ no way past its first page of Locations) ``matching`` says None and the adapter
 asks the server. Each Location is placed once per load (``sources.places``), and
 ``tally`` counts them: the source's ``OUTSIDE_QUEBEC``, ``NO_POSITION`` and
 ``APPROXIMATE_POSITION`` problems.
+
+The source's staff is kept the same way (``Staff``: every Practitioner's languages and
+every PractitionerRole's practitioner and clinics), so that a language filter becomes
+the few Schedule actors that can hold a matching slot (``actors_speaking``), sent to
+the server as ``schedule.actor`` (or Schedules by ``actor``): a rare language is then
+one small search instead of the whole window read and filtered here. Its meaning is
+the adapter's own (``found._speaks``): a slot matches unless the languages known of its
+clinic and physician exclude the wanted ones, so a clinic speaking it, a physician
+speaking it, and a clinic with no languages known (whose physician may have none
+either) are the actors. Read whole rather than asked per request
+(``Practitioner?communication=``): a token search would miss ``fr-CA`` for ``fr`` and
+could not find the practitioners with no language known, and many servers do not
+support it. A source whose staff could not be read whole gets no language scope: the
+window is then filtered here, as before.
 """
 
 from __future__ import annotations
@@ -21,7 +35,15 @@ from typing import TYPE_CHECKING, Any
 from sources.fhir.client import matches_of
 from sources.fhir.fetch import all_pages
 from sources.fhir.found import place_matches
-from sources.fhir.resources import location_place, text_value
+from sources.fhir.resources import (
+    location_languages,
+    location_place,
+    practitioner_languages,
+    primary_language,
+    ref_id,
+    refs,
+    text_value,
+)
 from sources.places import PlaceTally
 
 if TYPE_CHECKING:
@@ -29,7 +51,60 @@ if TYPE_CHECKING:
     from sources.places import Place
     from sources.records import ClinicQuery
 
-__all__ = ["Directory"]
+__all__ = ["MAX_LANGUAGE_ACTORS", "Directory", "Staff"]
+
+# A language scope of more actors than this is not sent: the language is then common
+# enough (most clinics or physicians speak it) that filtering here reads little.
+MAX_LANGUAGE_ACTORS = 300
+
+
+class Staff:
+    """Every Practitioner's languages and every PractitionerRole, as last read whole."""
+
+    def __init__(
+        self, practitioners: dict[str, dict[str, Any]], roles: dict[str, dict[str, Any]]
+    ) -> None:
+        # language -> the practitioners speaking it; practitioner -> (role id, its clinics)
+        self.speakers: dict[str, set[str]] = {}
+        for pid, practitioner in practitioners.items():
+            for language in practitioner_languages(practitioner):
+                self.speakers.setdefault(language, set()).add(pid)
+        self.roles_of: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for rid, role in sorted(roles.items()):
+            who = ref_id(role.get("practitioner"), "Practitioner")
+            if who is not None:
+                at = refs(role.get("location"), "Location")
+                self.roles_of.setdefault(who, []).append((rid, at))
+
+    @classmethod
+    async def load(
+        cls, client: FhirClient, *, page_size: int, max_pages: int, offset_paging: bool | None
+    ) -> Staff | None:
+        """Every Practitioner and PractitionerRole; None when either could not be read whole."""
+        read: dict[str, dict[str, dict[str, Any]]] = {}
+        for kind in ("Practitioner", "PractitionerRole"):
+            bundles, pages = await all_pages(
+                client,
+                kind,
+                [],
+                page_size=page_size,
+                max_pages=max_pages,
+                offset_paging=offset_paging,
+            )
+            if not pages.complete:
+                client.logger.warning(
+                    "staff directory not kept: the server gave no way past page %d of %s",
+                    pages.read,
+                    kind,
+                )
+                return None
+            read[kind] = {
+                rid: resource
+                for bundle in bundles
+                for resource in matches_of(bundle, kind)
+                if (rid := text_value(resource.get("id"))) is not None
+            }
+        return cls(read["Practitioner"], read["PractitionerRole"])
 
 
 class Directory:
@@ -40,6 +115,10 @@ class Directory:
         self.places: dict[str, Place] = {}
         self.tally = PlaceTally()
         self.loaded_at: float | None = None
+        self.staff: Staff | None = None
+        # language -> the Locations speaking it; and the Locations with no language known
+        self._speaking: dict[str, set[str]] = {}
+        self._mute: set[str] = set()
 
     async def load(
         self,
@@ -73,7 +152,19 @@ class Directory:
         for rid, place in places.items():
             tally.note(rid, place)
         self.locations, self.places, self.tally = locations, places, tally
+        speaking: dict[str, set[str]] = {}
+        mute = set()
+        for rid, resource in locations.items():
+            spoken = location_languages(resource)
+            for language in spoken:
+                speaking.setdefault(language, set()).add(rid)
+            if not spoken:
+                mute.add(rid)
+        self._speaking, self._mute = speaking, mute
         self.loaded_at = time.monotonic()
+        self.staff = await Staff.load(
+            client, page_size=page_size, max_pages=max_pages, offset_paging=offset_paging
+        )
         return True
 
     def matching(self, query: ClinicQuery) -> list[dict[str, Any]] | None:
@@ -85,3 +176,36 @@ class Directory:
         else:
             candidates = list(self.locations.values())
         return [r for r in candidates if place_matches(r, query, self.places.get(r["id"]))]
+
+    def actors_speaking(self, wanted: frozenset[str], scope: set[str] | None) -> list[str] | None:
+        """The Schedule actors (``Location/…``, ``PractitionerRole/…``, ``Practitioner/…``)
+        whose slots may speak one of ``wanted`` (``found._speaks``), within the clinics of
+        ``scope`` when given; None when not known (no directory, no staff) or too many to
+        send (``MAX_LANGUAGE_ACTORS``): the slots are then filtered here.
+
+        A superset: every slot that matches has one of these actors, and what comes back
+        is checked again (a clinic with no languages known is listed whatever its
+        physicians speak)."""
+        staff = self.staff
+        if self.locations is None or staff is None:
+            return None
+        asked = {primary_language(w) for w in wanted}
+        clinics = set(self._mute).union(*(self._speaking.get(a, ()) for a in asked))
+        speakers = set().union(*(staff.speakers.get(a, ()) for a in asked))
+        if scope is not None:
+            clinics &= scope
+        elif len(clinics) + len(speakers) > MAX_LANGUAGE_ACTORS:
+            return None
+        if len(clinics) > MAX_LANGUAGE_ACTORS:
+            return None
+        actors = [f"Location/{lid}" for lid in sorted(clinics)]
+        for pid in sorted(speakers):
+            roles = staff.roles_of.get(pid, [])
+            mine = [r for r, at in roles if scope is None or not at or scope.intersection(at)]
+            actors += [f"PractitionerRole/{rid}" for rid in mine]
+            # A speaker whose every role is at a clinic outside the scope has no slot in it.
+            if mine or not roles:
+                actors.append(f"Practitioner/{pid}")
+            if len(actors) > MAX_LANGUAGE_ACTORS:
+                return None
+        return actors

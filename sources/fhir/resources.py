@@ -19,6 +19,9 @@ How the gateway's model sits on FHIR R4 (``examples/demo_fhir/`` serves exactly 
 
 Every reader here accepts any JSON value and never raises: a value of the wrong shape
 reads as absent, and a record that cannot be built is None, for the caller to skip.
+
+The module stays whole (past 400 lines): it is the one reading of FHIR into records, so
+that the adapter's directories and its records never read a resource two ways.
 """
 
 from __future__ import annotations
@@ -91,10 +94,6 @@ def clinic_record(
         for t in map(_as_dict, _as_list(resource.get("telecom")))
         if t.get("system") == "phone"
     )
-    languages = (
-        _language(e.get("valueCodeableConcept"))
-        for e in _extensions(resource, LOCATION_COMMUNICATION_URL)
-    )
     city = text_value(address.get("city"))
     return ClinicRecord(
         source_id=source_id,
@@ -108,7 +107,7 @@ def clinic_record(
         ),
         location=point,
         phone=_phone(next((p for p in phones if p), None)),
-        languages=_unique(languages),
+        languages=location_languages(resource),
         identifiers=identifiers(resource.get("identifier")),
         time_zone=time_zone_of(
             declared=declared_time_zone(resource), position=point, postal_code=code, city=city
@@ -131,19 +130,27 @@ def physician_record(
     if display is None:
         return None
     accepting = [a for r in roles if (a := _accepting(r)) is not None]
-    communication = (
-        _language(_as_dict(c).get("language", c))  # R5 wraps the concept in ``language``
-        for c in _as_list(practitioner.get("communication"))
-    )
     return PhysicianRecord(
         source_id=source_id,
         local_id=practitioner_id,
         display_name=display,
-        languages=_unique(communication),
+        languages=practitioner_languages(practitioner),
         identifiers=identifiers(practitioner.get("identifier")),
         clinic_local_ids=_unique(cid for r in roles for cid in refs(r.get("location"), "Location")),
         accepting_new_patients=any(accepting) if accepting else None,
     )
+
+
+def location_languages(resource: dict[str, Any]) -> tuple[str, ...]:
+    """A Location's languages (``location-communication``), as primary tags."""
+    spoken = _extensions(resource, LOCATION_COMMUNICATION_URL)
+    return _unique(_language(e.get("valueCodeableConcept")) for e in spoken)
+
+
+def practitioner_languages(practitioner: dict[str, Any]) -> tuple[str, ...]:
+    """A Practitioner's ``communication`` (R5 wraps each in ``language``), as primary tags."""
+    spoken = _as_list(practitioner.get("communication"))
+    return _unique(_language(_as_dict(c).get("language", c)) for c in spoken)
 
 
 def _human_name(value: object) -> str | None:
@@ -387,10 +394,12 @@ __all__ = [
     "declared_time_zone",
     "identifiers",
     "location_in_quebec",
+    "location_languages",
     "location_place",
     "location_point",
     "physician_record",
     "postal_code",
+    "practitioner_languages",
     "primary_language",
     "ref_id",
     "refs",

@@ -4,10 +4,14 @@
     result = await search.run(query, plan, roles=..., practitioners=...)
 
 A sorted plan reads page by page until the query's limit and checks every page is
-in order (by instant, within the window); an inversion raises ``OutOfOrder``, and
-the adapter demotes the server to unsorted and runs the search again. An unsorted
-plan reads the window in full. ``incomplete`` is set when the server said there
-was more and gave no way to it: the answer then says it is partial.
+in order (by instant, within the window); past the limit it reads on within the page
+only to the end of the last slot's tie group (same start): when the page shows where
+that ends, the answer says so (``ties_complete``) and the gateway can settle the slots
+of that start without widening its search. A partial answer holds no more than
+that. An inversion raises ``OutOfOrder``, and the adapter demotes the server to
+unsorted and runs the search again. An unsorted plan reads the window in full.
+``incomplete`` is set when the server said there was more and gave no way to it: the
+answer then says it is partial.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ if TYPE_CHECKING:
     from sources.records import SlotQuery
 
 __all__ = ["OutOfOrder", "SlotSearch"]
+
+# A language most slots pass (sent to the server as its speakers, or common) is read in
+# pages of this many times the limit (at least ``COMMON_PAGE_MIN``): a page of the
+# server's largest size would cost it, and us, far more than the few the query keeps.
+COMMON_PAGE_FACTOR = 4
+COMMON_PAGE_MIN = 100
 
 
 class OutOfOrder(Exception):
@@ -60,14 +70,22 @@ class SlotSearch:
         *,
         roles: set[str] | None = None,
         practitioners: set[str] | None = None,
+        speaking: list[str] | None = None,
+        most_pass: bool = False,
     ) -> SlotResult:
+        """``speaking``: the Schedule actors a language filter narrows to (any of them);
+        ``most_pass``: most slots the server sends pass what is filtered here (a language
+        sent as ``speaking``, or too many speak it to send; ROUTINE): read in pages a few
+        times the limit, in full only when that is at most two pages."""
         found = self.found
         found.slots.clear()
-        scoping = await self._scoping(plan, roles, practitioners)
+        scoping = await self._scoping(plan, roles, practitioners, speaking)
         if scoping is None:
             return SlotResult((), complete=True, total=0)
         read_all = not plan.sorted
         count = self.page_size if read_all or plan.filtered_here else query.limit
+        if most_pass and plan.filtered_here and not read_all:
+            count = max(COMMON_PAGE_FACTOR * query.limit, COMMON_PAGE_MIN)
         params = [
             ("status", "free"),
             ("start", "ge" + query.starts_after.isoformat()),
@@ -93,24 +111,39 @@ class SlotSearch:
             offset_paging=self.capabilities.offset_paging,
         )
         last: datetime | None = None
-        examined = 0  # Slots the server sent as matches, to tell whether any was dropped
+        examined = 0  # Slots examined of those the server sent, to tell whether any was dropped
+        cut = plan.sorted and not read_all  # stops at the limit (and the end of its tie group)
+        boundary: datetime | None = None  # the start of the slot that reached the limit
+        ties_complete = stopped = False
         while (bundle := await pages.next()) is not None:
             if pages.read == 1 and plan.filtered_here:
                 # Filtered here: the server's count is not ours; read it whole when small.
-                read_all = read_all or (pages.total is not None and pages.total <= FULL_READ_MAX)
+                # When most pass, small is at most one more page.
+                most = 2 * count if most_pass else FULL_READ_MAX
+                read_all = read_all or (pages.total is not None and pages.total <= most)
+                cut = cut and not read_all
             matches = found.add(bundle, "Slot")
-            examined += len(matches)
             await fetch_missing(
                 self.client, matches, found, page_size=self.page_size, max_pages=self.max_pages
             )
             if plan.sorted:  # once their clinics, whose zones naive times are in, are read
                 last = _check_order(matches, query, last, found)
             for raw in matches:
+                if boundary is not None and (start := _start(found, raw)) is not None:
+                    if start > boundary:  # in order: the limit's tie group is whole
+                        ties_complete = stopped = True
+                        break
+                examined += 1
                 found.keep_slot(raw, query)
-            if not read_all and len(found.slots) >= query.limit:
+                if cut and boundary is None and len(found.slots) >= query.limit:
+                    boundary = found.slots[raw["id"]].start
+            if boundary is not None or (not read_all and len(found.slots) >= query.limit):
                 break
         slots = tuple(sorted(found.slots.values(), key=lambda s: (s.start, s.local_id)))
-        complete = pages.complete
+        complete = pages.complete and not stopped
+        if not complete and not ties_complete:
+            # Past the limit, a partial answer only costs the gateway: it serves none of it.
+            slots = slots[: max(1, query.limit)]
         exact = complete or not plan.filtered_here
         return SlotResult(
             slots=slots,
@@ -121,13 +154,19 @@ class SlotSearch:
             total_exact=exact and pages.total is not None and examined == len(found.slots),
             clinics=found.clinics_of(slots),
             physicians=found.physicians_of(slots),
+            ties_complete=ties_complete and not complete,
         )
 
     async def _scoping(
-        self, plan: SlotPlan, roles: set[str] | None, practitioners: set[str] | None
+        self,
+        plan: SlotPlan,
+        roles: set[str] | None,
+        practitioners: set[str] | None,
+        speaking: list[str] | None = None,
     ) -> list[tuple[str, str]] | None:
-        """The parameters narrowing the Slots to the clinics and physicians asked, or
-        None when no Schedule can match."""
+        """The parameters narrowing the Slots to the clinics, physicians and speakers
+        asked (each a ``schedule.actor`` of its own: all of them hold), or None when no
+        Schedule can match."""
         scope = self.found.scope
         if plan.chains:
             params = []
@@ -135,6 +174,8 @@ class SlotSearch:
                 params.append(("schedule.actor", or_refs("Location", sorted(scope))))
             if roles is not None:
                 params.append(("schedule.actor", or_refs("PractitionerRole", sorted(roles))))
+            if speaking is not None:
+                params.append(("schedule.actor", _or_actors(speaking)))
             return params
         schedules: set[str] | None = None
         if scope is not None:
@@ -145,6 +186,9 @@ class SlotSearch:
                 *(f"Practitioner/{p}" for p in sorted(practitioners or ())),
             ]
             theirs = await self._schedules(",".join(actors)) if actors else set()
+            schedules = theirs if schedules is None else schedules & theirs
+        if speaking is not None:
+            theirs = await self._schedules(_or_actors(speaking))
             schedules = theirs if schedules is None else schedules & theirs
         if schedules is None:
             return []
@@ -166,6 +210,20 @@ class SlotSearch:
         for bundle in bundles:
             ids.update(s["id"] for s in self.found.add(bundle, "Schedule"))
         return ids
+
+
+def _start(found: Found, raw: dict[str, Any]) -> datetime | None:
+    """A Slot's start as an instant; None when it cannot be read (``keep_slot`` tells)."""
+    try:
+        times = found.times(raw)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return times[0] if times is not None else None
+
+
+def _or_actors(actors: list[str]) -> str:
+    """``Type/id`` references as one "or" value (each id escaped as FHIR search asks)."""
+    return ",".join(or_refs(kind, [rid]) for kind, rid in (a.split("/", 1) for a in actors))
 
 
 def _check_order(

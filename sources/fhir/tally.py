@@ -388,8 +388,10 @@ def _describe(source: FhirSource, plan: SlotPlan, query: SlotQuery) -> str:
         )
     if query.appointment_types is not None and plan.push_types:
         parts.append("appointment-type sent to the server")
-    if plan.filtered_here:
+    if plan.filtered_here and query.languages and source.directory.staff is None:
         parts.append(f"filtered here (read in full when the server counts ≤ {FULL_READ_MAX})")
+    elif plan.filtered_here:  # as the adapter's most_pass: ROUTINE, or the staff is known
+        parts.append("filtered here in small pages (a rare language sent as its speakers)")
     if capabilities.include is False:
         parts.append("references read by _id")
     if capabilities.next_links is False and capabilities.offset_paging:

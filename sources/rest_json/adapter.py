@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
 from sources.base import Source
-from sources.errors import SourceBadResponse
+from sources.errors import AnswerTooLarge, SourceBadResponse
 from sources.geo import valid_point
 from sources.places import PlaceKind, place_problems
 from sources.problems import MAX_SAMPLES
@@ -122,6 +122,7 @@ class RestJsonSource(Source):
         self._licence_system = self.options.physician_licence_system
         self._items = ItemReader(self.id, self._permit_system, self._licence_system)
         self._page_size = self.options.page_size
+        self._languages_refused = False  # the languages parameter got a 400: not sent
 
     @property
     def problems(self) -> tuple[SourceProblem, ...]:
@@ -141,12 +142,36 @@ class RestJsonSource(Source):
     async def search_slots(self, query: SlotQuery) -> SlotResult:
         if query.starts_before < query.starts_after:
             return SlotResult(slots=(), complete=True, total=0)
+        param = self.options.slot_languages_param
+        if not query.languages or param is None or self._languages_refused:
+            return await self._search_slots(query, [])
+        # The language, not its region: "fr-CA" asks "fr".
+        spoken = ",".join(sorted({code.split("-")[0].lower() for code in query.languages}))
+        try:
+            return await self._search_slots(query, [(param, spoken)])
+        except SourceBadResponse as exc:
+            refused = "HTTP 400" in str(exc) or "HTTP 422" in str(exc)
+            if isinstance(exc, AnswerTooLarge) or not refused:
+                raise
+            self._languages_refused = True
+            self.logger.warning(
+                "the API refused the languages parameter %r (%s): no longer sent, the "
+                "gateway filters languages",
+                param,
+                exc,
+            )
+            return await self._search_slots(query, [])
+
+    async def _search_slots(self, query: SlotQuery, languages: list[tuple[str, str]]) -> SlotResult:
+        """``languages``: the API's languages parameter, when it has one (else empty)."""
         pushed = self._slot_params(query)
         if pushed is None:  # a filter no slot of this source can match
             return SlotResult(slots=(), complete=True, total=0)
         params, wanted = pushed
+        params += languages
         limit = max(1, query.limit)
-        page_size = min(self._page_size, limit)
+        # Twice the limit: what comes past it tells where the limit's tie group ends.
+        page_size = min(self._page_size, 2 * limit)
         skipped: Counter[str] = Counter()
         candidates: dict[str, SlotItem] = {}
         # The candidates whose clinic is known, their times read in its zone: the
@@ -216,7 +241,14 @@ class RestJsonSource(Source):
             if unknown - abroad:
                 skipped["slot of an unknown clinic"] += unknown - abroad
         complete = paging.last and len(kept) <= limit
-        kept = kept[:limit]
+        cut = limit
+        if not complete and len(kept) > limit:
+            # The slots starting with the limit's last one are kept whole when a later
+            # one was read: the gateway can then settle that start without more.
+            while cut < len(kept) and kept[cut].start == kept[limit - 1].start:
+                cut += 1
+        ties_complete = cut < len(kept)
+        kept = kept[:cut]
         slots = tuple(
             s
             if s.physician_local_id is None or s.physician_local_id in physicians
@@ -228,6 +260,7 @@ class RestJsonSource(Source):
             slots=slots,
             complete=complete,
             total=paging.total,
+            ties_complete=ties_complete,
             clinics={s.clinic_local_id: clinics[s.clinic_local_id] for s in slots},
             physicians={
                 s.physician_local_id: physicians[s.physician_local_id]

@@ -3,6 +3,7 @@
 [sources.options]
 page_size = 100
 api_key_header = "X-Api-Key"
+slot_languages_param = "langues"
 """
 
 from __future__ import annotations
@@ -59,3 +60,11 @@ class RestJsonOptions(LiveOptions):
     """Where one slot is read (``GET``, its ``statut`` read as in the listing; 404 or
     410: gone), for a slot checked at the moment of choice; None: the API has no such
     read, and checks answer ``UNKNOWN``."""
+    slot_languages_param: str | None = Field(
+        None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="a query parameter name"
+    )
+    """The slot listing's parameter keeping the slots whose physician speaks one of some
+    languages (comma-separated codes such as ``es,it``), e.g. ``langues``; None: the API
+    has none, and the gateway filters languages on what it reads. A 400 to a search
+    carrying it is taken as "not supported": the search is asked again without it, and
+    it is no longer sent (logged once)."""

@@ -129,8 +129,10 @@ async def test_paging_across_many_pages_has_no_gaps_or_duplicates(
     result = await demo.search_slots(query)
 
     ids = [s.local_id for s in result.slots]
-    assert len(ids) == 42  # six pages of seven
-    assert ids == [s.id for s in expected_slots(world, query)[:42]]
+    # Six pages of seven read; the answer cut at the limit, or past it to the end of
+    # the last slot's tie group when the page read showed where it ends.
+    assert len(ids) == 40 or (result.ties_complete and len(ids) > 40)
+    assert ids == [s.id for s in expected_slots(world, query)[: len(ids)]]
 
 
 async def test_a_narrow_search_is_complete_and_counts_every_match(
