@@ -76,6 +76,9 @@ class Settings:
     # On SIGTERM, how long /ready answers 503 with the listener still open, so that a
     # load balancer stops sending traffic before it closes (edge/health.py).
     drain_s: float = 0.0
+    # How long a stop may take after the drain before the process exits anyway (1): a
+    # part stuck in its shutdown must not keep a stopped instance alive.
+    stop_limit_s: float = 30.0
     # Prometheus' /metrics on a port of its own (open to whoever reaches metrics_host)
     # rather than on the public port behind an operator key; None: the public port.
     metrics_port: int | None = None

@@ -106,20 +106,27 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
             # bytes each. Off unless asked, as the ws library's servers have it.
             ws_per_message_deflate=args.ws_compression,
         )
-        gateway_server(config, settings).run()
+        gateway_server(config, settings, before_exit=demo.stop if demo else None).run()
     finally:
         if demo is not None:
             demo.stop()
     return 0
 
 
-def gateway_server(config: Any, settings: Settings) -> Any:
+def gateway_server(
+    config: Any, settings: Settings, before_exit: Callable[[], object] | None = None
+) -> Any:
     """uvicorn's server for ``config`` (a ``uvicorn.Config`` of the gateway's app), whose
     start-up ends with one line saying where to go, and whose graceful shutdown first
     tells open subscriptions that the server goes away (WebSockets closed with 1001,
     multipart streams ended): uvicorn itself would close WebSockets with 1012 before
-    the app's lifespan hears of the shutdown."""
+    the app's lifespan hears of the shutdown.
+
+    A shutdown is bounded: past ``drain_s + stop_limit_s`` it is given up, said in one
+    line, ``before_exit`` runs (the demo's processes stopped) and the process exits 1,
+    so that a part stuck in its shutdown never leaves a stopped instance running."""
     import asyncio
+    import threading
     import time
 
     import uvicorn
@@ -134,6 +141,10 @@ def gateway_server(config: Any, settings: Settings) -> Any:
                 logger.info("ready: %s", banner(config.host, config.port, settings))
 
         async def shutdown(self, sockets: Any = None) -> None:
+            limit = settings.drain_s + settings.stop_limit_s
+            watchdog = threading.Timer(limit, _give_up, (limit, before_exit))
+            watchdog.daemon = True
+            watchdog.start()
             # Not ready from now on; the listener stays open for drain_s (edge/health.py).
             await draining(config.app, settings.drain_s)
             # Then no new connection (a proxy tries another instance), each answer closes
@@ -152,6 +163,17 @@ def gateway_server(config: Any, settings: Settings) -> Any:
             await super().shutdown(sockets)
 
     return Server(config)
+
+
+def _give_up(limit_s: float, before_exit: Callable[[], object] | None) -> None:
+    """The shutdown took longer than ``limit_s``: say so, stop what must be, exit 1."""
+    logger.error("shutdown did not finish within %g s; exiting now", limit_s)
+    try:
+        if before_exit is not None:
+            before_exit()
+    finally:
+        logging.shutdown()
+        os._exit(1)
 
 
 def banner(host: str, port: int, settings: Settings) -> str:
