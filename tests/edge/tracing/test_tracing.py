@@ -113,9 +113,9 @@ async def test_a_near_me_query_is_one_trace_of_its_phases_and_source_calls_witho
         assert "errors" not in found and found["data"]["slots"]["edges"], found
         inline, _ = await post(gw, {"query": INLINE})
         assert "errors" not in inline, inline
-        broken, _ = await post(gw, {"query": BROKEN})
+        broken, broken_id = await post(gw, {"query": BROKEN})
         assert broken["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
-        trusted, _ = await post(
+        trusted, trusted_id = await post(
             gw,
             {"documentId": f"sha256:{document_id}", "variables": {"near": NEAR}},
             Authorization=f"Bearer {key}",
@@ -124,11 +124,13 @@ async def test_a_near_me_query_is_one_trace_of_its_phases_and_source_calls_witho
     # The gateway has stopped: what was batched has been flushed to the receiver.
     spans = receiver.spans()
     index = by_id(spans)
+    # Spans arrive as they end, not as their requests were sent: found by request id.
     requests = requests_of(spans)
     assert len(requests) == 4
+    by_request = {attributes(r.attributes)["passerelle.request_id"]: r for r in requests}
     assert {"service.name": "passerelle"}.items() <= receiver.resource_attributes()[0].items()
 
-    request = requests[0]
+    request = by_request[first_id]
     seen = attributes(request.attributes)
     assert seen["http.route"] == "/graphql" and seen["http.response.status_code"] == 200
     assert seen["graphql.operation.name"] == "anonymous"
@@ -163,12 +165,14 @@ async def test_a_near_me_query_is_one_trace_of_its_phases_and_source_calls_witho
 
     # The syntax error: its parse span failed, with its type only (no quoted document).
     parse = next(
-        s for s in spans if s.name == "graphql.parse" and s.trace_id == requests[2].trace_id
+        s
+        for s in spans
+        if s.name == "graphql.parse" and s.trace_id == by_request[broken_id].trace_id
     )
     assert parse.status.code == parse.status.STATUS_CODE_ERROR
     assert parse.status.message == "the phase did not complete"
     # The trusted document: under its name, as the metrics label it.
-    assert attributes(requests[3].attributes)["graphql.operation.name"] == "NearMe"
+    assert attributes(by_request[trusted_id].attributes)["graphql.operation.name"] == "NearMe"
 
     # No coordinate, key or token anywhere: in the bytes sent, nor in any decoded text.
     raw = receiver.raw
