@@ -140,11 +140,20 @@ def gateway_server(
             if self.started and not self.should_exit:
                 logger.info("ready: %s", banner(config.host, config.port, settings))
 
+        watchdog: threading.Timer | None = None
+
+        async def serve(self, sockets: Any = None) -> None:
+            try:
+                await super().serve(sockets)
+            finally:  # stopped in time (a server in a test leaves its process running)
+                if self.watchdog is not None:
+                    self.watchdog.cancel()
+
         async def shutdown(self, sockets: Any = None) -> None:
             limit = settings.drain_s + settings.stop_limit_s
-            watchdog = threading.Timer(limit, _give_up, (limit, before_exit))
-            watchdog.daemon = True
-            watchdog.start()
+            self.watchdog = threading.Timer(limit, _give_up, (limit, before_exit))
+            self.watchdog.daemon = True
+            self.watchdog.start()
             # Not ready from now on; the listener stays open for drain_s (edge/health.py).
             await draining(config.app, settings.drain_s)
             # Then no new connection (a proxy tries another instance), each answer closes

@@ -76,3 +76,18 @@ def test_a_shutdown_stuck_past_its_limit_is_given_up_in_one_line_and_exits_1() -
     assert "shutdown did not finish within 1 s; exiting now" in out
     assert "demo stopped" in out
     assert 1.0 <= took < 12, took
+
+
+async def test_a_server_stopped_in_time_leaves_no_watchdog_behind(registry_url: str) -> None:
+    # A server in a test stops while its process goes on: its stop's watchdog must not
+    # outlive it (it would end the whole process stop_limit_s later).
+    import threading
+
+    from edge.settings import Settings
+    from tests.conftest import pinned_clock, serving
+
+    settings = Settings(database_url=registry_url, stop_limit_s=60.0, clock=pinned_clock)
+    async with serving(settings):
+        pass
+    timers = [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
+    assert [t for t in timers if t.is_alive() and not t.finished.is_set()] == []
