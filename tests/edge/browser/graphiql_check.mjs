@@ -7,8 +7,9 @@
 //       [--screenshot FILE] [--subscription TEXT --expect SUBSTRING]
 //
 // Every request to a host other than the page's own is recorded and aborted, so a page
-// that still reaches for a CDN fails fast instead of hanging on a closed network.
-import { chromium } from "playwright-core";
+// that still reaches for a CDN fails fast instead of hanging on a closed network
+// (watched_page.mjs, shared with status_check.mjs).
+import { TIMEOUT_MS, emptyReport, openWatchedPage } from "./watched_page.mjs";
 
 const [url, ...rest] = process.argv.slice(2);
 if (!url) {
@@ -19,51 +20,18 @@ const option = (name) => (rest.includes(name) ? rest[rest.indexOf(name) + 1] : n
 const screenshot = option("--screenshot");
 const subscription = option("--subscription");
 const expected = option("--expect");
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const TIMEOUT_MS = 15_000;
 
-const report = {
-  requests: [],
-  externalRequests: [],
-  failedRequests: [],
-  consoleErrors: [],
-  pageErrors: [],
-  cspViolations: [],
+const report = emptyReport({
   editorQuery: null,
   resultText: null,
   dialogOpened: false,
-  websockets: [],
   subscriptionResult: null,
   error: null,
-};
-
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
 });
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const origin = new URL(url).host;
-  await context.route("**/*", (route) => {
-    const requested = route.request().url();
-    if (new URL(requested).host === origin) return route.continue();
-    report.externalRequests.push(requested);
-    return route.abort("blockedbyclient");
-  });
-  await context.addInitScript(() => {
-    window.__cspViolations = [];
-    document.addEventListener("securitypolicyviolation", (e) =>
-      window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`),
-    );
-  });
-  const page = await context.newPage();
-  page.on("request", (r) => report.requests.push(`${r.method()} ${r.url()}`));
-  page.on("requestfailed", (r) => report.failedRequests.push(r.url()));
-  page.on("console", (m) => m.type() === "error" && report.consoleErrors.push(m.text()));
-  page.on("pageerror", (e) => report.pageErrors.push(String(e)));
-  page.on("websocket", (ws) => report.websockets.push(ws.url()));
 
+const viewport = { width: 1280, height: 800 };
+const { browser, page } = await openWatchedPage(url, report, { viewport });
+try {
   // GraphiQL's editors are CodeMirror 5 instances: read their whole text, not the lines
   // CodeMirror happens to have rendered.
   const editorText = (selector) =>

@@ -9,7 +9,7 @@
 //       --screenshot FILE
 //
 // Every request to a host other than the page's own is recorded and aborted.
-import { chromium } from "playwright-core";
+import { TIMEOUT_MS, emptyReport, openWatchedPage } from "./watched_page.mjs";
 
 const [url, ...rest] = process.argv.slice(2);
 if (!url) {
@@ -18,16 +18,8 @@ if (!url) {
 }
 const option = (name) => (rest.includes(name) ? rest[rest.indexOf(name) + 1] : null);
 const screenshot = option("--screenshot");
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const TIMEOUT_MS = 15_000;
 
-const report = {
-  requests: [],
-  externalRequests: [],
-  failedRequests: [],
-  consoleErrors: [],
-  pageErrors: [],
-  cspViolations: [],
+const report = emptyReport({
   lang: null,
   title: null,
   switchText: null,
@@ -37,40 +29,15 @@ const report = {
   scrollWidth: null,
   clientWidth: null,
   error: null,
-};
+});
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+const { browser, page } = await openWatchedPage(url, report, {
+  viewport: { width: 390, height: 844 },
+  deviceScaleFactor: 1,
+  isMobile: true,
+  hasTouch: true,
 });
 try {
-  const context = await browser.newContext({
-    viewport: { width: 390, height: 844 },
-    deviceScaleFactor: 1,
-    isMobile: true,
-    hasTouch: true,
-  });
-  const origin = new URL(url).host;
-  await context.route("**/*", (route) => {
-    const requested = route.request().url();
-    if (requested.startsWith("data:") || new URL(requested).host === origin) {
-      return route.continue();
-    }
-    report.externalRequests.push(requested);
-    return route.abort("blockedbyclient");
-  });
-  await context.addInitScript(() => {
-    window.__cspViolations = [];
-    document.addEventListener("securitypolicyviolation", (e) =>
-      window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`),
-    );
-  });
-  const page = await context.newPage();
-  page.on("request", (r) => report.requests.push(`${r.method()} ${r.url()}`));
-  page.on("requestfailed", (r) => report.failedRequests.push(r.url()));
-  page.on("console", (m) => m.type() === "error" && report.consoleErrors.push(m.text()));
-  page.on("pageerror", (e) => report.pageErrors.push(String(e)));
   try {
     await page.goto(url, { waitUntil: "load", timeout: TIMEOUT_MS });
     // What a reader sees: the text as rendered (innerText), not the markup.
