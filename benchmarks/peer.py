@@ -454,9 +454,12 @@ async def measure(
     await run_wrk(target.url, target.script, args.warmup, args.connections)
     upstream = (await get(session, stats_url))["requests"]
     offset = server.log.stat().st_size
+    spy = await profile(server, case, rnd, args)
     cpu = cpu_s(server.pid)
     load = await run_wrk(target.url, target.script, args.seconds, args.connections)
     cpu = cpu_s(server.pid) - cpu
+    if spy is not None:
+        await spy.wait()
     upstream = (await get(session, stats_url))["requests"] - upstream
     logged = request_log_since(server.log, offset) if server.name == "passerelle" else None
     n = max(1, load.requests)
@@ -471,6 +474,28 @@ async def measure(
         f" {run.upstream_per_request:.3f}/req  rss {run.rss_mb:.0f} MB  load {run.load_avg}"
         f"{f'  ERRORS {run.errors}' if run.errors else ''}{in_app}")  # fmt: skip
     return run
+
+
+async def profile(
+    server: Server, case: str, rnd: int, args: argparse.Namespace
+) -> asyncio.subprocess.Process | None:
+    """With ``--profile DIR``: py-spy samples Passerelle's process over the measured run
+    (a speedscope file per case and round; its own CPU is another process's, not counted
+    in the gateway's). Returns the py-spy process to wait for, or None."""
+    if not args.profile or server.name != "passerelle":
+        return None
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    out = Path(args.profile)
+    out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before the run)
+    name = out / f"passerelle-{case}-{rnd}.json"
+    seconds = str(max(1, int(args.seconds)))
+    argv = [spy, "record", "-p", str(server.pid), "-d", seconds, "-r", "250",
+            "-f", "speedscope", "-o", str(name)]  # fmt: skip
+    return await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
 
 
 async def check_answers(
@@ -615,6 +640,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 5 s")
     parser.add_argument("--json", help="write the runs there too")
+    parser.add_argument("--profile", help="py-spy over Passerelle's measured runs, into DIR")
     parser.add_argument("--logs", help="keep the servers' logs (and request logs) in this folder")
     parser.add_argument(
         "--passerelle-root",

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from cross_web import HTTPException  # what strawberry 0.341 raises for a 400 (its HTTP layer)
-from starlette.requests import Request
 from starlette.responses import Response
 
 from edge.exchange import exchange_of
+from edge.middleware.rate_limit import client_ip
 from edge.operation import VARY, Operation, read_operations, response_media_type
 from edge.services import services_of
 
@@ -133,9 +133,18 @@ class CachedHits:
                     exchange.read = operation
             await self.app(scope, receive, send)
             return
-        refusal = await services.rate_guard.check(Request(scope))
-        if refusal is not None:
-            await refusal(scope, receive, send)
+        guard = services.rate_guard
+        peer = scope.get("client")
+        # The first X-Forwarded-For, as Starlette's headers give it to the guard elsewhere.
+        forwarded = next((v for k, v in scope["headers"] if k == b"x-forwarded-for"), None)
+        address = client_ip(
+            peer[0] if peer else None,
+            forwarded.decode("latin-1") if forwarded is not None else None,
+            guard.trusted_proxies,
+        )
+        refused = await guard.refusal(None, address)  # no Authorization here (above)
+        if refused is not None:
+            await refused.response()(scope, receive, send)
             return
         if hit.stale and key is not None:
             cache.revalidate(key, replay_request(self.app, scope, key, services))

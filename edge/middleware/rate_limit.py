@@ -16,6 +16,7 @@ otherwise any client could pick the address it is limited by.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -137,6 +138,15 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Net
 
 def peer_trusted(address: str, trusted: Sequence[Network]) -> bool:
     """Whether ``address`` is in one of the ``trusted`` proxies' networks."""
+    if not trusted:
+        return False
+    return _in_networks(address, tuple(trusted))
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_networks(address: str, trusted: tuple[Network, ...]) -> bool:
+    # Remembered: clients come back, and parsing an address costs more than a cached
+    # hit's whole rate check.
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

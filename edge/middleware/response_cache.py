@@ -90,6 +90,24 @@ REVALIDATE_HOLD_S = 2.0
 Replay = Callable[[], Awaitable[bool]]
 
 
+# Hit bodies remembered (one per key, the oldest forgotten first).
+BODIES_KEPT = 1024
+
+
+def hit_body(
+    data: bytes, other: bytes, sources: list[dict[str, Any]], ages: tuple[float, ...]
+) -> bytes:
+    """A hit's bytes: the stored ``data``, its other extensions, and each source's
+    entry saying ``fromCache`` with its age now."""
+    shown = [
+        {"id": s["id"], "status": s["status"], "fromCache": True, "ageSeconds": shown_age}
+        for s, shown_age in zip(sources, ages, strict=True)
+    ]
+    extensions = orjson.loads(other) if other else {}
+    extensions["sources"] = shown
+    return b'{"data":' + data + b',"extensions":' + orjson.dumps(extensions) + b"}"
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     body: bytes
@@ -104,6 +122,9 @@ class ResponseCache:
         self.namespace = namespace
         # One re-execution per key at a time (and held through its back-off).
         self._revalidating: dict[str, asyncio.Task[None]] = {}
+        # The last body built per key: (stored at, the ages shown, body). A hit's body
+        # changes only when its ages do (a tenth of a second), so most hits reuse it.
+        self._bodies: dict[str, tuple[float, tuple[float, ...], bytes]] = {}
 
     def key(self, operation: Operation, scope: str) -> str | None:
         """The cache key of an operation, or None when it may not be answered from the
@@ -137,18 +158,15 @@ class ResponseCache:
         age = max(0.0, time.time() - entry.stored_at)
         if age >= ttl + stale_s:
             return None
-        shown = [
-            {
-                "id": s["id"],
-                "status": s["status"],
-                "fromCache": True,
-                "ageSeconds": round(s["ageSeconds"] + age, 1),
-            }
-            for s in sources
-        ]
-        extensions = orjson.loads(other) if other else {}
-        extensions["sources"] = shown
-        body = b'{"data":' + data + b',"extensions":' + orjson.dumps(extensions) + b"}"
+        ages = tuple(round(s["ageSeconds"] + age, 1) for s in sources)
+        built = self._bodies.get(key)
+        if built is not None and built[0] == entry.stored_at and built[1] == ages:
+            body = built[2]
+        else:
+            body = hit_body(data, other, sources, ages)
+            if len(self._bodies) >= BODIES_KEPT:
+                self._bodies.pop(next(iter(self._bodies)))
+            self._bodies[key] = (entry.stored_at, ages, body)
         return Hit(body, etag, max(0, int(ttl - age)), stale=age >= ttl)
 
     def revalidate(self, key: str, replay: Replay) -> None:

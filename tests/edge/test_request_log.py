@@ -261,3 +261,37 @@ async def test_a_websocket_logs_one_line_when_it_ends_with_its_id_and_no_whereab
     text = " ".join(r.getMessage() for r in request_lines.records)
     latitude = str(ALERT_NEAR_ME["filter"]["near"]["latitude"])  # type: ignore[index]
     assert latitude not in text and "latitude" not in text
+
+
+def test_production_lines_go_straight_to_the_installed_stream_unless_others_listen() -> None:
+    """The production handler's stream gets each line whole; once another handler or a
+    filter listens, lines go through ``logging`` and reach both."""
+    import io
+
+    from edge.middleware import request_log
+
+    logger = logging.getLogger(LOGGER)
+    saved = (logger.handlers[:], logger.filters[:], logger.level, logger.propagate)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler._passerelle = True  # type: ignore[attr-defined]  # as install() marks it
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        request_log.write('{"request_id": "a"}')
+        request_log.write('{"request_id": "b"}')
+        assert stream.getvalue() == '{"request_id": "a"}\n{"request_id": "b"}\n'
+        others = Lines()
+        logger.addHandler(others)
+        request_log.write('{"request_id": "c"}')
+        assert stream.getvalue().endswith('{"request_id": "c"}\n')
+        assert [r.getMessage() for r in others.records] == ['{"request_id": "c"}']
+        logger.removeHandler(others)
+        logger.setLevel(logging.WARNING)  # an operator turned request lines off
+        request_log.write('{"request_id": "off"}')
+        assert "off" not in stream.getvalue()
+    finally:
+        logger.handlers[:], logger.filters[:], level, logger.propagate = saved
+        logger.setLevel(level)
