@@ -81,6 +81,9 @@ KEY_ENV = "PASSERELLE_DEMO_REST_KEY"
 CASES = ("a", "b", "c")
 CASE_NAMES = {"a": "executed", "b": "dedup", "c": "cached"}
 GATEWAYS = ("passerelle", "hive")
+# Case (c) only: Passerelle's cached bytes from a bare Starlette endpoint on one uvicorn
+# worker (``http_edge.py --serve ceiling``): what the Python HTTP stack alone costs.
+CEILING = "ceiling"
 
 PASSERELLE_QUERY = """\
 query NearMe($near: GeoPointInput!, $after: DateTime!, $before: DateTime!) {
@@ -159,7 +162,7 @@ def slots_of(gateway: str, body: dict[str, Any]) -> list[tuple[str, str, str, st
     return rows
 
 
-def same_slots(a: list[tuple[str, ...]], b: list[tuple[str, ...]]) -> str:
+def same_slots(a: Sequence[tuple[str, ...]], b: Sequence[tuple[str, ...]]) -> str:
     """Why two answers are not the same slots ("" when they are). Slots that start at
     the same time may come in any order; at the last start time a page may cut a tie
     differently, so there only the count is compared."""
@@ -531,6 +534,32 @@ async def run_case(
             for server in servers:
                 runs.append(await measure(session, case, server, chosen[server.name], rnd,
                                           stats_url, args))  # fmt: skip
+        if case == "c" and not args.no_ceiling:
+            runs += await ceiling_runs(session, chosen["passerelle"], work, stats_url, args)
+    return runs
+
+
+async def ceiling_runs(
+    session: aiohttp.ClientSession, cached: Target, work: Path, stats_url: str,
+    args: argparse.Namespace,
+) -> list[Run]:  # fmt: skip
+    """Case (c)'s ceiling: the bytes of Passerelle's cached answer, from a bare Starlette
+    endpoint on one uvicorn worker (uvloop, httptools), loaded the same way."""
+    async with session.get(cached.url, headers={"Accept": "application/json"}) as response:
+        body = await response.read()
+    payload = work / "ceiling.json"
+    payload.write_bytes(body)
+    port = free_ports(1)
+    base = f"http://127.0.0.1:{port}"
+    server = Server(CEILING, [sys.executable, str(ROOT / "benchmarks" / "http_edge.py"),
+                              "--serve", "ceiling", "--port", str(port), "--file", str(payload)],
+                    ROOT, dict(os.environ), work / "ceiling.log", f"{base}/graphql",
+                    f"{base}/ready")  # fmt: skip
+    runs = []
+    async with running(session, server):
+        target = Target(server.url, cached.script)
+        for rnd in range(1, args.rounds + 1):
+            runs.append(await measure(session, "c", server, target, rnd, stats_url, args))
     return runs
 
 
@@ -549,7 +578,7 @@ def table(runs: Sequence[Run]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for case in CASES:
-        for gateway in GATEWAYS:
+        for gateway in (*GATEWAYS, CEILING):
             rs = [r for r in runs if r.case == case and r.gateway == gateway]
             if not rs:
                 continue
@@ -576,6 +605,22 @@ def table(runs: Sequence[Run]) -> str:
                 f"| {spread([p.cpu_ms / h.cpu_ms for p, h in pairs], 2)}× "
                 f"| {spread([p.p99_ms / h.p99_ms for p, h in pairs], 2)}× |"
             )
+    ceiling = [r for r in runs if r.gateway == CEILING]
+    cached = [r for r in runs if r.case == "c" and r.gateway in GATEWAYS]
+    if ceiling and cached:
+        best = max(r.rps for r in ceiling)
+        lowest = min(r.cpu_ms for r in ceiling)
+        lines += [
+            "",
+            "Case (c) against its ceiling (the bare endpoint's best round):",
+            "",
+            "| gateway | req/s / ceiling | CPU/req / ceiling |",
+            "| --- | --- | --- |",
+        ]
+        for gateway in GATEWAYS:
+            rs = [r for r in cached if r.gateway == gateway]
+            lines.append(f"| {gateway} | {spread([r.rps / best for r in rs], 2)}× "
+                         f"| {spread([r.cpu_ms / lowest for r in rs], 2)}× |")  # fmt: skip
     lines += ["", "Each round (Passerelle's in-app p99 and executions from its request log):", "",
               "| case | round | gateway | req/s | p50 ms | p99 ms | in-app p99 ms | executed |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
@@ -640,6 +685,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 5 s")
     parser.add_argument("--json", help="write the runs there too")
+    parser.add_argument("--no-ceiling", action="store_true", help="case (c) without its ceiling")
     parser.add_argument("--profile", help="py-spy over Passerelle's measured runs, into DIR")
     parser.add_argument("--logs", help="keep the servers' logs (and request logs) in this folder")
     parser.add_argument(
