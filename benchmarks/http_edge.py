@@ -101,6 +101,7 @@ class Settings:
     profile_dir: Path | None
     profile_s: int
     only: tuple[str, ...]
+    operator: bool = True  # as an operator runs it (issue 17, item 7); False: development
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +305,11 @@ async def gateway(
     session: aiohttp.ClientSession, settings: Settings, extra: Sequence[str]
 ) -> AsyncIterator[Gateway]:
     """``python app.py`` with its demo systems on free ports, stopped on the way out."""
+    if settings.operator:
+        # Production, an anonymous rate wrk never reaches, /metrics on its own port, JSON
+        # request logs (to the gateway's log file); fanout.Gateway leaves OTEL_* out.
+        extra = [*extra, "--env", "production", "--anonymous-rate", "1000000",
+                 "--log-level", "info", "--metrics-port", str(free_ports(1))]  # fmt: skip
     say(f"  starting the gateway ({' '.join(extra) or 'default options'})")
     gw = Gateway({}, settings.scale, extra)
     with tempfile.TemporaryDirectory(prefix="passerelle-edge-") as workdir:
@@ -817,6 +823,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Settings
     parser.add_argument("--profile", type=Path, help="py-spy over (a) and (b), stacks written here")
     parser.add_argument("--profile-seconds", type=int, default=15)
     parser.add_argument("--startup-timeout", type=float, default=180)
+    parser.add_argument(
+        "--development",
+        action="store_true",
+        help="the gateway in development mode, request logs at warning (default: production,"
+        " /metrics on, JSON request logs)",
+    )
     parser.add_argument("--serve", choices=["ceiling", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -835,6 +847,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Settings
         profile_dir=args.profile,
         profile_s=args.profile_seconds,
         only=only,
+        operator=not args.development,
     )
     return args, settings
 
