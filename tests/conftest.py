@@ -15,13 +15,12 @@ from typing import Any
 import aiohttp
 import pytest
 import sqlalchemy
-import uvicorn
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
 from app import create_app
-from edge.cli.serve import gateway_server
+from edge.cli.serve import gateway_server, uvicorn_config
 from edge.settings import Settings
 from examples import demo_fhir, demo_rest
 from examples.world import World
@@ -130,7 +129,7 @@ async def run_gateway(settings: Settings) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
     """The gateway's URL, and its app, while uvicorn serves it on a loopback port."""
-    config = uvicorn.Config(
+    config = uvicorn_config(
         create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
     )
     # The gateway's own server: it says goodbye to open subscriptions when it stops.

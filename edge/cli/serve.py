@@ -46,8 +46,6 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
     if problem:
         raise UsageError(problem)
 
-    import uvicorn
-
     from sources.registry.config_file import load_config
     from sources.registry.definition import parse_definition
     from sources.registry.partners import KEY_PEPPER_ENV, PartnerStore
@@ -90,16 +88,12 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
         if stopping:
             return 0
         settings = _settings(args, database_url)
-        config = uvicorn.Config(
+        config = uvicorn_config(
             create_app(settings),
             host=args.host,
             port=args.port,
             log_level=args.log_level,
             timeout_graceful_shutdown=10,
-            # Every request is logged once, by the app (edge/middleware/request_log.py),
-            # with its id and without the client's address; uvicorn's own access line
-            # would repeat it with the address.
-            access_log=False,
             # Browsers offer permessage-deflate on every WebSocket; compressing each
             # alert (and inflating each pong) took about a quarter of the profile of changes
             # reaching 10,000 subscribers (benchmarks/README.md), for a few hundred
@@ -111,6 +105,22 @@ def serve(args: argparse.Namespace, database_url: str, create_app: AppFactory) -
         if demo is not None:
             demo.stop()
     return 0
+
+
+def uvicorn_config(app: Any, **options: Any) -> Any:
+    """uvicorn's configuration of the gateway's ``app`` (``options``: uvicorn's own).
+
+    - No access log: every request is logged once, by the app
+      (``edge/middleware/request_log.py``), with its id and without the client's
+      address; uvicorn's own line would repeat it with the address.
+    - No proxy headers: only ``--trusted-proxy`` decides whose ``X-Forwarded-For`` is
+      believed (``edge/middleware/rate_limit.py``). uvicorn's, on by default for
+      127.0.0.1, replaced the peer by the client before the app saw it, so nginx on
+      loopback looked like its client and its ``X-Request-Id`` was not believed.
+    """
+    import uvicorn  # here: the command line's other commands never load the server
+
+    return uvicorn.Config(app, access_log=False, proxy_headers=False, **options)
 
 
 def gateway_server(

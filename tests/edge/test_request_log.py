@@ -295,3 +295,24 @@ def test_production_lines_go_straight_to_the_installed_stream_unless_others_list
     finally:
         logger.handlers[:], logger.filters[:], level, logger.propagate = saved
         logger.setLevel(level)
+
+
+async def test_behind_a_trusted_proxy_its_request_id_is_kept_for_any_client(
+    gateway_for: GatewayFactory, fhir_server: TestServer
+) -> None:
+    """nginx on loopback (``--trusted-proxy 127.0.0.1``) forwards a client's request with
+    ``X-Forwarded-For`` and its own ``X-Request-Id``: the gateway answers with that id,
+    whatever the client's address (only ``--trusted-proxy`` decides whom to believe:
+    uvicorn's own proxy-header rewriting, which made the peer look like the client and
+    the id a stranger's, is off)."""
+    async with gateway_for(
+        fhir_definition(fhir_server),
+        env="production",
+        trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),),
+    ) as gw:
+        for n, client in enumerate(("203.0.113.5", "127.0.0.1", "2001:db8::7")):
+            headers = {"X-Forwarded-For": client, "X-Request-Id": f"nginx-{n}"}
+            body = {"query": "{ __typename }"}
+            async with gw.session.post(gw.url, json=body, headers=headers) as answer:
+                assert answer.status == 200
+                assert answer.headers["X-Request-Id"] == f"nginx-{n}"
