@@ -21,6 +21,8 @@ one per key across instances sharing Redis) replaces it in the background. So an
 expiry under load costs one execution, not one per request in flight (each of which
 the source cache would have answered from the same stale answers anyway), and no
 request waits for it. ``Cache-Control`` then says ``max-age=0``.
+With Redis, an instance answers a fresh entry from its own copy for up to
+:data:`NEAR_COPY_S` after reading or storing it, without a round trip.
 GET responses carry ``Cache-Control`` and a weak ``ETag`` (304 on
 ``If-None-Match``), so browsers and CDNs can help; ``X-Cache`` says ``HIT``,
 ``MISS`` (executed and stored) or ``BYPASS`` (executed, not cacheable).
@@ -49,7 +51,7 @@ from starlette.requests import Request
 from edge.exchange import exchange_of
 from edge.middleware.cached_hits import HitResponse, replay_request
 from edge.operation import VARY, Operation
-from sources.kv import CacheBackend, CacheUnavailable, Entry
+from sources.kv import CacheBackend, CacheUnavailable, Entry, MemoryBackend
 from sources.pool import answer_ttl_s
 
 if TYPE_CHECKING:
@@ -92,6 +94,11 @@ Replay = Callable[[], Awaitable[bool]]
 
 # Hit bodies remembered (one per key, the oldest forgotten first).
 BODIES_KEPT = 1024
+# With a shared store (Redis), how long this instance answers a fresh entry from its own
+# copy before asking the store again: a hit without a round trip (a third of the CPU).
+# Another instance's newer response shows here within this time; a stale entry is
+# always read again, so it is never re-executed for an old copy.
+NEAR_COPY_S = 1.0
 
 
 def hit_body(
@@ -125,6 +132,9 @@ class ResponseCache:
         # The last body built per key: (stored at, the ages shown, body). A hit's body
         # changes only when its ages do (a tenth of a second), so most hits reuse it.
         self._bodies: dict[str, tuple[float, tuple[float, ...], bytes]] = {}
+        # With a shared store: entries read (or written) here, by key, with when.
+        self.near_s = 0.0 if isinstance(backend, MemoryBackend) else NEAR_COPY_S
+        self._near: dict[str, tuple[float, Entry]] = {}
 
     def key(self, operation: Operation, scope: str) -> str | None:
         """The cache key of an operation, or None when it may not be answered from the
@@ -147,13 +157,16 @@ class ResponseCache:
         return f"{self.namespace}:{hashlib.sha256(normalized).hexdigest()}"
 
     async def get(self, key: str) -> Hit | None:
-        try:
-            entry = await self.backend.get(key, Stored)
-        except CacheUnavailable as exc:
-            logger.debug("response cache unavailable (%s)", exc)
-            return None
+        entry = self._near_copy(key)
         if entry is None:
-            return None
+            try:
+                entry = await self.backend.get(key, Stored)
+            except CacheUnavailable as exc:
+                logger.debug("response cache unavailable (%s)", exc)
+                return None
+            if entry is None:
+                return None
+            self._keep_near(key, entry)
         data, other, sources, ttl, stale_s, etag = entry.value
         age = max(0.0, time.time() - entry.stored_at)
         if age >= ttl + stale_s:
@@ -168,6 +181,26 @@ class ResponseCache:
                 self._bodies.pop(next(iter(self._bodies)))
             self._bodies[key] = (entry.stored_at, ages, body)
         return Hit(body, etag, max(0, int(ttl - age)), stale=age >= ttl)
+
+    def _near_copy(self, key: str) -> Entry | None:
+        """This instance's copy of a shared entry, read less than ``near_s`` ago and
+        still fresh; else None (ask the store)."""
+        near = self._near.get(key) if self.near_s else None
+        if near is None:
+            return None
+        read_at, entry = near
+        ttl = entry.value[3]
+        if time.monotonic() - read_at >= self.near_s or time.time() - entry.stored_at >= ttl:
+            del self._near[key]
+            return None
+        return entry
+
+    def _keep_near(self, key: str, entry: Entry) -> None:
+        if not self.near_s:
+            return
+        if len(self._near) >= BODIES_KEPT and key not in self._near:
+            self._near.pop(next(iter(self._near)))
+        self._near[key] = (time.monotonic(), entry)
 
     def revalidate(self, key: str, replay: Replay) -> None:
         """Replace a stale entry in the background: ``replay`` runs the request again,
@@ -247,10 +280,12 @@ class ResponseCache:
                           stale_s, _etag(encoded))  # fmt: skip
         try:
             weight = 1 + len(encoded) // 1024  # in KB, as the store is bounded
-            await self.backend.put(key, Entry(stored, time.time()), ttl + stale_s, weight)
+            entry = Entry(stored, time.time())
+            await self.backend.put(key, entry, ttl + stale_s, weight)
         except CacheUnavailable as exc:
             logger.debug("response cache unavailable (%s)", exc)
             return 0.0
+        self._keep_near(key, entry)
         return ttl
 
 

@@ -113,6 +113,53 @@ async def test_instances_sharing_redis_revalidate_a_key_once() -> None:
     assert sorted(r.runs for r in replays) == [0, 1]
 
 
+class CountingRedis(RedisBackend):
+    """Redis, counting this instance's reads."""
+
+    reads = 0
+
+    async def get(self, key: str, kind: Any) -> Any:
+        self.reads += 1
+        return await super().get(key, kind)
+
+
+async def test_with_redis_an_instance_answers_from_its_near_copy_briefly_and_never_when_stale() -> (
+    None
+):
+    a, b = RedisBackend.from_url(REDIS_URL), CountingRedis.from_url(REDIS_URL)
+    here, there = ResponseCache(a), ResponseCache(b)
+    there.near_s = 0.3  # as NEAR_COPY_S (1 s), shorter
+    key = f"passerelle:test:near:{uuid.uuid4().hex}"
+    assert isinstance(b, CountingRedis)
+    try:
+        assert await here.put(key, {"x": 1}, dict(SOURCES), {"s": 30}, {"s": 30}) == 30
+        hits = [await there.get(key) for _ in range(5)]
+        assert all(h is not None and b'"x":1' in h.body for h in hits)
+        assert b.reads == 1  # four answered without a round trip
+        await here.put(key, {"x": 2}, dict(SOURCES), {"s": 30}, {"s": 30})
+        soon = await there.get(key)
+        assert soon is not None and b'"x":1' in soon.body  # its copy, for at most near_s
+        await asyncio.sleep(0.35)
+        later = await there.get(key)
+        assert later is not None and b'"x":2' in later.body and b.reads == 2
+        # Past its TTL an entry is read from Redis every time (another instance may
+        # have refreshed it): never re-executed for an old copy.
+        await here.put(key, {"x": 3}, dict(SOURCES), {"s": 0.1}, {"s": 30})
+        await asyncio.sleep(0.35)
+        stale = [await there.get(key) for _ in range(3)]
+        assert all(h is not None and h.stale and b'"x":3' in h.body for h in stale)
+        assert b.reads == 2 + 3
+        # What an instance stores itself is its near copy at once.
+        await there.put(key, {"x": 4}, dict(SOURCES), {"s": 30}, {"s": 30})
+        mine = await there.get(key)
+        assert mine is not None and b'"x":4' in mine.body and b.reads == 5
+    finally:
+        await a.aclose()
+        await b.aclose()
+    # In-process, there is nothing to copy.
+    assert ResponseCache(MemoryBackend()).near_s == 0
+
+
 # -- through the gateway ---------------------------------------------------------------
 
 
