@@ -21,6 +21,10 @@ request's context). Anything else makes the field unsupported (:class:`Unsupport
 with the reason): an argument on a nested field, an asynchronous resolver, an
 interface or union, ``@defer``/``@stream``, a directive of another name.
 
+For the root field ``slots``, the executor first asks for a plan that reads the
+search's records themselves (``record_types``: ``schema/plan/records.py``), and its
+resolver then returns them rather than strawberry objects.
+
 A completer never has side effects: whenever a value is not what the plan expects (a
 null where the schema says non-null, an exception, a value of another class), it
 raises :class:`Bail` and the caller completes the same value with graphql-core,
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +52,8 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 if TYPE_CHECKING:
     from graphql.execution.collect_fields import FieldDetails
     from graphql.execution.executor import Executor
+
+    from schema.plan.records import RecordType
 
 __all__ = ["PURE_RESOLVERS", "Bail", "Completer", "Unsupported", "compile_field"]
 
@@ -86,39 +92,56 @@ class _Info:
 
 
 def compile_field(
-    executor: Executor[Any], return_type: Any, field_details_list: list[FieldDetails]
+    executor: Executor[Any],
+    return_type: Any,
+    field_details_list: list[FieldDetails],
+    record_types: Mapping[str, RecordType] | None = None,
 ) -> Completer:
     """The completer of a field of ``return_type`` selected by ``field_details_list``
-    (the value's own type, non-null and lists included), or :class:`Unsupported`."""
-    return _Compiler(executor).value(return_type, field_details_list)
+    (the value's own type, non-null and lists included), or :class:`Unsupported`.
+
+    ``record_types``: the value is made of records, not strawberry objects; each type
+    reached is read by its readers there (``schema/plan/records.py``), and a type or a
+    field they do not cover makes the selection unsupported."""
+    return _Compiler(executor, record_types or {}).value(
+        return_type, field_details_list, record_types is not None
+    )
 
 
 class _Compiler:
-    def __init__(self, executor: Executor[Any]) -> None:
+    def __init__(self, executor: Executor[Any], record_types: Mapping[str, RecordType]) -> None:
         self.executor = executor
+        self.record_types = record_types
 
-    def value(self, type_: Any, fields: list[FieldDetails]) -> Completer:
+    def value(self, type_: Any, fields: list[FieldDetails], records: bool) -> Completer:
         if isinstance(type_, GraphQLNonNull):
-            return _non_null(self.value(type_.of_type, fields))
+            return _non_null(self.value(type_.of_type, fields, records))
         if isinstance(type_, GraphQLList):
-            return _list(self.value(type_.of_type, fields))
+            return _list(self.value(type_.of_type, fields, records))
         if isinstance(type_, GraphQLScalarType | GraphQLEnumType):
             return _leaf(type_)
         if isinstance(type_, GraphQLObjectType):
-            return self.object(type_, fields)
+            return self.object(type_, fields, records)
         raise Unsupported(f"a field of abstract type {type_}")
 
-    def object(self, type_: GraphQLObjectType, fields: list[FieldDetails]) -> Completer:
+    def object(
+        self, type_: GraphQLObjectType, fields: list[FieldDetails], records: bool
+    ) -> Completer:
+        record_type = self.record_types.get(type_.name) if records else None
+        if records and record_type is None:
+            raise Unsupported(f"records of {type_.name}")
         collected = self.executor.collect_subfields(type_, fields)
         if collected.new_defer_usages:
             raise Unsupported("@defer")
         entries: list[tuple[str, Completer]] = []
         for key, details in collected.grouped_field_set.items():
-            entries.append((key, self.entry(type_, details)))
-        origin = _origin(type_)
+            entries.append((key, self.entry(type_, details, record_type)))
+        origin = record_type.origin if record_type is not None else _origin(type_)
         return _object(origin, tuple(entries))
 
-    def entry(self, parent: GraphQLObjectType, details: list[FieldDetails]) -> Completer:
+    def entry(
+        self, parent: GraphQLObjectType, details: list[FieldDetails], record: RecordType | None
+    ) -> Completer:
         node = details[0].node
         name = node.name.value
         if any(d.fragment_variable_values is not None for d in details):
@@ -138,8 +161,17 @@ class _Compiler:
         definition = (field.extensions or {}).get(_BACKREF)
         if definition is None:
             raise Unsupported(f"{parent.name}.{name}: not a strawberry field")
-        complete = self.value(field.type, details)
-        if getattr(field.resolve, "_is_default", False):
+        basic = getattr(field.resolve, "_is_default", False)
+        if record is not None:
+            reader = record.readers.get(name)
+            if reader is not None:
+                complete = self.value(field.type, details, name not in record.objects)
+                return _read(reader, complete)
+            if basic:
+                return _attribute(definition.python_name, self.value(field.type, details, True))
+            raise Unsupported(f"{parent.name}.{name}: no reader of its records")
+        complete = self.value(field.type, details, False)
+        if basic:
             return _attribute(definition.python_name, complete)
         if (parent.name, name) in PURE_RESOLVERS and not definition.is_async:
             return _resolved(definition, complete)
@@ -163,6 +195,13 @@ def _object(origin: type, entries: tuple[tuple[str, Completer], ...]) -> Complet
         return {key: entry(value, context) for key, entry in entries}
 
     return complete
+
+
+def _read(reader: Callable[[Any, Any], Any], complete: Completer) -> Completer:
+    def entry(value: Any, context: Any) -> Any:
+        return complete(reader(value, context), context)
+
+    return entry
 
 
 def _attribute(name: str, complete: Completer) -> Completer:

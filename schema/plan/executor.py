@@ -26,12 +26,18 @@ from typing import TYPE_CHECKING, Any
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationType, VariableNode
 
 from schema.plan.compiler import Completer, Unsupported, compile_field
+from schema.plan.records import RECORD_TYPES, SlotRecords
 from schema.subscription.shared_events import SharingExecutor
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-    from graphql import GraphQLOutputType, GraphQLResolveInfo, SelectionSetNode
+    from graphql import (
+        GraphQLObjectType,
+        GraphQLOutputType,
+        GraphQLResolveInfo,
+        SelectionSetNode,
+    )
     from graphql.execution.collect_fields import FieldDetails
     from graphql.pyutils import Path
 
@@ -41,9 +47,16 @@ logger = logging.getLogger("passerelle.plan")
 
 # Plans kept (root field nodes of documents, by variables of their directives).
 KEEP = 512
-# How root fields were completed since start: "planned", "bailed" (a value the plan
-# handed to graphql-core), "unsupported" (no plan for the selection).
+# How root fields were completed since start: "planned" (of which "records": read
+# from records), "bailed" (a value the plan handed to graphql-core), "unsupported"
+# (no plan for the selection).
 STATS: Counter[str] = Counter()
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    complete: Completer
+    records: bool  # reads SlotRecords (schema/plan/records.py), not strawberry objects
 
 
 @dataclass(slots=True)
@@ -53,13 +66,13 @@ class _Entry:
     schema: Any  # held, so that the ids of the key stay theirs
     node: FieldNode
     variables: tuple[str, ...]
-    plans: dict[Hashable, Completer | str] = field(default_factory=dict)
+    plans: dict[Hashable, _Plan | str] = field(default_factory=dict)
 
 
 _PLANS: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
 
 
-def plan_of(schema: Any, node: FieldNode) -> dict[Hashable, Completer | str] | None:
+def plan_of(schema: Any, node: FieldNode) -> dict[Hashable, _Plan | str] | None:
     """The plans compiled so far for a root field node (a reason where unsupported)."""
     entry = _PLANS.get((id(schema), id(node)))
     return entry.plans if entry is not None and entry.node is node else None
@@ -70,6 +83,31 @@ class PlannedExecutor(SharingExecutor):
     completed by their compiled plans (see the module docstring)."""
 
     _planning: bool | None = None
+    _root_plans: dict[str, _Plan | None] | None = None
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: list[FieldDetails],
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        if path.prev is None and self._plans_allowed():
+            # Found before the resolver runs: a plan that reads records asks it for them.
+            plan = self._plan(parent_type, field_details_list)
+            if self._root_plans is None:
+                self._root_plans = {}
+            self._root_plans[str(path.key)] = plan
+            roots = getattr(self.context_value, "record_roots", None)
+            if roots is not None:  # a batch's operations share one context
+                if plan is not None and plan.records:
+                    roots.add(path.key)
+                else:
+                    roots.discard(path.key)
+        return super().execute_field(
+            parent_type, source, field_details_list, path, position_context
+        )
 
     def complete_value(
         self,
@@ -80,18 +118,21 @@ class PlannedExecutor(SharingExecutor):
         result: Any,
         position_context: Any,
     ) -> Any:
-        if path.prev is None and self._plans_allowed():
-            plan = self._plan(return_type, field_details_list)
+        if path.prev is None and self._root_plans is not None:
+            plan = self._root_plans.pop(str(path.key), None)
             if plan is None:
                 STATS["unsupported"] += 1
             else:
                 try:
-                    completed = plan(result, self.context_value)
+                    completed = plan.complete(result, self.context_value)
                 except Exception:
                     STATS["bailed"] += 1
                 else:
                     STATS["planned"] += 1
+                    STATS["records"] += plan.records
                     return completed
+        if path.prev is None and type(result) is SlotRecords:
+            result = result.materialize()
         return super().complete_value(
             return_type, field_details_list, info, path, result, position_context
         )
@@ -99,7 +140,7 @@ class PlannedExecutor(SharingExecutor):
     def _plans_allowed(self) -> bool:
         if self._planning is None:
             owner = getattr(self.schema, "_strawberry_schema", None)
-            self._planning = (
+            self._planning = bool(
                 getattr(owner, "compiled_plan", False)
                 and self.operation.operation is OperationType.QUERY
                 # An extension with a per-field ``resolve`` hook: every field through it.
@@ -108,8 +149,8 @@ class PlannedExecutor(SharingExecutor):
         return self._planning
 
     def _plan(
-        self, return_type: GraphQLOutputType, field_details_list: list[FieldDetails]
-    ) -> Completer | None:
+        self, parent_type: GraphQLObjectType, field_details_list: list[FieldDetails]
+    ) -> _Plan | None:
         if len(field_details_list) != 1:
             return None  # one root field selected twice under one key: rare, not planned
         node = field_details_list[0].node
@@ -125,13 +166,28 @@ class PlannedExecutor(SharingExecutor):
         values = tuple(coerced.get(name) for name in entry.variables)
         plan = entry.plans.get(values)
         if plan is None:
-            try:
-                plan = compile_field(self, return_type, field_details_list)
-            except Unsupported as unsupported:
-                plan = f"not planned: {unsupported}"
-                logger.debug("%s (%s)", plan, node.name.value)
-            entry.plans[values] = plan
+            plan = entry.plans[values] = self._compile(parent_type, field_details_list)
         return None if isinstance(plan, str) else plan
+
+    def _compile(
+        self, parent_type: GraphQLObjectType, field_details_list: list[FieldDetails]
+    ) -> _Plan | str:
+        node = field_details_list[0].node
+        root_field = parent_type.fields.get(node.name.value)
+        if root_field is None:
+            return "not planned: not a field of the root type"
+        if parent_type is self.schema.query_type and node.name.value == "slots":
+            try:
+                return _Plan(
+                    compile_field(self, root_field.type, field_details_list, RECORD_TYPES), True
+                )
+            except Unsupported as unsupported:
+                logger.debug("slots not read from records: %s", unsupported)
+        try:
+            return _Plan(compile_field(self, root_field.type, field_details_list), False)
+        except Unsupported as unsupported:
+            logger.debug("%s not planned: %s", node.name.value, unsupported)
+            return f"not planned: {unsupported}"
 
     def _directive_variables(self, node: FieldNode) -> tuple[str, ...]:
         """The variables that ``@skip``/``@include`` read below ``node``, sorted."""

@@ -104,7 +104,7 @@ async def test_example_queries_answer_the_same_bytes_planned_or_not(both: Both, 
 
 
 async def test_slot_documents_answer_the_same_bytes_at_every_point(both: Both) -> None:
-    before = STATS["planned"]
+    before, records = STATS["planned"], STATS["records"]
     for near in POINTS:
         await both.same({"query": DOCUMENTS["NearMe"], "variables": {"near": near}})
         for first in (1, 7, 30):
@@ -115,8 +115,21 @@ async def test_slot_documents_answer_the_same_bytes_at_every_point(both: Both) -
             if cursor is not None:  # the next page too
                 variables = {"near": near, "first": first, "after": cursor}
                 await both.same({"query": DOCUMENTS["EverySlotField"], "variables": variables})
-    # Each of these requests completed its root field by the plan, the bytes the same.
+    # Each of these requests completed its root field by the plan, from the records
+    # themselves, the bytes the same.
     assert STATS["planned"] - before >= 2 * len(POINTS) * 4
+    assert STATS["records"] - records >= 2 * len(POINTS) * 4
+
+
+async def test_what_the_plan_does_not_support_is_completed_by_graphql_core(both: Both) -> None:
+    counts = dict(STATS)
+    await both.same({"query": QUERIES["clinics_in_laval"]})  # Clinic.physicians: async
+    await both.same({"query": DOCUMENTS["NodeById"], "variables": {"id": "x"}})  # interface
+    assert STATS["unsupported"] - counts.get("unsupported", 0) == 2 * 2
+    assert STATS["planned"] == counts.get("planned", 0)
+    await both.same({"query": DOCUMENTS["ClinicsNear"], "variables": {"near": POINTS[0]}})
+    assert STATS["planned"] - counts.get("planned", 0) == 2  # the two with the plan on
+    assert STATS["records"] == counts.get("records", 0)  # clinics: strawberry objects
 
 
 async def test_fragments_aliases_typename_and_directives_follow_the_variables(
