@@ -227,3 +227,16 @@ async def test_a_batch_answers_the_same_bytes_whichever_of_its_operations_is_pla
         answers = await both.same(batch)
     assert [bool(a["data"]["slots"]["edges"]) for a in answers] == [True, True, True]
     assert all("errors" not in a for a in answers), answers
+
+
+@pytest.mark.parametrize(("flags", "planned"), [((), True), (("--no-compiled-plan",), False)])
+def test_the_command_line_turns_the_plan_off(
+    flags: tuple[str, ...], planned: bool, registry_url: str
+) -> None:
+    from app import create_app
+    from edge.cli.parser import build_parser
+    from edge.settings import Settings
+
+    assert build_parser().parse_args([*flags]).no_compiled_plan is not planned
+    app = create_app(Settings(database_url=registry_url, compiled_plan=planned))
+    assert _view(app).schema.compiled_plan is planned  # type: ignore[attr-defined]
