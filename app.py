@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> CloseWhenStopping:
         max_cost=settings.max_cost,
         measure_cost=settings.measure_cost,
         tracer=tracing.phases if tracing is not None else None,
+        compiled_plan=settings.compiled_plan,
     )
     batching = gateway_schema.config.batching_config
 

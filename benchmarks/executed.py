@@ -14,7 +14,7 @@ gateway's CPU per request (user + system of its own process, from ``/proc``, the
 systems being other processes) is what this measures; requests/s is reported beside
 it, but the clients share the machine's cores. ``--profile DIR`` runs py-spy over the
 gateway during the load (``DIR/executed-<cache>.txt``, collapsed stacks). ``--extra``
-passes options to ``app.py`` (``--extra=--no-compiled-plans``); ``--rounds`` alternates
+passes options to ``app.py`` (``--extra=--no-compiled-plan``); ``--rounds`` alternates
 the plain gateway and the one with ``--extra`` (A B A B), for ratios within one run.
 """
 

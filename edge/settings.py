@@ -94,6 +94,8 @@ class Settings:
     response_cache: bool = True
     # Identical concurrent queries share one execution (edge/shared_operations.py).
     share_operations: bool = True
+    # Queries' root fields completed by compiled plans (schema/plan/), not field by field.
+    compiled_plan: bool = True
     # All the time one operation may take; past it, it is cancelled (OPERATION_TIMEOUT).
     operation_timeout_s: float = 10.0
     # Demand control: operations over this cost are refused (measure: only reported).

@@ -62,6 +62,9 @@ class RequestContext:
     charge: Callable[[float], Awaitable[str | None]] | None = None
     # Partners' webhook alerts (resolvers/webhooks.py); None: not on this gateway.
     webhooks: WebhookAccess | None = None
+    # The root fields (response keys) whose compiled plan reads records rather than
+    # strawberry objects (schema/plan/records.py): their resolvers return records.
+    record_roots: set[str | int] = field(default_factory=set)
     federation: Federation = field(init=False)
     _views: dict[str, SourceView] = field(init=False, repr=False)
     _renewed: bool = field(default=False, init=False, repr=False)

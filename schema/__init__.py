@@ -19,12 +19,12 @@ from schema.cost import DEFAULT_MAX_COST, CostLimit
 from schema.error_codes import with_code
 from schema.introspection import IntrospectionGuard
 from schema.limits import OperationLimits
+from schema.plan import PlannedExecutor
 from schema.query import Query as BaseQuery
 from schema.scalars import SCALAR_MAP
 from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
 from schema.subscription import Subscription
-from schema.subscription.shared_events import SharingExecutor
 from schema.types import Clinic, Physician, Slot
 from schema.validation import Validation
 from schema.webhooks import Mutation, WebhookQuery
@@ -61,9 +61,12 @@ class GatewaySchema(strawberry.Schema):
     answer, not a server error (strawberry's default would log each with a traceback).
     ``max_cost`` is the cost over which it refuses an operation (``None``: it only
     measures), for what checks documents ahead of time (edge/documents/apq.py).
+    ``compiled_plan``: queries' root fields completed by their compiled plans
+    (``schema/plan/``); False completes every field through graphql-core.
     """
 
     max_cost: int | None = DEFAULT_MAX_COST
+    compiled_plan: bool = True
 
     async def execute(
         self,
@@ -146,10 +149,12 @@ def make_schema(
     max_cost: int = DEFAULT_MAX_COST,
     measure_cost: bool = False,
     tracer: PhaseTracer | None = None,
+    compiled_plan: bool = True,
 ) -> GatewaySchema:
     """The schema; ``batching`` accepts arrays of at most ``MAX_BATCH`` operations;
     operations costing over ``max_cost`` are refused (``measure_cost``: only reported);
-    with a ``tracer`` (tracing on), a span per phase (``schema/phase_spans.py``)."""
+    with a ``tracer`` (tracing on), a span per phase (``schema/phase_spans.py``);
+    ``compiled_plan``: see ``GatewaySchema``."""
     extensions = list(EXTENSIONS)
     extensions.insert(
         extensions.index(OperationLimits) + 1,
@@ -166,7 +171,7 @@ def make_schema(
         subscription=Subscription,
         types=[Clinic, Physician, Slot],
         extensions=extensions,
-        execution_context_class=SharingExecutor,
+        execution_context_class=PlannedExecutor,
         config=StrawberryConfig(
             auto_camel_case=True,
             scalar_map=SCALAR_MAP,
@@ -174,6 +179,7 @@ def make_schema(
         ),
     )
     gateway_schema.max_cost = None if measure_cost else max_cost
+    gateway_schema.compiled_plan = compiled_plan
     return gateway_schema
 
 

@@ -19,7 +19,7 @@ registered.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -228,7 +228,24 @@ class OperationLimits(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and not context.pre_execution_errors:
-            errors = check_limits(document, self.limits)
-            if errors:
-                context.pre_execution_errors = errors
+            key = (id(document), self.limits)
+            if _WITHIN.get(key) is not document:
+                errors = check_limits(document, self.limits)
+                if errors:
+                    context.pre_execution_errors = errors
+                else:
+                    _within(key, document)
         yield
+
+
+# Documents found within their limits: the parser cache gives every request of one
+# text the same document, which need not be walked again (the latest ones, held so
+# that their ids stay theirs).
+_WITHIN: OrderedDict[tuple[int, Limits], DocumentNode] = OrderedDict()
+_KEEP_WITHIN = 512
+
+
+def _within(key: tuple[int, Limits], document: DocumentNode) -> None:
+    _WITHIN[key] = document
+    while len(_WITHIN) > _KEEP_WITHIN:
+        _WITHIN.popitem(last=False)

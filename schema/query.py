@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import strawberry
 
 from resolvers import checks as check_resolvers
@@ -12,6 +10,7 @@ from resolvers import slots as slot_resolvers
 from resolvers.nodes import resolve_node
 from schema.checks import SlotCheck
 from schema.inputs import ClinicFilter, SlotFilter, unset_to_none
+from schema.plan.records import SlotRecords, slot_connection
 from schema.types import (
     Clinic,
     ClinicConnection,
@@ -22,7 +21,6 @@ from schema.types import (
     Physician,
     Slot,
     SlotConnection,
-    SlotEdge,
     Source,
 )
 from sources.search import MergedClinic, MergedPhysician
@@ -44,17 +42,10 @@ class Query:
         page = await slot_resolvers.search_slots(
             info.context, request, unset_to_none(after), info.path.as_list()
         )
-        built: dict[int, Clinic | Physician] = {}
-        edges = [
-            SlotEdge(node=Slot.from_found(s, built), cursor_of=partial(request.cursor, page, i))
-            for i, s in enumerate(page.slots)
-        ]
-        return SlotConnection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=request.end_cursor(page)),
-            total_count=page.count.value,
-            total_count_kind=page.count.kind,
-        )
+        if info.path.key in info.context.record_roots:
+            # Its compiled plan reads the records (schema/plan/records.py).
+            return SlotRecords(page, request)  # type: ignore[return-value]
+        return slot_connection(page, request)
 
     @strawberry.field(description="Clinics matching the filter, nearest first, then by name.")
     async def clinics(

@@ -211,6 +211,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, meaning in (
         ("--no-response-cache", "execute each persisted operation, never reuse its cached answer"),
         ("--no-shared-operations", "execute each query alone, even while an identical one runs"),
+        ("--no-compiled-plan", "complete every field through graphql-core, not by compiled plans"),
     ):
         parser.add_argument(flag, action="store_true", help=meaning)
     parser.add_argument(

@@ -214,6 +214,7 @@ def _settings(args: argparse.Namespace, database_url: str) -> Settings:
         cors_origins=tuple(args.cors_origin),
         response_cache=not args.no_response_cache,
         share_operations=not args.no_shared_operations,
+        compiled_plan=not args.no_compiled_plan,
         batching=args.batching,
         max_cost=args.max_cost,
         measure_cost=args.measure_cost,

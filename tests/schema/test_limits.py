@@ -182,3 +182,29 @@ def test_only_repeatable_directives_may_repeat_at_one_location() -> None:
         "code": "DIRECTIVE_LIMIT_EXCEEDED",
         "directive": "skip",
     }
+
+
+async def test_a_document_within_its_limits_is_walked_once_and_one_over_them_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import schema.limits as limits_module
+
+    walked: list[int] = []
+
+    def counting(document: Any, limits: Any) -> Any:
+        walked.append(1)
+        return check_limits(document, limits)
+
+    monkeypatch.setattr(limits_module, "check_limits", counting)
+    within = "{ walkedOnce: __typename }"  # a text no other test parses
+    for _ in range(3):
+        result = await run(within)
+        assert not result.errors
+    assert len(walked) == 1  # the parser cache's one document, found within once
+    deep = nested(12)
+    for _ in range(2):
+        refused = await run(deep)
+        assert [with_code(e).extensions["code"] for e in refused.errors or []] == [
+            "DEPTH_LIMIT_EXCEEDED"
+        ]
+    assert len(walked) == 3
