@@ -68,6 +68,9 @@ class Found:
         self._roles: dict[str, list[dict[str, Any]]] = {}  # by practitioner id
         # Locations declaring a time zone this machine does not know: id -> the name.
         self.unknown_zones: dict[str, str] = {}
+        # By Schedule id, its clinic's and physician's ids: the same for each of its slots
+        # (forgotten when a Schedule or a role is read, which may change them).
+        self._actors: dict[str, tuple[str | None, str | None]] = {}
 
     def add(self, bundle: dict[str, Any], match_type: str) -> list[dict[str, Any]]:
         """Index a Bundle's resources; return those of ``match_type`` not sent as includes."""
@@ -90,6 +93,8 @@ class Found:
 
     def _index(self, kind: str, rid: str, resource: dict[str, Any]) -> None:
         self.resources[kind][rid] = resource
+        if kind in ("Schedule", "PractitionerRole") and self._actors:
+            self._actors.clear()
         # Records built from earlier pages may lack what this one brings.
         if kind == "Location" and self._clinics.get(rid, True) is None:
             del self._clinics[rid]
@@ -111,7 +116,8 @@ class Found:
             self.skipped["Slot"] += 1
             return
         kind = appointment_type(raw.get("appointmentType"))
-        schedule = self.resources["Schedule"].get(ref_id(raw.get("schedule"), "Schedule") or "")
+        schedule_id = ref_id(raw.get("schedule"), "Schedule") or ""
+        schedule = self.resources["Schedule"].get(schedule_id)
         if times is None:  # naive times, and no clinic to read them in: no slot
             actors = schedule.get("actor") if schedule is not None else None
             if set(refs(actors, "Location")) & self.places.kinds[PlaceKind.OUTSIDE_QUEBEC]:
@@ -127,8 +133,7 @@ class Found:
             return
         if query.appointment_types is not None and kind not in query.appointment_types:
             return
-        actors = schedule.get("actor")
-        clinic_id = next(iter(refs(actors, "Location")), None)
+        clinic_id, physician_id = self._actors_of(schedule_id, schedule)
         clinic = self.clinic(clinic_id) if clinic_id else None
         if clinic is None:
             if clinic_id in self.places.kinds[PlaceKind.OUTSIDE_QUEBEC]:
@@ -138,10 +143,6 @@ class Found:
             return
         if self.scope is not None and clinic.local_id not in self.scope:
             return
-        physician_id = next(iter(refs(actors, "Practitioner")), None)
-        for rid in refs(actors, "PractitionerRole"):
-            role = self.resources["PractitionerRole"].get(rid, {})
-            physician_id = ref_id(role.get("practitioner"), "Practitioner") or physician_id
         if query.physician_local_ids is not None and physician_id not in query.physician_local_ids:
             return
         physician = self.physician(physician_id) if physician_id else None
@@ -158,6 +159,23 @@ class Found:
             booking_url=slot_booking_url(raw),
             booking_phone=slot_booking_phone(raw),
         )
+
+    def _actors_of(
+        self, schedule_id: str, schedule: dict[str, Any]
+    ) -> tuple[str | None, str | None]:
+        """The ids of a Schedule's clinic (its first Location) and physician (its
+        Practitioner, else its last role's practitioner), once per Schedule."""
+        known = self._actors.get(schedule_id)
+        if known is not None:
+            return known
+        actors = schedule.get("actor")
+        clinic_id = next(iter(refs(actors, "Location")), None)
+        physician_id = next(iter(refs(actors, "Practitioner")), None)
+        for rid in refs(actors, "PractitionerRole"):
+            role = self.resources["PractitionerRole"].get(rid, {})
+            physician_id = ref_id(role.get("practitioner"), "Practitioner") or physician_id
+        self._actors[schedule_id] = (clinic_id, physician_id)
+        return clinic_id, physician_id
 
     def clinic(self, location_id: str) -> ClinicRecord | None:
         """The clinic of a Location read so far, built once; None if absent or malformed."""

@@ -50,7 +50,14 @@ async def read_capped(
     response: aiohttp.ClientResponse, source_id: str, max_bytes: int | None = None
 ) -> bytes:
     """The whole body, refused with ``AnswerTooLarge`` past ``max_bytes``."""
-    return b"".join([chunk async for chunk in iter_capped(response, source_id, max_bytes)])
+    limit = MAX_BODY_BYTES if max_bytes is None else max_bytes
+    length = response.content_length
+    if length is not None and length <= limit and not response.headers.get("Content-Encoding"):
+        # aiohttp's parser delivers no more than Content-Length bytes of an unencoded
+        # body (a shorter one fails as truncated): read in one go, without the chunk
+        # by chunk generator, the cap already holds.
+        return await response.read()
+    return b"".join([chunk async for chunk in iter_capped(response, source_id, limit)])
 
 
 async def read_json(

@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -44,16 +46,43 @@ async def request_json(
     deadline = CALL_DEADLINE.get()
     if deadline is None:
         deadline = time.monotonic() + timeout_s
+    timeout = _timeout(timeout_s, connect_timeout_s, read_timeout_s)
+    body: bytes | None = None
+    if data is not None:
+        # A form, encoded once here (as aiohttp's FormData would, without its machinery
+        # on every call, and once for all the tries).
+        body = urlencode(data, doseq=True).encode()
+        headers = {**(headers or {}), "Content-Type": _FORM}
     return await with_retries(
         lambda: _request_once(
-            session, source_id, method, url,
-            timeout_s=timeout_s, connect_timeout_s=connect_timeout_s,
-            read_timeout_s=read_timeout_s, params=params, data=data, headers=headers,
-            absent=absent,
+            session, source_id, method, url, timeout,
+            params=params, data=body, headers=headers, absent=absent,
         ),
         deadline,
-        logging.getLogger(f"passerelle.sources.{source_id}"),
+        _logger(source_id),
     )  # fmt: skip
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+@lru_cache(maxsize=256)
+def _timeout(
+    timeout_s: float, connect_timeout_s: float | None, read_timeout_s: float | None
+) -> aiohttp.ClientTimeout:
+    """The timeouts of a request: ``timeout_s`` bounds the whole exchange,
+    ``connect_timeout_s`` the connection and ``read_timeout_s`` each read (both default
+    to ``timeout_s``). One frozen value per source's settings, not one per call."""
+    return aiohttp.ClientTimeout(
+        total=timeout_s,
+        sock_connect=connect_timeout_s or timeout_s,
+        sock_read=read_timeout_s or timeout_s,
+    )
+
+
+@lru_cache(maxsize=256)
+def _logger(source_id: str) -> logging.Logger:
+    return logging.getLogger(f"passerelle.sources.{source_id}")
 
 
 async def _request_once(
@@ -61,29 +90,19 @@ async def _request_once(
     source_id: str,
     method: str,
     url: str,
+    limits: aiohttp.ClientTimeout,
     *,
-    timeout_s: float,
-    connect_timeout_s: float | None,
-    read_timeout_s: float | None,
     params: Params,
-    data: Mapping[str, str] | list[tuple[str, str]] | None,
+    data: bytes | None,
     headers: Mapping[str, str] | None,
     absent: frozenset[int] = frozenset(),
 ) -> Any:
     """Send one request and return its decoded JSON body (None: a status in ``absent``).
 
-    ``timeout_s`` bounds the whole exchange, ``connect_timeout_s`` the connection
-    and ``read_timeout_s`` each read (both default to ``timeout_s``).
-
     Failures raise the ``SourceError`` that ``sources.transport.failures`` maps
     them to; an oversized body or bad JSON raise ``SourceBadResponse``.
     """
-    timeout = aiohttp.ClientTimeout(
-        total=timeout_s,
-        sock_connect=connect_timeout_s or timeout_s,
-        sock_read=read_timeout_s or timeout_s,
-    )
-    with map_errors(source_id, timeout):
+    with map_errors(source_id, limits):
         # Redirects are not followed: one to another host would carry the API key
         # there, and would skip the adapters' own same-origin checks.
         async with session.request(
@@ -92,7 +111,7 @@ async def _request_once(
             params=params,
             data=data,
             headers=headers,
-            timeout=timeout,
+            timeout=limits,
             allow_redirects=False,
         ) as response:
             stats = CALL_STATS.get()
