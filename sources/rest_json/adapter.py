@@ -33,7 +33,7 @@ import asyncio
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
@@ -177,6 +177,7 @@ class RestJsonSource(Source):
         # The candidates whose clinic is known, their times read in its zone: the
         # record, or None when it does not match after all (or ends before it starts).
         placed: dict[str, SlotRecord | None] = {}
+        starts: dict[str, float] = {}  # the POSIX time of each placed record's start
         clinics: dict[str, ClinicRecord] = {}
         physicians: dict[str, PhysicianRecord] = {}
         unknown_clinics: set[str] = set()
@@ -219,17 +220,19 @@ class RestJsonSource(Source):
             for item in candidates.values():
                 clinic = clinics.get(item.clinic_local_id)
                 if clinic is not None and item.local_id not in placed:
-                    record = item.placed(zone_info(clinic.time_zone))
-                    if record is None:
+                    timed = item.placed(zone_info(clinic.time_zone))
+                    if timed is None:
                         skipped["end not after start"] += 1
-                    matches = record is not None and wanted(record)
-                    placed[item.local_id] = record if matches else None
+                        placed[item.local_id] = None
+                        continue
+                    record, starts[item.local_id] = timed
+                    placed[item.local_id] = record if wanted.placed(record, timed[1]) else None
             if usable() >= limit or not paging.more:
                 break
 
         kept = sorted(
             (r for r in placed.values() if r is not None),
-            key=lambda s: (s.start.timestamp(), s.local_id),
+            key=lambda s: (starts[s.local_id], s.local_id),
         )
         if unknown_clinics:
             # Slots of clinics outside Quebec are not served, and not malformed either.
@@ -588,7 +591,7 @@ def local_bounds(after: datetime, before: datetime) -> tuple[datetime, datetime]
 class _SlotFilter:
     """Re-checks the filters pushed down, so that ``limit`` counts only true matches:
     :meth:`read` what can be checked before the slot's clinic is known (a naive time
-    against the naive bounds), ``__call__`` all of it once the slot is placed."""
+    against the naive bounds), :meth:`placed` all of it once the slot is placed."""
 
     after: datetime
     before: datetime
@@ -597,6 +600,12 @@ class _SlotFilter:
     types: frozenset[AppointmentType] | None
     clinics: frozenset[str] | None
     physicians: frozenset[str] | None
+    after_at: float = field(init=False)  # the window's bounds as POSIX times
+    before_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "after_at", self.after.timestamp())
+        object.__setattr__(self, "before_at", self.before.timestamp())
 
     def read(self, slot: SlotItem) -> bool:
         if slot.start.tzinfo is None:
@@ -610,9 +619,11 @@ class _SlotFilter:
             and (self.physicians is None or slot.physician_local_id in self.physicians)
         )
 
-    def __call__(self, slot: SlotRecord) -> bool:
+    def placed(self, slot: SlotRecord, start_at: float) -> bool:
+        """All of it, once the slot is placed; ``start_at``: its start's POSIX time,
+        compared as its instant would be (the window's bounds' POSIX times alike)."""
         return (
-            self.after <= slot.start <= self.before
+            self.after_at <= start_at <= self.before_at
             and (self.types is None or slot.appointment_type in self.types)
             and (self.clinics is None or slot.clinic_local_id in self.clinics)
             and (self.physicians is None or slot.physician_local_id in self.physicians)

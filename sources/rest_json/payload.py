@@ -35,8 +35,8 @@ from sources.records import (
     PhysicianRecord,
     SlotRecord,
 )
+from sources.rest_json.wall_times import instant, read_time
 from sources.time_zones import time_zone_of
-from sources.timeutil import in_zone, read_upstream_datetime
 from sources.transport.failures import shape_error
 
 if TYPE_CHECKING:
@@ -128,16 +128,17 @@ class SlotItem:
     booking_url: str | None
     booking_phone: str | None
 
-    def placed(self, zone: ZoneInfo) -> SlotRecord | None:
-        """The slot, its naive times read in ``zone``; None when it then does not end
-        after it starts."""
-        start, end = in_zone(self.start, zone), in_zone(self.end, zone)
-        if end.timestamp() <= start.timestamp() and self.end.tzinfo is None:
+    def placed(self, zone: ZoneInfo) -> tuple[SlotRecord, float] | None:
+        """The slot, its naive times read in ``zone``, and its start's POSIX time; None
+        when it then does not end after it starts."""
+        start, start_at = instant(self.start, zone)
+        end, end_at = instant(self.end, zone)
+        if end_at <= start_at and self.end.tzinfo is None:
             # A naive end in the repeated autumn hour may be its second occurrence.
             later = end.replace(fold=1)
-            if later.timestamp() > start.timestamp():
-                end = later
-        if end.timestamp() <= start.timestamp():
+            if later.timestamp() > start_at:
+                end, end_at = later, later.timestamp()
+        if end_at <= start_at:
             return None
         return SlotRecord(
             source_id=self.source_id,
@@ -149,7 +150,7 @@ class SlotItem:
             physician_local_id=self.physician_local_id,
             booking_url=self.booking_url,
             booking_phone=self.booking_phone,
-        )
+        ), start_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +366,7 @@ def _time(value: object) -> datetime:
     if text is None:
         raise _Malformed("missing time")
     try:
-        return read_upstream_datetime(text)
+        return read_time(text)
     except ValueError:
         raise _Malformed("bad time") from None
 
