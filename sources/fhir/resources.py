@@ -327,10 +327,12 @@ def _language(value: object) -> str | None:
 
 
 def _codings(value: object) -> list[tuple[str | None, str]]:
-    codings = (_as_dict(c) for c in _as_list(_as_dict(value).get("coding")))
-    return [
-        (text_value(c.get("system")), code) for c in codings if (code := text_value(c.get("code")))
-    ]
+    out: list[tuple[str | None, str]] = []
+    if isinstance(value, dict):
+        for c in _as_list(value.get("coding")):
+            if isinstance(c, dict) and (code := text_value(c.get("code"))):
+                out.append((text_value(c.get("system")), code))
+    return out
 
 
 def _extensions(element: object, url: str) -> Iterator[dict[str, Any]]:
@@ -340,10 +342,11 @@ def _extensions(element: object, url: str) -> Iterator[dict[str, Any]]:
 
 
 def _extension_value(resource: dict[str, Any], url: str) -> str | None:
-    for extension in _extensions(resource, url):
-        for key in ("valueUrl", "valueUri", "valueString"):
-            if value := text_value(extension.get(key)):
-                return value
+    for extension in _as_list(resource.get("extension")):
+        if isinstance(extension, dict) and extension.get("url") == url:
+            for key in ("valueUrl", "valueUri", "valueString"):
+                if value := text_value(extension.get(key)):
+                    return value
     return None
 
 
