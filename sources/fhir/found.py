@@ -13,6 +13,8 @@ import unicodedata
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from sources.fhir.resources import (
     appointment_type,
     clinic_record,
@@ -28,9 +30,9 @@ from sources.fhir.resources import (
     text_value,
 )
 from sources.geo import distance_km, infer_region
-from sources.places import PlaceKind, PlaceTally
+from sources.places import Place, PlaceKind, PlaceTally
 from sources.problems import ProblemCode
-from sources.records import SlotRecord
+from sources.records import ClinicRecord, PhysicianRecord, SlotRecord
 from sources.time_zones import known_zone
 from sources.timeutil import in_zone, read_upstream_datetime, zone_info
 from sources.transport.failures import redact_for_log
@@ -40,9 +42,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from sources.places import Place
     from sources.problems import ProblemBook
-    from sources.records import ClinicQuery, ClinicRecord, PhysicianRecord, SlotQuery
+    from sources.records import ClinicQuery, SlotQuery
 
 
 class Found:
@@ -183,12 +184,10 @@ class Found:
             resource = self.resources["Location"].get(location_id)
             record = None
             if resource is not None:
-                place = location_place(resource)
+                place, record, declared = _location_reading(self.source_id, resource)
                 self.places.note(location_id, place)
-                record = clinic_record(self.source_id, resource, place)
                 outside = place.kind is PlaceKind.OUTSIDE_QUEBEC
                 self.skipped["Location"] += int(record is None and not outside)
-                declared = declared_time_zone(resource)
                 if record is not None and declared is not None and not known_zone(declared):
                     self.unknown_zones[location_id] = declared
             self._clinics[location_id] = record
@@ -227,7 +226,7 @@ class Found:
     def physician(self, practitioner_id: str) -> PhysicianRecord | None:
         """The physician from the Practitioner and roles read so far, built once."""
         if practitioner_id not in self._physicians:
-            self._physicians[practitioner_id] = physician_record(
+            self._physicians[practitioner_id] = _physician_reading(
                 self.source_id,
                 practitioner_id,
                 self.resources["Practitioner"].get(practitioner_id),
@@ -268,6 +267,60 @@ class Found:
                     location_id,
                     redact_for_log(name),
                 )
+
+
+# Readings of the same resources, kept across calls: a server sends the same Locations,
+# Practitioners and roles with search after search, and building their records costs far
+# more than writing them out again as the key. Keyed on the resources' JSON as read (two
+# equal resources make equal records), bounded: emptied when full.
+_MAX_READINGS = 4096
+_LOCATIONS: dict[tuple[str, bytes], tuple[Place, ClinicRecord | None, str | None]] = {}
+_PHYSICIANS: dict[tuple[str, str, bytes], PhysicianRecord | None] = {}
+
+
+def _location_reading(
+    source_id: str, resource: dict[str, Any]
+) -> tuple[Place, ClinicRecord | None, str | None]:
+    """A Location's place, its clinic record and its declared zone, once per content."""
+    key = _content_key(resource)
+    known = _LOCATIONS.get((source_id, key)) if key is not None else None
+    if known is None:
+        place = location_place(resource)
+        known = (place, clinic_record(source_id, resource, place), declared_time_zone(resource))
+        if key is not None:
+            _remember(_LOCATIONS, (source_id, key), known)
+    return known
+
+
+def _physician_reading(
+    source_id: str,
+    practitioner_id: str,
+    practitioner: dict[str, Any] | None,
+    roles: list[dict[str, Any]],
+) -> PhysicianRecord | None:
+    """``physician_record``, once per content of the Practitioner and its roles."""
+    key = _content_key([practitioner, roles])
+    if key is None:
+        return physician_record(source_id, practitioner_id, practitioner, roles)
+    if (source_id, practitioner_id, key) in _PHYSICIANS:
+        return _PHYSICIANS[source_id, practitioner_id, key]
+    record = physician_record(source_id, practitioner_id, practitioner, roles)
+    _remember(_PHYSICIANS, (source_id, practitioner_id, key), record)
+    return record
+
+
+def _content_key(value: object) -> bytes | None:
+    """The JSON of what was read (None: a value JSON cannot hold, never from a body)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _remember(table: dict[Any, Any], key: object, value: object) -> None:
+    if len(table) >= _MAX_READINGS:
+        table.clear()
+    table[key] = value
 
 
 def place_matches(resource: dict[str, Any], query: ClinicQuery, place: Place | None = None) -> bool:
