@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
@@ -564,6 +565,7 @@ def _circle_params(near: GeoPoint | None, radius_km: float | None) -> list[tuple
     ]
 
 
+@lru_cache(maxsize=256)  # the same window for every search of a minute
 def local_bounds(after: datetime, before: datetime) -> tuple[datetime, datetime]:
     """The window as the API's naive local times, never narrower than asked.
 

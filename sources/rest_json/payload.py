@@ -113,10 +113,12 @@ def read_item(read: Reader[_T], item: object, skipped: Counter[str]) -> _T | Non
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SlotItem:
     """A free slot as read, its clinic not yet known: a time without an offset is that
-    clinic's local wall time, read in the clinic's zone by :meth:`placed`."""
+    clinic's local wall time, read in the clinic's zone by :meth:`placed`. Not frozen:
+    a value of one call, never shared, and made for every item read (a frozen one costs
+    a ``object.__setattr__`` a field)."""
 
     source_id: str
     local_id: str

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 
@@ -51,7 +51,7 @@ async def request_json(
     if data is not None:
         # A form, encoded once here (as aiohttp's FormData would, without its machinery
         # on every call, and once for all the tries).
-        body = urlencode(data, doseq=True).encode()
+        body = _form(data)
         headers = {**(headers or {}), "Content-Type": _FORM}
     return await with_retries(
         lambda: _request_once(
@@ -78,6 +78,23 @@ def _timeout(
         sock_connect=connect_timeout_s or timeout_s,
         sock_read=read_timeout_s or timeout_s,
     )
+
+
+def _form(data: Mapping[str, str] | list[tuple[str, str]]) -> bytes:
+    """``urlencode(data, doseq=True)``, each name and value quoted once per text (a
+    search sends the same few names, and values that repeat from call to call)."""
+    pairs = data.items() if isinstance(data, Mapping) else data
+    try:
+        return "&".join(f"{_quoted(k)}={_quoted(v)}" for k, v in pairs).encode()
+    except TypeError:  # not text: urlencode's own rules
+        return urlencode(data, doseq=True).encode()
+
+
+@lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    if not isinstance(text, str):
+        raise TypeError(text)
+    return quote_plus(text)
 
 
 @lru_cache(maxsize=256)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -146,3 +147,17 @@ async def test_no_retry_when_not_retryable_or_when_the_call_may_not_retry() -> N
     finally:
         retry.CALL_RETRIES.reset(token)
     assert calls == [1]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        FORM,
+        [("x", "é ü/&=+,|$\\~"), ("", ""), ("a b", "c~d"), ("x", "é ü/&=+,|$\\~")],
+        {"a": "b c", "é": "ü"},
+        [("n", 3), ("flag", True)],  # not text: urlencode's own rules
+        {"k": ["a", "b"]},
+    ],
+)
+def test_a_form_is_encoded_as_urlencode_encodes_it(data: object) -> None:
+    assert http._form(data) == urlencode(data, doseq=True).encode()  # type: ignore[arg-type]
