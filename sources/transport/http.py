@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import aiohttp
+from yarl import URL
 
 from sources.transport.body import read_json
 from sources.transport.failures import map_errors, raise_for_answer
@@ -53,9 +54,10 @@ async def request_json(
         # on every call, and once for all the tries).
         body = _form(data)
         headers = {**(headers or {}), "Content-Type": _FORM}
+    target = _url(url)
     return await with_retries(
         lambda: _request_once(
-            session, source_id, method, url, timeout,
+            session, source_id, method, target, timeout,
             params=params, data=body, headers=headers, absent=absent,
         ),
         deadline,
@@ -97,6 +99,16 @@ def _quoted(text: str) -> str:
     return quote_plus(text)
 
 
+@lru_cache(maxsize=1024)
+def _url(text: str) -> URL | str:
+    """The URL parsed once per text (a source's few endpoints); a text yarl refuses is
+    left to aiohttp, which refuses it as it always did (an invalid URL)."""
+    try:
+        return URL(text)
+    except (ValueError, TypeError):
+        return text
+
+
 @lru_cache(maxsize=256)
 def _logger(source_id: str) -> logging.Logger:
     return logging.getLogger(f"passerelle.sources.{source_id}")
@@ -106,7 +118,7 @@ async def _request_once(
     session: aiohttp.ClientSession,
     source_id: str,
     method: str,
-    url: str,
+    url: URL | str,
     limits: aiohttp.ClientTimeout,
     *,
     params: Params,

@@ -161,3 +161,11 @@ async def test_no_retry_when_not_retryable_or_when_the_call_may_not_retry() -> N
 )
 def test_a_form_is_encoded_as_urlencode_encodes_it(data: object) -> None:
     assert http._form(data) == urlencode(data, doseq=True).encode()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("url", ["http://[not-an-ip/x", "ftp://example.invalid/x", "/relative"])
+async def test_a_url_aiohttp_refuses_is_still_refused_as_invalid(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(SourceUnavailable, match="invalid URL") as caught:
+            await http.request_json(session, "s1", "GET", url, timeout_s=1)
+    assert caught.value.retryable is False
