@@ -33,7 +33,7 @@ import asyncio
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -175,10 +175,10 @@ class RestJsonSource(Source):
         page_size = min(self._page_size, 2 * limit)
         skipped: Counter[str] = Counter()
         candidates: dict[str, SlotItem] = {}
-        # The candidates whose clinic is known, their times read in its zone: the
-        # record, or None when it does not match after all (or ends before it starts).
-        placed: dict[str, SlotRecord | None] = {}
-        starts: dict[str, float] = {}  # the POSIX time of each placed record's start
+        # The candidates whose clinic is known, their times read in its zone (start,
+        # end, the start's POSIX time), or None when it does not match after all (or
+        # ends before it starts). Records are made only for the slots kept, once sorted.
+        placed: dict[str, tuple[SlotItem, datetime, datetime, float] | None] = {}
         clinics: dict[str, ClinicRecord] = {}
         physicians: dict[str, PhysicianRecord] = {}
         unknown_clinics: set[str] = set()
@@ -224,16 +224,13 @@ class RestJsonSource(Source):
                     timed = item.placed(zone_info(clinic.time_zone))
                     if timed is None:
                         skipped["end not after start"] += 1
-                        placed[item.local_id] = None
-                        continue
-                    record, starts[item.local_id] = timed
-                    placed[item.local_id] = record if wanted.placed(record, timed[1]) else None
+                    matches = timed is not None and wanted.placed(item, timed[2])
+                    placed[item.local_id] = (item, *timed) if matches and timed else None
             if usable() >= limit or not paging.more:
                 break
 
         kept = sorted(
-            (r for r in placed.values() if r is not None),
-            key=lambda s: (starts[s.local_id], s.local_id),
+            (p for p in placed.values() if p is not None), key=lambda p: (p[3], p[0].local_id)
         )
         if unknown_clinics:
             # Slots of clinics outside Quebec are not served, and not malformed either.
@@ -249,15 +246,15 @@ class RestJsonSource(Source):
         if not complete and len(kept) > limit:
             # The slots starting with the limit's last one are kept whole when a later
             # one was read: the gateway can then settle that start without more.
-            while cut < len(kept) and kept[cut].start == kept[limit - 1].start:
+            while cut < len(kept) and kept[cut][1] == kept[limit - 1][1]:
                 cut += 1
         ties_complete = cut < len(kept)
-        kept = kept[:cut]
+        # A physician the API did not list is not named.
         slots = tuple(
-            s
-            if s.physician_local_id is None or s.physician_local_id in physicians
-            else replace(s, physician_local_id=None)
-            for s in kept
+            item.record(
+                start, end, doctor if (doctor := item.physician_local_id) in physicians else None
+            )
+            for item, start, end, _ in kept[:cut]
         )
         self._log_skipped("slot search", skipped)
         return SlotResult(
@@ -621,7 +618,7 @@ class _SlotFilter:
             and (self.physicians is None or slot.physician_local_id in self.physicians)
         )
 
-    def placed(self, slot: SlotRecord, start_at: float) -> bool:
+    def placed(self, slot: SlotItem, start_at: float) -> bool:
         """All of it, once the slot is placed; ``start_at``: its start's POSIX time,
         compared as its instant would be (the window's bounds' POSIX times alike)."""
         return (

@@ -130,9 +130,9 @@ class SlotItem:
     booking_url: str | None
     booking_phone: str | None
 
-    def placed(self, zone: ZoneInfo) -> tuple[SlotRecord, float] | None:
-        """The slot, its naive times read in ``zone``, and its start's POSIX time; None
-        when it then does not end after it starts."""
+    def placed(self, zone: ZoneInfo) -> tuple[datetime, datetime, float] | None:
+        """Its start and end, naive times read in ``zone``, and its start's POSIX time;
+        None when it then does not end after it starts."""
         start, start_at = instant(self.start, zone)
         end, end_at = instant(self.end, zone)
         if end_at <= start_at and self.end.tzinfo is None:
@@ -142,6 +142,10 @@ class SlotItem:
                 end, end_at = later, later.timestamp()
         if end_at <= start_at:
             return None
+        return start, end, start_at
+
+    def record(self, start: datetime, end: datetime, physician_local_id: str | None) -> SlotRecord:
+        """The slot as the gateway serves it, placed (:meth:`placed`)."""
         return SlotRecord(
             source_id=self.source_id,
             local_id=self.local_id,
@@ -149,10 +153,10 @@ class SlotItem:
             end=end,
             appointment_type=self.appointment_type,
             clinic_local_id=self.clinic_local_id,
-            physician_local_id=self.physician_local_id,
+            physician_local_id=physician_local_id,
             booking_url=self.booking_url,
             booking_phone=self.booking_phone,
-        ), start_at
+        )
 
 
 @dataclass(frozen=True, slots=True)

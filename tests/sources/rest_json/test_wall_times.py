@@ -68,6 +68,8 @@ def test_a_slot_ending_in_the_second_autumn_hour_is_placed_as_before() -> None:
     assert item is not None
     placed = item.placed(zone_info("America/Montreal"))
     assert placed is not None
-    record, start_at = placed
-    assert record.end.fold == 1 and record.end.timestamp() > record.start.timestamp()
-    assert start_at == record.start.timestamp()
+    start, end, start_at = placed
+    assert end.fold == 1 and end.timestamp() > start.timestamp()
+    assert start_at == start.timestamp()
+    record = item.record(start, end, None)
+    assert (record.start, record.end, record.local_id) == (start, end, "s")
