@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -39,7 +41,6 @@ from sources.transport.failures import redact_for_log
 
 if TYPE_CHECKING:
     import logging
-    from datetime import datetime
     from zoneinfo import ZoneInfo
 
     from sources.problems import ProblemBook
@@ -197,8 +198,7 @@ class Found:
         """A Slot's start and end as instants, a time without an offset read in its
         clinic's zone (:meth:`zone_of`); None when that clinic is not known. Raises
         ``ValueError``/``OverflowError`` when they are not ISO-8601."""
-        start = read_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
-        end = read_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
+        start, end = _instant(raw.get("start")), _instant(raw.get("end"))
         if start.tzinfo is None or end.tzinfo is None:
             zone = self.zone_of(raw)
             if zone is None:
@@ -307,6 +307,18 @@ def _physician_reading(
     record = physician_record(source_id, practitioner_id, practitioner, roles)
     _remember(_PHYSICIANS, (source_id, practitioner_id, key), record)
     return record
+
+
+def _instant(value: object) -> datetime:
+    """``read_upstream_datetime``; a text once (slots of a server share their times)."""
+    if isinstance(value, str):
+        return _read_text_time(value)
+    return read_upstream_datetime(value)  # type: ignore[arg-type]  # raises ValueError
+
+
+@lru_cache(maxsize=8192)
+def _read_text_time(text: str) -> datetime:
+    return read_upstream_datetime(text)
 
 
 def _content_key(value: object) -> bytes | None:
