@@ -7,7 +7,8 @@ or after the upstream's ``Retry-After`` when it gave one and it ends before the
 call's deadline. 401/403, timeouts and bad answers are not retried: trying
 again would not help, or would not fit.
 
-The retry policy is tenacity's (a well-kept library) rather than a loop of ours.
+The retry policy is tenacity's (a well-kept library) rather than a loop of ours; the
+first try is made before it, so that a call that answers pays nothing for retries.
 """
 
 from __future__ import annotations
