@@ -52,10 +52,16 @@ async def read_capped(
     """The whole body, refused with ``AnswerTooLarge`` past ``max_bytes``."""
     limit = MAX_BODY_BYTES if max_bytes is None else max_bytes
     length = response.content_length
-    if length is not None and length <= limit and not response.headers.get("Content-Encoding"):
-        # aiohttp's parser delivers no more than Content-Length bytes of an unencoded
-        # body (a shorter one fails as truncated): read in one go, without the chunk
-        # by chunk generator, the cap already holds.
+    headers = response.headers
+    if (
+        length is not None
+        and length <= limit
+        and "Content-Encoding" not in headers
+        and "Transfer-Encoding" not in headers
+    ):
+        # aiohttp's parser delivers no more than Content-Length bytes of a plain body
+        # (a shorter one fails as truncated): read in one go, without the chunk by
+        # chunk generator, the cap already holds. Anything else is counted as it comes.
         return await response.read()
     return b"".join([chunk async for chunk in iter_capped(response, source_id, limit)])
 

@@ -4,6 +4,8 @@ encoding says, a first try outside tenacity that still hands retries to it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import logging
 from collections.abc import AsyncIterator
@@ -14,7 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from sources.errors import AnswerTooLarge, SourceUnavailable
+from sources.errors import AnswerTooLarge, SourceBadResponse, SourceUnavailable
 from sources.transport import body, http, retry
 from sources.transport.retry import CALL_STATS, CallStats, with_retries
 from tests.conftest import serve
@@ -169,3 +171,37 @@ async def test_a_url_aiohttp_refuses_is_still_refused_as_invalid(url: str) -> No
         with pytest.raises(SourceUnavailable, match="invalid URL") as caught:
             await http.request_json(session, "s1", "GET", url, timeout_s=1)
     assert caught.value.retryable is False
+
+
+async def test_a_body_both_sized_and_chunked_is_never_read_past_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hostile upstream announcing a small Content-Length over a long chunked body."""
+    monkeypatch.setattr(body, "MAX_BODY_BYTES", 10_000)
+    chunk = b"x" * 4096
+
+    async def hostile(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        with contextlib.suppress(ConnectionError):
+            for _ in range(64):
+                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(hostile, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(SourceBadResponse):
+                await http.request_json(
+                    session, "s1", "GET", f"http://127.0.0.1:{port}/", timeout_s=2
+                )
+    finally:
+        server.close()
+        await server.wait_closed()
