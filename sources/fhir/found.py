@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from sources.fhir.resources import (
     appointment_type,
@@ -28,21 +32,19 @@ from sources.fhir.resources import (
     text_value,
 )
 from sources.geo import distance_km, infer_region
-from sources.places import PlaceKind, PlaceTally
+from sources.places import Place, PlaceKind, PlaceTally
 from sources.problems import ProblemCode
-from sources.records import SlotRecord
+from sources.records import ClinicRecord, PhysicianRecord, SlotRecord
 from sources.time_zones import known_zone
 from sources.timeutil import in_zone, read_upstream_datetime, zone_info
 from sources.transport.failures import redact_for_log
 
 if TYPE_CHECKING:
     import logging
-    from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from sources.places import Place
     from sources.problems import ProblemBook
-    from sources.records import ClinicQuery, ClinicRecord, PhysicianRecord, SlotQuery
+    from sources.records import ClinicQuery, SlotQuery
 
 
 class Found:
@@ -68,6 +70,9 @@ class Found:
         self._roles: dict[str, list[dict[str, Any]]] = {}  # by practitioner id
         # Locations declaring a time zone this machine does not know: id -> the name.
         self.unknown_zones: dict[str, str] = {}
+        # By Schedule id, its clinic's and physician's ids: the same for each of its slots
+        # (forgotten when a Schedule or a role is read, which may change them).
+        self._actors: dict[str, tuple[str | None, str | None]] = {}
 
     def add(self, bundle: dict[str, Any], match_type: str) -> list[dict[str, Any]]:
         """Index a Bundle's resources; return those of ``match_type`` not sent as includes."""
@@ -90,6 +95,8 @@ class Found:
 
     def _index(self, kind: str, rid: str, resource: dict[str, Any]) -> None:
         self.resources[kind][rid] = resource
+        if kind in ("Schedule", "PractitionerRole") and self._actors:
+            self._actors.clear()
         # Records built from earlier pages may lack what this one brings.
         if kind == "Location" and self._clinics.get(rid, True) is None:
             del self._clinics[rid]
@@ -111,7 +118,8 @@ class Found:
             self.skipped["Slot"] += 1
             return
         kind = appointment_type(raw.get("appointmentType"))
-        schedule = self.resources["Schedule"].get(ref_id(raw.get("schedule"), "Schedule") or "")
+        schedule_id = ref_id(raw.get("schedule"), "Schedule") or ""
+        schedule = self.resources["Schedule"].get(schedule_id)
         if times is None:  # naive times, and no clinic to read them in: no slot
             actors = schedule.get("actor") if schedule is not None else None
             if set(refs(actors, "Location")) & self.places.kinds[PlaceKind.OUTSIDE_QUEBEC]:
@@ -127,8 +135,7 @@ class Found:
             return
         if query.appointment_types is not None and kind not in query.appointment_types:
             return
-        actors = schedule.get("actor")
-        clinic_id = next(iter(refs(actors, "Location")), None)
+        clinic_id, physician_id = self._actors_of(schedule_id, schedule)
         clinic = self.clinic(clinic_id) if clinic_id else None
         if clinic is None:
             if clinic_id in self.places.kinds[PlaceKind.OUTSIDE_QUEBEC]:
@@ -138,10 +145,6 @@ class Found:
             return
         if self.scope is not None and clinic.local_id not in self.scope:
             return
-        physician_id = next(iter(refs(actors, "Practitioner")), None)
-        for rid in refs(actors, "PractitionerRole"):
-            role = self.resources["PractitionerRole"].get(rid, {})
-            physician_id = ref_id(role.get("practitioner"), "Practitioner") or physician_id
         if query.physician_local_ids is not None and physician_id not in query.physician_local_ids:
             return
         physician = self.physician(physician_id) if physician_id else None
@@ -159,18 +162,33 @@ class Found:
             booking_phone=slot_booking_phone(raw),
         )
 
+    def _actors_of(
+        self, schedule_id: str, schedule: dict[str, Any]
+    ) -> tuple[str | None, str | None]:
+        """The ids of a Schedule's clinic (its first Location) and physician (its
+        Practitioner, else its last role's practitioner), once per Schedule."""
+        known = self._actors.get(schedule_id)
+        if known is not None:
+            return known
+        actors = schedule.get("actor")
+        clinic_id = next(iter(refs(actors, "Location")), None)
+        physician_id = next(iter(refs(actors, "Practitioner")), None)
+        for rid in refs(actors, "PractitionerRole"):
+            role = self.resources["PractitionerRole"].get(rid, {})
+            physician_id = ref_id(role.get("practitioner"), "Practitioner") or physician_id
+        self._actors[schedule_id] = (clinic_id, physician_id)
+        return clinic_id, physician_id
+
     def clinic(self, location_id: str) -> ClinicRecord | None:
         """The clinic of a Location read so far, built once; None if absent or malformed."""
         if location_id not in self._clinics:
             resource = self.resources["Location"].get(location_id)
             record = None
             if resource is not None:
-                place = location_place(resource)
+                place, record, declared = _location_reading(self.source_id, resource)
                 self.places.note(location_id, place)
-                record = clinic_record(self.source_id, resource, place)
                 outside = place.kind is PlaceKind.OUTSIDE_QUEBEC
                 self.skipped["Location"] += int(record is None and not outside)
-                declared = declared_time_zone(resource)
                 if record is not None and declared is not None and not known_zone(declared):
                     self.unknown_zones[location_id] = declared
             self._clinics[location_id] = record
@@ -180,8 +198,7 @@ class Found:
         """A Slot's start and end as instants, a time without an offset read in its
         clinic's zone (:meth:`zone_of`); None when that clinic is not known. Raises
         ``ValueError``/``OverflowError`` when they are not ISO-8601."""
-        start = read_upstream_datetime(raw.get("start"))  # type: ignore[arg-type]
-        end = read_upstream_datetime(raw.get("end"))  # type: ignore[arg-type]
+        start, end = _instant(raw.get("start")), _instant(raw.get("end"))
         if start.tzinfo is None or end.tzinfo is None:
             zone = self.zone_of(raw)
             if zone is None:
@@ -209,7 +226,7 @@ class Found:
     def physician(self, practitioner_id: str) -> PhysicianRecord | None:
         """The physician from the Practitioner and roles read so far, built once."""
         if practitioner_id not in self._physicians:
-            self._physicians[practitioner_id] = physician_record(
+            self._physicians[practitioner_id] = _physician_reading(
                 self.source_id,
                 practitioner_id,
                 self.resources["Practitioner"].get(practitioner_id),
@@ -250,6 +267,72 @@ class Found:
                     location_id,
                     redact_for_log(name),
                 )
+
+
+# Readings of the same resources, kept across calls: a server sends the same Locations,
+# Practitioners and roles with search after search, and building their records costs far
+# more than writing them out again as the key. Keyed on the resources' JSON as read (two
+# equal resources make equal records), bounded: emptied when full.
+_MAX_READINGS = 4096
+_LOCATIONS: dict[tuple[str, bytes], tuple[Place, ClinicRecord | None, str | None]] = {}
+_PHYSICIANS: dict[tuple[str, str, bytes], PhysicianRecord | None] = {}
+
+
+def _location_reading(
+    source_id: str, resource: dict[str, Any]
+) -> tuple[Place, ClinicRecord | None, str | None]:
+    """A Location's place, its clinic record and its declared zone, once per content."""
+    key = _content_key(resource)
+    known = _LOCATIONS.get((source_id, key)) if key is not None else None
+    if known is None:
+        place = location_place(resource)
+        known = (place, clinic_record(source_id, resource, place), declared_time_zone(resource))
+        if key is not None:
+            _remember(_LOCATIONS, (source_id, key), known)
+    return known
+
+
+def _physician_reading(
+    source_id: str,
+    practitioner_id: str,
+    practitioner: dict[str, Any] | None,
+    roles: list[dict[str, Any]],
+) -> PhysicianRecord | None:
+    """``physician_record``, once per content of the Practitioner and its roles."""
+    key = _content_key([practitioner, roles])
+    if key is None:
+        return physician_record(source_id, practitioner_id, practitioner, roles)
+    if (source_id, practitioner_id, key) in _PHYSICIANS:
+        return _PHYSICIANS[source_id, practitioner_id, key]
+    record = physician_record(source_id, practitioner_id, practitioner, roles)
+    _remember(_PHYSICIANS, (source_id, practitioner_id, key), record)
+    return record
+
+
+def _instant(value: object) -> datetime:
+    """``read_upstream_datetime``; a text once (slots of a server share their times)."""
+    if isinstance(value, str):
+        return _read_text_time(value)
+    return read_upstream_datetime(value)  # type: ignore[arg-type]  # raises ValueError
+
+
+@lru_cache(maxsize=8192)
+def _read_text_time(text: str) -> datetime:
+    return read_upstream_datetime(text)
+
+
+def _content_key(value: object) -> bytes | None:
+    """The JSON of what was read (None: a value JSON cannot hold, never from a body)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _remember(table: dict[Any, Any], key: object, value: object) -> None:
+    if len(table) >= _MAX_READINGS:
+        table.clear()
+    table[key] = value
 
 
 def place_matches(resource: dict[str, Any], query: ClinicQuery, place: Place | None = None) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from yarl import URL
@@ -67,6 +68,10 @@ _ACCEPTING_SYSTEMS = (
     "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/AcceptingPatientsCS",
 )
 _LANGUAGE_RE = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*$")
+# An http(s) URL of a plain host name (letters, digits, dots, dashes; no port, no
+# user) followed by nothing or a path of printable ASCII: yarl reads every one of
+# them with that scheme and host, so the check needs no parse. Others are parsed.
+_PLAIN_WEB_LINK = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?:/[!-~]*)?\Z")
 _MAX_TEXT = 512
 _T = TypeVar("_T")
 
@@ -207,6 +212,8 @@ def appointment_type(value: object) -> AppointmentType | None:
 def slot_booking_url(slot: dict[str, Any]) -> str | None:
     """The ``booking-deep-link``, only if it is an http(s) link (no ``javascript:``)."""
     value = _extension_value(slot, BOOKING_DEEP_LINK_URL)
+    if value is not None and _PLAIN_WEB_LINK.match(value):
+        return value  # what yarl reads as http(s) with a host, without parsing it
     try:
         url = URL(value) if value else None
     except (ValueError, TypeError):
@@ -280,20 +287,31 @@ def identifiers(value: object) -> tuple[Identifier, ...]:
 
 def ref_id(value: object, resource_type: str) -> str | None:
     """The id of a ``Reference`` to ``resource_type`` (relative or absolute), else None."""
-    reference = text_value(_as_dict(value).get("reference"))
+    reference = text_value(value.get("reference")) if isinstance(value, dict) else None
     if reference is None:
         return None
+    target = _ref_target(reference)
+    return target[1] if target is not None and target[0] == resource_type else None
+
+
+@lru_cache(maxsize=8192)
+def _ref_target(reference: str) -> tuple[str, str] | None:
+    """``(type, id)`` of a reference's text; the same few are read for many slots."""
     parts = reference.split("?", 1)[0].split("/")
     if "_history" in parts:
         parts = parts[: parts.index("_history")]
-    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
-        return parts[-1]
+    if len(parts) >= 2 and parts[-1]:
+        return parts[-2], parts[-1]
     return None
 
 
 def refs(value: object, resource_type: str) -> tuple[str, ...]:
     """The ids of every ``Reference`` to ``resource_type`` in ``value``, in order, once."""
-    return _unique(ref_id(item, resource_type) for item in _as_list(value))
+    found: dict[str, None] = {}
+    for item in _as_list(value):
+        if (rid := ref_id(item, resource_type)) is not None:
+            found[rid] = None
+    return tuple(found)
 
 
 def primary_language(tag: str) -> str:
@@ -309,10 +327,12 @@ def _language(value: object) -> str | None:
 
 
 def _codings(value: object) -> list[tuple[str | None, str]]:
-    codings = (_as_dict(c) for c in _as_list(_as_dict(value).get("coding")))
-    return [
-        (text_value(c.get("system")), code) for c in codings if (code := text_value(c.get("code")))
-    ]
+    out: list[tuple[str | None, str]] = []
+    if isinstance(value, dict):
+        for c in _as_list(value.get("coding")):
+            if isinstance(c, dict) and (code := text_value(c.get("code"))):
+                out.append((text_value(c.get("system")), code))
+    return out
 
 
 def _extensions(element: object, url: str) -> Iterator[dict[str, Any]]:
@@ -322,16 +342,21 @@ def _extensions(element: object, url: str) -> Iterator[dict[str, Any]]:
 
 
 def _extension_value(resource: dict[str, Any], url: str) -> str | None:
-    for extension in _extensions(resource, url):
-        for key in ("valueUrl", "valueUri", "valueString"):
-            if value := text_value(extension.get(key)):
-                return value
+    for extension in _as_list(resource.get("extension")):
+        if isinstance(extension, dict) and extension.get("url") == url:
+            for key in ("valueUrl", "valueUri", "valueString"):
+                if value := text_value(extension.get(key)):
+                    return value
     return None
 
 
 def _phone(value: str | None) -> str | None:
-    if value is None:
-        return None
+    return None if value is None else _checked_phone(value)
+
+
+@lru_cache(maxsize=4096)
+def _checked_phone(value: str) -> str | None:
+    """A phone as written, if it looks like one (the same few are read for many slots)."""
     value = value.removeprefix("tel:").strip()
     return value if 3 <= len(value) <= 40 and re.fullmatch(r"[\d\s()+.\-#*x]+", value) else None
 

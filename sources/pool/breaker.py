@@ -51,11 +51,18 @@ class SourceBreakers:
             exclude=[(Exception, _not_a_failure)],
         )
         self._contexts: dict[str, Context] = {}
+        self._breakers: dict[str, AsyncCircuitBreaker] = {}
 
     async def breaker(self, source_id: str) -> AsyncCircuitBreaker:
-        """The breaker to enter around a call; entering an open one raises ``CircuitOpen``."""
-        breaker = await self._factory.get_breaker(source_id)
-        self._contexts[source_id] = breaker.context
+        """The breaker to enter around a call; entering an open one raises ``CircuitOpen``.
+
+        Made once per source: purgatory's in-memory repository keeps one ``Context`` per
+        circuit and changes it in place, so the same breaker serves every call."""
+        breaker = self._breakers.get(source_id)
+        if breaker is None:
+            breaker = await self._factory.get_breaker(source_id)
+            self._breakers[source_id] = breaker
+            self._contexts[source_id] = breaker.context
         return breaker
 
     def reopens_in(self, source_id: str) -> float:

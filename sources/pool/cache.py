@@ -250,7 +250,25 @@ class SourceCache:
 
 
 def _fingerprint(config: SourceConfig) -> str:
-    """Changes when the source is re-pointed or reconfigured, so old answers are not served."""
+    """Changes when the source is re-pointed or reconfigured, so old answers are not served.
+
+    Worked out once per config (a frozen value, kept by its adapter for its lifetime)."""
+    known = _FINGERPRINTS.get(id(config))
+    if known is not None and known[0] is config:
+        return known[1]
+    fingerprint = _config_fingerprint(config)
+    if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
+        _FINGERPRINTS.clear()
+    _FINGERPRINTS[id(config)] = (config, fingerprint)
+    return fingerprint
+
+
+# By the config's id(), with the config itself, which keeps that id from being reused.
+_FINGERPRINTS: dict[int, tuple[SourceConfig, str]] = {}
+_MAX_FINGERPRINTS = 1024
+
+
+def _config_fingerprint(config: SourceConfig) -> str:
     data = orjson.dumps(
         [config.protocol.value, config.url, config.options.as_table()],
         option=orjson.OPT_SORT_KEYS,

@@ -231,7 +231,10 @@ class SourcePool:
             await self._close(adapter)
 
     def health(self, source_id: str) -> SourceHealth:
-        return self._health.setdefault(source_id, SourceHealth())
+        health = self._health.get(source_id)
+        if health is None:  # not setdefault: a SourceHealth is four containers to make
+            health = self._health[source_id] = SourceHealth()
+        return health
 
     def views(self) -> list[SourceView]:
         out = []

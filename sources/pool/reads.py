@@ -44,6 +44,19 @@ class Read(Generic[T]):
 
     def digest(self) -> str:
         """A stable name for the query, the same in every process and instance."""
+        key = (self.kind, type(self.query), self.query)
+        try:
+            digest = _DIGESTS.get(key)
+        except TypeError:  # a query holding an unhashable value: named each time
+            return self._written()
+        if digest is None:
+            digest = self._written()
+            if len(_DIGESTS) >= _MAX_DIGESTS:
+                _DIGESTS.clear()
+            _DIGESTS[key] = digest
+        return digest
+
+    def _written(self) -> str:
         data = orjson.dumps([self.kind, _canonical(self.query)])
         return hashlib.sha256(data).hexdigest()[:32]
 
@@ -52,6 +65,12 @@ class Read(Generic[T]):
         if isinstance(value, SlotResult):
             return len(value.slots) + len(value.clinics) + len(value.physicians)
         return len(value) if isinstance(value, list) else 1
+
+
+# The digests of the latest queries: the same searches come again and again (a query is
+# a frozen value; an equal one names the same read), and writing one out costs more.
+_DIGESTS: dict[tuple[str, type, Query], str] = {}
+_MAX_DIGESTS = 4096
 
 
 def slots_read(query: SlotQuery) -> Read[SlotResult]:

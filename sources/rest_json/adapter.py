@@ -33,8 +33,9 @@ import asyncio
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
@@ -174,9 +175,10 @@ class RestJsonSource(Source):
         page_size = min(self._page_size, 2 * limit)
         skipped: Counter[str] = Counter()
         candidates: dict[str, SlotItem] = {}
-        # The candidates whose clinic is known, their times read in its zone: the
-        # record, or None when it does not match after all (or ends before it starts).
-        placed: dict[str, SlotRecord | None] = {}
+        # The candidates whose clinic is known, their times read in its zone (start,
+        # end, the start's POSIX time), or None when it does not match after all (or
+        # ends before it starts). Records are made only for the slots kept, once sorted.
+        placed: dict[str, tuple[SlotItem, datetime, datetime, float] | None] = {}
         clinics: dict[str, ClinicRecord] = {}
         physicians: dict[str, PhysicianRecord] = {}
         unknown_clinics: set[str] = set()
@@ -219,17 +221,16 @@ class RestJsonSource(Source):
             for item in candidates.values():
                 clinic = clinics.get(item.clinic_local_id)
                 if clinic is not None and item.local_id not in placed:
-                    record = item.placed(zone_info(clinic.time_zone))
-                    if record is None:
+                    timed = item.placed(zone_info(clinic.time_zone))
+                    if timed is None:
                         skipped["end not after start"] += 1
-                    matches = record is not None and wanted(record)
-                    placed[item.local_id] = record if matches else None
+                    matches = timed is not None and wanted.placed(item, timed[2])
+                    placed[item.local_id] = (item, *timed) if matches and timed else None
             if usable() >= limit or not paging.more:
                 break
 
         kept = sorted(
-            (r for r in placed.values() if r is not None),
-            key=lambda s: (s.start.timestamp(), s.local_id),
+            (p for p in placed.values() if p is not None), key=lambda p: (p[3], p[0].local_id)
         )
         if unknown_clinics:
             # Slots of clinics outside Quebec are not served, and not malformed either.
@@ -245,15 +246,15 @@ class RestJsonSource(Source):
         if not complete and len(kept) > limit:
             # The slots starting with the limit's last one are kept whole when a later
             # one was read: the gateway can then settle that start without more.
-            while cut < len(kept) and kept[cut].start == kept[limit - 1].start:
+            while cut < len(kept) and kept[cut][1] == kept[limit - 1][1]:
                 cut += 1
         ties_complete = cut < len(kept)
-        kept = kept[:cut]
+        # A physician the API did not list is not named.
         slots = tuple(
-            s
-            if s.physician_local_id is None or s.physician_local_id in physicians
-            else replace(s, physician_local_id=None)
-            for s in kept
+            item.record(
+                start, end, doctor if (doctor := item.physician_local_id) in physicians else None
+            )
+            for item, start, end, _ in kept[:cut]
         )
         self._log_skipped("slot search", skipped)
         return SlotResult(
@@ -561,6 +562,7 @@ def _circle_params(near: GeoPoint | None, radius_km: float | None) -> list[tuple
     ]
 
 
+@lru_cache(maxsize=256)  # the same window for every search of a minute
 def local_bounds(after: datetime, before: datetime) -> tuple[datetime, datetime]:
     """The window as the API's naive local times, never narrower than asked.
 
@@ -588,7 +590,7 @@ def local_bounds(after: datetime, before: datetime) -> tuple[datetime, datetime]
 class _SlotFilter:
     """Re-checks the filters pushed down, so that ``limit`` counts only true matches:
     :meth:`read` what can be checked before the slot's clinic is known (a naive time
-    against the naive bounds), ``__call__`` all of it once the slot is placed."""
+    against the naive bounds), :meth:`placed` all of it once the slot is placed."""
 
     after: datetime
     before: datetime
@@ -597,6 +599,12 @@ class _SlotFilter:
     types: frozenset[AppointmentType] | None
     clinics: frozenset[str] | None
     physicians: frozenset[str] | None
+    after_at: float = field(init=False)  # the window's bounds as POSIX times
+    before_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "after_at", self.after.timestamp())
+        object.__setattr__(self, "before_at", self.before.timestamp())
 
     def read(self, slot: SlotItem) -> bool:
         if slot.start.tzinfo is None:
@@ -610,9 +618,11 @@ class _SlotFilter:
             and (self.physicians is None or slot.physician_local_id in self.physicians)
         )
 
-    def __call__(self, slot: SlotRecord) -> bool:
+    def placed(self, slot: SlotItem, start_at: float) -> bool:
+        """All of it, once the slot is placed; ``start_at``: its start's POSIX time,
+        compared as its instant would be (the window's bounds' POSIX times alike)."""
         return (
-            self.after <= slot.start <= self.before
+            self.after_at <= start_at <= self.before_at
             and (self.types is None or slot.appointment_type in self.types)
             and (self.clinics is None or slot.clinic_local_id in self.clinics)
             and (self.physicians is None or slot.physician_local_id in self.physicians)

@@ -35,8 +35,8 @@ from sources.records import (
     PhysicianRecord,
     SlotRecord,
 )
+from sources.rest_json.wall_times import instant, read_time
 from sources.time_zones import time_zone_of
-from sources.timeutil import in_zone, read_upstream_datetime
 from sources.transport.failures import shape_error
 
 if TYPE_CHECKING:
@@ -113,10 +113,12 @@ def read_item(read: Reader[_T], item: object, skipped: Counter[str]) -> _T | Non
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SlotItem:
     """A free slot as read, its clinic not yet known: a time without an offset is that
-    clinic's local wall time, read in the clinic's zone by :meth:`placed`."""
+    clinic's local wall time, read in the clinic's zone by :meth:`placed`. Not frozen:
+    a value of one call, never shared, and made for every item read (a frozen one costs
+    a ``object.__setattr__`` a field)."""
 
     source_id: str
     local_id: str
@@ -128,17 +130,22 @@ class SlotItem:
     booking_url: str | None
     booking_phone: str | None
 
-    def placed(self, zone: ZoneInfo) -> SlotRecord | None:
-        """The slot, its naive times read in ``zone``; None when it then does not end
-        after it starts."""
-        start, end = in_zone(self.start, zone), in_zone(self.end, zone)
-        if end.timestamp() <= start.timestamp() and self.end.tzinfo is None:
+    def placed(self, zone: ZoneInfo) -> tuple[datetime, datetime, float] | None:
+        """Its start and end, naive times read in ``zone``, and its start's POSIX time;
+        None when it then does not end after it starts."""
+        start, start_at = instant(self.start, zone)
+        end, end_at = instant(self.end, zone)
+        if end_at <= start_at and self.end.tzinfo is None:
             # A naive end in the repeated autumn hour may be its second occurrence.
             later = end.replace(fold=1)
-            if later.timestamp() > start.timestamp():
-                end = later
-        if end.timestamp() <= start.timestamp():
+            if later.timestamp() > start_at:
+                end, end_at = later, later.timestamp()
+        if end_at <= start_at:
             return None
+        return start, end, start_at
+
+    def record(self, start: datetime, end: datetime, physician_local_id: str | None) -> SlotRecord:
+        """The slot as the gateway serves it, placed (:meth:`placed`)."""
         return SlotRecord(
             source_id=self.source_id,
             local_id=self.local_id,
@@ -146,7 +153,7 @@ class SlotItem:
             end=end,
             appointment_type=self.appointment_type,
             clinic_local_id=self.clinic_local_id,
-            physician_local_id=self.physician_local_id,
+            physician_local_id=physician_local_id,
             booking_url=self.booking_url,
             booking_phone=self.booking_phone,
         )
@@ -365,7 +372,7 @@ def _time(value: object) -> datetime:
     if text is None:
         raise _Malformed("missing time")
     try:
-        return read_upstream_datetime(text)
+        return read_time(text)
     except ValueError:
         raise _Malformed("bad time") from None
 

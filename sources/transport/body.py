@@ -50,7 +50,20 @@ async def read_capped(
     response: aiohttp.ClientResponse, source_id: str, max_bytes: int | None = None
 ) -> bytes:
     """The whole body, refused with ``AnswerTooLarge`` past ``max_bytes``."""
-    return b"".join([chunk async for chunk in iter_capped(response, source_id, max_bytes)])
+    limit = MAX_BODY_BYTES if max_bytes is None else max_bytes
+    length = response.content_length
+    headers = response.headers
+    if (
+        length is not None
+        and length <= limit
+        and "Content-Encoding" not in headers
+        and "Transfer-Encoding" not in headers
+    ):
+        # aiohttp's parser delivers no more than Content-Length bytes of a plain body
+        # (a shorter one fails as truncated): read in one go, without the chunk by
+        # chunk generator, the cap already holds. Anything else is counted as it comes.
+        return await response.read()
+    return b"".join([chunk async for chunk in iter_capped(response, source_id, limit)])
 
 
 async def read_json(

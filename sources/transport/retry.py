@@ -7,7 +7,8 @@ or after the upstream's ``Retry-After`` when it gave one and it ends before the
 call's deadline. 401/403, timeouts and bad answers are not retried: trying
 again would not help, or would not fit.
 
-The retry policy is tenacity's (a well-kept library) rather than a loop of ours.
+The retry policy is tenacity's (a well-kept library) rather than a loop of ours; the
+first try is made before it, so that a call that answers pays nothing for retries.
 """
 
 from __future__ import annotations
@@ -87,13 +88,31 @@ async def with_retries(
         if stats is not None:
             stats.retries += 1
 
+    attempts = ATTEMPTS if CALL_RETRIES.get() else 1
+    # The first try is made as is: most answer, and tenacity's state machine then costs
+    # more than the call's own work. A failure it may retry is handed to tenacity as
+    # that first try's outcome, so that the tries, pauses and logs are tenacity's.
+    try:
+        return await attempt()
+    except SourceUnavailable as error:
+        if attempts == 1 or not worth_retrying(error):
+            raise
+        first: SourceUnavailable | None = error
+
+    async def again() -> T:
+        nonlocal first
+        if first is not None:
+            error, first = first, None
+            raise error
+        return await attempt()
+
     async for try_ in AsyncRetrying(
-        stop=stop_after_attempt(ATTEMPTS if CALL_RETRIES.get() else 1),
+        stop=stop_after_attempt(attempts),
         wait=_wait,
         retry=retry_if_exception(worth_retrying),
         before_sleep=log,
         reraise=True,
     ):
         with try_:
-            return await attempt()
+            return await again()
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

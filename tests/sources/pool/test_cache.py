@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from sources.base import Source, SourceConfig, SourceContext
 from sources.errors import SourceError, SourceTimeout, SourceUnavailable
 from sources.kv import CacheUnavailable, Entry, MemoryBackend, RedisBackend
 from sources.kv import link as kv_link
+from sources.pool import reads
 from sources.pool.cache import CachePolicy, Served, SourceCache
 from sources.pool.fanout import SourcePool
 from sources.pool.reads import slots_read
@@ -430,3 +432,14 @@ async def test_a_redis_that_never_answers_costs_one_timeout_then_is_skipped() ->
         rest = time.monotonic() - started
         await backend.aclose()
     assert 0.2 <= first < 1.0 and rest < 0.05
+
+
+def test_a_reads_digest_is_the_same_written_out_or_remembered() -> None:
+    """Digests are remembered by query value: the remembered one is the one written
+    out, equal queries share it, and different ones never do."""
+    start = datetime(2026, 12, 7, 13, tzinfo=UTC)
+    query = SlotQuery(start, start + timedelta(days=7), 20, near=GeoPoint(45.5, -73.5))
+    first = reads.slots_read(query).digest()
+    assert reads.slots_read(replace(query)).digest() == first == reads.slots_read(query)._written()
+    assert reads.slots_read(replace(query, limit=21)).digest() != first
+    assert reads.clinics_read(ClinicQuery(near=GeoPoint(45.5, -73.5))).digest() != first
