@@ -16,6 +16,8 @@ That is 13 bytes per slot. Booking URLs, phones and capacities are kept per
 partition while every slot of a partition has the same (a schedule's booking
 link, a walk-in line's phone): nothing per slot. Otherwise they take a column
 of string numbers (2 bytes per slot) or capacities (4 bytes); see ``Attribute``.
+The clinic's distinct URLs and phones are one ``PackedTexts`` (what its links
+share kept once: a link a slot costs about its distinctive end plus 3 bytes).
 
 Slot local ids are ``CLINIC|PHYSICIAN|START|TYPE|END`` with ``%`` and ``|``
 escaped in the ids, so they are unique per slot identity, and clinic order
@@ -39,6 +41,7 @@ from types import MappingProxyType
 from typing import TypeAlias
 
 from sources.records import AppointmentType, SlotRecord
+from sources.slot_index.texts import PackedTexts
 
 MAX_DURATION_S = 0xFFFFFFFF  # durations are stored as 32-bit unsigned seconds
 MAX_CAPACITY = 0xFFFFFFFF
@@ -151,7 +154,6 @@ class ClinicSlots:
         "phone_ids",
         "sort_key",
         "starts",
-        "string_ids",
         "strings",
         "url_ids",
     )
@@ -166,8 +168,7 @@ class ClinicSlots:
     part_types: tuple[AppointmentType, ...]
     part_escaped: tuple[str, ...]
     part_type_values: tuple[str, ...]
-    strings: tuple[str | None, ...]
-    string_ids: dict[str | None, int]
+    strings: PackedTexts  # the clinic's booking URLs and phones, each once; 0 is None
     url_ids: Attribute
     phone_ids: Attribute
     capacities: Attribute
@@ -216,7 +217,7 @@ class ClinicSlots:
         booking URL, phone, capacity); equal sets mean the same slots, however built."""
         urls, phones, capacities = self.url_ids, self.phone_ids, self.capacities
         by_part = type(urls) is tuple, type(phones) is tuple, type(capacities) is tuple
-        strings, physicians, kinds = self.strings, self.part_physicians, self.part_types
+        strings, physicians, kinds = list(self.strings), self.part_physicians, self.part_types
         facts: set[SlotFact] = set()
         for pos, (start, duration, part) in enumerate(
             zip(self.starts, self.durations, self.part_of, strict=True)

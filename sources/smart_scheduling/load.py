@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from sources.fhir.resources import physician_record, ref_id
 from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder
-from sources.smart_scheduling.feed import KINDS, NAIVE_END, NAIVE_START, SlotPlace
-from sources.timeutil import placed_epoch, zone_info
+from sources.smart_scheduling.feed import KINDS, SlotPlace
+from sources.smart_scheduling.rows import by_clinic, placed, slots_of
+from sources.timeutil import zone_info
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from sources.records import ClinicRecord, PhysicianRecord
-    from sources.smart_scheduling.feed import FeedFile, Schedule, SlotColumns
+    from sources.smart_scheduling.feed import FeedFile, Schedule
 
 # Where a schedule's slots go: (clinic local id, physician local id or None).
 Target = tuple[str, str | None]
@@ -78,15 +79,15 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
         builder.add_clinic(clinic)
     for physician in physicians.values():
         builder.add_physician(physician)
-    add = builder.add_slot
+    add, close = builder.add_slot, builder.close_clinic
+    # Clinic by clinic: the builder never holds more than one clinic's copy of its slots.
+    for clinic_id, rows in by_clinic(files, targets, zones, list(clinics)):
+        for physician_id, start, end, kind, url, phone, capacity in rows:
+            add(clinic_id, physician_id, start, end, kind, url, phone, capacity)
+        close(clinic_id)
     for file in files:
-        for target, start, end, kind, url, phone, capacity in _rows(file, targets, zones):
-            if target is None:
-                file.unresolved_slots += 1
-            else:
-                add(target[0], target[1], start, end, kind, url, phone, capacity)
-        file.outside_slots = _slots_of(file, abroad)
-        file.unresolved_slots -= file.outside_slots  # counted as unresolved just above
+        file.outside_slots = slots_of(file, abroad)
+        file.unresolved_slots -= file.outside_slots  # counted as unresolved by by_clinic
         file.unresolved += file.unresolved_slots
     return Resolved(builder.build(), targets)
 
@@ -266,59 +267,6 @@ def _target(
     return None if physician is None else (clinic, physician)
 
 
-def _slots_of(file: FeedFile, schedule_ids: set[str]) -> int:
-    """How many of the file's free slots belong to these schedules."""
-    if not schedule_ids:
-        return 0
-    columns = file.slots
-    codes = {n for n, sid in enumerate(columns.schedule_ids) if sid in schedule_ids}
-    return sum(code in codes for code in columns.schedules) if codes else 0
-
-
-Row = tuple[Target | None, int, int, Any, str | None, str | None, int]
-
-
-def _rows(
-    file: FeedFile, targets: Mapping[str, Target], zones: Mapping[str, ZoneInfo]
-) -> Iterator[Row]:
-    """The file's slots with their schedule resolved (None when it is not, or when the
-    slot, its wall times placed, ends before it starts)."""
-    columns = file.slots
-    mapped = [targets.get(schedule_id) for schedule_id in columns.schedule_ids]
-    rows = zip(
-        columns.schedules,
-        columns.starts,
-        columns.ends,
-        columns.kinds,
-        columns.urls,
-        columns.phones,
-        columns.capacities,
-        strict=True,
-    )
-    if not columns.naive:  # the usual feed: every time with its offset
-        for schedule, start, end, kind, url, phone, capacity in rows:
-            yield mapped[schedule], start, end, KINDS[kind], url, phone, capacity
-        return
-    for position, (schedule, start, end, kind, url, phone, capacity) in enumerate(rows):
-        target = mapped[schedule]
-        if target is not None and position in columns.naive:
-            start, end = _placed(columns, position, zones[target[0]])
-            if end <= start:
-                target = None
-        yield target, start, end, KINDS[kind], url, phone, capacity
-
-
-def _placed(columns: SlotColumns, position: int, zone: ZoneInfo) -> tuple[int, int]:
-    """A row's start and end as POSIX times, its wall times read in ``zone``."""
-    naive = columns.naive.get(position, 0)
-    start, end = columns.starts[position], columns.ends[position]
-    if naive & NAIVE_START:
-        start = placed_epoch(start, zone)
-    if naive & NAIVE_END:
-        end = placed_epoch(end, zone)
-    return start, end
-
-
 def _place(file: FeedFile, position: int) -> SlotPlace:
     columns = file.slots
     schedule_id = columns.schedule_ids[columns.schedules[position]]
@@ -355,7 +303,7 @@ def _change(
         return None
     start, end = columns.starts[position], columns.ends[position]
     if position in columns.naive:
-        start, end = _placed(columns, position, zones[target[0]])
+        start, end = placed(columns, position, zones[target[0]])
         if end <= start:
             return None
     return SlotChange(
@@ -364,9 +312,9 @@ def _change(
         start,
         end,
         KINDS[columns.kinds[position]],
-        columns.urls[position],
-        columns.phones[position],
-        columns.capacities[position],
+        columns.url(position),
+        columns.phone(position),
+        columns.capacity(position),
     )
 
 
