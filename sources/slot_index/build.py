@@ -209,7 +209,10 @@ def freeze(
         order, groups = _settle_ties(order, sort_keys, ends)
     take = _taker(order)
     ordered_starts = take(starts)
-    slots.starts = array("q", ordered_starts)
+    try:
+        slots.starts = array("i", ordered_starts)  # 32 bits while times fit (until 2038)
+    except OverflowError:
+        slots.starts = array("q", ordered_starts)
     slots.durations = array("I", map(sub, take(ends), ordered_starts))
     part_of = take(parts)
     slots.part_of = part_column(part_of, nparts)

@@ -4,7 +4,8 @@ A clinic's slots fall into *partitions*, one per (physician, appointment type):
 every slot filter of a ``SlotQuery`` other than the clinic's own criteria and
 the time window holds or fails for a whole partition. ``ClinicSlots`` keeps
 the slots in flat columns sorted by ``(start, local_id)``, with no Python
-object per slot: ``starts`` (``array('q')``, 8 bytes), ``durations``
+object per slot: ``starts`` (``array('i')``, 4 bytes, while every start fits 32
+bits, until 2038; else ``array('q')``, 8 bytes), ``durations``
 (``array('I')``, 4 bytes) and ``part_of``, each slot's partition, as ``bytes``
 (1 byte) while the clinic has at most 256 partitions (``array('H')`` beyond).
 A time window is two bisections of ``starts``; a filter is a 256-byte table
@@ -12,9 +13,9 @@ of the wanted partitions, and ``part_of.translate(table)`` marks the matching
 slots, counted and found with the C-speed ``bytes.count``/``bytes.find``
 (``sources.slot_index.query``).
 
-That is 13 bytes per slot. Booking URLs, phones and capacities are kept per
-partition while every slot of a partition has the same (a schedule's booking
-link, a walk-in line's phone): nothing per slot. Otherwise they take a column
+That is 9 bytes per slot (13 with 64-bit starts). Booking URLs, phones and
+capacities are kept per partition while every slot of a partition has the same
+(a schedule's booking link, a walk-in line's phone): nothing per slot. Otherwise they take a column
 of string numbers (2 bytes per slot) or capacities (4 bytes); see ``Attribute``.
 The clinic's distinct URLs and phones are one ``PackedTexts`` (what its links
 share kept once: a link a slot costs about its distinctive end plus 3 bytes).

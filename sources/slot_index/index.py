@@ -15,7 +15,7 @@ swaps the reference: readers never see a half-applied change.
 
 Clinics are found by region, by a grid over their positions (``near``) or by
 id (``sources.slot_index.records``); each clinic's slots sit in time-sorted
-compact columns, 13 bytes a slot (``sources.slot_index.columns``), so a query
+compact columns, 9 bytes a slot (``sources.slot_index.columns``), so a query
 costs two bisections per candidate clinic and a heap merge of ``limit`` slots
 (``sources.slot_index.query``), never a scan of all slots, and its ``total``
 is exact. Only returned slots become ``SlotRecord`` objects.

@@ -74,6 +74,10 @@ def _splice(old: bytes | array[int], edits: list[_Edit], field: int) -> bytes | 
     """``old`` with ``edits`` (sorted) applied, copying the untouched runs whole."""
     if isinstance(old, bytes):
         return bytes(_splice(array("B", old), edits, field))
+    if old.typecode == "i" and any(
+        not -(2**31) <= values[field] < 2**31 for _, op, _, values in edits if op == 0
+    ):
+        old = array("q", old)  # 32-bit starts, and a start past 2038 comes in
     out = array(old.typecode)
     at = 0
     for pos, op, _key, values in edits:

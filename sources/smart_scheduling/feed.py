@@ -4,8 +4,8 @@
 
 - Locations as ``ClinicRecord``s (a Location without a name or a Quebec region is skipped;
   one outside Quebec is not served, its id kept to count it and its slots);
-- Practitioners and PractitionerRoles as their JSON objects (few, and needed whole to
-  build ``PhysicianRecord``s once every file is read);
+- Practitioners and PractitionerRoles as their JSON (few, and needed whole to build
+  ``PhysicianRecord``s once every file is read: kept as compact bytes, not objects);
 - Schedules as their actors' ids;
 - free Slots in :class:`SlotColumns`, one typed array per field (about 45 bytes a slot
   with its booking link, packed), since slot files are the bulk of a feed. A time without an
@@ -207,8 +207,10 @@ class FeedFile:
 
     name: str
     locations: dict[str, ClinicRecord] = field(default_factory=dict)
-    practitioners: dict[str, dict[str, Any]] = field(default_factory=dict)
-    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Practitioners and PractitionerRoles as compact JSON (``orjson.loads`` when the load
+    # resolves them): a tenth of what they take as Python objects.
+    practitioners: dict[str, bytes] = field(default_factory=dict)
+    roles: dict[str, bytes] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     slots: SlotColumns = field(default_factory=SlotColumns)
     # Slots a delta says are no longer free: hash(id), and where (None: a DELETE entry).
@@ -331,9 +333,9 @@ class FeedReader:
                 return False
             self.file.schedules[rid] = schedule
         elif kind == "Practitioner":
-            self.file.practitioners[rid] = resource
+            self.file.practitioners[rid] = _kept_json(resource)
         elif kind == "PractitionerRole":
-            self.file.roles[rid] = resource
+            self.file.roles[rid] = _kept_json(resource)
         else:
             return False
         return True
@@ -421,6 +423,12 @@ class FeedReader:
             if len(self._times) < _TIME_CACHE:
                 self._times[value] = known
         return known
+
+
+def _kept_json(resource: dict[str, Any]) -> bytes:
+    """``resource`` as compact JSON to keep: copied, since ``orjson.dumps`` hands back
+    bytes holding a buffer of at least 4 KiB whatever their length."""
+    return bytes(memoryview(orjson.dumps(resource)))
 
 
 def _booking_url(slot: dict[str, Any], extensions: list[Any]) -> str | None:

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from sources.fhir.resources import physician_record, ref_id
 from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder
 from sources.smart_scheduling.feed import KINDS, SlotPlace
@@ -49,8 +51,8 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
     for file in files:
         file.unresolved = file.unresolved_slots = 0
     clinics: dict[str, ClinicRecord] = {}
-    practitioners: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
-    roles: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
+    practitioners: dict[str, tuple[FeedFile, bytes]] = {}
+    roles: dict[str, tuple[FeedFile, bytes]] = {}
     schedules: dict[str, tuple[FeedFile, Schedule]] = {}
     for file in files:  # a resource sent twice: the later file wins
         clinics.update(file.locations)
@@ -217,13 +219,14 @@ def _zones(files: Sequence[FeedFile]) -> dict[str, ZoneInfo]:
 def _physicians(
     source_id: str,
     clinics: Mapping[str, ClinicRecord],
-    practitioners: Mapping[str, tuple[FeedFile, dict[str, Any]]],
-    roles: Mapping[str, tuple[FeedFile, dict[str, Any]]],
+    practitioners: Mapping[str, tuple[FeedFile, bytes]],
+    roles: Mapping[str, tuple[FeedFile, bytes]],
 ) -> tuple[dict[str, PhysicianRecord], dict[str, str]]:
-    """Physicians by Practitioner id, and the Practitioner id of every usable role."""
-    roles_of: dict[str, list[tuple[str, FeedFile, dict[str, Any]]]] = {}
+    """Physicians by Practitioner id, and the Practitioner id of every usable role.
+    Resources are decoded one physician at a time: never all of them at once."""
+    roles_of: dict[str, list[tuple[str, FeedFile, bytes]]] = {}
     for role_id, (file, role) in roles.items():
-        practitioner_id = ref_id(role.get("practitioner"), "Practitioner")
+        practitioner_id = ref_id(orjson.loads(role).get("practitioner"), "Practitioner")
         if practitioner_id is None:
             file.unresolved += 1
         else:
@@ -234,7 +237,10 @@ def _physicians(
         origin, practitioner = practitioners.get(practitioner_id, (None, None))
         its_roles = roles_of.get(practitioner_id, [])
         record = physician_record(
-            source_id, practitioner_id, practitioner, [r for *_, r in its_roles]
+            source_id,
+            practitioner_id,
+            None if practitioner is None else orjson.loads(practitioner),
+            [orjson.loads(r) for *_, r in its_roles],
         )
         if record is None:  # no name anywhere: the practitioner and its roles are unusable
             for origin_file in (origin, *(f for _, f, _ in its_roles)):
