@@ -319,6 +319,14 @@ class SmartSchedulingSource(Source):
     # -- loads ------------------------------------------------------------------------
 
     async def _full_load(self, manifest: Manifest) -> bool:
+        try:
+            return await self._full_load_of(manifest)
+        except BaseException:
+            if self._files.released:  # the copy served has lost the files deltas build on
+                self._need_full = True
+            raise
+
+    async def _full_load_of(self, manifest: Manifest) -> bool:
         now = time.monotonic()
         rules, revalidate = self._rules(), bool(self._overlay)
         entries = await self._files.fetch(manifest.outputs, rules, now, revalidate=revalidate)
