@@ -319,10 +319,12 @@ async def measure(
             profiler.wait(30)
         await settle(pid)
         out["steady"] = proc_field(pid, "VmRSS")
-        if args.subscriptions:
-            say(f"  RSS {out['steady']:.0f} MB; opening {args.subscriptions} subscriptions")
-            clients = await subscribers(url, args.subscriptions)
-            await settle(pid)
+        if not args.no_reload:
+            clients = None
+            if args.subscriptions:
+                say(f"  RSS {out['steady']:.0f} MB; opening {args.subscriptions} subscriptions")
+                clients = await subscribers(url, args.subscriptions)
+                await settle(pid)
             out["with_subs"] = proc_field(pid, "VmRSS")
             say(f"  RSS {out['with_subs']:.0f} MB; republishing the feed")
             reset_peak(pid)
@@ -335,12 +337,12 @@ async def measure(
             out["reload_peak"] = proc_field(pid, "VmHWM")
             await settle(pid)
             out["after_reload"] = proc_field(pid, "VmRSS")
-            out["alerts"] = float(await heard(clients))
+            out["alerts"] = float(await heard(clients)) if clients else 0.0
             out |= {f"again_{k}": v for k, v in (await queries(session, url, 100, pid)).items()}
-            assert clients.stdin is not None
-            clients.stdin.write(b"stop\n")
-            await clients.stdin.drain()
-            await clients.wait()
+            if clients is not None and clients.stdin is not None:
+                clients.stdin.write(b"stop\n")
+                await clients.stdin.drain()
+                await clients.wait()
     return out
 
 
@@ -390,7 +392,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of Quebec")
     parser.add_argument("--scale", type=float, help="world scale (1.0; --quick: 0.1)")
     parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--subscriptions", type=int, default=1000, help="0: no reload")
+    parser.add_argument("--subscriptions", type=int, default=1000, help="open at the reload")
+    parser.add_argument("--no-reload", action="store_true", help="no republication")
     parser.add_argument("--bare", action="store_true", help="no production settings")
     parser.add_argument("--no-check", action="store_true", help="skip the sources check")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy of the queries")

@@ -57,7 +57,7 @@ from sources.records import SlotCheck, SlotState, SourceProtocol, SourceStatus
 from sources.slot_index.lookup import holds
 from sources.smart_scheduling.files import FeedFiles, FetchRules
 from sources.smart_scheduling.http import conditional_headers, fetch_manifest
-from sources.smart_scheduling.load import apply_delta, resolve
+from sources.smart_scheduling.load import apply_delta, give_back_memory, resolve
 from sources.smart_scheduling.manifest import covers_since, file_name, read_manifest
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.smart_scheduling.problems import feed_problems
@@ -344,6 +344,8 @@ class SmartSchedulingSource(Source):
             self._index, self._targets, self._overlay = resolved.index, resolved.targets, {}
             self._ids_repeat = None
             self._skipped = sum(file.skipped for file in files)
+            del resolved
+            await asyncio.to_thread(give_back_memory)  # the previous copy's, now let go
             self.copy_loaded(changes)  # the watch reads what changed once this load is over
         self._files.keep(manifest.outputs, entries)
         self._full_at = now
