@@ -7,8 +7,8 @@
 - Practitioners and PractitionerRoles as their JSON (few, and needed whole to build
   ``PhysicianRecord``s once every file is read: kept as compact bytes, not objects);
 - Schedules as their actors' ids;
-- free Slots in :class:`SlotColumns`, one typed array per field (about 45 bytes a slot
-  with its booking link, packed), since slot files are the bulk of a feed. A time without an
+- free Slots in :class:`SlotColumns`, one typed array per field (about 27 bytes a slot
+  with its booking link, front coded), since slot files are the bulk of a feed. A time without an
   offset is its clinic's local time, and the clinic is known only once every file is
   read: it is kept as a wall time (``SlotColumns.naive`` says which) and placed in the
   clinic's zone when the load resolves the slot.
@@ -48,7 +48,7 @@ from sources.fhir.resources import (
 )
 from sources.places import PlaceKind
 from sources.records import AppointmentType
-from sources.slot_index.texts import PackedTexts
+from sources.slot_index.texts import FrontCodedTexts
 from sources.smart_scheduling.reports import NO_PLACES, Places
 from sources.time_zones import known_zone
 from sources.timeutil import read_upstream_datetime, wall_epoch
@@ -79,9 +79,9 @@ class SlotColumns:
     again within this process (a 64-bit collision among a million ids is ~3e-8 likely).
     ``naive`` maps a row whose start (``NAIVE_START``) or end (``NAIVE_END``) had no
     offset to those bits; that time is held as its wall time (``timeutil.wall_epoch``).
-    Booking links are packed (``PackedTexts``: what the links of a file share is kept
-    once), phones are numbers into ``phone_table``, capacities other than 1 are kept by
-    row; times are 32-bit while they fit. About 45 bytes a slot with its link.
+    Booking links are front coded (``FrontCodedTexts``: each link as what tells it from
+    the one before, about 6 bytes), phones are numbers into ``phone_table``, capacities
+    other than 1 are kept by row; times are 32-bit while they fit: about 27 bytes a slot.
     """
 
     __slots__ = (
@@ -108,7 +108,7 @@ class SlotColumns:
         self.ends = array("i")
         self.kinds = array("B")  # index into KINDS
         self.seats: dict[int, int] = {}  # row -> capacity, where it is not 1
-        self.urls = PackedTexts()
+        self.urls = FrontCodedTexts()
         self.phone_ids = array("H")  # index into phone_table (wider when needed)
         self.phone_table: list[str | None] = [None]
         self.naive: dict[int, int] = {}  # row -> NAIVE_START | NAIVE_END: wall times

@@ -1,10 +1,11 @@
-"""PackedTexts: every string comes back exactly as it went in, however it is packed."""
+"""PackedTexts and FrontCodedTexts: every string comes back exactly as it went in,
+however it is packed."""
 
 from __future__ import annotations
 
 import pytest
 
-from sources.slot_index.texts import PackedTexts
+from sources.slot_index.texts import FrontCodedTexts, PackedTexts
 
 LINK = "https://ssl-demo.passerelle.example/book?slot="
 ODD = [
@@ -32,9 +33,12 @@ def _ids(n: int) -> list[tuple[int, int, int, int]]:
     return [(i % 7, i % 13, i % 14, i) for i in range(n)]
 
 
+@pytest.mark.parametrize("kind", [PackedTexts, FrontCodedTexts])
 @pytest.mark.parametrize("texts", [ODD, templated(500), templated(300) + ODD + templated(50)])
-def test_appended_strings_come_back_exactly(texts: list[str | None]) -> None:
-    packed = PackedTexts()
+def test_appended_strings_come_back_exactly(
+    kind: type[PackedTexts | FrontCodedTexts], texts: list[str | None]
+) -> None:
+    packed = kind()
     numbers = [packed.append(text) for text in texts]
 
     assert numbers == list(range(len(texts)))
@@ -43,7 +47,11 @@ def test_appended_strings_come_back_exactly(texts: list[str | None]) -> None:
     packed.freeze()
     assert [packed[n] for n in numbers] == texts
     assert list(packed.items(3, 9)) == texts[3:9]
+    assert list(packed.items(31, 70)) == texts[31:70]  # across a block's edge
+    assert list(packed.items(5, 5)) == []
     assert packed[-1] == texts[-1]
+    with pytest.raises(TypeError):
+        packed.append("more")
 
 
 @pytest.mark.parametrize("texts", [ODD, templated(500), templated(300) + ODD + templated(50)])
@@ -87,3 +95,34 @@ def test_a_frozen_table_takes_no_more_strings() -> None:
         table.append("https://a.example/2")
     with pytest.raises(IndexError):
         table[1]
+
+
+def test_front_coded_links_cost_what_tells_each_from_the_one_before() -> None:
+    # In a feed's order: clinic by clinic, physician by physician, day by day.
+    links = [
+        f"{LINK}C{c:05d}-P{p:05d}-{d:02d}-{k}"
+        for c in range(5)
+        for p in range(10)
+        for d in range(14)
+        for k in range(16)
+    ]
+    packed = FrontCodedTexts()
+    for link in links:
+        packed.append(link)
+    packed.freeze()
+
+    assert list(packed) == links
+    assert packed.nbytes < 9 * len(links)  # 66 characters each
+    with pytest.raises(IndexError):
+        packed[len(links)]
+
+
+def test_front_coding_keeps_strings_sharing_more_than_it_counts() -> None:
+    long = "https://x.example/" + "a" * 600
+    texts = [long + "1", long + "2", long[:300] + "é" + long, None, long, "", long + "€"]
+    packed = FrontCodedTexts()
+    for text in texts:
+        packed.append(text)
+
+    assert list(packed) == texts
+    assert [packed[n] for n in range(len(texts))] == texts
