@@ -255,7 +255,7 @@ async def client_main(spec: dict[str, Any]) -> None:
     await session.close()
 
 
-async def subscribers(url: str, count: int) -> asyncio.subprocess.Process:
+async def subscribers(url: str, count: int, hours: float) -> asyncio.subprocess.Process:
     now = datetime.now().astimezone()
     step = 0.054  # degrees of latitude: 6 km
     points = [
@@ -263,7 +263,7 @@ async def subscribers(url: str, count: int) -> asyncio.subprocess.Process:
     ]
     spec = {"url": url.replace("http", "ws", 1), "count": count, "points": points,
             "after": now.isoformat(timespec="seconds"),
-            "before": (now + timedelta(days=3)).isoformat(timespec="seconds")}  # fmt: skip
+            "before": (now + timedelta(hours=hours)).isoformat(timespec="seconds")}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--client-spec", json.dumps(spec),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -323,7 +323,7 @@ async def measure(
             clients = None
             if args.subscriptions:
                 say(f"  RSS {out['steady']:.0f} MB; opening {args.subscriptions} subscriptions")
-                clients = await subscribers(url, args.subscriptions)
+                clients = await subscribers(url, args.subscriptions, args.alert_hours)
                 await settle(pid)
             out["with_subs"] = proc_field(pid, "VmRSS")
             say(f"  RSS {out['with_subs']:.0f} MB; republishing the feed")
@@ -394,6 +394,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--subscriptions", type=int, default=1000, help="open at the reload")
     parser.add_argument("--no-reload", action="store_true", help="no republication")
+    parser.add_argument(
+        "--alert-hours", type=float, default=72.0, help="the subscriptions' window (72)"
+    )
     parser.add_argument("--bare", action="store_true", help="no production settings")
     parser.add_argument("--no-check", action="store_true", help="skip the sources check")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy of the queries")
