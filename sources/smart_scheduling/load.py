@@ -13,8 +13,8 @@ them in a worker thread while queries go on reading the previous index.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -352,8 +352,15 @@ def give_back_memory() -> None:
     """Hand the memory a replaced copy freed back to the system (glibc's ``malloc_trim``):
     a copy is made of many small blocks, which the allocator otherwise keeps for itself,
     so the process's resident size would stay at its peak. Does nothing elsewhere."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
