@@ -146,7 +146,6 @@ class ClinicSlots:
         "durations",
         "folds",
         "part_escaped",
-        "part_ids",
         "part_of",
         "part_physicians",
         "part_rank",
@@ -163,7 +162,6 @@ class ClinicSlots:
     starts: array[int]
     durations: array[int]
     part_of: bytes | array[int]
-    part_ids: dict[PartitionKey, int]
     part_rank: tuple[int, ...]  # each partition's rank in local id order
     part_physicians: tuple[str | None, ...]
     part_types: tuple[AppointmentType, ...]
@@ -241,10 +239,25 @@ class ClinicSlots:
         found = ((self.find(identity), count) for identity, count in self.folds.items())
         return [(self.record(p, source_id, clinic_local_id), n) for p, n in found if p is not None]
 
+    @property
+    def part_ids(self) -> dict[PartitionKey, int]:
+        """Each partition's number by its key; made when asked (changes and checks ask
+        it, searches never), so that no clinic keeps a dict of its partitions."""
+        keys = zip(self.part_physicians, self.part_types, strict=True)
+        return {key: n for n, key in enumerate(keys)}
+
+    def part_number(self, key: PartitionKey) -> int | None:
+        """The number of the partition of this key, if the clinic has one."""
+        physician, kind = key
+        for n, (p, t) in enumerate(zip(self.part_physicians, self.part_types, strict=True)):
+            if p == physician and t is kind:
+                return n
+        return None
+
     def find(self, identity: Identity) -> int | None:
         """The clinic position of the slot with this identity, if there is one."""
         physician, start, end, kind = identity
-        part = self.part_ids.get((physician, kind))
+        part = self.part_number((physician, kind))
         if part is None:
             return None
         starts, part_of, durations = self.starts, self.part_of, self.durations
@@ -258,7 +271,6 @@ class ClinicSlots:
 
 def partition_tables(slots: ClinicSlots, keys: list[PartitionKey], languages_of: Languages) -> None:
     """Fill the per-partition tables of ``slots`` from its partitions' keys."""
-    slots.part_ids = {k: p for p, k in enumerate(keys)}
     order = sorted(range(len(keys)), key=lambda p: tie_key(keys[p]))
     rank = [0] * len(keys)
     for r, p in enumerate(order):
@@ -283,7 +295,6 @@ def partition_tables(slots: ClinicSlots, keys: list[PartitionKey], languages_of:
 
 
 PARTITION_TABLES = (
-    "part_ids",
     "part_rank",
     "part_physicians",
     "part_types",

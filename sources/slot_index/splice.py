@@ -123,7 +123,7 @@ class _Splice:
         # Partitions are numbered for good: new ones come last, emptied ones stay.
         for change in inserted:
             key = (change.physician_local_id or None, change.appointment_type)
-            if key not in old.part_ids and key not in self.keys:
+            if key not in self.keys:  # the old clinic's keys, and those added since
                 self.keys.append(key)
         new = ClinicSlots()
         new.sort_key = old.sort_key
@@ -145,7 +145,7 @@ class _Splice:
         return new
 
     def _values(self, new: ClinicSlots, change: SlotChange) -> tuple[int, ...]:
-        part = new.part_ids[(change.physician_local_id or None, change.appointment_type)]
+        part = self.keys.index((change.physician_local_id or None, change.appointment_type))
         return (
             change.start,
             change.end - change.start,
