@@ -12,6 +12,9 @@ through ``SlotIndexBuilder.add_slot`` (timed), measured with tracemalloc in a
 second build, and queried. Every query's ``total`` is checked against a count
 over all slots. Figures go to stdout as one table.
 
+With ``--slot-links`` each physician's slot has a booking link of its own (as the
+province feed's), else every slot of a clinic shares one.
+
 The generated province is 1.5 million tuples, which an adapter streaming a
 feed never holds at once: it is frozen out of the garbage collector
 (``gc.freeze``) so that full collections over it do not land in the timings.
@@ -69,7 +72,7 @@ class Province:
     slots: list[Slot]
 
 
-def generate(scale: float, seed: int = 20261125) -> Province:
+def generate(scale: float, seed: int = 20261125, slot_links: bool = False) -> Province:
     rng = random.Random(seed)
     n_clinics, n_physicians = round(1300 * scale), round(10_000 * scale)
     clinics = []
@@ -125,7 +128,9 @@ def generate(scale: float, seed: int = 20261125) -> Province:
                                 start,
                                 start + 900,
                                 rng.choice(types),
-                                f"https://rdv.example/{clinic_id}",
+                                f"https://rdv.example/book?slot={clinic_id}-{start}-{k}"
+                                if slot_links
+                                else f"https://rdv.example/{clinic_id}",
                                 None,
                                 1,
                             )
@@ -365,10 +370,13 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--check", type=int, default=3, help="totals checked by brute force")
+    parser.add_argument(
+        "--slot-links", action="store_true", help="a booking link per slot (else per clinic)"
+    )
     args = parser.parse_args()
 
     began = time.perf_counter()
-    province = generate(args.scale)
+    province = generate(args.scale, slot_links=args.slot_links)
     print(
         f"province: {len(province.clinics)} clinics, {len(province.physicians)} physicians, "
         f"{len(province.slots):,} slots fed (generated in {time.perf_counter() - began:.1f} s)"

@@ -28,6 +28,7 @@ from sources.slot_index.columns import (
     part_column,
     partition_tables,
 )
+from sources.slot_index.texts import PackedTexts
 
 # Values (five per slot) a clinic buffers in a list before packing them into arrays:
 # appending to a list is a few times faster than to an array.
@@ -208,12 +209,14 @@ def freeze(
         order, groups = _settle_ties(order, sort_keys, ends)
     take = _taker(order)
     ordered_starts = take(starts)
-    slots.starts = array("q", ordered_starts)
+    try:
+        slots.starts = array("i", ordered_starts)  # 32 bits while times fit (until 2038)
+    except OverflowError:
+        slots.starts = array("q", ordered_starts)
     slots.durations = array("I", map(sub, take(ends), ordered_starts))
     part_of = take(parts)
     slots.part_of = part_column(part_of, nparts)
-    slots.strings = tuple(columns.strings)
-    slots.string_ids = columns.string_ids
+    slots.strings = PackedTexts.of(columns.strings)
     typecode = index_typecode(len(columns.strings))
     slots.url_ids = _attribute(take(columns.urls), part_of, nparts, typecode)
     slots.phone_ids = _attribute(take(columns.phones), part_of, nparts, typecode)

@@ -4,7 +4,8 @@ A clinic's slots fall into *partitions*, one per (physician, appointment type):
 every slot filter of a ``SlotQuery`` other than the clinic's own criteria and
 the time window holds or fails for a whole partition. ``ClinicSlots`` keeps
 the slots in flat columns sorted by ``(start, local_id)``, with no Python
-object per slot: ``starts`` (``array('q')``, 8 bytes), ``durations``
+object per slot: ``starts`` (``array('i')``, 4 bytes, while every start fits 32
+bits, until 2038; else ``array('q')``, 8 bytes), ``durations``
 (``array('I')``, 4 bytes) and ``part_of``, each slot's partition, as ``bytes``
 (1 byte) while the clinic has at most 256 partitions (``array('H')`` beyond).
 A time window is two bisections of ``starts``; a filter is a 256-byte table
@@ -12,10 +13,12 @@ of the wanted partitions, and ``part_of.translate(table)`` marks the matching
 slots, counted and found with the C-speed ``bytes.count``/``bytes.find``
 (``sources.slot_index.query``).
 
-That is 13 bytes per slot. Booking URLs, phones and capacities are kept per
-partition while every slot of a partition has the same (a schedule's booking
-link, a walk-in line's phone): nothing per slot. Otherwise they take a column
+That is 9 bytes per slot (13 with 64-bit starts). Booking URLs, phones and
+capacities are kept per partition while every slot of a partition has the same
+(a schedule's booking link, a walk-in line's phone): nothing per slot. Otherwise they take a column
 of string numbers (2 bytes per slot) or capacities (4 bytes); see ``Attribute``.
+The clinic's distinct URLs and phones are one ``PackedTexts`` (what its links
+share kept once: a link a slot costs about its distinctive end plus 3 bytes).
 
 Slot local ids are ``CLINIC|PHYSICIAN|START|TYPE|END`` with ``%`` and ``|``
 escaped in the ids, so they are unique per slot identity, and clinic order
@@ -39,6 +42,7 @@ from types import MappingProxyType
 from typing import TypeAlias
 
 from sources.records import AppointmentType, SlotRecord
+from sources.slot_index.texts import PackedTexts
 
 MAX_DURATION_S = 0xFFFFFFFF  # durations are stored as 32-bit unsigned seconds
 MAX_CAPACITY = 0xFFFFFFFF
@@ -142,7 +146,6 @@ class ClinicSlots:
         "durations",
         "folds",
         "part_escaped",
-        "part_ids",
         "part_of",
         "part_physicians",
         "part_rank",
@@ -151,7 +154,6 @@ class ClinicSlots:
         "phone_ids",
         "sort_key",
         "starts",
-        "string_ids",
         "strings",
         "url_ids",
     )
@@ -160,14 +162,12 @@ class ClinicSlots:
     starts: array[int]
     durations: array[int]
     part_of: bytes | array[int]
-    part_ids: dict[PartitionKey, int]
     part_rank: tuple[int, ...]  # each partition's rank in local id order
     part_physicians: tuple[str | None, ...]
     part_types: tuple[AppointmentType, ...]
     part_escaped: tuple[str, ...]
     part_type_values: tuple[str, ...]
-    strings: tuple[str | None, ...]
-    string_ids: dict[str | None, int]
+    strings: PackedTexts  # the clinic's booking URLs and phones, each once; 0 is None
     url_ids: Attribute
     phone_ids: Attribute
     capacities: Attribute
@@ -216,7 +216,7 @@ class ClinicSlots:
         booking URL, phone, capacity); equal sets mean the same slots, however built."""
         urls, phones, capacities = self.url_ids, self.phone_ids, self.capacities
         by_part = type(urls) is tuple, type(phones) is tuple, type(capacities) is tuple
-        strings, physicians, kinds = self.strings, self.part_physicians, self.part_types
+        strings, physicians, kinds = list(self.strings), self.part_physicians, self.part_types
         facts: set[SlotFact] = set()
         for pos, (start, duration, part) in enumerate(
             zip(self.starts, self.durations, self.part_of, strict=True)
@@ -239,10 +239,25 @@ class ClinicSlots:
         found = ((self.find(identity), count) for identity, count in self.folds.items())
         return [(self.record(p, source_id, clinic_local_id), n) for p, n in found if p is not None]
 
+    @property
+    def part_ids(self) -> dict[PartitionKey, int]:
+        """Each partition's number by its key; made when asked (changes and checks ask
+        it, searches never), so that no clinic keeps a dict of its partitions."""
+        keys = zip(self.part_physicians, self.part_types, strict=True)
+        return {key: n for n, key in enumerate(keys)}
+
+    def part_number(self, key: PartitionKey) -> int | None:
+        """The number of the partition of this key, if the clinic has one."""
+        physician, kind = key
+        for n, (p, t) in enumerate(zip(self.part_physicians, self.part_types, strict=True)):
+            if p == physician and t is kind:
+                return n
+        return None
+
     def find(self, identity: Identity) -> int | None:
         """The clinic position of the slot with this identity, if there is one."""
         physician, start, end, kind = identity
-        part = self.part_ids.get((physician, kind))
+        part = self.part_number((physician, kind))
         if part is None:
             return None
         starts, part_of, durations = self.starts, self.part_of, self.durations
@@ -256,7 +271,6 @@ class ClinicSlots:
 
 def partition_tables(slots: ClinicSlots, keys: list[PartitionKey], languages_of: Languages) -> None:
     """Fill the per-partition tables of ``slots`` from its partitions' keys."""
-    slots.part_ids = {k: p for p, k in enumerate(keys)}
     order = sorted(range(len(keys)), key=lambda p: tie_key(keys[p]))
     rank = [0] * len(keys)
     for r, p in enumerate(order):
@@ -281,7 +295,6 @@ def partition_tables(slots: ClinicSlots, keys: list[PartitionKey], languages_of:
 
 
 PARTITION_TABLES = (
-    "part_ids",
     "part_rank",
     "part_physicians",
     "part_types",

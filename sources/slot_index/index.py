@@ -15,7 +15,7 @@ swaps the reference: readers never see a half-applied change.
 
 Clinics are found by region, by a grid over their positions (``near``) or by
 id (``sources.slot_index.records``); each clinic's slots sit in time-sorted
-compact columns, 13 bytes a slot (``sources.slot_index.columns``), so a query
+compact columns, 9 bytes a slot (``sources.slot_index.columns``), so a query
 costs two bisections per candidate clinic and a heap merge of ``limit`` slots
 (``sources.slot_index.query``), never a scan of all slots, and its ``total``
 is exact. Only returned slots become ``SlotRecord`` objects.
@@ -49,8 +49,8 @@ from sources.slot_index.columns import (
 )
 from sources.slot_index.diff import changed_since
 from sources.slot_index.query import SlotSearch
-from sources.slot_index.records import Directory
-from sources.slot_index.splice import with_changes
+from sources.slot_index.records import Directory, languages_for
+from sources.slot_index.splice import physicians_moved, with_changes
 
 if TYPE_CHECKING:
     from sources.records import AppointmentType
@@ -76,7 +76,9 @@ class SlotIndexBuilder:
         self._clinics: dict[str, ClinicRecord] = {}
         self._physicians: dict[str, PhysicianRecord] = {}
         self._slots: dict[str, SlotColumns] = {}
+        self._frozen: dict[str, ClinicSlots | None] = {}  # clinics closed early
         self._invalid = 0
+        self._dropped_early = 0
         self._built = False
 
     @property
@@ -85,13 +87,29 @@ class SlotIndexBuilder:
 
     def add_clinic(self, record: ClinicRecord) -> None:
         """Add a clinic; a second record with the same local id replaces the first."""
-        self._check_open()
+        self._check_open(records=True)
         self._clinics[record.local_id] = record
 
     def add_physician(self, record: PhysicianRecord) -> None:
         """Add a physician; a second record with the same local id replaces the first."""
-        self._check_open()
+        self._check_open(records=True)
         self._physicians[record.local_id] = record
+
+    def close_clinic(self, clinic_local_id: str) -> None:
+        """Freeze this clinic's slots now, not at ``build()``: a load adding clinic by
+        clinic holds the builder's copy of one clinic only. Every clinic and physician
+        comes first (their languages are frozen in); adding a slot after is an error."""
+        self._check_open()
+        columns, clinic = self._slots.pop(clinic_local_id, None), self._clinics.get(clinic_local_id)
+        if clinic_local_id in self._frozen:
+            raise RuntimeError(f"clinic {clinic_local_id!r} was already closed")
+        if columns is not None and clinic is None:
+            self._dropped_early += len(columns)
+        self._frozen[clinic_local_id] = (
+            freeze(clinic_local_id, columns, languages_for(clinic, self._physicians))
+            if columns is not None and clinic is not None
+            else None
+        )
 
     def add_slot(
         self,
@@ -113,6 +131,8 @@ class SlotIndexBuilder:
             return
         columns = self._slots.get(clinic_local_id)
         if columns is None:
+            if clinic_local_id in self._frozen:
+                raise RuntimeError(f"clinic {clinic_local_id!r} is closed: no slot can be added")
             columns = self._slots[clinic_local_id] = SlotColumns()
         # SlotColumns.append, inlined: this runs for every slot of a whole feed.
         key = (physician_local_id or None, appointment_type._value_)
@@ -139,20 +159,24 @@ class SlotIndexBuilder:
         self._built = True
         directory = Directory(self._clinics, self._physicians)
         dropped = sum(len(c) for cid, c in self._slots.items() if cid not in directory.numbers)
+        dropped += self._dropped_early
         slots: list[ClinicSlots | None] = []
         for number, clinic in enumerate(directory.clinics):
             # Freeze clinic by clinic, letting each builder column go at once.
             columns = self._slots.pop(clinic.local_id, None)
-            frozen = None
+            frozen = self._frozen.pop(clinic.local_id, None)
             if columns is not None:
                 frozen = freeze(clinic.local_id, columns, directory.languages_of(number))
             slots.append(frozen)
+        self._frozen.clear()
         self._slots.clear()
         return SlotIndex._create(self.source_id, directory, slots, dropped, self._invalid)
 
-    def _check_open(self) -> None:
+    def _check_open(self, *, records: bool = False) -> None:
         if self._built:
             raise RuntimeError("SlotIndexBuilder.build() was already called; use a new builder")
+        if records and self._frozen:
+            raise RuntimeError("clinics and physicians come before close_clinic()")
 
 
 def _epoch_ceil(value: datetime) -> int:
@@ -206,10 +230,8 @@ class SlotIndex:
         raise AttributeError(f"SlotIndex is immutable; cannot delete {name!r}")
 
     def __repr__(self) -> str:
-        return (
-            f"<SlotIndex {self.source_id!r}: {self.clinic_count} clinics, "
-            f"{self.physician_count} physicians, {self.slot_count} slots>"
-        )
+        counts = f"{self.clinic_count} clinics, {self.physician_count} physicians"
+        return f"<SlotIndex {self.source_id!r}: {counts}, {self.slot_count} slots>"
 
     @classmethod
     def empty(cls, source_id: str) -> SlotIndex:
@@ -225,12 +247,8 @@ class SlotIndex:
         invalid: int,
         physician_clinics: dict[str, tuple[int, ...]] | None = None,
     ) -> SlotIndex:
-        if physician_clinics is None:
-            held: dict[str, list[int]] = {}
-            for number, clinic in enumerate(slots):
-                for physician in clinic.by_physician if clinic is not None else ():
-                    held.setdefault(physician, []).append(number)
-            physician_clinics = {k: tuple(v) for k, v in held.items()}
+        if physician_clinics is None:  # every clinic as if changed from none
+            physician_clinics = physicians_moved({}, [None] * len(slots), dict(enumerate(slots)))
         index = object.__new__(cls)
         fields = {
             "source_id": source_id,
@@ -376,25 +394,5 @@ class SlotIndex:
             new = with_changes(old, local_id, gone, new_slots, directory.languages_of(number))
             if new is not old:
                 slots[number] = changed[number] = new
-        held = self._physicians_moved(changed)
+        held = physicians_moved(self._physician_clinics, self._slots, changed)
         return SlotIndex._create(self.source_id, directory, slots, dropped, invalid, held)
-
-    def _physicians_moved(
-        self, changed: dict[int, ClinicSlots | None]
-    ) -> dict[str, tuple[int, ...]]:
-        """``_physician_clinics`` after these clinics changed (copied, not changed)."""
-        held = dict(self._physician_clinics)
-        now_at: dict[str, list[int]] = {}
-        for number, new in changed.items():
-            old = self._slots[number]
-            for physician in old.by_physician if old is not None else ():
-                now_at.setdefault(physician, [])
-            for physician in new.by_physician if new is not None else ():
-                now_at.setdefault(physician, []).append(number)
-        for physician, at in now_at.items():
-            at += [n for n in held.get(physician, ()) if n not in changed]
-            if at:
-                held[physician] = tuple(sorted(at))
-            else:
-                held.pop(physician, None)
-        return held

@@ -81,15 +81,7 @@ class Directory:
 
     def languages_of(self, number: int) -> Languages:
         """The languages a slot of this clinic answers a ``languages`` filter with."""
-        clinic, physicians = self.clinics[number], self.physicians
-
-        # As the federation re-checks: the physician's languages when the source
-        # describes the physician, else the clinic's.
-        def languages(physician_local_id: str | None) -> tuple[str, ...]:
-            record = physicians.get(physician_local_id) if physician_local_id else None
-            return record.languages if record is not None else clinic.languages
-
-        return languages
+        return languages_for(self.clinics[number], self.physicians)
 
     def slot_clinics(
         self, query: SlotQuery, physician_clinics: Mapping[str, tuple[int, ...]]
@@ -165,3 +157,15 @@ class Directory:
             ids.update(dict.fromkeys(self._by_clinic.get(clinic_id, ())))
         order = self._physician_order
         return [self.physicians[i] for i in sorted(ids, key=order.__getitem__)]
+
+
+def languages_for(clinic: ClinicRecord, physicians: Mapping[str, PhysicianRecord]) -> Languages:
+    """The languages a slot of ``clinic`` answers a ``languages`` filter with."""
+
+    # As the federation re-checks: the physician's languages when the source
+    # describes the physician, else the clinic's.
+    def languages(physician_local_id: str | None) -> tuple[str, ...]:
+        record = physicians.get(physician_local_id) if physician_local_id else None
+        return record.languages if record is not None else clinic.languages
+
+    return languages

@@ -29,6 +29,7 @@ from sources.slot_index.columns import (
     part_kind,
     partition_tables,
 )
+from sources.slot_index.texts import PackedTexts
 
 
 def with_changes(
@@ -73,6 +74,10 @@ def _splice(old: bytes | array[int], edits: list[_Edit], field: int) -> bytes | 
     """``old`` with ``edits`` (sorted) applied, copying the untouched runs whole."""
     if isinstance(old, bytes):
         return bytes(_splice(array("B", old), edits, field))
+    if old.typecode == "i" and any(
+        not -(2**31) <= values[field] < 2**31 for _, op, _, values in edits if op == 0
+    ):
+        old = array("q", old)  # 32-bit starts, and a start past 2038 comes in
     out = array(old.typecode)
     at = 0
     for pos, op, _key, values in edits:
@@ -95,7 +100,7 @@ class _Splice:
         self.languages_of = languages_of
         self.keys = list(old.part_ids)
         self.strings = list(old.strings)
-        self.string_ids = old.string_ids
+        self.string_ids = {text: n for n, text in enumerate(self.strings)}
 
     def apply(
         self, removed: Iterable[Identity], added: Mapping[Identity, SlotChange], folds: Folds
@@ -118,7 +123,7 @@ class _Splice:
         # Partitions are numbered for good: new ones come last, emptied ones stay.
         for change in inserted:
             key = (change.physician_local_id or None, change.appointment_type)
-            if key not in old.part_ids and key not in self.keys:
+            if key not in self.keys:  # the old clinic's keys, and those added since
                 self.keys.append(key)
         new = ClinicSlots()
         new.sort_key = old.sort_key
@@ -140,7 +145,7 @@ class _Splice:
         return new
 
     def _values(self, new: ClinicSlots, change: SlotChange) -> tuple[int, ...]:
-        part = new.part_ids[(change.physician_local_id or None, change.appointment_type)]
+        part = self.keys.index((change.physician_local_id or None, change.appointment_type))
         return (
             change.start,
             change.end - change.start,
@@ -153,8 +158,6 @@ class _Splice:
     def _intern(self, text: str | None) -> int:
         sid = self.string_ids.get(text)
         if sid is None:
-            if self.string_ids is self.old.string_ids:
-                self.string_ids = dict(self.string_ids)  # copy on first write
             sid = self.string_ids[text] = len(self.strings)
             self.strings.append(text)
         return sid
@@ -183,8 +186,11 @@ class _Splice:
         if kind != ("bytes" if isinstance(part_of, bytes) else part_of.typecode):
             part_of = part_column(part_of, len(self.keys))  # outgrew bytes (or 16 bits)
         new.part_of = _splice(part_of, edits, 2)
-        new.strings = tuple(self.strings)
-        new.string_ids = self.string_ids
+        new.strings = (
+            self.old.strings
+            if len(self.strings) == len(self.old.strings)
+            else PackedTexts.of(self.strings)
+        )
         typecode = index_typecode(len(self.strings))
         inserted = [e for e in edits if e[1] == 0]
         for name, field, code in (("url_ids", 3, typecode), ("phone_ids", 4, typecode)):
@@ -209,3 +215,27 @@ class _Splice:
         elif old.typecode != code:
             old = array(code, old)
         return _splice(old, edits, field)
+
+
+def physicians_moved(
+    held_before: Mapping[str, tuple[int, ...]],
+    slots: Sequence[ClinicSlots | None],
+    changed: Mapping[int, ClinicSlots | None],
+) -> dict[str, tuple[int, ...]]:
+    """A ``SlotIndex``'s clinics holding each physician's slots (``held_before``, by
+    clinic number, over ``slots``) once these clinics ``changed`` (a copy)."""
+    held = dict(held_before)
+    now_at: dict[str, list[int]] = {}
+    for number, new in changed.items():
+        old = slots[number]
+        for physician in old.by_physician if old is not None else ():
+            now_at.setdefault(physician, [])
+        for physician in new.by_physician if new is not None else ():
+            now_at.setdefault(physician, []).append(number)
+    for physician, at in now_at.items():
+        at += [n for n in held.get(physician, ()) if n not in changed]
+        if at:
+            held[physician] = tuple(sorted(at))
+        else:
+            held.pop(physician, None)
+    return held

@@ -57,7 +57,7 @@ from sources.records import SlotCheck, SlotState, SourceProtocol, SourceStatus
 from sources.slot_index.lookup import holds
 from sources.smart_scheduling.files import FeedFiles, FetchRules
 from sources.smart_scheduling.http import conditional_headers, fetch_manifest
-from sources.smart_scheduling.load import apply_delta, resolve
+from sources.smart_scheduling.load import apply_delta, give_back_memory, resolve
 from sources.smart_scheduling.manifest import covers_since, file_name, read_manifest
 from sources.smart_scheduling.options import SmartSchedulingOptions
 from sources.smart_scheduling.problems import feed_problems
@@ -319,6 +319,14 @@ class SmartSchedulingSource(Source):
     # -- loads ------------------------------------------------------------------------
 
     async def _full_load(self, manifest: Manifest) -> bool:
+        try:
+            return await self._full_load_of(manifest)
+        except BaseException:
+            if self._files.released:  # the copy served has lost the files deltas build on
+                self._need_full = True
+            raise
+
+    async def _full_load_of(self, manifest: Manifest) -> bool:
         now = time.monotonic()
         rules, revalidate = self._rules(), bool(self._overlay)
         entries = await self._files.fetch(manifest.outputs, rules, now, revalidate=revalidate)
@@ -336,6 +344,8 @@ class SmartSchedulingSource(Source):
             self._index, self._targets, self._overlay = resolved.index, resolved.targets, {}
             self._ids_repeat = None
             self._skipped = sum(file.skipped for file in files)
+            del resolved
+            await asyncio.to_thread(give_back_memory)  # the previous copy's, now let go
             self.copy_loaded(changes)  # the watch reads what changed once this load is over
         self._files.keep(manifest.outputs, entries)
         self._full_at = now

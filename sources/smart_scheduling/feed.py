@@ -4,11 +4,11 @@
 
 - Locations as ``ClinicRecord``s (a Location without a name or a Quebec region is skipped;
   one outside Quebec is not served, its id kept to count it and its slots);
-- Practitioners and PractitionerRoles as their JSON objects (few, and needed whole to
-  build ``PhysicianRecord``s once every file is read);
+- Practitioners and PractitionerRoles as their JSON (few, and needed whole to build
+  ``PhysicianRecord``s once every file is read: kept as compact bytes, not objects);
 - Schedules as their actors' ids;
-- free Slots in :class:`SlotColumns`, one typed array per field (about 50 bytes a slot
-  plus its booking link), since slot files are the bulk of a feed. A time without an
+- free Slots in :class:`SlotColumns`, one typed array per field (about 27 bytes a slot
+  with its booking link, front coded), since slot files are the bulk of a feed. A time without an
   offset is its clinic's local time, and the clinic is known only once every file is
   read: it is kept as a wall time (``SlotColumns.naive`` says which) and placed in the
   clinic's zone when the load resolves the slot.
@@ -48,6 +48,7 @@ from sources.fhir.resources import (
 )
 from sources.places import PlaceKind
 from sources.records import AppointmentType
+from sources.slot_index.texts import FrontCodedTexts
 from sources.smart_scheduling.reports import NO_PLACES, Places
 from sources.time_zones import known_zone
 from sources.timeutil import read_upstream_datetime, wall_epoch
@@ -78,34 +79,41 @@ class SlotColumns:
     again within this process (a 64-bit collision among a million ids is ~3e-8 likely).
     ``naive`` maps a row whose start (``NAIVE_START``) or end (``NAIVE_END``) had no
     offset to those bits; that time is held as its wall time (``timeutil.wall_epoch``).
+    Booking links are front coded (``FrontCodedTexts``: each link as what tells it from
+    the one before, about 6 bytes), phones are numbers into ``phone_table``, capacities
+    other than 1 are kept by row; times are 32-bit while they fit: about 27 bytes a slot.
     """
 
     __slots__ = (
+        "_phone_codes",
         "_schedule_codes",
-        "capacities",
         "ends",
         "ids",
         "kinds",
         "naive",
-        "phones",
+        "phone_ids",
+        "phone_table",
         "schedule_ids",
         "schedules",
+        "seats",
         "starts",
         "urls",
     )
 
     def __init__(self) -> None:
         self.ids = array("q")
-        self.schedules = array("I")  # index into schedule_ids
+        self.schedules = array("H")  # index into schedule_ids (wider when needed)
         self.schedule_ids: list[str] = []
-        self.starts = array("q")  # epoch seconds
-        self.ends = array("q")
+        self.starts = array("i")  # epoch seconds (64-bit once one does not fit)
+        self.ends = array("i")
         self.kinds = array("B")  # index into KINDS
-        self.capacities = array("I")
-        self.urls: list[str | None] = []
-        self.phones: list[str | None] = []  # shared strings: FeedReader interns them
+        self.seats: dict[int, int] = {}  # row -> capacity, where it is not 1
+        self.urls = FrontCodedTexts()
+        self.phone_ids = array("H")  # index into phone_table (wider when needed)
+        self.phone_table: list[str | None] = [None]
         self.naive: dict[int, int] = {}  # row -> NAIVE_START | NAIVE_END: wall times
         self._schedule_codes: dict[str, int] = {}
+        self._phone_codes: dict[str | None, int] = {None: 0}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -122,23 +130,63 @@ class SlotColumns:
         capacity: int,
         naive: int = 0,
     ) -> None:
+        row = len(self.ids)
         if naive:
-            self.naive[len(self.ids)] = naive
+            self.naive[row] = naive
         code = self._schedule_codes.get(schedule_id)
         if code is None:
             code = self._schedule_codes[schedule_id] = len(self.schedule_ids)
             self.schedule_ids.append(schedule_id)
+        phone_code = self._phone_codes.get(phone)
+        if phone_code is None:
+            phone_code = self._phone_codes[phone] = len(self.phone_table)
+            self.phone_table.append(phone)
+        if capacity != 1:
+            self.seats[row] = capacity
         self.ids.append(hash(slot_id))
-        self.schedules.append(code)
-        self.starts.append(start)
-        self.ends.append(end)
         self.kinds.append(_KIND_CODES[kind])
-        self.capacities.append(capacity)
         self.urls.append(url)
-        self.phones.append(phone)
+        try:
+            self.schedules.append(code)
+            self.starts.append(start)
+            self.ends.append(end)
+            self.phone_ids.append(phone_code)
+        except OverflowError:
+            self._widen(row, (code, start, end, phone_code))
+
+    def _widen(self, row: int, values: tuple[int, int, int, int]) -> None:
+        """Append the row's values that are missing, widening a column they overflow."""
+        for name, value in zip(("schedules", "starts", "ends", "phone_ids"), values, strict=True):
+            column = getattr(self, name)
+            if len(column) > row:
+                continue  # appended before the overflow
+            try:
+                column.append(value)
+            except OverflowError:
+                column = array(_WIDER[column.typecode], column)
+                column.append(value)
+                setattr(self, name, column)
+
+    def url(self, row: int) -> str | None:
+        return self.urls[row]
+
+    def phone(self, row: int) -> str | None:
+        return self.phone_table[self.phone_ids[row]]
+
+    def capacity(self, row: int) -> int:
+        return self.seats.get(row, 1)
 
     def finish(self) -> None:
+        """Reading is over: drop the lookups and the arrays' spare room."""
         self._schedule_codes = {}
+        self._phone_codes = {}
+        self.urls.freeze()
+        for name in ("ids", "schedules", "starts", "ends", "kinds", "phone_ids"):
+            column = getattr(self, name)
+            setattr(self, name, array(column.typecode, column))
+
+
+_WIDER = {"H": "I", "I": "q", "i": "q"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +207,10 @@ class FeedFile:
 
     name: str
     locations: dict[str, ClinicRecord] = field(default_factory=dict)
-    practitioners: dict[str, dict[str, Any]] = field(default_factory=dict)
-    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Practitioners and PractitionerRoles as compact JSON (``orjson.loads`` when the load
+    # resolves them): a tenth of what they take as Python objects.
+    practitioners: dict[str, bytes] = field(default_factory=dict)
+    roles: dict[str, bytes] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     slots: SlotColumns = field(default_factory=SlotColumns)
     # Slots a delta says are no longer free: hash(id), and where (None: a DELETE entry).
@@ -283,9 +333,9 @@ class FeedReader:
                 return False
             self.file.schedules[rid] = schedule
         elif kind == "Practitioner":
-            self.file.practitioners[rid] = resource
+            self.file.practitioners[rid] = _kept_json(resource)
         elif kind == "PractitionerRole":
-            self.file.roles[rid] = resource
+            self.file.roles[rid] = _kept_json(resource)
         else:
             return False
         return True
@@ -373,6 +423,12 @@ class FeedReader:
             if len(self._times) < _TIME_CACHE:
                 self._times[value] = known
         return known
+
+
+def _kept_json(resource: dict[str, Any]) -> bytes:
+    """``resource`` as compact JSON to keep: copied, since ``orjson.dumps`` hands back
+    bytes holding a buffer of at least 4 KiB whatever their length."""
+    return bytes(memoryview(orjson.dumps(resource)))
 
 
 def _booking_url(slot: dict[str, Any], extensions: list[Any]) -> str | None:

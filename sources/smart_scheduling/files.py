@@ -89,6 +89,9 @@ class FeedFiles:
         # The files of the last ``fetch`` that failed, by URL: the error.
         self.failures: dict[str, SourceError] = {}
         self.watch: FeedWatch | None = None
+        # The files of the last ``fetch`` whose copy was let go when a new body began:
+        # until a load built from the new ones is kept, deltas have no base to go on.
+        self.released: set[str] = set()
         self._delta_fetched: dict[str, float] = {}
 
     @property
@@ -104,6 +107,7 @@ class FeedFiles:
         they changed since (deltas were applied on top of them).
         """
         self.failures = {}
+        self.released = set()
         jobs = [functools.partial(self._fetch_one, url, rules, now, revalidate) for url in urls]
         return await bounded(jobs, rules.concurrency)
 
@@ -138,8 +142,9 @@ class FeedFiles:
         reader = FeedReader(self.source_id, file_name(url))
         reader.watch = watch.reading(url) if watch else None
         headers = conditional_headers(cached.etag, cached.last_modified) if cached else {}
+        del cached  # not held while the new copy is read: see _line
         try:
-            fetched = await self._stream(url, headers, reader, rules)
+            fetched = await self._stream(url, headers, reader, rules, release=True)
             if watch is not None:
                 watch.answered(url, fetched)
         except SourceError as exc:
@@ -150,6 +155,7 @@ class FeedFiles:
         if not fetched.not_modified:
             file = reader.finish()
             return Cached(file, fetched.etag, fetched.last_modified, now, fresh_until), "fetched"
+        cached = self.cached.get(url)  # a 304 has no body: the copy was kept
         if cached is None:
             raise SourceBadResponse(self.source_id, "file answered 304 to an unconditional request")
         etag = fetched.etag or cached.etag
@@ -164,8 +170,24 @@ class FeedFiles:
         return reader.finish()
 
     async def _stream(
-        self, url: str, headers: dict[str, str], reader: FeedReader, rules: FetchRules
+        self,
+        url: str,
+        headers: dict[str, str],
+        reader: FeedReader,
+        rules: FetchRules,
+        *,
+        release: bool = False,
     ) -> Fetched:
+        read, cached = reader.line, self.cached
+
+        def line(data: bytes) -> None:
+            """A full load's copy of a file is let go as its new body begins, rather than
+            once the load is over: a province's reload never holds two copies of a file."""
+            if url in cached:
+                del cached[url]
+                self.released.add(url)
+            read(data)
+
         fetched = await stream_ndjson(
             self.session,
             self.source_id,
@@ -175,7 +197,7 @@ class FeedFiles:
             deadline_s=rules.deadline_s,
             max_bytes=rules.max_bytes,
             max_line_bytes=rules.max_line_bytes,
-            on_line=reader.line,
+            on_line=line if release else read,
         )
         reader.oversized(fetched.oversized_lines)
         for deviation in fetched.tolerated:

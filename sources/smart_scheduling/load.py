@@ -12,20 +12,25 @@ them in a worker thread while queries go on reading the previous index.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import ctypes
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from sources.fhir.resources import physician_record, ref_id
 from sources.slot_index.index import SlotChange, SlotIndex, SlotIndexBuilder
-from sources.smart_scheduling.feed import KINDS, NAIVE_END, NAIVE_START, SlotPlace
-from sources.timeutil import placed_epoch, zone_info
+from sources.smart_scheduling.feed import KINDS, SlotPlace
+from sources.smart_scheduling.rows import by_clinic, placed, slots_of
+from sources.timeutil import zone_info
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from sources.records import ClinicRecord, PhysicianRecord
-    from sources.smart_scheduling.feed import FeedFile, Schedule, SlotColumns
+    from sources.smart_scheduling.feed import FeedFile, Schedule
 
 # Where a schedule's slots go: (clinic local id, physician local id or None).
 Target = tuple[str, str | None]
@@ -48,8 +53,8 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
     for file in files:
         file.unresolved = file.unresolved_slots = 0
     clinics: dict[str, ClinicRecord] = {}
-    practitioners: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
-    roles: dict[str, tuple[FeedFile, dict[str, Any]]] = {}
+    practitioners: dict[str, tuple[FeedFile, bytes]] = {}
+    roles: dict[str, tuple[FeedFile, bytes]] = {}
     schedules: dict[str, tuple[FeedFile, Schedule]] = {}
     for file in files:  # a resource sent twice: the later file wins
         clinics.update(file.locations)
@@ -78,15 +83,15 @@ def resolve(source_id: str, files: Sequence[FeedFile]) -> Resolved:
         builder.add_clinic(clinic)
     for physician in physicians.values():
         builder.add_physician(physician)
-    add = builder.add_slot
+    add, close = builder.add_slot, builder.close_clinic
+    # Clinic by clinic: the builder never holds more than one clinic's copy of its slots.
+    for clinic_id, rows in by_clinic(files, targets, zones, list(clinics)):
+        for physician_id, start, end, kind, url, phone, capacity in rows:
+            add(clinic_id, physician_id, start, end, kind, url, phone, capacity)
+        close(clinic_id)
     for file in files:
-        for target, start, end, kind, url, phone, capacity in _rows(file, targets, zones):
-            if target is None:
-                file.unresolved_slots += 1
-            else:
-                add(target[0], target[1], start, end, kind, url, phone, capacity)
-        file.outside_slots = _slots_of(file, abroad)
-        file.unresolved_slots -= file.outside_slots  # counted as unresolved just above
+        file.outside_slots = slots_of(file, abroad)
+        file.unresolved_slots -= file.outside_slots  # counted as unresolved by by_clinic
         file.unresolved += file.unresolved_slots
     return Resolved(builder.build(), targets)
 
@@ -216,13 +221,14 @@ def _zones(files: Sequence[FeedFile]) -> dict[str, ZoneInfo]:
 def _physicians(
     source_id: str,
     clinics: Mapping[str, ClinicRecord],
-    practitioners: Mapping[str, tuple[FeedFile, dict[str, Any]]],
-    roles: Mapping[str, tuple[FeedFile, dict[str, Any]]],
+    practitioners: Mapping[str, tuple[FeedFile, bytes]],
+    roles: Mapping[str, tuple[FeedFile, bytes]],
 ) -> tuple[dict[str, PhysicianRecord], dict[str, str]]:
-    """Physicians by Practitioner id, and the Practitioner id of every usable role."""
-    roles_of: dict[str, list[tuple[str, FeedFile, dict[str, Any]]]] = {}
+    """Physicians by Practitioner id, and the Practitioner id of every usable role.
+    Resources are decoded one physician at a time: never all of them at once."""
+    roles_of: dict[str, list[tuple[str, FeedFile, bytes]]] = {}
     for role_id, (file, role) in roles.items():
-        practitioner_id = ref_id(role.get("practitioner"), "Practitioner")
+        practitioner_id = ref_id(orjson.loads(role).get("practitioner"), "Practitioner")
         if practitioner_id is None:
             file.unresolved += 1
         else:
@@ -233,7 +239,10 @@ def _physicians(
         origin, practitioner = practitioners.get(practitioner_id, (None, None))
         its_roles = roles_of.get(practitioner_id, [])
         record = physician_record(
-            source_id, practitioner_id, practitioner, [r for *_, r in its_roles]
+            source_id,
+            practitioner_id,
+            None if practitioner is None else orjson.loads(practitioner),
+            [orjson.loads(r) for *_, r in its_roles],
         )
         if record is None:  # no name anywhere: the practitioner and its roles are unusable
             for origin_file in (origin, *(f for _, f, _ in its_roles)):
@@ -264,59 +273,6 @@ def _target(
         return clinic, None
     physician = next((p for p in named if p is not None), None)
     return None if physician is None else (clinic, physician)
-
-
-def _slots_of(file: FeedFile, schedule_ids: set[str]) -> int:
-    """How many of the file's free slots belong to these schedules."""
-    if not schedule_ids:
-        return 0
-    columns = file.slots
-    codes = {n for n, sid in enumerate(columns.schedule_ids) if sid in schedule_ids}
-    return sum(code in codes for code in columns.schedules) if codes else 0
-
-
-Row = tuple[Target | None, int, int, Any, str | None, str | None, int]
-
-
-def _rows(
-    file: FeedFile, targets: Mapping[str, Target], zones: Mapping[str, ZoneInfo]
-) -> Iterator[Row]:
-    """The file's slots with their schedule resolved (None when it is not, or when the
-    slot, its wall times placed, ends before it starts)."""
-    columns = file.slots
-    mapped = [targets.get(schedule_id) for schedule_id in columns.schedule_ids]
-    rows = zip(
-        columns.schedules,
-        columns.starts,
-        columns.ends,
-        columns.kinds,
-        columns.urls,
-        columns.phones,
-        columns.capacities,
-        strict=True,
-    )
-    if not columns.naive:  # the usual feed: every time with its offset
-        for schedule, start, end, kind, url, phone, capacity in rows:
-            yield mapped[schedule], start, end, KINDS[kind], url, phone, capacity
-        return
-    for position, (schedule, start, end, kind, url, phone, capacity) in enumerate(rows):
-        target = mapped[schedule]
-        if target is not None and position in columns.naive:
-            start, end = _placed(columns, position, zones[target[0]])
-            if end <= start:
-                target = None
-        yield target, start, end, KINDS[kind], url, phone, capacity
-
-
-def _placed(columns: SlotColumns, position: int, zone: ZoneInfo) -> tuple[int, int]:
-    """A row's start and end as POSIX times, its wall times read in ``zone``."""
-    naive = columns.naive.get(position, 0)
-    start, end = columns.starts[position], columns.ends[position]
-    if naive & NAIVE_START:
-        start = placed_epoch(start, zone)
-    if naive & NAIVE_END:
-        end = placed_epoch(end, zone)
-    return start, end
 
 
 def _place(file: FeedFile, position: int) -> SlotPlace:
@@ -355,7 +311,7 @@ def _change(
         return None
     start, end = columns.starts[position], columns.ends[position]
     if position in columns.naive:
-        start, end = _placed(columns, position, zones[target[0]])
+        start, end = placed(columns, position, zones[target[0]])
         if end <= start:
             return None
     return SlotChange(
@@ -364,9 +320,9 @@ def _change(
         start,
         end,
         KINDS[columns.kinds[position]],
-        columns.urls[position],
-        columns.phones[position],
-        columns.capacities[position],
+        columns.url(position),
+        columns.phone(position),
+        columns.capacity(position),
     )
 
 
@@ -380,4 +336,31 @@ def _identity(change: SlotChange) -> Identity:
     )
 
 
-__all__ = ["Held", "Resolved", "Target", "apply_delta", "ids_repeat", "resolve", "slot_changes"]
+__all__ = [
+    "Held",
+    "Resolved",
+    "Target",
+    "apply_delta",
+    "give_back_memory",
+    "ids_repeat",
+    "resolve",
+    "slot_changes",
+]
+
+
+def give_back_memory() -> None:
+    """Hand the memory a replaced copy freed back to the system (glibc's ``malloc_trim``):
+    a copy is made of many small blocks, which the allocator otherwise keeps for itself,
+    so the process's resident size would stay at its peak. Does nothing elsewhere."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
