@@ -288,7 +288,7 @@ def _location_reading(
         place = location_place(resource)
         known = (place, clinic_record(source_id, resource, place), declared_time_zone(resource))
         if key is not None:
-            _remember(_LOCATIONS, (source_id, key), known)
+            _remember(_LOCATIONS, (source_id, bytes(memoryview(key))), known)
     return known
 
 
@@ -305,7 +305,7 @@ def _physician_reading(
     if (source_id, practitioner_id, key) in _PHYSICIANS:
         return _PHYSICIANS[source_id, practitioner_id, key]
     record = physician_record(source_id, practitioner_id, practitioner, roles)
-    _remember(_PHYSICIANS, (source_id, practitioner_id, key), record)
+    _remember(_PHYSICIANS, (source_id, practitioner_id, bytes(memoryview(key))), record)
     return record
 
 
@@ -322,7 +322,9 @@ def _read_text_time(text: str) -> datetime:
 
 
 def _content_key(value: object) -> bytes | None:
-    """The JSON of what was read (None: a value JSON cannot hold, never from a body)."""
+    """The JSON of what was read (None: a value JSON cannot hold, never from a body).
+    Kept as a key, it is copied first: ``orjson.dumps`` hands back bytes holding a 4 KiB
+    buffer whatever their length (8 MB a table of 4,096 otherwise)."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:

@@ -229,3 +229,20 @@ async def test_at_expiry_concurrent_requests_get_the_stale_answer_while_one_exec
     assert headers["X-Cache"] == "HIT" and headers["Cache-Control"].startswith("public, max-age=")
     assert latest["extensions"]["sources"][0]["ageSeconds"] < 2.0  # refreshed
     assert latest["data"] == first["data"]
+
+
+async def test_a_small_response_kept_in_process_costs_its_size_not_a_4_kib_buffer() -> None:
+    """orjson.dumps hands back bytes holding at least 4 KiB; kept as they are, 10,000
+    small cached answers would pin 40 MB."""
+    import tracemalloc
+
+    cache = ResponseCache(MemoryBackend())
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1000):
+            await cache.put(f"k{i}", {"x": i}, dict(SOURCES), {"s": 30}, {"s": 30})
+        per_entry = (tracemalloc.get_traced_memory()[0] - before) / 1000
+    finally:
+        tracemalloc.stop()
+    assert per_entry < 2048, per_entry
