@@ -181,6 +181,12 @@ class FhirIndex:
                 plan.types = (
                     frozenset(kinds) & plan.types if plan.types is not None else frozenset(kinds)
                 )
+            elif name == "appointment-type:missing":
+                # Every slot here is coded: missing=true matches none, false every one.
+                if value not in ("true", "false"):
+                    raise BadRequest(f"appointment-type:missing is true or false, not {value!r}")
+                if value == "true":
+                    plan.types = frozenset()
             elif name.startswith("schedule"):
                 self._narrow_schedules(plan, name, value)
         return plan

@@ -43,7 +43,7 @@ PARAMS = {
     "PractitionerRole": _COMMON | {"location", "practitioner"},
     "Schedule": _COMMON | {"actor"},
     "Slot": _COMMON
-    | {"status", "start", "appointment-type", "schedule", "_sort"}
+    | {"status", "start", "appointment-type", "appointment-type:missing", "schedule", "_sort"}
     | {"schedule.actor", "schedule.actor:Location", "schedule.actor:PractitionerRole"},
 }
 

@@ -48,22 +48,31 @@ from sources.places import PlaceTally
 
 if TYPE_CHECKING:
     from sources.fhir.client import FhirClient
+    from sources.fhir.found import Found
     from sources.places import Place
     from sources.records import ClinicQuery
 
 __all__ = ["MAX_LANGUAGE_ACTORS", "Directory", "Staff"]
 
-# A language scope of more actors than this is not sent: the language is then common
-# enough (most clinics or physicians speak it) that filtering here reads little.
-MAX_LANGUAGE_ACTORS = 300
+# A language scope is sent unless it holds more actors than this (a request, and a
+# next link that repeats it, of a few hundred kilobytes), or unless its Schedules are
+# more than ``MOST_SCHEDULES`` of the source's: filtering here then drops little.
+MAX_LANGUAGE_ACTORS = 10_000
+MOST_SCHEDULES = 0.8
 
 
 class Staff:
     """Every Practitioner's languages and every PractitionerRole, as last read whole."""
 
     def __init__(
-        self, practitioners: dict[str, dict[str, Any]], roles: dict[str, dict[str, Any]]
+        self,
+        practitioners: dict[str, dict[str, Any]],
+        roles: dict[str, dict[str, Any]],
+        schedules: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        # Kept whole, so that a Slot search needs no _include (``Directory.seed``).
+        self.practitioners, self.roles = practitioners, roles
+        self.schedules = schedules
         # language -> the practitioners speaking it; practitioner -> (role id, its clinics)
         self.speakers: dict[str, set[str]] = {}
         for pid, practitioner in practitioners.items():
@@ -80,9 +89,10 @@ class Staff:
     async def load(
         cls, client: FhirClient, *, page_size: int, max_pages: int, offset_paging: bool | None
     ) -> Staff | None:
-        """Every Practitioner and PractitionerRole; None when either could not be read whole."""
-        read: dict[str, dict[str, dict[str, Any]]] = {}
-        for kind in ("Practitioner", "PractitionerRole"):
+        """Every Practitioner and PractitionerRole (None when either could not be read
+        whole), and every Schedule (None when they could not)."""
+        read: dict[str, dict[str, dict[str, Any]] | None] = {}
+        for kind in ("Practitioner", "PractitionerRole", "Schedule"):
             bundles, pages = await all_pages(
                 client,
                 kind,
@@ -97,6 +107,9 @@ class Staff:
                     pages.read,
                     kind,
                 )
+                if kind == "Schedule":
+                    read[kind] = None
+                    break
                 return None
             read[kind] = {
                 rid: resource
@@ -104,7 +117,7 @@ class Staff:
                 for resource in matches_of(bundle, kind)
                 if (rid := text_value(resource.get("id"))) is not None
             }
-        return cls(read["Practitioner"], read["PractitionerRole"])
+        return cls(read["Practitioner"] or {}, read["PractitionerRole"] or {}, read["Schedule"])
 
 
 class Directory:
@@ -119,6 +132,8 @@ class Directory:
         # language -> the Locations speaking it; and the Locations with no language known
         self._speaking: dict[str, set[str]] = {}
         self._mute: set[str] = set()
+        # Languages asked without a clinic scope -> their actors (None: not sent).
+        self._unscoped: dict[frozenset[str], list[str] | None] = {}
 
     async def load(
         self,
@@ -165,7 +180,55 @@ class Directory:
         self.staff = await Staff.load(
             client, page_size=page_size, max_pages=max_pages, offset_paging=offset_paging
         )
+        self._unscoped = {}
         return True
+
+    @property
+    def whole(self) -> bool:
+        """Whether every Location, Practitioner, PractitionerRole and Schedule is kept."""
+        staff = self.staff
+        return self.locations is not None and staff is not None and staff.schedules is not None
+
+    def seed(self, found: Found, slots: list[dict[str, Any]]) -> None:
+        """Index in ``found`` the kept Schedules of these Slots, with their actors and
+        the practitioners of their roles: what a Slot search's ``_include`` would bring.
+        What is not kept (made since the directory was read) is left for ``fetch_missing``
+        to read by ``_id``."""
+        staff = self.staff
+        if self.locations is None or staff is None or staff.schedules is None:
+            return
+        known = found.resources
+        kept: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+
+        def take(kind: str, rid: str | None, pool: dict[str, dict[str, Any]]) -> None:
+            if rid and rid not in known[kind] and (kind, rid) not in seen:
+                resource = pool.get(rid)
+                if resource is not None:
+                    seen.add((kind, rid))
+                    kept.append(resource)
+
+        for slot in slots:
+            sid = ref_id(slot.get("schedule"), "Schedule")
+            if sid is None or sid in known["Schedule"] or ("Schedule", sid) in seen:
+                continue
+            schedule = staff.schedules.get(sid)
+            if schedule is None:
+                continue
+            take("Schedule", sid, staff.schedules)
+            actors = schedule.get("actor")
+            for lid in refs(actors, "Location"):
+                take("Location", lid, self.locations)
+            for pid in refs(actors, "Practitioner"):
+                take("Practitioner", pid, staff.practitioners)
+            for rid in refs(actors, "PractitionerRole"):
+                take("PractitionerRole", rid, staff.roles)
+                role = staff.roles.get(rid) or {}
+                who = ref_id(role.get("practitioner"), "Practitioner")
+                take("Practitioner", who, staff.practitioners)
+        if kept:
+            entries = [{"resource": r, "search": {"mode": "include"}} for r in kept]
+            found.add({"entry": entries}, "")
 
     def matching(self, query: ClinicQuery) -> list[dict[str, Any]] | None:
         """The Locations that may match ``query`` (id, place, region), or None when not loaded."""
@@ -180,8 +243,9 @@ class Directory:
     def actors_speaking(self, wanted: frozenset[str], scope: set[str] | None) -> list[str] | None:
         """The Schedule actors (``Location/…``, ``PractitionerRole/…``, ``Practitioner/…``)
         whose slots may speak one of ``wanted`` (``found._speaks``), within the clinics of
-        ``scope`` when given; None when not known (no directory, no staff) or too many to
-        send (``MAX_LANGUAGE_ACTORS``): the slots are then filtered here.
+        ``scope`` when given; None when not known (no directory, no staff), too many to
+        send (``MAX_LANGUAGE_ACTORS``), or, without a scope, held by most Schedules
+        (``MOST_SCHEDULES``): the slots are then filtered here.
 
         A superset: every slot that matches has one of these actors, and what comes back
         is checked again (a clinic with no languages known is listed whatever its
@@ -190,6 +254,8 @@ class Directory:
         if self.locations is None or staff is None:
             return None
         asked = {primary_language(w) for w in wanted}
+        if scope is None and (key := frozenset(asked)) in self._unscoped:
+            return self._unscoped[key]
         clinics = set(self._mute).union(*(self._speaking.get(a, ()) for a in asked))
         speakers = set().union(*(staff.speakers.get(a, ()) for a in asked))
         if scope is not None:
@@ -198,6 +264,17 @@ class Directory:
             return None
         if len(clinics) > MAX_LANGUAGE_ACTORS:
             return None
+        actors = self._actors(staff, clinics, speakers, scope)
+        if scope is None:
+            if actors is not None and _share(staff.schedules, actors) > MOST_SCHEDULES:
+                actors = None  # most slots pass: a list this long narrows little
+            self._unscoped[frozenset(asked)] = actors
+        return actors
+
+    @staticmethod
+    def _actors(
+        staff: Staff, clinics: set[str], speakers: set[str], scope: set[str] | None
+    ) -> list[str] | None:
         actors = [f"Location/{lid}" for lid in sorted(clinics)]
         for pid in sorted(speakers):
             roles = staff.roles_of.get(pid, [])
@@ -209,3 +286,17 @@ class Directory:
             if len(actors) > MAX_LANGUAGE_ACTORS:
                 return None
         return actors
+
+
+def _share(schedules: dict[str, dict[str, Any]] | None, actors: list[str]) -> float:
+    """The share of the Schedules (when kept) with one of ``actors``: 0 when unknown."""
+    if not schedules:
+        return 0.0
+    wanted = set(actors)
+    hits = 0
+    for schedule in schedules.values():
+        for actor in schedule.get("actor") or ():
+            if isinstance(actor, dict) and actor.get("reference") in wanted:
+                hits += 1
+                break
+    return hits / len(schedules)
