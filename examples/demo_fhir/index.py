@@ -379,11 +379,11 @@ class FhirIndex:
         out = set()
         for text in split_values(value):
             kind, rid = parse_reference(text, None)
-            for sid, (cid, pid) in self.schedules.items():
-                if (kind == "Location" and cid == rid) or (
-                    kind == "PractitionerRole" and self.roles.get(rid) == (pid, cid)
-                ):
-                    out.add(sid)
+            if kind == "Location" and rid in self.clinics:
+                out.update(schedule_id(rid, self.roles[r][0]) for r in self.roles_by_clinic[rid])
+            elif kind == "PractitionerRole" and rid in self.roles:
+                pid, cid = self.roles[rid]
+                out.add(schedule_id(cid, pid))
         return out
 
     def _includes(

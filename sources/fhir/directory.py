@@ -54,11 +54,17 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_LANGUAGE_ACTORS", "Directory", "Staff"]
 
-# A language scope is sent unless it holds more actors than this (a request, and a
-# next link that repeats it, of a few hundred kilobytes), or unless its Schedules are
-# more than ``MOST_SCHEDULES`` of the source's: filtering here then drops little.
+# A language scope of at most ``CHEAP_ACTORS`` actors is sent. A longer one costs both
+# ends (measured on the demo, full scale: 7,477 actors, 190 kB, cost 20-40 ms a
+# request, more than reading the slots it spares): it is sent only when its Schedules
+# are at most ``NARROW_ENOUGH`` of those of the clinics searched (the Schedules are
+# kept), and never past ``MAX_LANGUAGE_ACTORS`` (the next link of a server that
+# repeats the search in it must stay usable).
+CHEAP_ACTORS = 500
+NARROW_ENOUGH = 0.5
 MAX_LANGUAGE_ACTORS = 10_000
-MOST_SCHEDULES = 0.8
+# Language scopes worked out (by languages and clinics) kept until the next load.
+DECIDED_KEPT = 256
 
 
 class Staff:
@@ -132,8 +138,10 @@ class Directory:
         # language -> the Locations speaking it; and the Locations with no language known
         self._speaking: dict[str, set[str]] = {}
         self._mute: set[str] = set()
-        # Languages asked without a clinic scope -> their actors (None: not sent).
-        self._unscoped: dict[frozenset[str], list[str] | None] = {}
+        # (languages, clinic scope) -> their actors (None: not sent), as last worked out.
+        self._decided: dict[tuple[frozenset[str], frozenset[str] | None], list[str] | None]
+        self._decided = {}
+        self._by_actor: dict[str, set[str]] | None = None  # actor -> its Schedules
 
     async def load(
         self,
@@ -180,7 +188,7 @@ class Directory:
         self.staff = await Staff.load(
             client, page_size=page_size, max_pages=max_pages, offset_paging=offset_paging
         )
-        self._unscoped = {}
+        self._decided, self._by_actor = {}, None
         return True
 
     @property
@@ -254,8 +262,9 @@ class Directory:
         if self.locations is None or staff is None:
             return None
         asked = {primary_language(w) for w in wanted}
-        if scope is None and (key := frozenset(asked)) in self._unscoped:
-            return self._unscoped[key]
+        key = (frozenset(asked), None if scope is None else frozenset(scope))
+        if key in self._decided:
+            return self._decided[key]
         clinics = set(self._mute).union(*(self._speaking.get(a, ()) for a in asked))
         speakers = set().union(*(staff.speakers.get(a, ()) for a in asked))
         if scope is not None:
@@ -265,11 +274,34 @@ class Directory:
         if len(clinics) > MAX_LANGUAGE_ACTORS:
             return None
         actors = self._actors(staff, clinics, speakers, scope)
-        if scope is None:
-            if actors is not None and _share(staff.schedules, actors) > MOST_SCHEDULES:
-                actors = None  # most slots pass: a list this long narrows little
-            self._unscoped[frozenset(asked)] = actors
+        if actors is not None and len(actors) > CHEAP_ACTORS:
+            share = self._share(actors, scope)
+            if share is None or share > NARROW_ENOUGH:
+                actors = None  # most slots pass: a list this long costs more than it spares
+        if len(self._decided) >= DECIDED_KEPT:
+            self._decided.clear()
+        self._decided[key] = actors
         return actors
+
+    def _share(self, actors: list[str], scope: set[str] | None) -> float | None:
+        """The share of the Schedules of the ``scope``'s clinics (or all) that have one of
+        ``actors``; None when the Schedules are not kept."""
+        staff = self.staff
+        if staff is None or not staff.schedules:
+            return None
+        if self._by_actor is None:
+            self._by_actor = {}
+            for sid, schedule in staff.schedules.items():
+                for actor in schedule.get("actor") or ():
+                    ref = actor.get("reference") if isinstance(actor, dict) else None
+                    if isinstance(ref, str):
+                        self._by_actor.setdefault(ref, set()).add(sid)
+        by_actor = self._by_actor
+        hit = set().union(*(by_actor.get(a, ()) for a in actors))
+        if scope is None:
+            return len(hit) / len(staff.schedules)
+        held = set().union(*(by_actor.get(f"Location/{lid}", ()) for lid in scope))
+        return len(hit & held) / len(held) if held else None
 
     @staticmethod
     def _actors(
@@ -286,17 +318,3 @@ class Directory:
             if len(actors) > MAX_LANGUAGE_ACTORS:
                 return None
         return actors
-
-
-def _share(schedules: dict[str, dict[str, Any]] | None, actors: list[str]) -> float:
-    """The share of the Schedules (when kept) with one of ``actors``: 0 when unknown."""
-    if not schedules:
-        return 0.0
-    wanted = set(actors)
-    hits = 0
-    for schedule in schedules.values():
-        for actor in schedule.get("actor") or ():
-            if isinstance(actor, dict) and actor.get("reference") in wanted:
-                hits += 1
-                break
-    return hits / len(schedules)

@@ -311,6 +311,10 @@ def _start(found: Found, raw: dict[str, Any]) -> datetime | None:
 
 def _or_actors(actors: list[str]) -> str:
     """``Type/id`` references as one "or" value (each id escaped as FHIR search asks)."""
+    plain = ",".join(actors)
+    clean = plain.count(",") == len(actors) - 1 and not any(c in plain for c in "\\|$")
+    if clean:  # nothing to escape: most often
+        return plain
     return ",".join(or_refs(kind, [rid]) for kind, rid in (a.split("/", 1) for a in actors))
 
 
