@@ -199,7 +199,8 @@ class Directory:
 
     def seed(self, found: Found, slots: list[dict[str, Any]]) -> None:
         """Index in ``found`` the kept Schedules of these Slots, with their actors and
-        the practitioners of their roles: what a Slot search's ``_include`` would bring.
+        the practitioners of their roles (and all those practitioners' roles): what a
+        Slot search's ``_include`` would bring, and a physician's every clinic.
         What is not kept (made since the directory was read) is left for ``fetch_missing``
         to read by ``_id``."""
         staff = self.staff
@@ -227,13 +228,18 @@ class Directory:
             actors = schedule.get("actor")
             for lid in refs(actors, "Location"):
                 take("Location", lid, self.locations)
-            for pid in refs(actors, "Practitioner"):
-                take("Practitioner", pid, staff.practitioners)
+            people = list(refs(actors, "Practitioner"))
             for rid in refs(actors, "PractitionerRole"):
                 take("PractitionerRole", rid, staff.roles)
                 role = staff.roles.get(rid) or {}
-                who = ref_id(role.get("practitioner"), "Practitioner")
-                take("Practitioner", who, staff.practitioners)
+                if who := ref_id(role.get("practitioner"), "Practitioner"):
+                    people.append(who)
+            for pid in people:
+                take("Practitioner", pid, staff.practitioners)
+                # Every role of theirs: a physician's clinics are all of them, whatever
+                # else the page holds.
+                for rid, _ in staff.roles_of.get(pid, ()):
+                    take("PractitionerRole", rid, staff.roles)
         if kept:
             entries = [{"resource": r, "search": {"mode": "include"}} for r in kept]
             found.add({"entry": entries}, "")
