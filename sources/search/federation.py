@@ -396,7 +396,8 @@ class Federation:
             if len(settled) >= first or not truncated or limit >= MAX_SOURCE_LIMIT:
                 break
             limit = min(limit * 4, MAX_SOURCE_LIMIT)
-            pending = [s for s in targets if s.id in truncated]
+            binding = _binding(slots, first, dict(zip(truncated, bounds, strict=True)))
+            pending = [s for s in targets if s.id in binding]
         offset = after.offset if after else 0
         page = settled[:first]
         has_next = len(settled) > first or bool(truncated)
@@ -593,6 +594,17 @@ def _settled(slots: list[FoundSlot], bounds: Sequence[_Bound], most: int) -> lis
         if not all(_before(slot, bound) for bound in bounds):
             return slots[:index]
     return slots[:most]
+
+
+def _binding(slots: list[FoundSlot], first: int, bounds: Mapping[str, _Bound]) -> list[str]:
+    """The truncated sources to ask again, wider: those whose bound comes before the slot
+    that would follow a full page (``slots[first]``; every one when there is none). The
+    others already hold every slot up to it: asked again, they would read their answer
+    again from its start for nothing."""
+    if len(slots) <= first:
+        return list(bounds)
+    following = slots[first]
+    return [sid for sid, bound in bounds.items() if not _before(following, bound)]
 
 
 def _before(slot: FoundSlot, bound: _Bound) -> bool:
