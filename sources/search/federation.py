@@ -11,7 +11,8 @@ Slot pages use keyset pagination over ``(start, distance, key)``. Each source
 returns at most ``limit`` slots ordered by start; a source that had more is
 *truncated*, and only slots starting before the earliest last-start of the
 truncated sources (the *horizon*) are known to be complete and ordered. The
-search widens ``limit`` until a full page lies before the horizon.
+search widens ``limit`` until a full page lies before the horizon, asking again only
+the truncated sources whose answer ends before the slot that follows a full page.
 
 The module is one class and stays whole (past 400 lines): every read of a request
 shares its snapshot of the sources, its deadline and its phase budget. The values
