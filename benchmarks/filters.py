@@ -37,6 +37,7 @@ import asyncio
 import itertools
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -220,7 +221,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
                 clinic_ids, physician_ids = await sample_ids(post_query)
                 cases = [c for c in matrix(clinic_ids, physician_ids) if args.only in c.name]
-                say(f"{len(cases)} cases, {args.walks} walks of {PAGES} pages each")
+                say(f"{len(cases)} cases, {args.walks} walks of {PAGES} pages each; {_load()}")
                 # Warm-up: every live source called once (they are DEGRADED until then).
                 base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
                 await walk(post, Case("warm-up", {}, 20), base, Walked())
@@ -245,6 +246,12 @@ def _fanout() -> tuple[Any, Any]:
     from fanout import Gateway, free_ports
 
     return Gateway, free_ports
+
+
+def _load() -> str:
+    """The machine's load average (1, 5, 15 minutes): figures are read beside it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -311,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(list(rows), indent=1))
     missed = [r for r in rows if r["p99_ms"] >= 1000 or r["codes"] or r["not_up"]]
     say(f"{len(rows) - len(missed)} of {len(rows)} cases under 1 s p99 with no problem")
+    say(f"done {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {_load()}")
     return 0
 
 

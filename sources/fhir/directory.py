@@ -142,6 +142,8 @@ class Directory:
         self._decided: dict[tuple[frozenset[str], frozenset[str] | None], list[str] | None]
         self._decided = {}
         self._by_actor: dict[str, set[str]] | None = None  # actor -> its Schedules
+        # A Slot's Schedule reference -> what ``seed`` brings for it (until the next load).
+        self._seeds: dict[str, tuple[tuple[str, str, dict[str, Any]], ...]] = {}
 
     async def load(
         self,
@@ -188,7 +190,7 @@ class Directory:
         self.staff = await Staff.load(
             client, page_size=page_size, max_pages=max_pages, offset_paging=offset_paging
         )
-        self._decided, self._by_actor = {}, None
+        self._decided, self._by_actor, self._seeds = {}, None, {}
         return True
 
     @property
@@ -203,46 +205,63 @@ class Directory:
         Slot search's ``_include`` would bring, and a physician's every clinic.
         What is not kept (made since the directory was read) is left for ``fetch_missing``
         to read by ``_id``."""
+        known = found.resources
+        entries: list[dict[str, Any]] = []
+        done: set[str | None] = set()
+        for slot in slots:
+            schedule = slot.get("schedule")
+            reference = schedule.get("reference") if isinstance(schedule, dict) else None
+            if not isinstance(reference, str):
+                reference = None  # any JSON value: ``ref_id`` reads it, or not
+            if reference is not None and reference in done:
+                continue
+            done.add(reference)
+            seeds = self._seeds.get(reference) if reference is not None else None
+            if seeds is None:
+                sid = ref_id(schedule, "Schedule")
+                if sid is None or sid in known["Schedule"]:
+                    continue
+                seeds = self._seeds_of(sid)
+                if reference is not None:
+                    self._seeds[reference] = seeds
+            for kind, rid, entry in seeds:
+                if rid not in known[kind]:
+                    entries.append(entry)
+        if entries:
+            found.add({"entry": entries}, "")
+
+    def _seeds_of(self, sid: str) -> tuple[tuple[str, str, dict[str, Any]], ...]:
+        """What ``seed`` brings for one Schedule, as ``(type, id, include entry)``; the
+        same entry twice is indexed once."""
         staff = self.staff
         if self.locations is None or staff is None or staff.schedules is None:
-            return
-        known = found.resources
-        kept: list[dict[str, Any]] = []
-        seen: set[tuple[str, str]] = set()
+            return ()
+        schedule = staff.schedules.get(sid)
+        if schedule is None:
+            return ()
+        out: dict[tuple[str, str], dict[str, Any]] = {}
 
         def take(kind: str, rid: str | None, pool: dict[str, dict[str, Any]]) -> None:
-            if rid and rid not in known[kind] and (kind, rid) not in seen:
-                resource = pool.get(rid)
-                if resource is not None:
-                    seen.add((kind, rid))
-                    kept.append(resource)
+            if rid and (kind, rid) not in out and (resource := pool.get(rid)) is not None:
+                out[kind, rid] = {"resource": resource, "search": {"mode": "include"}}
 
-        for slot in slots:
-            sid = ref_id(slot.get("schedule"), "Schedule")
-            if sid is None or sid in known["Schedule"] or ("Schedule", sid) in seen:
-                continue
-            schedule = staff.schedules.get(sid)
-            if schedule is None:
-                continue
-            take("Schedule", sid, staff.schedules)
-            actors = schedule.get("actor")
-            for lid in refs(actors, "Location"):
-                take("Location", lid, self.locations)
-            people = list(refs(actors, "Practitioner"))
-            for rid in refs(actors, "PractitionerRole"):
+        take("Schedule", sid, staff.schedules)
+        actors = schedule.get("actor")
+        for lid in refs(actors, "Location"):
+            take("Location", lid, self.locations)
+        people = list(refs(actors, "Practitioner"))
+        for rid in refs(actors, "PractitionerRole"):
+            take("PractitionerRole", rid, staff.roles)
+            role = staff.roles.get(rid) or {}
+            if who := ref_id(role.get("practitioner"), "Practitioner"):
+                people.append(who)
+        for pid in people:
+            take("Practitioner", pid, staff.practitioners)
+            # Every role of theirs: a physician's clinics are all of them, whatever else
+            # the page holds.
+            for rid, _ in staff.roles_of.get(pid, ()):
                 take("PractitionerRole", rid, staff.roles)
-                role = staff.roles.get(rid) or {}
-                if who := ref_id(role.get("practitioner"), "Practitioner"):
-                    people.append(who)
-            for pid in people:
-                take("Practitioner", pid, staff.practitioners)
-                # Every role of theirs: a physician's clinics are all of them, whatever
-                # else the page holds.
-                for rid, _ in staff.roles_of.get(pid, ()):
-                    take("PractitionerRole", rid, staff.roles)
-        if kept:
-            entries = [{"resource": r, "search": {"mode": "include"}} for r in kept]
-            found.add({"entry": entries}, "")
+        return tuple((kind, rid, entry) for (kind, rid), entry in out.items())
 
     def matching(self, query: ClinicQuery) -> list[dict[str, Any]] | None:
         """The Locations that may match ``query`` (id, place, region), or None when not loaded."""

@@ -449,6 +449,9 @@ class Federation:
         # whether it is within the radius (a slot out of it is out before its identity
         # is made: its duplicates, of the same clinic, are out as well).
         distances: dict[int, float | None] = {}
+        # The languages a slot speaks (its physician's, else its clinic's), worked out
+        # once per merged physician or clinic: a property that walks their records.
+        spoken: dict[int, frozenset[str]] = {}
         found: dict[SlotIdentity, FoundSlot] = {}
         for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
             asked = scoped[source_id]
@@ -469,8 +472,15 @@ class Federation:
                     if slot.physician_local_id
                     else None
                 )
-                if not _slot_matches(query, slot, clinic, physician):
+                if not _slot_matches(query, slot, clinic):
                     continue
+                if query.languages:
+                    owner = physician if physician is not None else clinic
+                    speaks = spoken.get(id(owner))
+                    if speaks is None:
+                        speaks = spoken[id(owner)] = frozenset(owner.languages)
+                    if query.languages.isdisjoint(speaks):
+                        continue
                 try:
                     distance = distances[id(clinic)]
                 except KeyError:
@@ -618,25 +628,15 @@ def _before(slot: FoundSlot, bound: _Bound) -> bool:
     return inclusive
 
 
-def _slot_matches(
-    query: SlotQuery,
-    slot: SlotRecord,
-    clinic: MergedClinic,
-    physician: MergedPhysician | None,
-) -> bool:
+def _slot_matches(query: SlotQuery, slot: SlotRecord, clinic: MergedClinic) -> bool:
+    """Every filter but languages (``_collect`` checks those, once per physician)."""
     if not (query.starts_after <= slot.start < query.starts_before) or slot.end <= slot.start:
         return False
     if query.appointment_types and slot.appointment_type not in query.appointment_types:
         return False
     if query.region is not None and clinic.region != query.region:
         return False
-    if query.near is not None and clinic.location is None:
-        return False
-    if query.languages:
-        spoken = physician.languages if physician is not None else clinic.languages
-        if not query.languages.intersection(spoken):
-            return False
-    return True
+    return not (query.near is not None and clinic.location is None)
 
 
 def _local_ids(owners: Iterable[MergedClinic | MergedPhysician], source_id: str) -> tuple[str, ...]:
