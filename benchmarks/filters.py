@@ -51,6 +51,7 @@ MONTREAL_CENTRE = {"latitude": 45.5017, "longitude": -73.5673}
 LANGUAGES = ("fr", "en", "es", "ar", "vi", "it")
 FIRSTS = (20, 100)
 PAGES = 3
+DEMO_REST_RPS_ENV = "PASSERELLE_DEMO_REST_RPS"  # examples.demo_rest.server.RATE_LIMIT_ENV
 PAIRED = ("near", "region", "appointmentTypes", "languages", "clinicIds", "physicianIds")
 
 QUERY = """query Matrix($filter: SlotFilter!, $first: Int!, $after: String) {
@@ -199,6 +200,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     extra = ["--env", "production", "--anonymous-rate", "100000", "--log-level", "info"]
     extra += ["--metrics-port", str(metrics_port)]
     gateway = Gateway({}, args.scale, extra)
+    # The demo REST server limits a key to 100 requests a second, which this one client's
+    # walks reach (the adapter then waits a 1 s Retry-After): raised, as peer.py does.
+    os.environ[DEMO_REST_RPS_ENV] = str(args.demo_rest_rps)
     rows = []
     timeout = aiohttp.ClientTimeout(total=60)
     with tempfile.TemporaryDirectory(prefix="passerelle-filters-") as workdir:
@@ -304,6 +308,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--keep-log", help="copy the gateway's log (JSON lines) here")
     parser.add_argument("--startup-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--demo-rest-rps", type=float, default=100000.0, help="the demo REST's rate limit"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.scale, args.walks = 0.05, 1
