@@ -127,7 +127,7 @@ CLINICS = """query Clinics($first: Int!) {
   }
 }"""
 SOURCES = "{ sources { id protocol status } }"
-HOP_NOTE = "client to demo-fhir, less its service time; part of any overhead"
+HOP_NOTE = "client to demo-fhir, less its service time, one after each request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,11 +464,13 @@ def timed(answer: Answer, calls: dict[str, list[Call]]) -> Timed:
 
 async def sequential(
     session: aiohttp.ClientSession, gateway: Gateway, settings: Settings, rng: random.Random
-) -> tuple[list[Answer], list[Timed], list[str]]:
-    """Answers, the same beside their upstream calls, and the sources that list no timings."""
+) -> tuple[list[Answer], list[Timed], list[str], list[float]]:
+    """Answers, the same beside their upstream calls, the sources that list no timings,
+    and one loopback hop measured after each request (the same conditions as its own)."""
     answers: list[Answer] = []
     measured: list[Timed] = []
     untimed: set[str] = set()
+    hops: list[float] = []
     for i in range(settings.warmup + settings.sequential):
         answer = await post(session, gateway.url, NEAR_ME, random_near(rng))
         if i < settings.warmup:
@@ -483,7 +485,8 @@ async def sequential(
                 calls[source] = listed
         if not untimed:
             measured.append(timed(answer, calls))
-    return answers, measured if not untimed else [], sorted(untimed)
+        hops += await hop_ms(session, gateway, 1)
+    return answers, measured if not untimed else [], sorted(untimed), hops
 
 
 async def hop_ms(session: aiohttp.ClientSession, gateway: Gateway, n: int) -> list[float]:
@@ -584,8 +587,7 @@ async def fanout_overhead(
     gateway = Gateway(faults, settings.scale, [*cache_off, *settings.mode_args()])
     rng = random.Random(2026)
     async with running(session, gateway, settings):
-        answers, measured, untimed = await sequential(session, gateway, settings, rng)
-        hops = await hop_ms(session, gateway, settings.warmup)
+        answers, measured, untimed, hops = await sequential(session, gateway, settings, rng)
         say(f"  open loop at {settings.rate:g}/s for {settings.open_loop_s:g} s")
         since = time.time()
         loaded = await open_loop(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
 from strawberry.tools import merge_types
@@ -26,7 +26,7 @@ from schema.source_errors import SourceErrors
 from schema.source_freshness import SourceFreshness
 from schema.subscription import Subscription
 from schema.types import Clinic, Physician, Slot
-from schema.validation import Validation
+from schema.validation import CachedParse, Validation
 from schema.webhooks import Mutation, WebhookQuery
 from schema.webhooks.guard import PartnerGuard
 
@@ -40,7 +40,7 @@ Query = merge_types("Query", (BaseQuery, WebhookQuery))
 # same document again costs more than executing it: both are cached (by text;
 # the LRU caches live at module level, shared by the per-request instances).
 EXTENSIONS: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-    lambda: ParserCache(maxsize=512),
+    CachedParse,
     Validation,
     # After validation (inside its hook), before execution:
     OperationLimits,

@@ -28,6 +28,9 @@ class PhaseTracer(Protocol):
         """A span for the phase ``name``, current while it runs (the sources' calls made
         while executing are its children)."""
 
+    def failed(self, span: object, error: Exception) -> None:
+        """The phase's ``span`` (what ``phase`` gave) ends in error."""
+
 
 class PhaseSpans(SchemaExtension):
     """Spans around strawberry's parse, validate and execute steps (no per-field hook:
@@ -37,8 +40,13 @@ class PhaseSpans(SchemaExtension):
         self.tracer = tracer
 
     def on_parse(self) -> Iterator[None]:
-        with self.tracer.phase("graphql.parse"):
+        with self.tracer.phase("graphql.parse") as span:
             yield
+            # A syntax error is reported by strawberry's own step, which closes this
+            # hook normally (schema.validation.CachedParse): it is in the context.
+            errors = self.execution_context.pre_execution_errors
+            if errors and self.execution_context.graphql_document is None:
+                self.tracer.failed(span, errors[0])
 
     def on_validate(self) -> Iterator[None]:
         with self.tracer.phase("graphql.validate"):

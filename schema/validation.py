@@ -13,6 +13,14 @@ in one LRU shared by every request), and adds two guards graphql-cop's
 
 ``validate_document`` is the same check for documents registered ahead of time
 (trusted documents, APQ).
+
+``CachedParse`` stands where strawberry's ``ParserCache`` would (one LRU of parsed
+documents by text, shared by every request: a text's requests get the same nodes, which
+the compiled plan keys on), but never raises from its hook: a syntax error leaves the
+document unset, and strawberry parses it again inside its parsing step, where it reports
+the error and every hook entered before (the phase spans) is closed at once. Raised from
+the hook, it left them to the garbage collector, and a trace could end without its
+failed ``graphql.parse`` span.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, validate
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
 from graphql.validation import ASTValidationRule, specified_rules
 from strawberry.extensions import SchemaExtension
 
@@ -31,12 +39,31 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from schema.limits import DEFAULT_LIMITS, check_directives
 
-__all__ = ["MAX_VALIDATION_ERRORS", "Validation", "validate_document"]
+__all__ = ["MAX_VALIDATION_ERRORS", "CachedParse", "Validation", "validate_document"]
 
 # Errors in a refused document's answer, graphql-core's "Validation aborted" included.
 MAX_VALIDATION_ERRORS = 5
 _CACHED_DOCUMENTS = 512
 _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
+
+
+@lru_cache(maxsize=_CACHED_DOCUMENTS)
+def _parsed(query: str, max_tokens: int | None) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+class CachedParse(SchemaExtension):
+    """The document parsed once per text (see the module's docstring)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            try:
+                max_tokens = context.parse_options.get("max_tokens")
+                context.graphql_document = _parsed(context.query, max_tokens)
+            except GraphQLError:
+                pass  # strawberry parses it again in its step, and reports it there
+        yield
 
 
 @lru_cache(maxsize=8)

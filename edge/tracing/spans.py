@@ -49,6 +49,12 @@ class PhaseSpans:
     def __init__(self, tracer: trace.Tracer) -> None:
         self.tracer = tracer
 
+    def failed(self, span: object, error: Exception) -> None:
+        """``span`` (a phase's) ends in error: ``error``'s type only (a syntax error's
+        message quotes the document)."""
+        if isinstance(span, trace.Span):
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+
     @contextlib.contextmanager
     def phase(self, name: str, operation_type: str | None = None) -> Iterator[object]:
         if not _in_trace():  # a WebSocket's subscription: no request span to be part of
@@ -61,8 +67,8 @@ class PhaseSpans:
             yield span
         except GeneratorExit:
             # Strawberry dropped the hook unclosed (an extension after it failed as it
-            # entered, such as a syntax error in the parser cache's): closed later, maybe
-            # from another context, where detaching would fail.
+            # entered; the parse cache no longer does, schema.validation.CachedParse):
+            # closed later, maybe from another context, where detaching would fail.
             token = None
             span.set_status(Status(StatusCode.ERROR, "the phase did not complete"))
             raise
