@@ -43,8 +43,8 @@ KEY = b"f" * 32
 WITHIN_S = 15.0
 
 
-async def until(check: Callable[[], object]) -> None:
-    await until_within(check, WITHIN_S)
+async def until(check: Callable[[], object], within_s: float = WITHIN_S) -> None:
+    await until_within(check, max(within_s, WITHIN_S))
 
 
 NEAR = {"near": [45.52, -73.58], "radius_km": 5.0}
