@@ -4,7 +4,8 @@ The API itself is documented in ``examples/demo_rest/``: French field names,
 each clinic's local times without offset, ``page``/``limite`` paging, integer ids,
 an ``X-Cle-Api`` key header. This adapter pushes every filter the API knows
 down, follows pages only as far as the query needs, then fetches the clinics
-and physicians the slots refer to, batched by ids.
+and physicians the slots refer to, batched by ids, those its ``directory`` does not
+hold fresh (``directory_ttl_s``).
 
     source = RestJsonSource(
         SourceConfig(id="rdvq", name="RDV Québec", protocol=SourceProtocol.REST_JSON,
