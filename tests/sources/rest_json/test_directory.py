@@ -31,6 +31,7 @@ from tests.sources.rest_json.test_adapter import (
     MONTREAL_CENTER,
     PHYSICIAN,
     WEEK,
+    as_json,
     envelope,
     local,
     make_source,
@@ -326,6 +327,32 @@ async def test_an_item_that_cannot_be_told_apart_keeps_the_ids_not_listed_asked(
         ("cliniques", "1001,1999"),
         ("cliniques", "1999"),
     ]
+
+
+async def test_an_answer_read_short_of_its_last_page_keeps_the_ids_not_listed_asked(
+    session: aiohttp.ClientSession,
+) -> None:
+    asked: list[str] = []
+
+    async def clinics(request: web.Request) -> web.Response:
+        asked.append(request.query["ids"])
+        # Announces a second page, and answers page 1 again when asked for it.
+        return web.json_response(envelope([CLINIC], page=1, pages=2))
+
+    app = web.Application()
+    app.router.add_get("/api/v1/disponibilites", as_json(envelope(slots_at([1001, 1999]))))
+    app.router.add_get("/api/v1/cliniques", clinics)
+    app.router.add_get("/api/v1/medecins", as_json(envelope([PHYSICIAN])))
+    server = await serve(app)
+    try:
+        source = make_source(session, server)
+        for _ in range(2):
+            result = await source.search_slots(SlotQuery(*WEEK, limit=10))
+            assert [s.clinic_local_id for s in result.slots] == ["1001"]
+    finally:
+        await server.close()
+    # 1999 may be on the page never read: asked again; 1001 was read, and is held.
+    assert asked == ["1001,1999", "1001,1999", "1999", "1999"]
 
 
 async def test_a_long_ttl_still_asks_again_what_was_not_served_within_a_minute(
