@@ -59,6 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -645,7 +646,7 @@ async def main(args: argparse.Namespace) -> None:
         config.write_text(
             '[[sources]]\nid = "demo-rest"\nname = "Demo proprietary booking API"\n'
             f'protocol = "REST_JSON"\nurl = "{rest_url}"\ntimeout_s = 2\nenabled = true\n'
-            f'credentials_env = "{KEY_ENV}"\noptions = {{ slot_path = "disponibilites/{{id}}" }}\n'
+            f'credentials_env = "{KEY_ENV}"\noptions = {{ {", ".join(args.rest_option)} }}\n'
         )
         supergraph = work / "supergraph.graphql"
         compose(rest_url, supergraph)
@@ -692,7 +693,17 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--passerelle-root",
         help="run app.py of another checkout (e.g. a git worktree of an earlier commit)",
     )
+    parser.add_argument(
+        "--rest-option", action="append", default=['slot_path = "disponibilites/{id}"'],
+        metavar="KEY=VALUE", help="one more option of the REST source (a TOML value), e.g. "
+        "directory_ttl_s=0",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    for option in args.rest_option:
+        try:
+            tomllib.loads(option)
+        except tomllib.TOMLDecodeError as exc:
+            parser.error(f"--rest-option {option!r} is not KEY=VALUE in TOML: {exc}")
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     if unknown := set(args.cases) - set(CASES):
         parser.error(f"unknown cases {sorted(unknown)}: choose among {', '.join(CASES)}")

@@ -4,7 +4,8 @@ The API itself is documented in ``examples/demo_rest/``: French field names,
 each clinic's local times without offset, ``page``/``limite`` paging, integer ids,
 an ``X-Cle-Api`` key header. This adapter pushes every filter the API knows
 down, follows pages only as far as the query needs, then fetches the clinics
-and physicians the slots refer to, batched by ids.
+and physicians the slots refer to, batched by ids, those its ``directory`` does not
+hold fresh (``directory_ttl_s``).
 
     source = RestJsonSource(
         SourceConfig(id="rdvq", name="RDV Québec", protocol=SourceProtocol.REST_JSON,
@@ -60,6 +61,7 @@ from sources.records import (
     SlotState,
     SourceProtocol,
 )
+from sources.rest_json.directory import Directory, Held
 from sources.rest_json.options import RestJsonOptions
 from sources.rest_json.payload import (
     TYPES_BY_CODE,
@@ -76,6 +78,7 @@ from sources.transport.http import request_json
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
     from sources.records import SourceProblem
+    from sources.rest_json.directory import Ask
     from sources.rest_json.payload import Page, Reader
 
 # A hostile or broken upstream may announce any number of pages; never follow more.
@@ -91,7 +94,7 @@ CODES_BY_TYPE: Final[Mapping[AppointmentType, str]] = {t: c for c, t in TYPES_BY
 # Official codes of Quebec's administrative regions, "01" to "17", in Region's order.
 REGION_CODES: Final[Mapping[Region, str]] = {r: f"{i:02d}" for i, r in enumerate(Region, 1)}
 
-_R = TypeVar("_R", SlotItem, ClinicRecord, PhysicianRecord)
+_R = TypeVar("_R", SlotItem, ClinicRecord, PhysicianRecord, "Held[Any]")
 
 
 @dataclass(slots=True)
@@ -124,6 +127,9 @@ class RestJsonSource(Source):
         self._items = ItemReader(self.id, self._permit_system, self._licence_system)
         self._page_size = self.options.page_size
         self._languages_refused = False  # the languages parameter got a 400: not sent
+        # Clinics and physicians read by id, kept (``directory``); None: asked every time.
+        ttl = self.options.directory_ttl_s
+        self.directory = Directory(self._items, ttl) if ttl > 0 else None
 
     @property
     def problems(self) -> tuple[SourceProblem, ...]:
@@ -211,8 +217,8 @@ class RestJsonSource(Source):
                 if s.physician_local_id is not None
             } - looked_up_physicians
             found_clinics, found_physicians = await asyncio.gather(
-                self._by_ids("cliniques", new_clinics, self._items.clinic, skipped),
-                self._by_ids("medecins", new_physicians, self._items.physician, skipped),
+                self._clinics_by_ids(new_clinics, skipped),
+                self._physicians_by_ids(new_physicians, skipped),
             )
             clinics.update(found_clinics)
             physicians.update(found_physicians)
@@ -369,17 +375,48 @@ class RestJsonSource(Source):
 
     # -- paging and calls ---------------------------------------------------
 
+    async def _clinics_by_ids(
+        self, ids: set[str], skipped: Counter[str]
+    ) -> dict[str, ClinicRecord]:
+        if self.directory is None:
+            return await self._by_ids("cliniques", ids, self._items.clinic, skipped)
+        ask = self._asker("cliniques", skipped)
+        return await self.directory.clinics.by_ids(ids, ask, skipped, self._items.places)
+
+    async def _physicians_by_ids(
+        self, ids: set[str], skipped: Counter[str]
+    ) -> dict[str, PhysicianRecord]:
+        if self.directory is None:
+            return await self._by_ids("medecins", ids, self._items.physician, skipped)
+        ask = self._asker("medecins", skipped)
+        return await self.directory.physicians.by_ids(ids, ask, skipped, self._items.places)
+
+    def _asker(self, resource: str, skipped: Counter[str]) -> Ask[Any]:
+        """The directory's way to ask ``resource`` by ids: :meth:`_by_ids`, and whether
+        every batch was read to its last page."""
+
+        async def ask(ids: list[str], read: Reader[Held[Any]]) -> tuple[dict[str, Held[Any]], bool]:
+            pagings: list[_Paging] = []
+            found = await self._by_ids(resource, ids, read, skipped, pagings)
+            return found, all(p.last for p in pagings)
+
+        return ask
+
     async def _by_ids(
         self,
         resource: str,
         ids: Iterable[str],
         read: Reader[_R],
         skipped: Counter[str],
+        pagings: list[_Paging] | None = None,
     ) -> dict[str, _R]:
-        """Records by local id, one paged call per batch of ids, batches concurrently."""
-        chunks = _chunks(sorted(ids, key=lambda i: (len(i), i)))
+        """Records by local id, one paged call per batch of ids, batches concurrently;
+        each batch's paging, where it ended, is added to ``pagings`` when given."""
+        batches = [(c, _Paging()) for c in _chunks(sorted(ids, key=lambda i: (len(i), i)))]
+        if pagings is not None:
+            pagings += (p for _, p in batches)
         answers = await asyncio.gather(
-            *(self._listing(resource, [("ids", ",".join(c))], read, skipped) for c in chunks)
+            *(self._listing(resource, [("ids", ",".join(c))], read, skipped, p) for c, p in batches)
         )
         return {k: v for answer in answers for k, v in answer.items()}
 
@@ -389,10 +426,11 @@ class RestJsonSource(Source):
         params: list[tuple[str, str]],
         read: Reader[_R],
         skipped: Counter[str],
+        paging: _Paging | None = None,
     ) -> dict[str, _R]:
         """Every record of a paged listing (up to ``MAX_PAGES`` pages), by local id."""
         found: dict[str, _R] = {}
-        paging = _Paging()
+        paging = paging or _Paging()
         while paging.more:
             answer = await self._next_page(resource, params, paging, self._page_size)
             if answer is None:

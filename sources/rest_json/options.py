@@ -4,6 +4,7 @@
 page_size = 100
 api_key_header = "X-Api-Key"
 slot_languages_param = "langues"
+directory_ttl_s = 300
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from sources.settings import LiveOptions
 __all__ = [
     "DEFAULT_API_KEY_HEADER",
     "DEFAULT_CLINIC_PERMIT_SYSTEM",
+    "DEFAULT_DIRECTORY_TTL_S",
     "DEFAULT_PHYSICIAN_LICENCE_SYSTEM",
+    "MAX_DIRECTORY_TTL_S",
     "MAX_PAGE_SIZE",
     "RestJsonOptions",
 ]
 
 MAX_PAGE_SIZE: Final = 500
+DEFAULT_DIRECTORY_TTL_S: Final = 300.0
+MAX_DIRECTORY_TTL_S: Final = 86_400.0
 DEFAULT_API_KEY_HEADER: Final = "X-Cle-Api"
 DEFAULT_CLINIC_PERMIT_SYSTEM: Final = "urn:passerelle:demo:clinic-permit"
 DEFAULT_PHYSICIAN_LICENCE_SYSTEM: Final = "urn:passerelle:demo:physician-licence"
@@ -68,3 +73,14 @@ class RestJsonOptions(LiveOptions):
     has none, and the gateway filters languages on what it reads. A 400 to a search
     carrying it is taken as "not supported": the search is asked again without it, and
     it is no longer sent (logged once)."""
+    directory_ttl_s: float = Field(
+        DEFAULT_DIRECTORY_TTL_S,
+        ge=0,
+        le=MAX_DIRECTORY_TTL_S,
+        allow_inf_nan=False,
+        description=f"a number of seconds from 0 to {MAX_DIRECTORY_TTL_S:.0f}",
+    )
+    """How long the clinics and physicians read by id are kept and used again
+    (``sources.rest_json.directory``): a search asks only for those not held fresh; what
+    the API did not serve (unknown, outside Quebec) is kept at most 60 s. 0: asked
+    every search. Not the answer cache: ``cache_ttl_s`` and ``--cache off`` leave it."""

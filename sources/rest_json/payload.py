@@ -1,21 +1,20 @@
-"""Reading the REST/JSON booking API's bodies: the paging envelope, and its French
-items turned into the gateway's records.
+"""Reading the REST/JSON API's bodies: the paging envelope, its items made records.
 
 The envelope is strict: a body that is not ``{"resultats": [...], ...}`` is a
-``SourceBadResponse``. Items are read leniently (``"oui"`` is true, ``"45.5"`` a
-latitude, a bad booking link is dropped); an item that cannot become a record is
-skipped by ``read_item`` and counted by reason, so that the adapter logs one line
-per call (counts only, never payloads). Clinics are placed by ``sources.places``
-(from ``code_postal``, ``ville`` and ``lat``/``lng``; the API says no province): one
-outside Quebec is not wanted, and every place is noted in the reader's ``places``.
+``SourceBadResponse``. Items are read leniently (``"oui"`` is true, ``"45.5"`` a latitude,
+a bad booking link is dropped); an item that cannot become a record is skipped by
+``read_item`` and counted by reason, so that the adapter logs one line per call (counts
+only, never payloads). Clinics are placed by ``sources.places`` (from ``code_postal``,
+``ville``, ``lat``/``lng``; no province): one outside Quebec is not wanted, and every
+place is noted in the reader's ``places``.
 
     reader = ItemReader("rdvq", permit_system=PERMITS, licence_system=LICENCES)
     page = read_page("rdvq", "disponibilites", body)
     skipped: Counter[str] = Counter()
     slots = [read_item(reader.slot, item, skipped) for item in page.items]
 
-The API's times are its clinics' local wall times: a slot is read into a ``SlotItem``
-whose times are placed in its clinic's zone (``SlotItem.placed``) once the clinic is known.
+The API's times are its clinics' local wall times: a ``SlotItem``'s are placed in its
+clinic's zone (``SlotItem.placed``) once the clinic is known.
 """
 
 from __future__ import annotations
@@ -44,6 +43,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from sources.places import Place
+
 TYPES_BY_CODE: Final[Mapping[str, AppointmentType]] = {
     "sans_rendez_vous": AppointmentType.WALK_IN,
     "urgent": AppointmentType.URGENT,
@@ -68,12 +69,12 @@ Reader: TypeAlias = Callable[[object], _T | None]
 """Reads one item into a record (``None``: not wanted); raises when it is malformed."""
 
 
-class _Malformed(Exception):
-    """One item cannot be read; ``reason`` names the kind for the log line."""
+class MalformedItem(Exception):
+    """One item cannot be read; ``reason``: why, for the log line; a clinic's id, place."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, local_id: str | None = None, place: Place | None = None):
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.local_id, self.place = reason, local_id, place
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ def read_item(read: Reader[_T], item: object, skipped: Counter[str]) -> _T | Non
     item is malformed."""
     try:
         return read(item)
-    except _Malformed as exc:
+    except MalformedItem as exc:
         skipped[exc.reason] += 1
     except _ITEM_ERRORS as exc:
         skipped[f"unreadable ({type(exc).__name__})"] += 1
@@ -178,14 +179,14 @@ class ItemReader:
         local_id = _opaque_id(data.get("id"))
         clinic_id = api_id(data.get("clinique_id"))
         if local_id is None or clinic_id is None:
-            raise _Malformed("missing id")
+            raise MalformedItem("missing id")
         code = data.get("type_rdv")
         kind = TYPES_BY_CODE.get(code.strip().lower()) if isinstance(code, str) else None
         if kind is None:
-            raise _Malformed("unknown appointment type")
+            raise MalformedItem("unknown appointment type")
         start, end = _time(data.get("debut")), _time(data.get("fin"))
         if start.tzinfo is not None and end.tzinfo is not None and end <= start:
-            raise _Malformed("end not after start")  # naive ones: once placed
+            raise MalformedItem("end not after start")  # naive ones: once placed
         url = _str(data.get("lien_reservation"))
         return SlotItem(
             source_id=self.source_id,
@@ -200,12 +201,15 @@ class ItemReader:
         )
 
     def clinic(self, item: object) -> ClinicRecord | None:
-        """A clinic; ``None`` outside Quebec; malformed also when its region cannot be told."""
+        return self.placed_clinic(item)[2]
+
+    def placed_clinic(self, item: object) -> tuple[str, Place, ClinicRecord | None]:
+        """A clinic (None outside Quebec, malformed without region), id, place noted."""
         data = _mapping(item)
         local_id = api_id(data.get("id"))
         name = _str(data.get("nom"))
         if local_id is None or name is None:
-            raise _Malformed("missing id or name")
+            raise MalformedItem("missing id or name", local_id)
         address = _mapping_or_empty(data.get("adresse"))
         code = _str(address.get("code_postal"))
         place = locate(
@@ -217,15 +221,15 @@ class ItemReader:
         )
         self.places.current.note(local_id, place)
         if place.kind is PlaceKind.OUTSIDE_QUEBEC:
-            return None
+            return local_id, place, None
         postal_code = normalize_postal_code(code)
         location = place.position
         region = infer_region(postal_code, location)
         if region is None:
-            raise _Malformed("clinic of unknown region")
+            raise MalformedItem("clinic of unknown region", local_id, place)
         permit = _opaque_id(data.get("no_permis"))
         city = _str(address.get("ville"))
-        return ClinicRecord(
+        record = ClinicRecord(
             source_id=self.source_id,
             local_id=local_id,
             name=name,
@@ -241,13 +245,14 @@ class ItemReader:
             identifiers=(Identifier(self.permit_system, permit),) if permit else (),
             time_zone=time_zone_of(position=location, postal_code=postal_code, city=city),
         )
+        return local_id, place, record
 
     def physician(self, item: object) -> PhysicianRecord:
         data = _mapping(item)
         local_id = api_id(data.get("id"))
         parts = [_str(data.get(k)) for k in ("titre", "prenom", "nom")]
         if local_id is None or not (parts[1] or parts[2]):
-            raise _Malformed("missing id or name")
+            raise MalformedItem("missing id or name", local_id)
         licence = _opaque_id(data.get("no_licence"))
         clinics = data.get("cliniques")
         clinic_ids = (
@@ -297,7 +302,7 @@ def api_id(value: object) -> str | None:
 
 def _mapping(value: object) -> Mapping[str, object]:
     if not isinstance(value, dict):
-        raise _Malformed("not an object")
+        raise MalformedItem("not an object")
     return value
 
 
@@ -370,11 +375,11 @@ def _time(value: object) -> datetime:
     """A time as written: aware, or the clinic's naive local wall time."""
     text = _str(value)
     if text is None:
-        raise _Malformed("missing time")
+        raise MalformedItem("missing time")
     try:
         return read_time(text)
     except ValueError:
-        raise _Malformed("bad time") from None
+        raise MalformedItem("bad time") from None
 
 
 def _kind(value: object) -> str:
@@ -384,6 +389,7 @@ def _kind(value: object) -> str:
 __all__ = [
     "TYPES_BY_CODE",
     "ItemReader",
+    "MalformedItem",
     "Page",
     "Reader",
     "SlotItem",

@@ -23,6 +23,7 @@ from examples import demo_fhir, demo_rest
 from examples.faults import Faults
 from examples.faults import install as install_faults
 from examples.world import DAYS, World, WorldSlot
+from sources.base import SourceConfig
 from sources.records import AppointmentType
 from sources.timeutil import MONTREAL
 from tests.conftest import (
@@ -112,6 +113,14 @@ async def calls_of(
     return [b - a for a, b in zip(before, after, strict=True)]
 
 
+def rest_asked_every_time(server: TestServer) -> SourceConfig:
+    """The REST source without its directory of clinics and physicians: each search
+    makes its three calls (slots, clinics, physicians), as these tests count them."""
+    definition = rest_definition(server)
+    options = definition.options.model_copy(update={"directory_ttl_s": 0})
+    return replace(definition, options=options)
+
+
 # -- batching -------------------------------------------------------------------------------
 
 
@@ -152,7 +161,9 @@ async def test_fifty_concurrent_identical_queries_make_the_calls_of_one(
     slow = Faults(latency_s=0.2)  # so that all fifty are in flight together
     async with (
         demo_servers(world, slow, slow) as servers,
-        gateway_for(fhir_definition(servers[0]), rest_definition(servers[1]), cache="off") as gw,
+        gateway_for(
+            fhir_definition(servers[0]), rest_asked_every_time(servers[1]), cache="off"
+        ) as gw,
     ):
         variables = {"first": 20, "near": NEAR}
         one = await calls_of(gw, servers, SLOTS, variables)
@@ -293,7 +304,7 @@ async def test_a_rate_limiting_source_is_retried_after_its_retry_after(
 ) -> None:
     async with demo_servers(world, rest_faults=Faults(ratelimit_rps=4)) as servers:
         async with gateway_for(
-            fhir_definition(servers[0]), rest_definition(servers[1]), cache="off"
+            fhir_definition(servers[0]), rest_asked_every_time(servers[1]), cache="off"
         ) as gw:
             results, elapsed = [], []
             for i in range(3):
