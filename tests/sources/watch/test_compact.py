@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from sources.records import AppointmentType, SlotRecord
 from sources.search import FoundSlot, MergedClinic, SlotIdentity
+from sources.timeutil import MONTREAL
 from sources.watch import compact
 from sources.watch.changes import GoneSlot
 from sources.watch.compact import pack, start_of, unpack
 from sources.watch.held import Watched, compare, decode_held, encode_held
 from sources.watch.scope import Coverage, Scope
-from tests.sources.watch.fakes import LIMOILOU, MONTREAL, NOW, PLATEAU, clinic
+from tests.sources.watch.fakes import LIMOILOU, NOW, PLATEAU, clinic
 
 TYPES = list(AppointmentType)
 
@@ -75,7 +77,7 @@ def test_keys_past_the_tables_limit_stay_identities(monkeypatch: pytest.MonkeyPa
 
 
 def old_compare(
-    watched: Watched,
+    watched: Any,  # a Watched with SlotIdentity keys, as it was
     others: list[dict[SlotIdentity, MergedClinic]],
     found: dict[SlotIdentity, FoundSlot],
     coverage: Coverage,
@@ -193,13 +195,14 @@ def test_the_state_in_redis_is_what_it_was_and_comes_back_packed() -> None:
     assert back.held is not None and any(isinstance(k, int) for k in back.held)
 
 
-def encode_held_old(watched: Watched) -> bytes:
+def encode_held_old(watched: Any) -> bytes:
     """``encode_held`` before packing: slots as ``SlotIdentity`` keys."""
     from sources.watch.held import _ENCODER, _Held
 
     clinics: dict[int, int] = {}
     listed: list[MergedClinic] = []
-    slots, index = [], {}
+    slots: list[Any] = []
+    index: dict[SlotIdentity, int] = {}
     for one, merged in (watched.held or {}).items():
         at = clinics.get(id(merged))
         if at is None:
