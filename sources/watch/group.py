@@ -202,6 +202,9 @@ class Group:
             if isinstance(outcome, SourceUnavailable) and outcome.status == 429:
                 pace.rate_limited()
             await self._settle(source_id, outcome)
+            # The read's slots (whole FoundSlots, up to max_slots) are not kept while
+            # waiting for the next turn: what is held is in ``Watched``, packed.
+            del outcome
 
     async def _watch_copy(self, source_id: str) -> None:
         """A source serving its own copy: read at once, then after each load of it."""
@@ -218,6 +221,7 @@ class Group:
                     await asyncio.sleep(self.settings.busy_retry_s)
                     continue
             await self._settle(source_id, outcome)
+            del outcome  # not kept until the next load (up to max_slots whole FoundSlots)
             await watched.loaded.wait()
 
     # -- reading -------------------------------------------------------------------

@@ -2,7 +2,8 @@
 (``compare``), and how it travels between instances (``encode_held``/``decode_held``).
 
 What is held: the identities of the source's free slots at the last read (clinic and
-physician keys, start, end, type) with their merged clinic (a public record: its
+physician keys, start, end, type), packed (``sources.watch.compact``: an int a slot),
+with their merged clinic (a public record: its
 position is the clinic's), by the source's own clinic id, what that read covered, the
 source's failure if it fails, whether the read was capped. No subscriber's filter: a
 coverage is the group's coarse search (its cell's centre, a radius rounded up).
@@ -19,6 +20,7 @@ import msgspec
 
 from sources.search import FoundSlot, MergedClinic, SlotIdentity
 from sources.watch.changes import GoneSlot, SourceFailure
+from sources.watch.compact import HeldKey, pack, start_of, unpack
 from sources.watch.scope import Coverage
 
 if TYPE_CHECKING:
@@ -33,8 +35,9 @@ class Watched:
     """One source, as the group watches it: the free slots it held at the last read,
     with their merged clinic, and by the source's own clinic id."""
 
-    held: dict[SlotIdentity, MergedClinic] | None = None  # None: no baseline yet
-    by_clinic: dict[str, list[SlotIdentity]] = field(default_factory=dict)
+    # By packed identity (``sources.watch.compact``); None: no baseline yet.
+    held: dict[HeldKey, MergedClinic] | None = None
+    by_clinic: dict[str, list[HeldKey]] = field(default_factory=dict)
     coverage: Coverage | None = None
     failing: SourceFailure | None = None
     loaded: asyncio.Event = field(default_factory=asyncio.Event)
@@ -45,7 +48,7 @@ class Watched:
 
 def compare(
     watched: Watched,
-    others: list[dict[SlotIdentity, MergedClinic]],
+    others: list[dict[HeldKey, MergedClinic]],
     found: dict[SlotIdentity, FoundSlot],
     coverage: Coverage,
     now: datetime,
@@ -55,7 +58,7 @@ def compare(
     a read of a ``scope`` only compares the slots in it, and keeps the others. A slot
     that another source of the group holds (``others``) is neither opened nor gone."""
     before, covered = watched.held, watched.coverage
-    held: dict[SlotIdentity, MergedClinic]
+    held: dict[HeldKey, MergedClinic]
     if scope is None or before is None:
         # Every clinic read: what was held is what is compared.
         held, by_clinic, compared = {}, {}, before
@@ -66,34 +69,34 @@ def compare(
         for local_id in scope.clinics:
             listed = by_clinic.pop(local_id, ())
             if starts is not None:
-                if stay := [i for i in listed if i.start not in starts]:
+                if stay := [k for k in listed if start_of(k) not in starts]:
                     by_clinic[local_id] = stay
-                listed = [i for i in listed if i.start in starts]
-            for identity in listed:
-                clinic = held.pop(identity, None)
+                listed = [k for k in listed if start_of(k) in starts]
+            for key in listed:
+                clinic = held.pop(key, None)
                 if clinic is not None:
-                    compared[identity] = clinic
-    for identity, slot in found.items():
-        held[identity] = slot.clinic
-        by_clinic.setdefault(slot.record.clinic_local_id, []).append(identity)
+                    compared[key] = clinic
+    keys = {pack(identity): slot for identity, slot in found.items()}
+    for key, slot in keys.items():
+        held[key] = slot.clinic
+        by_clinic.setdefault(slot.record.clinic_local_id, []).append(key)
     watched.held, watched.by_clinic, watched.coverage = held, by_clinic, coverage
     if compared is None or covered is None:
         return [], []  # the baseline
     opened = [
         slot
-        for identity, slot in found.items()
-        if identity not in compared
-        and covered.covers(identity.start, slot.clinic.location)
-        and not any(identity in held for held in others)
+        for key, slot in keys.items()
+        if key not in compared
+        and covered.covers(slot.identity.start, slot.clinic.location)
+        and not any(key in held for held in others)
     ]
-    gone = [
-        GoneSlot(identity.encode(), identity.start, clinic.location)
-        for identity, clinic in compared.items()
-        if identity not in found
-        and identity.start > now
-        and coverage.covers(identity.start, clinic.location)
-        and not any(identity in held for held in others)
-    ]
+    gone = []
+    for key, clinic in compared.items():
+        if key in keys or any(key in held for held in others):
+            continue
+        identity = unpack(key)
+        if identity.start > now and coverage.covers(identity.start, clinic.location):
+            gone.append(GoneSlot(identity.encode(), identity.start, clinic.location))
     return opened, gone
 
 
@@ -116,19 +119,19 @@ def encode_held(watched: Watched) -> bytes:
     clinics: dict[int, int] = {}
     listed: list[MergedClinic] = []
     slots: list[tuple[SlotIdentity, int]] | None = None
-    index: dict[SlotIdentity, int] = {}
+    index: dict[HeldKey, int] = {}
     if watched.held is not None:
         slots = []
-        for identity, clinic in watched.held.items():
+        for key, clinic in watched.held.items():
             at = clinics.get(id(clinic))
             if at is None:
                 at = clinics[id(clinic)] = len(listed)
                 listed.append(clinic)
-            index[identity] = len(slots)
-            slots.append((identity, at))
+            index[key] = len(slots)
+            slots.append((unpack(key), at))
     by_clinic = {
-        local_id: [index[i] for i in identities if i in index]
-        for local_id, identities in watched.by_clinic.items()
+        local_id: [index[k] for k in keys if k in index]
+        for local_id, keys in watched.by_clinic.items()
     }
     held = _Held(listed, slots, by_clinic, watched.coverage, watched.failing, watched.capped)
     return _ENCODER.encode(held)
@@ -139,10 +142,9 @@ def decode_held(data: bytes) -> Watched:
     held = _DECODER.decode(data)
     watched = Watched(coverage=held.coverage, failing=held.failing, capped=held.capped)
     if held.slots is not None:
-        identities = [identity for identity, _ in held.slots]
-        watched.held = {identity: held.clinics[at] for identity, at in held.slots}
+        keys = [pack(identity) for identity, _ in held.slots]
+        watched.held = {keys[n]: held.clinics[at] for n, (_, at) in enumerate(held.slots)}
         watched.by_clinic = {
-            local_id: [identities[i] for i in indices]
-            for local_id, indices in held.by_clinic.items()
+            local_id: [keys[i] for i in indices] for local_id, indices in held.by_clinic.items()
         }
     return watched

@@ -20,7 +20,8 @@ from sources.records import GeoPoint  # at run time: a Coverage travels (sources
 
 if TYPE_CHECKING:
     from sources.base import CopyChanges
-    from sources.search import FoundSlot, MergedClinic, SlotIdentity
+    from sources.search import FoundSlot, MergedClinic
+    from sources.watch.compact import HeldKey
 
 __all__ = ["MAX_INSTANTS", "Coverage", "Scope", "merged_ids", "merged_with", "union_changes"]
 
@@ -114,8 +115,8 @@ def merged_ids(slots: Iterable[FoundSlot], source_id: str) -> frozenset[str]:
 def merged_with(
     clinics: frozenset[str],
     source_id: str,
-    held: Mapping[SlotIdentity, MergedClinic] | None,
-    by_clinic: Mapping[str, list[SlotIdentity]],
+    held: Mapping[HeldKey, MergedClinic] | None,
+    by_clinic: Mapping[str, list[HeldKey]],
 ) -> frozenset[str]:
     """``clinics`` and the source's other clinics merged with one of them at the last
     read (``held``, listed ``by_clinic``): slots of one merged clinic are compared
