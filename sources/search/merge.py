@@ -16,23 +16,23 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
-
-import orjson
 
 from sources.geo import normalize_postal_code
 from sources.names import normalize_name
 from sources.records import (
     Address,
-    AppointmentType,
     ClinicRecord,
     GeoPoint,
     Identifier,
     PhysicianRecord,
     Region,
-    SlotRecord,
 )
+
+# Where they were (the federation imports them from here).
+from sources.search.identity import EPOCH as EPOCH
+from sources.search.identity import SlotIdentity as SlotIdentity
+from sources.search.identity import micros as micros
 
 
 def identifier_key(identifier: Identifier) -> str:
@@ -300,95 +300,3 @@ def parse_source_key(key: str) -> tuple[str, str] | None:
         return None
     source_id, _, local_id = key[2:].partition("|")
     return (source_id, local_id) if source_id and local_id else None
-
-
-# Slot identities hold their instants in UTC, so that equal instants compare equal
-# whatever zone a source wrote them in.
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def micros(value: datetime) -> int:
-    """Microseconds since the epoch."""
-    return (value - EPOCH) // _MICROSECOND
-
-
-@dataclass(frozen=True, slots=True)
-class SlotIdentity:
-    """What makes two slots the same slot, whichever source lists it: its merged
-    clinic and physician, its start and end, its type.
-
-    ``sort_key()`` is its sortable form (the last tie-breaker of slot order, in
-    cursors); ``encode()`` its text form, what a ``Slot`` id holds, and
-    ``decode()`` reads it back (None for anything else)::
-
-        identity = SlotIdentity.of(record, clinic.key, None)
-        assert SlotIdentity.decode(identity.encode()) == identity
-    """
-
-    clinic_key: str
-    physician_key: str | None
-    start: datetime
-    end: datetime
-    appointment_type: AppointmentType
-
-    @classmethod
-    def of(cls, record: SlotRecord, clinic_key: str, physician_key: str | None) -> SlotIdentity:
-        return cls(
-            clinic_key,
-            physician_key,
-            record.start.astimezone(UTC),
-            record.end.astimezone(UTC),
-            record.appointment_type,
-        )
-
-    def sort_key(self) -> tuple[str, str, int, int, str]:
-        return (
-            self.clinic_key,
-            self.physician_key or "",
-            micros(self.start),
-            micros(self.end),
-            self.appointment_type.value,
-        )
-
-    def encode(self) -> str:
-        # The format of ids already handed out: it must not change (ids are stable).
-        return orjson.dumps(
-            [
-                self.clinic_key,
-                self.physician_key,
-                self.start.astimezone(UTC).isoformat(),
-                self.end.astimezone(UTC).isoformat(),
-                self.appointment_type.value,
-            ]
-        ).decode()
-
-    @classmethod
-    def decode(cls, text: str) -> SlotIdentity | None:
-        try:
-            parts = orjson.loads(text)
-            if not isinstance(parts, list) or len(parts) != 5:
-                return None
-            clinic, physician, start, end, kind = parts
-            if not (
-                isinstance(clinic, str)
-                and (physician is None or isinstance(physician, str))
-                and isinstance(start, str)
-                and isinstance(end, str)
-                and isinstance(kind, str)
-            ):
-                return None
-            begin, finish = datetime.fromisoformat(start), datetime.fromisoformat(end)
-            if begin.tzinfo is None or finish.tzinfo is None:
-                return None
-            return cls(
-                clinic,
-                physician,
-                begin.astimezone(UTC),
-                finish.astimezone(UTC),
-                AppointmentType(kind),
-            )
-        # orjson.JSONDecodeError is a ValueError; an instant at the edge of datetime's
-        # range with an offset (0001-01-01T00:00+14:00) overflows in UTC.
-        except (ValueError, TypeError, OverflowError):
-            return None

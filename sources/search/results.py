@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from sources.geo import distance_km
 from sources.names import normalize_name
 from sources.records import GeoPoint, SlotRecord
-from sources.search.merge import MergedClinic, MergedPhysician, SlotIdentity
+from sources.search.identity import SlotIdentity
+from sources.search.merge import MergedClinic, MergedPhysician
 
 if TYPE_CHECKING:
     from sources.errors import SourceError
