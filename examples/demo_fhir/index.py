@@ -181,6 +181,12 @@ class FhirIndex:
                 plan.types = (
                     frozenset(kinds) & plan.types if plan.types is not None else frozenset(kinds)
                 )
+            elif name == "appointment-type:missing":
+                # Every slot here is coded: missing=true matches none, false every one.
+                if value not in ("true", "false"):
+                    raise BadRequest(f"appointment-type:missing is true or false, not {value!r}")
+                if value == "true":
+                    plan.types = frozenset()
             elif name.startswith("schedule"):
                 self._narrow_schedules(plan, name, value)
         return plan
@@ -373,11 +379,11 @@ class FhirIndex:
         out = set()
         for text in split_values(value):
             kind, rid = parse_reference(text, None)
-            for sid, (cid, pid) in self.schedules.items():
-                if (kind == "Location" and cid == rid) or (
-                    kind == "PractitionerRole" and self.roles.get(rid) == (pid, cid)
-                ):
-                    out.add(sid)
+            if kind == "Location" and rid in self.clinics:
+                out.update(schedule_id(rid, self.roles[r][0]) for r in self.roles_by_clinic[rid])
+            elif kind == "PractitionerRole" and rid in self.roles:
+                pid, cid = self.roles[rid]
+                out.add(schedule_id(cid, pid))
         return out
 
     def _includes(

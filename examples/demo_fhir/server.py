@@ -15,7 +15,8 @@ PractitionerRole]) and ``Slot``, encoded as ``sources.fhir.resources`` describes
 - ``Practitioner``: ``_id``, ``identifier``.
 - ``PractitionerRole``: ``_id``, ``location``, ``practitioner``.
 - ``Schedule``: ``_id``, ``actor``.
-- ``Slot``: ``status``, ``start`` (ge/gt/le/lt/eq, repeatable), ``appointment-type``,
+- ``Slot``: ``status``, ``start`` (ge/gt/le/lt/eq, repeatable), ``appointment-type`` (and
+  ``appointment-type:missing``: every slot here has a type),
   ``schedule``, ``schedule.actor`` (also ``:Location``/``:PractitionerRole``), ``_sort=start``.
 - Everywhere: ``_count`` (at most 1000), ``_total``, ``_include`` and ``_include:iterate``
   with ``Slot:schedule``, ``Schedule:actor``, ``PractitionerRole:practitioner`` and

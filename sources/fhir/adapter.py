@@ -61,6 +61,7 @@ from sources.transport.failures import redact_for_log
 
 if TYPE_CHECKING:
     from sources.base import SourceConfig, SourceContext
+    from sources.fhir.client import Pages
     from sources.records import SlotCheck, SlotRecord, SourceProblem
 
 MAX_PAGES = 50
@@ -243,6 +244,7 @@ class FhirSource(Source):
             if speaking == []:
                 return SlotResult((), complete=True, total=0)
         search = SlotSearch(self.client, found, self.capabilities, **self._sizes())
+        search.seeded_by(self.directory)
         scoped: dict[str, Any] = {"roles": roles, "practitioners": practitioners}
         scoped["speaking"] = speaking
         # Most slots pass what is filtered here: ROUTINE (the common type), a language
@@ -259,6 +261,8 @@ class FhirSource(Source):
                 )
         except SourceRefusedRequest as exc:
             self._refused("the Slot search", exc.diagnostics)
+            if plan.split_routine:  # the one parameter no probe asked with the others
+                self.capabilities = self.capabilities.merged(type_missing=Support.REFUSED)
             result = await search.run(query, plan.fallback(), **scoped)
         self._read(search)
         self._met.merge(found.places)
@@ -272,9 +276,10 @@ class FhirSource(Source):
 
     def _read(self, search: SlotSearch) -> None:
         """What a search's paging taught: a search left incomplete is a LOSS."""
-        pages = search.pages
-        if pages is None:
-            return
+        for pages in search.paged:
+            self._paged(pages)
+
+    def _paged(self, pages: Pages) -> None:
         if pages.offset_ignored and self.capabilities.offset_paging is not False:
             self.capabilities = self.capabilities.merged(offset_paging=False)
         if pages.incomplete or pages.capped:

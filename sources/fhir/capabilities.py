@@ -12,23 +12,24 @@ every capability the plans rely on (a claim found untrue is a
 whether ``next`` links come when ``Bundle.total`` says more, whether ``_offset``
 pages, whether ``_include`` comes back, whether ``_sort=start`` orders by instant
 (checked on instants, both ways, since text order is wrong across offsets),
-whether a ``schedule.actor`` chain is answered, whether ``near`` is accepted and
-what becomes of an unknown parameter. A refusal (400/422 with an
+whether a ``schedule.actor`` chain is answered, whether ``near`` is accepted,
+what becomes of an unknown parameter, and whether ``appointment-type:missing`` splits
+the free slots in two (many servers refuse or ignore the modifier). A refusal (400/422 with an
 OperationOutcome) is an answer too: its diagnostics come back for the log.
 """
 
 from __future__ import annotations
 
 import enum
-import itertools
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from sources.errors import SourceError, SourceRefusedRequest, SourceTimeout, SourceUnavailable
 from sources.fhir.client import bundle_total, matches_of
+from sources.fhir.fetch import resources_in
 from sources.fhir.resources import location_point, ref_id, refs
+from sources.fhir.slots import in_order
 from sources.problems import ProblemCode, problem
-from sources.timeutil import read_upstream_datetime
 
 if TYPE_CHECKING:
     from sources.fhir.client import FhirClient
@@ -122,11 +123,18 @@ class Capabilities:
     chained: Support = Support.UNKNOWN
     near: Support = Support.UNKNOWN
     unknown_parameters: Support = Support.UNKNOWN
+    # appointment-type:missing: YES only when verified on the server's own counts.
+    type_missing: Support = Support.UNKNOWN
 
     @property
     def chains(self) -> bool:
         """Whether a ``schedule.actor`` chain may narrow a Slot search."""
         return self.chained in (Support.YES, Support.UNKNOWN)
+
+    @property
+    def splits_routine(self) -> bool:
+        """Whether ROUTINE may be asked as the types pushed plus ``:missing=true``."""
+        return self.type_missing is Support.YES
 
     @property
     def first_page_only(self) -> bool:
@@ -157,6 +165,7 @@ class Capabilities:
             f"chained search (schedule.actor): {self.chained}",
             f"near: {self.near}",
             f"unknown parameters: {self.unknown_parameters}",
+            f"appointment-type:missing: {self.type_missing}",
         ]
 
     def changes_from(self, before: Capabilities) -> list[str]:
@@ -165,8 +174,7 @@ class Capabilities:
         return [line for line in self.lines() if line not in old]
 
     def workarounds(self) -> list[str]:
-        """The extra work its gaps cost each search. (Without ``near`` nothing: clinics
-        are filtered from the source's directory whatever the server can do.)"""
+        """The extra work its gaps cost each search (none for ``near``: the directory)."""
         out = []
         if self.next_links is False and self.offset_paging:
             out.append("no next links: pages read by _offset")
@@ -256,7 +264,7 @@ class _Probe:
         offset = await self._offset(asc, slots) if more and not has_link else None
         include = None
         if slots and first is not None:
-            include = bool(_resources(first, "Schedule"))
+            include = bool(resources_in(first, "Schedule"))
         location = await self._location_with_slots(first, slots)
         return Capabilities(
             statement=statement,
@@ -269,6 +277,7 @@ class _Probe:
             chained=await self._chained(location),
             near=await self._near(location),
             unknown_parameters=await self._unknown(),
+            type_missing=await self._type_missing(total if slots else None),
         )
 
     async def _statement(self) -> tuple[bool, frozenset[str]]:
@@ -305,14 +314,14 @@ class _Probe:
     async def _sorted(self, asc: list[dict[str, Any]]) -> bool | None:
         if len(asc) < 2:
             return None
-        ascending = _in_order(asc, descending=False)
+        ascending = in_order(asc, descending=False)
         if ascending is not True:
             return ascending
         # Text order and instant order differ only across offsets: the other end of
         # the order shows them where the first page has one offset only.
         desc = [("status", "free"), ("_sort", "-start"), ("_count", str(PROBE_PAGE))]
         page = await self._search("Slot", desc, matters=False)
-        if page is not None and _in_order(matches_of(page, "Slot"), descending=True) is False:
+        if page is not None and in_order(matches_of(page, "Slot"), descending=True) is False:
             return False
         return True
 
@@ -323,7 +332,7 @@ class _Probe:
         sid = ref_id(slots[0].get("schedule"), "Schedule") if slots else None
         if sid is None or first is None:
             return None
-        schedule = next((r for r in _resources(first, "Schedule") if r.get("id") == sid), None)
+        schedule = next((r for r in resources_in(first, "Schedule") if r.get("id") == sid), None)
         if schedule is None:
             page = await self._search("Schedule", [("_id", sid)])
             schedule = next(iter(matches_of(page, "Schedule")), None) if page else None
@@ -362,6 +371,24 @@ class _Probe:
             return Support.REFUSED
         return Support.YES if matches_of(page, "Location") else Support.NOTHING
 
+    async def _type_missing(self, free: int | None) -> Support:
+        """YES when ``appointment-type:missing`` true and false bring only slots without
+        and with a type, counted, adding up to the ``free`` slots; anything less is not
+        trusted (a server matching nothing for what it does not know)."""
+        counts = []
+        for flag in ("true", "false"):
+            params = [("status", "free"), ("appointment-type:missing", flag), ("_count", "10")]
+            page = await self._search("Slot", [*params, ("_total", "accurate")], matters=False)
+            if page is None:
+                return Support.REFUSED
+            coded = [s.get("appointmentType") is not None for s in matches_of(page, "Slot")]
+            if any(coded) if flag == "true" else not all(coded):  # the modifier unheard
+                return Support.IGNORED
+            counts.append(bundle_total(page))
+        if not free or counts[0] is None or counts[1] is None:
+            return Support.UNKNOWN
+        return Support.YES if counts[0] + counts[1] == free else Support.NOTHING
+
     async def _unknown(self) -> Support:
         plain = await self._search("Location", [("_count", "1")])
         if plain is None or not matches_of(plain, "Location"):
@@ -371,28 +398,3 @@ class _Probe:
         if page is None:
             return Support.REFUSED
         return Support.IGNORED if matches_of(page, "Location") else Support.NOTHING
-
-
-def _in_order(slots: list[dict[str, Any]], *, descending: bool) -> bool | None:
-    """Whether the slots' starts, as instants, are in order (None: fewer than two with an
-    offset). Naive starts are skipped: their clinics' zones are the search's to read."""
-    starts = []
-    for slot in slots:
-        try:
-            start = read_upstream_datetime(slot.get("start"))  # type: ignore[arg-type]
-        except (ValueError, OverflowError, TypeError):
-            continue
-        if start.tzinfo is not None:
-            starts.append(start)
-    pairs = itertools.pairwise(starts)
-    return all((b <= a) if descending else (a <= b) for a, b in pairs) if starts[1:] else None
-
-
-def _resources(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
-    """Every resource of ``resource_type`` in a Bundle, matches and includes alike."""
-    out = []
-    for entry in bundle.get("entry") or ():
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") == resource_type:
-            out.append(resource)
-    return out

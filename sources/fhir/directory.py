@@ -48,22 +48,37 @@ from sources.places import PlaceTally
 
 if TYPE_CHECKING:
     from sources.fhir.client import FhirClient
+    from sources.fhir.found import Found
     from sources.places import Place
     from sources.records import ClinicQuery
 
 __all__ = ["MAX_LANGUAGE_ACTORS", "Directory", "Staff"]
 
-# A language scope of more actors than this is not sent: the language is then common
-# enough (most clinics or physicians speak it) that filtering here reads little.
-MAX_LANGUAGE_ACTORS = 300
+# A language scope of at most ``CHEAP_ACTORS`` actors is sent. A longer one costs both
+# ends (measured on the demo, full scale: 7,477 actors, 190 kB, cost 20-40 ms a
+# request, more than reading the slots it spares): it is sent only when its Schedules
+# are at most ``NARROW_ENOUGH`` of those of the clinics searched (the Schedules are
+# kept), and never past ``MAX_LANGUAGE_ACTORS`` (the next link of a server that
+# repeats the search in it must stay usable).
+CHEAP_ACTORS = 500
+NARROW_ENOUGH = 0.5
+MAX_LANGUAGE_ACTORS = 10_000
+# Language scopes worked out (by languages and clinics) kept until the next load.
+DECIDED_KEPT = 256
 
 
 class Staff:
     """Every Practitioner's languages and every PractitionerRole, as last read whole."""
 
     def __init__(
-        self, practitioners: dict[str, dict[str, Any]], roles: dict[str, dict[str, Any]]
+        self,
+        practitioners: dict[str, dict[str, Any]],
+        roles: dict[str, dict[str, Any]],
+        schedules: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        # Kept whole, so that a Slot search needs no _include (``Directory.seed``).
+        self.practitioners, self.roles = practitioners, roles
+        self.schedules = schedules
         # language -> the practitioners speaking it; practitioner -> (role id, its clinics)
         self.speakers: dict[str, set[str]] = {}
         for pid, practitioner in practitioners.items():
@@ -80,9 +95,10 @@ class Staff:
     async def load(
         cls, client: FhirClient, *, page_size: int, max_pages: int, offset_paging: bool | None
     ) -> Staff | None:
-        """Every Practitioner and PractitionerRole; None when either could not be read whole."""
-        read: dict[str, dict[str, dict[str, Any]]] = {}
-        for kind in ("Practitioner", "PractitionerRole"):
+        """Every Practitioner and PractitionerRole (None when either could not be read
+        whole), and every Schedule (None when they could not)."""
+        read: dict[str, dict[str, dict[str, Any]] | None] = {}
+        for kind in ("Practitioner", "PractitionerRole", "Schedule"):
             bundles, pages = await all_pages(
                 client,
                 kind,
@@ -97,6 +113,9 @@ class Staff:
                     pages.read,
                     kind,
                 )
+                if kind == "Schedule":
+                    read[kind] = None
+                    break
                 return None
             read[kind] = {
                 rid: resource
@@ -104,7 +123,7 @@ class Staff:
                 for resource in matches_of(bundle, kind)
                 if (rid := text_value(resource.get("id"))) is not None
             }
-        return cls(read["Practitioner"], read["PractitionerRole"])
+        return cls(read["Practitioner"] or {}, read["PractitionerRole"] or {}, read["Schedule"])
 
 
 class Directory:
@@ -119,6 +138,12 @@ class Directory:
         # language -> the Locations speaking it; and the Locations with no language known
         self._speaking: dict[str, set[str]] = {}
         self._mute: set[str] = set()
+        # (languages, clinic scope) -> their actors (None: not sent), as last worked out.
+        self._decided: dict[tuple[frozenset[str], frozenset[str] | None], list[str] | None]
+        self._decided = {}
+        self._by_actor: dict[str, set[str]] | None = None  # actor -> its Schedules
+        # A Slot's Schedule reference -> what ``seed`` brings for it (until the next load).
+        self._seeds: dict[str, tuple[tuple[str, str, dict[str, Any]], ...]] = {}
 
     async def load(
         self,
@@ -165,7 +190,78 @@ class Directory:
         self.staff = await Staff.load(
             client, page_size=page_size, max_pages=max_pages, offset_paging=offset_paging
         )
+        self._decided, self._by_actor, self._seeds = {}, None, {}
         return True
+
+    @property
+    def whole(self) -> bool:
+        """Whether every Location, Practitioner, PractitionerRole and Schedule is kept."""
+        staff = self.staff
+        return self.locations is not None and staff is not None and staff.schedules is not None
+
+    def seed(self, found: Found, slots: list[dict[str, Any]]) -> None:
+        """Index in ``found`` the kept Schedules of these Slots, with their actors and
+        the practitioners of their roles (and all those practitioners' roles): what a
+        Slot search's ``_include`` would bring, and a physician's every clinic.
+        What is not kept (made since the directory was read) is left for ``fetch_missing``
+        to read by ``_id``."""
+        known = found.resources
+        entries: list[dict[str, Any]] = []
+        done: set[str | None] = set()
+        for slot in slots:
+            schedule = slot.get("schedule")
+            reference = schedule.get("reference") if isinstance(schedule, dict) else None
+            if not isinstance(reference, str):
+                reference = None  # any JSON value: ``ref_id`` reads it, or not
+            if reference is not None and reference in done:
+                continue
+            done.add(reference)
+            seeds = self._seeds.get(reference) if reference is not None else None
+            if seeds is None:
+                sid = ref_id(schedule, "Schedule")
+                if sid is None or sid in known["Schedule"]:
+                    continue
+                seeds = self._seeds_of(sid)
+                if reference is not None:
+                    self._seeds[reference] = seeds
+            for kind, rid, entry in seeds:
+                if rid not in known[kind]:
+                    entries.append(entry)
+        if entries:
+            found.add({"entry": entries}, "")
+
+    def _seeds_of(self, sid: str) -> tuple[tuple[str, str, dict[str, Any]], ...]:
+        """What ``seed`` brings for one Schedule, as ``(type, id, include entry)``; the
+        same entry twice is indexed once."""
+        staff = self.staff
+        if self.locations is None or staff is None or staff.schedules is None:
+            return ()
+        schedule = staff.schedules.get(sid)
+        if schedule is None:
+            return ()
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def take(kind: str, rid: str | None, pool: dict[str, dict[str, Any]]) -> None:
+            if rid and (kind, rid) not in out and (resource := pool.get(rid)) is not None:
+                out[kind, rid] = {"resource": resource, "search": {"mode": "include"}}
+
+        take("Schedule", sid, staff.schedules)
+        actors = schedule.get("actor")
+        for lid in refs(actors, "Location"):
+            take("Location", lid, self.locations)
+        people = list(refs(actors, "Practitioner"))
+        for rid in refs(actors, "PractitionerRole"):
+            take("PractitionerRole", rid, staff.roles)
+            role = staff.roles.get(rid) or {}
+            if who := ref_id(role.get("practitioner"), "Practitioner"):
+                people.append(who)
+        for pid in people:
+            take("Practitioner", pid, staff.practitioners)
+            # Every role of theirs: a physician's clinics are all of them, whatever else
+            # the page holds.
+            for rid, _ in staff.roles_of.get(pid, ()):
+                take("PractitionerRole", rid, staff.roles)
+        return tuple((kind, rid, entry) for (kind, rid), entry in out.items())
 
     def matching(self, query: ClinicQuery) -> list[dict[str, Any]] | None:
         """The Locations that may match ``query`` (id, place, region), or None when not loaded."""
@@ -180,8 +276,9 @@ class Directory:
     def actors_speaking(self, wanted: frozenset[str], scope: set[str] | None) -> list[str] | None:
         """The Schedule actors (``Location/…``, ``PractitionerRole/…``, ``Practitioner/…``)
         whose slots may speak one of ``wanted`` (``found._speaks``), within the clinics of
-        ``scope`` when given; None when not known (no directory, no staff) or too many to
-        send (``MAX_LANGUAGE_ACTORS``): the slots are then filtered here.
+        ``scope`` when given; None when not known (no directory, no staff), too many to
+        send (``MAX_LANGUAGE_ACTORS``), or, without a scope, held by most Schedules
+        (``MOST_SCHEDULES``): the slots are then filtered here.
 
         A superset: every slot that matches has one of these actors, and what comes back
         is checked again (a clinic with no languages known is listed whatever its
@@ -190,6 +287,9 @@ class Directory:
         if self.locations is None or staff is None:
             return None
         asked = {primary_language(w) for w in wanted}
+        key = (frozenset(asked), None if scope is None else frozenset(scope))
+        if key in self._decided:
+            return self._decided[key]
         clinics = set(self._mute).union(*(self._speaking.get(a, ()) for a in asked))
         speakers = set().union(*(staff.speakers.get(a, ()) for a in asked))
         if scope is not None:
@@ -198,6 +298,40 @@ class Directory:
             return None
         if len(clinics) > MAX_LANGUAGE_ACTORS:
             return None
+        actors = self._actors(staff, clinics, speakers, scope)
+        if actors is not None and len(actors) > CHEAP_ACTORS:
+            share = self._share(actors, scope)
+            if share is None or share > NARROW_ENOUGH:
+                actors = None  # most slots pass: a list this long costs more than it spares
+        if len(self._decided) >= DECIDED_KEPT:
+            self._decided.clear()
+        self._decided[key] = actors
+        return actors
+
+    def _share(self, actors: list[str], scope: set[str] | None) -> float | None:
+        """The share of the Schedules of the ``scope``'s clinics (or all) that have one of
+        ``actors``; None when the Schedules are not kept."""
+        staff = self.staff
+        if staff is None or not staff.schedules:
+            return None
+        if self._by_actor is None:
+            self._by_actor = {}
+            for sid, schedule in staff.schedules.items():
+                for actor in schedule.get("actor") or ():
+                    ref = actor.get("reference") if isinstance(actor, dict) else None
+                    if isinstance(ref, str):
+                        self._by_actor.setdefault(ref, set()).add(sid)
+        by_actor = self._by_actor
+        hit = set().union(*(by_actor.get(a, ()) for a in actors))
+        if scope is None:
+            return len(hit) / len(staff.schedules)
+        held = set().union(*(by_actor.get(f"Location/{lid}", ()) for lid in scope))
+        return len(hit & held) / len(held) if held else None
+
+    @staticmethod
+    def _actors(
+        staff: Staff, clinics: set[str], speakers: set[str], scope: set[str] | None
+    ) -> list[str] | None:
         actors = [f"Location/{lid}" for lid in sorted(clinics)]
         for pid in sorted(speakers):
             roles = staff.roles_of.get(pid, [])

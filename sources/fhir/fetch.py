@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sources.fhir.client import FhirClient, Pages
     from sources.fhir.found import Found
 
-__all__ = ["all_pages", "fetch_by_id", "fetch_missing"]
+__all__ = ["all_pages", "fetch_by_id", "fetch_missing", "resources_in"]
 
 
 async def all_pages(
@@ -95,3 +95,13 @@ async def fetch_missing(
         if pid := ref_id(role.get("practitioner"), "Practitioner"):
             practitioners.add(pid)
     await fetch_by_id(client, found, "Practitioner", practitioners, **sizes)
+
+
+def resources_in(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    """Every resource of ``resource_type`` in a Bundle, matches and includes alike."""
+    out = []
+    for entry in bundle.get("entry") or ():
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == resource_type:
+            out.append(resource)
+    return out

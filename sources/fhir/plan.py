@@ -9,10 +9,15 @@
 - Clinics and physicians narrow the search by ``schedule.actor`` chains where the
   server answers them, else by their Schedules (read by ``actor``), then Slots by
   ``schedule``.
-- A filter the server cannot apply (languages; ROUTINE, which includes slots with no
-  ``appointmentType``) is applied here: the window is then read in full when the
-  server counts it small (``FULL_READ_MAX``), so the answer is whole and its count
-  exact, and page by page otherwise.
+- ROUTINE includes the slots with no ``appointmentType``, which no token search can
+  "or" with a type: where the server was found to answer ``appointment-type:missing``
+  (``Capabilities.splits_routine``, verified on its own counts) the search is split in
+  two, the types pushed and ``:missing=true``, merged by start (``slots.merge_halves``);
+  elsewhere ROUTINE is checked here.
+- A filter the server cannot apply (languages; ROUTINE without the split) is applied
+  here: the window is then read in full when the server counts it small
+  (``FULL_READ_MAX``), so the answer is whole and its count exact, and page by page
+  otherwise.
 
 The search parameters are written here too (FHIR escaping, ``,`` for "or").
 """
@@ -46,6 +51,7 @@ __all__ = [
 # A search filtered in the gateway is read in full when the server counts at most
 # this many matches (a few pages): its answer is then whole and its count exact.
 FULL_READ_MAX = 5000
+SPLIT_LINE = "ROUTINE: the types pushed, then appointment-type:missing=true, merged by start"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +63,21 @@ class SlotPlan:
     push_types: bool  # appointment-type sent to the server
     filtered_here: bool  # a filter the server cannot apply: read in full when small
     includes: bool = True  # _include and _total asked (dropped after a refusal)
+    split_routine: bool = False  # ROUTINE read as the types pushed, then :missing=true
 
     @classmethod
     def for_query(cls, capabilities: Capabilities, query: SlotQuery) -> SlotPlan:
         types = query.appointment_types
-        # v2-0276: a slot without appointmentType is ROUTINE, which no server filters on.
-        push_types = types is not None and AppointmentType.ROUTINE not in types
+        # v2-0276: a slot without appointmentType is ROUTINE, which a token cannot find.
+        routine = types is not None and AppointmentType.ROUTINE in types
+        split = routine and capabilities.splits_routine
+        push_types = types is not None and (split or not routine)
         return cls(
             sorted=capabilities.sorted_by_instant is not False,
             chains=capabilities.chains,
             push_types=push_types,
             filtered_here=bool(query.languages) or (types is not None and not push_types),
+            split_routine=split,
         )
 
     def fallback(self) -> SlotPlan:
@@ -80,6 +90,7 @@ class SlotPlan:
             + ("sorted by the server, read until the limit" if self.sorted else "read in full"),
             "clinics and physicians: "
             + ("schedule.actor chains" if self.chains else "Schedules by actor, then Slots"),
+            *([SPLIT_LINE] if self.split_routine else []),
         ]
 
 

@@ -11,7 +11,8 @@ Slot pages use keyset pagination over ``(start, distance, key)``. Each source
 returns at most ``limit`` slots ordered by start; a source that had more is
 *truncated*, and only slots starting before the earliest last-start of the
 truncated sources (the *horizon*) are known to be complete and ordered. The
-search widens ``limit`` until a full page lies before the horizon.
+search widens ``limit`` until a full page lies before the horizon, asking again only
+the truncated sources whose answer ends before the slot that follows a full page.
 
 The module is one class and stays whole (past 400 lines): every read of a request
 shares its snapshot of the sources, its deadline and its phase budget. The values
@@ -396,7 +397,8 @@ class Federation:
             if len(settled) >= first or not truncated or limit >= MAX_SOURCE_LIMIT:
                 break
             limit = min(limit * 4, MAX_SOURCE_LIMIT)
-            pending = [s for s in targets if s.id in truncated]
+            binding = _binding(slots, first, dict(zip(truncated, bounds, strict=True)))
+            pending = [s for s in targets if s.id in binding]
         offset = after.offset if after else 0
         page = settled[:first]
         has_next = len(settled) > first or bool(truncated)
@@ -447,6 +449,9 @@ class Federation:
         # whether it is within the radius (a slot out of it is out before its identity
         # is made: its duplicates, of the same clinic, are out as well).
         distances: dict[int, float | None] = {}
+        # The languages a slot speaks (its physician's, else its clinic's), worked out
+        # once per merged physician or clinic: a property that walks their records.
+        spoken: dict[int, frozenset[str]] = {}
         found: dict[SlotIdentity, FoundSlot] = {}
         for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
             asked = scoped[source_id]
@@ -467,8 +472,15 @@ class Federation:
                     if slot.physician_local_id
                     else None
                 )
-                if not _slot_matches(query, slot, clinic, physician):
+                if not _slot_matches(query, slot, clinic):
                     continue
+                if query.languages:
+                    owner = physician if physician is not None else clinic
+                    speaks = spoken.get(id(owner))
+                    if speaks is None:
+                        speaks = spoken[id(owner)] = frozenset(owner.languages)
+                    if query.languages.isdisjoint(speaks):
+                        continue
                 try:
                     distance = distances[id(clinic)]
                 except KeyError:
@@ -595,6 +607,17 @@ def _settled(slots: list[FoundSlot], bounds: Sequence[_Bound], most: int) -> lis
     return slots[:most]
 
 
+def _binding(slots: list[FoundSlot], first: int, bounds: Mapping[str, _Bound]) -> list[str]:
+    """The truncated sources to ask again, wider: those whose bound comes before the slot
+    that would follow a full page (``slots[first]``; every one when there is none). The
+    others already hold every slot up to it: asked again, they would read their answer
+    again from its start for nothing."""
+    if len(slots) <= first:
+        return list(bounds)
+    following = slots[first]
+    return [sid for sid, bound in bounds.items() if not _before(following, bound)]
+
+
 def _before(slot: FoundSlot, bound: _Bound) -> bool:
     """Whether a slot comes before what a truncated source may still hold."""
     start, distance, inclusive = bound
@@ -605,25 +628,15 @@ def _before(slot: FoundSlot, bound: _Bound) -> bool:
     return inclusive
 
 
-def _slot_matches(
-    query: SlotQuery,
-    slot: SlotRecord,
-    clinic: MergedClinic,
-    physician: MergedPhysician | None,
-) -> bool:
+def _slot_matches(query: SlotQuery, slot: SlotRecord, clinic: MergedClinic) -> bool:
+    """Every filter but languages (``_collect`` checks those, once per physician)."""
     if not (query.starts_after <= slot.start < query.starts_before) or slot.end <= slot.start:
         return False
     if query.appointment_types and slot.appointment_type not in query.appointment_types:
         return False
     if query.region is not None and clinic.region != query.region:
         return False
-    if query.near is not None and clinic.location is None:
-        return False
-    if query.languages:
-        spoken = physician.languages if physician is not None else clinic.languages
-        if not query.languages.intersection(spoken):
-            return False
-    return True
+    return not (query.near is not None and clinic.location is None)
 
 
 def _local_ids(owners: Iterable[MergedClinic | MergedPhysician], source_id: str) -> tuple[str, ...]:

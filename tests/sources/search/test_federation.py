@@ -342,8 +342,9 @@ async def test_same_name_and_postal_code_with_different_permits_are_two_clinics(
 
 async def test_a_source_failing_in_a_later_round_no_longer_holds_the_page_back(pool):
     """Round 1: 'flaky' answers a truncated page; round 2 it fails: its partial
-    answer is dropped, the page fills from the healthy source, one error only."""
-    flaky_slots = [slot("flaky", f"f{i}", "2", 1000 + i) for i in range(60)]
+    answer is dropped, the page fills from the healthy source, one error only. (Its
+    slots do not match, so that its answer holds the page back and it is asked again.)"""
+    flaky_slots = [slot("flaky", f"f{i}", "2", i, AppointmentType.URGENT) for i in range(60)]
     good, flaky = await pool.install(
         (
             "good",
@@ -370,6 +371,31 @@ async def test_a_source_failing_in_a_later_round_no_longer_holds_the_page_back(p
     assert [(type(e).__name__, e.source_id) for e in page.errors] == [
         ("SourceUnavailable", "flaky")
     ]
+
+
+async def test_a_truncated_source_that_holds_the_page_already_is_not_asked_again(pool):
+    """Round 1: 'late' answers slots far ahead, truncated; 'early' answers slots the gateway
+    filters out, truncated too. Only 'early' holds the page back: only it is asked wider,
+    and the page is what re-asking both would have given."""
+    early, late = await pool.install(
+        (
+            "early",
+            [clinic("early", "1", "P-1", "X")],
+            [slot("early", f"e{i:03d}", "1", i, AppointmentType.URGENT) for i in range(60)]
+            + [slot("early", f"m{i:03d}", "1", 100 + i) for i in range(10)],
+        ),
+        (
+            "late",
+            [clinic("late", "2", "P-2", "Y")],
+            [slot("late", f"l{i:03d}", "2", 500 + i) for i in range(60)],
+        ),
+    )
+    search = replace(WINDOW, appointment_types=frozenset({AppointmentType.ROUTINE}), limit=3)
+    page = await Federation(pool).search_slots(search)
+    assert [s.record.local_id for s in page.slots] == ["m000", "m001", "m002"]
+    assert page.has_next and not page.errors
+    assert [q.limit for q in early.calls] == [25, 100]
+    assert [q.limit for q in late.calls] == [25]
 
 
 async def test_an_empty_page_that_has_more_gives_a_cursor_to_resume_from(pool):

@@ -36,6 +36,8 @@ class Leniency:
     ignore_unknown: bool = False  # parameters outside SUPPORTED are ignored
     reorder: bool = False  # _sort ignored, each page in another order
     first_page_only: int | None = None  # _count capped to this, _offset ignored, no links
+    # appointment-type:missing: "refuse" (400, as many servers do), "ignore" (dropped)
+    missing: str | None = None
     requests: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
 
 
@@ -49,6 +51,10 @@ def lenient_proxy(engine_base: str, leniency: Leniency) -> web.Application:
         if request.method == "POST":
             params += [(k, v) for k, v in (await request.post()).items() if isinstance(v, str)]
         leniency.requests.append((path, params))
+        if leniency.missing == "refuse" and any(k.endswith(":missing") for k, _ in params):
+            issue = {"severity": "error", "code": "not-supported", "diagnostics": "no :missing"}
+            outcome = {"resourceType": "OperationOutcome", "issue": [issue]}
+            return web.json_response(outcome, status=400, content_type="application/fhir+json")
         params = _rewrite(params, resource_type, leniency)
         async with (
             aiohttp.ClientSession() as session,
@@ -77,6 +83,8 @@ def _rewrite(
     for name, value in params:
         base = name.split(":", 1)[0]
         if leniency.drop_include and base in ("_include", "_revinclude"):
+            continue
+        if leniency.missing == "ignore" and name.endswith(":missing"):
             continue
         if leniency.ignore_unknown and not (
             base in SUPPORTED.get(resource_type, ()) or base in RESULT_PARAMETERS
