@@ -217,7 +217,7 @@ class SlotQuery:
     physician_local_ids: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class SlotResult:
     """One source's answer to a ``SlotQuery``.
 
@@ -226,7 +226,8 @@ class SlotResult:
     ``total_exact``: that count is exactly the slots the gateway would keep of the
     whole answer (the upstream applied every filter the gateway checks).
     ``clinics``/``physicians`` hold the records the slots refer to, by local id.
-    ``ties_complete``: see below.
+    ``ties_complete``: see below. Weakly referable: the search keeps what it made of an
+    answer's slots as long as the answer (``sources.search.results.found_of``).
     """
 
     slots: tuple[SlotRecord, ...]

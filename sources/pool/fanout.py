@@ -235,10 +235,13 @@ class SourcePool:
         """``views()`` by source id (one dict shared until a source changes: read it only)."""
         return self._taken().by_id
 
-    def adapter_problems(self, source_id: str) -> tuple[SourceProblem, ...]:
-        """``Source.problems`` of an enabled source's adapter as of ``views()`` (none for
-        another id): what a search reads, without working it out again."""
-        return self._taken().adapter_problems.get(source_id, ())
+    def adapter_problems(self, source: Source) -> tuple[SourceProblem, ...]:
+        """``source.problems`` as ``views()`` read them, when it is the adapter they were
+        read of (else worked out now): what a search reads, without working it out again."""
+        kept = self._taken().adapter_problems.get(source.id)
+        if kept is not None and kept[0] is source:
+            return kept[1]
+        return source.problems
 
     def _taken(self) -> Views:
         return self._views.take(
@@ -247,7 +250,7 @@ class SourcePool:
 
     def _build_views(self) -> Views:
         out = []
-        own_problems: dict[str, tuple[SourceProblem, ...]] = {}
+        own_problems: dict[str, tuple[Source, tuple[SourceProblem, ...]]] = {}
         for config in self._configs:
             health = self.health(config.id)
             adapter = self._adapters.get(config.id)
@@ -257,7 +260,8 @@ class SourcePool:
             # A source serving its own copy says when its upstream last answered.
             own = adapter if adapter is not None and adapter.last_success_at else None
             if enabled and adapter is not None:
-                mine = own_problems[config.id] = adapter.problems
+                mine = adapter.problems
+                own_problems[config.id] = (adapter, mine)
                 problems = merge_problems(mine, pool_problems(circuit, health))
             probed_at = adapter.probed_at if adapter is not None else None
             status = source_status(

@@ -66,7 +66,7 @@ class Views:
 
     listed: tuple[SourceView, ...]
     by_id: Mapping[str, SourceView]
-    adapter_problems: Mapping[str, tuple[SourceProblem, ...]]
+    adapter_problems: Mapping[str, tuple[Source, tuple[SourceProblem, ...]]]
 
 
 class ViewKeeper:

@@ -66,6 +66,7 @@ from sources.search.results import (
     SlotPosition,
     SourceUse,
     distance_rank,
+    found_of,
     within,
 )
 
@@ -412,7 +413,7 @@ class Federation:
             problem.severity is ProblemSeverity.LOSS
             for source in targets
             if source.id in results
-            for problem in source.problems
+            for problem in self.pool.adapter_problems(source)
         )
         for source_id, n in folded.items():
             self.pool.health(source_id).served_as_one(n)
@@ -459,7 +460,9 @@ class Federation:
             physician_set = (
                 None if asked.physician_local_ids is None else set(asked.physician_local_ids)
             )
-            for slot in results[source_id].slots:
+            result = results[source_id]
+            made = found_of(result)
+            for index, slot in enumerate(result.slots):
                 if clinic_set is not None and slot.clinic_local_id not in clinic_set:
                     continue
                 if physician_set is not None and slot.physician_local_id not in physician_set:
@@ -492,9 +495,20 @@ class Federation:
                     )
                 if radius is not None and distance is not None and distance > radius:
                     continue
-                identity = SlotIdentity.of(
-                    slot, clinic.key, physician.key if physician is not None else None
-                )
+                # Made once per slot of an answer, while its merged clinic, physician and
+                # distance stay the same objects (a cached answer's, at one point).
+                this = made[index]
+                if (
+                    this is None
+                    or this.clinic is not clinic
+                    or this.physician is not physician
+                    or this.distance_km != distance
+                ):
+                    identity = SlotIdentity.of(
+                        slot, clinic.key, physician.key if physician is not None else None
+                    )
+                    this = made[index] = FoundSlot(identity, slot, clinic, physician, distance)
+                identity = this.identity
                 seen = found.get(identity)
                 if seen is not None:
                     if seen.record.source_id == source_id and seen.record.local_id != slot.local_id:
@@ -502,7 +516,7 @@ class Federation:
                         if folded is not None:
                             folded[source_id] = folded.get(source_id, 0) + 1
                     continue
-                found[identity] = FoundSlot(identity, slot, clinic, physician, distance)
+                found[identity] = this
         return sorted(found.values(), key=_slot_order)
 
     @staticmethod
