@@ -25,7 +25,7 @@ import asyncio
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from sources.geo import distance_km
@@ -454,6 +454,10 @@ class Federation:
         # once per merged physician or clinic: a property that walks their records.
         spoken: dict[int, frozenset[str]] = {}
         found: dict[SlotIdentity, FoundSlot] = {}
+        # The window in UTC, the zone of a slot identity's instants: a slot already made
+        # of an answer is checked on those (one zone: no offsets worked out).
+        asked_window = (query.starts_after, query.starts_before)
+        window = (query.starts_after.astimezone(UTC), query.starts_before.astimezone(UTC))
         for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
             asked = scoped[source_id]
             clinic_set = None if asked.clinic_local_ids is None else set(asked.clinic_local_ids)
@@ -475,8 +479,14 @@ class Federation:
                     if slot.physician_local_id
                     else None
                 )
-                if not _slot_matches(query, slot, clinic):
-                    continue
+                this = made[index]
+                if this is None:
+                    if not _slot_matches(query, asked_window, slot.start, slot.end, slot, clinic):
+                        continue
+                else:
+                    made_at = this.identity
+                    if not _slot_matches(query, window, made_at.start, made_at.end, slot, clinic):
+                        continue
                 if query.languages:
                     owner = physician if physician is not None else clinic
                     speaks = spoken.get(id(owner))
@@ -497,7 +507,6 @@ class Federation:
                     continue
                 # Made once per slot of an answer, while its merged clinic, physician and
                 # distance stay the same objects (a cached answer's, at one point).
-                this = made[index]
                 if (
                     this is None
                     or this.clinic is not clinic
@@ -642,9 +651,18 @@ def _before(slot: FoundSlot, bound: _Bound) -> bool:
     return inclusive
 
 
-def _slot_matches(query: SlotQuery, slot: SlotRecord, clinic: MergedClinic) -> bool:
-    """Every filter but languages (``_collect`` checks those, once per physician)."""
-    if not (query.starts_after <= slot.start < query.starts_before) or slot.end <= slot.start:
+def _slot_matches(
+    query: SlotQuery,
+    window: tuple[datetime, datetime],
+    start: datetime,
+    end: datetime,
+    slot: SlotRecord,
+    clinic: MergedClinic,
+) -> bool:
+    """Every filter but languages (``_collect`` checks those, once per physician); the
+    slot's ``start`` and ``end`` (the record's, or the same instants in UTC) checked
+    against ``window`` (the query's bounds, or the same instants in UTC)."""
+    if not (window[0] <= start < window[1]) or end <= start:
         return False
     if query.appointment_types and slot.appointment_type not in query.appointment_types:
         return False

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.geo import distance_km
 from sources.names import normalize_name
-from sources.records import GeoPoint, SlotRecord, SlotResult
+from sources.records import GeoPoint, SlotRecord, SlotResult, quick_init
 from sources.search.identity import SlotIdentity
 from sources.search.merge import MergedClinic, MergedPhysician
 
@@ -63,6 +63,7 @@ class SlotPosition:
         return (self.start, distance_rank(self.distance_km), identity)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FoundSlot:
     identity: SlotIdentity
