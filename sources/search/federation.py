@@ -49,6 +49,7 @@ from sources.search.merge import (
     SlotIdentity,
     identifier_key,
     merge_clinics,
+    merge_indexed,
     merge_physicians,
     name_key,
     parse_identifier_key,
@@ -437,14 +438,11 @@ class Federation:
         # In the sources' order, not the order their answers came in: the same answers
         # give the same records in the same order, whose merge is remembered.
         answers = [results[sid] for sid in sorted(results)]
-        clinics = merge_clinics(
-            [*known, *(c for r in answers for c in r.clinics.values())], self.order
+        clinic_of, physician_of = merge_indexed(
+            [*known, *(c for r in answers for c in r.clinics.values())],
+            (p for r in answers for p in r.physicians.values()),
+            self.order,
         )
-        physicians = merge_physicians(
-            (p for r in answers for p in r.physicians.values()), self.order
-        )
-        clinic_of = {(rec.source_id, rec.local_id): c for c in clinics for rec in c.records}
-        physician_of = {(rec.source_id, rec.local_id): p for p in physicians for rec in p.records}
         near, radius = query.near, query.radius_km
         # Worked out once per merged clinic, not once per slot: its distance, and
         # whether it is within the radius (a slot out of it is out before its identity

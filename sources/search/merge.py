@@ -247,7 +247,9 @@ def _merge(
 # The last merges, by the identity of the records merged: a source's cached answer gives
 # the same record objects to every request, which would merge them again each time.
 MERGES_KEPT = 512
-_MERGES: OrderedDict[tuple[object, ...], tuple[list[Any], list[Any]]] = OrderedDict()
+_MERGES: OrderedDict[tuple[object, ...], tuple[list[Any], list[Any], dict[Any, Any]]] = (
+    OrderedDict()
+)
 M = TypeVar("M", MergedClinic, MergedPhysician)
 
 
@@ -260,17 +262,40 @@ def _remembered(
     """``kind`` of each group of ``_merge``, remembered for the same record objects (by
     identity: the entry holds them, so no identity is reused while it is kept) in the
     same order of sources. Records are frozen values, and so are the merged ones."""
+    return list(_kept(kind, records, order, keys_of)[1])
+
+
+def _kept(
+    kind: Callable[[str, tuple[Any, ...]], M],
+    records: Iterable[R],
+    order: Mapping[str, int],
+    keys_of: Callable[[R], list[str]],
+) -> tuple[list[R], list[M], dict[tuple[str, str], M]]:
+    """The remembered entry: the records, their merge, and each record's merged value by
+    (source id, local id)."""
     given: list[R] = list(records)
     memo = (kind, tuple(order.items()), *map(id, given))
     kept = _MERGES.get(memo)
     if kept is not None:
         _MERGES.move_to_end(memo)
-        return list(kept[1])
+        return kept
     merged = [kind(key, group) for key, group in _merge(given, order, keys_of)]
-    _MERGES[memo] = (given, list(merged))
+    index = {(r.source_id, r.local_id): m for m in merged for r in m.records}
+    kept = _MERGES[memo] = (given, merged, index)
     if len(_MERGES) > MERGES_KEPT:
         _MERGES.popitem(last=False)
-    return merged
+    return kept
+
+
+def merge_indexed(
+    clinics: Iterable[ClinicRecord], physicians: Iterable[PhysicianRecord], order: Mapping[str, int]
+) -> tuple[Mapping[tuple[str, str], MergedClinic], Mapping[tuple[str, str], MergedPhysician]]:
+    """``merge_clinics`` and ``merge_physicians``, each record's merged value by (source
+    id, local id): remembered with the merge (shared: read only)."""
+    return (
+        _kept(MergedClinic, clinics, order, _clinic_keys)[2],
+        _kept(MergedPhysician, physicians, order, _physician_keys)[2],
+    )
 
 
 def merge_clinics(records: Iterable[ClinicRecord], order: Mapping[str, int]) -> list[MergedClinic]:
