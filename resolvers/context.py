@@ -9,7 +9,7 @@ the number of objects in its result.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -66,14 +66,15 @@ class RequestContext:
     # strawberry objects (schema/plan/records.py): their resolvers return records.
     record_roots: set[str | int] = field(default_factory=set)
     federation: Federation = field(init=False)
-    _views: dict[str, SourceView] = field(init=False, repr=False)
+    _views: Mapping[str, SourceView] = field(init=False, repr=False)
     _renewed: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # One snapshot of the sources per request: a registry change while it runs
         # cannot leave a slot whose source is unknown.
         self.federation = Federation(self.pool, self.fanout_deadline_s)
-        self._views = {v.id: v for v in self.pool.views()}
+        # The pool's own map, kept until a source changes (read only).
+        self._views = self.pool.view_map()
 
     def renew(self, now: datetime) -> None:
         """Start afresh at ``now``, as a new request would (a subscription's next event):

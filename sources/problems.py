@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from sources.records import ProblemSeverity, SourceProblem
 
-__all__ = ["MAX_SAMPLES", "ProblemBook", "ProblemCode", "problem"]
+__all__ = ["MAX_SAMPLES", "ProblemBook", "ProblemCode", "problem", "problem_changes"]
 
 # Samples kept per problem: enough to find the records, never the whole list.
 MAX_SAMPLES = 5
@@ -74,6 +74,22 @@ def problem(
     )
 
 
+# Bumped each time any book changes what ``current`` shows (a new problem, another
+# message, count, sample or diagnostics, one cleared): the pool keeps the sources'
+# views until it moves (``sources.pool.views``).
+_changes = 0
+
+
+def problem_changes() -> int:
+    """How many visible changes every ``ProblemBook`` has had, in all."""
+    return _changes
+
+
+def _changed() -> None:
+    global _changes
+    _changes += 1
+
+
 @dataclass(slots=True)
 class _Entry:
     message: str
@@ -112,18 +128,24 @@ class ProblemBook:
         if news:
             self._announced[code] = now
         entry = self._entries.get(code)
+        shown = None if entry is None else (entry.message, entry.count, entry.diagnostics)
         if entry is None or now - entry.seen_at > self.ttl_s:
             entry = self._entries[code] = _Entry(message, 0, now)
+            shown = None
         entry.message, entry.seen_at = message, now
         entry.count = max(entry.count, count) if largest else entry.count + count
         if diagnostics:
             entry.diagnostics = diagnostics
         if sample and sample not in entry.samples:
             entry.samples = [sample, *entry.samples][:MAX_SAMPLES]
+            shown = None
+        if shown != (entry.message, entry.count, entry.diagnostics):
+            _changed()
         return news
 
     def clear(self, code: ProblemCode) -> None:
-        self._entries.pop(code, None)
+        if self._entries.pop(code, None) is not None:
+            _changed()
 
     def current(self) -> tuple[SourceProblem, ...]:
         now = time.monotonic()

@@ -11,8 +11,36 @@ adapter that reads it and never becomes a ``SlotRecord``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+def quick_init(cls: type[_T]) -> type[_T]:
+    """A frozen, slotted dataclass given an ``__init__`` that sets each field through its
+    slot's descriptor (one C call) rather than ``object.__setattr__`` by name (a frozen
+    dataclass's own): the same parameters and defaults, still frozen once made, in
+    about half the time. For the records made by the hundred per request."""
+    params, body, names = [], [], {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.default_factory is not MISSING or not f.init or hasattr(cls, "__post_init__"):
+            raise TypeError(f"{cls.__name__}: quick_init takes plain fields only")
+        names[f"_set_{f.name}"] = getattr(cls, f.name).__set__
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            names[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body) + "\n"
+    exec(source, names)  # as dataclasses makes its own
+    init = names["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__annotations__ = cls.__init__.__annotations__
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
 
 
 class Region(enum.Enum):
@@ -149,6 +177,7 @@ class PhysicianRecord:
     accepting_new_patients: bool | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SlotRecord:
     """A free appointment slot. ``start``/``end`` are timezone-aware."""
@@ -217,7 +246,7 @@ class SlotQuery:
     physician_local_ids: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class SlotResult:
     """One source's answer to a ``SlotQuery``.
 
@@ -226,7 +255,8 @@ class SlotResult:
     ``total_exact``: that count is exactly the slots the gateway would keep of the
     whole answer (the upstream applied every filter the gateway checks).
     ``clinics``/``physicians`` hold the records the slots refer to, by local id.
-    ``ties_complete``: see below.
+    ``ties_complete``: see below. Weakly referable: the search keeps what it made of an
+    answer's slots as long as the answer (``sources.search.results.found_of``).
     """
 
     slots: tuple[SlotRecord, ...]

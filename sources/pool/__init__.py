@@ -13,6 +13,7 @@ May import the contract, ``sources.adapters``, ``sources.kv`` and
 """
 
 from sources.pool.cache import SourceCache, answer_ttl_s
-from sources.pool.fanout import SourcePool, SourceView
+from sources.pool.fanout import SourcePool
+from sources.pool.views import SourceView
 
 __all__ = ["SourceCache", "SourcePool", "SourceView", "answer_ttl_s"]

@@ -23,9 +23,8 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -46,7 +45,9 @@ from sources.pool.cache import CachePolicy, Served, SourceCache
 from sources.pool.health import SourceHealth, merge_problems, pool_problems, source_status
 from sources.pool.phantoms import PhantomTally
 from sources.pool.tracing import CACHE_BYPASS, CACHE_NONE
-from sources.records import SourceProblem, SourceProtocol, SourceStatus
+from sources.pool.views import SourceView as SourceView  # where it was
+from sources.pool.views import ViewKeeper, Views
+from sources.records import SourceProblem
 from sources.transport.retry import CALL_DEADLINE, CALL_RETRIES, CALL_STATS, CallStats
 
 if TYPE_CHECKING:
@@ -65,21 +66,6 @@ Gate = Callable[["Source"], Awaitable[None]]
 # A replaced or removed adapter is closed this long after, once the requests
 # that took it have finished.
 RETIRE_AFTER_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class SourceView:
-    """A registered source as the API shows it."""
-
-    id: str
-    name: str
-    protocol: SourceProtocol
-    status: SourceStatus
-    last_success_at: datetime | None
-    latency_ms: float | None
-    data_as_of: datetime | None = None
-    skipped_records: int | None = None
-    problems: tuple[SourceProblem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +111,8 @@ class SourcePool:
         self._load_listeners: list[Callable[[str, CopyChanges | None], None]] = []
         # A span per read when tracing is on (``sources.pool.tracing``: set by the edge).
         self.tracer: SourceCallTracer | None = None
+        # The views last built, kept until a source changes (``sources.pool.views``).
+        self._views = ViewKeeper()
 
     async def sync(self, configs: Sequence[SourceConfig]) -> None:
         old = self._adapters
@@ -139,6 +127,7 @@ class SourcePool:
                 adapters[config.id] = adapter
         self._configs = tuple(configs)
         self._adapters = adapters
+        self._views.changed()
         self._health = {c.id: self._health.get(c.id, SourceHealth()) for c in configs}
         self._bulkheads = {
             sid: self._bulkheads[sid]
@@ -202,6 +191,7 @@ class SourcePool:
         return lambda: self._load_listeners.remove(listener)
 
     def _copy_loaded(self, source_id: str, changes: CopyChanges | None = None) -> None:
+        self._views.changed()
         for listener in list(self._load_listeners):
             try:
                 listener(source_id, changes)
@@ -234,10 +224,33 @@ class SourcePool:
         health = self._health.get(source_id)
         if health is None:  # not setdefault: a SourceHealth is four containers to make
             health = self._health[source_id] = SourceHealth()
+            self._views.changed()
         return health
 
     def views(self) -> list[SourceView]:
+        """Every registered source as the API shows it now, in registry order."""
+        return list(self._taken().listed)
+
+    def view_map(self) -> Mapping[str, SourceView]:
+        """``views()`` by source id (one dict shared until a source changes: read it only)."""
+        return self._taken().by_id
+
+    def adapter_problems(self, source: Source) -> tuple[SourceProblem, ...]:
+        """``source.problems`` as ``views()`` read them, when it is the adapter they were
+        read of (else worked out now): what a search reads, without working it out again."""
+        kept = self._taken().adapter_problems.get(source.id)
+        if kept is not None and kept[0] is source:
+            return kept[1]
+        return source.problems
+
+    def _taken(self) -> Views:
+        return self._views.take(
+            self._configs, self._adapters, self._health, self.breakers, self._build_views
+        )
+
+    def _build_views(self) -> Views:
         out = []
+        own_problems: dict[str, tuple[Source, tuple[SourceProblem, ...]]] = {}
         for config in self._configs:
             health = self.health(config.id)
             adapter = self._adapters.get(config.id)
@@ -247,7 +260,9 @@ class SourcePool:
             # A source serving its own copy says when its upstream last answered.
             own = adapter if adapter is not None and adapter.last_success_at else None
             if enabled and adapter is not None:
-                problems = merge_problems(adapter.problems, pool_problems(circuit, health))
+                mine = adapter.problems
+                own_problems[config.id] = (adapter, mine)
+                problems = merge_problems(mine, pool_problems(circuit, health))
             probed_at = adapter.probed_at if adapter is not None else None
             status = source_status(
                 enabled=enabled,
@@ -273,7 +288,7 @@ class SourcePool:
                     problems=problems,
                 )
             )
-        return out
+        return Views(tuple(out), {v.id: v for v in out}, own_problems)
 
     async def fan_out(
         self,
@@ -398,6 +413,8 @@ class SourcePool:
             health.retries += stats.retries - retried
             if token is not None:
                 CALL_STATS.reset(token)
+            # Its outcome is in the health, and the adapter may have learnt from it.
+            self._views.changed()
 
     async def _breaker_call(
         self,

@@ -1,5 +1,5 @@
-"""Searches merged across sources: cross-source identity of clinics, physicians
-and slots (``merge``), and the federated searches with keyset paging, widening
+"""Searches merged across sources: cross-source identity of clinics and physicians
+(``merge``) and of slots (``identity``), and the federated searches with keyset paging, widening
 and ``nextSlots`` batching (``federation``), over the values they take and give
 (``results``).
 
@@ -8,7 +8,8 @@ May import the contract and ``sources.pool``; never an adapter's package, nor
 """
 
 from sources.search.federation import Federation
-from sources.search.merge import MergedClinic, MergedPhysician, SlotIdentity
+from sources.search.identity import SlotIdentity
+from sources.search.merge import MergedClinic, MergedPhysician
 from sources.search.results import (
     CountKind,
     FoundClinic,

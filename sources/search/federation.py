@@ -25,7 +25,7 @@ import asyncio
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from sources.geo import distance_km
@@ -49,6 +49,7 @@ from sources.search.merge import (
     SlotIdentity,
     identifier_key,
     merge_clinics,
+    merge_indexed,
     merge_physicians,
     name_key,
     parse_identifier_key,
@@ -66,6 +67,7 @@ from sources.search.results import (
     SlotPosition,
     SourceUse,
     distance_rank,
+    found_of,
     within,
 )
 
@@ -412,7 +414,7 @@ class Federation:
             problem.severity is ProblemSeverity.LOSS
             for source in targets
             if source.id in results
-            for problem in source.problems
+            for problem in self.pool.adapter_problems(source)
         )
         for source_id, n in folded.items():
             self.pool.health(source_id).served_as_one(n)
@@ -436,14 +438,11 @@ class Federation:
         # In the sources' order, not the order their answers came in: the same answers
         # give the same records in the same order, whose merge is remembered.
         answers = [results[sid] for sid in sorted(results)]
-        clinics = merge_clinics(
-            [*known, *(c for r in answers for c in r.clinics.values())], self.order
+        clinic_of, physician_of = merge_indexed(
+            [*known, *(c for r in answers for c in r.clinics.values())],
+            (p for r in answers for p in r.physicians.values()),
+            self.order,
         )
-        physicians = merge_physicians(
-            (p for r in answers for p in r.physicians.values()), self.order
-        )
-        clinic_of = {(rec.source_id, rec.local_id): c for c in clinics for rec in c.records}
-        physician_of = {(rec.source_id, rec.local_id): p for p in physicians for rec in p.records}
         near, radius = query.near, query.radius_km
         # Worked out once per merged clinic, not once per slot: its distance, and
         # whether it is within the radius (a slot out of it is out before its identity
@@ -453,13 +452,19 @@ class Federation:
         # once per merged physician or clinic: a property that walks their records.
         spoken: dict[int, frozenset[str]] = {}
         found: dict[SlotIdentity, FoundSlot] = {}
+        # The window in UTC, the zone of a slot identity's instants: a slot already made
+        # of an answer is checked on those (one zone: no offsets worked out).
+        asked_window = (query.starts_after, query.starts_before)
+        window = (query.starts_after.astimezone(UTC), query.starts_before.astimezone(UTC))
         for source_id in sorted(results, key=lambda sid: self.order.get(sid, len(self.order))):
             asked = scoped[source_id]
             clinic_set = None if asked.clinic_local_ids is None else set(asked.clinic_local_ids)
             physician_set = (
                 None if asked.physician_local_ids is None else set(asked.physician_local_ids)
             )
-            for slot in results[source_id].slots:
+            result = results[source_id]
+            made = found_of(result)
+            for index, slot in enumerate(result.slots):
                 if clinic_set is not None and slot.clinic_local_id not in clinic_set:
                     continue
                 if physician_set is not None and slot.physician_local_id not in physician_set:
@@ -472,8 +477,14 @@ class Federation:
                     if slot.physician_local_id
                     else None
                 )
-                if not _slot_matches(query, slot, clinic):
-                    continue
+                this = made[index]
+                if this is None:
+                    if not _slot_matches(query, asked_window, slot.start, slot.end, slot, clinic):
+                        continue
+                else:
+                    made_at = this.identity
+                    if not _slot_matches(query, window, made_at.start, made_at.end, slot, clinic):
+                        continue
                 if query.languages:
                     owner = physician if physician is not None else clinic
                     speaks = spoken.get(id(owner))
@@ -492,9 +503,19 @@ class Federation:
                     )
                 if radius is not None and distance is not None and distance > radius:
                     continue
-                identity = SlotIdentity.of(
-                    slot, clinic.key, physician.key if physician is not None else None
-                )
+                # Made once per slot of an answer, while its merged clinic, physician and
+                # distance stay the same objects (a cached answer's, at one point).
+                if (
+                    this is None
+                    or this.clinic is not clinic
+                    or this.physician is not physician
+                    or this.distance_km != distance
+                ):
+                    identity = SlotIdentity.of(
+                        slot, clinic.key, physician.key if physician is not None else None
+                    )
+                    this = made[index] = FoundSlot(identity, slot, clinic, physician, distance)
+                identity = this.identity
                 seen = found.get(identity)
                 if seen is not None:
                     if seen.record.source_id == source_id and seen.record.local_id != slot.local_id:
@@ -502,7 +523,7 @@ class Federation:
                         if folded is not None:
                             folded[source_id] = folded.get(source_id, 0) + 1
                     continue
-                found[identity] = FoundSlot(identity, slot, clinic, physician, distance)
+                found[identity] = this
         return sorted(found.values(), key=_slot_order)
 
     @staticmethod
@@ -628,9 +649,18 @@ def _before(slot: FoundSlot, bound: _Bound) -> bool:
     return inclusive
 
 
-def _slot_matches(query: SlotQuery, slot: SlotRecord, clinic: MergedClinic) -> bool:
-    """Every filter but languages (``_collect`` checks those, once per physician)."""
-    if not (query.starts_after <= slot.start < query.starts_before) or slot.end <= slot.start:
+def _slot_matches(
+    query: SlotQuery,
+    window: tuple[datetime, datetime],
+    start: datetime,
+    end: datetime,
+    slot: SlotRecord,
+    clinic: MergedClinic,
+) -> bool:
+    """Every filter but languages (``_collect`` checks those, once per physician); the
+    slot's ``start`` and ``end`` (the record's, or the same instants in UTC) checked
+    against ``window`` (the query's bounds, or the same instants in UTC)."""
+    if not (window[0] <= start < window[1]) or end <= start:
         return False
     if query.appointment_types and slot.appointment_type not in query.appointment_types:
         return False

@@ -16,23 +16,23 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
-
-import orjson
 
 from sources.geo import normalize_postal_code
 from sources.names import normalize_name
 from sources.records import (
     Address,
-    AppointmentType,
     ClinicRecord,
     GeoPoint,
     Identifier,
     PhysicianRecord,
     Region,
-    SlotRecord,
 )
+
+# Where they were (the federation imports them from here).
+from sources.search.identity import EPOCH as EPOCH
+from sources.search.identity import SlotIdentity as SlotIdentity
+from sources.search.identity import micros as micros
 
 
 def identifier_key(identifier: Identifier) -> str:
@@ -247,7 +247,9 @@ def _merge(
 # The last merges, by the identity of the records merged: a source's cached answer gives
 # the same record objects to every request, which would merge them again each time.
 MERGES_KEPT = 512
-_MERGES: OrderedDict[tuple[object, ...], tuple[list[Any], list[Any]]] = OrderedDict()
+_MERGES: OrderedDict[tuple[object, ...], tuple[list[Any], list[Any], dict[Any, Any]]] = (
+    OrderedDict()
+)
 M = TypeVar("M", MergedClinic, MergedPhysician)
 
 
@@ -260,17 +262,40 @@ def _remembered(
     """``kind`` of each group of ``_merge``, remembered for the same record objects (by
     identity: the entry holds them, so no identity is reused while it is kept) in the
     same order of sources. Records are frozen values, and so are the merged ones."""
+    return list(_kept(kind, records, order, keys_of)[1])
+
+
+def _kept(
+    kind: Callable[[str, tuple[Any, ...]], M],
+    records: Iterable[R],
+    order: Mapping[str, int],
+    keys_of: Callable[[R], list[str]],
+) -> tuple[list[R], list[M], dict[tuple[str, str], M]]:
+    """The remembered entry: the records, their merge, and each record's merged value by
+    (source id, local id)."""
     given: list[R] = list(records)
     memo = (kind, tuple(order.items()), *map(id, given))
     kept = _MERGES.get(memo)
     if kept is not None:
         _MERGES.move_to_end(memo)
-        return list(kept[1])
+        return kept
     merged = [kind(key, group) for key, group in _merge(given, order, keys_of)]
-    _MERGES[memo] = (given, list(merged))
+    index = {(r.source_id, r.local_id): m for m in merged for r in m.records}
+    kept = _MERGES[memo] = (given, merged, index)
     if len(_MERGES) > MERGES_KEPT:
         _MERGES.popitem(last=False)
-    return merged
+    return kept
+
+
+def merge_indexed(
+    clinics: Iterable[ClinicRecord], physicians: Iterable[PhysicianRecord], order: Mapping[str, int]
+) -> tuple[Mapping[tuple[str, str], MergedClinic], Mapping[tuple[str, str], MergedPhysician]]:
+    """``merge_clinics`` and ``merge_physicians``, each record's merged value by (source
+    id, local id): remembered with the merge (shared: read only)."""
+    return (
+        _kept(MergedClinic, clinics, order, _clinic_keys)[2],
+        _kept(MergedPhysician, physicians, order, _physician_keys)[2],
+    )
 
 
 def merge_clinics(records: Iterable[ClinicRecord], order: Mapping[str, int]) -> list[MergedClinic]:
@@ -300,95 +325,3 @@ def parse_source_key(key: str) -> tuple[str, str] | None:
         return None
     source_id, _, local_id = key[2:].partition("|")
     return (source_id, local_id) if source_id and local_id else None
-
-
-# Slot identities hold their instants in UTC, so that equal instants compare equal
-# whatever zone a source wrote them in.
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def micros(value: datetime) -> int:
-    """Microseconds since the epoch."""
-    return (value - EPOCH) // _MICROSECOND
-
-
-@dataclass(frozen=True, slots=True)
-class SlotIdentity:
-    """What makes two slots the same slot, whichever source lists it: its merged
-    clinic and physician, its start and end, its type.
-
-    ``sort_key()`` is its sortable form (the last tie-breaker of slot order, in
-    cursors); ``encode()`` its text form, what a ``Slot`` id holds, and
-    ``decode()`` reads it back (None for anything else)::
-
-        identity = SlotIdentity.of(record, clinic.key, None)
-        assert SlotIdentity.decode(identity.encode()) == identity
-    """
-
-    clinic_key: str
-    physician_key: str | None
-    start: datetime
-    end: datetime
-    appointment_type: AppointmentType
-
-    @classmethod
-    def of(cls, record: SlotRecord, clinic_key: str, physician_key: str | None) -> SlotIdentity:
-        return cls(
-            clinic_key,
-            physician_key,
-            record.start.astimezone(UTC),
-            record.end.astimezone(UTC),
-            record.appointment_type,
-        )
-
-    def sort_key(self) -> tuple[str, str, int, int, str]:
-        return (
-            self.clinic_key,
-            self.physician_key or "",
-            micros(self.start),
-            micros(self.end),
-            self.appointment_type.value,
-        )
-
-    def encode(self) -> str:
-        # The format of ids already handed out: it must not change (ids are stable).
-        return orjson.dumps(
-            [
-                self.clinic_key,
-                self.physician_key,
-                self.start.astimezone(UTC).isoformat(),
-                self.end.astimezone(UTC).isoformat(),
-                self.appointment_type.value,
-            ]
-        ).decode()
-
-    @classmethod
-    def decode(cls, text: str) -> SlotIdentity | None:
-        try:
-            parts = orjson.loads(text)
-            if not isinstance(parts, list) or len(parts) != 5:
-                return None
-            clinic, physician, start, end, kind = parts
-            if not (
-                isinstance(clinic, str)
-                and (physician is None or isinstance(physician, str))
-                and isinstance(start, str)
-                and isinstance(end, str)
-                and isinstance(kind, str)
-            ):
-                return None
-            begin, finish = datetime.fromisoformat(start), datetime.fromisoformat(end)
-            if begin.tzinfo is None or finish.tzinfo is None:
-                return None
-            return cls(
-                clinic,
-                physician,
-                begin.astimezone(UTC),
-                finish.astimezone(UTC),
-                AppointmentType(kind),
-            )
-        # orjson.JSONDecodeError is a ValueError; an instant at the edge of datetime's
-        # range with an offset (0001-01-01T00:00+14:00) overflows in UTC.
-        except (ValueError, TypeError, OverflowError):
-            return None

@@ -1,19 +1,21 @@
 """What the merged searches take and give: the clinic search, found clinics and
 slots, pages and the positions they end at. A slot search is a ``SlotQuery``
-(``sources.records``), a slot's identity a ``SlotIdentity`` (``merge``)."""
+(``sources.records``), a slot's identity a ``SlotIdentity`` (``identity``)."""
 
 from __future__ import annotations
 
 import enum
 import math
+import weakref
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sources.geo import distance_km
 from sources.names import normalize_name
-from sources.records import GeoPoint, SlotRecord
-from sources.search.merge import MergedClinic, MergedPhysician, SlotIdentity
+from sources.records import GeoPoint, SlotRecord, SlotResult, quick_init
+from sources.search.identity import SlotIdentity
+from sources.search.merge import MergedClinic, MergedPhysician
 
 if TYPE_CHECKING:
     from sources.errors import SourceError
@@ -61,6 +63,7 @@ class SlotPosition:
         return (self.start, distance_rank(self.distance_km), identity)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FoundSlot:
     identity: SlotIdentity
@@ -149,3 +152,29 @@ def within(location: GeoPoint | None, near: GeoPoint | None, radius: float | Non
     if location is None:
         return False
     return radius is None or distance_km(near, location) <= radius
+
+
+# The ``FoundSlot`` made of each slot of an answer, kept as long as the answer: a source's
+# cached answer hands every request the same records, whose identity (two instants put in
+# UTC) and ``FoundSlot`` would otherwise be made again for each request. By the answer's
+# identity, with a weak reference: the entry goes when the answer does.
+_FOUND: dict[int, tuple[weakref.ref[SlotResult], list[FoundSlot | None]]] = {}
+
+
+def found_of(result: SlotResult) -> list[FoundSlot | None]:
+    """A list beside ``result.slots``: at each index, the ``FoundSlot`` last made of that
+    slot (with the merged clinic, physician and distance of that search), or None. The
+    caller checks those are still its own before taking one, and puts the one it makes."""
+    key = id(result)
+    kept = _FOUND.get(key)
+    if kept is not None and kept[0]() is result:
+        return kept[1]
+    made: list[FoundSlot | None] = [None] * len(result.slots)
+
+    def forget(ref: weakref.ref[SlotResult], key: int = key) -> None:
+        entry = _FOUND.get(key)
+        if entry is not None and entry[0] is ref:
+            _FOUND.pop(key, None)
+
+    _FOUND[key] = (weakref.ref(result, forget), made)
+    return made

@@ -157,7 +157,7 @@ async def test_partner_keys_and_anonymous_clients_do_not_share(
 
 
 def context() -> RequestContext:
-    pool: Any = SimpleNamespace(views=list, enabled=(), order={})
+    pool: Any = SimpleNamespace(views=list, view_map=dict, enabled=(), order={})
     return RequestContext(pool=pool)
 
 
