@@ -139,20 +139,26 @@ _PLACING_TRIES = 200
 def _place(rng: random.Random, city: City) -> tuple[float, float]:
     """A point uniform in the disk of the city's radius, on its side of the St. Lawrence.
 
-    Rejection sampling from ``rng``: deterministic for a seed. A point on the other shore
-    or in the river is drawn again; after ``_PLACING_TRIES`` misses, the centre itself.
+    Rejection sampling, deterministic for a seed: the first try takes the two draws of
+    ``rng`` the world always made for a position, so what the world draws after it (names,
+    physicians, slots) is what it was; a point on the other shore or in the river is drawn
+    again from a stream seeded by those two draws. After ``_PLACING_TRIES`` misses, the
+    centre itself.
     """
     name, _, lat, lon, _, _ = city
     radius = CITY_RADIUS_KM.get(name, DEFAULT_RADIUS_KM)
     shore = side(lat, lon)
     km_per_deg_lon = 111.2 * math.cos(math.radians(lat))
+    u, v = rng.random(), rng.random()
+    retry = random.Random(f"{u!r}|{v!r}")
     for _ in range(_PLACING_TRIES):
-        r = radius * math.sqrt(rng.random())
-        angle = 2 * math.pi * rng.random()
+        r = radius * math.sqrt(u)
+        angle = 2 * math.pi * v
         y = lat + r * math.cos(angle) / 111.2
         x = lon + r * math.sin(angle) / km_per_deg_lon
         if shore is None or (side(y, x) == shore and river_distance_km(y, x) >= MIN_SHORE_KM):
             return round(y, 6), round(x, 6)
+        u, v = retry.random(), retry.random()
     return lat, lon
 
 
@@ -169,6 +175,8 @@ def _clinic(rng: random.Random, i: int, city: City, systems: tuple[str, ...]) ->
     permit, kind, family = rng.randint(10000, 99999), rng.choice(CLINIC_KINDS), rng.choice(FAMILY)
     line, street = rng.randint(10, 9999), rng.choice(STREETS)
     latitude, longitude = _place(rng, city)
+    # The region's own codes, from the one draw among five the world always made for it.
+    codes, code = AREA_CODES[region], rng.randrange(5)
     return WorldClinic(
         id=f"C{i + 1:05d}",
         permit=f"{permit}-{i + 1:04d}",
@@ -179,7 +187,7 @@ def _clinic(rng: random.Random, i: int, city: City, systems: tuple[str, ...]) ->
         region=region,
         latitude=latitude,
         longitude=longitude,
-        phone=f"+1-{rng.choice(AREA_CODES[region])}-555-{rng.randint(0, 9999):04d}",
+        phone=f"+1-{codes[code % len(codes)]}-555-{rng.randint(0, 9999):04d}",
         languages=languages,
         systems=systems,
         time_zone=TIME_ZONES.get(name, "America/Montreal"),
