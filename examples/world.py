@@ -1,8 +1,10 @@
 """A deterministic synthetic Quebec: clinics, physicians and 14 days of slots.
 
 ``World(scale=1.0)`` has about 1,600 clinics and 12,500 physicians spread over
-the 17 administrative regions by population, in real cities with plausible
-coordinates and postal codes. Each clinic is listed by one or more of the three
+the 17 administrative regions by population, in real cities: each clinic within a few
+km of its city's centre (``quebec.CITY_RADIUS_KM``), on its city's shore of the St.
+Lawrence and out of the river (``examples.river``), with its city's postal codes and its
+region's area codes. Each clinic is listed by one or more of the three
 demo booking systems (``"fhir"``, ``"rest"``, ``"ssl"``); a clinic listed by
 several has the same slots published by each, under each system's own ids.
 The first 1,300 clinics and 10,000 physicians are those of ``"fhir"`` and
@@ -32,6 +34,7 @@ and names it draws from are the tables of ``examples.quebec``.
 from __future__ import annotations
 
 import bisect
+import math
 import random
 import zlib
 from dataclasses import dataclass, replace
@@ -42,13 +45,16 @@ from examples.quebec import (
     AREA_CODES,
     ATLANTIC_PLACES,
     CITIES,
+    CITY_RADIUS_KM,
     CLINIC_KINDS,
+    DEFAULT_RADIUS_KM,
     FAMILY,
     GIVEN,
     STREETS,
     TIME_ZONES,
     City,
 )
+from examples.river import MIN_SHORE_KM, river_distance_km, side
 from sources.records import AppointmentType, Region
 from sources.timeutil import MONTREAL, zone_info
 
@@ -129,9 +135,37 @@ def _rng(*parts: object) -> random.Random:
 _CITY_WEIGHTS = [c[5] for c in CITIES]
 
 
+_PLACING_TRIES = 200
+
+
+def _place(rng: random.Random, city: City) -> tuple[float, float]:
+    """A point uniform in the disk of the city's radius, on its side of the St. Lawrence.
+
+    Rejection sampling, deterministic for a seed: the first try takes the two draws of
+    ``rng`` the world always made for a position, so what the world draws after it (names,
+    physicians, slots) is what it was; a point on the other shore or in the river is drawn
+    again from a stream seeded by those two draws. After ``_PLACING_TRIES`` misses, the
+    centre itself.
+    """
+    name, _, lat, lon, _, _ = city
+    radius = CITY_RADIUS_KM.get(name, DEFAULT_RADIUS_KM)
+    shore = side(lat, lon)
+    km_per_deg_lon = 111.2 * math.cos(math.radians(lat))
+    u, v = rng.random(), rng.random()
+    retry = random.Random(f"{u!r}|{v!r}")
+    for _ in range(_PLACING_TRIES):
+        r = radius * math.sqrt(u)
+        angle = 2 * math.pi * v
+        y = lat + r * math.cos(angle) / 111.2
+        x = lon + r * math.sin(angle) / km_per_deg_lon
+        if shore is None or (side(y, x) == shore and river_distance_km(y, x) >= MIN_SHORE_KM):
+            return round(y, 6), round(x, 6)
+        u, v = retry.random(), retry.random()
+    return lat, lon
+
+
 def _clinic(rng: random.Random, i: int, city: City, systems: tuple[str, ...]) -> WorldClinic:
-    name, region, lat, lon, fsas, population = city
-    spread = 0.09 if population > 300 else 0.04
+    name, region, _, _, fsas, _ = city
     fsa = rng.choice(fsas)
     postal = f"{fsa} {rng.randint(1, 9)}{rng.choice('ABCEGHJKLMNPRSTVWXYZ')}{rng.randint(0, 9)}"
     languages = (
@@ -139,17 +173,23 @@ def _clinic(rng: random.Random, i: int, city: City, systems: tuple[str, ...]) ->
         if (region in (_R.MONTREAL, _R.OUTAOUAIS) and rng.random() < 0.6) or rng.random() < 0.15
         else ("fr",)
     )
+    # In the order the fields drew them before the placing loop came.
+    permit, kind, family = rng.randint(10000, 99999), rng.choice(CLINIC_KINDS), rng.choice(FAMILY)
+    line, street = rng.randint(10, 9999), rng.choice(STREETS)
+    latitude, longitude = _place(rng, city)
+    # The region's own codes, from the one draw among five the world always made for it.
+    codes, code = AREA_CODES[region], rng.randrange(5)
     return WorldClinic(
         id=f"C{i + 1:05d}",
-        permit=f"{rng.randint(10000, 99999)}-{i + 1:04d}",
-        name=f"{rng.choice(CLINIC_KINDS)} {rng.choice(FAMILY)} {name}",
-        line=f"{rng.randint(10, 9999)} {rng.choice(STREETS)}",
+        permit=f"{permit}-{i + 1:04d}",
+        name=f"{kind} {family} {name}",
+        line=f"{line} {street}",
         city=name,
         postal_code=postal,
         region=region,
-        latitude=round(lat + rng.uniform(-spread, spread), 6),
-        longitude=round(lon + rng.uniform(-spread, spread) * 1.4, 6),
-        phone=f"+1-{rng.choice(AREA_CODES)}-555-{rng.randint(0, 9999):04d}",
+        latitude=latitude,
+        longitude=longitude,
+        phone=f"+1-{codes[code % len(codes)]}-555-{rng.randint(0, 9999):04d}",
         languages=languages,
         systems=systems,
         time_zone=TIME_ZONES.get(name, "America/Montreal"),
