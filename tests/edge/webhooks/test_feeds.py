@@ -103,6 +103,9 @@ async def test_opened_slots_reach_the_partner_signed_and_nothing_after_deletion(
             )
             feed.republish([*first, slot("feed", "n1", "c1", 3)])
             await until(lambda: len(receiver.received) == 1)
+            # The failure stored (its next attempt set from the clock as it read it) before
+            # the clock moves: moved sooner, the next attempt would be set past it, forever.
+            await until(lambda: (state := store.get(alert.id)) is not None and state.failures == 1)
             clock.now += timedelta(seconds=1)  # past its backoff
             await until(lambda: len(receiver.received) == 2)
             one, again = receiver.received
