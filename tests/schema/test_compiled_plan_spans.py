@@ -4,7 +4,6 @@ graphql-core (tracing on, a real OTLP/HTTP receiver on loopback)."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,19 +14,14 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from schema.plan import STATS
 from tests.conftest import GatewayFactory, fhir_definition, rest_definition
-from tests.edge.tracing.receiver import Received, attributes, otlp_receiver
+from tests.edge.tracing.receiver import Received, attributes, traced_to_receiver
 from tests.examples.test_queries import QUERIES
 from tests.schema.test_compiled_plan import DOCUMENTS, POINTS, Both
 
 
 @pytest.fixture
 async def receiver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Received]:
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-    async with otlp_receiver() as received:
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", received.url)
-        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    async with traced_to_receiver(monkeypatch) as received:
         yield received
 
 

@@ -95,3 +95,18 @@ async def otlp_receiver() -> AsyncIterator[Received]:
     async with serve(app) as server:
         received.url = str(server.make_url("")).rstrip("/")
         yield received
+
+
+@contextlib.asynccontextmanager
+async def traced_to_receiver(monkeypatch: Any) -> AsyncIterator[Received]:
+    """A receiver, and the ``OTEL_*`` variables that turn tracing on towards it (any
+    other ``OTEL_*`` of the environment removed), for a gateway started inside."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    async with otlp_receiver() as received:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", received.url)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+        yield received

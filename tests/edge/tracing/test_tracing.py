@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import os
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -24,7 +23,7 @@ from examples.world import World
 from sources.registry.partners import PartnerStore
 from sources.transport.retry import ATTEMPTS
 from tests.conftest import REST_KEY, GatewayFactory, fhir_definition, rest_definition, serve
-from tests.edge.tracing.receiver import Received, attributes, otlp_receiver, strings_in
+from tests.edge.tracing.receiver import Received, attributes, strings_in, traced_to_receiver
 
 LATITUDE, LONGITUDE = 45.5017, -73.5673
 NEAR = {"latitude": LATITUDE, "longitude": LONGITUDE}
@@ -45,12 +44,7 @@ SERVER, CLIENT = Span.SpanKind.SPAN_KIND_SERVER, Span.SpanKind.SPAN_KIND_CLIENT
 @pytest.fixture
 async def receiver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Received]:
     """The receiver, and the variables that turn tracing on towards it."""
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-    async with otlp_receiver() as received:
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", received.url)
-        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    async with traced_to_receiver(monkeypatch) as received:
         yield received
 
 
