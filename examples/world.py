@@ -55,6 +55,7 @@ from examples.quebec import (
     City,
 )
 from examples.river import MIN_SHORE_KM, river_distance_km, side
+from examples.waters import SHORE_MARGIN_KM, water_at
 from sources.records import AppointmentType, Region
 from sources.timeutil import MONTREAL, zone_info
 
@@ -139,13 +140,14 @@ _PLACING_TRIES = 200
 
 
 def _place(rng: random.Random, city: City) -> tuple[float, float]:
-    """A point uniform in the disk of the city's radius, on its side of the St. Lawrence.
+    """A point uniform in the disk of the city's radius, on its side of the St. Lawrence,
+    clear of the waters and neighbours of ``examples.waters``.
 
     Rejection sampling, deterministic for a seed: the first try takes the two draws of
     ``rng`` the world always made for a position, so what the world draws after it (names,
     physicians, slots) is what it was; a point on the other shore or in the river is drawn
-    again from a stream seeded by those two draws. After ``_PLACING_TRIES`` misses, the
-    centre itself.
+    again from a stream seeded by those two draws, as is one in other water. After
+    ``_PLACING_TRIES`` misses, the centre itself.
     """
     name, _, lat, lon, _, _ = city
     radius = CITY_RADIUS_KM.get(name, DEFAULT_RADIUS_KM)
@@ -158,10 +160,26 @@ def _place(rng: random.Random, city: City) -> tuple[float, float]:
         angle = 2 * math.pi * v
         y = lat + r * math.cos(angle) / 111.2
         x = lon + r * math.sin(angle) / km_per_deg_lon
-        if shore is None or (side(y, x) == shore and river_distance_km(y, x) >= MIN_SHORE_KM):
+        on_shore = shore is None or (
+            side(y, x) == shore and river_distance_km(y, x) >= MIN_SHORE_KM
+        )
+        if on_shore and water_at(y, x, SHORE_MARGIN_KM) is None:
             return round(y, 6), round(x, 6)
         u, v = retry.random(), retry.random()
     return lat, lon
+
+
+def _in_town(rng: random.Random, city: City) -> tuple[float, float]:
+    """A point within about 500 m of a town's centre and clear of its water, drawn as
+    ``_place`` draws (two draws of ``rng``, then a stream of their own)."""
+    u, v = rng.uniform(-0.005, 0.005), rng.uniform(-0.005, 0.005)
+    retry = random.Random(f"{u!r}|{v!r}")
+    for _ in range(_PLACING_TRIES):
+        y, x = round(city[2] + u, 6), round(city[3] + v, 6)
+        if water_at(y, x, SHORE_MARGIN_KM / 2) is None:
+            return y, x
+        u, v = retry.uniform(-0.005, 0.005), retry.uniform(-0.005, 0.005)
+    return city[2], city[3]
 
 
 def _clinic(rng: random.Random, i: int, city: City, systems: tuple[str, ...]) -> WorldClinic:
@@ -298,11 +316,9 @@ class World:
         first_id = len(self.clinics)
         for k, (city, postal_code) in enumerate(ATLANTIC_PLACES):
             clinic = _clinic(atlantic_rng, first_id + k, city, SYSTEMS)
+            latitude, longitude = _in_town(atlantic_rng, city)
             clinic = replace(
-                clinic,
-                latitude=round(city[2] + atlantic_rng.uniform(-0.005, 0.005), 6),
-                longitude=round(city[3] + atlantic_rng.uniform(-0.005, 0.005), 6),
-                postal_code=postal_code,
+                clinic, latitude=latitude, longitude=longitude, postal_code=postal_code
             )
             self.clinics.append(clinic)
             for _ in range(ATLANTIC_PHYSICIANS):

