@@ -143,6 +143,31 @@ STREETS = (
     "rue Racine",
     "boulevard Talbot",
 )
+# The streets of STREETS that belong to some cities only; a clinic elsewhere that draws
+# one is on a street every town has (GENERIC_STREETS), picked from its civic number.
+LOCAL_STREETS: dict[str, tuple[str, ...]] = {
+    "rue Saint-Denis": ("Montréal",),
+    "boulevard Saint-Laurent": ("Montréal",),
+    "rue Sherbrooke": ("Montréal",),
+    "boulevard René-Lévesque": ("Montréal", "Québec"),
+    "chemin du Roy": (),
+    "avenue du Parc": ("Montréal",),
+    "rue King Ouest": ("Sherbrooke",),
+    "boulevard Taschereau": ("Longueuil", "Brossard"),
+    "avenue Cartier": ("Québec",),
+    "rue Wellington": ("Montréal", "Sherbrooke"),
+    "boulevard de la Concorde": ("Laval",),
+    "rue Racine": ("Saguenay",),
+    "boulevard Talbot": ("Saguenay",),
+}
+GENERIC_STREETS = (
+    "rue Principale",
+    "rue Notre-Dame",
+    "rue des Érables",
+    "rue de l'Église",
+    "rue Saint-Jean",
+    "rue Saint-Pierre",
+)
 CLINIC_KINDS = (
     "Clinique médicale",
     "GMF",
@@ -216,7 +241,9 @@ __all__ = [
     "CLINIC_KINDS",
     "DEFAULT_RADIUS_KM",
     "FAMILY",
+    "GENERIC_STREETS",
     "GIVEN",
+    "LOCAL_STREETS",
     "STREETS",
     "TIME_ZONES",
     "City",

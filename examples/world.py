@@ -49,7 +49,9 @@ from examples.quebec import (
     CLINIC_KINDS,
     DEFAULT_RADIUS_KM,
     FAMILY,
+    GENERIC_STREETS,
     GIVEN,
+    LOCAL_STREETS,
     STREETS,
     TIME_ZONES,
     City,
@@ -194,6 +196,8 @@ def _clinic(rng: random.Random, i: int, city: City, systems: tuple[str, ...]) ->
     # In the order the fields drew them before the placing loop came.
     permit, kind, family = rng.randint(10000, 99999), rng.choice(CLINIC_KINDS), rng.choice(FAMILY)
     line, street = rng.randint(10, 9999), rng.choice(STREETS)
+    if name not in LOCAL_STREETS.get(street, (name,)):
+        street = GENERIC_STREETS[line % len(GENERIC_STREETS)]
     latitude, longitude = _place(rng, city)
     # The region's own codes, from the one draw among five the world always made for it.
     codes, code = AREA_CODES[region], rng.randrange(5)

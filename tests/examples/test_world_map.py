@@ -198,6 +198,34 @@ def test_a_border_drawn_in_the_table_agrees_with_geonames(
     assert [n for n in inside if water_at(*geonames[n])] == []
 
 
+# Streets a Quebecer places in some cities only, written here (not imported).
+ONLY_IN = {
+    "boulevard Saint-Laurent": {"Montréal"},
+    "rue Saint-Denis": {"Montréal"},
+    "avenue du Parc": {"Montréal"},
+    "boulevard René-Lévesque": {"Montréal", "Québec"},
+    "avenue Cartier": {"Québec"},
+    "boulevard Taschereau": {"Longueuil", "Brossard"},
+    "rue King Ouest": {"Sherbrooke"},
+    "boulevard de la Concorde": {"Laval"},
+    "boulevard Talbot": {"Saguenay"},
+    "rue Racine": {"Saguenay"},
+}
+
+
+def test_a_city_s_own_streets_stay_in_it(province: World) -> None:
+    """The issue's "2389 boulevard René-Lévesque, Longueuil" is gone, and its kind."""
+    wrong = [
+        f"{c.id}: {c.line}, {c.city}"
+        for c in province.clinics
+        for street, cities in ONLY_IN.items()
+        if c.line.endswith(f" {street}") and c.city not in cities
+    ]
+    assert wrong == []
+    lines = {c.line.split(" ", 1)[1] for c in province.clinics if c.city == "Montréal"}
+    assert {"boulevard Saint-Laurent", "rue Saint-Denis", "rue Principale"} <= lines
+
+
 def test_laval_stays_north_of_the_riviere_des_prairies(province: World) -> None:
     # Laval's centre (GeoNames) is about 2.4 km north of the Rivière des Prairies, which
     # at Laval's longitudes runs no further north than 45.556.
