@@ -3,8 +3,8 @@
 ``examples.river`` says which shore of the St. Lawrence a point is on; it does not know
 the estuary's own shores, lakes, or the Ottawa River, which is the border with Ontario.
 This table closes that gap near the cities whose clinics' disk reaches such places: each
-entry is a polygon drawn over the water (and over the land beyond it that is not
-Quebec's), generously on its far side, so that only its near edge matters.
+entry is a polygon drawn over the water (and over the land beyond it: another province,
+another city), generously on its far side, so that only its near edge matters.
 
 Sources, drawn by hand in December 2026:
 - the sea's shores (the estuary at Rimouski and Baie-Comeau, the gulf at Sept-Îles,
@@ -13,10 +13,13 @@ Sources, drawn by hand in December 2026:
   a 125 m scan from each city's centre; tests/examples/test_world_map.py checks every
   clinic against that mask;
 - the Ottawa River's north bank at Gatineau (Aylmer, the Chaudière, Hull, the Gatineau's
-  mouth, Pointe-Gatineau, Masson), Québec's north shore from the Old Port to the
-  Montmorency, Lac Saint-Jean's shore at Roberval and Lake Memphrémagog's north end at
-  Magog, from their known course; the Labrador border at Blanc-Sablon is the meridian
-  due north of the Anse-au-Blanc-Sablon (the 1927 Privy Council line).
+  mouth, Pointe-Gatineau, Masson), the Rivière des Mille Îles at Terrebonne
+  (Bois-des-Filion, Île-des-Moulins), the Rivière des Prairies at Pierrefonds and
+  Roxboro, Québec's north shore from the Old Port to the Montmorency, Lac Saint-Jean's
+  shore at Roberval and Lake Memphrémagog's north end at Magog, from their known course;
+  the Labrador border at Blanc-Sablon is the meridian due north of the Anse-au-Blanc-Sablon
+  (the 1927 Privy Council line). The borders and rivers are checked against GeoNames'
+  places on either side (tests/examples/test_world_map.py).
 Coarse: each shore is a few points, so a clinic keeps ``SHORE_MARGIN_KM`` from it.
 """
 
@@ -49,6 +52,34 @@ WATERS: dict[str, Polygon] = {
         (45.500, -75.500),
         (45.300, -75.500),
         (45.300, -75.900),
+    ),
+    # The Rivière des Mille Îles' north bank, west to east, then round Laval.
+    "the Rivière des Mille Îles and Laval at Terrebonne": (
+        (45.615, -73.810),
+        (45.628, -73.790),
+        (45.648, -73.765),
+        (45.660, -73.745),
+        (45.672, -73.700),
+        (45.687, -73.650),
+        (45.694, -73.628),
+        (45.698, -73.600),
+        (45.699, -73.550),
+        (45.699, -73.500),
+        (45.600, -73.500),
+        (45.600, -73.810),
+    ),
+    # The Rivière des Prairies' south bank (Pierrefonds, Roxboro), west to east, then
+    # round Île Bizard and Laval.
+    "the Rivière des Prairies and Laval at Dollard-des-Ormeaux": (
+        (45.486, -73.900),
+        (45.499, -73.870),
+        (45.506, -73.850),
+        (45.511, -73.830),
+        (45.514, -73.808),
+        (45.519, -73.790),
+        (45.525, -73.760),
+        (45.600, -73.760),
+        (45.600, -73.900),
     ),
     # From the mid-river line off the Old Port, up the north shore to the Montmorency,
     # and back down the mid-river line (south of it is examples.river's business).

@@ -142,6 +142,7 @@ def test_every_clinic_is_near_its_city_on_its_shore(
         assert side(clinic.latitude, clinic.longitude) == side(*centre), where
         if side(*centre) is not None:
             assert river_distance_km(clinic.latitude, clinic.longitude) >= 0.5, where
+        assert water_at(clinic.latitude, clinic.longitude) is None, where
         assert clinic.region is regions[clinic.city]
         assert clinic.phone[3:6] in AREA_CODES[clinic.region], (where, clinic.phone)
         assert clinic.postal_code[:3] in fsas[clinic.city], (where, clinic.postal_code)
@@ -224,6 +225,38 @@ def test_a_city_s_own_streets_stay_in_it(province: World) -> None:
     assert wrong == []
     lines = {c.line.split(" ", 1)[1] for c in province.clinics if c.city == "Montréal"}
     assert {"boulevard Saint-Laurent", "rue Saint-Denis", "rue Principale"} <= lines
+
+
+# GeoNames' places on a city's own side of a river drawn in examples.waters, written
+# here from the map: every other place within the polygon's bounds is across the water.
+ON_THIS_SIDE = {
+    "the Rivière des Mille Îles and Laval at Terrebonne": {
+        "Bois-des-Filion",
+        "Lorraine",
+        "Rosemère",
+    },
+    "the Rivière des Prairies and Laval at Dollard-des-Ormeaux": {
+        "Dollard-Des Ormeaux",
+        "Pierrefonds-Roxboro",
+        "Roxboro",
+    },
+}
+
+
+@pytest.mark.parametrize("water", sorted(ON_THIS_SIDE))
+def test_a_river_drawn_in_the_table_agrees_with_geonames(
+    water: str, geonames: dict[str, tuple[float, float]]
+) -> None:
+    polygon = WATERS[water]
+    south, north = min(p[0] for p in polygon), max(p[0] for p in polygon)
+    west, east = min(p[1] for p in polygon), max(p[1] for p in polygon)
+    around = {
+        name for name, (lat, lon) in geonames.items() if south < lat < north and west < lon < east
+    }
+    assert ON_THIS_SIDE[water] <= around
+    across = {name for name in around if water_at(*geonames[name])}
+    assert across == around - ON_THIS_SIDE[water]
+    assert across, water
 
 
 def test_laval_stays_north_of_the_riviere_des_prairies(province: World) -> None:
