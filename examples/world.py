@@ -3,8 +3,10 @@
 ``World(scale=1.0)`` has about 1,600 clinics and 12,500 physicians spread over
 the 17 administrative regions by population, in real cities: each clinic within a few
 km of its city's centre (``quebec.CITY_RADIUS_KM``), on its city's shore of the St.
-Lawrence and out of the river (``examples.river``), with its city's postal codes and its
-region's area codes. Each clinic is listed by one or more of the three
+Lawrence and out of the river (``examples.river``), clear of the sea, lakes, other rivers
+and neighbours' land (``examples.waters``), on a street its city has
+(``quebec.LOCAL_STREETS``), with its city's postal codes and its region's area codes.
+Each clinic is listed by one or more of the three
 demo booking systems (``"fhir"``, ``"rest"``, ``"ssl"``); a clinic listed by
 several has the same slots published by each, under each system's own ids.
 The first 1,300 clinics and 10,000 physicians are those of ``"fhir"`` and
