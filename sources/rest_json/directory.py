@@ -6,7 +6,8 @@ bounded) and asks the API only for the ids it does not hold fresh: in steady sta
 search is one call (the slots). A clinic id it does not hold is asked at once, so a new
 clinic is seen by the first search that meets it. What the API did not serve is kept
 too, for ``min(ttl, UNKNOWN_TTL_S)``: a clinic outside Quebec, one it did not list, an
-item skipped as malformed.
+item skipped as malformed. Concurrent searches missing the same id ask for it once:
+the others wait for that answer and read it as held.
 
 Each entry keeps how its reading counted, and a search using it counts it again the
 same way: the place noted in the source's recent places (``OUTSIDE_QUEBEC``,
@@ -23,6 +24,7 @@ slots or bookings is kept here.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -100,6 +102,8 @@ class Shelf(Generic[_K]):
         self.size = size
         self.clock = clock
         self._held: dict[str, Held[_K]] = {}
+        # The ids being asked now, each with the flight its search awaits.
+        self._flying: dict[str, asyncio.Future[None]] = {}
 
     def __len__(self) -> int:
         return len(self._held)
@@ -110,14 +114,42 @@ class Shelf(Generic[_K]):
         """The records of ``ids`` the API serves: those held fresh, counted again as when
         read (their skip reason in ``skipped``, their place noted in ``places``), the
         others asked with ``ask`` and kept."""
-        now = self.clock()
         found: dict[str, _K] = {}
+        asked, waited = self._take_held(ids, found, skipped, places, wait=True)
+        flights = {self._flying[local_id] for local_id in waited}
+        if asked:
+            await self._ask(asked, ask, found, skipped)
+        if flights:
+            # Another search is asking for these: its answer, once kept, is read as
+            # held; what it did not settle (it failed, or was cut short) is asked here.
+            await asyncio.wait(flights)
+            again, _ = self._take_held(waited, found, skipped, places, wait=False)
+            if again:
+                await self._ask(again, ask, found, skipped)
+        return found
+
+    def _take_held(
+        self,
+        ids: Collection[str],
+        found: dict[str, _K],
+        skipped: Counter[str],
+        places: RecentPlaces,
+        *,
+        wait: bool,
+    ) -> tuple[list[str], list[str]]:
+        """Counts and adds to ``found`` the ids held fresh; answers those to ask and
+        (``wait``) those another search is asking for now."""
+        now = self.clock()
         asked: list[str] = []
+        waited: list[str] = []
         tally = None
         for local_id in ids:
             held = self._held.get(local_id)
             if held is None or held.until <= now:
-                asked.append(local_id)
+                if wait and local_id in self._flying:
+                    waited.append(local_id)
+                else:
+                    asked.append(local_id)
                 continue
             if held.place is not None:
                 tally = tally or places.current
@@ -126,20 +158,31 @@ class Shelf(Generic[_K]):
                 skipped[held.skip] += 1
             if held.record is not None:
                 found[local_id] = held.record
-        if not asked:
-            return found
-        reading = _Reading(self._read, skipped)
-        got, whole = await ask(asked, reading)
-        now = self.clock()
-        for local_id, held in got.items():
-            self._keep(held, now)
-            if held.record is not None:
-                found[local_id] = held.record
-        if whole and reading.clean:  # the ids not listed are not served: kept as such
+        return asked, waited
+
+    async def _ask(
+        self, asked: list[str], ask: Ask[_K], found: dict[str, _K], skipped: Counter[str]
+    ) -> None:
+        flight: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for local_id in asked:
+            self._flying.setdefault(local_id, flight)
+        try:
+            reading = _Reading(self._read, skipped)
+            got, whole = await ask(asked, reading)
+            now = self.clock()
+            for local_id, held in got.items():
+                self._keep(held, now)
+                if held.record is not None:
+                    found[local_id] = held.record
+            if whole and reading.clean:  # the ids not listed are not served: kept as such
+                for local_id in asked:
+                    if local_id not in got:
+                        self._keep(Held(local_id, None), now)
+        finally:
             for local_id in asked:
-                if local_id not in got:
-                    self._keep(Held(local_id, None), now)
-        return found
+                if self._flying.get(local_id) is flight:
+                    del self._flying[local_id]
+            flight.set_result(None)
 
     def _keep(self, held: Held[_K], now: float) -> None:
         ttl = self.ttl_s if held.record is not None else self.unknown_ttl_s

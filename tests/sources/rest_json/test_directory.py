@@ -7,6 +7,7 @@ outside Quebec, malformed) kept shorter but counted on every search as when read
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -154,6 +155,9 @@ class Api:
             async def view(request: web.Request) -> web.Response:
                 wanted = request.query["ids"].split(",")
                 self.asked.append((resource, request.query["ids"]))
+                refused = await self.gate(resource)
+                if refused is not None:
+                    return refused
                 # An item without id comes back with any answer, as a broken API's would.
                 found = [r for r in records() if str(r.get("id", wanted[0])) in wanted]
                 return web.json_response(envelope(found))
@@ -169,6 +173,10 @@ class Api:
         app.router.add_get("/api/v1/cliniques", by_ids("cliniques", lambda: self.clinics))
         app.router.add_get("/api/v1/medecins", by_ids("medecins", lambda: self.physicians))
         return app
+
+    async def gate(self, resource: str) -> web.Response | None:
+        """Before a lookup is answered: an answer instead of it, or None."""
+        return None
 
     def take(self) -> list[tuple[str, str]]:
         asked, self.asked = self.asked, []
@@ -413,3 +421,91 @@ def test_a_bad_ttl_is_refused_in_one_line(value: object, shown: str) -> None:
     assert str(caught.value).endswith(
         f"options.directory_ttl_s must be a number of seconds from 0 to 86400, got {shown}"
     )
+
+
+# -- concurrent searches missing the same ids ----------------------------------------------
+
+
+class GatedApi(Api):
+    """:class:`Api` whose clinic lookups wait for ``release`` (``fail_first``: the first
+    one then answers what is not JSON)."""
+
+    def __init__(self, *args: Any, fail_first: bool = False) -> None:
+        super().__init__(*args)
+        self.release = asyncio.Event()
+        self.fail_first = fail_first
+
+    async def gate(self, resource: str) -> web.Response | None:
+        if resource != "cliniques":
+            return None
+        await self.release.wait()
+        if self.fail_first:
+            self.fail_first = False
+            return web.Response(body=b"{not json", content_type="application/json")
+        return None
+
+
+async def two_searches_at_once(source: Any, api: GatedApi) -> list[Any]:
+    """Two identical searches, the clinic lookup held until both have their slots and
+    the first lookup has arrived (and a moment more, for the second to reach its own)."""
+    query = SlotQuery(*WEEK, limit=50)
+    both = asyncio.gather(
+        source.search_slots(query), source.search_slots(query), return_exceptions=True
+    )
+    for _ in range(500):
+        asked = [r for r, _ in api.asked]
+        if asked.count("disponibilites") == 2 and "cliniques" in asked:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    api.release.set()
+    return list(await both)
+
+
+async def test_searches_missing_the_same_clinics_ask_for_them_once(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    clinics = [CLINIC, OTTAWA, NAMELESS, NO_POSITION]
+    slot_items = slots_at([1001, 2001, 2002, 1999, 2003])
+    api = GatedApi(slot_items, clinics, [PHYSICIAN])
+    api.server = await serve(api.app())  # type: ignore[attr-defined]
+    try:
+        api.release.set()
+        fresh, _ = source_with_clock(session, api, 0)
+        with caplog.at_level(logging.WARNING, logger="test.rdvq"):
+            expected = await fresh.search_slots(SlotQuery(*WEEK, limit=50))
+        expected_log = [r.getMessage() for r in caplog.records]
+        assert expected_log, "the malformed clinic and the unlisted one are logged"
+        api.release.clear()
+        api.take()
+        caplog.clear()
+
+        source, _ = source_with_clock(session, api, 300)
+        with caplog.at_level(logging.WARNING, logger="test.rdvq"):
+            got = await two_searches_at_once(source, api)
+        assert [r for r, _ in api.take() if r == "cliniques"] == ["cliniques"]
+        for result in got:
+            assert not isinstance(result, BaseException), result
+            assert result.slots == expected.slots
+            assert result.clinics == expected.clinics
+        # Each search counted what it skipped, as one asking alone does.
+        assert [r.getMessage() for r in caplog.records] == expected_log * 2
+    finally:
+        await api.server.close()  # type: ignore[attr-defined]
+
+
+async def test_a_search_waiting_on_a_failed_lookup_asks_itself(
+    session: aiohttp.ClientSession,
+) -> None:
+    api = GatedApi(slots_at([1001]), [CLINIC], [PHYSICIAN], fail_first=True)
+    api.server = await serve(api.app())  # type: ignore[attr-defined]
+    try:
+        source, _ = source_with_clock(session, api, 300)
+        got = await two_searches_at_once(source, api)
+        failed = [r for r in got if isinstance(r, BaseException)]
+        answered = [r for r in got if not isinstance(r, BaseException)]
+        assert len(failed) == 1 and len(answered) == 1, got
+        assert answered[0].clinics["1001"].name == "Clinique Test"
+        assert [i for r, i in api.take() if r == "cliniques"] == ["1001", "1001"]
+    finally:
+        await api.server.close()  # type: ignore[attr-defined]
