@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
-# (latitude, longitude), downstream.
-ST_LAWRENCE: tuple[tuple[float, float], ...] = (
+Point = tuple[float, float]  # (latitude, longitude)
+# Downstream.
+ST_LAWRENCE: tuple[Point, ...] = (
     (45.100, -74.600),  # Lake Saint-Francis
     (45.220, -74.250),
     (45.290, -74.100),  # north of Salaberry-de-Valleyfield
@@ -69,25 +71,25 @@ _EAST = max(lon for _, lon in ST_LAWRENCE)
 _NORTH = (*ST_LAWRENCE, (89.0, ST_LAWRENCE[-1][1]), (89.0, ST_LAWRENCE[0][1]))
 
 
-def side(latitude: float, longitude: float) -> str | None:
-    """``"north"`` or ``"south"`` of the river; None outside the longitudes it covers."""
-    if not _WEST <= longitude <= _EAST:
-        return None
+def in_polygon(polygon: Sequence[Point], latitude: float, longitude: float) -> bool:
+    """Whether the point is inside the polygon (closed from its last point to its first)."""
     inside = False
-    n = len(_NORTH)
-    for k in range(n):
-        (y1, x1), (y2, x2) = _NORTH[k], _NORTH[(k + 1) % n]
+    for (y1, x1), (y2, x2) in itertools.pairwise((*polygon, polygon[0])):
         if (x1 > longitude) != (x2 > longitude):
             if latitude < y1 + (longitude - x1) * (y2 - y1) / (x2 - x1):
                 inside = not inside
-    return "north" if inside else "south"
+    return inside
 
 
-def river_distance_km(latitude: float, longitude: float) -> float:
-    """The distance to the polyline (an equirectangular plane around the point)."""
+def line_distance_km(
+    points: Sequence[Point], latitude: float, longitude: float, *, closed: bool = False
+) -> float:
+    """The distance to a polyline (``closed``: a polygon's edge), in an equirectangular
+    plane around the point."""
     scale = math.cos(math.radians(latitude))
     best = math.inf
-    for (y1, x1), (y2, x2) in itertools.pairwise(ST_LAWRENCE):
+    ends = (*points, points[0]) if closed else points
+    for (y1, x1), (y2, x2) in itertools.pairwise(ends):
         ax, ay = (x1 - longitude) * scale, y1 - latitude
         bx, by = (x2 - longitude) * scale, y2 - latitude
         dx, dy = bx - ax, by - ay
@@ -96,4 +98,24 @@ def river_distance_km(latitude: float, longitude: float) -> float:
     return best * _KM_PER_DEG
 
 
-__all__ = ["MIN_SHORE_KM", "ST_LAWRENCE", "river_distance_km", "side"]
+def side(latitude: float, longitude: float) -> str | None:
+    """``"north"`` or ``"south"`` of the river; None outside the longitudes it covers."""
+    if not _WEST <= longitude <= _EAST:
+        return None
+    return "north" if in_polygon(_NORTH, latitude, longitude) else "south"
+
+
+def river_distance_km(latitude: float, longitude: float) -> float:
+    """The distance to the polyline (an equirectangular plane around the point)."""
+    return line_distance_km(ST_LAWRENCE, latitude, longitude)
+
+
+__all__ = [
+    "MIN_SHORE_KM",
+    "ST_LAWRENCE",
+    "Point",
+    "in_polygon",
+    "line_distance_km",
+    "river_distance_km",
+    "side",
+]

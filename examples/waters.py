@@ -25,12 +25,10 @@ Coarse: each shore is a few points, so a clinic keeps ``SHORE_MARGIN_KM`` from i
 
 from __future__ import annotations
 
-import itertools
-import math
+from examples.river import Point, in_polygon, line_distance_km
 
-Polygon = tuple[tuple[float, float], ...]  # (latitude, longitude), in order
+Polygon = tuple[Point, ...]  # in order, closed from the last point to the first
 SHORE_MARGIN_KM = 0.6
-_KM_PER_DEG = 111.2
 
 WATERS: dict[str, Polygon] = {
     # Quebec's north bank, west to east, then round the Ontario side.
@@ -228,36 +226,15 @@ def _box(polygon: Polygon, margin_deg: float) -> tuple[float, float, float, floa
 _BOXES = {name: _box(polygon, 0.02) for name, polygon in WATERS.items()}
 
 
-def _inside(polygon: Polygon, latitude: float, longitude: float) -> bool:
-    inside = False
-    for (y1, x1), (y2, x2) in itertools.pairwise((*polygon, polygon[0])):
-        if (x1 > longitude) != (x2 > longitude):
-            if latitude < y1 + (longitude - x1) * (y2 - y1) / (x2 - x1):
-                inside = not inside
-    return inside
-
-
-def _edge_km(polygon: Polygon, latitude: float, longitude: float) -> float:
-    scale = math.cos(math.radians(latitude))
-    best = math.inf
-    for (y1, x1), (y2, x2) in itertools.pairwise((*polygon, polygon[0])):
-        ax, ay = (x1 - longitude) * scale, y1 - latitude
-        bx, by = (x2 - longitude) * scale, y2 - latitude
-        dx, dy = bx - ax, by - ay
-        t = max(0.0, min(1.0, -(ax * dx + ay * dy) / (dx * dx + dy * dy)))
-        best = min(best, math.hypot(ax + t * dx, ay + t * dy))
-    return best * _KM_PER_DEG
-
-
 def water_at(latitude: float, longitude: float, margin_km: float = 0.0) -> str | None:
     """The name of the water (or neighbour) at a point or within ``margin_km`` of it."""
     for name, polygon in WATERS.items():
         south, north, west, east = _BOXES[name]
         if not (south <= latitude <= north and west <= longitude <= east):
             continue
-        if _inside(polygon, latitude, longitude):
+        if in_polygon(polygon, latitude, longitude):
             return name
-        if margin_km and _edge_km(polygon, latitude, longitude) < margin_km:
+        if margin_km and line_distance_km(polygon, latitude, longitude, closed=True) < margin_km:
             return name
     return None
 
