@@ -1,25 +1,23 @@
 """A deterministic synthetic Quebec: clinics, physicians and 14 days of slots.
 
-``World(scale=1.0)`` has about 1,600 clinics and 12,500 physicians spread over
-the 17 administrative regions by population, in real cities: each clinic within a few
-km of its city's centre (``quebec.CITY_RADIUS_KM``), on its city's shore of the St.
-Lawrence and out of the river (``examples.river``), clear of the sea, lakes, other rivers
-and neighbours' land (``examples.waters``), on a street its city has
-(``quebec.LOCAL_STREETS``), with its city's postal codes and its region's area codes.
-Each clinic is listed by one or more of the three
-demo booking systems (``"fhir"``, ``"rest"``, ``"ssl"``); a clinic listed by
-several has the same slots published by each, under each system's own ids.
-The first 1,300 clinics and 10,000 physicians are those of ``"fhir"`` and
-``"rest"`` (one or both), a tenth of which ``"ssl"`` lists too; ``"ssl"`` also
-has clinics of its own, a fifth of the world, with their own physicians. They
-come from a random stream of their own, so that what ``"fhir"`` and ``"rest"``
-list is what they listed before the third system came. Last, at any scale, one
-clinic in each place on Atlantic time (``ATLANTIC_PLACES``: Cap-aux-Meules in the
-Îles-de-la-Madeleine, Blanc-Sablon on the Basse-Côte-Nord), listed by all three
-systems, with physicians of their own, from a third stream. Slots are generated
-lazily per clinic, in its own local business hours (``WorldClinic.time_zone``: a
-09:00 opening in Blanc-Sablon is 08:00 in Montreal in winter), and are a mix of
-free and busy, so that the gateway's filtering can be tested.
+``World(scale=1.0)`` has about 1,600 clinics and 12,500 physicians spread over the 17
+administrative regions by population, in real cities: each clinic within a few km of its
+city's centre (``quebec.CITY_RADIUS_KM``), on its city's shore of the St. Lawrence and
+out of the river (``examples.river``), clear of the sea, lakes, other rivers and
+neighbours' land (``examples.waters``), on a street its city has (``LOCAL_STREETS``),
+with its city's postal codes and its region's area codes. Each clinic is listed by one
+or more of the three demo booking systems (``"fhir"``, ``"rest"``, ``"ssl"``); a clinic
+listed by several has the same slots published by each, under each system's own ids. The
+first 1,300 clinics and 10,000 physicians are those of ``"fhir"`` and ``"rest"`` (one or
+both), a tenth of which ``"ssl"`` lists too; ``"ssl"`` also has clinics of its own, a
+fifth of the world, with their own physicians. They come from a random stream of their
+own, so that what ``"fhir"`` and ``"rest"`` list is what they listed before the third
+system came. Last, at any scale, one clinic in each place on Atlantic time
+(``ATLANTIC_PLACES``: Cap-aux-Meules in the Îles-de-la-Madeleine, Blanc-Sablon on the
+Basse-Côte-Nord), listed by all three systems, with physicians of their own, from a
+third stream. Slots are generated lazily per clinic, in its own local business hours
+(``WorldClinic.time_zone``: a 09:00 opening in Blanc-Sablon is 08:00 in Montreal in
+winter), and are a mix of free and busy, so that the gateway's filtering can be tested.
 
 Two density knobs feed benchmarks: ``sessions_per_day`` (1 to 3 four-hour
 sessions per working day of a physician at a clinic) and ``free_share`` (the
