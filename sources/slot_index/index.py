@@ -283,15 +283,17 @@ class SlotIndex:
                 ordered_by_distance=query.near is not None,
                 total_exact=True,
             )
-        numbers = list(self._directory.slot_clinics(query, self._physician_clinics))
+        numbers = self._directory.slot_clinics(query, self._physician_clinics)
         near = query.near
         distances = None
         if near is not None:
             points = self._directory.points
-            located = [n for n in numbers if n in points]
-            distances = dict(
-                zip(located, distances_km(near, [points[n] for n in located]), strict=True)
-            )
+
+            def distances(wanted: list[int]) -> dict[int, float]:
+                # Every clinic near a point is located: the grid found it by its position.
+                found = distances_km(near, [points[n] for n in wanted])
+                return dict(zip(wanted, found, strict=True))
+
         search = SlotSearch(
             after,
             before,

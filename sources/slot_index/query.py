@@ -5,16 +5,20 @@ bisections. Without a slot filter (type, physician, language) every slot of the
 window matches; with one, the clinic's matching partitions make a 256-byte
 table, and ``part_of.translate(table)`` marks the matching slots: counted with
 ``bytes.count`` and walked with ``bytes.find``, both in C. Each clinic then
-queues a *head*, its first match, and ``first`` merges the heads with a heap
-to take the first ``limit`` slots in (start, local id) order, so a search
-never visits slots beyond those it returns, and its count is exact.
+queues a *head*, its first match; ``first`` keeps the heads that can give one of
+the first ``limit`` slots (those starting no later than the ``limit``-th earliest
+head: any other clinic's matches all come later, ties included), gives them their
+order key (the clinic's, after its distance when a point is given: distances are
+computed for those clinics only), and merges them with a heap to take the first
+``limit`` slots in (start, local id) order, so a search never visits slots
+beyond those it returns, and its count is exact.
 """
 
 from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from sources.records import AppointmentType
@@ -22,12 +26,17 @@ from sources.slot_index.columns import ClinicSlots
 
 K = TypeVar("K")
 
-# (start, clinic sort key, clinic position, clinic number, window end, marks):
-# ``marks`` is None when every slot of the window matches, else a bytes string
-# holding 1 at the positions of matching slots. One head per clinic, so the
-# clinic sort key (the escaped clinic id, which begins the clinic's local ids)
-# orders ties at one start and heads never compare past the position.
+# A clinic's first match, as add_all finds it: (start, clinic number, position, window
+# end, marks). ``marks`` is None when every slot of the window matches, else a bytes
+# string holding 1 at the positions of matching slots.
+_Found = tuple[int, int, int, int, bytes | None]
+# The same in first()'s heap: (start, clinic sort key, clinic position, clinic number,
+# window end, marks). One head per clinic, so the clinic sort key (the escaped clinic
+# id, which begins the clinic's local ids) orders ties at one start and heads never
+# compare past the position.
 _Head = tuple[int, str | tuple[float, str], int, int, int, bytes | None]
+# The distances from the query's point of the clinics numbered.
+Distances = Callable[[list[int]], Mapping[int, float]]
 
 
 class SlotSearch:
@@ -53,7 +62,7 @@ class SlotSearch:
         types: frozenset[AppointmentType] | None,
         languages: frozenset[str] | None,
         physicians: Sequence[str] | None,
-        distances: Mapping[int, float] | None = None,
+        distances: Distances | None = None,
     ) -> None:
         self.after, self.before = after, before
         # With a point to measure from, slots of one start come nearest first.
@@ -61,13 +70,12 @@ class SlotSearch:
         self.types, self.languages, self.physicians = types, languages, physicians
         self.filtered = types is not None or languages is not None or physicians is not None
         self.total = 0
-        self.heads: list[_Head] = []
+        self.heads: list[_Found] = []
         self.ties_cut = False  # set by first(): its cap stopped it inside a tie group
 
     def add_all(self, slots: Sequence[ClinicSlots | None], numbers: Iterable[int]) -> None:
         """Count and queue the matches of these clinics."""
-        after, before, heads = self.after, self.before, self.heads
-        filtered, distances = self.filtered, self.distances
+        after, before, heads, filtered = self.after, self.before, self.heads, self.filtered
         total = 0
         for number in numbers:
             clinic = slots[number]
@@ -78,7 +86,6 @@ class SlotSearch:
             hi = bisect_left(starts, before, lo)
             if lo == hi:
                 continue
-            marks = None
             if filtered:
                 chosen = self._partitions(clinic)
                 if chosen is not None:
@@ -91,16 +98,10 @@ class SlotSearch:
                     if count < hi - lo:
                         total += count
                         lo = marks.find(1, lo, hi)
-                        key = (
-                            clinic.sort_key
-                            if distances is None
-                            else (distances[number], clinic.sort_key)
-                        )
-                        heads.append((starts[lo], key, lo, number, hi, marks))
+                        heads.append((starts[lo], number, lo, hi, marks))
                         continue
             total += hi - lo
-            key = clinic.sort_key if distances is None else (distances[number], clinic.sort_key)
-            heads.append((starts[lo], key, lo, number, hi, None))
+            heads.append((starts[lo], number, lo, hi, None))
         self.total += total
 
     def _partitions(self, clinic: ClinicSlots) -> set[int] | None:
@@ -125,7 +126,7 @@ class SlotSearch:
         further match tied with the last one (at most ``MAX_TIE_EXTRA`` more), so a
         truncated answer never splits a tie group: the slots of one start or, ordered
         by distance, of one start and one distance (one clinic, mostly)."""
-        heads = self.heads
+        heads = self._heads(slots, limit)
         heapq.heapify(heads)
         found: list[tuple[int, int]] = []
         by_distance = self.distances is not None
@@ -146,6 +147,28 @@ class SlotSearch:
                 heapq.heappop(heads)
         self.ties_cut = bool(heads) and _tie(heads[0], by_distance) == tie
         return found
+
+    def _heads(self, slots: Sequence[ClinicSlots | None], limit: int) -> list[_Head]:
+        """The heads of the clinics that can give one of the first ``limit`` matches,
+        with their order keys."""
+        kept = self.heads
+        if 0 < limit < len(kept):
+            kept.sort()  # by start (then clinic number: unique)
+            last = kept[limit - 1][0]
+            end = limit
+            while end < len(kept) and kept[end][0] == last:
+                end += 1
+            kept = kept[:end]
+        if self.distances is None:
+            return [
+                (start, slots[n].sort_key, lo, n, hi, marks)  # type: ignore[union-attr]
+                for start, n, lo, hi, marks in kept
+            ]
+        distance = self.distances([h[1] for h in kept])
+        return [
+            (start, (distance[n], slots[n].sort_key), lo, n, hi, marks)  # type: ignore[union-attr]
+            for start, n, lo, hi, marks in kept
+        ]
 
 
 def _tie(head: _Head, by_distance: bool) -> object:
