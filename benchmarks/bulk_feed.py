@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -403,6 +404,8 @@ def main() -> None:
     parser.add_argument("--check-only", action="store_true", help="the sources check only")
     parser.add_argument("--client-spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.profile and shutil.which("py-spy") is None:
+        raise SystemExit("--profile needs py-spy on the PATH: pip install py-spy (into the venv)")
     if args.client_spec:
         asyncio.run(client_main(json.loads(args.client_spec)))
         return
