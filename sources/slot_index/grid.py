@@ -53,26 +53,33 @@ class ClinicGrid:
         """Clinics at most ``radius_km`` from ``near`` (any located one when None)."""
         if radius_km is None:
             return list(self._all)
+        return sorted(self.measured(near, radius_km))
+
+    def measured(self, near: GeoPoint, radius_km: float) -> dict[int, float]:
+        """Clinics at most ``radius_km`` from ``near``, each with its distance: the one
+        ``distance_km`` gives, to the last bit (the same operations, in the same order)."""
         if not radius_km >= 0 or not self._all:  # negative or NaN: nothing is that close
-            return []
+            return {}
         box = self._box(near, radius_km)
         if box is None:
-            return [n for n in self._all if distance_km(near, self._points[n]) <= radius_km]
+            every = {n: distance_km(near, self._points[n]) for n in self._all}
+            return {n: d for n, d in every.items() if d <= radius_km}
         lat1 = math.radians(near.latitude)
         cos1, lon0 = math.cos(lat1), near.longitude
         sure = radius_km * (1 - _DOUBT) - _DOUBT
         doubtful = radius_km * (1 + _DOUBT) + _DOUBT
         sin, asin, sqrt, radians = math.sin, math.asin, math.sqrt, math.radians
         diameter = 2 * EARTH_RADIUS_KM
-        found = []
+        found: dict[int, float] = {}
         for number, _lat, lon, lat2, cos2 in self._in_box(*box):
             h = sin((lat2 - lat1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon - lon0) / 2) ** 2
             distance = diameter * asin(min(1.0, sqrt(h)))
-            if distance <= sure or (
-                distance <= doubtful and distance_km(near, self._points[number]) <= radius_km
-            ):
-                found.append(number)
-        found.sort()
+            if distance <= sure:
+                found[number] = distance
+            elif distance <= doubtful:
+                distance = distance_km(near, self._points[number])
+                if distance <= radius_km:
+                    found[number] = distance
         return found
 
     def _box(

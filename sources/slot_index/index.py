@@ -28,7 +28,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn
 
-from sources.geo import distances_km
 from sources.records import (
     ClinicQuery,
     ClinicRecord,
@@ -48,7 +47,7 @@ from sources.slot_index.columns import (
     slot_local_id,
 )
 from sources.slot_index.diff import changed_since
-from sources.slot_index.query import SlotSearch
+from sources.slot_index.query import SlotSearch, measuring
 from sources.slot_index.records import Directory, languages_for
 from sources.slot_index.splice import physicians_moved, with_changes
 
@@ -283,17 +282,12 @@ class SlotIndex:
                 ordered_by_distance=query.near is not None,
                 total_exact=True,
             )
-        numbers = self._directory.slot_clinics(query, self._physician_clinics)
         near = query.near
-        distances = None
-        if near is not None:
-            points = self._directory.points
-
-            def distances(wanted: list[int]) -> dict[int, float]:
-                # Every clinic near a point is located: the grid found it by its position.
-                found = distances_km(near, [points[n] for n in wanted])
-                return dict(zip(wanted, found, strict=True))
-
+        measured: dict[int, float] = {}
+        numbers = self._directory.slot_clinics(
+            query, self._physician_clinics, None if near is None else measured
+        )
+        distances = None if near is None else measuring(near, self._directory.points, measured)
         search = SlotSearch(
             after,
             before,

@@ -21,7 +21,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from sources.records import AppointmentType
+from sources.geo import Prepared, distances_km
+from sources.records import AppointmentType, GeoPoint
 from sources.slot_index.columns import ClinicSlots
 
 K = TypeVar("K")
@@ -37,6 +38,22 @@ _Found = tuple[int, int, int, int, bytes | None]
 _Head = tuple[int, str | tuple[float, str], int, int, int, bytes | None]
 # The distances from the query's point of the clinics numbered.
 Distances = Callable[[list[int]], Mapping[int, float]]
+
+
+def measuring(
+    near: GeoPoint, points: Mapping[int, Prepared], measured: dict[int, float]
+) -> Distances:
+    """Distances from ``near``: those in ``measured`` (the grid's, for the clinics of a
+    radius), the others computed from ``points`` and added to it."""
+
+    def distances(wanted: list[int]) -> dict[int, float]:
+        missing = [n for n in wanted if n not in measured]
+        if missing:
+            found = distances_km(near, [points[n] for n in missing])
+            measured.update(zip(missing, found, strict=True))
+        return measured
+
+    return distances
 
 
 class SlotSearch:

@@ -84,17 +84,32 @@ class Directory:
         return languages_for(self.clinics[number], self.physicians)
 
     def slot_clinics(
-        self, query: SlotQuery, physician_clinics: Mapping[str, tuple[int, ...]]
+        self,
+        query: SlotQuery,
+        physician_clinics: Mapping[str, tuple[int, ...]],
+        distances: dict[int, float] | None = None,
     ) -> Iterable[int]:
         """Numbers of the clinics meeting the query's clinic criteria, and holding
-        slots of the query's physicians (``physician_clinics``) if it names any."""
+        slots of the query's physicians (``physician_clinics``) if it names any. Where
+        the grid measured them (a radius around the query's point), their distances
+        are added to ``distances``."""
         candidates: Iterable[int] | None = None
         if query.clinic_local_ids is not None:
             candidates = self._numbers_of(query.clinic_local_ids)
         if query.physician_local_ids is not None:
             held = {n for p in query.physician_local_ids for n in physician_clinics.get(p, ())}
             candidates = held if candidates is None else held & set(candidates)
-        return self._narrowed(candidates, query.near, query.radius_km, query.region)
+        near, radius_km = query.near, query.radius_km
+        if (
+            candidates is None
+            and near is not None
+            and radius_km is not None
+            and distances is not None
+        ):
+            measured = self._grid.measured(near, radius_km)
+            distances.update(measured)
+            return self._narrowed(sorted(measured), None, None, query.region)
+        return self._narrowed(candidates, near, radius_km, query.region)
 
     def _numbers_of(self, local_ids: Iterable[str]) -> set[int]:
         numbers = self.numbers
